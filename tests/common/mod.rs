@@ -1,0 +1,245 @@
+//! Helpers for integration tests: start the real `snak` binary on ephemeral ports and talk to
+//! it over real sockets, waiting with timeouts instead of sleeping.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any single expectation waits before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running daemon, stopped (by its PID) when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub native: SocketAddr,
+    pub irc: Option<SocketAddr>,
+    stdout: Option<BufReader<ChildStdout>>,
+}
+
+impl Daemon {
+    /// Starts snak on 127.0.0.1:0 for the native protocol (and IRC) plus `extra` flags.
+    pub fn start(extra: &[&str]) -> Daemon {
+        Daemon::start_with(&["--listen", "127.0.0.1:0", "--irc-listen", "127.0.0.1:0"], extra)
+    }
+
+    /// Starts snak with exactly `base` + `extra` as arguments.
+    pub fn start_with(base: &[&str], extra: &[&str]) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_snak"))
+            .args(base)
+            .args(extra)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start snak");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (mut native, mut irc) = (None, None);
+        // snak prints one `listening PROTOCOL ADDR` line per listener, then `ready`.
+        loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).expect("read snak stdout") == 0 {
+                panic!("snak exited before it was ready: {:?}", child.wait());
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["listening", "native", addr] => native = native.or(Some(addr.parse().unwrap())),
+                ["listening", "irc", addr] => irc = irc.or(Some(addr.parse().unwrap())),
+                ["ready"] => break,
+                _ => {}
+            }
+        }
+        Daemon { child, native: native.expect("a native listener"), irc, stdout: Some(stdout) }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Connects a native client and reads its greeting; returns it with its guest nick.
+    pub fn client(&self) -> Client {
+        let mut c = Client::connect(self.native);
+        let hello = c.line();
+        assert!(hello.starts_with("* Hello, world! This is snak "), "greeting: {hello}");
+        let nick = hello.split("You are ").nth(1).and_then(|r| r.split(' ').next()).unwrap();
+        c.nick = nick.to_string();
+        c
+    }
+
+    /// Connects a native client and renames it to `nick`, consuming the rename line.
+    pub fn named(&self, nick: &str) -> Client {
+        let mut c = self.client();
+        c.send(&format!("/nick {nick}"));
+        c.expect(&format!("* {} is now known as {nick}", c.nick));
+        c.nick = nick.to_string();
+        c
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(self.pid(), libc_sigterm());
+        wait_exit(&mut self.child)
+    }
+
+    /// Remaining stdout (after `ready`) until the daemon exits.
+    pub fn rest_of_stdout(&mut self) -> String {
+        let mut s = String::new();
+        if let Some(mut out) = self.stdout.take() {
+            let _ = out.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn libc_sigterm() -> &'static str {
+    "-TERM"
+}
+
+/// Sends a signal to one PID with kill(1): tests stop only what they started.
+pub fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").arg(sig).arg(pid.to_string()).status();
+}
+
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit in time");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A blocking test client that reads lines with a timeout.
+pub struct Client {
+    pub stream: TcpStream,
+    pub nick: String,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).ok();
+        Client { stream, nick: String::new(), buf: Vec::new() }
+    }
+
+    /// Sends `line` plus `\n`.
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\n").as_bytes());
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Reads up to `n` raw bytes (blocking until they all arrived or the wait ran out).
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let deadline = Instant::now() + WAIT;
+        while self.buf.len() < n {
+            assert!(self.fill(deadline), "connection closed or timed out with {} of {n} bytes", self.buf.len());
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// The next line without its `\n`; fails the test after WAIT.
+    pub fn line(&mut self) -> String {
+        self.try_line(WAIT).unwrap_or_else(|| panic!("{}: no line within {WAIT:?}", self.nick))
+    }
+
+    /// The next line, or None if none arrives within `wait` or the connection closed.
+    pub fn try_line(&mut self, wait: Duration) -> Option<String> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+                return Some(text.trim_end_matches('\r').to_string());
+            }
+            if !self.fill(deadline) {
+                return None;
+            }
+        }
+    }
+
+    /// Asserts the next line equals `want`.
+    pub fn expect(&mut self, want: &str) {
+        let got = self.line();
+        assert_eq!(got, want, "{} expected a line", self.nick);
+    }
+
+    /// Skips lines until one equals `want`; returns the skipped ones.
+    pub fn expect_eventually(&mut self, want: &str) -> Vec<String> {
+        let mut skipped = Vec::new();
+        loop {
+            let got = self.line();
+            if got == want {
+                return skipped;
+            }
+            skipped.push(got);
+        }
+    }
+
+    /// Skips lines until one starts with `prefix`; returns it.
+    pub fn line_starting(&mut self, prefix: &str) -> String {
+        loop {
+            let got = self.line();
+            if got.starts_with(prefix) {
+                return got;
+            }
+        }
+    }
+
+    /// Asserts nothing arrives within `wait`.
+    pub fn expect_silence(&mut self, wait: Duration) {
+        if let Some(l) = self.try_line(wait) {
+            panic!("{}: expected silence, got {l:?}", self.nick);
+        }
+    }
+
+    /// Waits until the server closes the connection; returns the lines received before.
+    pub fn expect_closed(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + WAIT;
+        let mut lines = Vec::new();
+        loop {
+            while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                lines.push(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
+            }
+            if !self.fill(deadline) {
+                assert!(Instant::now() < deadline, "connection not closed in time; got {lines:?}");
+                return lines;
+            }
+        }
+    }
+
+    /// Reads more bytes into the buffer; false on close, error or deadline.
+    fn fill(&mut self, deadline: Instant) -> bool {
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        self.stream.set_read_timeout(Some(deadline - now)).ok();
+        let mut chunk = [0u8; 65536];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
