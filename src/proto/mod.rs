@@ -1,0 +1,3 @@
+//! The codecs: pure functions from bytes to commands and from events to bytes.
+
+pub mod line;
