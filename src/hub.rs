@@ -591,6 +591,11 @@ impl Hub {
         }
     }
 
+    /// Whether a transfer is still going (it may have been cancelled mid-frame).
+    pub fn transfer_active(&self, tid: u64) -> bool {
+        self.transfers.contains_key(&tid)
+    }
+
     /// Counts `len` bytes forwarded; tells both ends when the file is complete.
     pub fn data_forwarded(&mut self, tid: u64, len: u64, sink: &mut impl Sink) {
         let Some(t) = self.transfers.get_mut(&tid) else { return };

@@ -15,6 +15,11 @@
 //! - [`config`]: the command line and every limit's default.
 
 pub mod config;
+pub mod conn;
 pub mod event;
 pub mod hub;
+pub mod irc;
 pub mod names;
+pub mod outbox;
+pub mod proto;
+pub mod server;

@@ -1,0 +1,359 @@
+//! Outbound bytes: encoded once, shared by every recipient, written with one `writev` each.
+//!
+//! During a loop pass every event is encoded once per protocol into one arena; a recipient's
+//! queue is a linked list of spans into that arena (no copy, no allocation per recipient).
+//! At the end of the pass each connection with spans gets one vectored write, with adjacent
+//! spans merged. Whatever the socket did not take is copied into that connection's own
+//! backlog, which exists only while the connection is behind and is freed when it catches up:
+//! an idle connection holds no buffer.
+
+use std::io::{self, IoSlice, Write};
+
+/// A range of the arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+const NONE: u32 = u32::MAX;
+/// How many slices one `writev` gets (Linux allows 1024).
+const MAX_IOV: usize = 256;
+/// The arena is given back if a burst made it larger than this.
+const ARENA_KEEP: usize = 4 << 20;
+
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    span: Span,
+    next: u32,
+}
+
+/// One connection's outbound state; costs no heap memory while nothing is pending.
+#[derive(Debug)]
+pub struct OutQueue {
+    head: u32,
+    tail: u32,
+    pending: u32,
+    backlog: Vec<u8>,
+    backlog_pos: usize,
+}
+
+impl Default for OutQueue {
+    fn default() -> OutQueue {
+        OutQueue { head: NONE, tail: NONE, pending: 0, backlog: Vec::new(), backlog_pos: 0 }
+    }
+}
+
+impl OutQueue {
+    /// Bytes waiting for this connection, this pass's and older.
+    pub fn queued(&self) -> usize {
+        self.pending as usize + self.backlog.len() - self.backlog_pos
+    }
+
+    /// Bytes left over from earlier passes (a slow reader's debt).
+    pub fn backlog(&self) -> usize {
+        self.backlog.len() - self.backlog_pos
+    }
+
+    fn has_items(&self) -> bool {
+        self.head != NONE
+    }
+}
+
+/// What a flush achieved.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// Everything was written.
+    All,
+    /// The socket is full; the rest waits in the backlog for writable readiness.
+    Blocked,
+}
+
+#[derive(Default)]
+pub struct Outbox {
+    arena: Vec<u8>,
+    items: Vec<Item>,
+    /// Connections with spans this pass, each once.
+    dirty: Vec<usize>,
+}
+
+impl Outbox {
+    pub fn new() -> Outbox {
+        Outbox::default()
+    }
+
+    /// Encodes into the arena; returns the span written.
+    pub fn encode(&mut self, f: impl FnOnce(&mut Vec<u8>)) -> Span {
+        let start = self.arena.len();
+        f(&mut self.arena);
+        Span { start: start as u32, len: (self.arena.len() - start) as u32 }
+    }
+
+    /// Queues `span` for connection `id`.
+    pub fn push(&mut self, q: &mut OutQueue, id: usize, span: Span) {
+        if span.len == 0 {
+            return;
+        }
+        if q.backlog() > 0 {
+            // Behind already: keep order by appending to the backlog; the writable event sends it.
+            let (s, e) = (span.start as usize, (span.start + span.len) as usize);
+            q.backlog.extend_from_slice(&self.arena[s..e]);
+            return;
+        }
+        let index = self.items.len() as u32;
+        self.items.push(Item { span, next: NONE });
+        if q.has_items() {
+            self.items[q.tail as usize].next = index;
+        } else {
+            q.head = index;
+            self.dirty.push(id);
+        }
+        q.tail = index;
+        q.pending += span.len;
+    }
+
+    /// The connections with something queued this pass; call [`Outbox::write`] for each, then
+    /// [`Outbox::end_pass`].
+    pub fn take_dirty(&mut self, into: &mut Vec<usize>) {
+        into.clear();
+        std::mem::swap(into, &mut self.dirty);
+    }
+
+    /// Writes this pass's spans for one connection (after its backlog, if any) with vectored
+    /// writes; keeps what the socket does not take.
+    pub fn write(&mut self, q: &mut OutQueue, socket: &mut impl Write) -> io::Result<Flushed> {
+        let mut cursor = q.head;
+        // Bytes of the item at `cursor` already written.
+        let mut skip = 0u32;
+        q.head = NONE;
+        q.tail = NONE;
+        q.pending = 0;
+        loop {
+            let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
+            let mut n = 0;
+            if q.backlog() > 0 {
+                slices[0] = IoSlice::new(&q.backlog[q.backlog_pos..]);
+                n = 1;
+            }
+            let (mut c, mut sk) = (cursor, skip);
+            let mut run: Option<(usize, usize)> = None;
+            while c != NONE && n < MAX_IOV {
+                let item = self.items[c as usize];
+                let (s, e) = ((item.span.start + sk) as usize, (item.span.start + item.span.len) as usize);
+                run = match run {
+                    Some((rs, re)) if re == s => Some((rs, e)),
+                    Some((rs, re)) => {
+                        slices[n] = IoSlice::new(&self.arena[rs..re]);
+                        n += 1;
+                        Some((s, e))
+                    }
+                    None => Some((s, e)),
+                };
+                c = item.next;
+                sk = 0;
+            }
+            if let Some((rs, re)) = run {
+                if n < MAX_IOV {
+                    slices[n] = IoSlice::new(&self.arena[rs..re]);
+                    n += 1;
+                } else {
+                    // No room for the last run: leave it for the next round.
+                    c = NONE;
+                }
+            }
+            let _ = c;
+            if n == 0 {
+                q.backlog = Vec::new();
+                q.backlog_pos = 0;
+                return Ok(Flushed::All);
+            }
+            match socket.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(mut written) => {
+                    let from_backlog = written.min(q.backlog());
+                    q.backlog_pos += from_backlog;
+                    written -= from_backlog;
+                    if q.backlog() == 0 && !q.backlog.is_empty() {
+                        q.backlog = Vec::new();
+                        q.backlog_pos = 0;
+                    }
+                    while written > 0 && cursor != NONE {
+                        let item = self.items[cursor as usize];
+                        let left = (item.span.len - skip) as usize;
+                        if written >= left {
+                            written -= left;
+                            cursor = item.next;
+                            skip = 0;
+                        } else {
+                            skip += written as u32;
+                            written = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.keep_rest(q, cursor, skip);
+                    return Ok(Flushed::Blocked);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Copies the unwritten spans into the connection's backlog.
+    fn keep_rest(&self, q: &mut OutQueue, mut cursor: u32, mut skip: u32) {
+        if q.backlog_pos > 0 {
+            q.backlog.drain(..q.backlog_pos);
+            q.backlog_pos = 0;
+        }
+        while cursor != NONE {
+            let item = self.items[cursor as usize];
+            let (s, e) = ((item.span.start + skip) as usize, (item.span.start + item.span.len) as usize);
+            q.backlog.extend_from_slice(&self.arena[s..e]);
+            cursor = item.next;
+            skip = 0;
+        }
+    }
+
+    /// Writes a connection's backlog (on writable readiness).
+    pub fn write_backlog(q: &mut OutQueue, socket: &mut impl Write) -> io::Result<Flushed> {
+        while q.backlog() > 0 {
+            match socket.write(&q.backlog[q.backlog_pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => q.backlog_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if q.backlog_pos > q.backlog.len() / 2 {
+                        q.backlog.drain(..q.backlog_pos);
+                        q.backlog_pos = 0;
+                    }
+                    return Ok(Flushed::Blocked);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        q.backlog = Vec::new();
+        q.backlog_pos = 0;
+        Ok(Flushed::All)
+    }
+
+    /// Forgets this pass's arena and spans (every queue has been written or kept).
+    pub fn end_pass(&mut self) {
+        self.items.clear();
+        if self.arena.capacity() > ARENA_KEEP {
+            self.arena = Vec::new();
+            self.items = Vec::new();
+        } else {
+            self.arena.clear();
+        }
+    }
+
+    /// Bytes encoded this pass (for tests and statistics).
+    pub fn arena_len(&self) -> usize {
+        self.arena.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that takes at most `room` bytes, then blocks, and counts its calls.
+    struct Tight {
+        got: Vec<u8>,
+        room: usize,
+        calls: usize,
+    }
+
+    impl Write for Tight {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.room);
+                self.got.extend_from_slice(&b[..take]);
+                self.room -= take;
+                n += take;
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_encoding_many_recipients_one_write_each() {
+        let mut ob = Outbox::new();
+        let (mut a, mut b) = (OutQueue::default(), OutQueue::default());
+        for msg in ["one\n", "two\n", "three\n"] {
+            let span = ob.encode(|buf| buf.extend_from_slice(msg.as_bytes()));
+            ob.push(&mut a, 0, span);
+            ob.push(&mut b, 1, span);
+        }
+        assert_eq!(ob.arena_len(), 14, "each message encoded once");
+        let mut dirty = Vec::new();
+        ob.take_dirty(&mut dirty);
+        assert_eq!(dirty, vec![0, 1]);
+        let mut sa = Tight { got: vec![], room: 1 << 20, calls: 0 };
+        assert_eq!(ob.write(&mut a, &mut sa).unwrap(), Flushed::All);
+        assert_eq!(sa.got, b"one\ntwo\nthree\n");
+        assert_eq!(sa.calls, 1, "three messages, one write");
+        assert_eq!(a.queued(), 0);
+        assert_eq!(a.backlog.capacity(), 0, "nothing held after catching up");
+    }
+
+    #[test]
+    fn a_slow_reader_keeps_the_rest_in_order() {
+        let mut ob = Outbox::new();
+        let mut q = OutQueue::default();
+        for msg in ["alpha\n", "beta\n", "gamma\n"] {
+            let span = ob.encode(|buf| buf.extend_from_slice(msg.as_bytes()));
+            ob.push(&mut q, 0, span);
+        }
+        let mut s = Tight { got: vec![], room: 8, calls: 0 };
+        assert_eq!(ob.write(&mut q, &mut s).unwrap(), Flushed::Blocked);
+        ob.end_pass();
+        assert_eq!(q.backlog(), 17 - 8);
+        // Next pass: new messages queue behind the backlog.
+        let span = ob.encode(|buf| buf.extend_from_slice(b"delta\n"));
+        ob.push(&mut q, 0, span);
+        s.room = 3;
+        assert_eq!(Outbox::write_backlog(&mut q, &mut s).unwrap(), Flushed::Blocked);
+        s.room = 100;
+        assert_eq!(Outbox::write_backlog(&mut q, &mut s).unwrap(), Flushed::All);
+        assert_eq!(s.got, b"alpha\nbeta\ngamma\ndelta\n");
+        assert_eq!(q.queued(), 0);
+    }
+
+    #[test]
+    fn many_spans_are_written_in_several_rounds() {
+        let mut ob = Outbox::new();
+        let mut q = OutQueue::default();
+        let mut want = Vec::new();
+        for i in 0..1000u32 {
+            let text = format!("m{i}\n");
+            // Interleave an unrelated encoding so spans are not adjacent.
+            ob.encode(|buf| buf.push(b'x'));
+            let span = ob.encode(|buf| buf.extend_from_slice(text.as_bytes()));
+            ob.push(&mut q, 0, span);
+            want.extend_from_slice(text.as_bytes());
+        }
+        let mut s = Tight { got: vec![], room: 1 << 20, calls: 0 };
+        assert_eq!(ob.write(&mut q, &mut s).unwrap(), Flushed::All);
+        assert_eq!(s.got, want);
+        assert!(s.calls >= 1000 / MAX_IOV);
+    }
+}

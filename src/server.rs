@@ -1,0 +1,758 @@
+//! The event loop: one thread, one `mio::Poll`, listeners and connections in a slab.
+//!
+//! Every pass runs in the same order: poll (timeout = the nearest deadline), accept, read a
+//! bounded amount from each ready connection and apply what it asked for, fire due timers,
+//! flush every connection's queued bytes with one vectored write each, close what was marked
+//! (its peers hear about it, and that is flushed too), then wake paused file senders.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+
+use crate::config::{self, Config};
+use crate::conn::{read_some, CloseReason, Conn, Frame, Proto, ReadOutcome};
+use crate::event::{Event, Fail};
+use crate::hub::{ClientId, Hub, HubConfig, Route, Sink};
+use crate::irc::{IrcAction, IrcSession};
+use crate::outbox::{Flushed, Outbox, Span};
+use crate::proto::line::{self, Input};
+use crate::proto::irc as irc_codec;
+
+const SIGNAL: Token = Token(usize::MAX);
+const LISTENER_BASE: usize = usize::MAX / 2;
+/// How long accept rests after running out of descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Delivers hub events: encodes each once per protocol into the outbox and queues the span
+/// for every recipient. A recipient that falls too far behind is marked for closing.
+pub struct Deliver<'a> {
+    conns: &'a mut Slab<Conn>,
+    outbox: &'a mut Outbox,
+    closing: &'a mut Vec<ClientId>,
+    server_name: &'a str,
+    max_sendq: usize,
+}
+
+impl Deliver<'_> {
+    fn queue(&mut self, id: ClientId, span: Span) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if conn.closing == Some(CloseReason::SendqExceeded) {
+            return;
+        }
+        self.outbox.push(&mut conn.out, id, span);
+        if conn.out.backlog() > self.max_sendq {
+            mark_close(conn, id, self.closing, CloseReason::SendqExceeded);
+        }
+    }
+
+    fn encode(&mut self, proto: Proto, me: &str, event: &Event<'_>) -> Span {
+        let server_name = self.server_name;
+        match proto {
+            Proto::Native => self.outbox.encode(|out| line::encode(event, me, out)),
+            Proto::Irc => self.outbox.encode(|out| irc_codec::encode(event, me, server_name, out)),
+        }
+    }
+
+    /// Queues raw bytes for one connection (protocol-specific lines, file data).
+    pub fn raw(&mut self, id: ClientId, f: impl FnOnce(&mut Vec<u8>)) {
+        let span = self.outbox.encode(f);
+        self.queue(id, span);
+    }
+
+    pub fn queued(&self, id: ClientId) -> usize {
+        self.conns.get(id).map_or(0, |c| c.out.queued())
+    }
+}
+
+impl Sink for Deliver<'_> {
+    fn one(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        let Some(proto) = self.conns.get(to).map(|c| c.proto) else { return };
+        let span = self.encode(proto, me, event);
+        self.queue(to, span);
+    }
+
+    fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
+        let (mut native, mut irc) = (None, None);
+        for &id in to {
+            if Some(id) == except {
+                continue;
+            }
+            let Some(proto) = self.conns.get(id).map(|c| c.proto) else { continue };
+            let span = match proto {
+                Proto::Native => *native.get_or_insert_with(|| self.encode(Proto::Native, "", event)),
+                Proto::Irc => *irc.get_or_insert_with(|| self.encode(Proto::Irc, "", event)),
+            };
+            self.queue(id, span);
+        }
+    }
+}
+
+fn mark_close(conn: &mut Conn, id: ClientId, closing: &mut Vec<ClientId>, reason: CloseReason) {
+    if conn.closing.is_none() {
+        conn.closing = Some(reason);
+        closing.push(id);
+    }
+}
+
+/// A timer: at `.0`, for the connection with key `.1` and serial `.2`.
+type Timer = Reverse<(Instant, ClientId, u64)>;
+
+pub struct Server {
+    cfg: Config,
+    poll: Poll,
+    listeners: Vec<(TcpListener, Proto)>,
+    signals: Signals,
+    conns: Slab<Conn>,
+    hub: Hub,
+    outbox: Outbox,
+    /// One read buffer for all connections: input is parsed where it lands.
+    scratch: Vec<u8>,
+    dirty: Vec<ClientId>,
+    closing: Vec<ClientId>,
+    /// Connections that used their read budget and have more to read next pass.
+    carry: Vec<ClientId>,
+    /// File senders waiting for their recipient to catch up.
+    paused: Vec<ClientId>,
+    timers: BinaryHeap<Timer>,
+    next_serial: u64,
+    max_clients: usize,
+    accept_retry: Option<Instant>,
+}
+
+impl Server {
+    /// Binds every listener; a port in use is an error here, before anything runs.
+    pub fn bind(cfg: Config) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let mut listeners = Vec::new();
+        let wanted = cfg.listen.iter().map(|a| (a, Proto::Native)).chain(cfg.irc_listen.iter().map(|a| (a, Proto::Irc)));
+        for (i, (addr, proto)) in wanted.enumerate() {
+            let mut l = TcpListener::bind(*addr).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            poll.registry().register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
+            listeners.push((l, proto));
+        }
+        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        poll.registry().register(&mut signals, SIGNAL, Interest::READABLE)?;
+        let fd_limit = raise_fd_limit();
+        let max_clients = cfg.max_clients.min(fd_limit.saturating_sub(config::FD_RESERVE).max(1) as usize);
+        info!("file descriptor limit {fd_limit}: at most {max_clients} clients");
+        let hub = Hub::new(HubConfig {
+            max_file_size: cfg.max_file_size,
+            quiet_room_size: cfg.quiet_room_size,
+            offer_timeout: config::OFFER_TIMEOUT,
+        });
+        Ok(Server {
+            cfg,
+            poll,
+            listeners,
+            signals,
+            conns: Slab::new(),
+            hub,
+            outbox: Outbox::new(),
+            scratch: vec![0; config::READ_BUDGET],
+            dirty: Vec::new(),
+            closing: Vec::new(),
+            carry: Vec::new(),
+            paused: Vec::new(),
+            timers: BinaryHeap::new(),
+            next_serial: 0,
+            max_clients,
+            accept_retry: None,
+        })
+    }
+
+    /// The bound addresses with their protocols (port 0 resolved).
+    pub fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.listeners
+            .iter()
+            .filter_map(|(l, p)| Some((if *p == Proto::Native { "native" } else { "irc" }, l.local_addr().ok()?)))
+            .collect()
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    SIGNAL => {
+                        if self.signals.pending().next().is_some() {
+                            return self.shutdown();
+                        }
+                    }
+                    Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
+                    Token(id) => {
+                        if ev.is_writable() {
+                            self.on_writable(id);
+                        }
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.on_readable(id);
+                        }
+                    }
+                }
+            }
+            self.end_pass();
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.carry.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let next = [self.timers.peek().map(|Reverse(t)| t.0), self.hub.next_deadline(), self.accept_retry];
+        let now = Instant::now();
+        next.into_iter().flatten().min().map(|at| at.saturating_duration_since(now))
+    }
+
+    fn deliver(&mut self) -> (&mut Hub, Deliver<'_>) {
+        (
+            &mut self.hub,
+            Deliver {
+                conns: &mut self.conns,
+                outbox: &mut self.outbox,
+                closing: &mut self.closing,
+                server_name: &self.cfg.server_name,
+                max_sendq: self.cfg.max_sendq,
+            },
+        )
+    }
+
+    fn close(&mut self, id: ClientId, reason: CloseReason) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            mark_close(conn, id, &mut self.closing, reason);
+        }
+    }
+
+    // ---- accept ----
+
+    fn accept(&mut self, index: usize) {
+        if self.accept_retry.is_some() {
+            return;
+        }
+        loop {
+            let Some((listener, proto)) = self.listeners.get(index) else { return };
+            let proto = *proto;
+            match listener.accept() {
+                Ok((socket, addr)) => self.admit(socket, addr, proto),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {
+                    // Out of descriptors or memory: rest instead of spinning; pending
+                    // connections wait in the backlog until something frees up.
+                    warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                    self.accept_retry = Some(Instant::now() + ACCEPT_BACKOFF);
+                    return;
+                }
+                Err(e) => debug!("accept: {e}"),
+            }
+        }
+    }
+
+    fn admit(&mut self, mut socket: TcpStream, addr: SocketAddr, proto: Proto) {
+        if self.conns.len() >= self.max_clients {
+            let refusal: &[u8] = match proto {
+                Proto::Native => b"! server-full try again later\n",
+                Proto::Irc => b"ERROR :Closing link: the server is full, try again later\r\n",
+            };
+            let _ = socket.write(refusal);
+            info!("refused {addr}: server full ({} clients)", self.conns.len());
+            return;
+        }
+        let _ = socket.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let id = entry.key();
+        if let Err(e) = self.poll.registry().register(&mut socket, Token(id), Interest::READABLE) {
+            warn!("register {addr}: {e}");
+            return;
+        }
+        self.next_serial += 1;
+        entry.insert(Conn::new(socket, proto, addr.ip(), self.next_serial));
+        info!("connect {addr} ({proto:?}) as client {id}");
+        match proto {
+            Proto::Native => {
+                let host = addr.ip().to_string();
+                let (hub, mut out) = self.deliver();
+                hub.connect_native(id, &host, &mut out);
+                self.conns[id].in_hub = true;
+            }
+            Proto::Irc => {
+                let now = Instant::now();
+                let session = IrcSession::new(now);
+                self.conns[id].irc = Some(Box::new(session));
+                self.schedule(id, now + crate::irc::REGISTRATION_TIMEOUT);
+            }
+        }
+    }
+
+    fn schedule(&mut self, id: ClientId, at: Instant) {
+        if let Some(conn) = self.conns.get(id) {
+            self.timers.push(Reverse((at, id, conn.serial)));
+        }
+    }
+
+    // ---- reading ----
+
+    fn on_readable(&mut self, id: ClientId) {
+        let mut budget = config::READ_BUDGET;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        loop {
+            let Some(conn) = self.conns.get_mut(id) else { break };
+            if conn.closing.is_some() || conn.paused {
+                break;
+            }
+            match read_some(&mut conn.socket, &mut scratch[..budget]) {
+                ReadOutcome::Data(n) => {
+                    self.input(id, &scratch[..n]);
+                    budget -= n;
+                    if budget == 0 {
+                        // Fair share used: the rest waits for the next pass.
+                        self.carry.push(id);
+                        break;
+                    }
+                    if n < scratch.len().min(budget + n) {
+                        // A short read drained the socket; new data raises a new edge.
+                        break;
+                    }
+                }
+                ReadOutcome::WouldBlock => break,
+                ReadOutcome::Closed => {
+                    self.end_of_input(id);
+                    self.close(id, CloseReason::PeerClosed);
+                    break;
+                }
+                ReadOutcome::Failed(e) => {
+                    self.close(id, CloseReason::Error(e.to_string()));
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+    }
+
+    /// Handles newly read bytes, after any left over from before.
+    fn input(&mut self, id: ClientId, data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if conn.inbuf.is_empty() {
+            let used = self.process(id, data);
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.inbuf.extend_from_slice(&data[used..]);
+            }
+        } else {
+            let mut buf = std::mem::take(&mut conn.inbuf);
+            buf.extend_from_slice(data);
+            let used = self.process(id, &buf);
+            buf.drain(..used);
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.inbuf = if buf.is_empty() { Vec::new() } else { buf };
+            }
+        }
+        self.arm_partial_timer(id);
+    }
+
+    /// A partial line with no more input coming: the tutorial's client ends lines this way.
+    fn arm_partial_timer(&mut self, id: ClientId) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if conn.proto != Proto::Native || conn.frame != Frame::Lines || conn.inbuf.is_empty() {
+            conn.partial_deadline = None;
+            return;
+        }
+        if conn.partial_deadline.is_none() {
+            let at = Instant::now() + config::PARTIAL_LINE_GRACE;
+            conn.partial_deadline = Some(at);
+            self.schedule(id, at);
+        }
+    }
+
+    /// The peer closed: an unfinished last line still counts.
+    fn end_of_input(&mut self, id: ClientId) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if conn.frame == Frame::Lines && !conn.inbuf.is_empty() {
+            let buf = std::mem::take(&mut conn.inbuf);
+            self.line(id, &buf);
+        }
+    }
+
+    /// Consumes as much of `data` as can be handled now; returns how much.
+    fn process(&mut self, id: ClientId, data: &[u8]) -> usize {
+        let mut pos = 0;
+        while pos < data.len() {
+            let Some(conn) = self.conns.get_mut(id) else { return data.len() };
+            if conn.closing.is_some() {
+                return data.len();
+            }
+            let rest = &data[pos..];
+            match conn.frame {
+                Frame::Lines => {
+                    let limit = match conn.proto {
+                        Proto::Native => self.cfg.max_line,
+                        Proto::Irc => crate::proto::irc_msg::MAX_LINE_LEN,
+                    };
+                    match rest.iter().position(|&b| b == b'\n') {
+                        Some(i) => {
+                            pos += i + 1;
+                            if i > limit + 1 {
+                                self.too_long(id);
+                            } else {
+                                self.line(id, &rest[..i]);
+                            }
+                        }
+                        None if rest.len() > limit + 1 => {
+                            self.too_long(id);
+                            if let Some(conn) = self.conns.get_mut(id) {
+                                conn.frame = Frame::DiscardLine;
+                            }
+                            pos = data.len();
+                        }
+                        None => break,
+                    }
+                }
+                Frame::DiscardLine => match rest.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        pos += i + 1;
+                        conn.frame = Frame::Lines;
+                    }
+                    None => pos = data.len(),
+                },
+                Frame::Data { transfer, left, to } => {
+                    let take = (left as usize).min(rest.len());
+                    if let Some(to) = to {
+                        if self.forward(id, transfer, to, &rest[..take]).is_none() {
+                            break;
+                        }
+                    }
+                    pos += take;
+                    if let Some(conn) = self.conns.get_mut(id) {
+                        let left = left - take as u64;
+                        conn.frame = if left == 0 { Frame::Lines } else { Frame::Data { transfer, left, to } };
+                    }
+                }
+            }
+        }
+        pos
+    }
+
+    fn too_long(&mut self, id: ClientId) {
+        let Some(conn) = self.conns.get(id) else { return };
+        match conn.proto {
+            Proto::Native => {
+                let max = self.cfg.max_line;
+                let (hub, mut out) = self.deliver();
+                let me = hub.nick(id).unwrap_or("*");
+                out.one(id, me, &Event::Fail(Fail::LineTooLong(max)));
+            }
+            Proto::Irc => self.irc_line(id, None),
+        }
+    }
+
+    /// Forwards file bytes to the recipient, or pauses the sender (None) while the recipient
+    /// is behind.
+    fn forward(&mut self, id: ClientId, transfer: u64, to: ClientId, bytes: &[u8]) -> Option<()> {
+        let (hub, mut out) = self.deliver();
+        if !hub.transfer_active(transfer) {
+            return Some(()); // cancelled meanwhile: the bytes are skipped
+        }
+        if out.queued(to) > config::FILE_PAUSE_QUEUE {
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.paused = true;
+                self.paused.push(id);
+            }
+            return None;
+        }
+        out.raw(to, |buf| {
+            line::encode_data_header(transfer, bytes.len(), buf);
+            buf.extend_from_slice(bytes);
+        });
+        hub.data_forwarded(transfer, bytes.len() as u64, &mut out);
+        Some(())
+    }
+
+    /// One complete line, without its `\n`.
+    fn line(&mut self, id: ClientId, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match self.conns.get(id).map(|c| c.proto) {
+            Some(Proto::Native) => self.native_line(id, line),
+            Some(Proto::Irc) => self.irc_line(id, Some(line)),
+            None => {}
+        }
+    }
+
+    fn native_line(&mut self, id: ClientId, text: &[u8]) {
+        let now = Instant::now();
+        let parsed = line::parse(text);
+        let (hub, mut out) = self.deliver();
+        let me = hub.nick(id).unwrap_or("*");
+        match parsed {
+            Ok(Input::Empty) => {}
+            Ok(Input::Command(cmd)) => hub.apply(id, cmd, now, &mut out),
+            Ok(Input::Data { id: transfer, len }) => {
+                let route = if len == 0 || len > config::MAX_FRAME as u64 {
+                    out.one(id, me, &Event::Fail(Fail::BadFrame("LEN must be 1 to 65536")));
+                    None
+                } else {
+                    match hub.route_data(id, transfer, len, &mut out) {
+                        Route::To(to) => Some(to),
+                        Route::Refused(why) => {
+                            let me = hub.nick(id).unwrap_or("*");
+                            out.one(id, me, &Event::Fail(Fail::BadFrame(why)));
+                            None
+                        }
+                    }
+                };
+                if len > 0 {
+                    if let Some(conn) = self.conns.get_mut(id) {
+                        conn.frame = Frame::Data { transfer, left: len, to: route };
+                    }
+                }
+            }
+            Ok(Input::Quit(reason)) => {
+                out.one(id, me, &Event::Bye { reason: reason.unwrap_or("") });
+                self.close(id, CloseReason::Quit(reason.map(Into::into)));
+            }
+            Err(fail) => out.one(id, me, &Event::Fail(fail)),
+        }
+    }
+
+    /// One IRC line (None: it was too long).
+    fn irc_line(&mut self, id: ClientId, line: Option<&[u8]>) {
+        let Some(mut session) = self.conns.get_mut(id).and_then(|c| c.irc.take()) else { return };
+        let now = Instant::now();
+        let peer = self.conns[id].peer;
+        let in_hub = self.conns[id].in_hub;
+        let server_name = self.cfg.server_name.clone();
+        let (hub, mut out) = self.deliver();
+        let action = session.handle(id, line, peer, in_hub, now, &server_name, hub, &mut out);
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.irc = Some(session);
+            match action {
+                IrcAction::None => {}
+                IrcAction::Registered => conn.in_hub = true,
+                IrcAction::Close(reason) => mark_close(conn, id, &mut self.closing, reason),
+            }
+        }
+    }
+
+    // ---- writing ----
+
+    fn on_writable(&mut self, id: ClientId) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if conn.out.backlog() == 0 {
+            return;
+        }
+        match Outbox::write_backlog(&mut conn.out, &mut conn.socket) {
+            Ok(Flushed::All) => self.set_write_interest(id, false),
+            Ok(Flushed::Blocked) => {}
+            Err(e) => self.close(id, CloseReason::Error(e.to_string())),
+        }
+    }
+
+    fn set_write_interest(&mut self, id: ClientId, on: bool) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if conn.write_armed == on {
+            return;
+        }
+        let interest = if on { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        if self.poll.registry().reregister(&mut conn.socket, Token(id), interest).is_ok() {
+            conn.write_armed = on;
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        self.outbox.take_dirty(&mut dirty);
+        for &id in &dirty {
+            let Some(conn) = self.conns.get_mut(id) else { continue };
+            match self.outbox.write(&mut conn.out, &mut conn.socket) {
+                Ok(Flushed::All) => {}
+                Ok(Flushed::Blocked) => {
+                    if conn.out.backlog() > self.cfg.max_sendq {
+                        mark_close(conn, id, &mut self.closing, CloseReason::SendqExceeded);
+                    } else {
+                        self.set_write_interest(id, true);
+                    }
+                }
+                Err(e) => mark_close(conn, id, &mut self.closing, CloseReason::Error(e.to_string())),
+            }
+        }
+        self.outbox.end_pass();
+        self.dirty = dirty;
+    }
+
+    // ---- end of pass ----
+
+    fn end_pass(&mut self) {
+        for id in std::mem::take(&mut self.carry) {
+            self.on_readable(id);
+        }
+        self.fire_timers();
+        loop {
+            self.flush();
+            if self.closing.is_empty() {
+                break;
+            }
+            self.close_marked();
+        }
+        self.wake_paused();
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        if self.accept_retry.is_some_and(|at| at <= now) {
+            self.accept_retry = None;
+            for i in 0..self.listeners.len() {
+                self.accept(i);
+            }
+        }
+        {
+            let (hub, mut out) = self.deliver();
+            hub.expire(now, &mut out);
+        }
+        while let Some(&Reverse((at, id, serial))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get_mut(id).filter(|c| c.serial == serial && c.closing.is_none()) else {
+                continue;
+            };
+            if conn.partial_deadline == Some(at) {
+                conn.partial_deadline = None;
+                if conn.frame == Frame::Lines && !conn.inbuf.is_empty() && !conn.paused {
+                    let buf = std::mem::take(&mut conn.inbuf);
+                    self.line(id, &buf);
+                }
+            } else if let Some(session) = conn.irc.as_mut() {
+                match session.on_timer(now) {
+                    IrcAction::Close(reason) => self.close(id, reason),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn close_marked(&mut self) {
+        for id in std::mem::take(&mut self.closing) {
+            let Some(conn) = self.conns.get(id) else { continue };
+            let reason = conn.closing.clone().unwrap_or(CloseReason::PeerClosed);
+            if conn.in_hub {
+                let (hub, mut out) = self.deliver();
+                hub.disconnect(id, reason.public_text(), &mut out);
+            }
+            let mut conn = self.conns.remove(id);
+            let _ = self.poll.registry().deregister(&mut conn.socket);
+            match &reason {
+                CloseReason::Error(e) => info!("disconnect client {id} ({}): error: {e}", conn.peer),
+                CloseReason::SendqExceeded => info!("disconnect client {id} ({}): sendq exceeded", conn.peer),
+                r => info!("disconnect client {id} ({}): {}", conn.peer, r.public_text().unwrap_or("quit")),
+            }
+            discard_unread(&mut conn.socket);
+        }
+    }
+
+    fn wake_paused(&mut self) {
+        let mut i = 0;
+        while i < self.paused.len() {
+            let id = self.paused[i];
+            let target = self.conns.get(id).and_then(|c| match c.frame {
+                Frame::Data { to, .. } => to,
+                _ => None,
+            });
+            let behind = target.is_some_and(|to| self.conns.get(to).is_some_and(|c| c.out.queued() > config::FILE_PAUSE_QUEUE / 2));
+            if behind {
+                i += 1;
+                continue;
+            }
+            self.paused.swap_remove(i);
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.paused = false;
+                // Handle what was held back, then read what waits in the socket.
+                self.input(id, &[]);
+                self.carry.push(id);
+            }
+        }
+    }
+
+    // ---- shutdown ----
+
+    fn shutdown(mut self) -> io::Result<()> {
+        info!("shutting down: {} clients", self.conns.len());
+        for (mut l, _) in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let ids: Vec<ClientId> = self.conns.iter().map(|(id, _)| id).collect();
+        {
+            let (hub, mut out) = self.deliver();
+            hub.abort_all_transfers(&mut out);
+            for &id in &ids {
+                let me = hub.nick(id).unwrap_or("*");
+                out.one(id, me, &Event::ShuttingDown);
+            }
+        }
+        self.flush();
+        // Give slow readers a short, bounded time to take their goodbyes.
+        let deadline = Instant::now() + config::SHUTDOWN_FLUSH;
+        let mut events = Events::with_capacity(256);
+        while self.conns.iter().any(|(_, c)| c.out.backlog() > 0) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let _ = self.poll.poll(&mut events, Some(deadline - now));
+            for ev in events.iter() {
+                if ev.token().0 < LISTENER_BASE && ev.is_writable() {
+                    self.on_writable(ev.token().0);
+                }
+            }
+        }
+        for (_, conn) in self.conns.iter_mut() {
+            let _ = conn.socket.shutdown(std::net::Shutdown::Write);
+            discard_unread(&mut conn.socket);
+        }
+        info!("bye");
+        Ok(())
+    }
+}
+
+/// Reads and drops what the peer sent but nobody will handle, so closing sends FIN, not a
+/// reset that could destroy the last lines we wrote.
+fn discard_unread(socket: &mut TcpStream) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match read_some(socket, &mut sink) {
+            ReadOutcome::Data(_) => {}
+            _ => return,
+        }
+    }
+}
+
+/// Raises the soft open-file limit to the hard one; returns the limit in force.
+fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        lim.rlim_cur as u64
+    }
+}
