@@ -1,0 +1,203 @@
+//! The server under test: start it on loopback with ephemeral ports, read its addresses, sample
+//! its CPU time and memory from /proc, stop it by PID.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    child: Child,
+    pub native: Option<SocketAddr>,
+    pub irc: Option<SocketAddr>,
+}
+
+impl Daemon {
+    /// Starts snak with `extra` flags; its log (stderr) goes to `log`.
+    pub fn start_snak(bin: &Path, extra: &[String], log: &Path) -> Result<Daemon, String> {
+        let logf = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut child = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0", "--irc-listen", "127.0.0.1:0"])
+            .args(extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(logf)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let out = child.stdout.take().expect("piped stdout");
+        // A thread reads stdout so the wait for `ready` has a deadline even if snak hangs.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut d = Daemon {
+            child,
+            native: None,
+            irc: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let w: Vec<&str> = line.split_whitespace().collect();
+                    match w.as_slice() {
+                        ["listening", "native", a] => d.native = a.parse().ok(),
+                        ["listening", "irc", a] => d.irc = a.parse().ok(),
+                        ["ready"] => break,
+                        _ => {}
+                    }
+                }
+                Err(_) => {
+                    d.stop();
+                    return Err(format!(
+                        "snak did not print `ready` (log: {})",
+                        log.display()
+                    ));
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    /// Starts any server command and waits until `addr` accepts connections.
+    #[allow(dead_code)] // for the comparison targets (ngircd, redis)
+    pub fn start_cmd(mut cmd: Command, addr: SocketAddr, log: &Path) -> Result<Daemon, String> {
+        let logf = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let errf = logf.try_clone().map_err(|e| e.to_string())?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(logf)
+            .stderr(errf)
+            .spawn()
+            .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+        let mut d = Daemon {
+            child,
+            native: Some(addr),
+            irc: Some(addr),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(d);
+            }
+            if let Ok(Some(st)) = d.child.try_wait() {
+                return Err(format!(
+                    "{:?} exited: {st} (log: {})",
+                    cmd.get_program(),
+                    log.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d.stop();
+        Err(format!("{:?} never listened on {addr}", cmd.get_program()))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// None while running; the exit status once it has exited (a crash shows here).
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(st)) => Some(st.to_string()),
+            _ => None,
+        }
+    }
+
+    /// SIGTERM by PID, then SIGKILL if it is still there after 5 s. Returns how it ended.
+    pub fn stop(&mut self) -> String {
+        if let Some(st) = self.exited() {
+            return format!("had already exited: {st}");
+        }
+        // SAFETY: signals our own child, whose PID stays ours until we wait for it.
+        unsafe { libc::kill(self.pid() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.to_string();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        "did not stop on SIGTERM within 5 s; killed".into()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            self.stop();
+        }
+    }
+}
+
+/// CPU seconds (user + system) of a process, from /proc/PID/stat.
+pub fn cpu_secs(pid: u32) -> f64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / hz
+}
+
+/// This process's own CPU seconds (user + system).
+pub fn self_cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the struct we pass.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Memory of a process in KiB: (VmRSS, VmHWM = peak RSS).
+pub fn mem_kib(pid: u32) -> (u64, u64) {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return (0, 0);
+    };
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Where a binary is expected: `path` as given.
+pub fn require(path: &Path, what: &str) -> Result<PathBuf, String> {
+    if path.is_file() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(format!(
+            "{what} not found at {} (build it or pass its path)",
+            path.display()
+        ))
+    }
+}

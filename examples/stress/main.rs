@@ -1,0 +1,158 @@
+//! snak's load generator: starts a release `snak` on loopback, drives it with thousands of
+//! clients from one mio event loop, checks every message arrived exactly once and in order,
+//! and prints one table of rates, latencies, CPU and memory.
+//!
+//! ```text
+//! cargo run --release --example stress -- --scenario all
+//! cargo run --release --example stress -- --scenario fanout --n 500 --senders 2 --proto irc
+//! target/debug/examples/stress --smoke --snak target/debug/snak
+//! ```
+//!
+//! Modules: `net` (sockets, limits), `proto` (native and IRC behind one trait), `engine` (the
+//! client event loop and the checks), `scenarios` (what each scenario sets up and measures),
+//! `daemon` (the server process and /proc), `stats` (latency histogram).
+
+mod daemon;
+mod engine;
+mod net;
+mod proto;
+mod scenarios;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use scenarios::{Overrides, Row};
+
+const USAGE: &str = "usage: stress [--scenario all|idle|fanout|fanout100|fanout1000|pairs|pairs500|rooms|files|slow|paced[,...]]
+              [--proto native|irc] [--snak PATH] [--smoke] [--timeout SECS] [--out DIR]
+              [--n N] [--senders S] [--msgs M] [--window W] [--pad BYTES] [--rate DELIVERIES_PER_S]
+              [--pairs P] [--rooms R] [--room-size K] [--slow-share F] [--max-sendq BYTES]
+              [--files K] [--file-size BYTES]";
+
+pub const ALL: [&str; 8] = [
+    "idle",
+    "fanout100",
+    "fanout1000",
+    "pairs500",
+    "rooms",
+    "files",
+    "slow",
+    "paced",
+];
+
+pub struct Opts {
+    pub snak: PathBuf,
+    pub proto: String,
+    pub scenarios: Vec<String>,
+    pub smoke: bool,
+    pub timeout: Duration,
+    pub out: PathBuf,
+    pub over: Overrides,
+}
+
+fn parse_args(args: Vec<String>) -> Result<Opts, String> {
+    let mut o = Opts {
+        snak: PathBuf::from("target/release/snak"),
+        proto: "native".into(),
+        scenarios: Vec::new(),
+        smoke: false,
+        timeout: Duration::ZERO,
+        out: PathBuf::from("stress-out"),
+        over: Overrides::default(),
+    };
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        if a == "--smoke" {
+            o.smoke = true;
+            continue;
+        }
+        if a == "-h" || a == "--help" {
+            return Err(USAGE.into());
+        }
+        let v = it
+            .next()
+            .ok_or_else(|| format!("{a} needs a value\n{USAGE}"))?;
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .map_err(|_| format!("{a}: not a number: {v}"))
+        };
+        let ov = &mut o.over;
+        match a.as_str() {
+            "--snak" => o.snak = v.into(),
+            "--proto" if v == "native" || v == "irc" => o.proto = v,
+            "--scenario" => o.scenarios.extend(v.split(',').map(String::from)),
+            "--timeout" => o.timeout = Duration::from_secs_f64(num(&v)?),
+            "--out" => o.out = v.into(),
+            "--n" => ov.n = Some(num(&v)? as usize),
+            "--senders" => ov.senders = Some(num(&v)? as usize),
+            "--msgs" => ov.msgs = Some(num(&v)? as u64),
+            "--window" => ov.window = Some(num(&v)?.max(1.0) as u64),
+            "--pad" => ov.pad = Some(num(&v)? as usize),
+            "--rate" => ov.rate = Some(num(&v)?),
+            "--pairs" => ov.pairs = Some(num(&v)? as usize),
+            "--rooms" => ov.rooms = Some(num(&v)? as usize),
+            "--room-size" => ov.room_size = Some(num(&v)?.max(2.0) as usize),
+            "--slow-share" => ov.slow_share = Some(num(&v)?),
+            "--max-sendq" => ov.max_sendq = Some(num(&v)? as u64),
+            "--files" => ov.files = Some(num(&v)? as usize),
+            "--file-size" => ov.file_size = Some(num(&v)? as u64),
+            _ => return Err(format!("unknown or bad argument {a} {v}\n{USAGE}")),
+        }
+    }
+    if o.scenarios.is_empty() || o.scenarios.iter().any(|s| s == "all") {
+        o.scenarios = ALL.iter().map(|s| s.to_string()).collect();
+    }
+    for s in &o.scenarios {
+        if !scenarios::known(s) {
+            return Err(format!("unknown scenario {s}\n{USAGE}"));
+        }
+    }
+    if o.timeout.is_zero() {
+        o.timeout = Duration::from_secs(if o.smoke { 20 } else { 120 });
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--worker-idle") {
+        return scenarios::worker_idle(&args[1..]);
+    }
+    let opts = match parse_args(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let nofile = net::raise_nofile();
+    if let Err(e) = std::fs::create_dir_all(&opts.out) {
+        eprintln!("{}: {e}", opts.out.display());
+        return ExitCode::from(2);
+    }
+    eprintln!(
+        "stress: snak {} proto {} open-file limit {nofile}",
+        opts.snak.display(),
+        opts.proto
+    );
+    let mut rows: Vec<Row> = Vec::new();
+    for name in &opts.scenarios {
+        eprintln!("stress: {name} ...");
+        let row = scenarios::run(&opts, name, nofile);
+        eprintln!("stress: {name}: {}", row.result);
+        rows.push(row);
+    }
+    print!("{}", scenarios::table(&rows, &opts));
+    let failed: Vec<&Row> = rows.iter().filter(|r| !r.ok).collect();
+    if failed.is_empty() {
+        println!("all {} scenarios passed", rows.len());
+        ExitCode::SUCCESS
+    } else {
+        for r in &failed {
+            println!("FAILED {}: {}", r.name, r.result);
+        }
+        ExitCode::FAILURE
+    }
+}

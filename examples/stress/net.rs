@@ -1,0 +1,160 @@
+//! Sockets and process limits: non-blocking connects from a chosen loopback source address,
+//! one small enum for I/O outcomes, and the open-file limit.
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::FromRawFd;
+
+/// Raises the open-file soft limit to the hard limit; returns the new soft limit.
+pub fn raise_nofile() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur
+    }
+}
+
+/// The loopback source address for client number `i`. One (source, destination) pair has
+/// about 28k ephemeral ports, so big runs spread over 127.0.0.1, .2, ...
+pub fn source_addr(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 1 + ((i / 16_000) % 250) as u8)
+}
+
+/// Starts a non-blocking connect from `src` (any port) to `dst`. `rcvbuf` shrinks the kernel
+/// receive buffer, so a client that never reads makes the server's queue for it grow quickly.
+///
+/// mio 1.x has no `TcpSocket`, so bind-before-connect goes through libc.
+pub fn connect_from(
+    src: Ipv4Addr,
+    dst: SocketAddr,
+    rcvbuf: Option<usize>,
+) -> io::Result<mio::net::TcpStream> {
+    let SocketAddr::V4(dst) = dst else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "IPv4 loopback only",
+        ));
+    };
+    if !dst.ip().is_loopback() || !src.is_loopback() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "loopback only"));
+    }
+    // SAFETY: plain socket syscalls on a descriptor we own; on error it is closed before return.
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        );
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fail = |fd: i32| {
+            let e = io::Error::last_os_error();
+            libc::close(fd);
+            Err(e)
+        };
+        let one: libc::c_int = 1;
+        let optlen = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // Choose the port at connect time, by the whole 4-tuple, not at bind time.
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            &one as *const _ as *const _,
+            optlen,
+        );
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            &one as *const _ as *const _,
+            optlen,
+        );
+        if let Some(size) = rcvbuf {
+            let size = size as libc::c_int;
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &size as *const _ as *const _,
+                optlen,
+            );
+        }
+        let sa = sockaddr(SocketAddrV4::new(src, 0));
+        let salen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        if libc::bind(fd, &sa as *const _ as *const libc::sockaddr, salen) != 0 {
+            return fail(fd);
+        }
+        let da = sockaddr(dst);
+        if libc::connect(fd, &da as *const _ as *const libc::sockaddr, salen) != 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINPROGRESS) {
+                libc::close(fd);
+                return Err(e);
+            }
+        }
+        Ok(mio::net::TcpStream::from_std(
+            std::net::TcpStream::from_raw_fd(fd),
+        ))
+    }
+}
+
+fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*a.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// What one read or write attempt came to; callers never look at `io::ErrorKind`.
+pub enum Io {
+    /// Moved this many bytes (never 0).
+    Done(usize),
+    /// Nothing more to do until the next readiness event.
+    Blocked,
+    /// The peer closed the connection (or reset it).
+    Closed,
+}
+
+pub fn read(sock: &mut mio::net::TcpStream, buf: &mut [u8]) -> Io {
+    loop {
+        match sock.read(buf) {
+            Ok(0) => return Io::Closed,
+            Ok(n) => return Io::Done(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Io::Blocked,
+            Err(_) => return Io::Closed,
+        }
+    }
+}
+
+pub fn write(sock: &mut mio::net::TcpStream, buf: &[u8]) -> Io {
+    loop {
+        match sock.write(buf) {
+            Ok(0) => return Io::Closed,
+            Ok(n) => return Io::Done(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A connect still in progress reports NotConnected on some paths: wait for it.
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::NotConnected =>
+            {
+                return Io::Blocked
+            }
+            Err(_) => return Io::Closed,
+        }
+    }
+}

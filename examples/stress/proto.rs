@@ -1,0 +1,301 @@
+//! The chat protocols the generator speaks, behind one trait so every scenario runs on each.
+//! A protocol only formats requests and classifies server lines; it never touches a socket.
+
+use std::io::Write;
+
+/// What one server line means to the generator. Anything it doesn't need is `Other`.
+#[derive(Debug, PartialEq)]
+pub enum Event<'a> {
+    /// The server accepted the connection (native greeting, IRC 001). `named` is true when the
+    /// client already has the nick it asked for (IRC sends it during registration).
+    Welcome {
+        named: bool,
+    },
+    /// Someone's nick changed to `new` (native: the answer to our `/nick`).
+    Renamed {
+        new: &'a str,
+    },
+    /// `nick` joined `room` (we watch for our own join).
+    Joined {
+        nick: &'a str,
+        room: &'a str,
+    },
+    /// A message in a room.
+    Room {
+        from: &'a str,
+        room: &'a str,
+        text: &'a str,
+    },
+    /// A direct message.
+    Direct {
+        from: &'a str,
+        text: &'a str,
+    },
+    /// `nick` left the server; `reason` is what the server said.
+    Quit {
+        nick: &'a str,
+        reason: &'a str,
+    },
+    /// A keep-alive the client must answer.
+    Ping(&'a str),
+    /// An error reply.
+    Error(&'a str),
+    /// File transfer control (native only).
+    File(FileEvent<'a>),
+    Other,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum FileEvent<'a> {
+    /// To the sender: the server took the offer under `id`.
+    Offered {
+        id: u64,
+    },
+    /// To the recipient.
+    Offer {
+        id: u64,
+        size: u64,
+    },
+    Accepted {
+        id: u64,
+    },
+    /// `len` raw bytes follow the line.
+    Data {
+        id: u64,
+        len: usize,
+    },
+    Done {
+        id: u64,
+    },
+    /// Declined, expired or aborted.
+    Failed {
+        id: u64,
+        why: &'a str,
+    },
+}
+
+/// A client protocol. Requests are appended to `out` whole, so the caller writes them as they are.
+pub trait Proto {
+    fn name(&self) -> &'static str;
+    /// Bytes to send as soon as the TCP connection is up.
+    fn hello(&self, _nick: &str, _out: &mut Vec<u8>) {}
+    /// Bytes to send on `Welcome`: take our nick and leave any room the server put us in, so
+    /// thousands of clients don't all hear each other arrive.
+    fn settle(&self, _nick: &str, _out: &mut Vec<u8>) {}
+    fn join(&self, room: &str, out: &mut Vec<u8>);
+    fn say(&self, room: &str, text: &[u8], out: &mut Vec<u8>);
+    fn direct(&self, nick: &str, text: &[u8], out: &mut Vec<u8>);
+    fn pong(&self, _token: &str, _out: &mut Vec<u8>) {}
+    /// Whether file transfers exist on this protocol.
+    fn files(&self) -> bool {
+        false
+    }
+    fn offer(&self, _nick: &str, _size: u64, _name: &str, _out: &mut Vec<u8>) {}
+    fn accept(&self, _id: u64, _out: &mut Vec<u8>) {}
+    /// The header of a data frame; the caller appends `len` raw bytes.
+    fn data_header(&self, _id: u64, _len: usize, _out: &mut Vec<u8>) {}
+    /// Classifies one line, its line ending already removed.
+    fn parse<'a>(&self, line: &'a str) -> Event<'a>;
+}
+
+/// The native line protocol of docs/PROTOCOL.md.
+pub struct Native;
+
+impl Proto for Native {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+    fn settle(&self, nick: &str, out: &mut Vec<u8>) {
+        let _ = write!(out, "/nick {nick}\n/part #lobby\n");
+    }
+    fn join(&self, room: &str, out: &mut Vec<u8>) {
+        let _ = writeln!(out, "/join {room}");
+    }
+    fn say(&self, room: &str, text: &[u8], out: &mut Vec<u8>) {
+        let _ = write!(out, "/say {room} ");
+        out.extend_from_slice(text);
+        out.push(b'\n');
+    }
+    fn direct(&self, nick: &str, text: &[u8], out: &mut Vec<u8>) {
+        let _ = write!(out, "/msg {nick} ");
+        out.extend_from_slice(text);
+        out.push(b'\n');
+    }
+    fn files(&self) -> bool {
+        true
+    }
+    fn offer(&self, nick: &str, size: u64, name: &str, out: &mut Vec<u8>) {
+        let _ = writeln!(out, "/offer {nick} {size} {name}");
+    }
+    fn accept(&self, id: u64, out: &mut Vec<u8>) {
+        let _ = writeln!(out, "/accept {id}");
+    }
+    fn data_header(&self, id: u64, len: usize, out: &mut Vec<u8>) {
+        let _ = writeln!(out, "/data {id} {len}");
+    }
+
+    fn parse<'a>(&self, line: &'a str) -> Event<'a> {
+        match line.as_bytes().first() {
+            Some(b'#') => {
+                // #ROOM <NICK> TEXT
+                let mut it = line.splitn(3, ' ');
+                let (Some(room), Some(nick), text) = (it.next(), it.next(), it.next()) else {
+                    return Event::Other;
+                };
+                match nick.strip_prefix('<').and_then(|n| n.strip_suffix('>')) {
+                    Some(from) => Event::Room {
+                        from,
+                        room,
+                        text: text.unwrap_or(""),
+                    },
+                    None => Event::Other, // an action: `#ROOM * NICK ACTION`
+                }
+            }
+            Some(b'@') => {
+                // @OTHERS <NICK> TEXT
+                let mut it = line.splitn(3, ' ');
+                let (Some(_), Some(nick), text) = (it.next(), it.next(), it.next()) else {
+                    return Event::Other;
+                };
+                match nick.strip_prefix('<').and_then(|n| n.strip_suffix('>')) {
+                    Some(from) => Event::Direct {
+                        from,
+                        text: text.unwrap_or(""),
+                    },
+                    None => Event::Other,
+                }
+            }
+            Some(b'!') => Event::Error(line),
+            Some(b'*') => {
+                if line.starts_with("* Hello, world! This is snak ") {
+                    return Event::Welcome { named: false };
+                }
+                let w: Vec<&str> = line.splitn(7, ' ').collect();
+                match w.as_slice() {
+                    ["*", nick, "joined", room] => Event::Joined { nick, room },
+                    ["*", _, "is", "now", "known", "as", new] => Event::Renamed { new },
+                    ["*", nick, "quit", ..] => {
+                        let reason = line.split_once(" quit").map_or("", |(_, r)| r.trim());
+                        Event::Quit { nick, reason }
+                    }
+                    _ => Event::Other,
+                }
+            }
+            Some(b'%') => parse_native_file(line),
+            _ => Event::Other,
+        }
+    }
+}
+
+fn parse_native_file(line: &str) -> Event<'_> {
+    let w: Vec<&str> = line.splitn(4, ' ').collect();
+    let id = |s: &str| s.parse::<u64>().ok();
+    let ev = match w.as_slice() {
+        ["%", "offered", i, ..] => id(i).map(|id| FileEvent::Offered { id }),
+        ["%", "offer", i, rest] => {
+            let size = rest.split(' ').nth(1).and_then(|s| s.parse().ok());
+            id(i)
+                .zip(size)
+                .map(|(id, size)| FileEvent::Offer { id, size })
+        }
+        ["%", "accepted", i] => id(i).map(|id| FileEvent::Accepted { id }),
+        ["%", "data", i, len] => id(i)
+            .zip(len.parse().ok())
+            .map(|(id, len)| FileEvent::Data { id, len }),
+        ["%", "done", i] => id(i).map(|id| FileEvent::Done { id }),
+        ["%", why @ ("declined" | "expired" | "abort"), i, ..] => {
+            id(i).map(|id| FileEvent::Failed { id, why })
+        }
+        _ => None,
+    };
+    ev.map_or(Event::Other, Event::File)
+}
+
+/// The IRC client protocol (RFC 1459/2812 subset): what irssi would send for the same actions.
+pub struct Irc;
+
+impl Proto for Irc {
+    fn name(&self) -> &'static str {
+        "irc"
+    }
+    fn hello(&self, nick: &str, out: &mut Vec<u8>) {
+        let _ = write!(out, "NICK {nick}\r\nUSER {nick} 0 * :stress client\r\n");
+    }
+    fn join(&self, room: &str, out: &mut Vec<u8>) {
+        let _ = write!(out, "JOIN {room}\r\n");
+    }
+    fn say(&self, room: &str, text: &[u8], out: &mut Vec<u8>) {
+        self.direct(room, text, out)
+    }
+    fn direct(&self, nick: &str, text: &[u8], out: &mut Vec<u8>) {
+        let _ = write!(out, "PRIVMSG {nick} :");
+        out.extend_from_slice(text);
+        out.extend_from_slice(b"\r\n");
+    }
+    fn pong(&self, token: &str, out: &mut Vec<u8>) {
+        let _ = write!(out, "PONG :{token}\r\n");
+    }
+
+    fn parse<'a>(&self, line: &'a str) -> Event<'a> {
+        let (prefix, rest) = match line.strip_prefix(':') {
+            Some(r) => r.split_once(' ').unwrap_or((r, "")),
+            None => ("", line),
+        };
+        let nick = prefix.split(['!', '@']).next().unwrap_or("");
+        let (cmd, params) = rest.split_once(' ').unwrap_or((rest, ""));
+        // Middle parameters, then the trailing one after " :" (or a leading ':').
+        let (middle, trailing) = match params.strip_prefix(':') {
+            Some(t) => ("", Some(t)),
+            None => match params.split_once(" :") {
+                Some((m, t)) => (m, Some(t)),
+                None => (params, None),
+            },
+        };
+        let mut args = middle.split(' ').filter(|s| !s.is_empty());
+        match cmd {
+            "001" => Event::Welcome { named: true },
+            "PING" => Event::Ping(trailing.or(args.next()).unwrap_or("")),
+            "JOIN" => Event::Joined {
+                nick,
+                room: trailing.or(args.next()).unwrap_or(""),
+            },
+            "QUIT" => Event::Quit {
+                nick,
+                reason: trailing.unwrap_or(""),
+            },
+            "PRIVMSG" => {
+                let target = args.next().unwrap_or("");
+                let text = trailing.or(args.next()).unwrap_or("");
+                if target.starts_with('#') {
+                    Event::Room {
+                        from: nick,
+                        room: target,
+                        text,
+                    }
+                } else {
+                    Event::Direct { from: nick, text }
+                }
+            }
+            "ERROR" => Event::Error(line),
+            c if c.len() == 3 && (c.starts_with('4') || c.starts_with('5')) => Event::Error(line),
+            _ => Event::Other,
+        }
+    }
+}
+
+/// The test message: `x SENDER SEQ TIME_NS` and padding. TIME_NS counts from the run's shared
+/// start instant, so the receiver's latency is one subtraction.
+pub fn payload(out: &mut Vec<u8>, sender: u32, seq: u64, t_ns: u64, pad: usize) {
+    let _ = write!(out, "x {sender} {seq} {t_ns} ");
+    out.resize(out.len() + pad, b'p');
+}
+
+/// Reads a test message back: (sender, seq, time_ns); `None` for any other text.
+pub fn parse_payload(text: &str) -> Option<(u32, u64, u64)> {
+    let mut it = text.strip_prefix("x ")?.split(' ');
+    Some((
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    ))
+}

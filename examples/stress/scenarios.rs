@@ -1,0 +1,586 @@
+//! What each scenario sets up, which figures it takes, and the table.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::daemon::{self, Daemon};
+use crate::engine::{Engine, Group, Spec};
+use crate::proto::{Irc, Native, Proto};
+use crate::stats::{dur, si};
+use crate::Opts;
+
+/// Connections one generator process holds at most; the rest go to worker processes, since the
+/// open-file limit here is 20 000 per process.
+const PER_PROCESS: usize = 16_000;
+
+/// Sizes given on the command line; they replace the scenario's defaults.
+#[derive(Default)]
+pub struct Overrides {
+    pub n: Option<usize>,
+    pub senders: Option<usize>,
+    pub msgs: Option<u64>,
+    pub window: Option<u64>,
+    pub pad: Option<usize>,
+    pub rate: Option<f64>,
+    pub pairs: Option<usize>,
+    pub rooms: Option<usize>,
+    pub room_size: Option<usize>,
+    pub slow_share: Option<f64>,
+    pub max_sendq: Option<u64>,
+    pub files: Option<usize>,
+    pub file_size: Option<u64>,
+}
+
+/// The sizes of one scenario run.
+struct Params {
+    n: usize,
+    senders: usize,
+    msgs: u64,
+    window: u64,
+    pad: usize,
+    /// Deliveries per second (paced, and the bystanders of `files`).
+    rate: f64,
+    pairs: usize,
+    rooms: usize,
+    room_size: usize,
+    slow_share: f64,
+    max_sendq: u64,
+    files: usize,
+    file_size: u64,
+}
+
+pub fn known(name: &str) -> bool {
+    crate::ALL.contains(&name) || name == "fanout" || name == "pairs"
+}
+
+fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
+    let mut p = Params {
+        n: 100,
+        senders: 5,
+        msgs: 2000,
+        window: 100,
+        pad: 32,
+        rate: 100_000.0,
+        pairs: 500,
+        rooms: 2000,
+        room_size: 5,
+        slow_share: 0.2,
+        max_sendq: 262_144,
+        files: 8,
+        file_size: 32 << 20,
+    };
+    match (name, smoke) {
+        ("idle", false) => p.n = 10_000,
+        ("idle", true) => p.n = 50,
+        ("fanout" | "fanout100", true) => (p.n, p.senders, p.msgs, p.window) = (10, 2, 100, 10),
+        ("fanout1000", false) => (p.n, p.senders, p.msgs) = (1000, 1, 1000),
+        ("fanout1000", true) => (p.n, p.senders, p.msgs, p.window) = (30, 1, 100, 10),
+        ("pairs" | "pairs500", false) => (p.msgs, p.window) = (1000, 10),
+        ("pairs" | "pairs500", true) => (p.pairs, p.msgs, p.window) = (10, 100, 5),
+        ("rooms", false) => (p.senders, p.msgs, p.window) = (1, 100, 10),
+        ("rooms", true) => (p.rooms, p.room_size, p.senders, p.msgs, p.window) = (20, 3, 1, 20, 5),
+        ("files", false) => (p.n, p.senders, p.rate) = (20, 1, 2000.0),
+        ("files", true) => {
+            (p.n, p.senders, p.rate, p.files, p.file_size) = (5, 1, 500.0, 2, 512 << 10)
+        }
+        // On loopback the kernel alone takes about 3 MB for a client that never reads (the
+        // server's send buffer grows to tcp_wmem's maximum), so a slow client only reaches the
+        // server's own queue limit after more than that.
+        ("slow", false) => (p.msgs, p.pad) = (3000, 512),
+        ("slow", true) => {
+            (p.n, p.senders, p.msgs, p.pad, p.slow_share, p.max_sendq) =
+                (10, 2, 6000, 512, 0.3, 65_536)
+        }
+        ("paced", false) => (p.window, p.msgs) = (1000, 0),
+        ("paced", true) => (p.n, p.senders, p.rate, p.window, p.msgs) = (10, 2, 5000.0, 1000, 0),
+        _ => {}
+    }
+    macro_rules! over {
+        ($($f:ident),*) => { $( if let Some(v) = o.$f { p.$f = v; } )* };
+    }
+    over!(
+        n, senders, msgs, window, pad, rate, pairs, rooms, room_size, slow_share, max_sendq, files,
+        file_size
+    );
+    p.senders = p.senders.clamp(1, p.n.max(2) - 1);
+    if name == "paced" && o.msgs.is_none() {
+        // About 5 s of traffic (1 s for smoke) at the asked rate.
+        let per_sender = p.rate / (p.n - 1) as f64 / p.senders as f64;
+        p.msgs = ((per_sender * if smoke { 1.0 } else { 5.0 }) as u64).max(1);
+    }
+    p
+}
+
+/// One line of the table.
+pub struct Row {
+    pub name: String,
+    pub proto: String,
+    pub ok: bool,
+    pub result: String,
+    conns: usize,
+    /// What `count` counts: deliveries, messages, connections or MiB.
+    count: f64,
+    secs: f64,
+    unit: &'static str,
+    srv_cpu: f64,
+    gen_cpu: f64,
+    lat: Option<(u64, u64, u64)>,
+    rss_kib: (u64, u64),
+    extra: String,
+}
+
+impl Row {
+    fn new(name: &str, proto: &str) -> Row {
+        Row {
+            name: name.into(),
+            proto: proto.into(),
+            ok: false,
+            result: String::new(),
+            conns: 0,
+            count: 0.0,
+            secs: 0.0,
+            unit: "",
+            srv_cpu: 0.0,
+            gen_cpu: 0.0,
+            lat: None,
+            rss_kib: (0, 0),
+            extra: String::new(),
+        }
+    }
+}
+
+pub fn run(opts: &Opts, name: &str, nofile: u64) -> Row {
+    let mut row = Row::new(name, &opts.proto);
+    let proto: &dyn Proto = if opts.proto == "irc" { &Irc } else { &Native };
+    if name == "files" && !proto.files() {
+        row.ok = true;
+        row.result = "n/a: IRC users cannot take files".into();
+        return row;
+    }
+    match run_inner(opts, name, nofile, &mut row) {
+        Ok(()) => {
+            row.ok = true;
+            row.result = "ok".into();
+        }
+        Err(e) => row.result = e,
+    }
+    row
+}
+
+fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), String> {
+    let p = params(name, opts.smoke, &opts.over);
+    let proto: &dyn Proto = if opts.proto == "irc" { &Irc } else { &Native };
+    let snak = daemon::require(&opts.snak, "snak")?;
+    let (spec, conns) = build(name, &p, opts.timeout);
+    row.conns = conns;
+    let mut flags: Vec<String> = vec![
+        "--no-flood-limit".into(),
+        "--max-clients".into(),
+        (conns + 64).to_string(),
+    ];
+    if name == "slow" {
+        flags.extend(["--max-sendq".into(), p.max_sendq.to_string()]);
+    }
+    if name == "files" {
+        flags.extend(["--max-file-size".into(), p.file_size.max(1).to_string()]);
+    }
+    let log = opts.out.join(format!("snak-{name}-{}.log", opts.proto));
+    let mut d = Daemon::start_snak(&snak, &flags, &log)?;
+    let addr = if opts.proto == "irc" { d.irc } else { d.native }
+        .ok_or_else(|| format!("snak printed no {} listener", opts.proto))?;
+    let pid = d.pid();
+    let mut held = Held {
+        engine: None,
+        workers: Vec::new(),
+    };
+    let r = if name == "idle" {
+        idle(proto, addr, &p, opts, nofile, pid, row, &mut held)
+    } else {
+        traffic(proto, addr, spec, name, &p, pid, row, &mut held)
+    };
+    // The server goes first, so TIME_WAIT stays on its side and the next scenario has ports.
+    let stop = d.stop();
+    drop(held.engine);
+    for w in held.workers {
+        w.finish();
+    }
+    let r = r.map_err(|e| format!("{e}; snak on stop: {stop}"));
+    if r.is_ok() && !stop.contains("exit status: 0") {
+        return Err(format!("snak did not exit cleanly on SIGTERM: {stop}"));
+    }
+    r
+}
+
+/// The groups of a scenario and how many connections they need.
+fn build(name: &str, p: &Params, timeout: Duration) -> (Spec, usize) {
+    let room = |members: Vec<usize>, senders: usize, room: String| Group {
+        senders: members[..senders].to_vec(),
+        members,
+        room: Some(room),
+    };
+    let mut spec = Spec::new(0, timeout);
+    spec.msgs = p.msgs;
+    spec.window = p.window;
+    spec.pad = p.pad;
+    match name {
+        "pairs" | "pairs500" => {
+            for k in 0..p.pairs {
+                let (a, b) = (2 * k, 2 * k + 1);
+                spec.groups.push(Group {
+                    room: None,
+                    members: vec![a, b],
+                    senders: vec![a, b],
+                });
+            }
+            spec.n = 2 * p.pairs;
+        }
+        "rooms" => {
+            for k in 0..p.rooms {
+                let members: Vec<usize> = (k * p.room_size..(k + 1) * p.room_size).collect();
+                spec.groups.push(room(
+                    members,
+                    p.senders.min(p.room_size - 1),
+                    format!("#r{k}"),
+                ));
+            }
+            spec.n = p.rooms * p.room_size;
+        }
+        "files" => {
+            // Bystanders chat in one room while pairs of other clients move files.
+            spec.groups
+                .push(room((0..p.n).collect(), p.senders, "#bystanders".into()));
+            spec.bystanders = Some(0);
+            spec.rate = Some(p.rate / (p.n - 1) as f64 / p.senders as f64);
+            spec.file_size = p.file_size;
+            for k in 0..p.files {
+                spec.files.push((p.n + 2 * k, p.n + 2 * k + 1));
+            }
+            spec.n = p.n + 2 * p.files;
+        }
+        "idle" => spec.n = p.n.min(PER_PROCESS),
+        _ => {
+            // fanout, fanout100, fanout1000, slow, paced: one room.
+            spec.groups
+                .push(room((0..p.n).collect(), p.senders, "#fanout".into()));
+            spec.n = p.n;
+            if name == "slow" {
+                // Slow readers come right after the senders; the last member stays a reader.
+                let k = ((p.n - p.senders) as f64 * p.slow_share).round() as usize;
+                let k = k.min(p.n - p.senders - 1);
+                spec.slow = (p.senders..p.senders + k).collect();
+            }
+            if name == "paced" {
+                spec.rate = Some(p.rate / (p.n - 1) as f64 / p.senders as f64);
+            }
+        }
+    }
+    let conns = if name == "idle" { p.n } else { spec.n };
+    (spec, conns)
+}
+
+/// Clients kept open until the server has been stopped.
+struct Held<'p> {
+    engine: Option<Engine<'p>>,
+    workers: Vec<Worker>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn traffic<'p>(
+    proto: &'p dyn Proto,
+    addr: SocketAddr,
+    spec: Spec,
+    name: &str,
+    p: &Params,
+    pid: u32,
+    row: &mut Row,
+    held: &mut Held<'p>,
+) -> Result<(), String> {
+    let e = held
+        .engine
+        .insert(Engine::new(proto, addr, spec).map_err(|e| e.to_string())?);
+    e.connect()?;
+    e.join()?;
+    let (s0, g0) = (daemon::cpu_secs(pid), daemon::self_cpu_secs());
+    let r = e.traffic();
+    row.srv_cpu = daemon::cpu_secs(pid) - s0;
+    row.gen_cpu = daemon::self_cpu_secs() - g0;
+    row.rss_kib = daemon::mem_kib(pid);
+    let o = &e.out;
+    row.secs = o.traffic.as_secs_f64();
+    if name == "files" {
+        row.count = o.file_bytes as f64 / (1 << 20) as f64;
+        row.unit = "MiB";
+    } else {
+        row.count = o.delivered as f64;
+        row.unit = if name.starts_with("pairs") {
+            "msgs"
+        } else {
+            "deliv"
+        };
+    }
+    let h = &e.hist;
+    row.lat = Some((h.quantile(0.5), h.quantile(0.99), h.max));
+    r?;
+    e.drain_slow()?;
+    let o = &e.out;
+    if name == "slow" {
+        row.extra = format!("{}/{} slow dropped", o.slow_dropped, e_slow(p, row.conns));
+        if o.slow_dropped == 0 {
+            e.verify()?;
+            return Err("no slow client was dropped: raise --msgs or --pad".into());
+        }
+    }
+    if name == "files" {
+        row.extra = format!("{} bystander deliv", o.delivered);
+    }
+    e.verify()
+}
+
+fn e_slow(p: &Params, n: usize) -> usize {
+    (((n - p.senders) as f64 * p.slow_share).round() as usize).min(n - p.senders - 1)
+}
+
+/// `idle`: N registered connections held; connect time and server memory per connection.
+#[allow(clippy::too_many_arguments)]
+fn idle<'p>(
+    proto: &'p dyn Proto,
+    addr: SocketAddr,
+    p: &Params,
+    opts: &Opts,
+    nofile: u64,
+    pid: u32,
+    row: &mut Row,
+    held: &mut Held<'p>,
+) -> Result<(), String> {
+    let (rss0, _) = daemon::mem_kib(pid);
+    let (s0, g0) = (daemon::cpu_secs(pid), daemon::self_cpu_secs());
+    let t = Instant::now();
+    let here =
+        p.n.min(PER_PROCESS)
+            .min(nofile.saturating_sub(100) as usize);
+    // Workers take the rest, each its own share of nicks and source addresses.
+    let mut first = here;
+    while first < p.n {
+        let k = (p.n - first).min(PER_PROCESS);
+        held.workers
+            .push(Worker::spawn(addr, proto.name(), first, k, opts.timeout)?);
+        first += k;
+    }
+    let workers = &mut held.workers;
+    let mut spec = Spec::new(here, opts.timeout);
+    spec.stall = Duration::from_secs(30);
+    let e = held
+        .engine
+        .insert(Engine::new(proto, addr, spec).map_err(|e| e.to_string())?);
+    e.connect()?;
+    for w in workers.iter_mut() {
+        w.wait_ready(opts.timeout)?;
+    }
+    let elapsed = t.elapsed();
+    // Let the server finish what it queued before its memory is read.
+    std::thread::sleep(Duration::from_millis(200));
+    let (rss1, hwm) = daemon::mem_kib(pid);
+    row.srv_cpu = daemon::cpu_secs(pid) - s0;
+    row.gen_cpu = daemon::self_cpu_secs() - g0
+        + workers
+            .iter()
+            .map(|w| daemon::cpu_secs(w.child.id()))
+            .sum::<f64>();
+    row.rss_kib = (rss1, hwm);
+    row.count = p.n as f64;
+    row.unit = "conns";
+    row.secs = elapsed.as_secs_f64();
+    let per = (rss1.saturating_sub(rss0)) as f64 * 1024.0 / p.n as f64;
+    row.extra = format!("{:.1} KiB/conn, {} workers", per / 1024.0, workers.len());
+    e.verify()
+}
+
+/// A child process (this program with `--worker-idle`) holding part of the idle connections.
+struct Worker {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Worker {
+    fn spawn(
+        addr: SocketAddr,
+        proto: &str,
+        first: usize,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Worker, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = Command::new(exe)
+            .args([
+                "--worker-idle",
+                &addr.to_string(),
+                proto,
+                &first.to_string(),
+                &n.to_string(),
+            ])
+            .arg(timeout.as_secs().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start a worker: {e}"))?;
+        let out = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Worker { child, lines: rx })
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(l) if l.starts_with("ok") => Ok(()),
+            Ok(l) => Err(format!("worker: {l}")),
+            Err(_) => Err("a worker did not report".into()),
+        }
+    }
+
+    /// Closing its stdin tells the worker to exit.
+    fn finish(mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The worker side: `--worker-idle ADDR PROTO FIRST N TIMEOUT_S`. Prints `ok` once its
+/// connections are registered, then holds them until stdin closes.
+pub fn worker_idle(args: &[String]) -> ExitCode {
+    let run = || -> Result<Engine<'static>, String> {
+        let [addr, proto, first, n, timeout] = args else {
+            return Err("bad worker arguments".into());
+        };
+        let addr: SocketAddr = addr.parse().map_err(|_| "bad address")?;
+        let proto: &'static dyn Proto = if proto == "irc" { &Irc } else { &Native };
+        let num = |s: &str| s.parse::<usize>().map_err(|_| format!("bad number {s}"));
+        let mut spec = Spec::new(num(n)?, Duration::from_secs(num(timeout)? as u64));
+        spec.first = num(first)?;
+        spec.stall = Duration::from_secs(30);
+        crate::net::raise_nofile();
+        let mut e = Engine::new(proto, addr, spec).map_err(|e| e.to_string())?;
+        e.connect()?;
+        Ok(e)
+    };
+    match run() {
+        Ok(e) => {
+            println!("ok");
+            let mut sink = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut sink);
+            drop(e);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            println!("fail {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The results as one fixed-width table.
+pub fn table(rows: &[Row], opts: &Opts) -> String {
+    let mut s = format!(
+        "\nsnak stress ({}{}), snak = {}\n",
+        opts.proto,
+        if opts.smoke {
+            ", smoke sizes: timings mean nothing"
+        } else {
+            ""
+        },
+        opts.snak.display()
+    );
+    let head = [
+        "scenario",
+        "proto",
+        "conns",
+        "count",
+        "secs",
+        "rate/s",
+        "per srv-cpu-s",
+        "p50",
+        "p99",
+        "max",
+        "srv cpu",
+        "gen cpu",
+        "srv rss/peak MiB",
+        "notes",
+        "result",
+    ];
+    let mut cells: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
+    for r in rows {
+        let na = r.count == 0.0 && !r.ok;
+        let rate = if r.secs > 0.0 { r.count / r.secs } else { 0.0 };
+        let per = if r.srv_cpu > 0.0 {
+            si(r.count / r.srv_cpu)
+        } else {
+            "-".into()
+        };
+        let (p50, p99, max) = match r.lat {
+            Some((a, b, c)) if c > 0 => (dur(a), dur(b), dur(c)),
+            _ => ("-".into(), "-".into(), "-".into()),
+        };
+        let dash = |v: String| {
+            if na || r.count == 0.0 {
+                "-".to_string()
+            } else {
+                v
+            }
+        };
+        cells.push(vec![
+            r.name.clone(),
+            r.proto.clone(),
+            r.conns.to_string(),
+            dash(format!("{} {}", si(r.count), r.unit)),
+            dash(format!("{:.2}", r.secs)),
+            dash(si(rate)),
+            dash(per),
+            p50,
+            p99,
+            max,
+            dash(format!("{:.2}s", r.srv_cpu)),
+            dash(format!("{:.2}s", r.gen_cpu)),
+            dash(format!(
+                "{:.1}/{:.1}",
+                r.rss_kib.0 as f64 / 1024.0,
+                r.rss_kib.1 as f64 / 1024.0
+            )),
+            r.extra.clone(),
+            if r.ok {
+                r.result.clone()
+            } else {
+                "FAIL".into()
+            },
+        ]);
+    }
+    let widths: Vec<usize> = (0..head.len())
+        .map(|i| cells.iter().map(|c| c[i].len()).max().unwrap_or(0))
+        .collect();
+    for c in &cells {
+        let line: Vec<String> = c
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        s.push_str(line.join("  ").trim_end());
+        s.push('\n');
+    }
+    s
+}
