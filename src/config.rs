@@ -18,8 +18,6 @@ pub const READ_BUDGET: usize = 64 * 1024;
 pub const MAX_FRAME: usize = 64 * 1024;
 /// While a file recipient has more than this queued, the sender is not read (backpressure).
 pub const FILE_PAUSE_QUEUE: usize = 256 * 1024;
-/// How long a file offer waits for an answer.
-pub const OFFER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long shutdown may spend flushing goodbyes.
 pub const SHUTDOWN_FLUSH: Duration = Duration::from_millis(500);
 /// Descriptors kept free for listeners, logging and accept back-off.
@@ -39,6 +37,7 @@ usage: snak [OPTIONS]
   --max-file-size BYTES  largest file offer (default 1073741824)
   --max-sendq BYTES      most bytes queued for one slow reader before it is dropped (default 1048576)
   --quiet-room-size N    rooms with more members do not announce joins, parts and quits (default 500)
+  --offer-timeout SECS   how long a file offer waits for an answer (default 60)
   --no-flood-limit       do not slow down fast senders (trusted load tests only)
   -h, --help             this text
   -V, --version          the version
@@ -58,6 +57,8 @@ pub struct Config {
     pub max_sendq: usize,
     pub quiet_room_size: usize,
     pub flood_limit: bool,
+    /// How long a file offer waits for an answer.
+    pub offer_timeout: Duration,
 }
 
 impl Default for Config {
@@ -72,6 +73,7 @@ impl Default for Config {
             max_sendq: 1 << 20,
             quiet_room_size: 500,
             flood_limit: true,
+            offer_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -93,16 +95,20 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     s.to_socket_addrs()
         .ok()
         .and_then(|mut it| it.next())
-        .ok_or_else(|| format!("bad address {s:?}: expected HOST:PORT, e.g. 127.0.0.1:12345 or [::1]:12345"))
+        .ok_or_else(|| {
+            format!("bad address {s:?}: expected HOST:PORT, e.g. 127.0.0.1:12345 or [::1]:12345")
+        })
 }
 
-fn parse_num<T: std::str::FromStr>(flag: &str, value: &str, min: T) -> Result<T, String>
+fn parse_num<T>(flag: &str, value: &str, min: T) -> Result<T, String>
 where
-    T: PartialOrd + std::fmt::Display,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
 {
     match value.parse::<T>() {
         Ok(n) if n >= min => Ok(n),
-        _ => Err(format!("{flag} needs a whole number of at least {min}, not {value:?}")),
+        _ => Err(format!(
+            "{flag} needs a whole number of at least {min}, not {value:?}"
+        )),
     }
 }
 
@@ -133,9 +139,13 @@ impl Action {
                     let name = value()?;
                     let ok = !name.is_empty()
                         && name.len() <= 63
-                        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
                     if !ok {
-                        return Err(format!("bad server name {name:?}: use letters, digits, . and -"));
+                        return Err(format!(
+                            "bad server name {name:?}: use letters, digits, . and -"
+                        ));
                     }
                     cfg.server_name = name;
                 }
@@ -145,6 +155,9 @@ impl Action {
                 "--max-sendq" => cfg.max_sendq = parse_num(&flag, &value()?, 4096)?,
                 "--quiet-room-size" => cfg.quiet_room_size = parse_num(&flag, &value()?, 1)?,
                 "--no-flood-limit" => cfg.flood_limit = false,
+                "--offer-timeout" => {
+                    cfg.offer_timeout = Duration::from_secs(parse_num(&flag, &value()?, 1)?)
+                }
                 _ => return Err(format!("unknown option {arg:?} (see --help)")),
             }
         }
@@ -189,12 +202,26 @@ mod tests {
 
     #[test]
     fn numbers_and_errors() {
-        let c = run(&["--max-clients", "5", "--max-sendq", "65536", "--no-flood-limit"]).unwrap();
-        assert_eq!((c.max_clients, c.max_sendq, c.flood_limit), (5, 65536, false));
-        assert!(run(&["--max-clients", "0"]).unwrap_err().contains("--max-clients"));
+        let c = run(&[
+            "--max-clients",
+            "5",
+            "--max-sendq",
+            "65536",
+            "--no-flood-limit",
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.max_clients, c.max_sendq, c.flood_limit),
+            (5, 65536, false)
+        );
+        assert!(run(&["--max-clients", "0"])
+            .unwrap_err()
+            .contains("--max-clients"));
         assert!(run(&["--max-line", "x"]).is_err());
         assert!(run(&["--listen"]).unwrap_err().contains("needs a value"));
-        assert!(run(&["--listen", "nowhere"]).unwrap_err().contains("bad address"));
+        assert!(run(&["--listen", "nowhere"])
+            .unwrap_err()
+            .contains("bad address"));
         assert!(run(&["--bogus"]).unwrap_err().contains("unknown option"));
         assert_eq!(Action::from_args(["--help".to_string()]), Ok(Action::Help));
         assert_eq!(Action::from_args(["-V".to_string()]), Ok(Action::Version));

@@ -22,7 +22,11 @@ pub enum Frame {
     /// The rest of an over-long line is being dropped.
     DiscardLine,
     /// Inside a data frame: `left` bytes to go, forwarded to `to` or skipped when `None`.
-    Data { transfer: u64, left: u64, to: Option<usize> },
+    Data {
+        transfer: u64,
+        left: u64,
+        to: Option<usize>,
+    },
 }
 
 /// Why a connection is closed; told to its peers where it makes sense.

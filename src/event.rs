@@ -24,20 +24,64 @@ pub enum MsgKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event<'a> {
     /// The native protocol's first line.
-    Greeting { nick: &'a str },
-    RoomMessage { from: Source<'a>, room: &'a str, kind: MsgKind, text: &'a str },
+    Greeting {
+        nick: &'a str,
+    },
+    RoomMessage {
+        from: Source<'a>,
+        room: &'a str,
+        kind: MsgKind,
+        text: &'a str,
+    },
     /// `to` lists every recipient as addressed (one nick, or a comma list for a group).
-    DirectMessage { from: Source<'a>, to: &'a str, kind: MsgKind, text: &'a str },
-    Joined { who: Source<'a>, room: &'a str },
-    Parted { who: Source<'a>, room: &'a str, reason: Option<&'a str> },
-    Quit { who: Source<'a>, reason: Option<&'a str> },
-    NickChanged { who: Source<'a>, new: &'a str },
-    TopicChanged { who: Source<'a>, room: &'a str, topic: &'a str },
-    Kicked { by: Source<'a>, room: &'a str, victim: &'a str, reason: &'a str },
-    ModeChanged { by: Source<'a>, room: &'a str, modes: &'a str },
-    Invited { by: Source<'a>, who: &'a str, room: &'a str },
+    DirectMessage {
+        from: Source<'a>,
+        to: &'a str,
+        kind: MsgKind,
+        text: &'a str,
+    },
+    Joined {
+        who: Source<'a>,
+        room: &'a str,
+    },
+    Parted {
+        who: Source<'a>,
+        room: &'a str,
+        reason: Option<&'a str>,
+    },
+    Quit {
+        who: Source<'a>,
+        reason: Option<&'a str>,
+    },
+    NickChanged {
+        who: Source<'a>,
+        new: &'a str,
+    },
+    TopicChanged {
+        who: Source<'a>,
+        room: &'a str,
+        topic: &'a str,
+    },
+    Kicked {
+        by: Source<'a>,
+        room: &'a str,
+        victim: &'a str,
+        reason: &'a str,
+    },
+    ModeChanged {
+        by: Source<'a>,
+        room: &'a str,
+        modes: &'a str,
+    },
+    Invited {
+        by: Source<'a>,
+        who: &'a str,
+        room: &'a str,
+    },
     /// The answer to a quit request, just before the connection closes.
-    Bye { reason: &'a str },
+    Bye {
+        reason: &'a str,
+    },
     ShuttingDown,
     Reply(Reply<'a>),
     Fail(Fail<'a>),
@@ -59,11 +103,24 @@ pub struct Member<'a> {
 pub enum Reply<'a> {
     /// Which room plain lines now go to (native).
     CurrentRoom(Option<&'a str>),
-    RoomEntry { room: &'a str, count: usize, topic: Option<&'a str> },
-    RoomListEnd { count: usize },
+    RoomEntry {
+        room: &'a str,
+        count: usize,
+        topic: Option<&'a str>,
+    },
+    RoomListEnd {
+        count: usize,
+    },
     /// A room's members, in order; `names` is IRC's NAMES form rather than WHO's.
-    Members { room: &'a str, members: &'a [Member<'a>], names: bool },
-    Topic { room: &'a str, topic: Option<&'a str> },
+    Members {
+        room: &'a str,
+        members: &'a [Member<'a>],
+        names: bool,
+    },
+    Topic {
+        room: &'a str,
+        topic: Option<&'a str>,
+    },
     Help,
 }
 
@@ -90,7 +147,10 @@ pub enum Fail<'a> {
     NotOperator(&'a str),
     BadFrame(&'static str),
     NoSuchTransfer(u64),
-    FileTooLarge { size: u64, max: u64 },
+    FileTooLarge {
+        size: u64,
+        max: u64,
+    },
     CannotReceiveFiles(&'a str),
     Flood,
     ServerFull,
@@ -99,14 +159,27 @@ pub enum Fail<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileEvent<'a> {
     /// To the sender: the offer is made.
-    Offered { id: u64, to: &'a str, size: u64, name: &'a str },
+    Offered {
+        id: u64,
+        to: &'a str,
+        size: u64,
+        name: &'a str,
+    },
     /// To the recipient.
-    Offer { id: u64, from: &'a str, size: u64, name: &'a str },
+    Offer {
+        id: u64,
+        from: &'a str,
+        size: u64,
+        name: &'a str,
+    },
     Accepted(u64),
     Declined(u64),
     Expired(u64),
     Done(u64),
-    Abort { id: u64, reason: AbortReason<'a> },
+    Abort {
+        id: u64,
+        reason: AbortReason<'a>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

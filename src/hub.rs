@@ -33,16 +33,36 @@ pub trait Sink {
 pub enum Command<'a> {
     Nick(&'a str),
     /// A plain native line or `/me`: to the current room.
-    SayCurrent { kind: MsgKind, text: &'a str },
+    SayCurrent {
+        kind: MsgKind,
+        text: &'a str,
+    },
     /// To rooms and nicks, comma separated.
-    Message { targets: &'a str, kind: MsgKind, text: &'a str },
-    Join { rooms: &'a str, keys: Option<&'a str> },
+    Message {
+        targets: &'a str,
+        kind: MsgKind,
+        text: &'a str,
+    },
+    Join {
+        rooms: &'a str,
+        keys: Option<&'a str>,
+    },
     /// `rooms` None means the current room.
-    Part { rooms: Option<&'a str>, reason: Option<&'a str> },
+    Part {
+        rooms: Option<&'a str>,
+        reason: Option<&'a str>,
+    },
     ListRooms,
     Who(Option<&'a str>),
-    Topic { room: Option<&'a str>, text: Option<&'a str> },
-    Offer { to: &'a str, size: u64, name: &'a str },
+    Topic {
+        room: Option<&'a str>,
+        text: Option<&'a str>,
+    },
+    Offer {
+        to: &'a str,
+        size: u64,
+        name: &'a str,
+    },
     Accept(u64),
     Decline(u64),
     Cancel(u64),
@@ -72,7 +92,11 @@ struct User {
 
 impl User {
     fn source(&self) -> Source<'_> {
-        Source { nick: &self.nick, user: &self.user, host: &self.host }
+        Source {
+            nick: &self.nick,
+            user: &self.user,
+            host: &self.host,
+        }
     }
 }
 
@@ -182,7 +206,15 @@ impl Hub {
         self.add_user(id, nick, user, realname, host, false);
     }
 
-    fn add_user(&mut self, id: ClientId, nick: &str, user: &str, realname: &str, host: &str, files: bool) {
+    fn add_user(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        user: &str,
+        realname: &str,
+        host: &str,
+        files: bool,
+    ) {
         if self.users.len() <= id {
             self.users.resize_with(id + 1, || None);
         }
@@ -201,11 +233,16 @@ impl Hub {
 
     /// The client is gone: its rooms hear that it quit, its transfers are aborted.
     pub fn disconnect(&mut self, id: ClientId, reason: Option<&str>, sink: &mut impl Sink) {
-        let Some(user) = self.users.get_mut(id).and_then(Option::take) else { return };
+        let Some(user) = self.users.get_mut(id).and_then(Option::take) else {
+            return;
+        };
         self.by_nick.remove(&fold(&user.nick));
         self.abort_transfers_of(id, AbortReason::Disconnected(&user.nick), sink);
         self.collect_peers(&user.rooms, None, true);
-        let quit = Event::Quit { who: user.source(), reason };
+        let quit = Event::Quit {
+            who: user.source(),
+            reason,
+        };
         sink.many(&self.peers, Some(id), &quit);
         for &room in &user.rooms {
             self.remove_member(room, id);
@@ -234,7 +271,9 @@ impl Hub {
             add(me, &mut self.seen, &mut self.peers, self.epoch);
         }
         for &room in rooms {
-            let Some(r) = self.rooms.get(room) else { continue };
+            let Some(r) = self.rooms.get(room) else {
+                continue;
+            };
             if loud_only && r.members.len() > self.cfg.quiet_room_size {
                 continue;
             }
@@ -245,7 +284,9 @@ impl Hub {
     }
 
     fn remove_member(&mut self, room: RoomId, id: ClientId) {
-        let Some(r) = self.rooms.get_mut(room) else { return };
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
         if let Some(pos) = r.members.iter().position(|&m| m == id) {
             r.members.swap_remove(pos);
         }
@@ -264,23 +305,38 @@ impl Hub {
             Command::SayCurrent { kind, text } => match me.current {
                 Some(room) => {
                     let r = &self.rooms[room];
-                    let ev = Event::RoomMessage { from: me.source(), room: &r.name, kind, text };
+                    let ev = Event::RoomMessage {
+                        from: me.source(),
+                        room: &r.name,
+                        kind,
+                        text,
+                    };
                     sink.many(&r.members, Some(id), &ev);
                 }
                 None => sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
             },
-            Command::Message { targets, kind, text } => self.message(id, targets, kind, text, sink),
+            Command::Message {
+                targets,
+                kind,
+                text,
+            } => self.message(id, targets, kind, text, sink),
             Command::Join { rooms, keys: _ } => {
                 for room in rooms.split(',').filter(|r| !r.is_empty()) {
                     self.join_one(id, room, None, true, sink);
                 }
             }
-            Command::Part { rooms: Some(rooms), reason } => {
+            Command::Part {
+                rooms: Some(rooms),
+                reason,
+            } => {
                 for room in rooms.split(',').filter(|r| !r.is_empty()) {
                     self.part_one(id, room, reason, sink);
                 }
             }
-            Command::Part { rooms: None, reason } => match me.current {
+            Command::Part {
+                rooms: None,
+                reason,
+            } => match me.current {
                 Some(room) => {
                     let name = self.rooms[room].name.clone();
                     self.part_one(id, &name, reason, sink);
@@ -289,10 +345,20 @@ impl Hub {
             },
             Command::ListRooms => {
                 for (_, r) in &self.rooms {
-                    let entry = Reply::RoomEntry { room: &r.name, count: r.members.len(), topic: r.topic.as_deref() };
+                    let entry = Reply::RoomEntry {
+                        room: &r.name,
+                        count: r.members.len(),
+                        topic: r.topic.as_deref(),
+                    };
                     sink.one(id, &me.nick, &Event::Reply(entry));
                 }
-                sink.one(id, &me.nick, &Event::Reply(Reply::RoomListEnd { count: self.rooms.len() }));
+                sink.one(
+                    id,
+                    &me.nick,
+                    &Event::Reply(Reply::RoomListEnd {
+                        count: self.rooms.len(),
+                    }),
+                );
             }
             Command::Who(room) => self.who(id, room, false, sink),
             Command::Topic { room, text } => self.topic(id, room, text, sink),
@@ -319,7 +385,14 @@ impl Hub {
         let rooms = me.rooms.clone();
         self.collect_peers(&rooms, Some(id), false);
         let Some(me) = self.user(id) else { return };
-        sink.many(&self.peers, None, &Event::NickChanged { who: me.source(), new });
+        sink.many(
+            &self.peers,
+            None,
+            &Event::NickChanged {
+                who: me.source(),
+                new,
+            },
+        );
         let old_key = fold(&me.nick);
         self.by_nick.remove(&old_key);
         self.by_nick.insert(key, id);
@@ -328,7 +401,14 @@ impl Hub {
         }
     }
 
-    fn message(&mut self, id: ClientId, targets: &str, kind: MsgKind, text: &str, sink: &mut impl Sink) {
+    fn message(
+        &mut self,
+        id: ClientId,
+        targets: &str,
+        kind: MsgKind,
+        text: &str,
+        sink: &mut impl Sink,
+    ) {
         let Some(me) = self.user(id) else { return };
         let mut nicks: Vec<ClientId> = Vec::new();
         for target in targets.split(',').filter(|t| !t.is_empty()) {
@@ -343,7 +423,12 @@ impl Hub {
                     sink.one(id, &me.nick, &Event::Fail(Fail::CannotSend(&r.name, why)));
                     continue;
                 }
-                let ev = Event::RoomMessage { from: me.source(), room: &r.name, kind, text };
+                let ev = Event::RoomMessage {
+                    from: me.source(),
+                    room: &r.name,
+                    kind,
+                    text,
+                };
                 sink.many(&r.members, Some(id), &ev);
             } else {
                 match self.by_nick.get(&fold(target)) {
@@ -363,7 +448,12 @@ impl Hub {
                 &group
             }
         };
-        let ev = Event::DirectMessage { from: me.source(), to, kind, text };
+        let ev = Event::DirectMessage {
+            from: me.source(),
+            to,
+            kind,
+            text,
+        };
         for &n in &nicks {
             if let Some(u) = self.user(n) {
                 sink.one(n, &u.nick, &ev);
@@ -371,7 +461,14 @@ impl Hub {
         }
     }
 
-    fn join_one(&mut self, id: ClientId, name: &str, _key: Option<&str>, tell_self: bool, sink: &mut impl Sink) {
+    fn join_one(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        _key: Option<&str>,
+        tell_self: bool,
+        sink: &mut impl Sink,
+    ) {
         let Some(me) = self.user(id) else { return };
         if let Err(e) = check_room(name) {
             return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e)));
@@ -379,7 +476,11 @@ impl Hub {
         let room = match self.room_id(name) {
             Some(room) if self.rooms[room].members.contains(&id) => {
                 let r = &self.rooms[room];
-                sink.one(id, &me.nick, &Event::Reply(Reply::CurrentRoom(Some(&r.name))));
+                sink.one(
+                    id,
+                    &me.nick,
+                    &Event::Reply(Reply::CurrentRoom(Some(&r.name))),
+                );
                 if let Some(me) = self.user_mut(id) {
                     me.current = Some(room);
                 }
@@ -390,17 +491,27 @@ impl Hub {
                 room
             }
             None => {
-                let room = self.rooms.insert(Room { name: name.into(), members: vec![id], ops: vec![id], topic: None });
+                let room = self.rooms.insert(Room {
+                    name: name.into(),
+                    members: vec![id],
+                    ops: vec![id],
+                    topic: None,
+                });
                 self.by_room.insert(fold(name), room);
                 room
             }
         };
-        let Some(me) = self.users.get_mut(id).and_then(Option::as_mut) else { return };
+        let Some(me) = self.users.get_mut(id).and_then(Option::as_mut) else {
+            return;
+        };
         me.rooms.push(room);
         me.current = Some(room);
         let me = &*me;
         let r = &self.rooms[room];
-        let ev = Event::Joined { who: me.source(), room: &r.name };
+        let ev = Event::Joined {
+            who: me.source(),
+            room: &r.name,
+        };
         if r.members.len() <= self.cfg.quiet_room_size {
             sink.many(&r.members, (!tell_self).then_some(id), &ev);
         } else if tell_self {
@@ -415,7 +526,11 @@ impl Hub {
             _ => return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(name))),
         };
         let r = &self.rooms[room];
-        let ev = Event::Parted { who: me.source(), room: &r.name, reason };
+        let ev = Event::Parted {
+            who: me.source(),
+            room: &r.name,
+            reason,
+        };
         if r.members.len() <= self.cfg.quiet_room_size {
             sink.many(&r.members, None, &ev);
         } else {
@@ -461,14 +576,30 @@ impl Hub {
                 })
             })
             .collect();
-        sink.one(id, &me.nick, &Event::Reply(Reply::Members { room: &r.name, members: &members, names }));
+        sink.one(
+            id,
+            &me.nick,
+            &Event::Reply(Reply::Members {
+                room: &r.name,
+                members: &members,
+                names,
+            }),
+        );
     }
 
-    fn topic(&mut self, id: ClientId, room: Option<&str>, text: Option<&str>, sink: &mut impl Sink) {
+    fn topic(
+        &mut self,
+        id: ClientId,
+        room: Option<&str>,
+        text: Option<&str>,
+        sink: &mut impl Sink,
+    ) {
         let Some(me) = self.user(id) else { return };
         let room = match room.map(|n| (n, self.room_id(n))) {
             Some((_, Some(room))) => room,
-            Some((name, None)) => return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name))),
+            Some((name, None)) => {
+                return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)))
+            }
             None => match me.current {
                 Some(room) => room,
                 None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
@@ -476,7 +607,10 @@ impl Hub {
         };
         let r = &self.rooms[room];
         let Some(text) = text else {
-            let reply = Reply::Topic { room: &r.name, topic: r.topic.as_deref() };
+            let reply = Reply::Topic {
+                room: &r.name,
+                topic: r.topic.as_deref(),
+            };
             return sink.one(id, &me.nick, &Event::Reply(reply));
         };
         if !r.members.contains(&id) {
@@ -485,33 +619,79 @@ impl Hub {
         if !r.ops.contains(&id) {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
         }
-        sink.many(&r.members, None, &Event::TopicChanged { who: me.source(), room: &r.name, topic: text });
+        sink.many(
+            &r.members,
+            None,
+            &Event::TopicChanged {
+                who: me.source(),
+                room: &r.name,
+                topic: text,
+            },
+        );
         let r = &mut self.rooms[room];
         r.topic = (!text.is_empty()).then(|| text.into());
     }
 
     // ---- files ----
 
-    fn offer(&mut self, id: ClientId, to: &str, size: u64, name: &str, now: Instant, sink: &mut impl Sink) {
+    fn offer(
+        &mut self,
+        id: ClientId,
+        to: &str,
+        size: u64,
+        name: &str,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) {
         let tid = self.next_transfer;
         self.next_transfer += 1;
-        let Some(me) = self.users.get(id).and_then(Option::as_ref) else { return };
+        let Some(me) = self.users.get(id).and_then(Option::as_ref) else {
+            return;
+        };
         if size > self.cfg.max_file_size {
-            let f = Fail::FileTooLarge { size, max: self.cfg.max_file_size };
+            let f = Fail::FileTooLarge {
+                size,
+                max: self.cfg.max_file_size,
+            };
             return sink.one(id, &me.nick, &Event::Fail(f));
         }
         let Some(&to_id) = self.by_nick.get(&fold(to)) else {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(to)));
         };
-        let Some(recipient) = self.users.get(to_id).and_then(Option::as_ref) else { return };
+        let Some(recipient) = self.users.get(to_id).and_then(Option::as_ref) else {
+            return;
+        };
         if !recipient.files {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::CannotReceiveFiles(&recipient.nick)));
+            return sink.one(
+                id,
+                &me.nick,
+                &Event::Fail(Fail::CannotReceiveFiles(&recipient.nick)),
+            );
         }
-        self.transfers.insert(tid, Transfer { from: id, to: to_id, size, sent: 0, accepted: false });
+        self.transfers.insert(
+            tid,
+            Transfer {
+                from: id,
+                to: to_id,
+                size,
+                sent: 0,
+                accepted: false,
+            },
+        );
         self.offers.push_back((now + self.cfg.offer_timeout, tid));
-        let offered = FileEvent::Offered { id: tid, to: &recipient.nick, size, name };
+        let offered = FileEvent::Offered {
+            id: tid,
+            to: &recipient.nick,
+            size,
+            name,
+        };
         sink.one(id, &me.nick, &Event::File(offered));
-        let offer = FileEvent::Offer { id: tid, from: &me.nick, size, name };
+        let offer = FileEvent::Offer {
+            id: tid,
+            from: &me.nick,
+            size,
+            name,
+        };
         sink.one(to_id, &recipient.nick, &Event::File(offer));
     }
 
@@ -526,7 +706,11 @@ impl Hub {
 
     fn answer_offer(&mut self, id: ClientId, tid: u64, accept: bool, sink: &mut impl Sink) {
         let nick = self.nick(id).unwrap_or("");
-        let Some(t) = self.transfers.get(&tid).filter(|t| t.to == id && !t.accepted) else {
+        let Some(t) = self
+            .transfers
+            .get(&tid)
+            .filter(|t| t.to == id && !t.accepted)
+        else {
             return sink.one(id, nick, &Event::Fail(Fail::NoSuchTransfer(tid)));
         };
         if !accept {
@@ -545,9 +729,20 @@ impl Hub {
 
     fn cancel(&mut self, id: ClientId, tid: u64, sink: &mut impl Sink) {
         let nick = self.nick(id).unwrap_or("");
-        match self.transfers.get(&tid).filter(|t| t.from == id || t.to == id) {
+        match self
+            .transfers
+            .get(&tid)
+            .filter(|t| t.from == id || t.to == id)
+        {
             Some(t) => {
-                self.tell_both(t, FileEvent::Abort { id: tid, reason: AbortReason::CancelledBy(nick) }, sink);
+                self.tell_both(
+                    t,
+                    FileEvent::Abort {
+                        id: tid,
+                        reason: AbortReason::CancelledBy(nick),
+                    },
+                    sink,
+                );
                 self.transfers.remove(&tid);
             }
             None => sink.one(id, nick, &Event::Fail(Fail::NoSuchTransfer(tid))),
@@ -555,8 +750,12 @@ impl Hub {
     }
 
     fn abort_transfers_of(&mut self, id: ClientId, reason: AbortReason<'_>, sink: &mut impl Sink) {
-        let mine: Vec<u64> =
-            self.transfers.iter().filter(|(_, t)| t.from == id || t.to == id).map(|(&k, _)| k).collect();
+        let mine: Vec<u64> = self
+            .transfers
+            .iter()
+            .filter(|(_, t)| t.from == id || t.to == id)
+            .map(|(&k, _)| k)
+            .collect();
         for tid in mine {
             if let Some(t) = self.transfers.remove(&tid) {
                 self.tell_both(&t, FileEvent::Abort { id: tid, reason }, sink);
@@ -569,7 +768,14 @@ impl Hub {
         let all: Vec<u64> = self.transfers.keys().copied().collect();
         for tid in all {
             if let Some(t) = self.transfers.remove(&tid) {
-                self.tell_both(&t, FileEvent::Abort { id: tid, reason: AbortReason::ShuttingDown }, sink);
+                self.tell_both(
+                    &t,
+                    FileEvent::Abort {
+                        id: tid,
+                        reason: AbortReason::ShuttingDown,
+                    },
+                    sink,
+                );
             }
         }
     }
@@ -580,7 +786,14 @@ impl Hub {
         match self.transfers.get(&tid) {
             Some(t) if t.from == id && t.accepted => {
                 if t.sent + len > t.size {
-                    self.tell_both(t, FileEvent::Abort { id: tid, reason: AbortReason::TooMuchData }, sink);
+                    self.tell_both(
+                        t,
+                        FileEvent::Abort {
+                            id: tid,
+                            reason: AbortReason::TooMuchData,
+                        },
+                        sink,
+                    );
                     self.transfers.remove(&tid);
                     return Route::Refused("more bytes than offered; the transfer is aborted");
                 }
@@ -598,7 +811,9 @@ impl Hub {
 
     /// Counts `len` bytes forwarded; tells both ends when the file is complete.
     pub fn data_forwarded(&mut self, tid: u64, len: u64, sink: &mut impl Sink) {
-        let Some(t) = self.transfers.get_mut(&tid) else { return };
+        let Some(t) = self.transfers.get_mut(&tid) else {
+            return;
+        };
         t.sent += len;
         if t.sent == t.size {
             if let Some(t) = self.transfers.remove(&tid) {

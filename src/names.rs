@@ -38,7 +38,10 @@ impl NameError {
 }
 
 fn is_nick_special(b: u8) -> bool {
-    matches!(b, b'[' | b']' | b'\\' | b'^' | b'{' | b'}' | b'|' | b'`' | b'_')
+    matches!(
+        b,
+        b'[' | b']' | b'\\' | b'^' | b'{' | b'}' | b'|' | b'`' | b'_'
+    )
 }
 
 /// Checks a nick: 1 to 31 of letters, digits, `-` and the IRC specials, not starting with a
@@ -52,7 +55,10 @@ pub fn check_nick(nick: &str) -> Result<(), NameError> {
     if first.is_ascii_digit() || first == b'-' {
         return Err(NameError::BadStart);
     }
-    if bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-' || is_nick_special(b)) {
+    if bytes
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || is_nick_special(b))
+    {
         Ok(())
     } else {
         Err(NameError::BadChar)
@@ -63,7 +69,11 @@ pub fn check_nick(nick: &str) -> Result<(), NameError> {
 pub fn check_room(room: &str) -> Result<(), NameError> {
     let bytes = room.as_bytes();
     if bytes.first() != Some(&b'#') {
-        return Err(if bytes.is_empty() { NameError::Empty } else { NameError::BadStart });
+        return Err(if bytes.is_empty() {
+            NameError::Empty
+        } else {
+            NameError::BadStart
+        });
     }
     if bytes.len() == 1 {
         return Err(NameError::Empty);
@@ -92,27 +102,54 @@ mod tests {
 
     #[test]
     fn nicks() {
-        for ok in ["a", "guest-7", "Alice", "[bot]", "x_y", "a`b", &"n".repeat(31)] {
+        for ok in [
+            "a",
+            "guest-7",
+            "Alice",
+            "[bot]",
+            "x_y",
+            "a`b",
+            &"n".repeat(31),
+        ] {
             assert_eq!(check_nick(ok), Ok(()), "{ok}");
         }
         assert_eq!(check_nick(""), Err(NameError::Empty));
         assert_eq!(check_nick(&"n".repeat(32)), Err(NameError::TooLong));
         assert_eq!(check_nick("7up"), Err(NameError::BadStart));
         assert_eq!(check_nick("-x"), Err(NameError::BadStart));
-        for bad in ["a b", "a,b", "a:b", "ålice", "a\u{200b}b", "a.b", "a!b", "a@b", "#a"] {
+        for bad in [
+            "a b",
+            "a,b",
+            "a:b",
+            "ålice",
+            "a\u{200b}b",
+            "a.b",
+            "a!b",
+            "a@b",
+            "#a",
+        ] {
             assert!(check_nick(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn rooms() {
-        for ok in ["#a", "#lobby", "#rust-lang", "#a.b+c!d_e", &format!("#{}", "r".repeat(49))] {
+        for ok in [
+            "#a",
+            "#lobby",
+            "#rust-lang",
+            "#a.b+c!d_e",
+            &format!("#{}", "r".repeat(49)),
+        ] {
             assert_eq!(check_room(ok), Ok(()), "{ok}");
         }
         assert_eq!(check_room(""), Err(NameError::Empty));
         assert_eq!(check_room("#"), Err(NameError::Empty));
         assert_eq!(check_room("lobby"), Err(NameError::BadStart));
-        assert_eq!(check_room(&format!("#{}", "r".repeat(50))), Err(NameError::TooLong));
+        assert_eq!(
+            check_room(&format!("#{}", "r".repeat(50))),
+            Err(NameError::TooLong)
+        );
         for bad in ["#a b", "#a,b", "#a:b", "#dansk-æ", "#a\u{200b}", "#a\x07"] {
             assert_eq!(check_room(bad), Err(NameError::BadChar), "{bad}");
         }

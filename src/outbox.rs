@@ -46,7 +46,13 @@ pub struct OutQueue {
 
 impl Default for OutQueue {
     fn default() -> OutQueue {
-        OutQueue { head: NONE, tail: NONE, pending: 0, backlog: Vec::new(), backlog_pos: 0 }
+        OutQueue {
+            head: NONE,
+            tail: NONE,
+            pending: 0,
+            backlog: Vec::new(),
+            backlog_pos: 0,
+        }
     }
 }
 
@@ -92,7 +98,10 @@ impl Outbox {
     pub fn encode(&mut self, f: impl FnOnce(&mut Vec<u8>)) -> Span {
         let start = self.arena.len();
         f(&mut self.arena);
-        Span { start: start as u32, len: (self.arena.len() - start) as u32 }
+        Span {
+            start: start as u32,
+            len: (self.arena.len() - start) as u32,
+        }
     }
 
     /// Queues `span` for connection `id`.
@@ -145,7 +154,10 @@ impl Outbox {
             let mut run: Option<(usize, usize)> = None;
             while c != NONE && n < MAX_IOV {
                 let item = self.items[c as usize];
-                let (s, e) = ((item.span.start + sk) as usize, (item.span.start + item.span.len) as usize);
+                let (s, e) = (
+                    (item.span.start + sk) as usize,
+                    (item.span.start + item.span.len) as usize,
+                );
                 run = match run {
                     Some((rs, re)) if re == s => Some((rs, e)),
                     Some((rs, re)) => {
@@ -214,7 +226,10 @@ impl Outbox {
         }
         while cursor != NONE {
             let item = self.items[cursor as usize];
-            let (s, e) = ((item.span.start + skip) as usize, (item.span.start + item.span.len) as usize);
+            let (s, e) = (
+                (item.span.start + skip) as usize,
+                (item.span.start + item.span.len) as usize,
+            );
             q.backlog.extend_from_slice(&self.arena[s..e]);
             cursor = item.next;
             skip = 0;
@@ -307,7 +322,11 @@ mod tests {
         let mut dirty = Vec::new();
         ob.take_dirty(&mut dirty);
         assert_eq!(dirty, vec![0, 1]);
-        let mut sa = Tight { got: vec![], room: 1 << 20, calls: 0 };
+        let mut sa = Tight {
+            got: vec![],
+            room: 1 << 20,
+            calls: 0,
+        };
         assert_eq!(ob.write(&mut a, &mut sa).unwrap(), Flushed::All);
         assert_eq!(sa.got, b"one\ntwo\nthree\n");
         assert_eq!(sa.calls, 1, "three messages, one write");
@@ -323,7 +342,11 @@ mod tests {
             let span = ob.encode(|buf| buf.extend_from_slice(msg.as_bytes()));
             ob.push(&mut q, 0, span);
         }
-        let mut s = Tight { got: vec![], room: 8, calls: 0 };
+        let mut s = Tight {
+            got: vec![],
+            room: 8,
+            calls: 0,
+        };
         assert_eq!(ob.write(&mut q, &mut s).unwrap(), Flushed::Blocked);
         ob.end_pass();
         assert_eq!(q.backlog(), 17 - 8);
@@ -331,7 +354,10 @@ mod tests {
         let span = ob.encode(|buf| buf.extend_from_slice(b"delta\n"));
         ob.push(&mut q, 0, span);
         s.room = 3;
-        assert_eq!(Outbox::write_backlog(&mut q, &mut s).unwrap(), Flushed::Blocked);
+        assert_eq!(
+            Outbox::write_backlog(&mut q, &mut s).unwrap(),
+            Flushed::Blocked
+        );
         s.room = 100;
         assert_eq!(Outbox::write_backlog(&mut q, &mut s).unwrap(), Flushed::All);
         assert_eq!(s.got, b"alpha\nbeta\ngamma\ndelta\n");
@@ -351,7 +377,11 @@ mod tests {
             ob.push(&mut q, 0, span);
             want.extend_from_slice(text.as_bytes());
         }
-        let mut s = Tight { got: vec![], room: 1 << 20, calls: 0 };
+        let mut s = Tight {
+            got: vec![],
+            room: 1 << 20,
+            calls: 0,
+        };
         assert_eq!(ob.write(&mut q, &mut s).unwrap(), Flushed::All);
         assert_eq!(s.got, want);
         assert!(s.calls >= 1000 / MAX_IOV);

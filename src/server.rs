@@ -24,8 +24,8 @@ use crate::event::{Event, Fail};
 use crate::hub::{ClientId, Hub, HubConfig, Route, Sink};
 use crate::irc::{IrcAction, IrcSession};
 use crate::outbox::{Flushed, Outbox, Span};
-use crate::proto::line::{self, Input};
 use crate::proto::irc as irc_codec;
+use crate::proto::line::{self, Input};
 
 const SIGNAL: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = usize::MAX / 2;
@@ -44,7 +44,9 @@ pub struct Deliver<'a> {
 
 impl Deliver<'_> {
     fn queue(&mut self, id: ClientId, span: Span) {
-        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
         if conn.closing == Some(CloseReason::SendqExceeded) {
             return;
         }
@@ -58,7 +60,9 @@ impl Deliver<'_> {
         let server_name = self.server_name;
         match proto {
             Proto::Native => self.outbox.encode(|out| line::encode(event, me, out)),
-            Proto::Irc => self.outbox.encode(|out| irc_codec::encode(event, me, server_name, out)),
+            Proto::Irc => self
+                .outbox
+                .encode(|out| irc_codec::encode(event, me, server_name, out)),
         }
     }
 
@@ -75,7 +79,9 @@ impl Deliver<'_> {
 
 impl Sink for Deliver<'_> {
     fn one(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
-        let Some(proto) = self.conns.get(to).map(|c| c.proto) else { return };
+        let Some(proto) = self.conns.get(to).map(|c| c.proto) else {
+            return;
+        };
         let span = self.encode(proto, me, event);
         self.queue(to, span);
     }
@@ -86,9 +92,13 @@ impl Sink for Deliver<'_> {
             if Some(id) == except {
                 continue;
             }
-            let Some(proto) = self.conns.get(id).map(|c| c.proto) else { continue };
+            let Some(proto) = self.conns.get(id).map(|c| c.proto) else {
+                continue;
+            };
             let span = match proto {
-                Proto::Native => *native.get_or_insert_with(|| self.encode(Proto::Native, "", event)),
+                Proto::Native => {
+                    *native.get_or_insert_with(|| self.encode(Proto::Native, "", event))
+                }
                 Proto::Irc => *irc.get_or_insert_with(|| self.encode(Proto::Irc, "", event)),
             };
             self.queue(id, span);
@@ -133,21 +143,30 @@ impl Server {
     pub fn bind(cfg: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listeners = Vec::new();
-        let wanted = cfg.listen.iter().map(|a| (a, Proto::Native)).chain(cfg.irc_listen.iter().map(|a| (a, Proto::Irc)));
+        let wanted = cfg
+            .listen
+            .iter()
+            .map(|a| (a, Proto::Native))
+            .chain(cfg.irc_listen.iter().map(|a| (a, Proto::Irc)));
         for (i, (addr, proto)) in wanted.enumerate() {
-            let mut l = TcpListener::bind(*addr).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            poll.registry().register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
+            let mut l = TcpListener::bind(*addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            poll.registry()
+                .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
             listeners.push((l, proto));
         }
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
-        poll.registry().register(&mut signals, SIGNAL, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut signals, SIGNAL, Interest::READABLE)?;
         let fd_limit = raise_fd_limit();
-        let max_clients = cfg.max_clients.min(fd_limit.saturating_sub(config::FD_RESERVE).max(1) as usize);
+        let max_clients = cfg
+            .max_clients
+            .min(fd_limit.saturating_sub(config::FD_RESERVE).max(1) as usize);
         info!("file descriptor limit {fd_limit}: at most {max_clients} clients");
         let hub = Hub::new(HubConfig {
             max_file_size: cfg.max_file_size,
             quiet_room_size: cfg.quiet_room_size,
-            offer_timeout: config::OFFER_TIMEOUT,
+            offer_timeout: cfg.offer_timeout,
         });
         Ok(Server {
             cfg,
@@ -173,7 +192,12 @@ impl Server {
     pub fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
         self.listeners
             .iter()
-            .filter_map(|(l, p)| Some((if *p == Proto::Native { "native" } else { "irc" }, l.local_addr().ok()?)))
+            .filter_map(|(l, p)| {
+                Some((
+                    if *p == Proto::Native { "native" } else { "irc" },
+                    l.local_addr().ok()?,
+                ))
+            })
             .collect()
     }
 
@@ -200,8 +224,11 @@ impl Server {
                         if ev.is_writable() {
                             self.on_writable(id);
                         }
-                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                            self.on_readable(id);
+                        if ev.is_read_closed() || ev.is_error() {
+                            // Data and FIN may share one edge: read to the end.
+                            self.on_readable(id, true);
+                        } else if ev.is_readable() {
+                            self.on_readable(id, false);
                         }
                     }
                 }
@@ -214,9 +241,16 @@ impl Server {
         if !self.carry.is_empty() {
             return Some(Duration::ZERO);
         }
-        let next = [self.timers.peek().map(|Reverse(t)| t.0), self.hub.next_deadline(), self.accept_retry];
+        let next = [
+            self.timers.peek().map(|Reverse(t)| t.0),
+            self.hub.next_deadline(),
+            self.accept_retry,
+        ];
         let now = Instant::now();
-        next.into_iter().flatten().min().map(|at| at.saturating_duration_since(now))
+        next.into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(now))
     }
 
     fn deliver(&mut self) -> (&mut Hub, Deliver<'_>) {
@@ -245,13 +279,20 @@ impl Server {
             return;
         }
         loop {
-            let Some((listener, proto)) = self.listeners.get(index) else { return };
+            let Some((listener, proto)) = self.listeners.get(index) else {
+                return;
+            };
             let proto = *proto;
             match listener.accept() {
                 Ok((socket, addr)) => self.admit(socket, addr, proto),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                    ) =>
+                {
                     // Out of descriptors or memory: rest instead of spinning; pending
                     // connections wait in the backlog until something frees up.
                     warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
@@ -276,7 +317,11 @@ impl Server {
         let _ = socket.set_nodelay(true);
         let entry = self.conns.vacant_entry();
         let id = entry.key();
-        if let Err(e) = self.poll.registry().register(&mut socket, Token(id), Interest::READABLE) {
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut socket, Token(id), Interest::READABLE)
+        {
             warn!("register {addr}: {e}");
             return;
         }
@@ -307,15 +352,17 @@ impl Server {
 
     // ---- reading ----
 
-    fn on_readable(&mut self, id: ClientId) {
+    /// Reads until the socket is drained (`to_end`) or a short read says it is, within the
+    /// connection's budget for this pass.
+    fn on_readable(&mut self, id: ClientId, to_end: bool) {
         let mut budget = config::READ_BUDGET;
         let mut scratch = std::mem::take(&mut self.scratch);
-        loop {
-            let Some(conn) = self.conns.get_mut(id) else { break };
+        while let Some(conn) = self.conns.get_mut(id) {
             if conn.closing.is_some() || conn.paused {
                 break;
             }
-            match read_some(&mut conn.socket, &mut scratch[..budget]) {
+            let wanted = budget;
+            match read_some(&mut conn.socket, &mut scratch[..wanted]) {
                 ReadOutcome::Data(n) => {
                     self.input(id, &scratch[..n]);
                     budget -= n;
@@ -324,14 +371,15 @@ impl Server {
                         self.carry.push(id);
                         break;
                     }
-                    if n < scratch.len().min(budget + n) {
+                    if !to_end && n < wanted {
                         // A short read drained the socket; new data raises a new edge.
                         break;
                     }
                 }
                 ReadOutcome::WouldBlock => break,
                 ReadOutcome::Closed => {
-                    self.end_of_input(id);
+                    // An unfinished line or frame dies with the connection: no trace in
+                    // anyone's stream.
                     self.close(id, CloseReason::PeerClosed);
                     break;
                 }
@@ -346,7 +394,9 @@ impl Server {
 
     /// Handles newly read bytes, after any left over from before.
     fn input(&mut self, id: ClientId, data: &[u8]) {
-        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
         if conn.inbuf.is_empty() {
             let used = self.process(id, data);
             if let Some(conn) = self.conns.get_mut(id) {
@@ -366,7 +416,9 @@ impl Server {
 
     /// A partial line with no more input coming: the tutorial's client ends lines this way.
     fn arm_partial_timer(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
         if conn.proto != Proto::Native || conn.frame != Frame::Lines || conn.inbuf.is_empty() {
             conn.partial_deadline = None;
             return;
@@ -378,20 +430,13 @@ impl Server {
         }
     }
 
-    /// The peer closed: an unfinished last line still counts.
-    fn end_of_input(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get_mut(id) else { return };
-        if conn.frame == Frame::Lines && !conn.inbuf.is_empty() {
-            let buf = std::mem::take(&mut conn.inbuf);
-            self.line(id, &buf);
-        }
-    }
-
     /// Consumes as much of `data` as can be handled now; returns how much.
     fn process(&mut self, id: ClientId, data: &[u8]) -> usize {
         let mut pos = 0;
         while pos < data.len() {
-            let Some(conn) = self.conns.get_mut(id) else { return data.len() };
+            let Some(conn) = self.conns.get_mut(id) else {
+                return data.len();
+            };
             if conn.closing.is_some() {
                 return data.len();
             }
@@ -405,10 +450,12 @@ impl Server {
                     match rest.iter().position(|&b| b == b'\n') {
                         Some(i) => {
                             pos += i + 1;
-                            if i > limit + 1 {
+                            let line = &rest[..i];
+                            let line = line.strip_suffix(b"\r").unwrap_or(line);
+                            if line.len() > limit {
                                 self.too_long(id);
                             } else {
-                                self.line(id, &rest[..i]);
+                                self.line(id, line);
                             }
                         }
                         None if rest.len() > limit + 1 => {
@@ -438,7 +485,11 @@ impl Server {
                     pos += take;
                     if let Some(conn) = self.conns.get_mut(id) {
                         let left = left - take as u64;
-                        conn.frame = if left == 0 { Frame::Lines } else { Frame::Data { transfer, left, to } };
+                        conn.frame = if left == 0 {
+                            Frame::Lines
+                        } else {
+                            Frame::Data { transfer, left, to }
+                        };
                     }
                 }
             }
@@ -447,7 +498,9 @@ impl Server {
     }
 
     fn too_long(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get(id) else { return };
+        let Some(conn) = self.conns.get(id) else {
+            return;
+        };
         match conn.proto {
             Proto::Native => {
                 let max = self.cfg.max_line;
@@ -501,7 +554,11 @@ impl Server {
             Ok(Input::Command(cmd)) => hub.apply(id, cmd, now, &mut out),
             Ok(Input::Data { id: transfer, len }) => {
                 let route = if len == 0 || len > config::MAX_FRAME as u64 {
-                    out.one(id, me, &Event::Fail(Fail::BadFrame("LEN must be 1 to 65536")));
+                    out.one(
+                        id,
+                        me,
+                        &Event::Fail(Fail::BadFrame("LEN must be 1 to 65536")),
+                    );
                     None
                 } else {
                     match hub.route_data(id, transfer, len, &mut out) {
@@ -515,12 +572,22 @@ impl Server {
                 };
                 if len > 0 {
                     if let Some(conn) = self.conns.get_mut(id) {
-                        conn.frame = Frame::Data { transfer, left: len, to: route };
+                        conn.frame = Frame::Data {
+                            transfer,
+                            left: len,
+                            to: route,
+                        };
                     }
                 }
             }
             Ok(Input::Quit(reason)) => {
-                out.one(id, me, &Event::Bye { reason: reason.unwrap_or("") });
+                out.one(
+                    id,
+                    me,
+                    &Event::Bye {
+                        reason: reason.unwrap_or(""),
+                    },
+                );
                 self.close(id, CloseReason::Quit(reason.map(Into::into)));
             }
             Err(fail) => out.one(id, me, &Event::Fail(fail)),
@@ -529,7 +596,9 @@ impl Server {
 
     /// One IRC line (None: it was too long).
     fn irc_line(&mut self, id: ClientId, line: Option<&[u8]>) {
-        let Some(mut session) = self.conns.get_mut(id).and_then(|c| c.irc.take()) else { return };
+        let Some(mut session) = self.conns.get_mut(id).and_then(|c| c.irc.take()) else {
+            return;
+        };
         let now = Instant::now();
         let peer = self.conns[id].peer;
         let in_hub = self.conns[id].in_hub;
@@ -549,7 +618,9 @@ impl Server {
     // ---- writing ----
 
     fn on_writable(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
         if conn.out.backlog() == 0 {
             return;
         }
@@ -561,12 +632,23 @@ impl Server {
     }
 
     fn set_write_interest(&mut self, id: ClientId, on: bool) {
-        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
         if conn.write_armed == on {
             return;
         }
-        let interest = if on { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-        if self.poll.registry().reregister(&mut conn.socket, Token(id), interest).is_ok() {
+        let interest = if on {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if self
+            .poll
+            .registry()
+            .reregister(&mut conn.socket, Token(id), interest)
+            .is_ok()
+        {
             conn.write_armed = on;
         }
     }
@@ -575,7 +657,9 @@ impl Server {
         let mut dirty = std::mem::take(&mut self.dirty);
         self.outbox.take_dirty(&mut dirty);
         for &id in &dirty {
-            let Some(conn) = self.conns.get_mut(id) else { continue };
+            let Some(conn) = self.conns.get_mut(id) else {
+                continue;
+            };
             match self.outbox.write(&mut conn.out, &mut conn.socket) {
                 Ok(Flushed::All) => {}
                 Ok(Flushed::Blocked) => {
@@ -585,7 +669,12 @@ impl Server {
                         self.set_write_interest(id, true);
                     }
                 }
-                Err(e) => mark_close(conn, id, &mut self.closing, CloseReason::Error(e.to_string())),
+                Err(e) => mark_close(
+                    conn,
+                    id,
+                    &mut self.closing,
+                    CloseReason::Error(e.to_string()),
+                ),
             }
         }
         self.outbox.end_pass();
@@ -596,7 +685,7 @@ impl Server {
 
     fn end_pass(&mut self) {
         for id in std::mem::take(&mut self.carry) {
-            self.on_readable(id);
+            self.on_readable(id, true);
         }
         self.fire_timers();
         loop {
@@ -626,7 +715,11 @@ impl Server {
                 break;
             }
             self.timers.pop();
-            let Some(conn) = self.conns.get_mut(id).filter(|c| c.serial == serial && c.closing.is_none()) else {
+            let Some(conn) = self
+                .conns
+                .get_mut(id)
+                .filter(|c| c.serial == serial && c.closing.is_none())
+            else {
                 continue;
             };
             if conn.partial_deadline == Some(at) {
@@ -636,9 +729,8 @@ impl Server {
                     self.line(id, &buf);
                 }
             } else if let Some(session) = conn.irc.as_mut() {
-                match session.on_timer(now) {
-                    IrcAction::Close(reason) => self.close(id, reason),
-                    _ => {}
+                if let IrcAction::Close(reason) = session.on_timer(now) {
+                    self.close(id, reason);
                 }
             }
         }
@@ -646,7 +738,9 @@ impl Server {
 
     fn close_marked(&mut self) {
         for id in std::mem::take(&mut self.closing) {
-            let Some(conn) = self.conns.get(id) else { continue };
+            let Some(conn) = self.conns.get(id) else {
+                continue;
+            };
             let reason = conn.closing.clone().unwrap_or(CloseReason::PeerClosed);
             if conn.in_hub {
                 let (hub, mut out) = self.deliver();
@@ -655,9 +749,17 @@ impl Server {
             let mut conn = self.conns.remove(id);
             let _ = self.poll.registry().deregister(&mut conn.socket);
             match &reason {
-                CloseReason::Error(e) => info!("disconnect client {id} ({}): error: {e}", conn.peer),
-                CloseReason::SendqExceeded => info!("disconnect client {id} ({}): sendq exceeded", conn.peer),
-                r => info!("disconnect client {id} ({}): {}", conn.peer, r.public_text().unwrap_or("quit")),
+                CloseReason::Error(e) => {
+                    info!("disconnect client {id} ({}): error: {e}", conn.peer)
+                }
+                CloseReason::SendqExceeded => {
+                    info!("disconnect client {id} ({}): sendq exceeded", conn.peer)
+                }
+                r => info!(
+                    "disconnect client {id} ({}): {}",
+                    conn.peer,
+                    r.public_text().unwrap_or("quit")
+                ),
             }
             discard_unread(&mut conn.socket);
         }
@@ -671,7 +773,11 @@ impl Server {
                 Frame::Data { to, .. } => to,
                 _ => None,
             });
-            let behind = target.is_some_and(|to| self.conns.get(to).is_some_and(|c| c.out.queued() > config::FILE_PAUSE_QUEUE / 2));
+            let behind = target.is_some_and(|to| {
+                self.conns
+                    .get(to)
+                    .is_some_and(|c| c.out.queued() > config::FILE_PAUSE_QUEUE / 2)
+            });
             if behind {
                 i += 1;
                 continue;
@@ -743,16 +849,22 @@ fn discard_unread(socket: &mut TcpStream) {
 fn raise_fd_limit() -> u64 {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return 1024;
         }
         if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                 lim.rlim_cur = lim.rlim_max;
             }
         }
-        lim.rlim_cur as u64
+        lim.rlim_cur
     }
 }

@@ -13,28 +13,49 @@ pub enum Input<'a> {
     Empty,
     Command(Command<'a>),
     /// `/data ID LEN`: LEN raw bytes follow the line.
-    Data { id: u64, len: u64 },
+    Data {
+        id: u64,
+        len: u64,
+    },
     Quit(Option<&'a str>),
 }
 
 /// The usage text of every command, also the `/help` listing.
 pub const COMMANDS: &[(&str, &str)] = &[
     ("/nick NAME", "change your nick"),
-    ("/msg NICK[,NICK...] TEXT", "a direct message to one user or a group"),
-    ("/join #ROOM", "join a room (created if needed) and make it current"),
-    ("/part [#ROOM] [REASON]", "leave a room (the current one by default)"),
-    ("/say #ROOM TEXT", "a message to a room you are in, without switching"),
+    (
+        "/msg NICK[,NICK...] TEXT",
+        "a direct message to one user or a group",
+    ),
+    (
+        "/join #ROOM",
+        "join a room (created if needed) and make it current",
+    ),
+    (
+        "/part [#ROOM] [REASON]",
+        "leave a room (the current one by default)",
+    ),
+    (
+        "/say #ROOM TEXT",
+        "a message to a room you are in, without switching",
+    ),
     ("/me ACTION", "an action in the current room"),
     ("/rooms", "list the rooms and their member counts"),
     ("/who [#ROOM]", "list a room's members"),
     ("/topic [#ROOM] [TEXT]", "show or set a room's topic"),
-    ("/offer NICK SIZE NAME", "offer a file; /accept ID, /decline ID, /cancel ID answer or stop it"),
+    (
+        "/offer NICK SIZE NAME",
+        "offer a file; /accept ID, /decline ID, /cancel ID answer or stop it",
+    ),
     ("/quit [REASON]", "leave"),
     ("/help", "this list"),
 ];
 
 fn usage(cmd: &str) -> Fail<'static> {
-    let text = COMMANDS.iter().find(|(u, _)| u.split(' ').next() == Some(cmd)).map(|(u, _)| *u);
+    let text = COMMANDS
+        .iter()
+        .find(|(u, _)| u.split(' ').next() == Some(cmd))
+        .map(|(u, _)| *u);
     Fail::Usage(text.unwrap_or(match cmd {
         "/accept" => "/accept ID",
         "/decline" => "/decline ID",
@@ -66,7 +87,12 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
     if text.trim_matches(|c| c == ' ' || c == '\t').is_empty() {
         return Ok(Input::Empty);
     }
-    let say = |text| Ok(Input::Command(Command::SayCurrent { kind: MsgKind::Normal, text }));
+    let say = |text| {
+        Ok(Input::Command(Command::SayCurrent {
+            kind: MsgKind::Normal,
+            text,
+        }))
+    };
     if text.starts_with("//") {
         return say(&text[1..]);
     }
@@ -78,7 +104,11 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
     let cmd = lower.as_str();
     let (a, after_a) = word(rest);
     let one_arg = |a: &str, after: &str| (!a.is_empty() && after.is_empty()).then_some(());
-    let id_arg = || one_arg(a, after_a).and_then(|_| a.parse::<u64>().ok()).ok_or_else(|| usage(cmd));
+    let id_arg = || {
+        one_arg(a, after_a)
+            .and_then(|_| a.parse::<u64>().ok())
+            .ok_or_else(|| usage(cmd))
+    };
     let command = match cmd {
         "/nick" => Command::Nick(one_arg(a, after_a).map(|_| a).ok_or_else(|| usage(cmd))?),
         "/msg" | "/say" => {
@@ -86,25 +116,47 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
             if cmd == "/say" && !a.starts_with('#') {
                 return Err(usage(cmd));
             }
-            Command::Message { targets: a, kind: MsgKind::Normal, text }
+            Command::Message {
+                targets: a,
+                kind: MsgKind::Normal,
+                text,
+            }
         }
-        "/me" => Command::SayCurrent { kind: MsgKind::Action, text: nonempty(rest).ok_or_else(|| usage(cmd))? },
+        "/me" => Command::SayCurrent {
+            kind: MsgKind::Action,
+            text: nonempty(rest).ok_or_else(|| usage(cmd))?,
+        },
         "/join" => {
             let (key, extra) = word(after_a);
             if a.is_empty() || !extra.is_empty() {
                 return Err(usage(cmd));
             }
-            Command::Join { rooms: a, keys: nonempty(key) }
+            Command::Join {
+                rooms: a,
+                keys: nonempty(key),
+            }
         }
         "/part" => match a.starts_with('#') {
-            true => Command::Part { rooms: Some(a), reason: nonempty(after_a) },
-            false => Command::Part { rooms: None, reason: nonempty(rest) },
+            true => Command::Part {
+                rooms: Some(a),
+                reason: nonempty(after_a),
+            },
+            false => Command::Part {
+                rooms: None,
+                reason: nonempty(rest),
+            },
         },
         "/rooms" | "/list" if rest.is_empty() => Command::ListRooms,
         "/who" if after_a.is_empty() => Command::Who(nonempty(a)),
         "/topic" => match a.starts_with('#') {
-            true => Command::Topic { room: Some(a), text: nonempty(after_a) },
-            false => Command::Topic { room: None, text: nonempty(rest) },
+            true => Command::Topic {
+                room: Some(a),
+                text: nonempty(after_a),
+            },
+            false => Command::Topic {
+                room: None,
+                text: nonempty(rest),
+            },
         },
         "/offer" => {
             let (size, name) = word(after_a);
@@ -161,17 +213,30 @@ fn push(out: &mut Vec<u8>, parts: &[&str]) {
 pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
     let _ = me;
     match *event {
-        Event::RoomMessage { from, room, kind, text } => match kind {
+        Event::RoomMessage {
+            from,
+            room,
+            kind,
+            text,
+        } => match kind {
             MsgKind::Action => push(out, &[room, " * ", from.nick, " ", text]),
             _ => push(out, &[room, " <", from.nick, "> ", text]),
         },
-        Event::DirectMessage { from, to, kind, text } => match kind {
+        Event::DirectMessage {
+            from,
+            to,
+            kind,
+            text,
+        } => match kind {
             MsgKind::Action => push(out, &["@", to, " * ", from.nick, " ", text]),
             _ => push(out, &["@", to, " <", from.nick, "> ", text]),
         },
         Event::Greeting { nick } => {
             let version = env!("CARGO_PKG_VERSION");
-            push(out, &["* Hello, world! This is snak ", version, ". You are ", nick]);
+            push(
+                out,
+                &["* Hello, world! This is snak ", version, ". You are ", nick],
+            );
             push(out, &[" in #lobby. Type /help for commands."]);
         }
         Event::Joined { who, room } => push(out, &["* ", who.nick, " joined ", room]),
@@ -184,15 +249,28 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
             push_reason(out, reason);
         }
         Event::NickChanged { who, new } => push(out, &["* ", who.nick, " is now known as ", new]),
-        Event::TopicChanged { who, room, topic } => {
-            push(out, &["* ", who.nick, " set the topic of ", room, " to: ", topic])
-        }
-        Event::Kicked { by, room, victim, reason } => {
-            push(out, &["* ", victim, " was kicked from ", room, " by ", by.nick]);
+        Event::TopicChanged { who, room, topic } => push(
+            out,
+            &["* ", who.nick, " set the topic of ", room, " to: ", topic],
+        ),
+        Event::Kicked {
+            by,
+            room,
+            victim,
+            reason,
+        } => {
+            push(
+                out,
+                &["* ", victim, " was kicked from ", room, " by ", by.nick],
+            );
             push_reason(out, Some(reason));
         }
-        Event::ModeChanged { by, room, modes } => push(out, &["* ", by.nick, " sets mode ", modes, " on ", room]),
-        Event::Invited { by, who: _, room } => push(out, &["* ", by.nick, " invites you to ", room]),
+        Event::ModeChanged { by, room, modes } => {
+            push(out, &["* ", by.nick, " sets mode ", modes, " on ", room])
+        }
+        Event::Invited { by, who: _, room } => {
+            push(out, &["* ", by.nick, " invites you to ", room])
+        }
         Event::Bye { .. } => push(out, &["* bye"]),
         Event::ShuttingDown => push(out, &["* server shutting down"]),
         Event::Reply(reply) => encode_reply(&reply, out),
@@ -254,9 +332,18 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
     let _ = match *fail {
         Fail::UnknownCommand(c) => write!(out, "! unknown-command {c}: type /help for the list"),
         Fail::Usage(u) => write!(out, "! usage {u}"),
-        Fail::BadUtf8 => write!(out, "! bad-utf8 the line was not valid UTF-8; it was dropped"),
-        Fail::ControlChar => write!(out, "! control-char the line had a control character; it was dropped"),
-        Fail::LineTooLong(max) => write!(out, "! line-too-long lines are limited to {max} bytes; it was dropped"),
+        Fail::BadUtf8 => write!(
+            out,
+            "! bad-utf8 the line was not valid UTF-8; it was dropped"
+        ),
+        Fail::ControlChar => write!(
+            out,
+            "! control-char the line had a control character; it was dropped"
+        ),
+        Fail::LineTooLong(max) => write!(
+            out,
+            "! line-too-long lines are limited to {max} bytes; it was dropped"
+        ),
         Fail::BadNick(n, e) => write!(out, "! bad-nick {n}: {}", e.nick_reason()),
         Fail::NickTaken(n) => write!(out, "! nick-taken {n} is already in use"),
         Fail::BadRoom(r, e) => write!(out, "! bad-room {r}: {}", e.room_reason()),
@@ -271,9 +358,18 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
         Fail::NotOperator(r) => write!(out, "! not-operator you are not an operator of {r}"),
         Fail::BadFrame(why) => write!(out, "! bad-frame {why}"),
         Fail::NoSuchTransfer(id) => write!(out, "! no-such-transfer {id}"),
-        Fail::FileTooLarge { size, max } => write!(out, "! file-too-large {size} is over the limit of {max} bytes"),
-        Fail::CannotReceiveFiles(n) => write!(out, "! cannot-receive-files {n} uses a client that cannot take files"),
-        Fail::Flood => write!(out, "! flood you send too fast; your lines are being delayed"),
+        Fail::FileTooLarge { size, max } => write!(
+            out,
+            "! file-too-large {size} is over the limit of {max} bytes"
+        ),
+        Fail::CannotReceiveFiles(n) => write!(
+            out,
+            "! cannot-receive-files {n} uses a client that cannot take files"
+        ),
+        Fail::Flood => write!(
+            out,
+            "! flood you send too fast; your lines are being delayed"
+        ),
         Fail::ServerFull => write!(out, "! server-full try again later"),
     };
 }
@@ -324,13 +420,35 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    const ALICE: Source<'static> = Source { nick: "alice", user: "alice", host: "127.0.0.1" };
+    const ALICE: Source<'static> = Source {
+        nick: "alice",
+        user: "alice",
+        host: "127.0.0.1",
+    };
 
     #[test]
     fn plain_lines_go_to_the_current_room() {
-        assert_eq!(cmd("hello there"), Command::SayCurrent { kind: MsgKind::Normal, text: "hello there" });
-        assert_eq!(cmd("//shrug"), Command::SayCurrent { kind: MsgKind::Normal, text: "/shrug" });
-        assert_eq!(cmd("tab\tok"), Command::SayCurrent { kind: MsgKind::Normal, text: "tab\tok" });
+        assert_eq!(
+            cmd("hello there"),
+            Command::SayCurrent {
+                kind: MsgKind::Normal,
+                text: "hello there"
+            }
+        );
+        assert_eq!(
+            cmd("//shrug"),
+            Command::SayCurrent {
+                kind: MsgKind::Normal,
+                text: "/shrug"
+            }
+        );
+        assert_eq!(
+            cmd("tab\tok"),
+            Command::SayCurrent {
+                kind: MsgKind::Normal,
+                text: "tab\tok"
+            }
+        );
         assert_eq!(parse(b""), Ok(Input::Empty));
         assert_eq!(parse(b"   "), Ok(Input::Empty));
     }
@@ -340,24 +458,87 @@ mod tests {
         assert_eq!(cmd("/NICK  alice"), Command::Nick("alice"));
         assert_eq!(
             cmd("/msg bob,carol  hi  there "),
-            Command::Message { targets: "bob,carol", kind: MsgKind::Normal, text: "hi  there" }
+            Command::Message {
+                targets: "bob,carol",
+                kind: MsgKind::Normal,
+                text: "hi  there"
+            }
         );
-        assert_eq!(cmd("/join #rust"), Command::Join { rooms: "#rust", keys: None });
-        assert_eq!(cmd("/join #rust sesame"), Command::Join { rooms: "#rust", keys: Some("sesame") });
-        assert_eq!(cmd("/part"), Command::Part { rooms: None, reason: None });
-        assert_eq!(cmd("/part bye now"), Command::Part { rooms: None, reason: Some("bye now") });
-        assert_eq!(cmd("/part #rust bye"), Command::Part { rooms: Some("#rust"), reason: Some("bye") });
-        assert_eq!(cmd("/say #rust yo"), Command::Message { targets: "#rust", kind: MsgKind::Normal, text: "yo" });
-        assert_eq!(cmd("/me waves"), Command::SayCurrent { kind: MsgKind::Action, text: "waves" });
+        assert_eq!(
+            cmd("/join #rust"),
+            Command::Join {
+                rooms: "#rust",
+                keys: None
+            }
+        );
+        assert_eq!(
+            cmd("/join #rust sesame"),
+            Command::Join {
+                rooms: "#rust",
+                keys: Some("sesame")
+            }
+        );
+        assert_eq!(
+            cmd("/part"),
+            Command::Part {
+                rooms: None,
+                reason: None
+            }
+        );
+        assert_eq!(
+            cmd("/part bye now"),
+            Command::Part {
+                rooms: None,
+                reason: Some("bye now")
+            }
+        );
+        assert_eq!(
+            cmd("/part #rust bye"),
+            Command::Part {
+                rooms: Some("#rust"),
+                reason: Some("bye")
+            }
+        );
+        assert_eq!(
+            cmd("/say #rust yo"),
+            Command::Message {
+                targets: "#rust",
+                kind: MsgKind::Normal,
+                text: "yo"
+            }
+        );
+        assert_eq!(
+            cmd("/me waves"),
+            Command::SayCurrent {
+                kind: MsgKind::Action,
+                text: "waves"
+            }
+        );
         assert_eq!(cmd("/rooms"), Command::ListRooms);
         assert_eq!(cmd("/who"), Command::Who(None));
         assert_eq!(cmd("/who #rust"), Command::Who(Some("#rust")));
-        assert_eq!(cmd("/topic #rust new topic"), Command::Topic { room: Some("#rust"), text: Some("new topic") });
-        assert_eq!(cmd("/offer bob 10 my file.txt"), Command::Offer { to: "bob", size: 10, name: "my file.txt" });
+        assert_eq!(
+            cmd("/topic #rust new topic"),
+            Command::Topic {
+                room: Some("#rust"),
+                text: Some("new topic")
+            }
+        );
+        assert_eq!(
+            cmd("/offer bob 10 my file.txt"),
+            Command::Offer {
+                to: "bob",
+                size: 10,
+                name: "my file.txt"
+            }
+        );
         assert_eq!(cmd("/accept 3"), Command::Accept(3));
         assert_eq!(parse(b"/data 3 100"), Ok(Input::Data { id: 3, len: 100 }));
         assert_eq!(parse(b"/quit"), Ok(Input::Quit(None)));
-        assert_eq!(parse(b"/quit gone fishing"), Ok(Input::Quit(Some("gone fishing"))));
+        assert_eq!(
+            parse(b"/quit gone fishing"),
+            Ok(Input::Quit(Some("gone fishing")))
+        );
     }
 
     #[test]
@@ -373,33 +554,88 @@ mod tests {
         assert_eq!(fail(b"/say rust hi"), Fail::Usage("/say #ROOM TEXT"));
         assert_eq!(fail(b"/join"), Fail::Usage("/join #ROOM"));
         assert_eq!(fail(b"/accept x"), Fail::Usage("/accept ID"));
-        assert_eq!(fail(b"/offer bob many f"), Fail::Usage("/offer NICK SIZE NAME"));
-        assert_eq!(fail(b"/offer bob 99999999999999999999999 f"), Fail::Usage("/offer NICK SIZE NAME"));
+        assert_eq!(
+            fail(b"/offer bob many f"),
+            Fail::Usage("/offer NICK SIZE NAME")
+        );
+        assert_eq!(
+            fail(b"/offer bob 99999999999999999999999 f"),
+            Fail::Usage("/offer NICK SIZE NAME")
+        );
         assert!(matches!(fail(b"/data 1 x"), Fail::BadFrame(_)));
         assert_eq!(fail(b"/rooms now"), Fail::Usage("/rooms"));
     }
 
     #[test]
     fn events_encode_exactly() {
-        let room = Event::RoomMessage { from: ALICE, room: "#lobby", kind: MsgKind::Normal, text: "hi" };
+        let room = Event::RoomMessage {
+            from: ALICE,
+            room: "#lobby",
+            kind: MsgKind::Normal,
+            text: "hi",
+        };
         assert_eq!(enc(room), "#lobby <alice> hi\n");
-        let action = Event::RoomMessage { from: ALICE, room: "#lobby", kind: MsgKind::Action, text: "waves" };
+        let action = Event::RoomMessage {
+            from: ALICE,
+            room: "#lobby",
+            kind: MsgKind::Action,
+            text: "waves",
+        };
         assert_eq!(enc(action), "#lobby * alice waves\n");
-        let dm = Event::DirectMessage { from: ALICE, to: "bob,carol", kind: MsgKind::Normal, text: "lunch?" };
+        let dm = Event::DirectMessage {
+            from: ALICE,
+            to: "bob,carol",
+            kind: MsgKind::Normal,
+            text: "lunch?",
+        };
         assert_eq!(enc(dm), "@bob,carol <alice> lunch?\n");
-        assert_eq!(enc(Event::Joined { who: ALICE, room: "#rust" }), "* alice joined #rust\n");
-        assert_eq!(enc(Event::Parted { who: ALICE, room: "#rust", reason: None }), "* alice left #rust\n");
-        assert_eq!(enc(Event::Quit { who: ALICE, reason: Some("bye") }), "* alice quit (bye)\n");
-        assert_eq!(enc(Event::NickChanged { who: ALICE, new: "al" }), "* alice is now known as al\n");
-        assert_eq!(enc(Event::Fail(Fail::NoSuchNick("zed"))), "! no-such-nick zed\n");
+        assert_eq!(
+            enc(Event::Joined {
+                who: ALICE,
+                room: "#rust"
+            }),
+            "* alice joined #rust\n"
+        );
+        assert_eq!(
+            enc(Event::Parted {
+                who: ALICE,
+                room: "#rust",
+                reason: None
+            }),
+            "* alice left #rust\n"
+        );
+        assert_eq!(
+            enc(Event::Quit {
+                who: ALICE,
+                reason: Some("bye")
+            }),
+            "* alice quit (bye)\n"
+        );
+        assert_eq!(
+            enc(Event::NickChanged {
+                who: ALICE,
+                new: "al"
+            }),
+            "* alice is now known as al\n"
+        );
+        assert_eq!(
+            enc(Event::Fail(Fail::NoSuchNick("zed"))),
+            "! no-such-nick zed\n"
+        );
         assert_eq!(enc(Event::File(FileEvent::Accepted(4))), "% accepted 4\n");
-        assert!(enc(Event::Greeting { nick: "guest-1" })
-            .starts_with("* Hello, world! This is snak "));
+        assert!(
+            enc(Event::Greeting { nick: "guest-1" }).starts_with("* Hello, world! This is snak ")
+        );
     }
 
     #[test]
     fn text_from_other_protocols_cannot_break_lines() {
-        let evil = Event::RoomMessage { from: ALICE, room: "#x", kind: MsgKind::Normal, text: "a\r\n% data 1 5\x02b" };
+        let evil = Event::RoomMessage {
+            from: ALICE,
+            room: "#x",
+            kind: MsgKind::Normal,
+            text: "a\r\n% data 1 5\x02b",
+        };
         assert_eq!(enc(evil), "#x <alice> a% data 1 5b\n");
     }
 
@@ -408,13 +644,27 @@ mod tests {
         let names: Vec<String> = (0..200).map(|i| format!("user{i:03}")).collect();
         let members: Vec<Member<'_>> = names
             .iter()
-            .map(|n| Member { nick: n, user: n, host: "h", realname: "", op: false, away: false })
+            .map(|n| Member {
+                nick: n,
+                user: n,
+                host: "h",
+                realname: "",
+                op: false,
+                away: false,
+            })
             .collect();
-        let text = enc(Event::Reply(Reply::Members { room: "#big", members: &members, names: false }));
+        let text = enc(Event::Reply(Reply::Members {
+            room: "#big",
+            members: &members,
+            names: false,
+        }));
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.len() > 3);
         assert_eq!(*lines.last().unwrap(), "= end who #big 200");
-        let listed: usize = lines[..lines.len() - 1].iter().map(|l| l.split(' ').count() - 3).sum();
+        let listed: usize = lines[..lines.len() - 1]
+            .iter()
+            .map(|l| l.split(' ').count() - 3)
+            .sum();
         assert_eq!(listed, 200);
         assert!(lines.iter().all(|l| l.len() < 420));
     }

@@ -1,5 +1,5 @@
 //! The codecs: pure functions from bytes to commands and from events to bytes.
 
-pub mod irc_msg;
 pub mod irc;
+pub mod irc_msg;
 pub mod line;

@@ -21,7 +21,10 @@ pub struct Daemon {
 impl Daemon {
     /// Starts snak on 127.0.0.1:0 for the native protocol (and IRC) plus `extra` flags.
     pub fn start(extra: &[&str]) -> Daemon {
-        Daemon::start_with(&["--listen", "127.0.0.1:0", "--irc-listen", "127.0.0.1:0"], extra)
+        Daemon::start_with(
+            &["--listen", "127.0.0.1:0", "--irc-listen", "127.0.0.1:0"],
+            extra,
+        )
     }
 
     /// Starts snak with exactly `base` + `extra` as arguments.
@@ -29,7 +32,10 @@ impl Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_snak"))
             .args(base)
             .args(extra)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -51,7 +57,12 @@ impl Daemon {
                 _ => {}
             }
         }
-        Daemon { child, native: native.expect("a native listener"), irc, stdout: Some(stdout) }
+        Daemon {
+            child,
+            native: native.expect("a native listener"),
+            irc,
+            stdout: Some(stdout),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -62,8 +73,15 @@ impl Daemon {
     pub fn client(&self) -> Client {
         let mut c = Client::connect(self.native);
         let hello = c.line();
-        assert!(hello.starts_with("* Hello, world! This is snak "), "greeting: {hello}");
-        let nick = hello.split("You are ").nth(1).and_then(|r| r.split(' ').next()).unwrap();
+        assert!(
+            hello.starts_with("* Hello, world! This is snak "),
+            "greeting: {hello}"
+        );
+        let nick = hello
+            .split("You are ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .unwrap();
         c.nick = nick.to_string();
         c
     }
@@ -106,6 +124,19 @@ fn libc_sigterm() -> &'static str {
     "-TERM"
 }
 
+/// The resident memory of a process in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS line");
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS value")
+}
+
 /// Sends a signal to one PID with kill(1): tests stop only what they started.
 pub fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").arg(sig).arg(pid.to_string()).status();
@@ -133,7 +164,11 @@ impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).expect("connect");
         stream.set_nodelay(true).ok();
-        Client { stream, nick: String::new(), buf: Vec::new() }
+        Client {
+            stream,
+            nick: String::new(),
+            buf: Vec::new(),
+        }
     }
 
     /// Sends `line` plus `\n`.
@@ -149,14 +184,19 @@ impl Client {
     pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
         let deadline = Instant::now() + WAIT;
         while self.buf.len() < n {
-            assert!(self.fill(deadline), "connection closed or timed out with {} of {n} bytes", self.buf.len());
+            assert!(
+                self.fill(deadline),
+                "connection closed or timed out with {} of {n} bytes",
+                self.buf.len()
+            );
         }
         self.buf.drain(..n).collect()
     }
 
     /// The next line without its `\n`; fails the test after WAIT.
     pub fn line(&mut self) -> String {
-        self.try_line(WAIT).unwrap_or_else(|| panic!("{}: no line within {WAIT:?}", self.nick))
+        self.try_line(WAIT)
+            .unwrap_or_else(|| panic!("{}: no line within {WAIT:?}", self.nick))
     }
 
     /// The next line, or None if none arrives within `wait` or the connection closed.
@@ -219,7 +259,10 @@ impl Client {
                 lines.push(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
             }
             if !self.fill(deadline) {
-                assert!(Instant::now() < deadline, "connection not closed in time; got {lines:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "connection not closed in time; got {lines:?}"
+                );
                 return lines;
             }
         }

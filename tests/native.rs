@@ -1,0 +1,586 @@
+//! The native line protocol over real sockets, against the real binary.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Client, Daemon};
+
+const QUIET: Duration = Duration::from_millis(300);
+
+#[test]
+fn greeting_names_a_guest_and_joins_the_lobby() {
+    let d = Daemon::start(&[]);
+    let mut a = d.client();
+    assert!(a.nick.starts_with("guest-"), "{}", a.nick);
+    let b = d.client();
+    a.expect(&format!("* {} joined #lobby", b.nick));
+    assert_ne!(a.nick, b.nick);
+}
+
+#[test]
+fn plain_lines_reach_the_others_in_the_room_but_not_the_sender() {
+    let d = Daemon::start(&[]);
+    let (mut a, mut b) = pair(&d);
+    a.send("hello everyone");
+    b.expect("#lobby <alice> hello everyone");
+    a.expect_silence(QUIET);
+    a.send("//shrug");
+    b.expect("#lobby <alice> /shrug");
+}
+
+/// Two named clients, each having seen everything about the other's arrival.
+fn pair(d: &Daemon) -> (Client, Client) {
+    let mut a = d.named("alice");
+    let b = d.named("bob");
+    a.expect_eventually("* guest-2 is now known as bob");
+    (a, b)
+}
+
+#[test]
+fn nick_changes_are_checked_and_announced() {
+    let d = Daemon::start(&[]);
+    let (mut a, mut b) = pair(&d);
+    b.send("/nick ALICE");
+    b.expect("! nick-taken ALICE is already in use");
+    b.send("/nick 9lives");
+    b.expect("! bad-nick 9lives: a nick cannot start with a digit or -");
+    b.send("/nick bøb");
+    b.expect("! bad-nick bøb: nicks use ASCII letters, digits and - _ [ ] \\ ^ { } | `");
+    b.send(&format!("/nick {}", "x".repeat(32)));
+    assert!(b.line().starts_with("! bad-nick "));
+    b.send("/nick");
+    b.expect("! usage /nick NAME");
+    b.send("/nick robert");
+    b.expect("* bob is now known as robert");
+    a.expect("* bob is now known as robert");
+    // A change of case only is a change too, and the old spelling is free again.
+    a.send("/nick Alice");
+    a.expect("* alice is now known as Alice");
+    b.expect("* alice is now known as Alice");
+    let mut c = d.client();
+    c.send("/nick bob");
+    c.expect(&format!("* {} is now known as bob", c.nick));
+}
+
+#[test]
+fn direct_messages_to_one_and_to_a_group() {
+    let d = Daemon::start(&[]);
+    let (mut a, mut b) = pair(&d);
+    let mut c = d.named("carol");
+    a.expect_eventually("* guest-3 is now known as carol");
+    b.expect_eventually("* guest-3 is now known as carol");
+    a.send("/msg bob hi bob");
+    b.expect("@bob <alice> hi bob");
+    c.expect_silence(QUIET);
+    a.send("/msg BOB,carol,nobody,bob lunch?");
+    a.expect("! no-such-nick nobody");
+    b.expect("@bob,carol <alice> lunch?");
+    c.expect("@bob,carol <alice> lunch?");
+    b.expect_silence(QUIET);
+    a.send("/msg bob");
+    a.expect("! usage /msg NICK[,NICK...] TEXT");
+}
+
+#[test]
+fn rooms_join_part_say_me_rooms_who_topic() {
+    let d = Daemon::start(&[]);
+    let (mut a, mut b) = pair(&d);
+    a.send("/join #rust");
+    a.expect("* alice joined #rust");
+    b.send("/join #Rust");
+    b.expect("* bob joined #rust");
+    a.expect("* bob joined #rust");
+    // Current room is now #rust for both.
+    a.send("in rust");
+    b.expect("#rust <alice> in rust");
+    b.send("/say #lobby back in the lobby");
+    a.expect("#lobby <bob> back in the lobby");
+    a.send("/me waves");
+    b.expect("#rust * alice waves");
+    a.send("/join #rust");
+    a.expect("= current #rust");
+    a.send("/rooms");
+    let mut rooms = vec![a.line(), a.line()];
+    rooms.sort();
+    assert_eq!(rooms, vec!["= room #lobby 2", "= room #rust 2"]);
+    a.expect("= end rooms 2");
+    a.send("/who");
+    a.expect("= who #rust @alice bob");
+    a.expect("= end who #rust 2");
+    a.send("/who #nowhere");
+    a.expect("! no-such-room #nowhere");
+    // The creator is the room's operator and may set the topic.
+    a.send("/topic #rust all about crabs");
+    a.expect("* alice set the topic of #rust to: all about crabs");
+    b.expect("* alice set the topic of #rust to: all about crabs");
+    b.send("/topic");
+    b.expect("= topic #rust all about crabs");
+    b.send("/topic mine now");
+    b.expect("! not-operator you are not an operator of #rust");
+    b.send("/part #rust bye crabs");
+    b.expect("* bob left #rust (bye crabs)");
+    a.expect("* bob left #rust (bye crabs)");
+    b.expect("= current #lobby");
+    b.send("/say #rust sneaky");
+    b.expect("! cannot-send #rust (you are not in it)");
+    b.send("/part #rust");
+    b.expect("! not-in-room #rust");
+    b.send("/part");
+    b.expect("* bob left #lobby");
+    a.expect("* bob left #lobby");
+    b.expect("= current none");
+    b.send("anyone?");
+    b.expect("! no-room you are in no room; /join #ROOM first");
+    b.send("/join lobby");
+    b.expect("! bad-room lobby: room names start with #");
+    b.send("/join #a:b");
+    b.expect("! bad-room #a:b: room names use ASCII letters, digits and - _ . + !");
+    b.send("/join #a b c");
+    b.expect("! usage /join #ROOM");
+}
+
+#[test]
+fn help_and_unknown_commands() {
+    let d = Daemon::start(&[]);
+    let mut a = d.client();
+    a.send("/help");
+    let lines = a.expect_eventually("= end help");
+    assert!(lines.iter().all(|l| l.starts_with("= help /")), "{lines:?}");
+    for cmd in [
+        "/nick", "/msg", "/join", "/part", "/say", "/me", "/rooms", "/who", "/topic", "/offer",
+        "/quit",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(cmd)), "help lacks {cmd}");
+    }
+    a.send("/frobnicate now");
+    a.expect("! unknown-command /frobnicate: type /help for the list");
+}
+
+#[test]
+fn bad_bytes_get_an_error_and_the_connection_stays_usable() {
+    let d = Daemon::start(&["--max-line", "100"]);
+    let (mut a, mut b) = pair(&d);
+    a.send_raw(b"caf\xe9\n");
+    a.expect("! bad-utf8 the line was not valid UTF-8; it was dropped");
+    a.send_raw(b"bell\x07\n");
+    a.expect("! control-char the line had a control character; it was dropped");
+    a.send_raw(b"lone\rcarriage\n");
+    a.expect("! control-char the line had a control character; it was dropped");
+    a.send(&"x".repeat(101));
+    a.expect("! line-too-long lines are limited to 100 bytes; it was dropped");
+    // An over-long line that arrives in pieces is dropped whole, and only once.
+    a.send_raw("y".repeat(150).as_bytes());
+    a.send_raw(format!("{}\n", "y".repeat(150)).as_bytes());
+    a.expect("! line-too-long lines are limited to 100 bytes; it was dropped");
+    a.send("still here\r");
+    b.expect("#lobby <alice> still here");
+    b.expect_silence(QUIET);
+    a.expect_silence(QUIET);
+}
+
+#[test]
+fn the_tutorial_client_sends_lines_without_line_endings() {
+    let d = Daemon::start(&[]);
+    let (_a, mut b) = pair(&d);
+    let mut raw = TcpStream::connect(d.native).unwrap();
+    let mut greeting = [0u8; 1024];
+    let n = raw.read(&mut greeting).unwrap();
+    assert!(String::from_utf8_lossy(&greeting[..n]).starts_with("* Hello, world!"));
+    let nick = b
+        .line_starting("* guest-")
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    raw.write_all("hej fra python".as_bytes()).unwrap();
+    b.expect(&format!("#lobby <{nick}> hej fra python"));
+    std::thread::sleep(Duration::from_millis(400));
+    raw.write_all("og igen".as_bytes()).unwrap();
+    b.expect(&format!("#lobby <{nick}> og igen"));
+}
+
+#[test]
+fn a_client_that_disconnects_mid_line_leaves_no_trace() {
+    let d = Daemon::start(&[]);
+    let (_a, mut b) = pair(&d);
+    let mut raw = Client::connect(d.native);
+    raw.line();
+    let joined = b.line();
+    raw.send_raw(b"half a li");
+    drop(raw);
+    let quit = b.line();
+    assert!(quit.starts_with("* guest-3 quit"), "{joined} / {quit}");
+    b.expect_silence(QUIET);
+}
+
+#[test]
+fn quit_says_bye_and_tells_the_room() {
+    let d = Daemon::start(&[]);
+    let (mut a, mut b) = pair(&d);
+    b.send("/quit off to lunch");
+    let lines = b.expect_closed();
+    assert_eq!(lines, vec!["* bye"]);
+    a.expect("* bob quit (off to lunch)");
+    let mut c = d.named("carol");
+    c.send("/quit");
+    c.expect_closed();
+    a.expect_eventually("* carol quit");
+}
+
+#[test]
+fn a_full_server_refuses_politely_and_keeps_its_clients() {
+    let d = Daemon::start(&["--max-clients", "2"]);
+    let (mut a, mut b) = pair(&d);
+    let mut third = Client::connect(d.native);
+    assert_eq!(third.expect_closed(), vec!["! server-full try again later"]);
+    a.send("still fine");
+    b.expect("#lobby <alice> still fine");
+    drop(b);
+    a.expect("* bob quit (connection closed)");
+    // A place is free again.
+    let c = d.client();
+    assert!(c.nick.starts_with("guest-"));
+}
+
+#[test]
+fn a_reader_that_never_reads_is_dropped_and_the_others_keep_receiving() {
+    let d = Daemon::start(&["--max-sendq", "65536"]);
+    let (mut a, mut b) = pair(&d);
+    let sleeper = d.named("sleeper");
+    sleeper.stream.set_nodelay(true).unwrap();
+    a.expect_eventually("* guest-3 is now known as sleeper");
+    b.expect_eventually("* guest-3 is now known as sleeper");
+    let text = "z".repeat(1000);
+    // Enough to fill the sleeper's socket buffers and its send queue many times over; the
+    // reader b keeps up.
+    let mut got = 0;
+    let mut dropped = false;
+    for i in 0..4000 {
+        a.send(&format!("{i} {text}"));
+        loop {
+            let line = b.line();
+            if line.starts_with("* sleeper quit (sendq exceeded)") {
+                dropped = true;
+                continue;
+            }
+            assert_eq!(line, format!("#lobby <alice> {i} {text}"));
+            got += 1;
+            break;
+        }
+        if dropped && i > 100 {
+            break;
+        }
+    }
+    assert!(dropped, "the sleeper was never dropped");
+    assert!(got > 100);
+}
+
+#[test]
+fn ipv6_and_several_listeners() {
+    let d = Daemon::start_with(
+        &["--listen", "127.0.0.1:0", "--listen", "[::1]:0", "--no-irc"],
+        &[],
+    );
+    assert!(d.irc.is_none());
+    let mut v4 = d.client();
+    v4.send("/nick four");
+    v4.line();
+    // The second listener is the IPv6 one: find it from the printed addresses via ss-free means:
+    // the daemon printed both; Daemon keeps the first, so connect to [::1] by scanning stdout
+    // is not needed here: instead start a v6-only daemon.
+    let d6 = Daemon::start_with(&["--listen", "[::1]:0", "--no-irc"], &[]);
+    assert!(d6.native.is_ipv6());
+    let mut v6 = d6.client();
+    v6.send("hello over v6");
+    v6.expect_silence(QUIET);
+}
+
+#[test]
+fn bad_flags_and_busy_ports_fail_clearly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_snak"))
+        .arg("--frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option \"--frobnicate\""));
+    let out = Command::new(env!("CARGO_BIN_EXE_snak"))
+        .args(["--max-clients", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let d = Daemon::start(&[]);
+    let busy = d.native.to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_snak"))
+        .args(["--listen", &busy, "--no-irc"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {busy}")), "{err}");
+    let help = Command::new(env!("CARGO_BIN_EXE_snak"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--max-sendq"));
+    let version = Command::new(env!("CARGO_BIN_EXE_snak"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("snak {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn sigterm_tells_everyone_and_exits_zero() {
+    let mut d = Daemon::start(&[]);
+    let (mut a, mut b) = pair(&d);
+    let status = d.terminate();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(a.expect_closed(), vec!["* server shutting down"]);
+    assert_eq!(b.expect_closed(), vec!["* server shutting down"]);
+}
+
+#[test]
+fn sigint_works_too() {
+    let mut d = Daemon::start(&[]);
+    let mut a = d.client();
+    common::signal(d.pid(), "-INT");
+    assert!(common::wait_exit(&mut d.child).success());
+    assert_eq!(a.expect_closed(), vec!["* server shutting down"]);
+}
+
+// ---- files ----
+
+/// Offers `size` bytes from a to b and accepts; returns the transfer id.
+fn offer_accepted(a: &mut Client, b: &mut Client, size: usize, name: &str) -> u64 {
+    a.send(&format!("/offer bob {size} {name}"));
+    let offered = a.line();
+    let id: u64 = offered.split(' ').nth(2).unwrap().parse().unwrap();
+    assert_eq!(offered, format!("% offered {id} bob {size} {name}"));
+    b.expect(&format!("% offer {id} alice {size} {name}"));
+    b.expect(&format!(
+        "* alice offers you \"{name}\" ({size} bytes): /accept {id} or /decline {id}"
+    ));
+    b.send(&format!("/accept {id}"));
+    a.expect(&format!("% accepted {id}"));
+    b.expect(&format!("% accepted {id}"));
+    id
+}
+
+/// Reads data frames for transfer `id` until `% done`, with chat lines allowed in between.
+fn receive_file(b: &mut Client, id: u64, chat: &mut Vec<String>) -> Vec<u8> {
+    let mut file = Vec::new();
+    loop {
+        let line = b.line();
+        if let Some(len) = line.strip_prefix(&format!("% data {id} ")) {
+            let len: usize = len.parse().unwrap();
+            assert!((1..=65536).contains(&len));
+            file.extend(b.read_exact(len));
+        } else if line == format!("% done {id}") {
+            return file;
+        } else {
+            chat.push(line);
+        }
+    }
+}
+
+fn pattern(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[test]
+fn a_small_file_goes_through_byte_exactly() {
+    let d = Daemon::start(&[]);
+    let (mut a, mut b) = pair(&d);
+    let id = offer_accepted(&mut a, &mut b, 5, "a.txt");
+    a.send_raw(format!("/data {id} 5\nhello").as_bytes());
+    b.expect(&format!("% data {id} 5"));
+    assert_eq!(b.read_exact(5), b"hello");
+    b.expect(&format!("% done {id}"));
+    a.expect(&format!("% done {id}"));
+}
+
+#[test]
+fn a_big_file_with_backpressure_and_chat_flowing_both_ways() {
+    let d = Daemon::start(&[]);
+    let (mut a, mut b) = pair(&d);
+    let size = 40 << 20;
+    let data = pattern(size);
+    let id = offer_accepted(&mut a, &mut b, size, "big.bin");
+    // The sender writes everything in 64 KiB frames from a thread; the receiver is slow at first.
+    let mut writer = a.stream.try_clone().unwrap();
+    let payload = data.clone();
+    let sender = std::thread::spawn(move || {
+        for (i, chunk) in payload.chunks(65536).enumerate() {
+            writer
+                .write_all(format!("/data {id} {}\n", chunk.len()).as_bytes())
+                .unwrap();
+            writer.write_all(chunk).unwrap();
+            if i == 3 {
+                writer
+                    .write_all(b"a line from alice mid-transfer\n")
+                    .unwrap();
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    // The receiver has not read yet: the server must not have swallowed the whole file.
+    assert!(!sender.is_finished(), "the sender was never paused");
+    let rss = common::rss_kib(d.pid());
+    assert!(
+        rss < 24 * 1024,
+        "the server holds {rss} KiB while the recipient waits"
+    );
+    let mut c = d.named("carol");
+    c.send("/msg bob chat during the transfer");
+    let mut chat = Vec::new();
+    let got = receive_file(&mut b, id, &mut chat);
+    assert_eq!(got.len(), size);
+    assert!(got == data, "file bytes differ");
+    assert!(
+        chat.contains(&"@bob <carol> chat during the transfer".to_string()),
+        "{chat:?}"
+    );
+    sender.join().unwrap();
+    a.expect_eventually(&format!("% done {id}"));
+    // Chat from the recipient to the sender flows too.
+    b.send("/msg alice thanks");
+    a.expect_eventually("@alice <bob> thanks");
+}
+
+#[test]
+fn decline_cancel_expiry_and_limits() {
+    let d = Daemon::start(&["--max-file-size", "1000", "--offer-timeout", "1"]);
+    let (mut a, mut b) = pair(&d);
+    a.send("/offer bob 1001 big");
+    a.expect("! file-too-large 1001 is over the limit of 1000 bytes");
+    a.send("/offer nobody 10 x");
+    a.expect("! no-such-nick nobody");
+    a.send("/offer bob 10 one");
+    let id1: u64 = a.line().split(' ').nth(2).unwrap().parse().unwrap();
+    b.line_starting("% offer");
+    b.line();
+    b.send(&format!("/decline {id1}"));
+    a.expect(&format!("% declined {id1}"));
+    b.expect(&format!("% declined {id1}"));
+    b.send(&format!("/accept {id1}"));
+    b.expect(&format!("! no-such-transfer {id1}"));
+    // Data before acceptance is refused and skipped; the stream stays in step.
+    a.send("/offer bob 10 two");
+    let id2: u64 = a.line().split(' ').nth(2).unwrap().parse().unwrap();
+    b.line_starting("% offer");
+    b.line();
+    a.send_raw(format!("/data {id2} 3\nabc").as_bytes());
+    a.expect("! bad-frame the transfer is not accepted yet");
+    a.send_raw(format!("/data {id2} 0\n").as_bytes());
+    a.expect("! bad-frame LEN must be 1 to 65536");
+    a.send("still chatting");
+    b.expect("#lobby <alice> still chatting");
+    // The unanswered offer expires.
+    a.expect(&format!("% expired {id2}"));
+    b.expect(&format!("% expired {id2}"));
+    // Cancel by the recipient during the transfer.
+    let id3 = offer_accepted(&mut a, &mut b, 10, "three");
+    a.send_raw(format!("/data {id3} 4\nabcd").as_bytes());
+    b.expect(&format!("% data {id3} 4"));
+    b.read_exact(4);
+    b.send(&format!("/cancel {id3}"));
+    a.expect(&format!("% abort {id3} cancelled by bob"));
+    b.expect(&format!("% abort {id3} cancelled by bob"));
+    // Frames that lie: more bytes than offered abort the transfer, and are skipped.
+    let id4 = offer_accepted(&mut a, &mut b, 10, "four");
+    a.send_raw(format!("/data {id4} 11\n01234567890").as_bytes());
+    a.expect(&format!("% abort {id4} too much data"));
+    a.expect("! bad-frame more bytes than offered; the transfer is aborted");
+    b.expect(&format!("% abort {id4} too much data"));
+    a.send_raw(format!("/data {id4} 70000\n").as_bytes());
+    a.expect("! bad-frame LEN must be 1 to 65536");
+    a.send_raw(&vec![b'q'; 70000]);
+    a.send("in step again");
+    b.expect("#lobby <alice> in step again");
+    a.send("/data x y");
+    a.expect("! bad-frame a data frame is /data ID LEN");
+}
+
+#[test]
+fn disconnects_mid_transfer_abort_it_for_the_other_side() {
+    let d = Daemon::start(&[]);
+    let (mut a, mut b) = pair(&d);
+    let id = offer_accepted(&mut a, &mut b, 100, "f");
+    // The sender vanishes in the middle of a frame.
+    a.send_raw(format!("/data {id} 50\n0123456789").as_bytes());
+    b.expect(&format!("% data {id} 10"));
+    assert_eq!(b.read_exact(10), b"0123456789");
+    drop(a);
+    b.expect(&format!("% abort {id} alice disconnected"));
+    b.expect("* alice quit (connection closed)");
+    // The recipient vanishes: the sender is told.
+    let mut c = d.named("carol");
+    b.expect_eventually("* guest-3 is now known as carol");
+    c.send("/offer bob 10 g");
+    let id2: u64 = c.line().split(' ').nth(2).unwrap().parse().unwrap();
+    drop(b);
+    c.expect(&format!("% abort {id2} bob disconnected"));
+}
+
+#[test]
+fn files_are_refused_to_clients_that_cannot_take_them_and_to_oneself_only_by_rules() {
+    let d = Daemon::start(&[]);
+    let (mut a, _b) = pair(&d);
+    a.send("/offer bob 5 x y z.txt");
+    let offered = a.line();
+    assert!(offered.ends_with(" bob 5 x y z.txt"), "{offered}");
+    a.send("/offer bob 5 bad\u{7}name");
+    a.expect("! control-char the line had a control character; it was dropped");
+}
+
+#[test]
+fn many_clients_at_once_each_get_every_message_in_order() {
+    let d = Daemon::start(&[]);
+    let mut clients: Vec<Client> = (0..40).map(|_| d.client()).collect();
+    // Join one by one, so client i sees the joins of clients i..40.
+    for c in clients.iter_mut() {
+        c.send("/join #many");
+        let own = format!("* {} joined #many", c.nick);
+        c.expect_eventually(&own);
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        let mut joins = 1;
+        while joins < 40 - i {
+            if c.line().ends_with(" joined #many") {
+                joins += 1;
+            }
+        }
+    }
+    for round in 0..20 {
+        for (i, c) in clients.iter_mut().enumerate().take(5) {
+            c.send(&format!("/say #many m{round}-{i}"));
+        }
+    }
+    for (me, c) in clients.iter_mut().enumerate() {
+        let mut next = [0usize; 5];
+        let expected: usize = if me < 5 { 4 * 20 } else { 5 * 20 };
+        let mut got = 0;
+        while got < expected {
+            let line = c.line();
+            let Some(rest) = line.strip_prefix("#many <") else {
+                continue;
+            };
+            let text = rest.split("> ").nth(1).unwrap();
+            let (round, sender) = text[1..].split_once('-').unwrap();
+            let (round, sender): (usize, usize) = (round.parse().unwrap(), sender.parse().unwrap());
+            assert_ne!(sender, me, "echoed to the sender");
+            assert_eq!(round, next[sender], "order from sender {sender}");
+            next[sender] += 1;
+            got += 1;
+        }
+        c.expect_silence(Duration::from_millis(50));
+    }
+}
