@@ -7,6 +7,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 
 use crate::outbox::OutQueue;
+use crate::proto::frame::Framing;
 
 /// Which protocol a connection speaks: a property of the listener it came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,18 +16,11 @@ pub enum Proto {
     Irc,
 }
 
-/// Where a native connection is in its input stream.
+/// The data frame being received: its transfer, and its recipient (None: skipped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frame {
-    Lines,
-    /// The rest of an over-long line is being dropped.
-    DiscardLine,
-    /// Inside a data frame: `left` bytes to go, forwarded to `to` or skipped when `None`.
-    Data {
-        transfer: u64,
-        left: u64,
-        to: Option<usize>,
-    },
+pub struct DataFrame {
+    pub transfer: u64,
+    pub to: Option<usize>,
 }
 
 /// Why a connection is closed; told to its peers where it makes sense.
@@ -85,7 +79,9 @@ pub struct Conn {
     pub out: OutQueue,
     /// Unprocessed input: a partial line or frame; empty (no allocation) most of the time.
     pub inbuf: Vec<u8>,
-    pub frame: Frame,
+    pub framing: Framing,
+    /// Meaningful while `framing` is `Raw`.
+    pub data: DataFrame,
     /// When the partial line in `inbuf` is taken as whole (the tutorial's client).
     pub partial_deadline: Option<Instant>,
     /// Known to the hub (native: from accept; IRC: after registration).
@@ -107,7 +103,11 @@ impl Conn {
             serial,
             out: OutQueue::default(),
             inbuf: Vec::new(),
-            frame: Frame::Lines,
+            framing: Framing::Lines,
+            data: DataFrame {
+                transfer: 0,
+                to: None,
+            },
             partial_deadline: None,
             in_hub: false,
             paused: false,

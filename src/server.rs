@@ -19,11 +19,12 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use crate::config::{self, Config};
-use crate::conn::{read_some, CloseReason, Conn, Frame, Proto, ReadOutcome};
+use crate::conn::{read_some, CloseReason, Conn, DataFrame, Proto, ReadOutcome};
 use crate::event::{Event, Fail};
 use crate::hub::{ClientId, Hub, HubConfig, Route, Sink};
 use crate::irc::{IrcAction, IrcSession};
 use crate::outbox::{Flushed, Outbox, Span};
+use crate::proto::frame::{self, Framing, Piece};
 use crate::proto::irc as irc_codec;
 use crate::proto::line::{self, Input};
 
@@ -419,7 +420,7 @@ impl Server {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        if conn.proto != Proto::Native || conn.frame != Frame::Lines || conn.inbuf.is_empty() {
+        if conn.proto != Proto::Native || conn.framing != Framing::Lines || conn.inbuf.is_empty() {
             conn.partial_deadline = None;
             return;
         }
@@ -433,68 +434,36 @@ impl Server {
     /// Consumes as much of `data` as can be handled now; returns how much.
     fn process(&mut self, id: ClientId, data: &[u8]) -> usize {
         let mut pos = 0;
-        while pos < data.len() {
-            let Some(conn) = self.conns.get_mut(id) else {
+        loop {
+            let Some(conn) = self.conns.get_mut(id).filter(|c| c.closing.is_none()) else {
                 return data.len();
             };
-            if conn.closing.is_some() {
-                return data.len();
-            }
-            let rest = &data[pos..];
-            match conn.frame {
-                Frame::Lines => {
-                    let limit = match conn.proto {
-                        Proto::Native => self.cfg.max_line,
-                        Proto::Irc => crate::proto::irc_msg::MAX_LINE_LEN,
-                    };
-                    match rest.iter().position(|&b| b == b'\n') {
-                        Some(i) => {
-                            pos += i + 1;
-                            let line = &rest[..i];
-                            let line = line.strip_suffix(b"\r").unwrap_or(line);
-                            if line.len() > limit {
-                                self.too_long(id);
-                            } else {
-                                self.line(id, line);
-                            }
-                        }
-                        None if rest.len() > limit + 1 => {
-                            self.too_long(id);
-                            if let Some(conn) = self.conns.get_mut(id) {
-                                conn.frame = Frame::DiscardLine;
-                            }
-                            pos = data.len();
-                        }
-                        None => break,
-                    }
-                }
-                Frame::DiscardLine => match rest.iter().position(|&b| b == b'\n') {
-                    Some(i) => {
-                        pos += i + 1;
-                        conn.frame = Frame::Lines;
-                    }
-                    None => pos = data.len(),
-                },
-                Frame::Data { transfer, left, to } => {
-                    let take = (left as usize).min(rest.len());
+            let limit = match conn.proto {
+                Proto::Native => self.cfg.max_line,
+                Proto::Irc => crate::proto::irc_msg::MAX_LINE_LEN,
+            };
+            let before = conn.framing;
+            let (piece, used) = frame::next_piece(&mut conn.framing, &data[pos..], limit);
+            match piece {
+                Some(Piece::Line(line)) => self.line(id, line),
+                Some(Piece::TooLong) => self.too_long(id),
+                Some(Piece::Raw(bytes)) => {
+                    let DataFrame { transfer, to } = conn.data;
                     if let Some(to) = to {
-                        if self.forward(id, transfer, to, &rest[..take]).is_none() {
-                            break;
+                        if self.forward(id, transfer, to, bytes).is_none() {
+                            // Paused: take the frame back up where it stopped.
+                            if let Some(conn) = self.conns.get_mut(id) {
+                                conn.framing = before;
+                            }
+                            return pos;
                         }
                     }
-                    pos += take;
-                    if let Some(conn) = self.conns.get_mut(id) {
-                        let left = left - take as u64;
-                        conn.frame = if left == 0 {
-                            Frame::Lines
-                        } else {
-                            Frame::Data { transfer, left, to }
-                        };
-                    }
                 }
+                None if used == 0 => return pos,
+                None => {}
             }
+            pos += used;
         }
-        pos
     }
 
     fn too_long(&mut self, id: ClientId) {
@@ -572,9 +541,9 @@ impl Server {
                 };
                 if len > 0 {
                     if let Some(conn) = self.conns.get_mut(id) {
-                        conn.frame = Frame::Data {
+                        conn.framing = Framing::Raw { left: len };
+                        conn.data = DataFrame {
                             transfer,
-                            left: len,
                             to: route,
                         };
                     }
@@ -724,7 +693,7 @@ impl Server {
             };
             if conn.partial_deadline == Some(at) {
                 conn.partial_deadline = None;
-                if conn.frame == Frame::Lines && !conn.inbuf.is_empty() && !conn.paused {
+                if conn.framing == Framing::Lines && !conn.inbuf.is_empty() && !conn.paused {
                     let buf = std::mem::take(&mut conn.inbuf);
                     self.line(id, &buf);
                 }
@@ -769,10 +738,7 @@ impl Server {
         let mut i = 0;
         while i < self.paused.len() {
             let id = self.paused[i];
-            let target = self.conns.get(id).and_then(|c| match c.frame {
-                Frame::Data { to, .. } => to,
-                _ => None,
-            });
+            let target = self.conns.get(id).and_then(|c| c.data.to);
             let behind = target.is_some_and(|to| {
                 self.conns
                     .get(to)
