@@ -32,7 +32,10 @@ usage: snak [OPTIONS]
   --irc-listen ADDR      IRC listener (repeatable; default 127.0.0.1:6667)
   --no-irc               no IRC listener
   --server-name NAME     the name the server gives itself (default snak.localhost)
-  --max-clients N        most connections at once (default 100000, capped by the file limit)
+  --max-clients N        most connections at once (default: as many as the open-file limit allows)
+  --max-per-ip N         most connections from one address (default 10; loopback exempt)
+  --max-conn-rate N      most new connections from one address per minute (default 30)
+  --limit-loopback       apply the per-address limits to loopback too
   --max-line BYTES       longest native protocol line (default 8192)
   --max-file-size BYTES  largest file offer (default 1073741824)
   --max-sendq BYTES      most bytes queued for one slow reader before it is dropped (default 1048576)
@@ -51,7 +54,11 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     pub irc_listen: Vec<SocketAddr>,
     pub server_name: String,
-    pub max_clients: usize,
+    /// None: as many as the open-file limit allows.
+    pub max_clients: Option<usize>,
+    pub max_per_ip: u32,
+    pub max_conn_rate: u32,
+    pub limit_loopback: bool,
     pub max_line: usize,
     pub max_file_size: u64,
     pub max_sendq: usize,
@@ -67,7 +74,10 @@ impl Default for Config {
             listen: vec![parse_addr(DEFAULT_LISTEN).expect("valid default")],
             irc_listen: vec![parse_addr(DEFAULT_IRC_LISTEN).expect("valid default")],
             server_name: "snak.localhost".into(),
-            max_clients: 100_000,
+            max_clients: None,
+            max_per_ip: 10,
+            max_conn_rate: 30,
+            limit_loopback: false,
             max_line: 8192,
             max_file_size: 1 << 30,
             max_sendq: 1 << 20,
@@ -149,7 +159,10 @@ impl Action {
                     }
                     cfg.server_name = name;
                 }
-                "--max-clients" => cfg.max_clients = parse_num(&flag, &value()?, 1)?,
+                "--max-clients" => cfg.max_clients = Some(parse_num(&flag, &value()?, 1)?),
+                "--max-per-ip" => cfg.max_per_ip = parse_num(&flag, &value()?, 1)?,
+                "--max-conn-rate" => cfg.max_conn_rate = parse_num(&flag, &value()?, 1)?,
+                "--limit-loopback" => cfg.limit_loopback = true,
                 "--max-line" => cfg.max_line = parse_num(&flag, &value()?, 64)?,
                 "--max-file-size" => cfg.max_file_size = parse_num(&flag, &value()?, 0)?,
                 "--max-sendq" => cfg.max_sendq = parse_num(&flag, &value()?, 4096)?,
@@ -212,7 +225,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (c.max_clients, c.max_sendq, c.flood_limit),
-            (5, 65536, false)
+            (Some(5), 65536, false)
         );
         assert!(run(&["--max-clients", "0"])
             .unwrap_err()

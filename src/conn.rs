@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
+use crate::limits::FloodGate;
 use crate::outbox::OutQueue;
 use crate::proto::frame::Framing;
 
@@ -88,6 +89,11 @@ pub struct Conn {
     pub in_hub: bool,
     /// Not read while a file recipient catches up.
     pub paused: bool,
+    /// Over the flood limit: lines wait until the gate opens.
+    pub throttled: bool,
+    /// Told about the flood limit in this episode already.
+    pub warned_flood: bool,
+    pub flood: FloodGate,
     pub write_armed: bool,
     pub closing: Option<CloseReason>,
     /// IRC registration and protocol state; taken out while a line is handled.
@@ -95,7 +101,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(socket: TcpStream, proto: Proto, peer: IpAddr, serial: u64) -> Conn {
+    pub fn new(socket: TcpStream, proto: Proto, peer: IpAddr, serial: u64, now: Instant) -> Conn {
         Conn {
             socket,
             proto,
@@ -111,6 +117,9 @@ impl Conn {
             partial_deadline: None,
             in_hub: false,
             paused: false,
+            throttled: false,
+            warned_flood: false,
+            flood: FloodGate::new(now),
             write_armed: false,
             closing: None,
             irc: None,

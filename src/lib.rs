@@ -19,6 +19,7 @@ pub mod conn;
 pub mod event;
 pub mod hub;
 pub mod irc;
+pub mod limits;
 pub mod names;
 pub mod outbox;
 pub mod proto;

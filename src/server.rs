@@ -23,6 +23,7 @@ use crate::conn::{read_some, CloseReason, Conn, DataFrame, Proto, ReadOutcome};
 use crate::event::{Event, Fail};
 use crate::hub::{ClientId, Hub, HubConfig, Route, Sink};
 use crate::irc::{IrcAction, IrcSession};
+use crate::limits::{AddressLimits, Refusal};
 use crate::outbox::{Flushed, Outbox, Span};
 use crate::proto::frame::{self, Framing, Piece};
 use crate::proto::irc as irc_codec;
@@ -114,8 +115,19 @@ fn mark_close(conn: &mut Conn, id: ClientId, closing: &mut Vec<ClientId>, reason
     }
 }
 
+/// What a connection's timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    /// Take an unfinished line as whole.
+    PartialLine,
+    /// A flood-limited connection may send again.
+    Flood,
+    /// The IRC session's registration and ping deadlines.
+    Irc,
+}
+
 /// A timer: at `.0`, for the connection with key `.1` and serial `.2`.
-type Timer = Reverse<(Instant, ClientId, u64)>;
+type Timer = Reverse<(Instant, ClientId, u64, TimerKind)>;
 
 pub struct Server {
     cfg: Config,
@@ -137,6 +149,10 @@ pub struct Server {
     next_serial: u64,
     max_clients: usize,
     accept_retry: Option<Instant>,
+    addresses: AddressLimits,
+    /// A descriptor held back so that, out of descriptors, accept can still take a
+    /// connection and tell it the server is full instead of leaving it hanging.
+    spare_fd: Option<std::fs::File>,
 }
 
 impl Server {
@@ -160,15 +176,22 @@ impl Server {
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)?;
         let fd_limit = raise_fd_limit();
-        let max_clients = cfg
-            .max_clients
-            .min(fd_limit.saturating_sub(config::FD_RESERVE).max(1) as usize);
-        info!("file descriptor limit {fd_limit}: at most {max_clients} clients");
+        let fd_ceiling = fd_limit.saturating_sub(config::FD_RESERVE).max(1) as usize;
+        let max_clients = match cfg.max_clients {
+            Some(n) if n > fd_ceiling => {
+                warn!("--max-clients {n} is above what {fd_limit} open files allow; clients past that are refused");
+                n
+            }
+            Some(n) => n,
+            None => fd_ceiling,
+        };
+        info!("open-file limit {fd_limit}: at most {max_clients} clients");
         let hub = Hub::new(HubConfig {
             max_file_size: cfg.max_file_size,
             quiet_room_size: cfg.quiet_room_size,
             offer_timeout: cfg.offer_timeout,
         });
+        let cfg_limits = (cfg.max_per_ip, cfg.max_conn_rate, cfg.limit_loopback);
         Ok(Server {
             cfg,
             poll,
@@ -186,6 +209,8 @@ impl Server {
             next_serial: 0,
             max_clients,
             accept_retry: None,
+            addresses: AddressLimits::new(cfg_limits.0, cfg_limits.1, cfg_limits.2),
+            spare_fd: std::fs::File::open("/dev/null").ok(),
         })
     }
 
@@ -294,6 +319,9 @@ impl Server {
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                     ) =>
                 {
+                    if self.refuse_with_spare_fd(index, proto) {
+                        continue;
+                    }
                     // Out of descriptors or memory: rest instead of spinning; pending
                     // connections wait in the backlog until something frees up.
                     warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
@@ -305,17 +333,35 @@ impl Server {
         }
     }
 
+    /// Out of descriptors: frees the spare one for long enough to accept one connection and
+    /// tell it the server is full. Returns false if that did not work.
+    fn refuse_with_spare_fd(&mut self, index: usize, proto: Proto) -> bool {
+        if self.spare_fd.take().is_none() {
+            return false;
+        }
+        let accepted = self.listeners.get(index).and_then(|(l, _)| l.accept().ok());
+        let took_one = accepted.is_some();
+        if let Some((mut socket, addr)) = accepted {
+            let _ = socket.write(refusal(proto, Refused::Full));
+            warn!("refused {addr}: out of file descriptors");
+        }
+        self.spare_fd = std::fs::File::open("/dev/null").ok();
+        took_one && self.spare_fd.is_some()
+    }
+
     fn admit(&mut self, mut socket: TcpStream, addr: SocketAddr, proto: Proto) {
         if self.conns.len() >= self.max_clients {
-            let refusal: &[u8] = match proto {
-                Proto::Native => b"! server-full try again later\n",
-                Proto::Irc => b"ERROR :Closing link: the server is full, try again later\r\n",
-            };
-            let _ = socket.write(refusal);
+            let _ = socket.write(refusal(proto, Refused::Full));
             info!("refused {addr}: server full ({} clients)", self.conns.len());
             return;
         }
+        if let Err(why) = self.addresses.admit(addr.ip(), Instant::now()) {
+            let _ = socket.write(refusal(proto, Refused::Address(why)));
+            info!("refused {addr}: {why:?}");
+            return;
+        }
         let _ = socket.set_nodelay(true);
+        set_keepalive(&socket);
         let entry = self.conns.vacant_entry();
         let id = entry.key();
         if let Err(e) = self
@@ -324,10 +370,12 @@ impl Server {
             .register(&mut socket, Token(id), Interest::READABLE)
         {
             warn!("register {addr}: {e}");
+            self.addresses.release(addr.ip());
             return;
         }
         self.next_serial += 1;
-        entry.insert(Conn::new(socket, proto, addr.ip(), self.next_serial));
+        let now = Instant::now();
+        entry.insert(Conn::new(socket, proto, addr.ip(), self.next_serial, now));
         info!("connect {addr} ({proto:?}) as client {id}");
         match proto {
             Proto::Native => {
@@ -340,14 +388,14 @@ impl Server {
                 let now = Instant::now();
                 let session = IrcSession::new(now);
                 self.conns[id].irc = Some(Box::new(session));
-                self.schedule(id, now + crate::irc::REGISTRATION_TIMEOUT);
+                self.schedule(id, now + crate::irc::REGISTRATION_TIMEOUT, TimerKind::Irc);
             }
         }
     }
 
-    fn schedule(&mut self, id: ClientId, at: Instant) {
+    fn schedule(&mut self, id: ClientId, at: Instant, kind: TimerKind) {
         if let Some(conn) = self.conns.get(id) {
-            self.timers.push(Reverse((at, id, conn.serial)));
+            self.timers.push(Reverse((at, id, conn.serial, kind)));
         }
     }
 
@@ -413,6 +461,17 @@ impl Server {
             }
         }
         self.arm_partial_timer(id);
+        let recvq_limit = 4 * self.cfg.max_line.max(crate::proto::irc_msg::MAX_LINE_LEN);
+        if let Some(conn) = self.conns.get_mut(id) {
+            if conn.throttled && conn.inbuf.len() > recvq_limit {
+                mark_close(
+                    conn,
+                    id,
+                    &mut self.closing,
+                    CloseReason::Other("excess flood"),
+                );
+            }
+        }
     }
 
     /// A partial line with no more input coming: the tutorial's client ends lines this way.
@@ -427,7 +486,7 @@ impl Server {
         if conn.partial_deadline.is_none() {
             let at = Instant::now() + config::PARTIAL_LINE_GRACE;
             conn.partial_deadline = Some(at);
-            self.schedule(id, at);
+            self.schedule(id, at, TimerKind::PartialLine);
         }
     }
 
@@ -445,6 +504,30 @@ impl Server {
             let before = conn.framing;
             let (piece, used) = frame::next_piece(&mut conn.framing, &data[pos..], limit);
             match piece {
+                Some(Piece::Line(line))
+                    if self.cfg.flood_limit && !is_data_header(conn.proto, line) =>
+                {
+                    if conn.throttled {
+                        conn.framing = before;
+                        return pos;
+                    }
+                    if let Err(at) = conn.flood.admit(Instant::now(), line.len()) {
+                        // Over the rate: the line waits ("fake lag"); reading goes on so a
+                        // client that keeps going is seen and dropped.
+                        conn.framing = before;
+                        conn.throttled = true;
+                        let first_time = !conn.warned_flood;
+                        conn.warned_flood = true;
+                        self.schedule(id, at, TimerKind::Flood);
+                        if first_time {
+                            let (hub, mut out) = self.deliver();
+                            let me = hub.nick(id).unwrap_or("*");
+                            out.one(id, me, &Event::Fail(Fail::Flood));
+                        }
+                        return pos;
+                    }
+                    self.line(id, line);
+                }
                 Some(Piece::Line(line)) => self.line(id, line),
                 Some(Piece::TooLong) => self.too_long(id),
                 Some(Piece::Raw(bytes)) => {
@@ -679,7 +762,7 @@ impl Server {
             let (hub, mut out) = self.deliver();
             hub.expire(now, &mut out);
         }
-        while let Some(&Reverse((at, id, serial))) = self.timers.peek() {
+        while let Some(&Reverse((at, id, serial, kind))) = self.timers.peek() {
             if at > now {
                 break;
             }
@@ -691,15 +774,41 @@ impl Server {
             else {
                 continue;
             };
-            if conn.partial_deadline == Some(at) {
-                conn.partial_deadline = None;
-                if conn.framing == Framing::Lines && !conn.inbuf.is_empty() && !conn.paused {
+            match kind {
+                TimerKind::PartialLine if conn.partial_deadline == Some(at) => {
+                    conn.partial_deadline = None;
+                    let ready = conn.framing == Framing::Lines && !conn.paused && !conn.throttled;
+                    if !ready || conn.inbuf.is_empty() {
+                        continue;
+                    }
+                    if self.cfg.flood_limit {
+                        if let Err(retry) = conn.flood.admit(now, conn.inbuf.len()) {
+                            conn.throttled = true;
+                            self.schedule(id, retry, TimerKind::Flood);
+                            continue;
+                        }
+                    }
                     let buf = std::mem::take(&mut conn.inbuf);
                     self.line(id, &buf);
                 }
-            } else if let Some(session) = conn.irc.as_mut() {
-                if let IrcAction::Close(reason) = session.on_timer(now) {
-                    self.close(id, reason);
+                TimerKind::PartialLine => {}
+                TimerKind::Flood => {
+                    conn.throttled = false;
+                    self.input(id, &[]);
+                    if let Some(conn) = self.conns.get_mut(id) {
+                        if !conn.throttled {
+                            conn.warned_flood = false;
+                        }
+                    }
+                    // Whatever waits in the socket was not signalled again: read it.
+                    self.carry.push(id);
+                }
+                TimerKind::Irc => {
+                    if let Some(session) = conn.irc.as_mut() {
+                        if let IrcAction::Close(reason) = session.on_timer(now) {
+                            self.close(id, reason);
+                        }
+                    }
                 }
             }
         }
@@ -711,6 +820,7 @@ impl Server {
                 continue;
             };
             let reason = conn.closing.clone().unwrap_or(CloseReason::PeerClosed);
+            self.addresses.release(conn.peer);
             if conn.in_hub {
                 let (hub, mut out) = self.deliver();
                 hub.disconnect(id, reason.public_text(), &mut out);
@@ -832,5 +942,63 @@ fn raise_fd_limit() -> u64 {
             }
         }
         lim.rlim_cur
+    }
+}
+
+/// Data frame headers are not charged to the flood limit: files are paced by backpressure.
+fn is_data_header(proto: Proto, line: &[u8]) -> bool {
+    proto == Proto::Native && line.starts_with(b"/data ")
+}
+
+enum Refused {
+    Full,
+    Address(Refusal),
+}
+
+/// The one line a refused connection gets before it is closed.
+fn refusal(proto: Proto, why: Refused) -> &'static [u8] {
+    match (proto, why) {
+        (Proto::Native, Refused::Full) => b"! server-full try again later\n",
+        (Proto::Native, Refused::Address(Refusal::TooManyFromAddress)) => {
+            b"! too-many-connections from your address; close one and try again\n"
+        }
+        (Proto::Native, Refused::Address(Refusal::TooFast)) => {
+            b"! too-fast you connect too often; try again in a minute\n"
+        }
+        (Proto::Irc, Refused::Full) => {
+            b"ERROR :Closing link: the server is full, try again later\r\n"
+        }
+        (Proto::Irc, Refused::Address(Refusal::TooManyFromAddress)) => {
+            b"ERROR :Closing link: too many connections from your address\r\n"
+        }
+        (Proto::Irc, Refused::Address(Refusal::TooFast)) => {
+            b"ERROR :Closing link: you connect too often, try again in a minute\r\n"
+        }
+    }
+}
+
+/// TCP keepalive finds peers that vanished without a word (power loss, a dropped NAT
+/// mapping) even when nobody talks to them: probes after 2 minutes idle, 4 tries 30 s apart.
+fn set_keepalive(socket: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_raw_fd();
+    let options = [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 120),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 30),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 4),
+    ];
+    for (level, name, value) in options {
+        let value: libc::c_int = value;
+        // SAFETY: a valid socket descriptor and a pointer to a c_int of the size given.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
     }
 }

@@ -248,7 +248,7 @@ fn a_full_server_refuses_politely_and_keeps_its_clients() {
 
 #[test]
 fn a_reader_that_never_reads_is_dropped_and_the_others_keep_receiving() {
-    let d = Daemon::start(&["--max-sendq", "65536"]);
+    let d = Daemon::start(&["--max-sendq", "65536", "--no-flood-limit"]);
     let (mut a, mut b) = pair(&d);
     let sleeper = d.named("sleeper");
     sleeper.stream.set_nodelay(true).unwrap();
@@ -543,7 +543,7 @@ fn files_are_refused_to_clients_that_cannot_take_them_and_to_oneself_only_by_rul
 
 #[test]
 fn many_clients_at_once_each_get_every_message_in_order() {
-    let d = Daemon::start(&[]);
+    let d = Daemon::start(&["--no-flood-limit"]);
     let mut clients: Vec<Client> = (0..40).map(|_| d.client()).collect();
     // Join one by one, so client i sees the joins of clients i..40.
     for c in clients.iter_mut() {

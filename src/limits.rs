@@ -1,0 +1,216 @@
+//! The defences that keep one client from spoiling the server for the others (pure: the
+//! loop asks, these answer; they know the clock only as an argument).
+//!
+//! - [`FloodGate`]: how fast one connection may send lines ("fake lag" as IRC daemons do it).
+//! - [`AddressLimits`]: how many connections one source address may hold and open per minute.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// A line costs this much of the connection's time allowance, plus [`BYTE_COST`] per byte.
+pub const LINE_COST: Duration = Duration::from_millis(250);
+pub const BYTE_COST: Duration = Duration::from_micros(100);
+/// How far ahead of the clock a connection may run: a burst of about 20 short lines.
+pub const BURST: Duration = Duration::from_secs(5);
+
+/// A rate limit as a generic cell rate algorithm: one instant per connection, the time at
+/// which the connection would be even. It may run up to [`BURST`] ahead; past that its lines
+/// wait.
+#[derive(Debug, Clone, Copy)]
+pub struct FloodGate {
+    even_at: Instant,
+}
+
+impl FloodGate {
+    pub fn new(now: Instant) -> FloodGate {
+        FloodGate { even_at: now }
+    }
+
+    /// Charges a line of `len` bytes, or says when it may be sent.
+    pub fn admit(&mut self, now: Instant, len: usize) -> Result<(), Instant> {
+        let start = self.even_at.max(now);
+        if start > now + BURST {
+            return Err(start - BURST);
+        }
+        let cost = LINE_COST + BYTE_COST * (len.min(1 << 20) as u32);
+        self.even_at = start + cost;
+        Ok(())
+    }
+}
+
+/// Why a new connection is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    TooManyFromAddress,
+    TooFast,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AddressState {
+    open: u32,
+    window_start: Instant,
+    opened_in_window: u32,
+}
+
+/// Per-address connection accounting. Loopback is exempt unless asked otherwise, so local
+/// tests, bouncers and gateways work.
+#[derive(Debug)]
+pub struct AddressLimits {
+    max_open: u32,
+    max_per_minute: u32,
+    include_loopback: bool,
+    by_address: HashMap<IpAddr, AddressState>,
+    last_sweep: Option<Instant>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl AddressLimits {
+    pub fn new(max_open: u32, max_per_minute: u32, include_loopback: bool) -> AddressLimits {
+        AddressLimits {
+            max_open,
+            max_per_minute,
+            include_loopback,
+            by_address: HashMap::new(),
+            last_sweep: None,
+        }
+    }
+
+    fn exempt(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        ip.is_loopback() && !self.include_loopback
+    }
+
+    /// Counts a new connection from `ip`, or refuses it.
+    pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+        if self.exempt(ip) {
+            return Ok(());
+        }
+        self.sweep(now);
+        let state = self.by_address.entry(ip).or_insert(AddressState {
+            open: 0,
+            window_start: now,
+            opened_in_window: 0,
+        });
+        if now.duration_since(state.window_start) >= WINDOW {
+            state.window_start = now;
+            state.opened_in_window = 0;
+        }
+        if state.open >= self.max_open {
+            return Err(Refusal::TooManyFromAddress);
+        }
+        if state.opened_in_window >= self.max_per_minute {
+            return Err(Refusal::TooFast);
+        }
+        state.open += 1;
+        state.opened_in_window += 1;
+        Ok(())
+    }
+
+    /// A connection admitted from `ip` is gone.
+    pub fn release(&mut self, ip: IpAddr) {
+        if let Some(state) = self.by_address.get_mut(&ip) {
+            state.open = state.open.saturating_sub(1);
+        }
+    }
+
+    /// Forgets addresses with nothing open and a finished window, now and then.
+    fn sweep(&mut self, now: Instant) {
+        if self
+            .last_sweep
+            .is_some_and(|at| now.duration_since(at) < WINDOW)
+        {
+            return;
+        }
+        self.last_sweep = Some(now);
+        self.by_address
+            .retain(|_, s| s.open > 0 || now.duration_since(s.window_start) < WINDOW);
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.by_address.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_passes_then_lines_wait_their_turn() {
+        let t0 = Instant::now();
+        let mut gate = FloodGate::new(t0);
+        let mut passed = 0;
+        while gate.admit(t0, 10).is_ok() {
+            passed += 1;
+        }
+        assert!((18..=22).contains(&passed), "burst of {passed}");
+        let retry = gate.admit(t0, 10).unwrap_err();
+        assert!(retry > t0 && retry <= t0 + LINE_COST * 2);
+        assert!(gate.admit(retry, 10).is_ok());
+        // A typist at one line a second is never held up.
+        let mut typist = FloodGate::new(t0);
+        for s in 0..600 {
+            assert!(typist.admit(t0 + Duration::from_secs(s), 80).is_ok());
+        }
+    }
+
+    #[test]
+    fn long_lines_cost_more() {
+        let t0 = Instant::now();
+        let mut gate = FloodGate::new(t0);
+        let mut passed = 0;
+        while gate.admit(t0, 8192).is_ok() {
+            passed += 1;
+        }
+        assert!(passed < 6, "{passed}");
+    }
+
+    #[test]
+    fn addresses_are_capped_and_rate_limited_loopback_exempt() {
+        let t0 = Instant::now();
+        let remote: IpAddr = "192.0.2.7".parse().unwrap();
+        let mut limits = AddressLimits::new(2, 3, false);
+        assert_eq!(limits.admit(remote, t0), Ok(()));
+        assert_eq!(limits.admit(remote, t0), Ok(()));
+        assert_eq!(limits.admit(remote, t0), Err(Refusal::TooManyFromAddress));
+        limits.release(remote);
+        assert_eq!(limits.admit(remote, t0), Ok(()));
+        limits.release(remote);
+        assert_eq!(limits.admit(remote, t0), Err(Refusal::TooFast));
+        assert_eq!(limits.admit(remote, t0 + WINDOW), Ok(()));
+        for _ in 0..100 {
+            assert_eq!(limits.admit("127.0.0.5".parse().unwrap(), t0), Ok(()));
+            assert_eq!(limits.admit("::1".parse().unwrap(), t0), Ok(()));
+        }
+        let mut strict = AddressLimits::new(1, 10, true);
+        assert_eq!(strict.admit("127.0.0.1".parse().unwrap(), t0), Ok(()));
+        assert_eq!(
+            strict.admit("127.0.0.1".parse().unwrap(), t0),
+            Err(Refusal::TooManyFromAddress)
+        );
+    }
+
+    #[test]
+    fn idle_addresses_are_forgotten() {
+        let t0 = Instant::now();
+        let mut limits = AddressLimits::new(5, 5, false);
+        for i in 0..50u8 {
+            let ip = IpAddr::from([192, 0, 2, i]);
+            limits.admit(ip, t0).unwrap();
+            limits.release(ip);
+        }
+        assert_eq!(limits.tracked(), 50);
+        limits
+            .admit("198.51.100.1".parse().unwrap(), t0 + WINDOW * 2)
+            .unwrap();
+        assert_eq!(limits.tracked(), 1);
+    }
+}
