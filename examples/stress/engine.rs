@@ -680,7 +680,9 @@ impl<'p> Engine<'p> {
             }
             Event::Joined { nick, .. } => {
                 let conn = &mut self.conns[c];
-                if conn.stage == Stage::Named && nick.eq_ignore_ascii_case(&conn.nick) {
+                if conn.stage == Stage::Named
+                    && nick.map_or(true, |n| n.eq_ignore_ascii_case(&conn.nick))
+                {
                     conn.stage = Stage::Joined;
                     self.joined += 1;
                 }
@@ -720,9 +722,11 @@ impl<'p> Engine<'p> {
     fn deliver(&mut self, c: usize, sid: u32, seq: u64, ts: u64) {
         let now = self.now_ns();
         self.last_delivery = Instant::now();
+        let own = self.senders.get(sid as usize).is_some_and(|s| s.conn == c);
         let conn = &mut self.conns[c];
         let slow = conn.slow;
         match conn.expect.iter_mut().find(|e| e.0 == sid) {
+            None if own && self.proto.echoes_own() => return,
             None => self.out.foreign += 1,
             Some(e) if seq == e.1 => {
                 e.1 += 1;

@@ -26,7 +26,8 @@ use std::time::Duration;
 use scenarios::{Overrides, Row};
 
 const USAGE: &str = "usage: stress [--scenario all|idle|fanout|fanout100|fanout1000|pairs|pairs500|rooms|files|slow|paced[,...]]
-              [--proto native|irc] [--snak PATH] [--smoke] [--timeout SECS] [--out DIR]
+              [--proto native|irc] [--snak PATH] [--smoke]
+              [--target snak|ngircd|redis] [--ngircd PATH] [--redis-server PATH] [--timeout SECS] [--out DIR]
               [--n N] [--senders S] [--msgs M] [--window W] [--pad BYTES] [--rate DELIVERIES_PER_S]
               [--pairs P] [--rooms R] [--room-size K] [--slow-share F] [--max-sendq BYTES]
               [--files K] [--file-size BYTES]";
@@ -44,6 +45,10 @@ pub const ALL: [&str; 8] = [
 
 pub struct Opts {
     pub snak: PathBuf,
+    /// snak, or a peer for comparison: ngircd (IRC) or redis (pub/sub).
+    pub target: String,
+    pub ngircd: PathBuf,
+    pub redis: PathBuf,
     pub proto: String,
     pub scenarios: Vec<String>,
     pub smoke: bool,
@@ -55,6 +60,9 @@ pub struct Opts {
 fn parse_args(args: Vec<String>) -> Result<Opts, String> {
     let mut o = Opts {
         snak: PathBuf::from("target/release/snak"),
+        target: "snak".into(),
+        ngircd: PathBuf::from("/usr/sbin/ngircd"),
+        redis: PathBuf::from("/usr/bin/redis-server"),
         proto: "native".into(),
         scenarios: Vec::new(),
         smoke: false,
@@ -81,6 +89,9 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
         let ov = &mut o.over;
         match a.as_str() {
             "--snak" => o.snak = v.into(),
+            "--target" if ["snak", "ngircd", "redis"].contains(&v.as_str()) => o.target = v,
+            "--ngircd" => o.ngircd = v.into(),
+            "--redis-server" => o.redis = v.into(),
             "--proto" if v == "native" || v == "irc" => o.proto = v,
             "--scenario" => o.scenarios.extend(v.split(',').map(String::from)),
             "--timeout" => o.timeout = Duration::from_secs_f64(num(&v)?),

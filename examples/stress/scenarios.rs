@@ -2,13 +2,14 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::daemon::{self, Daemon};
 use crate::engine::{Engine, Group, Spec};
-use crate::proto::{Irc, Native, Proto};
+use crate::proto::{Irc, Native, Proto, Redis};
 use crate::stats::{dur, si};
 use crate::Opts;
 
@@ -70,17 +71,18 @@ fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
         slow_share: 0.2,
         max_sendq: 262_144,
         files: 8,
-        file_size: 32 << 20,
+        file_size: 128 << 20,
     };
     match (name, smoke) {
         ("idle", false) => p.n = 10_000,
         ("idle", true) => p.n = 50,
         ("fanout" | "fanout100", true) => (p.n, p.senders, p.msgs, p.window) = (10, 2, 100, 10),
-        ("fanout1000", false) => (p.n, p.senders, p.msgs) = (1000, 1, 1000),
+        ("fanout" | "fanout100", false) => p.msgs = 10_000,
+        ("fanout1000", false) => (p.n, p.senders, p.msgs) = (1000, 1, 5000),
         ("fanout1000", true) => (p.n, p.senders, p.msgs, p.window) = (30, 1, 100, 10),
         ("pairs" | "pairs500", false) => (p.msgs, p.window) = (1000, 10),
         ("pairs" | "pairs500", true) => (p.pairs, p.msgs, p.window) = (10, 100, 5),
-        ("rooms", false) => (p.senders, p.msgs, p.window) = (1, 100, 10),
+        ("rooms", false) => (p.senders, p.msgs, p.window) = (1, 200, 10),
         ("rooms", true) => (p.rooms, p.room_size, p.senders, p.msgs, p.window) = (20, 3, 1, 20, 5),
         ("files", false) => (p.n, p.senders, p.rate) = (20, 1, 2000.0),
         ("files", true) => {
@@ -152,12 +154,32 @@ impl Row {
     }
 }
 
+/// The protocol the generator speaks to the chosen target.
+fn proto_for(opts: &Opts) -> &'static dyn Proto {
+    match (opts.target.as_str(), opts.proto.as_str()) {
+        ("redis", _) => &Redis,
+        ("ngircd", _) | (_, "irc") => &Irc,
+        _ => &Native,
+    }
+}
+
 pub fn run(opts: &Opts, name: &str, nofile: u64) -> Row {
-    let mut row = Row::new(name, &opts.proto);
-    let proto: &dyn Proto = if opts.proto == "irc" { &Irc } else { &Native };
-    if name == "files" && !proto.files() {
+    let proto = proto_for(opts);
+    let label = if opts.target == "snak" {
+        proto.name()
+    } else {
+        opts.target.as_str()
+    };
+    let mut row = Row::new(name, label);
+    let na = match name {
+        "files" if !proto.files() => Some("n/a: these users cannot take files"),
+        // The slow-consumer policy under test is snak's `--max-sendq`.
+        "slow" if opts.target != "snak" => Some("n/a: snak's sendq policy"),
+        _ => None,
+    };
+    if let Some(na) = na {
         row.ok = true;
-        row.result = "n/a: IRC users cannot take files".into();
+        row.result = na.into();
         return row;
     }
     match run_inner(opts, name, nofile, &mut row) {
@@ -172,25 +194,23 @@ pub fn run(opts: &Opts, name: &str, nofile: u64) -> Row {
 
 fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), String> {
     let p = params(name, opts.smoke, &opts.over);
-    let proto: &dyn Proto = if opts.proto == "irc" { &Irc } else { &Native };
-    let snak = daemon::require(&opts.snak, "snak")?;
+    let proto = proto_for(opts);
     let (spec, conns) = build(name, &p, opts.timeout);
     row.conns = conns;
-    let mut flags: Vec<String> = vec![
-        "--no-flood-limit".into(),
-        "--max-clients".into(),
-        (conns + 64).to_string(),
-    ];
-    if name == "slow" {
-        flags.extend(["--max-sendq".into(), p.max_sendq.to_string()]);
+    let log = opts
+        .out
+        .join(format!("{}-{name}-{}.log", opts.target, proto.name()));
+    let mut d = match opts.target.as_str() {
+        "ngircd" => start_ngircd(opts, conns, &log)?,
+        "redis" => start_redis(opts, conns, &log)?,
+        _ => start_snak(opts, name, &p, conns, &log)?,
+    };
+    let addr = if proto.name() == "native" {
+        d.native
+    } else {
+        d.irc
     }
-    if name == "files" {
-        flags.extend(["--max-file-size".into(), p.file_size.max(1).to_string()]);
-    }
-    let log = opts.out.join(format!("snak-{name}-{}.log", opts.proto));
-    let mut d = Daemon::start_snak(&snak, &flags, &log)?;
-    let addr = if opts.proto == "irc" { d.irc } else { d.native }
-        .ok_or_else(|| format!("snak printed no {} listener", opts.proto))?;
+    .ok_or_else(|| format!("no {} listener", proto.name()))?;
     let pid = d.pid();
     let mut held = Held {
         engine: None,
@@ -207,11 +227,90 @@ fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), 
     for w in held.workers {
         w.finish();
     }
-    let r = r.map_err(|e| format!("{e}; snak on stop: {stop}"));
-    if r.is_ok() && !stop.contains("exit status: 0") {
+    let r = r.map_err(|e| format!("{e}; {} on stop: {stop}", opts.target));
+    if r.is_ok() && opts.target == "snak" && !stop.contains("exit status: 0") {
         return Err(format!("snak did not exit cleanly on SIGTERM: {stop}"));
     }
     r
+}
+
+fn start_snak(
+    opts: &Opts,
+    name: &str,
+    p: &Params,
+    conns: usize,
+    log: &Path,
+) -> Result<Daemon, String> {
+    let snak = daemon::require(&opts.snak, "snak")?;
+    let mut flags: Vec<String> = vec![
+        "--no-flood-limit".into(),
+        "--max-clients".into(),
+        (conns + 64).to_string(),
+    ];
+    if name == "slow" {
+        flags.extend(["--max-sendq".into(), p.max_sendq.to_string()]);
+    }
+    if name == "files" {
+        flags.extend(["--max-file-size".into(), p.file_size.max(1).to_string()]);
+    }
+    Daemon::start_snak(&snak, &flags, log)
+}
+
+/// A free loopback port (the peers can't be told to pick one and print it).
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// ngircd on loopback with a generated config: no DNS or ident lookups, no per-address cap, and
+/// no flood penalties (`MaxPenaltyTime = 0`), like snak's `--no-flood-limit`.
+fn start_ngircd(opts: &Opts, conns: usize, log: &Path) -> Result<Daemon, String> {
+    let bin = daemon::require(&opts.ngircd, "ngircd")?;
+    let port = free_port()?;
+    let dir = std::fs::canonicalize(&opts.out).map_err(|e| e.to_string())?;
+    let conf = dir.join("ngircd.conf");
+    let motd = dir.join("ngircd.motd");
+    std::fs::write(&motd, "stress\n").map_err(|e| e.to_string())?;
+    let text = format!(
+        "[Global]\nName = stress.localhost\nInfo = stress\nListen = 127.0.0.1\nPorts = {port}\n\
+         MotdFile = {}\nPidFile = {}\n\
+         [Limits]\nMaxConnections = {}\nMaxConnectionsIP = 0\nMaxJoins = 0\nMaxNickLength = 31\n\
+         MaxPenaltyTime = 0\nPingTimeout = 600\nPongTimeout = 600\n\
+         [Options]\nDNS = no\nIdent = no\nPAM = no\n",
+        motd.display(),
+        dir.join("ngircd.pid").display(),
+        conns + 64
+    );
+    std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(bin);
+    cmd.args(["--nodaemon", "--config"]).arg(&conf);
+    Daemon::start_cmd(cmd, SocketAddr::from(([127, 0, 0, 1], port)), log)
+}
+
+/// redis-server on loopback, no persistence.
+fn start_redis(opts: &Opts, conns: usize, log: &Path) -> Result<Daemon, String> {
+    let bin = daemon::require(&opts.redis, "redis-server")?;
+    let port = free_port()?;
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ])
+    .args([
+        "--protected-mode",
+        "no",
+        "--maxclients",
+        &(conns + 64).to_string(),
+        "--daemonize",
+        "no",
+    ]);
+    Daemon::start_cmd(cmd, SocketAddr::from(([127, 0, 0, 1], port)), log)
 }
 
 /// The groups of a scenario and how many connections they need.
@@ -470,7 +569,11 @@ pub fn worker_idle(args: &[String]) -> ExitCode {
             return Err("bad worker arguments".into());
         };
         let addr: SocketAddr = addr.parse().map_err(|_| "bad address")?;
-        let proto: &'static dyn Proto = if proto == "irc" { &Irc } else { &Native };
+        let proto: &'static dyn Proto = match proto.as_str() {
+            "irc" => &Irc,
+            "redis" => &Redis,
+            _ => &Native,
+        };
         let num = |s: &str| s.parse::<usize>().map_err(|_| format!("bad number {s}"));
         let mut spec = Spec::new(num(n)?, Duration::from_secs(num(timeout)? as u64));
         spec.first = num(first)?;
@@ -498,8 +601,8 @@ pub fn worker_idle(args: &[String]) -> ExitCode {
 /// The results as one fixed-width table.
 pub fn table(rows: &[Row], opts: &Opts) -> String {
     let mut s = format!(
-        "\nsnak stress ({}{}), snak = {}\n",
-        opts.proto,
+        "\nstress: target {}{}, snak = {}\n",
+        opts.target,
         if opts.smoke {
             ", smoke sizes: timings mean nothing"
         } else {
