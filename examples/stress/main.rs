@@ -30,7 +30,8 @@ const USAGE: &str = "usage: stress [--scenario all|idle|fanout|fanout100|fanout1
               [--target snak|ngircd|redis] [--ngircd PATH] [--redis-server PATH] [--timeout SECS] [--out DIR]
               [--n N] [--senders S] [--msgs M] [--window W] [--pad BYTES] [--rate DELIVERIES_PER_S]
               [--pairs P] [--rooms R] [--room-size K] [--slow-share F] [--max-sendq BYTES]
-              [--files K] [--file-size BYTES]";
+              [--files K] [--file-size BYTES] [--repeat N] [--csv FILE]
+       stress --compare FILE   (ratios between the targets' rows in a --csv file)";
 
 pub const ALL: [&str; 8] = [
     "idle",
@@ -52,6 +53,10 @@ pub struct Opts {
     pub proto: String,
     pub scenarios: Vec<String>,
     pub smoke: bool,
+    /// Runs of each scenario; the row shown is the median by rate.
+    pub repeat: usize,
+    /// A file the rows are appended to, for `--compare`.
+    pub csv: Option<PathBuf>,
     pub timeout: Duration,
     pub out: PathBuf,
     pub over: Overrides,
@@ -66,6 +71,8 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
         proto: "native".into(),
         scenarios: Vec::new(),
         smoke: false,
+        repeat: 1,
+        csv: None,
         timeout: Duration::ZERO,
         out: PathBuf::from("stress-out"),
         over: Overrides::default(),
@@ -96,6 +103,8 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
             "--scenario" => o.scenarios.extend(v.split(',').map(String::from)),
             "--timeout" => o.timeout = Duration::from_secs_f64(num(&v)?),
             "--out" => o.out = v.into(),
+            "--repeat" => o.repeat = (num(&v)? as usize).clamp(1, 9),
+            "--csv" => o.csv = Some(v.into()),
             "--n" => ov.n = Some(num(&v)? as usize),
             "--senders" => ov.senders = Some(num(&v)? as usize),
             "--msgs" => ov.msgs = Some(num(&v)? as u64),
@@ -131,6 +140,18 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("--worker-idle") {
         return scenarios::worker_idle(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("--compare") {
+        return match args.get(1).map(std::fs::read_to_string) {
+            Some(Ok(text)) => {
+                print!("{}", scenarios::compare(&text));
+                ExitCode::SUCCESS
+            }
+            _ => {
+                eprintln!("usage: stress --compare FILE");
+                ExitCode::from(2)
+            }
+        };
+    }
     let opts = match parse_args(args) {
         Ok(o) => o,
         Err(e) => {
@@ -151,8 +172,22 @@ fn main() -> ExitCode {
     let mut rows: Vec<Row> = Vec::new();
     for name in &opts.scenarios {
         eprintln!("stress: {name} ...");
-        let row = scenarios::run(&opts, name, nofile);
+        let mut runs: Vec<Row> = (0..opts.repeat)
+            .map(|_| scenarios::run(&opts, name, nofile))
+            .collect();
+        // A failed run wins over the median: it must show.
+        runs.sort_by(|a, b| a.ok.cmp(&b.ok).then(a.rate().total_cmp(&b.rate())));
+        let row = if runs[0].ok {
+            runs.swap_remove(runs.len() / 2)
+        } else {
+            runs.swap_remove(0)
+        };
         eprintln!("stress: {name}: {}", row.result);
+        if let Some(csv) = &opts.csv {
+            if let Err(e) = scenarios::append_csv(csv, &row, &opts) {
+                eprintln!("{}: {e}", csv.display());
+            }
+        }
         rows.push(row);
     }
     print!("{}", scenarios::table(&rows, &opts));

@@ -135,6 +135,15 @@ pub struct Row {
 }
 
 impl Row {
+    /// What the scenario counts per second.
+    pub fn rate(&self) -> f64 {
+        if self.secs > 0.0 {
+            self.count / self.secs
+        } else {
+            0.0
+        }
+    }
+
     fn new(name: &str, proto: &str) -> Row {
         Row {
             name: name.into(),
@@ -686,4 +695,108 @@ pub fn table(rows: &[Row], opts: &Opts) -> String {
         s.push('\n');
     }
     s
+}
+
+/// Appends a row as `target,proto,scenario,ok,rate,per_srv_cpu_s,p50_ns,p99_ns,rss_kib`.
+pub fn append_csv(path: &Path, r: &Row, opts: &Opts) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let per = if r.srv_cpu > 0.0 {
+        r.count / r.srv_cpu
+    } else {
+        0.0
+    };
+    let (p50, p99, _) = r.lat.unwrap_or((0, 0, 0));
+    writeln!(
+        f,
+        "{},{},{},{},{:.0},{:.0},{},{},{}",
+        opts.target,
+        r.proto,
+        r.name,
+        r.ok,
+        r.rate(),
+        per,
+        p50,
+        p99,
+        r.rss_kib.0
+    )
+}
+
+/// A table of each scenario's rate and p99 per target, with snak's ratio to each peer.
+pub fn compare(csv: &str) -> String {
+    struct Rec<'a> {
+        who: String,
+        scenario: &'a str,
+        ok: bool,
+        rate: f64,
+        p99: u64,
+    }
+    let recs: Vec<Rec> = csv
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.len() == 9).then(|| Rec {
+                who: if f[0] == "snak" {
+                    format!("snak-{}", f[1])
+                } else {
+                    f[0].to_string()
+                },
+                scenario: f[2],
+                ok: f[3] == "true",
+                rate: f[4].parse().unwrap_or(0.0),
+                p99: f[7].parse().unwrap_or(0),
+            })
+        })
+        .collect();
+    let mut whos: Vec<String> = Vec::new();
+    let mut scenarios: Vec<&str> = Vec::new();
+    for r in &recs {
+        if !whos.contains(&r.who) {
+            whos.push(r.who.clone());
+        }
+        if !scenarios.contains(&r.scenario) {
+            scenarios.push(r.scenario);
+        }
+    }
+    let find = |w: &str, s: &str| recs.iter().rev().find(|r| r.who == w && r.scenario == s);
+    let mut out = String::from("\nrate/s (p99) per target; ratio = snak-native rate / peer rate\n");
+    let mut head = format!("{:<12}", "scenario");
+    for w in &whos {
+        head.push_str(&format!("  {w:<22}"));
+    }
+    for w in whos.iter().filter(|w| *w != "snak-native") {
+        head.push_str(&format!("  {:<14}", format!("vs {w}")));
+    }
+    out.push_str(head.trim_end());
+    out.push('\n');
+    for s in scenarios {
+        let mut line = format!("{s:<12}");
+        for w in &whos {
+            let cell = match find(w, s) {
+                Some(r) if r.ok && r.rate > 0.0 => format!(
+                    "{} ({})",
+                    si(r.rate),
+                    if r.p99 > 0 { dur(r.p99) } else { "-".into() }
+                ),
+                Some(r) if r.ok => "n/a".into(),
+                Some(_) => "FAIL".into(),
+                None => "-".into(),
+            };
+            line.push_str(&format!("  {cell:<22}"));
+        }
+        let base = find("snak-native", s).filter(|r| r.ok && r.rate > 0.0);
+        for w in whos.iter().filter(|w| *w != "snak-native") {
+            let cell = match (base, find(w, s).filter(|r| r.ok && r.rate > 0.0)) {
+                (Some(b), Some(p)) => format!("{:.2}x", b.rate / p.rate),
+                _ => "-".into(),
+            };
+            line.push_str(&format!("  {cell:<14}"));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
