@@ -27,7 +27,8 @@ use scenarios::{Overrides, Row};
 
 const USAGE: &str = "usage: stress [--scenario all|idle|fanout|fanout100|fanout1000|pairs|pairs500|rooms|files|slow|paced[,...]]
               [--proto native|irc] [--snak PATH] [--smoke]
-              [--target snak|ngircd|redis] [--ngircd PATH] [--redis-server PATH] [--timeout SECS] [--out DIR]
+              [--target snak|ngircd|redis] [--ngircd PATH] [--redis-server PATH]
+              [--timeout SECS] [--stall SECS] [--out DIR]
               [--n N] [--senders S] [--msgs M] [--window W] [--pad BYTES] [--rate DELIVERIES_PER_S]
               [--pairs P] [--rooms R] [--room-size K] [--slow-share F] [--max-sendq BYTES]
               [--files K] [--file-size BYTES] [--repeat N] [--csv FILE]
@@ -58,6 +59,8 @@ pub struct Opts {
     /// A file the rows are appended to, for `--compare`.
     pub csv: Option<PathBuf>,
     pub timeout: Duration,
+    /// How long the server may send nothing before a phase is given up.
+    pub stall: Duration,
     pub out: PathBuf,
     pub over: Overrides,
 }
@@ -74,6 +77,7 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
         repeat: 1,
         csv: None,
         timeout: Duration::ZERO,
+        stall: Duration::from_secs(10),
         out: PathBuf::from("stress-out"),
         over: Overrides::default(),
     };
@@ -103,6 +107,7 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
             "--scenario" => o.scenarios.extend(v.split(',').map(String::from)),
             "--timeout" => o.timeout = Duration::from_secs_f64(num(&v)?),
             "--out" => o.out = v.into(),
+            "--stall" => o.stall = Duration::from_secs_f64(num(&v)?),
             "--repeat" => o.repeat = (num(&v)? as usize).clamp(1, 9),
             "--csv" => o.csv = Some(v.into()),
             "--n" => ov.n = Some(num(&v)? as usize),
@@ -172,9 +177,14 @@ fn main() -> ExitCode {
     let mut rows: Vec<Row> = Vec::new();
     for name in &opts.scenarios {
         eprintln!("stress: {name} ...");
-        let mut runs: Vec<Row> = (0..opts.repeat)
-            .map(|_| scenarios::run(&opts, name, nofile))
-            .collect();
+        let mut runs: Vec<Row> = Vec::new();
+        for _ in 0..opts.repeat {
+            runs.push(scenarios::run(&opts, name, nofile));
+            // A failure is the answer: no need to wait for it again.
+            if runs.last().is_some_and(|r| !r.ok) {
+                break;
+            }
+        }
         // A failed run wins over the median: it must show.
         runs.sort_by(|a, b| a.ok.cmp(&b.ok).then(a.rate().total_cmp(&b.rate())));
         let row = if runs[0].ok {

@@ -204,7 +204,11 @@ pub fn run(opts: &Opts, name: &str, nofile: u64) -> Row {
 fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), String> {
     let p = params(name, opts.smoke, &opts.over);
     let proto = proto_for(opts);
-    let (spec, conns) = build(name, &p, opts.timeout);
+    let (mut spec, conns) = build(name, &p, opts.timeout, opts.stall);
+    if opts.target == "ngircd" {
+        // ngircd accepts slowly and drops SYNs beyond a short backlog.
+        spec.connect_batch = 8;
+    }
     row.conns = conns;
     let log = opts
         .out
@@ -323,13 +327,14 @@ fn start_redis(opts: &Opts, conns: usize, log: &Path) -> Result<Daemon, String> 
 }
 
 /// The groups of a scenario and how many connections they need.
-fn build(name: &str, p: &Params, timeout: Duration) -> (Spec, usize) {
+fn build(name: &str, p: &Params, timeout: Duration, stall: Duration) -> (Spec, usize) {
     let room = |members: Vec<usize>, senders: usize, room: String| Group {
         senders: members[..senders].to_vec(),
         members,
         room: Some(room),
     };
     let mut spec = Spec::new(0, timeout);
+    spec.stall = stall;
     spec.msgs = p.msgs;
     spec.window = p.window;
     spec.pad = p.pad;
@@ -479,7 +484,7 @@ fn idle<'p>(
     }
     let workers = &mut held.workers;
     let mut spec = Spec::new(here, opts.timeout);
-    spec.stall = Duration::from_secs(30);
+    spec.stall = opts.stall.max(Duration::from_secs(30));
     let e = held
         .engine
         .insert(Engine::new(proto, addr, spec).map_err(|e| e.to_string())?);
