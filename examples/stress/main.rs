@@ -170,9 +170,8 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     eprintln!(
-        "stress: snak {} proto {} open-file limit {nofile}",
-        opts.snak.display(),
-        opts.proto
+        "stress: target {} proto {} open-file limit {nofile}",
+        opts.target, opts.proto
     );
     let mut rows: Vec<Row> = Vec::new();
     for name in &opts.scenarios {

@@ -284,6 +284,8 @@ impl Proto for Irc {
                 }
             }
             "ERROR" => Event::Error(line),
+            // ERR_NOMOTD is a notice in all but name: a server without a MOTD is fine.
+            "422" => Event::Other,
             c if c.len() == 3 && (c.starts_with('4') || c.starts_with('5')) => Event::Error(line),
             _ => Event::Other,
         }
