@@ -726,7 +726,7 @@ fn save_data(shared: &Shared, id: &str, data: &[u8]) {
                 d.size,
                 d.started,
             ),
-            false,
+            d.received >= d.size,
         ),
         Err(e) => {
             d.failed = Some(e.to_string());
