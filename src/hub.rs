@@ -302,7 +302,7 @@ impl Hub {
                 break candidate;
             }
         };
-        self.add_user(id, &nick, &nick, "", host, true);
+        self.add_user(id, &nick, "native", "snak native client", host, true);
         sink.one(id, &nick, &Event::Greeting { nick: &nick });
         self.join_one(id, LOBBY, None, false, sink);
     }

@@ -27,21 +27,21 @@ pub fn encode(event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>)
         } => text_line(out, from, kind, me, text),
         Event::Joined { who, room } => relay(out, who, "JOIN", &[room]),
         Event::Parted { who, room, reason } => match reason.filter(|r| !r.is_empty()) {
-            Some(reason) => relay(out, who, "PART", &[room, reason]),
+            Some(reason) => relay_text(out, who, "PART", &[room], reason),
             None => relay(out, who, "PART", &[room]),
         },
         Event::Quit { who, reason } => {
             let reason = reason.filter(|r| !r.is_empty()).unwrap_or("Client Quit");
-            relay(out, who, "QUIT", &[reason]);
+            relay_text(out, who, "QUIT", &[], reason);
         }
         Event::NickChanged { who, new } => relay(out, who, "NICK", &[new]),
-        Event::TopicChanged { who, room, topic } => relay(out, who, "TOPIC", &[room, topic]),
+        Event::TopicChanged { who, room, topic } => relay_text(out, who, "TOPIC", &[room], topic),
         Event::Kicked {
             by,
             room,
             victim,
             reason,
-        } => relay(out, by, "KICK", &[room, victim, reason]),
+        } => relay_text(out, by, "KICK", &[room, victim], reason),
         Event::ModeChanged { by, room, modes } => {
             let mut params = vec![room];
             params.extend(modes.split(' ').filter(|m| !m.is_empty()));
@@ -50,7 +50,7 @@ pub fn encode(event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>)
         Event::UserModeChanged { who, modes } => relay(out, who, "MODE", &[who.nick, modes]),
         Event::Invited { by, who, room } => relay(out, by, "INVITE", &[who, room]),
         Event::Killed { by, victim, reason } => {
-            relay(out, by, "KILL", &[victim, reason]);
+            relay_text(out, by, "KILL", &[victim], reason);
             let line = out.len();
             let _ = write!(out, "ERROR :Closing link: Killed by {} ({reason})", by.nick);
             clean_tail(out, line);
@@ -107,6 +107,22 @@ fn relay(out: &mut Vec<u8>, who: Source<'_>, command: &str, params: &[&str]) {
     push_source(out, who);
     write_message(out, None, command, params);
     fit(out, start);
+}
+
+/// `:nick!user@host COMMAND middle... :text`, the text always after a `:` as clients
+/// expect for free text, cut to 512 bytes at a character boundary.
+fn relay_text(out: &mut Vec<u8>, who: Source<'_>, command: &str, middle: &[&str], text: &str) {
+    let start = out.len();
+    push_source(out, who);
+    out.extend_from_slice(command.as_bytes());
+    for p in middle {
+        out.push(b' ');
+        out.extend_from_slice(word(p).as_bytes());
+    }
+    out.extend_from_slice(b" :");
+    push_clean(out, text);
+    cut(out, start, MAX_BODY_LEN);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn push_source(out: &mut Vec<u8>, who: Source<'_>) {
