@@ -350,6 +350,17 @@ impl Outbox {
         true
     }
 
+    /// Forgets the queued frames of an aborted transfer: the server would refuse them.
+    fn drop_frames(&self, id: &str) {
+        let header = format!("/data {id} ");
+        let mut q = lock(&self.queue);
+        let before = q.items.len();
+        q.items
+            .retain(|(bytes, is_frame)| !(*is_frame && bytes.starts_with(header.as_bytes())));
+        q.frames -= before - q.items.len();
+        self.changed.notify_all();
+    }
+
     fn run(&self, mut stream: TcpStream) {
         loop {
             let (bytes, is_frame) = {
@@ -951,6 +962,7 @@ fn handle_transfer_line(shared: &Arc<Shared>, text: &str, rest: &str) {
             if let Some(u) = st.uploads.remove(id) {
                 known = true;
                 u.stop.store(true, Ordering::SeqCst);
+                shared.outbox.drop_frames(id);
                 ui.end_progress();
                 ui.say(&format!(
                     "-- sending \"{}\" to {} was aborted: {reason}",
@@ -1364,6 +1376,20 @@ mod tests {
         assert_safe(&"../".repeat(200));
         assert_safe(&".".repeat(300));
         assert_safe(&format!("{}{}", " ".repeat(250), "x"));
+    }
+
+    #[test]
+    fn aborted_uploads_lose_their_queued_frames() {
+        let outbox = Outbox::default();
+        outbox.line("/data 1 typed by hand");
+        assert!(outbox.frame("1", b"abc"));
+        assert!(outbox.frame("12", b"def"));
+        assert!(outbox.frame("1", b"ghi"));
+        outbox.drop_frames("1");
+        let q = lock(&outbox.queue);
+        let left: Vec<&[u8]> = q.items.iter().map(|(b, _)| b.as_slice()).collect();
+        assert_eq!(left, [&b"/data 1 typed by hand\n"[..], b"/data 12 3\ndef"]);
+        assert_eq!(q.frames, 1);
     }
 
     #[test]

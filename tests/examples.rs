@@ -340,6 +340,15 @@ fn chat_clients_talk_in_rooms_and_directly() {
         "carol heard #rust: {heard:?}"
     );
 
+    // Client-side mistakes are reported, and a refused offer does not hold up quitting.
+    alice.send("/send bob /nonexistent/file.txt");
+    alice.expect(|l| l.starts_with("-- cannot send /nonexistent/file.txt"));
+    let file = tmp.path().join("note.txt");
+    fs::write(&file, b"hi").expect("write file");
+    alice.send(&format!("/send nobody {}", file.display()));
+    alice.expect(|l| l.starts_with("-- the offer of \"note.txt\" to nobody failed"));
+    alice.expect(|l| l.starts_with("! no-such-nick nobody"));
+
     // End of input: /quit, the server closes, exit 0.
     assert!(alice.wait().success(), "alice: {}", alice.stderr());
     bob.expect(|l| l.starts_with("* alice quit"));
@@ -434,6 +443,32 @@ fn hostile_file_names_stay_in_the_download_dir() {
         saved.push(path);
     }
 
+    // An empty file is done as soon as it is accepted.
+    mallory.send("/offer bob 0 empty.txt");
+    let id = mallory
+        .line_starting("% offered ")
+        .split(' ')
+        .nth(2)
+        .expect("id")
+        .to_string();
+    bob.expect(|l| l.starts_with(&format!("-- file offer {id} ")));
+    bob.send(&format!("/accept {id}"));
+    let line = bob.expect(|l| l.starts_with("-- saved \"empty.txt\""));
+    saved.push(saved_path(&line));
+
+    // A declined offer leaves nothing.
+    mallory.send("/offer bob 5 declined.txt");
+    let id = mallory
+        .line_starting("% offered ")
+        .split(' ')
+        .nth(2)
+        .expect("id")
+        .to_string();
+    bob.expect(|l| l.starts_with(&format!("-- file offer {id} ")));
+    bob.send(&format!("/decline {id}"));
+    mallory.expect_eventually(&format!("% declined {id}"));
+    bob.expect(|l| l.contains("\"declined.txt\" from mallory was declined"));
+
     let mut files = files_under(tmp.path());
     files.sort();
     saved.push(downloads.join("report.txt"));
@@ -451,10 +486,10 @@ fn hostile_file_names_stay_in_the_download_dir() {
         assert!(!name.starts_with('.') && !name.contains(".."), "{name}");
         assert!(!["CON", "NUL"].contains(&stem.as_str()), "{name}");
         assert!(!name.ends_with(".part"), "{name}");
-        let want: &[u8] = if name == "report.txt" {
-            b"original"
-        } else {
-            b"hello"
+        let want: &[u8] = match name {
+            "report.txt" => b"original",
+            "empty.txt" => b"",
+            _ => b"hello",
         };
         assert_eq!(fs::read(path).expect("read"), want, "{name}");
     }
