@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: all build release run test lint fmt stress bench soak clean
+.PHONY: all build release run test lint fmt stress bench soak clean irctest
 
 all: build
 
@@ -20,6 +20,10 @@ run: release
 test: lint
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
+
+# The public irctest suite (PyPI irctest 0.1.2) against snak; see tests/irctest/run.sh.
+irctest:
+	tests/irctest/run.sh
 
 lint:
 	$(CARGO) fmt --check
