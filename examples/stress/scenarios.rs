@@ -202,8 +202,13 @@ pub fn run(opts: &Opts, name: &str, nofile: u64) -> Row {
 }
 
 fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), String> {
-    let p = params(name, opts.smoke, &opts.over);
+    let mut p = params(name, opts.smoke, &opts.over);
     let proto = proto_for(opts);
+    if proto.name() == "irc" && p.pad > 400 {
+        // An IRC line is at most 512 bytes; send more, shorter messages for the same bytes.
+        p.msgs = p.msgs * p.pad as u64 / 400;
+        p.pad = 400;
+    }
     let (mut spec, conns) = build(name, &p, opts.timeout, opts.stall);
     if opts.target == "ngircd" {
         // ngircd accepts slowly and drops SYNs beyond a short backlog.
