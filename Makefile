@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: all build release run test lint fmt stress bench soak clean
+.PHONY: all build release run test lint fmt stress bench soak clean irctest
 
 all: build
 
@@ -18,8 +18,13 @@ run: release
 
 # Everything: format and lint checks, unit and integration tests, a short stress smoke run.
 test: lint
+	$(CARGO) build --bins --examples
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
+
+# The public irctest suite (PyPI irctest 0.1.2) against snak; see tests/irctest/run.sh.
+irctest:
+	tests/irctest/run.sh
 
 lint:
 	$(CARGO) fmt --check
@@ -27,6 +32,25 @@ lint:
 
 fmt:
 	$(CARGO) fmt
+
+# The load generator (examples/stress) at full size against a release snak: one table.
+# Pass generator flags in ARGS, e.g. `make stress ARGS="--scenario fanout100 --proto irc"`.
+STRESS_BIN = $${CARGO_TARGET_DIR:-target}/release
+stress:
+	$(CARGO) build --release --bin snak --example stress
+	$(STRESS_BIN)/examples/stress --snak $(STRESS_BIN)/snak $(ARGS)
+
+# snak against ngircd and Redis pub/sub (apt-get install ngircd redis-server): the median of
+# 3 runs of each scenario per target, then the ratios.
+BENCH_SCENARIOS ?= idle,fanout100,fanout1000,pairs500,rooms,paced
+bench:
+	$(CARGO) build --release --bin snak --example stress
+	mkdir -p stress-out && rm -f stress-out/bench.csv
+	for t in "snak --proto native" "snak --proto irc" ngircd redis; do \
+	  $(STRESS_BIN)/examples/stress --snak $(STRESS_BIN)/snak --target $$t \
+	    --scenario $(BENCH_SCENARIOS) --repeat 3 --csv stress-out/bench.csv $(ARGS) || true; \
+	done
+	$(STRESS_BIN)/examples/stress --compare stress-out/bench.csv
 
 clean:
 	$(CARGO) clean

@@ -42,6 +42,13 @@ usage: snak [OPTIONS]
   --quiet-room-size N    rooms with more members do not announce joins, parts and quits (default 500)
   --offer-timeout SECS   how long a file offer waits for an answer (default 60)
   --no-flood-limit       do not slow down fast senders (trusted load tests only)
+  --password PASS        IRC clients must send PASS with this password to register
+  --oper NAME:PASSWORD   an IRC server operator's credentials for OPER (repeatable)
+  --config FILE          read settings from FILE: lines `oper NAME PASSWORD`, `password PASS`,
+                         `motd FILE`; blank lines and lines starting with # are skipped
+  --motd FILE            the IRC message of the day (default: none, numeric 422)
+  --irc-ping SECS        ping IRC clients silent this long; drop them if silent as long
+                         again (default 120)
   -h, --help             this text
   -V, --version          the version
 
@@ -66,6 +73,14 @@ pub struct Config {
     pub flood_limit: bool,
     /// How long a file offer waits for an answer.
     pub offer_timeout: Duration,
+    /// The password IRC clients must give with PASS, if any.
+    pub password: Option<String>,
+    /// IRC server operators' credentials: (name, password).
+    pub opers: Vec<(String, String)>,
+    /// The message of the day, as lines.
+    pub motd: Option<Vec<String>>,
+    /// An IRC client silent this long is pinged; silent as long again, it is dropped.
+    pub irc_ping: Duration,
 }
 
 impl Default for Config {
@@ -84,12 +99,17 @@ impl Default for Config {
             quiet_room_size: 500,
             flood_limit: true,
             offer_timeout: Duration::from_secs(60),
+            password: None,
+            opers: Vec::new(),
+            motd: None,
+            irc_ping: Duration::from_secs(120),
         }
     }
 }
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // made once, at start
 pub enum Action {
     Run(Config),
     Help,
@@ -120,6 +140,50 @@ where
             "{flag} needs a whole number of at least {min}, not {value:?}"
         )),
     }
+}
+
+/// One `NAME:PASSWORD` of `--oper`.
+fn parse_oper(value: &str) -> Result<(String, String), String> {
+    match value.split_once(':') {
+        Some((name, pass)) if valid_word(name) && valid_word(pass) => {
+            Ok((name.to_string(), pass.to_string()))
+        }
+        _ => Err(format!(
+            "--oper needs NAME:PASSWORD (no spaces, neither empty), not {value:?}"
+        )),
+    }
+}
+
+fn valid_word(s: &str) -> bool {
+    !s.is_empty()
+        && !s
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+}
+
+fn read_motd(path: &str) -> Result<Vec<String>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read motd {path:?}: {e}"))?;
+    Ok(text.lines().map(|l| l.replace(['\r', '\0'], "")).collect())
+}
+
+/// Applies the text of a `--config` file (`what` names it in errors).
+pub fn apply_config_file(cfg: &mut Config, text: &str, what: &str) -> Result<(), String> {
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let bad = || format!("{what}:{}: cannot understand {line:?}", i + 1);
+        match words.as_slice() {
+            ["oper", name, pass] => cfg.opers.push((name.to_string(), pass.to_string())),
+            ["password", pass] => cfg.password = Some(pass.to_string()),
+            ["motd", path] => cfg.motd = Some(read_motd(path)?),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(())
 }
 
 impl Action {
@@ -168,6 +232,22 @@ impl Action {
                 "--max-sendq" => cfg.max_sendq = parse_num(&flag, &value()?, 4096)?,
                 "--quiet-room-size" => cfg.quiet_room_size = parse_num(&flag, &value()?, 1)?,
                 "--no-flood-limit" => cfg.flood_limit = false,
+                "--password" => {
+                    let pass = value()?;
+                    if !valid_word(&pass) {
+                        return Err("--password needs a password without spaces".into());
+                    }
+                    cfg.password = Some(pass);
+                }
+                "--oper" => cfg.opers.push(parse_oper(&value()?)?),
+                "--motd" => cfg.motd = Some(read_motd(&value()?)?),
+                "--config" => {
+                    let path = value()?;
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read config {path:?}: {e}"))?;
+                    apply_config_file(&mut cfg, &text, &path)?;
+                }
+                "--irc-ping" => cfg.irc_ping = Duration::from_secs(parse_num(&flag, &value()?, 1)?),
                 "--offer-timeout" => {
                     cfg.offer_timeout = Duration::from_secs(parse_num(&flag, &value()?, 1)?)
                 }
@@ -195,6 +275,47 @@ mod tests {
             Action::Run(c) => Ok(c),
             other => panic!("not a run: {other:?}"),
         }
+    }
+
+    #[test]
+    fn irc_operators_password_and_config_file() {
+        let c = run(&[
+            "--oper",
+            "root:hunter2",
+            "--oper=mod:pw",
+            "--password",
+            "s3",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.opers,
+            vec![
+                ("root".into(), "hunter2".into()),
+                ("mod".into(), "pw".into())
+            ]
+        );
+        assert_eq!(c.password.as_deref(), Some("s3"));
+        assert_eq!(c.irc_ping, Duration::from_secs(120));
+        assert!(run(&["--oper", "nopass"])
+            .unwrap_err()
+            .contains("NAME:PASSWORD"));
+        assert!(run(&["--oper", ":x"]).is_err());
+        assert!(run(&["--irc-ping", "0"]).is_err());
+        assert_eq!(
+            run(&["--irc-ping", "5"]).unwrap().irc_ping,
+            Duration::from_secs(5)
+        );
+
+        let mut cfg = Config::default();
+        let text = "# operators\n\noper alice secret\n  oper bob pw  \npassword letmein\n";
+        apply_config_file(&mut cfg, text, "f").unwrap();
+        assert_eq!(cfg.opers.len(), 2);
+        assert_eq!(cfg.opers[1], ("bob".into(), "pw".into()));
+        assert_eq!(cfg.password.as_deref(), Some("letmein"));
+        let err = apply_config_file(&mut cfg, "oper onlyname\n", "f").unwrap_err();
+        assert!(err.contains("f:1"), "{err}");
+        assert!(apply_config_file(&mut cfg, "motd /nonexistent/motd\n", "f").is_err());
+        assert!(run(&["--config", "/nonexistent/snak.conf"]).is_err());
     }
 
     #[test]

@@ -78,6 +78,17 @@ pub enum Event<'a> {
         who: &'a str,
         room: &'a str,
     },
+    /// A user's own modes changed (told to that user only); `modes` as `+i` or `-o`.
+    UserModeChanged {
+        who: Source<'a>,
+        modes: &'a str,
+    },
+    /// To the victim of a server operator's kill, just before its connection closes.
+    Killed {
+        by: Source<'a>,
+        victim: &'a str,
+        reason: &'a str,
+    },
     /// The answer to a quit request, just before the connection closes.
     Bye {
         reason: &'a str,
@@ -122,6 +133,60 @@ pub enum Reply<'a> {
         topic: Option<&'a str>,
     },
     Help,
+    /// The target of a direct message is away.
+    Away {
+        nick: &'a str,
+        text: &'a str,
+    },
+    /// You are no longer / now marked away.
+    UnAway,
+    NowAway,
+    Whois(Whois<'a>),
+    EndOfWhois(&'a str),
+    /// A user who had `nick` recently, newest first; then `EndOfWhowas`.
+    Whowas {
+        nick: &'a str,
+        user: &'a str,
+        host: &'a str,
+        realname: &'a str,
+    },
+    EndOfWhowas(&'a str),
+    /// Per user: nick, server operator, away, user, host.
+    Userhost(&'a [(&'a str, bool, bool, &'a str, &'a str)]),
+    /// The nicks asked about that are on line, as registered.
+    Ison(&'a [&'a str]),
+    Lusers {
+        users: usize,
+        opers: usize,
+        rooms: usize,
+    },
+    /// A room's modes as `+ntk` with their parameters after it.
+    RoomModes {
+        room: &'a str,
+        modes: &'a str,
+    },
+    /// The end of a room's (always empty) ban list.
+    EndOfBanList(&'a str),
+    UserModes(&'a str),
+    /// An invitation was passed on.
+    Inviting {
+        who: &'a str,
+        room: &'a str,
+    },
+    YoureOper,
+}
+
+/// What WHOIS tells about one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Whois<'a> {
+    pub nick: &'a str,
+    pub user: &'a str,
+    pub host: &'a str,
+    pub realname: &'a str,
+    /// The rooms the user is in, with whether an operator there.
+    pub rooms: &'a [(&'a str, bool)],
+    pub oper: bool,
+    pub away: Option<&'a str>,
 }
 
 /// A request that could not be carried out; each protocol has its own words for each.
@@ -154,6 +219,26 @@ pub enum Fail<'a> {
     CannotReceiveFiles(&'a str),
     Flood,
     ServerFull,
+    /// A command needs more parameters (IRC); the command is named.
+    NeedMoreParams(&'a str),
+    /// A message with no target, or no text.
+    NoRecipient(&'a str),
+    NoTextToSend,
+    NoNickGiven,
+    NotRegistered,
+    AlreadyRegistered,
+    PasswordMismatch,
+    /// `nick` is not in `room` (KICK, MODE +o).
+    UserNotInRoom(&'a str, &'a str),
+    /// `nick` is in `room` already (INVITE).
+    UserInRoom(&'a str, &'a str),
+    /// Only server operators may do that.
+    NoPrivileges,
+    UnknownMode(char),
+    UnknownUserMode,
+    /// Users may only see or change their own modes.
+    UsersDontMatch,
+    WasNoSuchNick(&'a str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -67,7 +67,50 @@ pub enum Command<'a> {
     Decline(u64),
     Cancel(u64),
     Help,
+    /// Leave every room (IRC `JOIN 0`).
+    PartAll,
+    /// IRC `LIST [#ROOM,...]`: all rooms or those named.
+    List(Option<&'a str>),
+    /// IRC `WHO MASK`: a room's members or one user; an unknown mask lists no one.
+    WhoMask(&'a str),
+    /// IRC `NAMES [#ROOM,...]`: the rooms named, or the caller's.
+    Names(Option<&'a str>),
+    Kick {
+        rooms: &'a str,
+        nicks: &'a str,
+        reason: Option<&'a str>,
+    },
+    Invite {
+        nick: &'a str,
+        room: &'a str,
+    },
+    /// `MODE TARGET [CHANGES [ARGS...]]` on a room or on oneself.
+    Mode {
+        target: &'a str,
+        changes: Option<&'a str>,
+        args: &'a [&'a str],
+    },
+    /// Set (Some, not empty) or clear the away message.
+    Away(Option<&'a str>),
+    Whois(&'a str),
+    Whowas {
+        nick: &'a str,
+        count: Option<usize>,
+    },
+    /// Nicks, each parameter possibly several separated by spaces.
+    Userhost(&'a [&'a str]),
+    Ison(&'a [&'a str]),
+    Lusers,
+    /// Become a server operator: the caller has checked the credentials.
+    Oper,
 }
+
+/// Nicks remembered for WHOWAS.
+const WHOWAS_MAX: usize = 100;
+/// Pending invitations kept per user; the oldest is forgotten first.
+const INVITES_MAX: usize = 16;
+/// The longest room key.
+const KEY_MAX: usize = 23;
 
 #[derive(Debug, Clone, Copy)]
 pub struct HubConfig {
@@ -88,6 +131,12 @@ struct User {
     current: Option<RoomId>,
     away: Option<Box<str>>,
     files: bool,
+    /// Joins are followed by the room's topic and member list (IRC).
+    room_details: bool,
+    oper: bool,
+    invisible: bool,
+    /// Folded names of rooms this user was invited to and has not joined yet.
+    invited_to: Vec<Box<str>>,
 }
 
 impl User {
@@ -106,6 +155,59 @@ struct Room {
     members: Vec<ClientId>,
     ops: Vec<ClientId>,
     topic: Option<Box<str>>,
+    modes: RoomModes,
+}
+
+/// A room's modes (IRC `+t +n +i +k +l`); new rooms are `+nt`.
+#[derive(Debug, Clone, Default)]
+struct RoomModes {
+    /// +t: only room operators set the topic.
+    topic_ops: bool,
+    /// +n: no messages from outside the room.
+    no_outside: bool,
+    /// +i: joining needs an invitation.
+    invite_only: bool,
+    /// +k
+    key: Option<Box<str>>,
+    /// +l
+    limit: Option<usize>,
+}
+
+impl RoomModes {
+    /// As `+intkl KEY LIMIT`; the key is shown as `*` to those outside the room.
+    fn describe(&self, show_key: bool) -> String {
+        let mut flags = String::from("+");
+        let mut params = String::new();
+        for (on, c) in [
+            (self.invite_only, 'i'),
+            (self.no_outside, 'n'),
+            (self.topic_ops, 't'),
+        ] {
+            if on {
+                flags.push(c);
+            }
+        }
+        if let Some(key) = &self.key {
+            flags.push('k');
+            params.push(' ');
+            params.push_str(if show_key { key } else { "*" });
+        }
+        if let Some(limit) = self.limit {
+            flags.push('l');
+            params.push(' ');
+            params.push_str(&limit.to_string());
+        }
+        flags + &params
+    }
+}
+
+/// Who had a nick, for WHOWAS.
+#[derive(Debug)]
+struct WasUser {
+    nick: Box<str>,
+    user: Box<str>,
+    host: Box<str>,
+    realname: Box<str>,
 }
 
 #[derive(Debug)]
@@ -139,6 +241,8 @@ pub struct Hub {
     seen: Vec<u32>,
     epoch: u32,
     peers: Vec<ClientId>,
+    whowas: VecDeque<WasUser>,
+    oper_count: usize,
 }
 
 impl Hub {
@@ -156,6 +260,8 @@ impl Hub {
             seen: Vec::new(),
             epoch: 0,
             peers: Vec::new(),
+            whowas: VecDeque::new(),
+            oper_count: 0,
         }
     }
 
@@ -196,7 +302,7 @@ impl Hub {
                 break candidate;
             }
         };
-        self.add_user(id, &nick, &nick, "", host, true);
+        self.add_user(id, &nick, "native", "snak native client", host, true);
         sink.one(id, &nick, &Event::Greeting { nick: &nick });
         self.join_one(id, LOBBY, None, false, sink);
     }
@@ -228,11 +334,19 @@ impl Hub {
             current: None,
             away: None,
             files,
+            room_details: !files,
+            oper: false,
+            invisible: false,
+            invited_to: Vec::new(),
         });
     }
 
     /// The client is gone: its rooms hear that it quit, its transfers are aborted.
     pub fn disconnect(&mut self, id: ClientId, reason: Option<&str>, sink: &mut impl Sink) {
+        self.remember(id);
+        if self.is_oper(id) {
+            self.oper_count -= 1;
+        }
         let Some(user) = self.users.get_mut(id).and_then(Option::take) else {
             return;
         };
@@ -320,9 +434,11 @@ impl Hub {
                 kind,
                 text,
             } => self.message(id, targets, kind, text, sink),
-            Command::Join { rooms, keys: _ } => {
+            Command::Join { rooms, keys } => {
+                let mut keys = keys.unwrap_or("").split(',');
                 for room in rooms.split(',').filter(|r| !r.is_empty()) {
-                    self.join_one(id, room, None, true, sink);
+                    let key = keys.next().filter(|k| !k.is_empty());
+                    self.join_one(id, room, key, true, sink);
                 }
             }
             Command::Part {
@@ -343,31 +459,159 @@ impl Hub {
                 }
                 None => sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
             },
-            Command::ListRooms => {
-                for (_, r) in &self.rooms {
-                    let entry = Reply::RoomEntry {
-                        room: &r.name,
-                        count: r.members.len(),
-                        topic: r.topic.as_deref(),
-                    };
-                    sink.one(id, &me.nick, &Event::Reply(entry));
+            Command::PartAll => {
+                let names: Vec<Box<str>> = me
+                    .rooms
+                    .iter()
+                    .map(|&r| self.rooms[r].name.clone())
+                    .collect();
+                for name in names {
+                    self.part_one(id, &name, None, sink);
                 }
-                sink.one(
-                    id,
-                    &me.nick,
-                    &Event::Reply(Reply::RoomListEnd {
-                        count: self.rooms.len(),
-                    }),
-                );
             }
+            Command::ListRooms => self.list(id, None, sink),
+            Command::List(filter) => self.list(id, filter, sink),
             Command::Who(room) => self.who(id, room, false, sink),
+            Command::WhoMask(mask) => self.who_mask(id, mask, sink),
+            Command::Names(rooms) => self.names(id, rooms, sink),
             Command::Topic { room, text } => self.topic(id, room, text, sink),
+            Command::Kick {
+                rooms,
+                nicks,
+                reason,
+            } => self.kick(id, rooms, nicks, reason, sink),
+            Command::Invite { nick, room } => self.invite(id, nick, room, sink),
+            Command::Mode {
+                target,
+                changes,
+                args,
+            } => {
+                if target.starts_with('#') {
+                    self.room_mode(id, target, changes, args, sink)
+                } else {
+                    self.user_mode(id, target, changes, sink)
+                }
+            }
+            Command::Away(text) => {
+                let text = text.filter(|t| !t.is_empty());
+                let reply = if text.is_some() {
+                    Reply::NowAway
+                } else {
+                    Reply::UnAway
+                };
+                let nick = me.nick.clone();
+                if let Some(me) = self.user_mut(id) {
+                    me.away = text.map(Into::into);
+                }
+                sink.one(id, &nick, &Event::Reply(reply));
+            }
+            Command::Whois(nick) => self.whois(id, nick, sink),
+            Command::Whowas { nick, count } => {
+                let mut found = 0;
+                let key = fold(nick);
+                for w in self.whowas.iter().rev().filter(|w| fold(&w.nick) == key) {
+                    if count.is_some_and(|c| c > 0 && found >= c) {
+                        break;
+                    }
+                    found += 1;
+                    let reply = Reply::Whowas {
+                        nick: &w.nick,
+                        user: &w.user,
+                        host: &w.host,
+                        realname: &w.realname,
+                    };
+                    sink.one(id, &me.nick, &Event::Reply(reply));
+                }
+                if found == 0 {
+                    sink.one(id, &me.nick, &Event::Fail(Fail::WasNoSuchNick(nick)));
+                }
+                sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhowas(nick)));
+            }
+            Command::Userhost(nicks) => {
+                let found: Vec<_> = nicks
+                    .iter()
+                    .flat_map(|n| n.split(' '))
+                    .filter_map(|n| self.by_nick.get(&fold(n)))
+                    .filter_map(|&u| self.user(u))
+                    .take(5)
+                    .map(|u| (&*u.nick, u.oper, u.away.is_some(), &*u.user, &*u.host))
+                    .collect();
+                sink.one(id, &me.nick, &Event::Reply(Reply::Userhost(&found)));
+            }
+            Command::Ison(nicks) => {
+                let found: Vec<&str> = nicks
+                    .iter()
+                    .flat_map(|n| n.split(' '))
+                    .filter_map(|n| self.by_nick.get(&fold(n)))
+                    .filter_map(|&u| self.nick(u))
+                    .collect();
+                sink.one(id, &me.nick, &Event::Reply(Reply::Ison(&found)));
+            }
+            Command::Lusers => {
+                let reply = Reply::Lusers {
+                    users: self.by_nick.len(),
+                    opers: self.oper_count,
+                    rooms: self.rooms.len(),
+                };
+                sink.one(id, &me.nick, &Event::Reply(reply));
+            }
+            Command::Oper => {
+                let was = me.oper;
+                if let Some(me) = self.user_mut(id) {
+                    me.oper = true;
+                }
+                if !was {
+                    self.oper_count += 1;
+                }
+                let Some(me) = self.user(id) else { return };
+                sink.one(id, &me.nick, &Event::Reply(Reply::YoureOper));
+                if !was {
+                    let ev = Event::UserModeChanged {
+                        who: me.source(),
+                        modes: "+o",
+                    };
+                    sink.one(id, &me.nick, &ev);
+                }
+            }
             Command::Offer { to, size, name } => self.offer(id, to, size, name, now, sink),
             Command::Accept(t) => self.answer_offer(id, t, true, sink),
             Command::Decline(t) => self.answer_offer(id, t, false, sink),
             Command::Cancel(t) => self.cancel(id, t, sink),
             Command::Help => sink.one(id, &me.nick, &Event::Reply(Reply::Help)),
         }
+    }
+
+    /// A server operator disconnects `nick`: it is told why, and its id is returned so the
+    /// caller can close the connection.
+    pub fn kill(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        reason: &str,
+        sink: &mut impl Sink,
+    ) -> Option<ClientId> {
+        let me = self.user(id)?;
+        if !me.oper {
+            sink.one(id, &me.nick, &Event::Fail(Fail::NoPrivileges));
+            return None;
+        }
+        let Some(&victim) = self.by_nick.get(&fold(nick)) else {
+            sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
+            return None;
+        };
+        let v = self.user(victim)?;
+        let ev = Event::Killed {
+            by: me.source(),
+            victim: &v.nick,
+            reason,
+        };
+        sink.one(victim, &v.nick, &ev);
+        Some(victim)
+    }
+
+    /// Whether `id` is a server operator.
+    pub fn is_oper(&self, id: ClientId) -> bool {
+        self.user(id).is_some_and(|u| u.oper)
     }
 
     fn change_nick(&mut self, id: ClientId, new: &str, sink: &mut impl Sink) {
@@ -394,6 +638,7 @@ impl Hub {
             },
         );
         let old_key = fold(&me.nick);
+        self.remember(id);
         self.by_nick.remove(&old_key);
         self.by_nick.insert(key, id);
         if let Some(me) = self.user_mut(id) {
@@ -401,6 +646,23 @@ impl Hub {
         }
     }
 
+    /// Keeps the user's current identity for WHOWAS.
+    fn remember(&mut self, id: ClientId) {
+        let Some(u) = self.user(id) else { return };
+        let entry = WasUser {
+            nick: u.nick.clone(),
+            user: u.user.clone(),
+            host: u.host.clone(),
+            realname: u.realname.clone(),
+        };
+        if self.whowas.len() >= WHOWAS_MAX {
+            self.whowas.pop_front();
+        }
+        self.whowas.push_back(entry);
+    }
+
+    /// Messages to rooms and nicks. A notice never draws an automatic answer (no errors, no
+    /// away replies), as IRC requires.
     fn message(
         &mut self,
         id: ClientId,
@@ -410,17 +672,22 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let Some(me) = self.user(id) else { return };
+        let answer = kind != MsgKind::Notice;
         let mut nicks: Vec<ClientId> = Vec::new();
         for target in targets.split(',').filter(|t| !t.is_empty()) {
             if target.starts_with('#') {
                 let Some(room) = self.room_id(target) else {
-                    sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(target)));
+                    if answer {
+                        sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(target)));
+                    }
                     continue;
                 };
                 let r = &self.rooms[room];
-                if !r.members.contains(&id) {
-                    let why = "you are not in it";
-                    sink.one(id, &me.nick, &Event::Fail(Fail::CannotSend(&r.name, why)));
+                if r.modes.no_outside && !r.members.contains(&id) {
+                    if answer {
+                        let why = "you are not in it";
+                        sink.one(id, &me.nick, &Event::Fail(Fail::CannotSend(&r.name, why)));
+                    }
                     continue;
                 }
                 let ev = Event::RoomMessage {
@@ -434,7 +701,10 @@ impl Hub {
                 match self.by_nick.get(&fold(target)) {
                     Some(&to) if !nicks.contains(&to) => nicks.push(to),
                     Some(_) => {}
-                    None => sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(target))),
+                    None if answer => {
+                        sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(target)))
+                    }
+                    None => {}
                 }
             }
         }
@@ -457,6 +727,13 @@ impl Hub {
         for &n in &nicks {
             if let Some(u) = self.user(n) {
                 sink.one(n, &u.nick, &ev);
+                if let (Some(away), true) = (&u.away, answer) {
+                    let reply = Reply::Away {
+                        nick: &u.nick,
+                        text: away,
+                    };
+                    sink.one(id, &me.nick, &Event::Reply(reply));
+                }
             }
         }
     }
@@ -465,7 +742,7 @@ impl Hub {
         &mut self,
         id: ClientId,
         name: &str,
-        _key: Option<&str>,
+        key: Option<&str>,
         tell_self: bool,
         sink: &mut impl Sink,
     ) {
@@ -473,6 +750,7 @@ impl Hub {
         if let Err(e) = check_room(name) {
             return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e)));
         }
+        let folded = fold(name);
         let room = match self.room_id(name) {
             Some(room) if self.rooms[room].members.contains(&id) => {
                 let r = &self.rooms[room];
@@ -487,6 +765,20 @@ impl Hub {
                 return;
             }
             Some(room) => {
+                let r = &self.rooms[room];
+                let invited = me.invited_to.contains(&folded);
+                let fail = if r.modes.key.as_deref().is_some_and(|k| key != Some(k)) {
+                    Some(Fail::BadKey(&r.name))
+                } else if r.modes.limit.is_some_and(|l| r.members.len() >= l) {
+                    Some(Fail::RoomFull(&r.name))
+                } else if r.modes.invite_only && !invited {
+                    Some(Fail::InviteOnly(&r.name))
+                } else {
+                    None
+                };
+                if let Some(fail) = fail {
+                    return sink.one(id, &me.nick, &Event::Fail(fail));
+                }
                 self.rooms[room].members.push(id);
                 room
             }
@@ -496,8 +788,13 @@ impl Hub {
                     members: vec![id],
                     ops: vec![id],
                     topic: None,
+                    modes: RoomModes {
+                        topic_ops: true,
+                        no_outside: true,
+                        ..RoomModes::default()
+                    },
                 });
-                self.by_room.insert(fold(name), room);
+                self.by_room.insert(folded.clone(), room);
                 room
             }
         };
@@ -506,7 +803,8 @@ impl Hub {
         };
         me.rooms.push(room);
         me.current = Some(room);
-        let me = &*me;
+        me.invited_to.retain(|r| *r != folded);
+        let Some(me) = self.user(id) else { return };
         let r = &self.rooms[room];
         let ev = Event::Joined {
             who: me.source(),
@@ -516,6 +814,14 @@ impl Hub {
             sink.many(&r.members, (!tell_self).then_some(id), &ev);
         } else if tell_self {
             sink.one(id, &me.nick, &ev);
+        }
+        if me.room_details {
+            let reply = Reply::Topic {
+                room: &r.name,
+                topic: r.topic.as_deref(),
+            };
+            sink.one(id, &me.nick, &Event::Reply(reply));
+            self.members_reply(id, room, true, sink);
         }
     }
 
@@ -536,7 +842,12 @@ impl Hub {
         } else {
             sink.one(id, &me.nick, &ev);
         }
-        let was_current = me.current == Some(room);
+        self.leave(id, room, sink);
+    }
+
+    /// Takes `id` out of `room`; a native user hears which room is now current.
+    fn leave(&mut self, id: ClientId, room: RoomId, sink: &mut impl Sink) {
+        let was_current = self.user(id).is_some_and(|u| u.current == Some(room));
         self.remove_member(room, id);
         let Some(me) = self.user_mut(id) else { return };
         me.rooms.retain(|&r| r != room);
@@ -546,6 +857,36 @@ impl Hub {
             let me = self.user(id).map(|u| &*u.nick).unwrap_or("");
             sink.one(id, me, &Event::Reply(Reply::CurrentRoom(current)));
         }
+    }
+
+    fn list(&mut self, id: ClientId, filter: Option<&str>, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        fn entry(r: &Room) -> Event<'_> {
+            Event::Reply(Reply::RoomEntry {
+                room: &r.name,
+                count: r.members.len(),
+                topic: r.topic.as_deref(),
+            })
+        }
+        let mut count = 0;
+        match filter {
+            None => {
+                for (_, r) in &self.rooms {
+                    sink.one(id, &me.nick, &entry(r));
+                }
+                count = self.rooms.len();
+            }
+            Some(names) => {
+                for name in names.split(',') {
+                    if let Some(room) = self.room_id(name) {
+                        sink.one(id, &me.nick, &entry(&self.rooms[room]));
+                        count += 1;
+                    }
+                }
+            }
+        }
+        let end = Event::Reply(Reply::RoomListEnd { count });
+        sink.one(id, &me.nick, &end);
     }
 
     fn who(&mut self, id: ClientId, room: Option<&str>, names: bool, sink: &mut impl Sink) {
@@ -560,31 +901,82 @@ impl Hub {
                 None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
             },
         };
-        let r = &self.rooms[room];
+        self.members_reply(id, room, names, sink);
+    }
+
+    fn member(&self, id: ClientId, op: bool) -> Option<Member<'_>> {
+        let u = self.user(id)?;
+        Some(Member {
+            nick: &u.nick,
+            user: &u.user,
+            host: &u.host,
+            realname: &u.realname,
+            op,
+            away: u.away.is_some(),
+        })
+    }
+
+    fn members_reply(&self, id: ClientId, room: RoomId, names: bool, sink: &mut impl Sink) {
+        let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) else {
+            return;
+        };
         let members: Vec<Member<'_>> = r
             .members
             .iter()
-            .filter_map(|&m| {
-                let u = self.user(m)?;
-                Some(Member {
-                    nick: &u.nick,
-                    user: &u.user,
-                    host: &u.host,
-                    realname: &u.realname,
-                    op: r.ops.contains(&m),
-                    away: u.away.is_some(),
-                })
-            })
+            .filter_map(|&m| self.member(m, r.ops.contains(&m)))
             .collect();
-        sink.one(
-            id,
-            &me.nick,
-            &Event::Reply(Reply::Members {
-                room: &r.name,
-                members: &members,
-                names,
-            }),
-        );
+        let reply = Reply::Members {
+            room: &r.name,
+            members: &members,
+            names,
+        };
+        sink.one(id, &me.nick, &Event::Reply(reply));
+    }
+
+    /// IRC's WHO: a room's members, or one user by nick; an unknown mask lists no one.
+    fn who_mask(&mut self, id: ClientId, mask: &str, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        if let Some(room) = self.room_id(mask) {
+            return self.members_reply(id, room, false, sink);
+        }
+        let one = self
+            .by_nick
+            .get(&fold(mask))
+            .and_then(|&u| self.member(u, false));
+        let members = one.as_slice();
+        let reply = Reply::Members {
+            room: mask,
+            members,
+            names: false,
+        };
+        sink.one(id, &me.nick, &Event::Reply(reply));
+    }
+
+    /// IRC's NAMES: each room named (an unknown one lists no one), or the caller's rooms.
+    fn names(&mut self, id: ClientId, rooms: Option<&str>, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        match rooms {
+            None => {
+                for &room in &me.rooms {
+                    self.members_reply(id, room, true, sink);
+                }
+            }
+            Some(names) => {
+                for name in names.split(',').filter(|n| !n.is_empty()) {
+                    match self.room_id(name) {
+                        Some(room) => self.members_reply(id, room, true, sink),
+                        None => {
+                            let reply = Reply::Members {
+                                room: name,
+                                members: &[],
+                                names: true,
+                            };
+                            sink.one(id, &me.nick, &Event::Reply(reply));
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn topic(
@@ -613,10 +1005,10 @@ impl Hub {
             };
             return sink.one(id, &me.nick, &Event::Reply(reply));
         };
-        if !r.members.contains(&id) {
+        if !r.members.contains(&id) && !me.oper {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(&r.name)));
         }
-        if !r.ops.contains(&id) {
+        if r.modes.topic_ops && !r.ops.contains(&id) && !me.oper {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
         }
         sink.many(
@@ -630,6 +1022,353 @@ impl Hub {
         );
         let r = &mut self.rooms[room];
         r.topic = (!text.is_empty()).then(|| text.into());
+    }
+
+    /// KICK: one room and several nicks, or as many rooms as nicks, paired in order.
+    fn kick(
+        &mut self,
+        id: ClientId,
+        rooms: &str,
+        nicks: &str,
+        reason: Option<&str>,
+        sink: &mut impl Sink,
+    ) {
+        let rooms: Vec<&str> = rooms.split(',').filter(|r| !r.is_empty()).collect();
+        let nicks: Vec<&str> = nicks.split(',').filter(|n| !n.is_empty()).collect();
+        let pairs: Vec<(&str, &str)> = match (rooms.as_slice(), nicks.len()) {
+            ([room], _) => nicks.iter().map(|n| (*room, *n)).collect(),
+            (rs, n) if rs.len() == n => rs.iter().copied().zip(nicks.iter().copied()).collect(),
+            _ => {
+                let me = self.nick(id).unwrap_or("*");
+                return sink.one(id, me, &Event::Fail(Fail::NeedMoreParams("KICK")));
+            }
+        };
+        for (room, nick) in pairs {
+            self.kick_one(id, room, nick, reason, sink);
+        }
+    }
+
+    fn kick_one(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        nick: &str,
+        reason: Option<&str>,
+        sink: &mut impl Sink,
+    ) {
+        let Some(me) = self.user(id) else { return };
+        let Some(room) = self.room_id(name) else {
+            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)));
+        };
+        let r = &self.rooms[room];
+        if !me.oper {
+            if !r.members.contains(&id) {
+                return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(&r.name)));
+            }
+            if !r.ops.contains(&id) {
+                return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
+            }
+        }
+        let Some(&victim) = self.by_nick.get(&fold(nick)) else {
+            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
+        };
+        if !r.members.contains(&victim) {
+            return sink.one(
+                id,
+                &me.nick,
+                &Event::Fail(Fail::UserNotInRoom(nick, &r.name)),
+            );
+        }
+        let ev = Event::Kicked {
+            by: me.source(),
+            room: &r.name,
+            victim: self.nick(victim).unwrap_or(nick),
+            reason: reason.filter(|r| !r.is_empty()).unwrap_or(&me.nick),
+        };
+        sink.many(&r.members, None, &ev);
+        self.leave(victim, room, sink);
+    }
+
+    fn invite(&mut self, id: ClientId, nick: &str, name: &str, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        let Some(&guest) = self.by_nick.get(&fold(nick)) else {
+            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
+        };
+        let mut shown = name;
+        if let Some(room) = self.room_id(name) {
+            let r = &self.rooms[room];
+            shown = &r.name;
+            if !r.members.contains(&id) {
+                return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(&r.name)));
+            }
+            if r.modes.invite_only && !r.ops.contains(&id) {
+                return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
+            }
+            if r.members.contains(&guest) {
+                return sink.one(id, &me.nick, &Event::Fail(Fail::UserInRoom(nick, &r.name)));
+            }
+        } else if let Err(e) = check_room(name) {
+            return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e)));
+        }
+        let Some(g) = self.user(guest) else { return };
+        let reply = Reply::Inviting {
+            who: &g.nick,
+            room: shown,
+        };
+        sink.one(id, &me.nick, &Event::Reply(reply));
+        let ev = Event::Invited {
+            by: me.source(),
+            who: &g.nick,
+            room: shown,
+        };
+        sink.one(guest, &g.nick, &ev);
+        if let Some(away) = &g.away {
+            let reply = Reply::Away {
+                nick: &g.nick,
+                text: away,
+            };
+            sink.one(id, &me.nick, &Event::Reply(reply));
+        }
+        let folded = fold(name);
+        if let Some(g) = self.user_mut(guest) {
+            if !g.invited_to.contains(&folded) {
+                if g.invited_to.len() >= INVITES_MAX {
+                    g.invited_to.remove(0);
+                }
+                g.invited_to.push(folded);
+            }
+        }
+    }
+
+    fn user_mode(
+        &mut self,
+        id: ClientId,
+        target: &str,
+        changes: Option<&str>,
+        sink: &mut impl Sink,
+    ) {
+        let Some(me) = self.user(id) else { return };
+        match self.by_nick.get(&fold(target)) {
+            None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(target))),
+            Some(&other) if other != id => {
+                return sink.one(id, &me.nick, &Event::Fail(Fail::UsersDontMatch))
+            }
+            Some(_) => {}
+        }
+        let Some(changes) = changes else {
+            let modes = match (me.invisible, me.oper) {
+                (false, false) => "+",
+                (true, false) => "+i",
+                (false, true) => "+o",
+                (true, true) => "+io",
+            };
+            return sink.one(id, &me.nick, &Event::Reply(Reply::UserModes(modes)));
+        };
+        let (mut invisible, mut oper) = (me.invisible, me.oper);
+        let mut unknown = false;
+        let mut plus = true;
+        for c in changes.chars() {
+            match c {
+                '+' => plus = true,
+                '-' => plus = false,
+                'i' => invisible = plus,
+                // Only OPER makes an operator; anyone may stop being one.
+                'o' if !plus => oper = false,
+                'o' | 'w' => {}
+                _ => unknown = true,
+            }
+        }
+        let mut applied = String::new();
+        let mut push = |on: bool, c: char| {
+            applied.push(if on { '+' } else { '-' });
+            applied.push(c);
+        };
+        if invisible != me.invisible {
+            push(invisible, 'i');
+        }
+        if oper != me.oper {
+            push(oper, 'o');
+        }
+        if unknown {
+            sink.one(id, &me.nick, &Event::Fail(Fail::UnknownUserMode));
+        }
+        if !applied.is_empty() {
+            let ev = Event::UserModeChanged {
+                who: me.source(),
+                modes: &applied,
+            };
+            sink.one(id, &me.nick, &ev);
+        }
+        if me.oper && !oper {
+            self.oper_count -= 1;
+        }
+        if let Some(me) = self.user_mut(id) {
+            me.invisible = invisible;
+            me.oper = oper;
+        }
+    }
+
+    /// MODE on a room: without changes, the modes; `b` alone, the (empty) ban list; else
+    /// room operators (and server operators) change `t n i k l o`.
+    fn room_mode(
+        &mut self,
+        id: ClientId,
+        target: &str,
+        changes: Option<&str>,
+        args: &[&str],
+        sink: &mut impl Sink,
+    ) {
+        let Some(me) = self.user(id) else { return };
+        let Some(room) = self.room_id(target) else {
+            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(target)));
+        };
+        let r = &self.rooms[room];
+        let Some(changes) = changes else {
+            let modes = r.modes.describe(r.members.contains(&id) || me.oper);
+            let reply = Reply::RoomModes {
+                room: &r.name,
+                modes: &modes,
+            };
+            return sink.one(id, &me.nick, &Event::Reply(reply));
+        };
+        if matches!(changes, "b" | "+b") && args.is_empty() {
+            return sink.one(id, &me.nick, &Event::Reply(Reply::EndOfBanList(&r.name)));
+        }
+        if !r.ops.contains(&id) && !me.oper {
+            return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
+        }
+        let mut modes = r.modes.clone();
+        let mut ops = r.ops.clone();
+        let (mut flags, mut params) = (String::new(), String::new());
+        let mut last_sign = None;
+        let mut record = |plus: bool, c: char, param: Option<&str>| {
+            if last_sign != Some(plus) {
+                flags.push(if plus { '+' } else { '-' });
+                last_sign = Some(plus);
+            }
+            flags.push(c);
+            if let Some(p) = param {
+                params.push(' ');
+                params.push_str(p);
+            }
+        };
+        let mut args = args.iter().copied();
+        let mut plus = true;
+        for c in changes.chars() {
+            match c {
+                '+' => plus = true,
+                '-' => plus = false,
+                't' | 'n' | 'i' => {
+                    let flag = match c {
+                        't' => &mut modes.topic_ops,
+                        'n' => &mut modes.no_outside,
+                        _ => &mut modes.invite_only,
+                    };
+                    if *flag != plus {
+                        *flag = plus;
+                        record(plus, c, None);
+                    }
+                }
+                'k' if plus => {
+                    let Some(key) = args.next() else {
+                        sink.one(id, &me.nick, &Event::Fail(Fail::NeedMoreParams("MODE")));
+                        continue;
+                    };
+                    if key.is_empty() || key.len() > KEY_MAX || key.contains([',', ':', ' ']) {
+                        continue;
+                    }
+                    modes.key = Some(key.into());
+                    record(true, 'k', Some(key));
+                }
+                'k' => {
+                    args.next();
+                    if modes.key.take().is_some() {
+                        record(false, 'k', Some("*"));
+                    }
+                }
+                'l' if plus => {
+                    let Some(arg) = args.next() else {
+                        sink.one(id, &me.nick, &Event::Fail(Fail::NeedMoreParams("MODE")));
+                        continue;
+                    };
+                    let Some(limit) = arg.parse::<usize>().ok().filter(|&l| l > 0) else {
+                        continue;
+                    };
+                    modes.limit = Some(limit);
+                    record(true, 'l', Some(arg));
+                }
+                'l' => {
+                    if modes.limit.take().is_some() {
+                        record(false, 'l', None);
+                    }
+                }
+                'o' => {
+                    let Some(nick) = args.next() else {
+                        sink.one(id, &me.nick, &Event::Fail(Fail::NeedMoreParams("MODE")));
+                        continue;
+                    };
+                    let Some(&who) = self.by_nick.get(&fold(nick)) else {
+                        sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
+                        continue;
+                    };
+                    if !r.members.contains(&who) {
+                        let f = Fail::UserNotInRoom(nick, &r.name);
+                        sink.one(id, &me.nick, &Event::Fail(f));
+                        continue;
+                    }
+                    let has = ops.contains(&who);
+                    if plus && !has {
+                        ops.push(who);
+                    } else if !plus && has {
+                        ops.retain(|&o| o != who);
+                    } else {
+                        continue;
+                    }
+                    record(plus, 'o', self.nick(who));
+                }
+                _ => sink.one(id, &me.nick, &Event::Fail(Fail::UnknownMode(c))),
+            }
+        }
+        if flags.is_empty() {
+            return;
+        }
+        flags.push_str(&params);
+        let ev = Event::ModeChanged {
+            by: me.source(),
+            room: &r.name,
+            modes: &flags,
+        };
+        sink.many(&r.members, None, &ev);
+        let r = &mut self.rooms[room];
+        r.modes = modes;
+        r.ops = ops;
+    }
+
+    fn whois(&mut self, id: ClientId, nick: &str, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        let end = Event::Reply(Reply::EndOfWhois(nick));
+        let Some(u) = self.by_nick.get(&fold(nick)).and_then(|&u| self.user(u)) else {
+            sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
+            return sink.one(id, &me.nick, &end);
+        };
+        let who = self.by_nick.get(&fold(nick)).copied().unwrap_or(id);
+        let rooms: Vec<(&str, bool)> = u
+            .rooms
+            .iter()
+            .filter_map(|&r| self.rooms.get(r))
+            .map(|r| (&*r.name, r.ops.contains(&who)))
+            .collect();
+        let whois = Whois {
+            nick: &u.nick,
+            user: &u.user,
+            host: &u.host,
+            realname: &u.realname,
+            rooms: &rooms,
+            oper: u.oper,
+            away: u.away.as_deref(),
+        };
+        sink.one(id, &me.nick, &Event::Reply(Reply::Whois(whois)));
+        sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(&u.nick)));
     }
 
     // ---- files ----

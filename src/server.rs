@@ -77,6 +77,13 @@ impl Deliver<'_> {
     pub fn queued(&self, id: ClientId) -> usize {
         self.conns.get(id).map_or(0, |c| c.out.queued())
     }
+
+    /// Marks another connection for closing at the end of the pass (an IRC operator's KILL).
+    pub fn close(&mut self, id: ClientId, reason: CloseReason) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            mark_close(conn, id, self.closing, reason);
+        }
+    }
 }
 
 impl Sink for Deliver<'_> {
@@ -653,10 +660,36 @@ impl Server {
         };
         let now = Instant::now();
         let peer = self.conns[id].peer;
-        let in_hub = self.conns[id].in_hub;
-        let server_name = self.cfg.server_name.clone();
-        let (hub, mut out) = self.deliver();
-        let action = session.handle(id, line, peer, in_hub, now, &server_name, hub, &mut out);
+        // Borrowed field by field: the session reads the whole configuration.
+        let mut out = Deliver {
+            conns: &mut self.conns,
+            outbox: &mut self.outbox,
+            closing: &mut self.closing,
+            server_name: &self.cfg.server_name,
+            max_sendq: self.cfg.max_sendq,
+        };
+        let action = session.handle(id, line, peer, now, &self.cfg, &mut self.hub, &mut out);
+        self.irc_done(id, session, action);
+    }
+
+    /// An IRC connection's timer fired (registration deadline or ping check).
+    fn irc_timer(&mut self, id: ClientId, now: Instant) {
+        let Some(mut session) = self.conns.get_mut(id).and_then(|c| c.irc.take()) else {
+            return;
+        };
+        let mut out = Deliver {
+            conns: &mut self.conns,
+            outbox: &mut self.outbox,
+            closing: &mut self.closing,
+            server_name: &self.cfg.server_name,
+            max_sendq: self.cfg.max_sendq,
+        };
+        let action = session.on_timer(id, now, &self.cfg, &mut out);
+        self.irc_done(id, session, action);
+    }
+
+    fn irc_done(&mut self, id: ClientId, mut session: Box<IrcSession>, action: IrcAction) {
+        let wake = session.take_wake();
         if let Some(conn) = self.conns.get_mut(id) {
             conn.irc = Some(session);
             match action {
@@ -664,6 +697,9 @@ impl Server {
                 IrcAction::Registered => conn.in_hub = true,
                 IrcAction::Close(reason) => mark_close(conn, id, &mut self.closing, reason),
             }
+        }
+        if let Some(at) = wake {
+            self.schedule(id, at, TimerKind::Irc);
         }
     }
 
@@ -803,13 +839,7 @@ impl Server {
                     // Whatever waits in the socket was not signalled again: read it.
                     self.carry.push(id);
                 }
-                TimerKind::Irc => {
-                    if let Some(session) = conn.irc.as_mut() {
-                        if let IrcAction::Close(reason) = session.on_timer(now) {
-                            self.close(id, reason);
-                        }
-                    }
-                }
+                TimerKind::Irc => self.irc_timer(id, now),
             }
         }
     }

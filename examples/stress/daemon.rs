@@ -72,7 +72,6 @@ impl Daemon {
     }
 
     /// Starts any server command and waits until `addr` accepts connections.
-    #[allow(dead_code)] // for the comparison targets (ngircd, redis)
     pub fn start_cmd(mut cmd: Command, addr: SocketAddr, log: &Path) -> Result<Daemon, String> {
         let logf = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let errf = logf.try_clone().map_err(|e| e.to_string())?;

@@ -16,8 +16,6 @@ use crate::net::{self, Io};
 use crate::proto::{parse_payload, payload, Event, FileEvent, Proto};
 use crate::stats::Hist;
 
-/// Clients whose connect is in flight at once: stays under the server's accept backlog.
-const CONNECT_BATCH: usize = 256;
 /// A file sender keeps at most this much queued in its own buffer.
 const FILE_QUEUE: usize = 256 * 1024;
 const FRAME: usize = 65536;
@@ -56,6 +54,9 @@ pub struct Spec {
     pub bystanders: Option<usize>,
     pub timeout: Duration,
     pub stall: Duration,
+    /// Clients whose connect and registration are in flight at once: stays under the server's
+    /// accept backlog, since a dropped SYN is retried only after a second or more.
+    pub connect_batch: usize,
 }
 
 impl Spec {
@@ -74,6 +75,7 @@ impl Spec {
             bystanders: None,
             timeout,
             stall: Duration::from_secs(10),
+            connect_batch: 256,
         }
     }
 }
@@ -528,7 +530,7 @@ impl<'p> Engine<'p> {
     }
 
     fn start_connects(&mut self) {
-        while self.inflight < CONNECT_BATCH && self.next_connect < self.spec.n {
+        while self.inflight < self.spec.connect_batch && self.next_connect < self.spec.n {
             let i = self.next_connect;
             self.next_connect += 1;
             let rcvbuf = self.conns[i].slow.then_some(SLOW_RCVBUF);
@@ -680,7 +682,9 @@ impl<'p> Engine<'p> {
             }
             Event::Joined { nick, .. } => {
                 let conn = &mut self.conns[c];
-                if conn.stage == Stage::Named && nick.eq_ignore_ascii_case(&conn.nick) {
+                if conn.stage == Stage::Named
+                    && nick.map_or(true, |n| n.eq_ignore_ascii_case(&conn.nick))
+                {
                     conn.stage = Stage::Joined;
                     self.joined += 1;
                 }
@@ -720,9 +724,11 @@ impl<'p> Engine<'p> {
     fn deliver(&mut self, c: usize, sid: u32, seq: u64, ts: u64) {
         let now = self.now_ns();
         self.last_delivery = Instant::now();
+        let own = self.senders.get(sid as usize).is_some_and(|s| s.conn == c);
         let conn = &mut self.conns[c];
         let slow = conn.slow;
         match conn.expect.iter_mut().find(|e| e.0 == sid) {
+            None if own && self.proto.echoes_own() => return,
             None => self.out.foreign += 1,
             Some(e) if seq == e.1 => {
                 e.1 += 1;

@@ -26,10 +26,13 @@ use std::time::Duration;
 use scenarios::{Overrides, Row};
 
 const USAGE: &str = "usage: stress [--scenario all|idle|fanout|fanout100|fanout1000|pairs|pairs500|rooms|files|slow|paced[,...]]
-              [--proto native|irc] [--snak PATH] [--smoke] [--timeout SECS] [--out DIR]
+              [--proto native|irc] [--snak PATH] [--smoke]
+              [--target snak|ngircd|redis] [--ngircd PATH] [--redis-server PATH]
+              [--timeout SECS] [--stall SECS] [--out DIR]
               [--n N] [--senders S] [--msgs M] [--window W] [--pad BYTES] [--rate DELIVERIES_PER_S]
               [--pairs P] [--rooms R] [--room-size K] [--slow-share F] [--max-sendq BYTES]
-              [--files K] [--file-size BYTES]";
+              [--files K] [--file-size BYTES] [--repeat N] [--csv FILE]
+       stress --compare FILE   (ratios between the targets' rows in a --csv file)";
 
 pub const ALL: [&str; 8] = [
     "idle",
@@ -44,10 +47,20 @@ pub const ALL: [&str; 8] = [
 
 pub struct Opts {
     pub snak: PathBuf,
+    /// snak, or a peer for comparison: ngircd (IRC) or redis (pub/sub).
+    pub target: String,
+    pub ngircd: PathBuf,
+    pub redis: PathBuf,
     pub proto: String,
     pub scenarios: Vec<String>,
     pub smoke: bool,
+    /// Runs of each scenario; the row shown is the median by rate.
+    pub repeat: usize,
+    /// A file the rows are appended to, for `--compare`.
+    pub csv: Option<PathBuf>,
     pub timeout: Duration,
+    /// How long the server may send nothing before a phase is given up.
+    pub stall: Duration,
     pub out: PathBuf,
     pub over: Overrides,
 }
@@ -55,10 +68,16 @@ pub struct Opts {
 fn parse_args(args: Vec<String>) -> Result<Opts, String> {
     let mut o = Opts {
         snak: PathBuf::from("target/release/snak"),
+        target: "snak".into(),
+        ngircd: PathBuf::from("/usr/sbin/ngircd"),
+        redis: PathBuf::from("/usr/bin/redis-server"),
         proto: "native".into(),
         scenarios: Vec::new(),
         smoke: false,
+        repeat: 1,
+        csv: None,
         timeout: Duration::ZERO,
+        stall: Duration::from_secs(10),
         out: PathBuf::from("stress-out"),
         over: Overrides::default(),
     };
@@ -81,10 +100,16 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
         let ov = &mut o.over;
         match a.as_str() {
             "--snak" => o.snak = v.into(),
+            "--target" if ["snak", "ngircd", "redis"].contains(&v.as_str()) => o.target = v,
+            "--ngircd" => o.ngircd = v.into(),
+            "--redis-server" => o.redis = v.into(),
             "--proto" if v == "native" || v == "irc" => o.proto = v,
             "--scenario" => o.scenarios.extend(v.split(',').map(String::from)),
             "--timeout" => o.timeout = Duration::from_secs_f64(num(&v)?),
             "--out" => o.out = v.into(),
+            "--stall" => o.stall = Duration::from_secs_f64(num(&v)?),
+            "--repeat" => o.repeat = (num(&v)? as usize).clamp(1, 9),
+            "--csv" => o.csv = Some(v.into()),
             "--n" => ov.n = Some(num(&v)? as usize),
             "--senders" => ov.senders = Some(num(&v)? as usize),
             "--msgs" => ov.msgs = Some(num(&v)? as u64),
@@ -120,6 +145,18 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("--worker-idle") {
         return scenarios::worker_idle(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("--compare") {
+        return match args.get(1).map(std::fs::read_to_string) {
+            Some(Ok(text)) => {
+                print!("{}", scenarios::compare(&text));
+                ExitCode::SUCCESS
+            }
+            _ => {
+                eprintln!("usage: stress --compare FILE");
+                ExitCode::from(2)
+            }
+        };
+    }
     let opts = match parse_args(args) {
         Ok(o) => o,
         Err(e) => {
@@ -133,15 +170,33 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     eprintln!(
-        "stress: snak {} proto {} open-file limit {nofile}",
-        opts.snak.display(),
-        opts.proto
+        "stress: target {} proto {} open-file limit {nofile}",
+        opts.target, opts.proto
     );
     let mut rows: Vec<Row> = Vec::new();
     for name in &opts.scenarios {
         eprintln!("stress: {name} ...");
-        let row = scenarios::run(&opts, name, nofile);
+        let mut runs: Vec<Row> = Vec::new();
+        for _ in 0..opts.repeat {
+            runs.push(scenarios::run(&opts, name, nofile));
+            // A failure is the answer: no need to wait for it again.
+            if runs.last().is_some_and(|r| !r.ok) {
+                break;
+            }
+        }
+        // A failed run wins over the median: it must show.
+        runs.sort_by(|a, b| a.ok.cmp(&b.ok).then(a.rate().total_cmp(&b.rate())));
+        let row = if runs[0].ok {
+            runs.swap_remove(runs.len() / 2)
+        } else {
+            runs.swap_remove(0)
+        };
         eprintln!("stress: {name}: {}", row.result);
+        if let Some(csv) = &opts.csv {
+            if let Err(e) = scenarios::append_csv(csv, &row, &opts) {
+                eprintln!("{}: {e}", csv.display());
+            }
+        }
         rows.push(row);
     }
     print!("{}", scenarios::table(&rows, &opts));

@@ -15,9 +15,9 @@ pub enum Event<'a> {
     Renamed {
         new: &'a str,
     },
-    /// `nick` joined `room` (we watch for our own join).
+    /// `nick` joined `room` (we watch for our own join); `None` is us (Redis names nobody).
     Joined {
-        nick: &'a str,
+        nick: Option<&'a str>,
         room: &'a str,
     },
     /// A message in a room.
@@ -88,6 +88,10 @@ pub trait Proto {
     fn pong(&self, _token: &str, _out: &mut Vec<u8>) {}
     /// Whether file transfers exist on this protocol.
     fn files(&self) -> bool {
+        false
+    }
+    /// Whether a sender hears its own room messages (Redis pub/sub does; the echoes are skipped).
+    fn echoes_own(&self) -> bool {
         false
     }
     fn offer(&self, _nick: &str, _size: u64, _name: &str, _out: &mut Vec<u8>) {}
@@ -172,7 +176,10 @@ impl Proto for Native {
                 }
                 let w: Vec<&str> = line.splitn(7, ' ').collect();
                 match w.as_slice() {
-                    ["*", nick, "joined", room] => Event::Joined { nick, room },
+                    ["*", nick, "joined", room] => Event::Joined {
+                        nick: Some(nick),
+                        room,
+                    },
                     ["*", _, "is", "now", "known", "as", new] => Event::Renamed { new },
                     ["*", nick, "quit", ..] => {
                         let reason = line.split_once(" quit").map_or("", |(_, r)| r.trim());
@@ -256,7 +263,7 @@ impl Proto for Irc {
             "001" => Event::Welcome { named: true },
             "PING" => Event::Ping(trailing.or(args.next()).unwrap_or("")),
             "JOIN" => Event::Joined {
-                nick,
+                nick: Some(nick),
                 room: trailing.or(args.next()).unwrap_or(""),
             },
             "QUIT" => Event::Quit {
@@ -277,7 +284,68 @@ impl Proto for Irc {
                 }
             }
             "ERROR" => Event::Error(line),
+            // ERR_NOMOTD is a notice in all but name: a server without a MOTD is fine.
+            "422" => Event::Other,
             c if c.len() == 3 && (c.starts_with('4') || c.starts_with('5')) => Event::Error(line),
+            _ => Event::Other,
+        }
+    }
+}
+
+/// Redis pub/sub over RESP3, for comparison: a room is a channel (SUBSCRIBE, PUBLISH) and a
+/// direct message goes to the channel named after the recipient. RESP3 lets a subscribed client
+/// publish on the same connection, so each user is one connection as with snak.
+///
+/// RESP puts each element of a push on its own line and our payloads hold no line breaks, so a
+/// line-by-line reading is enough: `x ...` lines are messages, a line naming our channel
+/// confirms a subscription.
+pub struct Redis;
+
+fn resp(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    let _ = write!(out, "*{}\r\n", parts.len());
+    for p in parts {
+        let _ = write!(out, "${}\r\n", p.len());
+        out.extend_from_slice(p);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+impl Proto for Redis {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+    fn hello(&self, _nick: &str, out: &mut Vec<u8>) {
+        resp(out, &[b"HELLO", b"3"]);
+    }
+    fn settle(&self, nick: &str, out: &mut Vec<u8>) {
+        resp(out, &[b"SUBSCRIBE", nick.as_bytes()]);
+    }
+    fn join(&self, room: &str, out: &mut Vec<u8>) {
+        resp(out, &[b"SUBSCRIBE", room.as_bytes()]);
+    }
+    fn say(&self, room: &str, text: &[u8], out: &mut Vec<u8>) {
+        resp(out, &[b"PUBLISH", room.as_bytes(), text]);
+    }
+    fn direct(&self, nick: &str, text: &[u8], out: &mut Vec<u8>) {
+        self.say(nick, text, out)
+    }
+    fn echoes_own(&self) -> bool {
+        true
+    }
+    fn parse<'a>(&self, line: &'a str) -> Event<'a> {
+        match line.as_bytes().first() {
+            Some(b'%') => Event::Welcome { named: false },
+            Some(b'-' | b'!') => Event::Error(line),
+            Some(b'#') if line.len() > 2 => Event::Joined {
+                nick: None,
+                room: line,
+            },
+            Some(b'x') if line.starts_with("x ") => Event::Room {
+                from: "",
+                room: "",
+                text: line,
+            },
+            Some(c) if c.is_ascii_alphabetic() => Event::Renamed { new: line },
             _ => Event::Other,
         }
     }

@@ -2,13 +2,14 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::daemon::{self, Daemon};
 use crate::engine::{Engine, Group, Spec};
-use crate::proto::{Irc, Native, Proto};
+use crate::proto::{Irc, Native, Proto, Redis};
 use crate::stats::{dur, si};
 use crate::Opts;
 
@@ -70,17 +71,18 @@ fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
         slow_share: 0.2,
         max_sendq: 262_144,
         files: 8,
-        file_size: 32 << 20,
+        file_size: 128 << 20,
     };
     match (name, smoke) {
         ("idle", false) => p.n = 10_000,
         ("idle", true) => p.n = 50,
         ("fanout" | "fanout100", true) => (p.n, p.senders, p.msgs, p.window) = (10, 2, 100, 10),
-        ("fanout1000", false) => (p.n, p.senders, p.msgs) = (1000, 1, 1000),
+        ("fanout" | "fanout100", false) => p.msgs = 10_000,
+        ("fanout1000", false) => (p.n, p.senders, p.msgs) = (1000, 1, 5000),
         ("fanout1000", true) => (p.n, p.senders, p.msgs, p.window) = (30, 1, 100, 10),
         ("pairs" | "pairs500", false) => (p.msgs, p.window) = (1000, 10),
         ("pairs" | "pairs500", true) => (p.pairs, p.msgs, p.window) = (10, 100, 5),
-        ("rooms", false) => (p.senders, p.msgs, p.window) = (1, 100, 10),
+        ("rooms", false) => (p.senders, p.msgs, p.window) = (1, 200, 10),
         ("rooms", true) => (p.rooms, p.room_size, p.senders, p.msgs, p.window) = (20, 3, 1, 20, 5),
         ("files", false) => (p.n, p.senders, p.rate) = (20, 1, 2000.0),
         ("files", true) => {
@@ -133,6 +135,15 @@ pub struct Row {
 }
 
 impl Row {
+    /// What the scenario counts per second.
+    pub fn rate(&self) -> f64 {
+        if self.secs > 0.0 {
+            self.count / self.secs
+        } else {
+            0.0
+        }
+    }
+
     fn new(name: &str, proto: &str) -> Row {
         Row {
             name: name.into(),
@@ -152,12 +163,32 @@ impl Row {
     }
 }
 
+/// The protocol the generator speaks to the chosen target.
+fn proto_for(opts: &Opts) -> &'static dyn Proto {
+    match (opts.target.as_str(), opts.proto.as_str()) {
+        ("redis", _) => &Redis,
+        ("ngircd", _) | (_, "irc") => &Irc,
+        _ => &Native,
+    }
+}
+
 pub fn run(opts: &Opts, name: &str, nofile: u64) -> Row {
-    let mut row = Row::new(name, &opts.proto);
-    let proto: &dyn Proto = if opts.proto == "irc" { &Irc } else { &Native };
-    if name == "files" && !proto.files() {
+    let proto = proto_for(opts);
+    let label = if opts.target == "snak" {
+        proto.name()
+    } else {
+        opts.target.as_str()
+    };
+    let mut row = Row::new(name, label);
+    let na = match name {
+        "files" if !proto.files() => Some("n/a: these users cannot take files"),
+        // The slow-consumer policy under test is snak's `--max-sendq`.
+        "slow" if opts.target != "snak" => Some("n/a: snak's sendq policy"),
+        _ => None,
+    };
+    if let Some(na) = na {
         row.ok = true;
-        row.result = "n/a: IRC users cannot take files".into();
+        row.result = na.into();
         return row;
     }
     match run_inner(opts, name, nofile, &mut row) {
@@ -171,26 +202,33 @@ pub fn run(opts: &Opts, name: &str, nofile: u64) -> Row {
 }
 
 fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), String> {
-    let p = params(name, opts.smoke, &opts.over);
-    let proto: &dyn Proto = if opts.proto == "irc" { &Irc } else { &Native };
-    let snak = daemon::require(&opts.snak, "snak")?;
-    let (spec, conns) = build(name, &p, opts.timeout);
+    let mut p = params(name, opts.smoke, &opts.over);
+    let proto = proto_for(opts);
+    if proto.name() == "irc" && p.pad > 400 {
+        // An IRC line is at most 512 bytes; send more, shorter messages for the same bytes.
+        p.msgs = p.msgs * p.pad as u64 / 400;
+        p.pad = 400;
+    }
+    let (mut spec, conns) = build(name, &p, opts.timeout, opts.stall);
+    if opts.target == "ngircd" {
+        // ngircd accepts slowly and drops SYNs beyond a short backlog.
+        spec.connect_batch = 8;
+    }
     row.conns = conns;
-    let mut flags: Vec<String> = vec![
-        "--no-flood-limit".into(),
-        "--max-clients".into(),
-        (conns + 64).to_string(),
-    ];
-    if name == "slow" {
-        flags.extend(["--max-sendq".into(), p.max_sendq.to_string()]);
+    let log = opts
+        .out
+        .join(format!("{}-{name}-{}.log", opts.target, proto.name()));
+    let mut d = match opts.target.as_str() {
+        "ngircd" => start_ngircd(opts, conns, &log)?,
+        "redis" => start_redis(opts, conns, &log)?,
+        _ => start_snak(opts, name, &p, conns, &log)?,
+    };
+    let addr = if proto.name() == "native" {
+        d.native
+    } else {
+        d.irc
     }
-    if name == "files" {
-        flags.extend(["--max-file-size".into(), p.file_size.max(1).to_string()]);
-    }
-    let log = opts.out.join(format!("snak-{name}-{}.log", opts.proto));
-    let mut d = Daemon::start_snak(&snak, &flags, &log)?;
-    let addr = if opts.proto == "irc" { d.irc } else { d.native }
-        .ok_or_else(|| format!("snak printed no {} listener", opts.proto))?;
+    .ok_or_else(|| format!("no {} listener", proto.name()))?;
     let pid = d.pid();
     let mut held = Held {
         engine: None,
@@ -207,21 +245,101 @@ fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), 
     for w in held.workers {
         w.finish();
     }
-    let r = r.map_err(|e| format!("{e}; snak on stop: {stop}"));
-    if r.is_ok() && !stop.contains("exit status: 0") {
+    let r = r.map_err(|e| format!("{e}; {} on stop: {stop}", opts.target));
+    if r.is_ok() && opts.target == "snak" && !stop.contains("exit status: 0") {
         return Err(format!("snak did not exit cleanly on SIGTERM: {stop}"));
     }
     r
 }
 
+fn start_snak(
+    opts: &Opts,
+    name: &str,
+    p: &Params,
+    conns: usize,
+    log: &Path,
+) -> Result<Daemon, String> {
+    let snak = daemon::require(&opts.snak, "snak")?;
+    let mut flags: Vec<String> = vec![
+        "--no-flood-limit".into(),
+        "--max-clients".into(),
+        (conns + 64).to_string(),
+    ];
+    if name == "slow" {
+        flags.extend(["--max-sendq".into(), p.max_sendq.to_string()]);
+    }
+    if name == "files" {
+        flags.extend(["--max-file-size".into(), p.file_size.max(1).to_string()]);
+    }
+    Daemon::start_snak(&snak, &flags, log)
+}
+
+/// A free loopback port (the peers can't be told to pick one and print it).
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// ngircd on loopback with a generated config: no DNS or ident lookups, no per-address cap, and
+/// no flood penalties (`MaxPenaltyTime = 0`), like snak's `--no-flood-limit`.
+fn start_ngircd(opts: &Opts, conns: usize, log: &Path) -> Result<Daemon, String> {
+    let bin = daemon::require(&opts.ngircd, "ngircd")?;
+    let port = free_port()?;
+    let dir = std::fs::canonicalize(&opts.out).map_err(|e| e.to_string())?;
+    let conf = dir.join("ngircd.conf");
+    let motd = dir.join("ngircd.motd");
+    std::fs::write(&motd, "stress\n").map_err(|e| e.to_string())?;
+    let text = format!(
+        "[Global]\nName = stress.localhost\nInfo = stress\nListen = 127.0.0.1\nPorts = {port}\n\
+         MotdFile = {}\nPidFile = {}\n\
+         [Limits]\nMaxConnections = {}\nMaxConnectionsIP = 0\nMaxJoins = 0\nMaxNickLength = 31\n\
+         MaxPenaltyTime = 0\nPingTimeout = 600\nPongTimeout = 600\n\
+         [Options]\nDNS = no\nIdent = no\nPAM = no\n",
+        motd.display(),
+        dir.join("ngircd.pid").display(),
+        conns + 64
+    );
+    std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(bin);
+    cmd.args(["--nodaemon", "--config"]).arg(&conf);
+    Daemon::start_cmd(cmd, SocketAddr::from(([127, 0, 0, 1], port)), log)
+}
+
+/// redis-server on loopback, no persistence.
+fn start_redis(opts: &Opts, conns: usize, log: &Path) -> Result<Daemon, String> {
+    let bin = daemon::require(&opts.redis, "redis-server")?;
+    let port = free_port()?;
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ])
+    .args([
+        "--protected-mode",
+        "no",
+        "--maxclients",
+        &(conns + 64).to_string(),
+        "--daemonize",
+        "no",
+    ]);
+    Daemon::start_cmd(cmd, SocketAddr::from(([127, 0, 0, 1], port)), log)
+}
+
 /// The groups of a scenario and how many connections they need.
-fn build(name: &str, p: &Params, timeout: Duration) -> (Spec, usize) {
+fn build(name: &str, p: &Params, timeout: Duration, stall: Duration) -> (Spec, usize) {
     let room = |members: Vec<usize>, senders: usize, room: String| Group {
         senders: members[..senders].to_vec(),
         members,
         room: Some(room),
     };
     let mut spec = Spec::new(0, timeout);
+    spec.stall = stall;
     spec.msgs = p.msgs;
     spec.window = p.window;
     spec.pad = p.pad;
@@ -371,7 +489,7 @@ fn idle<'p>(
     }
     let workers = &mut held.workers;
     let mut spec = Spec::new(here, opts.timeout);
-    spec.stall = Duration::from_secs(30);
+    spec.stall = opts.stall.max(Duration::from_secs(30));
     let e = held
         .engine
         .insert(Engine::new(proto, addr, spec).map_err(|e| e.to_string())?);
@@ -470,7 +588,11 @@ pub fn worker_idle(args: &[String]) -> ExitCode {
             return Err("bad worker arguments".into());
         };
         let addr: SocketAddr = addr.parse().map_err(|_| "bad address")?;
-        let proto: &'static dyn Proto = if proto == "irc" { &Irc } else { &Native };
+        let proto: &'static dyn Proto = match proto.as_str() {
+            "irc" => &Irc,
+            "redis" => &Redis,
+            _ => &Native,
+        };
         let num = |s: &str| s.parse::<usize>().map_err(|_| format!("bad number {s}"));
         let mut spec = Spec::new(num(n)?, Duration::from_secs(num(timeout)? as u64));
         spec.first = num(first)?;
@@ -498,8 +620,8 @@ pub fn worker_idle(args: &[String]) -> ExitCode {
 /// The results as one fixed-width table.
 pub fn table(rows: &[Row], opts: &Opts) -> String {
     let mut s = format!(
-        "\nsnak stress ({}{}), snak = {}\n",
-        opts.proto,
+        "\nstress: target {}{}, snak = {}\n",
+        opts.target,
         if opts.smoke {
             ", smoke sizes: timings mean nothing"
         } else {
@@ -583,4 +705,108 @@ pub fn table(rows: &[Row], opts: &Opts) -> String {
         s.push('\n');
     }
     s
+}
+
+/// Appends a row as `target,proto,scenario,ok,rate,per_srv_cpu_s,p50_ns,p99_ns,rss_kib`.
+pub fn append_csv(path: &Path, r: &Row, opts: &Opts) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let per = if r.srv_cpu > 0.0 {
+        r.count / r.srv_cpu
+    } else {
+        0.0
+    };
+    let (p50, p99, _) = r.lat.unwrap_or((0, 0, 0));
+    writeln!(
+        f,
+        "{},{},{},{},{:.0},{:.0},{},{},{}",
+        opts.target,
+        r.proto,
+        r.name,
+        r.ok,
+        r.rate(),
+        per,
+        p50,
+        p99,
+        r.rss_kib.0
+    )
+}
+
+/// A table of each scenario's rate and p99 per target, with snak's ratio to each peer.
+pub fn compare(csv: &str) -> String {
+    struct Rec<'a> {
+        who: String,
+        scenario: &'a str,
+        ok: bool,
+        rate: f64,
+        p99: u64,
+    }
+    let recs: Vec<Rec> = csv
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.len() == 9).then(|| Rec {
+                who: if f[0] == "snak" {
+                    format!("snak-{}", f[1])
+                } else {
+                    f[0].to_string()
+                },
+                scenario: f[2],
+                ok: f[3] == "true",
+                rate: f[4].parse().unwrap_or(0.0),
+                p99: f[7].parse().unwrap_or(0),
+            })
+        })
+        .collect();
+    let mut whos: Vec<String> = Vec::new();
+    let mut scenarios: Vec<&str> = Vec::new();
+    for r in &recs {
+        if !whos.contains(&r.who) {
+            whos.push(r.who.clone());
+        }
+        if !scenarios.contains(&r.scenario) {
+            scenarios.push(r.scenario);
+        }
+    }
+    let find = |w: &str, s: &str| recs.iter().rev().find(|r| r.who == w && r.scenario == s);
+    let mut out = String::from("\nrate/s (p99) per target; ratio = snak-native rate / peer rate\n");
+    let mut head = format!("{:<12}", "scenario");
+    for w in &whos {
+        head.push_str(&format!("  {w:<22}"));
+    }
+    for w in whos.iter().filter(|w| *w != "snak-native") {
+        head.push_str(&format!("  {:<14}", format!("vs {w}")));
+    }
+    out.push_str(head.trim_end());
+    out.push('\n');
+    for s in scenarios {
+        let mut line = format!("{s:<12}");
+        for w in &whos {
+            let cell = match find(w, s) {
+                Some(r) if r.ok && r.rate > 0.0 => format!(
+                    "{} ({})",
+                    si(r.rate),
+                    if r.p99 > 0 { dur(r.p99) } else { "-".into() }
+                ),
+                Some(r) if r.ok => "n/a".into(),
+                Some(_) => "FAIL".into(),
+                None => "-".into(),
+            };
+            line.push_str(&format!("  {cell:<22}"));
+        }
+        let base = find("snak-native", s).filter(|r| r.ok && r.rate > 0.0);
+        for w in whos.iter().filter(|w| *w != "snak-native") {
+            let cell = match (base, find(w, s).filter(|r| r.ok && r.rate > 0.0)) {
+                (Some(b), Some(p)) => format!("{:.2}x", b.rate / p.rate),
+                _ => "-".into(),
+            };
+            line.push_str(&format!("  {cell:<14}"));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }

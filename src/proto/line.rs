@@ -271,6 +271,11 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
         Event::Invited { by, who: _, room } => {
             push(out, &["* ", by.nick, " invites you to ", room])
         }
+        Event::UserModeChanged { who, modes } => push(out, &["* ", who.nick, " sets mode ", modes]),
+        Event::Killed { by, reason, .. } => {
+            push(out, &["* you were disconnected by ", by.nick]);
+            push_reason(out, Some(reason));
+        }
         Event::Bye { .. } => push(out, &["* bye"]),
         Event::ShuttingDown => push(out, &["* server shutting down"]),
         Event::Reply(reply) => encode_reply(&reply, out),
@@ -325,6 +330,50 @@ fn encode_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
             }
             push(out, &["= end help"]);
         }
+        // The rest answer IRC commands; a native client sees them only as below.
+        Reply::Away { nick, text } => push(out, &["* ", nick, " is away: ", text]),
+        Reply::UnAway => push(out, &["= away off"]),
+        Reply::NowAway => push(out, &["= away on"]),
+        Reply::Whois(w) => {
+            push(
+                out,
+                &[
+                    "= whois ", w.nick, " ", w.user, "@", w.host, " ", w.realname,
+                ],
+            );
+        }
+        Reply::EndOfWhois(nick) => push(out, &["= end whois ", nick]),
+        Reply::Whowas {
+            nick, user, host, ..
+        } => push(out, &["= whowas ", nick, " ", user, "@", host]),
+        Reply::EndOfWhowas(nick) => push(out, &["= end whowas ", nick]),
+        Reply::Userhost(users) => {
+            push(out, &["= userhost"]);
+            for (nick, _, _, user, host) in users {
+                push(out, &[" ", nick, "=", user, "@", host]);
+            }
+        }
+        Reply::Ison(nicks) => {
+            push(out, &["= ison"]);
+            for nick in nicks {
+                push(out, &[" ", nick]);
+            }
+        }
+        Reply::Lusers {
+            users,
+            opers,
+            rooms,
+        } => {
+            let _ = write!(
+                out,
+                "= lusers {users} users {opers} operators {rooms} rooms"
+            );
+        }
+        Reply::RoomModes { room, modes } => push(out, &["= modes ", room, " ", modes]),
+        Reply::EndOfBanList(room) => push(out, &["= end bans ", room]),
+        Reply::UserModes(modes) => push(out, &["= modes ", modes]),
+        Reply::Inviting { who, room } => push(out, &["= inviting ", who, " ", room]),
+        Reply::YoureOper => push(out, &["= oper you are now a server operator"]),
     }
 }
 
@@ -371,6 +420,21 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
             "! flood you send too fast; your lines are being delayed"
         ),
         Fail::ServerFull => write!(out, "! server-full try again later"),
+        // IRC's failures; native commands do not cause them, but every event has a line.
+        Fail::NeedMoreParams(c) => write!(out, "! usage {c} needs more parameters"),
+        Fail::NoRecipient(c) => write!(out, "! usage {c} needs a recipient"),
+        Fail::NoTextToSend => write!(out, "! usage no text to send"),
+        Fail::NoNickGiven => write!(out, "! usage no nick given"),
+        Fail::NotRegistered => write!(out, "! usage register first"),
+        Fail::AlreadyRegistered => write!(out, "! usage you are already registered"),
+        Fail::PasswordMismatch => write!(out, "! usage wrong password"),
+        Fail::UserNotInRoom(n, r) => write!(out, "! not-in-room {n} is not in {r}"),
+        Fail::UserInRoom(n, r) => write!(out, "! usage {n} is already in {r}"),
+        Fail::NoPrivileges => write!(out, "! not-operator you are not a server operator"),
+        Fail::UnknownMode(c) => write!(out, "! usage unknown mode {}", c.escape_default()),
+        Fail::UnknownUserMode => write!(out, "! usage unknown user mode"),
+        Fail::UsersDontMatch => write!(out, "! usage you can only change your own modes"),
+        Fail::WasNoSuchNick(n) => write!(out, "! no-such-nick {n}"),
     };
 }
 

@@ -1,0 +1,49 @@
+//! Interop: a real third-party IRC client library (Python's `irc` package, installed by
+//! `.ci/run` into `.venv-ci`) registers, joins a room, talks with a native client and parts.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::Daemon;
+
+#[test]
+fn python_irc_library_talks_to_a_native_client() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv-ci/bin/python");
+    let has_lib = python.exists()
+        && Command::new(&python)
+            .args(["-c", "import irc.client"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !has_lib {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the interop test: .venv-ci with the irc package is missing"
+        );
+        eprintln!(
+            "SKIPPED interop test: no .venv-ci with the Python irc package \
+             (python3 -m venv .venv-ci && .venv-ci/bin/pip install irc==20.5.0)"
+        );
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let irc = d.irc.expect("an IRC listener");
+    let mut nat = d.named("nat");
+    nat.send("/join #interop");
+    nat.expect("* nat joined #interop");
+    let mut py = Command::new(&python)
+        .arg(root.join("tests/interop/irc_client.py"))
+        .args([irc.ip().to_string(), irc.port().to_string()])
+        .spawn()
+        .expect("start python");
+    nat.expect("* pybot joined #interop");
+    nat.expect("#interop <pybot> hello from python");
+    nat.send("hello from native");
+    nat.expect("* pybot left #interop (bye)");
+    let status = common::wait_exit(&mut py);
+    assert!(status.success(), "the Python client reported a failure");
+    nat.send("/who #interop");
+    nat.expect("= who #interop @nat");
+}
