@@ -2,12 +2,18 @@
 //!
 //! The modules, from the socket inwards:
 //!
-//! - [`server`]: the event loop: listeners and connections in a slab, accept, read, dispatch,
-//!   coalesced writes, timers, deferred closes and graceful shutdown. The only module that
-//!   touches the poller.
-//! - [`outbox`]: per-pass arena of encoded bytes and per-connection queues of spans into it,
-//!   flushed with one `writev` per connection; what a slow reader leaves over is kept, bounded.
-//! - [`proto`]: the codecs, pure: bytes in, commands out; events in, bytes out.
+//! - [`server`]: the event loop, the only module that touches the poller: listeners and
+//!   connections in a slab; admission (`accept`: caps, per-address limits, polite refusals),
+//!   input (`input`: bounded reads, framing, flood limit, dispatch by protocol), delivery
+//!   (`deliver`: the hub's sink) and output (`output`: one vectored write per connection per
+//!   pass); timers, deferred closes and graceful shutdown in `server` itself.
+//! - [`conn`]: one connection's socket, buffers, protocol state and close reason.
+//! - [`irc`]: the IRC session: registration, capabilities, pings, IRC commands to hub commands.
+//! - [`outbox`]: the per-pass arena of encoded bytes and per-connection queues of spans into
+//!   it; what a slow reader leaves over is kept, bounded, and freed when it catches up.
+//! - [`limits`]: flood limit and per-address connection limits (pure).
+//! - [`proto`]: the codecs, pure: `frame` cuts a stream into lines and data frames, `line` is
+//!   the native protocol, `irc_msg` parses and writes IRC messages, `irc` encodes events as IRC.
 //! - [`hub`]: the chat state (users, nicks, rooms, transfers), protocol-agnostic: commands in,
 //!   events with recipients out through a [`hub::Sink`].
 //! - [`event`]: the vocabulary between the hub and the codecs.
