@@ -48,7 +48,7 @@ usage: snak [OPTIONS]
                          `motd FILE`; blank lines and lines starting with # are skipped
   --motd FILE            the IRC message of the day (default: none, numeric 422)
   --irc-ping SECS        ping IRC clients silent this long; drop them if silent as long
-                         again (default 120)
+                         again (default 120); also the registration deadline if under 60
   -h, --help             this text
   -V, --version          the version
 

@@ -43,7 +43,8 @@ pub enum IrcAction {
 }
 
 pub struct IrcSession {
-    started: Instant,
+    /// Closed if not registered by then.
+    register_by: Instant,
     registered: bool,
     nick: Option<Box<str>>,
     /// User name and real name from `USER`.
@@ -83,9 +84,10 @@ fn clip(text: &str, max: usize) -> &str {
 }
 
 impl IrcSession {
-    pub fn new(now: Instant) -> IrcSession {
+    /// A new connection that must register within `register_within`.
+    pub fn new(now: Instant, register_within: Duration) -> IrcSession {
         IrcSession {
-            started: now,
+            register_by: now + register_within,
             registered: false,
             nick: None,
             user: None,
@@ -94,7 +96,7 @@ impl IrcSession {
             multi_prefix: false,
             last_seen: now,
             ping_sent: None,
-            timer: Some(now + REGISTRATION_TIMEOUT),
+            timer: Some(now + register_within),
             wake: None,
         }
     }
@@ -582,7 +584,7 @@ impl IrcSession {
             self.timer = None;
         }
         if !self.registered {
-            let deadline = self.started + REGISTRATION_TIMEOUT;
+            let deadline = self.register_by;
             if now >= deadline {
                 out.raw(id, |b| {
                     b.extend_from_slice(b"ERROR :Closing link (Registration timed out)\r\n")
