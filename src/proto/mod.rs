@@ -4,3 +4,6 @@ pub mod frame;
 pub mod irc;
 pub mod irc_msg;
 pub mod line;
+
+#[cfg(test)]
+mod irc_chunking;
