@@ -98,6 +98,9 @@ pub struct Conn {
     pub closing: Option<CloseReason>,
     /// IRC registration and protocol state; taken out while a line is handled.
     pub irc: Option<Box<crate::irc::IrcSession>>,
+    /// The IRC client negotiated `multi-prefix` (copied from its session after each line, so
+    /// replies can be encoded while the session is out for handling).
+    pub multi_prefix: bool,
 }
 
 impl Conn {
@@ -123,6 +126,7 @@ impl Conn {
             write_armed: false,
             closing: None,
             irc: None,
+            multi_prefix: false,
         }
     }
 }

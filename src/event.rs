@@ -107,6 +107,8 @@ pub struct Member<'a> {
     pub host: &'a str,
     pub realname: &'a str,
     pub op: bool,
+    /// May speak in a moderated room (IRC `+v`).
+    pub voice: bool,
     pub away: bool,
 }
 

@@ -31,7 +31,7 @@ pub const AWAY_MAX: usize = 200;
 pub const USER_MAX: usize = 10;
 /// The network name in ISUPPORT.
 pub const NETWORK: &str = "snak";
-/// The capabilities offered. `multi-prefix` is trivially honoured: `@` is the only prefix.
+/// The capabilities offered.
 pub const CAPS: &[&str] = &["multi-prefix"];
 
 /// What the loop must do after a line.
@@ -102,6 +102,11 @@ impl IrcSession {
     }
 
     /// A timer the loop must arm for this connection, if one is needed.
+    /// Whether the client asked for every member prefix in listings (IRCv3 `multi-prefix`).
+    pub fn multi_prefix(&self) -> bool {
+        self.multi_prefix
+    }
+
     pub fn take_wake(&mut self) -> Option<Instant> {
         self.wake.take()
     }
@@ -525,7 +530,7 @@ impl IrcSession {
                     &awaylen,
                     "CASEMAPPING=ascii",
                     "CHANLIMIT=#:",
-                    "CHANMODES=,k,l,int",
+                    "CHANMODES=,k,l,imnt",
                     &chanlen,
                     "CHANTYPES=#",
                     "ELIST=",
@@ -540,7 +545,7 @@ impl IrcSession {
                 &[
                     &network,
                     &nicklen,
-                    "PREFIX=(o)@",
+                    "PREFIX=(ov)@+",
                     "TARGMAX=JOIN:,KICK:,NAMES:,PART:,PRIVMSG:4,NOTICE:4,WHOIS:5",
                     &topiclen,
                     &userlen,

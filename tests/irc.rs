@@ -122,8 +122,8 @@ fn registration_with_cap_302_waits_for_cap_end() {
         " NICKLEN=31 ",
         " CHANNELLEN=50 ",
         " TOPICLEN=390 ",
-        " PREFIX=(o)@ ",
-        " CHANMODES=,k,l,int ",
+        " PREFIX=(ov)@+ ",
+        " CHANMODES=,k,l,imnt ",
         " NETWORK=snak ",
     ] {
         assert!(isupport.contains(token), "{token} missing from {isupport}");
@@ -768,4 +768,65 @@ fn line_limits() {
     ));
     a.c.send_raw(b"PRIVMSG #l :lf only\n");
     n.expect("#l <alice> lf only");
+}
+
+#[test]
+fn voice_moderated_rooms_and_multi_prefix() {
+    let d = Daemon::start(&[]);
+    let mut a = Irc::connect(&d);
+    a.send("CAP LS 302");
+    a.send("NICK alice");
+    a.send("USER alice 0 * :The alice");
+    a.send("CAP REQ :multi-prefix");
+    a.send("CAP END");
+    a.numeric("422");
+    a.nick = "alice".into();
+    let mut b = Irc::named(&d, "bob");
+    let mut n = d.named("nat");
+    a.join("#m");
+    b.join("#m");
+    n.send("/join #m");
+    n.expect("* nat joined #m");
+    a.sync();
+    b.sync();
+    a.send("MODE #m +mv bob");
+    a.expect(&format!("{} MODE #m +mv bob", src("alice")));
+    b.expect(&format!("{} MODE #m +mv bob", src("alice")));
+    n.expect("* alice sets mode +mv bob on #m");
+    // Only operators and voiced members speak in a moderated room.
+    n.send("hello?");
+    n.expect("! cannot-send #m (the room is moderated)");
+    b.send("PRIVMSG #m :I have a voice");
+    a.expect(&format!("{} PRIVMSG #m :I have a voice", src("bob")));
+    n.expect("#m <bob> I have a voice");
+    a.send("MODE #m +v alice");
+    a.expect(&format!("{} MODE #m +v alice", src("alice")));
+    // With multi-prefix every prefix shows, highest first; without, only the highest.
+    a.send("NAMES #m");
+    let names = a.numeric("353");
+    assert!(
+        names.contains("@+alice") && names.contains("+bob"),
+        "{names}"
+    );
+    b.sync();
+    b.send("NAMES #m");
+    let names = b.numeric("353");
+    assert!(
+        names.contains(" :@alice") || names.contains(" @alice"),
+        "{names}"
+    );
+    assert!(!names.contains("@+alice"), "{names}");
+    a.sync();
+    a.send("WHO #m");
+    let who = a.numeric("352");
+    assert!(who.contains(" alice H@+ :0 "), "{who}");
+    a.sync();
+    n.send("/who #m");
+    let listed = n.line_starting("= who #m");
+    assert!(
+        listed.contains("@alice") && listed.contains("+bob") && listed.contains(" nat"),
+        "{listed}"
+    );
+    a.send("MODE #m");
+    a.expect(&format!("{S} 324 alice #m +mnt"));
 }

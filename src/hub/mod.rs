@@ -159,6 +159,8 @@ struct Room {
     name: Box<str>,
     members: Vec<ClientId>,
     ops: Vec<ClientId>,
+    /// Members who may speak while the room is moderated (`+v`).
+    voiced: Vec<ClientId>,
     topic: Option<Box<str>>,
     modes: RoomModes,
 }
@@ -367,6 +369,7 @@ impl Hub {
             r.members.swap_remove(pos);
         }
         r.ops.retain(|&m| m != id);
+        r.voiced.retain(|&m| m != id);
         if r.members.is_empty() {
             let r = self.rooms.remove(room);
             self.by_room.remove(&fold(&r.name));
@@ -381,6 +384,10 @@ impl Hub {
             Command::SayCurrent { kind, text } => match me.current {
                 Some(room) => {
                     let r = &self.rooms[room];
+                    if let Err(why) = self.may_speak(room, id) {
+                        let fail = Fail::CannotSend(&r.name, why);
+                        return sink.one(id, &me.nick, &Event::Fail(fail));
+                    }
                     let ev = Event::RoomMessage {
                         from: me.source(),
                         room: &r.name,
@@ -645,9 +652,8 @@ impl Hub {
                     continue;
                 };
                 let r = &self.rooms[room];
-                if r.modes.no_outside && !r.members.contains(&id) {
+                if let Err(why) = self.may_speak(room, id) {
                     if answer {
-                        let why = "you are not in it";
                         sink.one(id, &me.nick, &Event::Fail(Fail::CannotSend(&r.name, why)));
                     }
                     continue;

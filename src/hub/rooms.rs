@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// A room's modes (IRC `+t +n +i +k +l`); new rooms are `+nt`.
+/// A room's modes (IRC `+t +n +i +m +k +l`); new rooms are `+nt`.
 #[derive(Debug, Clone, Default)]
 pub(super) struct RoomModes {
     /// +t: only room operators set the topic.
@@ -11,6 +11,8 @@ pub(super) struct RoomModes {
     pub(super) no_outside: bool,
     /// +i: joining needs an invitation.
     pub(super) invite_only: bool,
+    /// +m: only operators and voiced members speak.
+    pub(super) moderated: bool,
     /// +k
     pub(super) key: Option<Box<str>>,
     /// +l
@@ -18,12 +20,13 @@ pub(super) struct RoomModes {
 }
 
 impl RoomModes {
-    /// As `+intkl KEY LIMIT`; the key is shown as `*` to those outside the room.
+    /// As `+imntkl KEY LIMIT`; the key is shown as `*` to those outside the room.
     pub(super) fn describe(&self, show_key: bool) -> String {
         let mut flags = String::from("+");
         let mut params = String::new();
         for (on, c) in [
             (self.invite_only, 'i'),
+            (self.moderated, 'm'),
             (self.no_outside, 'n'),
             (self.topic_ops, 't'),
         ] {
@@ -95,6 +98,7 @@ impl Hub {
                     name: name.into(),
                     members: vec![id],
                     ops: vec![id],
+                    voiced: Vec::new(),
                     topic: None,
                     modes: RoomModes {
                         topic_ops: true,
@@ -224,14 +228,33 @@ impl Hub {
         self.members_reply(id, room, names, sink);
     }
 
-    pub(super) fn member(&self, id: ClientId, op: bool) -> Option<Member<'_>> {
+    /// Whether `id` may send to `room` (`+n` and `+m`), and if not why.
+    pub(super) fn may_speak(&self, room: RoomId, id: ClientId) -> Result<(), &'static str> {
+        let Some(r) = self.rooms.get(room) else {
+            return Err("no such room");
+        };
+        if r.modes.no_outside && !r.members.contains(&id) {
+            return Err("you are not in it");
+        }
+        let privileged = r.ops.contains(&id) || r.voiced.contains(&id) || self.is_oper(id);
+        if r.modes.moderated && !privileged {
+            return Err("the room is moderated");
+        }
+        Ok(())
+    }
+
+    pub(super) fn member(&self, id: ClientId, room: Option<&Room>) -> Option<Member<'_>> {
         let u = self.user(id)?;
+        let (op, voice) = room.map_or((false, false), |r| {
+            (r.ops.contains(&id), r.voiced.contains(&id))
+        });
         Some(Member {
             nick: &u.nick,
             user: &u.user,
             host: &u.host,
             realname: &u.realname,
             op,
+            voice,
             away: u.away.is_some(),
         })
     }
@@ -249,7 +272,7 @@ impl Hub {
         let members: Vec<Member<'_>> = r
             .members
             .iter()
-            .filter_map(|&m| self.member(m, r.ops.contains(&m)))
+            .filter_map(|&m| self.member(m, Some(r)))
             .collect();
         let reply = Reply::Members {
             room: &r.name,
@@ -268,7 +291,7 @@ impl Hub {
         let one = self
             .by_nick
             .get(&fold(mask))
-            .and_then(|&u| self.member(u, false));
+            .and_then(|&u| self.member(u, None));
         let members = one.as_slice();
         let reply = Reply::Members {
             room: mask,
@@ -565,6 +588,7 @@ impl Hub {
         }
         let mut modes = r.modes.clone();
         let mut ops = r.ops.clone();
+        let mut voiced = r.voiced.clone();
         let (mut flags, mut params) = (String::new(), String::new());
         let mut last_sign = None;
         let mut record = |plus: bool, c: char, param: Option<&str>| {
@@ -584,10 +608,11 @@ impl Hub {
             match c {
                 '+' => plus = true,
                 '-' => plus = false,
-                't' | 'n' | 'i' => {
+                't' | 'n' | 'i' | 'm' => {
                     let flag = match c {
                         't' => &mut modes.topic_ops,
                         'n' => &mut modes.no_outside,
+                        'm' => &mut modes.moderated,
                         _ => &mut modes.invite_only,
                     };
                     if *flag != plus {
@@ -628,7 +653,7 @@ impl Hub {
                         record(false, 'l', None);
                     }
                 }
-                'o' => {
+                'o' | 'v' => {
                     let Some(nick) = args.next() else {
                         sink.one(id, &me.nick, &Event::Fail(Fail::NeedMoreParams("MODE")));
                         continue;
@@ -642,15 +667,16 @@ impl Hub {
                         sink.one(id, &me.nick, &Event::Fail(f));
                         continue;
                     }
-                    let has = ops.contains(&who);
+                    let list = if c == 'o' { &mut ops } else { &mut voiced };
+                    let has = list.contains(&who);
                     if plus && !has {
-                        ops.push(who);
+                        list.push(who);
                     } else if !plus && has {
-                        ops.retain(|&o| o != who);
+                        list.retain(|&o| o != who);
                     } else {
                         continue;
                     }
-                    record(plus, 'o', self.nick(who));
+                    record(plus, c, self.nick(who));
                 }
                 _ => sink.one(id, &me.nick, &Event::Fail(Fail::UnknownMode(c))),
             }
@@ -668,5 +694,6 @@ impl Hub {
         let r = &mut self.rooms[room];
         r.modes = modes;
         r.ops = ops;
+        r.voiced = voiced;
     }
 }

@@ -14,6 +14,18 @@ use crate::proto::irc_msg::{numeric::*, write_message, write_numeric, MAX_BODY_L
 /// Appends the IRC form of `event` as told to the client `me`. Events that mean nothing to an
 /// IRC client (the native greeting, file transfers) append nothing.
 pub fn encode(event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>) {
+    encode_for(event, me, server_name, false, out);
+}
+
+/// [`encode`] for a client that negotiated `multi-prefix`: member listings show every prefix
+/// (`@+nick`), not only the highest.
+pub fn encode_for(
+    event: &Event<'_>,
+    me: &str,
+    server_name: &str,
+    multi_prefix: bool,
+    out: &mut Vec<u8>,
+) {
     let me = if me.is_empty() { "*" } else { me };
     match *event {
         Event::RoomMessage {
@@ -69,7 +81,7 @@ pub fn encode(event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>)
         }
         Event::ShuttingDown => out.extend_from_slice(b"ERROR :Server shutting down\r\n"),
         Event::Greeting { .. } | Event::File(_) => {}
-        Event::Reply(reply) => encode_reply(&reply, me, server_name, out),
+        Event::Reply(reply) => encode_reply(&reply, me, server_name, multi_prefix, out),
         Event::Fail(fail) => encode_fail(&fail, me, server_name, out),
     }
 }
@@ -210,7 +222,17 @@ fn notice(out: &mut Vec<u8>, server: &str, me: &str, text: &str) {
     fit(out, start);
 }
 
-fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
+/// A member's prefixes, highest first: all of them, or only the highest.
+fn prefixes(m: &Member<'_>, multi_prefix: bool) -> &'static str {
+    match (m.op, m.voice, multi_prefix) {
+        (true, true, true) => "@+",
+        (true, _, _) => "@",
+        (false, true, _) => "+",
+        (false, false, _) => "",
+    }
+}
+
+fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out: &mut Vec<u8>) {
     match *reply {
         Reply::CurrentRoom(_) | Reply::Help => {}
         Reply::RoomEntry { room, count, topic } => {
@@ -223,7 +245,7 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
             members,
             names: true,
         } => {
-            names_lines(out, srv, me, room, members);
+            names_lines(out, srv, me, room, members, multi_prefix);
             numeric(out, srv, RPL_ENDOFNAMES, me, &[room, "End of /NAMES list"]);
         }
         Reply::Members {
@@ -233,15 +255,14 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
         } => {
             let chan = if room.starts_with('#') { room } else { "*" };
             for m in members {
-                let flags = match (m.away, m.op) {
-                    (false, false) => "H",
-                    (false, true) => "H@",
-                    (true, false) => "G",
-                    (true, true) => "G@",
-                };
+                let flags = format!(
+                    "{}{}",
+                    if m.away { 'G' } else { 'H' },
+                    prefixes(m, multi_prefix)
+                );
                 let real = format!("0 {}", m.realname);
                 let h = host(m.host);
-                let params = [chan, word(m.user), &h, srv, m.nick, flags, &real];
+                let params = [chan, word(m.user), &h, srv, m.nick, &flags, &real];
                 numeric(out, srv, RPL_WHOREPLY, me, &params);
             }
             numeric(
@@ -402,7 +423,14 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
 }
 
 /// `353` lines (`= #room :@op nick ...`), as many as needed to keep each within 512 bytes.
-fn names_lines(out: &mut Vec<u8>, srv: &str, me: &str, room: &str, members: &[Member<'_>]) {
+fn names_lines(
+    out: &mut Vec<u8>,
+    srv: &str,
+    me: &str,
+    room: &str,
+    members: &[Member<'_>],
+    multi_prefix: bool,
+) {
     // `:srv 353 me = #room :` + names + CRLF
     let overhead = srv.len() + me.len() + room.len() + 12;
     let budget = (MAX_BODY_LEN + 2).saturating_sub(overhead + 2).max(64);
@@ -415,9 +443,7 @@ fn names_lines(out: &mut Vec<u8>, srv: &str, me: &str, room: &str, members: &[Me
         if !names.is_empty() {
             names.push(' ');
         }
-        if m.op {
-            names.push('@');
-        }
+        names.push_str(prefixes(m, multi_prefix));
         names.push_str(m.nick);
     }
     if !names.is_empty() {
@@ -678,6 +704,7 @@ mod tests {
                 host: "::1",
                 realname: "Alice A",
                 op: true,
+                voice: true,
                 away: false,
             },
             Member {
@@ -686,6 +713,7 @@ mod tests {
                 host: "h",
                 realname: "",
                 op: false,
+                voice: true,
                 away: true,
             },
         ];
@@ -698,7 +726,7 @@ mod tests {
             lines(&who),
             [
                 ":snak.test 352 bob #r al 0::1 snak.test alice H@ :0 Alice A\r\n",
-                ":snak.test 352 bob #r bob h snak.test bob G :0 \r\n",
+                ":snak.test 352 bob #r bob h snak.test bob G+ :0 \r\n",
                 ":snak.test 315 bob #r :End of /WHO list\r\n",
             ]
         );
@@ -710,7 +738,7 @@ mod tests {
         assert_eq!(
             lines(&names),
             [
-                ":snak.test 353 bob = #r :@alice bob\r\n",
+                ":snak.test 353 bob = #r :@alice +bob\r\n",
                 ":snak.test 366 bob #r :End of /NAMES list\r\n",
             ]
         );
@@ -720,6 +748,14 @@ mod tests {
             names: true,
         }));
         assert_eq!(empty, ":snak.test 366 bob #none :End of /NAMES list\r\n");
+        let mut multi = Vec::new();
+        let reply = Event::Reply(Reply::Members {
+            room: "#r",
+            members: &members,
+            names: true,
+        });
+        encode_for(&reply, "bob", "snak.test", true, &mut multi);
+        assert!(String::from_utf8_lossy(&multi).contains(":@+alice +bob\r\n"));
     }
 
     #[test]
@@ -733,6 +769,7 @@ mod tests {
                 host: "h",
                 realname: "",
                 op: false,
+                voice: false,
                 away: false,
             })
             .collect();

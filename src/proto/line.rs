@@ -313,7 +313,12 @@ fn encode_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
                     line_start = out.len();
                     push(out, &["= who ", room]);
                 }
-                push(out, &[" ", if m.op { "@" } else { "" }, m.nick]);
+                let prefix = match (m.op, m.voice) {
+                    (true, _) => "@",
+                    (false, true) => "+",
+                    (false, false) => "",
+                };
+                push(out, &[" ", prefix, m.nick]);
             }
             out.push(b'\n');
             let _ = write!(out, "= end who {room} {}", members.len());
@@ -714,6 +719,7 @@ mod tests {
                 host: "h",
                 realname: "",
                 op: false,
+                voice: false,
                 away: false,
             })
             .collect();

@@ -12,27 +12,30 @@ pub struct Deliver<'a> {
     pub(super) max_sendq: usize,
 }
 
-impl Deliver<'_> {
-    pub(super) fn queue(&mut self, id: ClientId, span: Span) {
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        if conn.closing == Some(CloseReason::SendqExceeded) {
-            return;
-        }
-        self.outbox.push(&mut conn.out, id, span);
-        if conn.out.backlog() > self.max_sendq {
-            mark_close(conn, id, self.closing, CloseReason::SendqExceeded);
+/// Encodes `event` in one protocol's words. `multi_prefix`: the recipient asked IRC member
+/// listings to show every prefix.
+fn encode(
+    outbox: &mut Outbox,
+    server_name: &str,
+    proto: Proto,
+    me: &str,
+    multi_prefix: bool,
+    event: &Event<'_>,
+) -> Span {
+    match proto {
+        Proto::Native => outbox.encode(|out| line::encode(event, me, out)),
+        Proto::Irc => {
+            outbox.encode(|out| irc_codec::encode_for(event, me, server_name, multi_prefix, out))
         }
     }
+}
 
-    pub(super) fn encode(&mut self, proto: Proto, me: &str, event: &Event<'_>) -> Span {
-        let server_name = self.server_name;
-        match proto {
-            Proto::Native => self.outbox.encode(|out| line::encode(event, me, out)),
-            Proto::Irc => self
-                .outbox
-                .encode(|out| irc_codec::encode(event, me, server_name, out)),
+impl Deliver<'_> {
+    /// Queues `span` for `conn`, unless it is being dropped for falling behind; drops it when
+    /// it falls too far behind.
+    fn queue(&mut self, id: ClientId, span: Span) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            queue_for(self.outbox, conn, id, span, self.closing, self.max_sendq);
         }
     }
 
@@ -54,31 +57,57 @@ impl Deliver<'_> {
     }
 }
 
+fn queue_for(
+    outbox: &mut Outbox,
+    conn: &mut Conn,
+    id: ClientId,
+    span: Span,
+    closing: &mut Vec<ClientId>,
+    max_sendq: usize,
+) {
+    if conn.closing == Some(CloseReason::SendqExceeded) {
+        return;
+    }
+    outbox.push(&mut conn.out, id, span);
+    if conn.out.backlog() > max_sendq {
+        mark_close(conn, id, closing, CloseReason::SendqExceeded);
+    }
+}
+
 impl Sink for Deliver<'_> {
     fn one(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
-        let Some(proto) = self.conns.get(to).map(|c| c.proto) else {
+        let Some(conn) = self.conns.get_mut(to) else {
             return;
         };
-        let span = self.encode(proto, me, event);
-        self.queue(to, span);
+        let span = encode(
+            self.outbox,
+            self.server_name,
+            conn.proto,
+            me,
+            conn.multi_prefix,
+            event,
+        );
+        queue_for(self.outbox, conn, to, span, self.closing, self.max_sendq);
     }
 
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
+        // At most one encoding per protocol, made when the first recipient needs it.
         let (mut native, mut irc) = (None, None);
         for &id in to {
             if Some(id) == except {
                 continue;
             }
-            let Some(proto) = self.conns.get(id).map(|c| c.proto) else {
+            let Some(conn) = self.conns.get_mut(id) else {
                 continue;
             };
-            let span = match proto {
-                Proto::Native => {
-                    *native.get_or_insert_with(|| self.encode(Proto::Native, "", event))
-                }
-                Proto::Irc => *irc.get_or_insert_with(|| self.encode(Proto::Irc, "", event)),
+            let cached = match conn.proto {
+                Proto::Native => &mut native,
+                Proto::Irc => &mut irc,
             };
-            self.queue(id, span);
+            let span = *cached.get_or_insert_with(|| {
+                encode(self.outbox, self.server_name, conn.proto, "", false, event)
+            });
+            queue_for(self.outbox, conn, id, span, self.closing, self.max_sendq);
         }
     }
 }

@@ -284,6 +284,7 @@ impl Server {
     ) {
         let wake = session.take_wake();
         if let Some(conn) = self.conns.get_mut(id) {
+            conn.multi_prefix = session.multi_prefix();
             conn.irc = Some(session);
             match action {
                 IrcAction::None => {}
