@@ -20,7 +20,6 @@ run: release
 test: lint
 	$(CARGO) build --bins --examples
 	$(CARGO) test --all-targets
-	$(CARGO) test --doc
 	tests/irctest/check.sh
 
 # The public irctest suite (PyPI irctest 0.1.2) against snak, every result shown; `make test`
