@@ -514,7 +514,7 @@ impl IrcSession {
             let created = format!("This server runs snak {version}");
             n(b, RPL_CREATED, &[&created]);
             let v = format!("snak-{version}");
-            n(b, RPL_MYINFO, &[srv, &v, "io", "iklnt", "klo"]);
+            n(b, RPL_MYINFO, &[srv, &v, "io", "iklmnotv", "klov"]);
             let nicklen = format!("NICKLEN={NICK_MAX}");
             let chanlen = format!("CHANNELLEN={ROOM_MAX}");
             let topiclen = format!("TOPICLEN={TOPIC_MAX}");
