@@ -96,6 +96,39 @@ pub fn fold(name: &str) -> Box<str> {
     name.to_ascii_lowercase().into_boxed_str()
 }
 
+/// Longer than any valid name: such a name is looked up as one that matches nothing.
+const KEY_MAX: usize = 64;
+
+/// The folded form of a name for a lookup, made on the stack: looking up a nick or a room on
+/// every message costs no allocation.
+pub struct Key {
+    buf: [u8; KEY_MAX],
+    len: usize,
+}
+
+impl Key {
+    pub fn new(name: &str) -> Key {
+        let mut key = Key {
+            buf: [0; KEY_MAX],
+            len: 0,
+        };
+        if name.len() <= KEY_MAX {
+            key.buf[..name.len()].copy_from_slice(name.as_bytes());
+            key.buf[..name.len()].make_ascii_lowercase();
+            key.len = name.len();
+        }
+        key
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Lowercasing ASCII letters keeps UTF-8 valid, so this never falls back.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +192,8 @@ mod tests {
     fn folding_ignores_ascii_case_only() {
         assert_eq!(fold("AliCE[]"), fold("alice[]"));
         assert_ne!(fold("a{"), fold("a["));
+        assert_eq!(&*Key::new("AliCE[]"), &*fold("alice[]"));
+        assert_eq!(&*Key::new("Ünï"), "Ünï");
+        assert_eq!(&*Key::new(&"x".repeat(65)), "", "too long to be any name");
     }
 }

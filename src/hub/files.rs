@@ -22,7 +22,7 @@ impl Hub {
             };
             return sink.one(id, &me.nick, &Event::Fail(f));
         }
-        let Some(&to_id) = self.by_nick.get(&fold(to)) else {
+        let Some(&to_id) = self.by_nick.get(&*Key::new(to)) else {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(to)));
         };
         let Some(recipient) = self.users.get(to_id).and_then(Option::as_ref) else {

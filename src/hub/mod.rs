@@ -11,7 +11,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use crate::event::*;
-use crate::names::{self, check_nick, check_room, fold};
+use crate::names::{self, check_nick, check_room, fold, Key};
 
 mod files;
 mod rooms;
@@ -205,6 +205,8 @@ pub struct Hub {
     seen: Vec<u32>,
     epoch: u32,
     peers: Vec<ClientId>,
+    /// Scratch for the recipients of a direct message.
+    targets: Vec<ClientId>,
     whowas: VecDeque<WasUser>,
     oper_count: usize,
 }
@@ -224,6 +226,7 @@ impl Hub {
             seen: Vec::new(),
             epoch: 0,
             peers: Vec::new(),
+            targets: Vec::new(),
             whowas: VecDeque::new(),
             oper_count: 0,
         }
@@ -242,7 +245,7 @@ impl Hub {
     }
 
     pub fn nick_in_use(&self, nick: &str) -> bool {
-        self.by_nick.contains_key(&fold(nick))
+        self.by_nick.contains_key(&*Key::new(nick))
     }
 
     fn user(&self, id: ClientId) -> Option<&User> {
@@ -254,7 +257,7 @@ impl Hub {
     }
 
     fn room_id(&self, name: &str) -> Option<RoomId> {
-        self.by_room.get(&fold(name)).copied()
+        self.by_room.get(&*Key::new(name)).copied()
     }
 
     /// A native client arrives: a guest nick, the greeting, and `#lobby`.
@@ -314,7 +317,7 @@ impl Hub {
         let Some(user) = self.users.get_mut(id).and_then(Option::take) else {
             return;
         };
-        self.by_nick.remove(&fold(&user.nick));
+        self.by_nick.remove(&*Key::new(&user.nick));
         self.abort_transfers_of(id, AbortReason::Disconnected(&user.nick), sink);
         self.collect_peers(&user.rooms, None, true);
         let quit = Event::Quit {
@@ -372,7 +375,7 @@ impl Hub {
         r.voiced.retain(|&m| m != id);
         if r.members.is_empty() {
             let r = self.rooms.remove(room);
-            self.by_room.remove(&fold(&r.name));
+            self.by_room.remove(&*Key::new(&r.name));
         }
     }
 
@@ -500,7 +503,7 @@ impl Hub {
                 let found: Vec<_> = nicks
                     .iter()
                     .flat_map(|n| n.split(' '))
-                    .filter_map(|n| self.by_nick.get(&fold(n)))
+                    .filter_map(|n| self.by_nick.get(&*Key::new(n)))
                     .filter_map(|&u| self.user(u))
                     .take(5)
                     .map(|u| (&*u.nick, u.oper, u.away.is_some(), &*u.user, &*u.host))
@@ -511,7 +514,7 @@ impl Hub {
                 let found: Vec<&str> = nicks
                     .iter()
                     .flat_map(|n| n.split(' '))
-                    .filter_map(|n| self.by_nick.get(&fold(n)))
+                    .filter_map(|n| self.by_nick.get(&*Key::new(n)))
                     .filter_map(|&u| self.nick(u))
                     .collect();
                 sink.one(id, &me.nick, &Event::Reply(Reply::Ison(&found)));
@@ -564,7 +567,7 @@ impl Hub {
             sink.one(id, &me.nick, &Event::Fail(Fail::NoPrivileges));
             return None;
         }
-        let Some(&victim) = self.by_nick.get(&fold(nick)) else {
+        let Some(&victim) = self.by_nick.get(&*Key::new(nick)) else {
             sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
             return None;
         };
@@ -640,9 +643,24 @@ impl Hub {
         text: &str,
         sink: &mut impl Sink,
     ) {
+        // The recipients, in a buffer kept between messages: no allocation per message.
+        let mut nicks = std::mem::take(&mut self.targets);
+        nicks.clear();
+        self.message_to(id, targets, kind, text, &mut nicks, sink);
+        self.targets = nicks;
+    }
+
+    fn message_to(
+        &self,
+        id: ClientId,
+        targets: &str,
+        kind: MsgKind,
+        text: &str,
+        nicks: &mut Vec<ClientId>,
+        sink: &mut impl Sink,
+    ) {
         let Some(me) = self.user(id) else { return };
         let answer = kind != MsgKind::Notice;
-        let mut nicks: Vec<ClientId> = Vec::new();
         for target in targets.split(',').filter(|t| !t.is_empty()) {
             if target.starts_with('#') {
                 let Some(room) = self.room_id(target) else {
@@ -666,7 +684,7 @@ impl Hub {
                 };
                 sink.many(&r.members, Some(id), &ev);
             } else {
-                match self.by_nick.get(&fold(target)) {
+                match self.by_nick.get(&*Key::new(target)) {
                     Some(&to) if !nicks.contains(&to) => nicks.push(to),
                     Some(_) => {}
                     None if answer => {
@@ -692,7 +710,7 @@ impl Hub {
             kind,
             text,
         };
-        for &n in &nicks {
+        for &n in nicks.iter() {
             if let Some(u) = self.user(n) {
                 sink.one(n, &u.nick, &ev);
                 if let (Some(away), true) = (&u.away, answer) {
@@ -709,11 +727,15 @@ impl Hub {
     fn whois(&mut self, id: ClientId, nick: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let end = Event::Reply(Reply::EndOfWhois(nick));
-        let Some(u) = self.by_nick.get(&fold(nick)).and_then(|&u| self.user(u)) else {
+        let Some(u) = self
+            .by_nick
+            .get(&*Key::new(nick))
+            .and_then(|&u| self.user(u))
+        else {
             sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
             return sink.one(id, &me.nick, &end);
         };
-        let who = self.by_nick.get(&fold(nick)).copied().unwrap_or(id);
+        let who = self.by_nick.get(&*Key::new(nick)).copied().unwrap_or(id);
         let rooms: Vec<(&str, bool)> = u
             .rooms
             .iter()

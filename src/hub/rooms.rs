@@ -418,7 +418,7 @@ impl Hub {
                 return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
             }
         }
-        let Some(&victim) = self.by_nick.get(&fold(nick)) else {
+        let Some(&victim) = self.by_nick.get(&*Key::new(nick)) else {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
         };
         if !r.members.contains(&victim) {
@@ -440,7 +440,7 @@ impl Hub {
 
     pub(super) fn invite(&mut self, id: ClientId, nick: &str, name: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
-        let Some(&guest) = self.by_nick.get(&fold(nick)) else {
+        let Some(&guest) = self.by_nick.get(&*Key::new(nick)) else {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
         };
         let mut shown = name;
@@ -497,7 +497,7 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let Some(me) = self.user(id) else { return };
-        match self.by_nick.get(&fold(target)) {
+        match self.by_nick.get(&*Key::new(target)) {
             None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(target))),
             Some(&other) if other != id => {
                 return sink.one(id, &me.nick, &Event::Fail(Fail::UsersDontMatch))
@@ -658,7 +658,7 @@ impl Hub {
                         sink.one(id, &me.nick, &Event::Fail(Fail::NeedMoreParams("MODE")));
                         continue;
                     };
-                    let Some(&who) = self.by_nick.get(&fold(nick)) else {
+                    let Some(&who) = self.by_nick.get(&*Key::new(nick)) else {
                         sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
                         continue;
                     };

@@ -100,8 +100,9 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
         return say(text);
     }
     let (name, rest) = word(text);
-    let lower = name.to_ascii_lowercase();
-    let cmd = lower.as_str();
+    // Folded on the stack: no allocation per command line.
+    let lower = crate::names::Key::new(name);
+    let cmd = &*lower;
     let (a, after_a) = word(rest);
     let one_arg = |a: &str, after: &str| (!a.is_empty() && after.is_empty()).then_some(());
     let id_arg = || {
