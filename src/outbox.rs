@@ -170,16 +170,11 @@ impl Outbox {
                 c = item.next;
                 sk = 0;
             }
-            if let Some((rs, re)) = run {
-                if n < MAX_IOV {
-                    slices[n] = IoSlice::new(&self.arena[rs..re]);
-                    n += 1;
-                } else {
-                    // No room for the last run: leave it for the next round.
-                    c = NONE;
-                }
+            // With no slot left, the last run waits for the next round.
+            if let Some((rs, re)) = run.filter(|_| n < MAX_IOV) {
+                slices[n] = IoSlice::new(&self.arena[rs..re]);
+                n += 1;
             }
-            let _ = c;
             if n == 0 {
                 q.backlog = Vec::new();
                 q.backlog_pos = 0;
