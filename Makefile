@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: all build release run test lint fmt stress bench soak clean irctest
+.PHONY: all build release run test lint fmt stress bench soak fuzz clean irctest
 
 all: build
 
@@ -52,6 +52,22 @@ bench:
 	    --scenario $(BENCH_SCENARIOS) --repeat 3 --csv stress-out/bench.csv $(ARGS) || true; \
 	done
 	$(STRESS_BIN)/examples/stress --compare stress-out/bench.csv
+
+# The soak (examples/soak): normal chat beside floods, slow readers, half-open and reset
+# connections and file transfers against a release snak, then delivery and memory checks.
+# SOAK_SECONDS bounds the load phase (at most 180).
+SOAK_SECONDS ?= 120
+soak:
+	$(CARGO) build --release --bin snak --example soak
+	$(STRESS_BIN)/examples/soak --snak $(STRESS_BIN)/snak --seconds $(SOAK_SECONDS)
+
+# Fuzz the codecs for FUZZ_SECONDS each (cargo install cargo-fuzz). Stable Rust refuses the
+# -Z flags libFuzzer needs, so RUSTC_BOOTSTRAP=1 unlocks them; fuzz/ is a workspace of its own.
+FUZZ_SECONDS ?= 60
+fuzz:
+	cd fuzz && for t in native irc; do \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean
