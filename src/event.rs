@@ -112,6 +112,22 @@ pub struct Member<'a> {
     pub away: bool,
 }
 
+#[cfg(test)]
+impl<'a> Member<'a> {
+    /// A member with no modes, named `nick` throughout (for tests).
+    pub fn plain(nick: &'a str) -> Member<'a> {
+        Member {
+            nick,
+            user: nick,
+            host: "h",
+            realname: "",
+            op: false,
+            voice: false,
+            away: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply<'a> {
     /// Which room plain lines now go to (native).

@@ -761,18 +761,7 @@ mod tests {
     #[test]
     fn big_names_lists_are_split_within_512_bytes() {
         let nicks: Vec<String> = (0..300).map(|i| format!("user{i:04}-abcdefgh")).collect();
-        let members: Vec<Member<'_>> = nicks
-            .iter()
-            .map(|n| Member {
-                nick: n,
-                user: n,
-                host: "h",
-                realname: "",
-                op: false,
-                voice: false,
-                away: false,
-            })
-            .collect();
+        let members: Vec<Member<'_>> = nicks.iter().map(|n| Member::plain(n)).collect();
         let text = enc(Event::Reply(Reply::Members {
             room: "#big",
             members: &members,

@@ -712,18 +712,7 @@ mod tests {
     #[test]
     fn who_lists_are_split_into_short_lines() {
         let names: Vec<String> = (0..200).map(|i| format!("user{i:03}")).collect();
-        let members: Vec<Member<'_>> = names
-            .iter()
-            .map(|n| Member {
-                nick: n,
-                user: n,
-                host: "h",
-                realname: "",
-                op: false,
-                voice: false,
-                away: false,
-            })
-            .collect();
+        let members: Vec<Member<'_>> = names.iter().map(|n| Member::plain(n)).collect();
         let text = enc(Event::Reply(Reply::Members {
             room: "#big",
             members: &members,
