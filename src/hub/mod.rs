@@ -385,20 +385,7 @@ impl Hub {
         match cmd {
             Command::Nick(new) => self.change_nick(id, new, sink),
             Command::SayCurrent { kind, text } => match me.current {
-                Some(room) => {
-                    let r = &self.rooms[room];
-                    if let Err(why) = self.may_speak(room, id) {
-                        let fail = Fail::CannotSend(&r.name, why);
-                        return sink.one(id, &me.nick, &Event::Fail(fail));
-                    }
-                    let ev = Event::RoomMessage {
-                        from: me.source(),
-                        room: &r.name,
-                        kind,
-                        text,
-                    };
-                    sink.many(&r.members, Some(id), &ev);
-                }
+                Some(room) => self.say_in_room(id, room, kind, text, true, sink),
                 None => sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
             },
             Command::Message {
@@ -650,6 +637,35 @@ impl Hub {
         self.targets = nicks;
     }
 
+    /// A message to every other member of a room, if the room's modes let `id` speak; a
+    /// refusal is answered only if `answer` (never for a NOTICE).
+    fn say_in_room(
+        &self,
+        id: ClientId,
+        room: RoomId,
+        kind: MsgKind,
+        text: &str,
+        answer: bool,
+        sink: &mut impl Sink,
+    ) {
+        let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) else {
+            return;
+        };
+        if let Err(why) = self.may_speak(room, id) {
+            if answer {
+                sink.one(id, &me.nick, &Event::Fail(Fail::CannotSend(&r.name, why)));
+            }
+            return;
+        }
+        let ev = Event::RoomMessage {
+            from: me.source(),
+            room: &r.name,
+            kind,
+            text,
+        };
+        sink.many(&r.members, Some(id), &ev);
+    }
+
     fn message_to(
         &self,
         id: ClientId,
@@ -669,20 +685,7 @@ impl Hub {
                     }
                     continue;
                 };
-                let r = &self.rooms[room];
-                if let Err(why) = self.may_speak(room, id) {
-                    if answer {
-                        sink.one(id, &me.nick, &Event::Fail(Fail::CannotSend(&r.name, why)));
-                    }
-                    continue;
-                }
-                let ev = Event::RoomMessage {
-                    from: me.source(),
-                    room: &r.name,
-                    kind,
-                    text,
-                };
-                sink.many(&r.members, Some(id), &ev);
+                self.say_in_room(id, room, kind, text, answer, sink);
             } else {
                 match self.by_nick.get(&*Key::new(target)) {
                     Some(&to) if !nicks.contains(&to) => nicks.push(to),
