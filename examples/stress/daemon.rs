@@ -15,8 +15,13 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts snak with `extra` flags; its log (stderr) goes to `log`.
-    pub fn start_snak(bin: &Path, extra: &[String], log: &Path) -> Result<Daemon, String> {
+    /// Starts snak with `extra` flags on CPU `cpu` (if given); its log (stderr) goes to `log`.
+    pub fn start_snak(
+        bin: &Path,
+        extra: &[String],
+        log: &Path,
+        cpu: Option<usize>,
+    ) -> Result<Daemon, String> {
         let logf = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--irc-listen", "127.0.0.1:0"])
@@ -30,6 +35,7 @@ impl Daemon {
             .stderr(logf)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        pin_child(&mut child, cpu)?;
         let out = child.stdout.take().expect("piped stdout");
         // A thread reads stdout so the wait for `ready` has a deadline even if snak hangs.
         let (tx, rx) = mpsc::channel();
@@ -71,16 +77,23 @@ impl Daemon {
         Ok(d)
     }
 
-    /// Starts any server command and waits until `addr` accepts connections.
-    pub fn start_cmd(mut cmd: Command, addr: SocketAddr, log: &Path) -> Result<Daemon, String> {
+    /// Starts any server command on CPU `cpu` (if given) and waits until `addr` accepts
+    /// connections.
+    pub fn start_cmd(
+        mut cmd: Command,
+        addr: SocketAddr,
+        log: &Path,
+        cpu: Option<usize>,
+    ) -> Result<Daemon, String> {
         let logf = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let errf = logf.try_clone().map_err(|e| e.to_string())?;
-        let child = cmd
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(logf)
             .stderr(errf)
             .spawn()
             .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+        pin_child(&mut child, cpu)?;
         let mut d = Daemon {
             child,
             native: Some(addr),
@@ -144,8 +157,63 @@ impl Drop for Daemon {
     }
 }
 
-/// CPU seconds (user + system) of a process, from /proc/PID/stat.
+/// How many CPUs this process may run on.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Pins process `pid` (0: this one) to CPU `cpu`, as `taskset -c CPU` would. Threads it starts
+/// later (Redis's background threads) inherit the mask, so the whole server shares one core.
+pub fn pin(pid: u32, cpu: usize) -> Result<(), String> {
+    // SAFETY: cpu_set_t is plain data; CPU_SET bounds-checks `cpu` against the set's size;
+    // sched_setaffinity only reads the set we pass.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(pid as libc::pid_t, std::mem::size_of_val(&set), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "cannot pin pid {pid} to CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+/// The server is pinned right after it starts (before it has accepted anything); a failure
+/// stops it, since unpinned figures would not compare.
+fn pin_child(child: &mut Child, cpu: Option<usize>) -> Result<(), String> {
+    let Some(cpu) = cpu else { return Ok(()) };
+    pin(child.id(), cpu).inspect_err(|_| {
+        let _ = child.kill();
+        let _ = child.wait();
+    })
+}
+
+/// CPU seconds (user + system, all threads) of a process, to the nanosecond: the kernel's
+/// per-process CPU clock (clock_getcpuclockid). /proc/PID/stat, in 10 ms ticks, is the
+/// fallback.
 pub fn cpu_secs(pid: u32) -> f64 {
+    // SAFETY: both calls only write the values we pass.
+    unsafe {
+        let mut clock: libc::clockid_t = 0;
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) == 0
+            && libc::clock_gettime(clock, &mut ts) == 0
+        {
+            return ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9;
+        }
+    }
+    cpu_ticks_secs(pid)
+}
+
+/// CPU seconds of a process from /proc/PID/stat (10 ms ticks).
+fn cpu_ticks_secs(pid: u32) -> f64 {
     let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
@@ -160,6 +228,50 @@ pub fn cpu_secs(pid: u32) -> f64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     ticks as f64 / hz
+}
+
+/// Busy CPU seconds of the whole machine (every CPU, everything but idle and iowait), from
+/// /proc/stat in 10 ms ticks: what else ran during a measurement shows as busy time beyond the
+/// server's and the generator's.
+pub fn machine_busy_secs() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = s.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    let busy: u64 = f.iter().take(8).sum::<u64>() - f.get(3).unwrap_or(&0) - f.get(4).unwrap_or(&0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    busy as f64 / hz
+}
+
+/// The kernel's slab memory in KiB (/proc/meminfo `Slab:`): sockets, files and epoll entries
+/// live there, outside any process's RSS.
+pub fn slab_kib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Slab:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The load average over the last minute.
+pub fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
 }
 
 /// This process's own CPU seconds (user + system).

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::net::{self, Io};
@@ -24,6 +25,8 @@ const FRAME: usize = 65536;
 const SLOW_RCVBUF: usize = 4096;
 /// Bytes of the file pattern: a prime period, so frames never line up with it.
 const PATTERN: usize = 251;
+/// The pacing timer's token (connections are 0..n).
+const TIMER: Token = Token(usize::MAX);
 
 /// A chat group: a room, or (room `None`) a pair exchanging direct messages.
 pub struct Group {
@@ -55,7 +58,10 @@ pub struct Spec {
     pub timeout: Duration,
     pub stall: Duration,
     /// Clients whose connect and registration are in flight at once: stays under the server's
-    /// accept backlog, since a dropped SYN is retried only after a second or more.
+    /// accept backlog (128 for a listener bound by Rust's std or mio). Past it a dropped SYN is
+    /// retried only after a second or more, and with SYN cookies a handshake can complete on
+    /// the client's side only: a native client, which waits for the server to speak first,
+    /// then waits forever.
     pub connect_batch: usize,
 }
 
@@ -75,7 +81,7 @@ impl Spec {
             bystanders: None,
             timeout,
             stall: Duration::from_secs(10),
-            connect_batch: 256,
+            connect_batch: 100,
         }
     }
 }
@@ -150,6 +156,9 @@ pub struct Outcome {
     pub file_bytes: u64,
     pub traffic: Duration,
     pub connect: Duration,
+    /// Reads, and those the kernel gave no arrival timestamp for.
+    pub reads: u64,
+    pub unstamped: u64,
 }
 
 pub struct Engine<'p> {
@@ -164,7 +173,11 @@ pub struct Engine<'p> {
     start: Instant,
     deadline: Instant,
     last_progress: Instant,
+    /// Send to receipt of each message, per receiver.
     pub hist: Hist,
+    /// Paced senders only: how late the generator itself sent each message (actual send time
+    /// minus the time it was due). Large values mean the generator, not the server, was busy.
+    pub lag: Hist,
     pub out: Outcome,
     scratch: Vec<u8>,
     tmp: Vec<u8>,
@@ -181,11 +194,73 @@ pub struct Engine<'p> {
     traffic_start: Option<Instant>,
     last_delivery: Instant,
     fatal: Option<String>,
+    /// CLOCK_REALTIME at `start`.
+    rt_start: u64,
+    /// The receipt time of what the last read brought (as `now_ns`): the kernel's timestamp
+    /// of its arrival, or when the read returned if there was none.
+    read_ns: u64,
+    /// A timerfd that wakes the loop when the next paced message is due. epoll's timeout has
+    /// millisecond granularity (mio rounds up), which alone made paced sends up to 1 ms late.
+    timer: Timer,
+}
+
+/// A one-shot CLOCK_MONOTONIC timerfd with nanosecond resolution, closed on drop.
+struct Timer(i32);
+
+impl Timer {
+    fn new() -> std::io::Result<Timer> {
+        // SAFETY: creates a descriptor we own from here on.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Timer(fd))
+    }
+
+    /// Fires once, `after` from now (at least 1 ns: zero would disarm it).
+    fn arm(&self, after: Duration) {
+        let ns = after.as_nanos().clamp(1, 1_000_000_000_000) as i64;
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: ns / 1_000_000_000,
+                tv_nsec: ns % 1_000_000_000,
+            },
+        };
+        // SAFETY: our descriptor, a valid itimerspec, no old value wanted.
+        unsafe { libc::timerfd_settime(self.0, 0, &spec, std::ptr::null_mut()) };
+    }
+
+    /// Consumes the expiry count, so the next expiry raises a new edge.
+    fn clear(&self) {
+        let mut n = 0u64;
+        // SAFETY: reads 8 bytes into a u64 of ours; a non-blocking fd, EAGAIN is fine.
+        unsafe { libc::read(self.0, (&mut n as *mut u64).cast(), 8) };
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        // SAFETY: our descriptor, closed once.
+        unsafe { libc::close(self.0) };
+    }
 }
 
 impl<'p> Engine<'p> {
     pub fn new(proto: &'p dyn Proto, addr: SocketAddr, spec: Spec) -> std::io::Result<Engine<'p>> {
         let now = Instant::now();
+        let poll = Poll::new()?;
+        let timer = Timer::new()?;
+        poll.registry()
+            .register(&mut SourceFd(&timer.0), TIMER, Interest::READABLE)?;
         let conns = (0..spec.n)
             .map(|i| Conn {
                 sock: None,
@@ -206,7 +281,7 @@ impl<'p> Engine<'p> {
         let mut e = Engine {
             proto,
             addr,
-            poll: Poll::new()?,
+            poll,
             events: Events::with_capacity(1024),
             conns,
             senders: Vec::new(),
@@ -216,6 +291,7 @@ impl<'p> Engine<'p> {
             start: now,
             last_progress: now,
             hist: Hist::new(),
+            lag: Hist::new(),
             out: Outcome::default(),
             scratch: vec![0; 256 * 1024],
             tmp: Vec::new(),
@@ -232,6 +308,9 @@ impl<'p> Engine<'p> {
             traffic_start: None,
             last_delivery: now,
             fatal: None,
+            read_ns: 0,
+            rt_start: net::realtime_ns(),
+            timer,
         };
         e.plan();
         Ok(e)
@@ -299,8 +378,10 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// Message timestamps: CLOCK_REALTIME ns since the run began, the clock the kernel stamps
+    /// received data with.
     fn now_ns(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64
+        net::realtime_ns().saturating_sub(self.rt_start)
     }
 
     /// Connects every client and waits until each is registered and named.
@@ -459,10 +540,12 @@ impl<'p> Engine<'p> {
                     self.progress()
                 ));
             }
-            let timeout = self
-                .next_due()
-                .unwrap_or(Duration::from_millis(50))
-                .min(Duration::from_millis(50));
+            let mut timeout = Duration::from_millis(50);
+            match self.next_due() {
+                Some(d) if d.is_zero() => timeout = d,
+                Some(d) if d < timeout => self.timer.arm(d),
+                _ => {}
+            }
             if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     return Err(format!("poll: {e}"));
@@ -480,6 +563,10 @@ impl<'p> Engine<'p> {
                 })
                 .collect();
             for (c, r, w) in ready {
+                if c == TIMER.0 {
+                    self.timer.clear();
+                    continue;
+                }
                 if c >= self.conns.len() || self.conns[c].sock.is_none() {
                     continue;
                 }
@@ -513,16 +600,28 @@ impl<'p> Engine<'p> {
         )
     }
 
+    /// Paced senders are spread evenly over one period, not all due at the same instant:
+    /// sender `sid`'s message k is due at (k + phase) / rate.
+    fn phase(&self, sid: usize, nsenders: f64) -> f64 {
+        if self.senders[sid].rate.is_some() {
+            sid as f64 / nsenders
+        } else {
+            0.0
+        }
+    }
+
     /// Time until the next paced message is due.
     fn next_due(&self) -> Option<Duration> {
         let t0 = self.traffic_start?;
         let mut best: Option<Duration> = None;
-        for s in &self.senders {
+        let nsenders = self.senders.len() as f64;
+        for (sid, s) in self.senders.iter().enumerate() {
             let Some(rate) = s.rate else { continue };
             if s.sent >= s.m {
                 continue;
             }
-            let due = t0 + Duration::from_secs_f64(s.sent as f64 / rate);
+            let phase = self.phase(sid, nsenders);
+            let due = t0 + Duration::from_secs_f64((s.sent as f64 + phase) / rate);
             let wait = due.saturating_duration_since(Instant::now());
             best = Some(best.map_or(wait, |b| b.min(wait)));
         }
@@ -607,9 +706,18 @@ impl<'p> Engine<'p> {
     fn read_conn(&mut self, c: usize) {
         let mut buf = std::mem::take(&mut self.scratch);
         while let Some(sock) = self.conns[c].sock.as_mut() {
-            match net::read(sock, &mut buf) {
+            let (io, stamp) = net::read_stamped(sock, &mut buf);
+            match io {
                 Io::Done(n) => {
                     self.last_progress = Instant::now();
+                    self.out.reads += 1;
+                    self.read_ns = match stamp {
+                        Some(rt) => rt.saturating_sub(self.rt_start),
+                        None => {
+                            self.out.unstamped += 1;
+                            self.now_ns()
+                        }
+                    };
                     self.conns[c].rbuf.extend_from_slice(&buf[..n]);
                     self.process(c);
                 }
@@ -722,7 +830,7 @@ impl<'p> Engine<'p> {
     }
 
     fn deliver(&mut self, c: usize, sid: u32, seq: u64, ts: u64) {
-        let now = self.now_ns();
+        let now = self.read_ns;
         self.last_delivery = Instant::now();
         let own = self.senders.get(sid as usize).is_some_and(|s| s.conn == c);
         let conn = &mut self.conns[c];
@@ -765,10 +873,14 @@ impl<'p> Engine<'p> {
         self.pump.clear();
         let elapsed = t0.elapsed().as_secs_f64();
         let t0_ns = t0.duration_since(self.start).as_nanos() as u64;
+        let mono_ns = self.start.elapsed().as_nanos() as u64;
+        let now_ns = self.now_ns();
+        let nsenders = self.senders.len() as f64;
         for sid in list {
             let s = &self.senders[sid];
+            let phase = self.phase(sid, nsenders);
             let limit = match s.rate {
-                Some(rate) => s.m.min((elapsed * rate) as u64 + 1),
+                Some(rate) => s.m.min(((elapsed * rate - phase).max(-1.0) + 1.0) as u64),
                 None => s.m,
             };
             let c = s.conn;
@@ -777,13 +889,14 @@ impl<'p> Engine<'p> {
             }
             let mut sent = s.sent;
             while sent < limit && sent - self.senders[sid].acked < self.spec.window {
-                // A paced message carries the time it was due, so a late send shows as latency.
-                let ts = match self.senders[sid].rate {
-                    Some(rate) => t0_ns + (sent as f64 / rate * 1e9) as u64,
-                    None => self.now_ns(),
-                };
+                // Stamped as it is written (the write follows in this pass): latency is the
+                // server's. How late the generator itself was goes to `lag`.
+                if let Some(rate) = self.senders[sid].rate {
+                    let due = t0_ns + ((sent as f64 + phase) / rate * 1e9) as u64;
+                    self.lag.record(mono_ns.saturating_sub(due));
+                }
                 self.tmp.clear();
-                payload(&mut self.tmp, sid as u32, sent, ts, self.spec.pad);
+                payload(&mut self.tmp, sid as u32, sent, now_ns, self.spec.pad);
                 let s = &self.senders[sid];
                 if s.room {
                     self.proto

@@ -25,14 +25,18 @@ use std::time::Duration;
 
 use scenarios::{Overrides, Row};
 
-const USAGE: &str = "usage: stress [--scenario all|idle|fanout|fanout100|fanout1000|pairs|pairs500|rooms|files|slow|paced[,...]]
+const USAGE: &str = "usage: stress [--scenario all|idle|idle19k|fanout|fanout100|fanout1000|pairs|pairs500|rooms|files|slow|paced[,...]]
               [--proto native|irc] [--snak PATH] [--smoke]
-              [--target snak|ngircd|redis] [--ngircd PATH] [--redis-server PATH]
+              [--target snak|snak-native|snak-irc|ngircd|redis[,...]] [--ngircd PATH] [--redis-server PATH]
               [--timeout SECS] [--stall SECS] [--out DIR]
               [--n N] [--senders S] [--msgs M] [--window W] [--pad BYTES] [--rate DELIVERIES_PER_S]
               [--pairs P] [--rooms R] [--room-size K] [--slow-share F] [--max-sendq BYTES]
               [--files K] [--file-size BYTES] [--repeat N] [--csv FILE]
-       stress --compare FILE   (ratios between the targets' rows in a --csv file)";
+              [--server-cpu CPU] [--gen-cpu CPU] [--no-pin]
+       stress --compare FILE   (medians per target and snak's ratios, from a --csv file)
+
+Several targets run interleaved: each repeat of a scenario runs once on every target in turn,
+so a change in the machine's background load falls on all of them alike.";
 
 pub const ALL: [&str; 8] = [
     "idle",
@@ -47,8 +51,10 @@ pub const ALL: [&str; 8] = [
 
 pub struct Opts {
     pub snak: PathBuf,
-    /// snak, or a peer for comparison: ngircd (IRC) or redis (pub/sub).
+    /// snak, or a peer for comparison: ngircd (IRC) or redis (pub/sub). The one being run.
     pub target: String,
+    /// Every (target, protocol) asked for, in order.
+    pub targets: Vec<(String, String)>,
     pub ngircd: PathBuf,
     pub redis: PathBuf,
     pub proto: String,
@@ -63,12 +69,16 @@ pub struct Opts {
     pub stall: Duration,
     pub out: PathBuf,
     pub over: Overrides,
+    /// The CPU the server is pinned to, and the generator's own (None: not pinned).
+    pub server_cpu: Option<usize>,
+    pub gen_cpu: Option<usize>,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Opts, String> {
     let mut o = Opts {
         snak: PathBuf::from("target/release/snak"),
         target: "snak".into(),
+        targets: Vec::new(),
         ngircd: PathBuf::from("/usr/sbin/ngircd"),
         redis: PathBuf::from("/usr/bin/redis-server"),
         proto: "native".into(),
@@ -80,11 +90,17 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
         stall: Duration::from_secs(10),
         out: PathBuf::from("stress-out"),
         over: Overrides::default(),
+        server_cpu: Some(1),
+        gen_cpu: Some(0),
     };
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         if a == "--smoke" {
             o.smoke = true;
+            continue;
+        }
+        if a == "--no-pin" {
+            (o.server_cpu, o.gen_cpu) = (None, None);
             continue;
         }
         if a == "-h" || a == "--help" {
@@ -100,7 +116,19 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
         let ov = &mut o.over;
         match a.as_str() {
             "--snak" => o.snak = v.into(),
-            "--target" if ["snak", "ngircd", "redis"].contains(&v.as_str()) => o.target = v,
+            "--target" => {
+                for t in v.split(',') {
+                    let (t, p) = match t {
+                        "snak" => ("snak", ""),
+                        "snak-native" => ("snak", "native"),
+                        "snak-irc" => ("snak", "irc"),
+                        "ngircd" => ("ngircd", "irc"),
+                        "redis" => ("redis", "redis"),
+                        _ => return Err(format!("unknown target {t}\n{USAGE}")),
+                    };
+                    o.targets.push((t.into(), p.into()));
+                }
+            }
             "--ngircd" => o.ngircd = v.into(),
             "--redis-server" => o.redis = v.into(),
             "--proto" if v == "native" || v == "irc" => o.proto = v,
@@ -110,6 +138,8 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
             "--stall" => o.stall = Duration::from_secs_f64(num(&v)?),
             "--repeat" => o.repeat = (num(&v)? as usize).clamp(1, 9),
             "--csv" => o.csv = Some(v.into()),
+            "--server-cpu" => o.server_cpu = Some(num(&v)? as usize),
+            "--gen-cpu" => o.gen_cpu = Some(num(&v)? as usize),
             "--n" => ov.n = Some(num(&v)? as usize),
             "--senders" => ov.senders = Some(num(&v)? as usize),
             "--msgs" => ov.msgs = Some(num(&v)? as u64),
@@ -134,10 +164,39 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
             return Err(format!("unknown scenario {s}\n{USAGE}"));
         }
     }
+    if o.targets.is_empty() {
+        o.targets.push(("snak".into(), String::new()));
+    }
+    for (_, p) in o.targets.iter_mut() {
+        if p.is_empty() {
+            p.clone_from(&o.proto);
+        }
+    }
     if o.timeout.is_zero() {
         o.timeout = Duration::from_secs(if o.smoke { 20 } else { 120 });
     }
     Ok(o)
+}
+
+/// Puts the generator on its CPU, or turns pinning off where there are not two CPUs to share
+/// (children inherit the mask, so idle workers land on the generator's CPU too). Says which.
+fn pin_self(opts: &mut Opts) -> String {
+    let (Some(srv), Some(gen)) = (opts.server_cpu, opts.gen_cpu) else {
+        (opts.server_cpu, opts.gen_cpu) = (None, None);
+        return "not pinned (--no-pin)".into();
+    };
+    let n = daemon::cpus();
+    if n < 2 || srv == gen {
+        (opts.server_cpu, opts.gen_cpu) = (None, None);
+        return format!("not pinned ({n} CPU, server and generator would share it)");
+    }
+    match daemon::pin(0, gen) {
+        Ok(()) => format!("server on CPU {srv}, generator on CPU {gen}"),
+        Err(e) => {
+            (opts.server_cpu, opts.gen_cpu) = (None, None);
+            format!("not pinned: {e}")
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -157,57 +216,93 @@ fn main() -> ExitCode {
             }
         };
     }
-    let opts = match parse_args(args) {
+    let mut opts = match parse_args(args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    let pinning = pin_self(&mut opts);
     let nofile = net::raise_nofile();
     if let Err(e) = std::fs::create_dir_all(&opts.out) {
         eprintln!("{}: {e}", opts.out.display());
         return ExitCode::from(2);
     }
+    // A peer that is not installed is said so and left out; snak is still measured.
+    let mut targets = std::mem::take(&mut opts.targets);
+    targets.retain(|(t, _)| {
+        let (path, package) = match t.as_str() {
+            "ngircd" => (&opts.ngircd, "ngircd"),
+            "redis" => (&opts.redis, "redis-server"),
+            _ => return true,
+        };
+        let there = path.is_file();
+        if !there {
+            println!(
+                "stress: {t} is not installed at {} (apt-get install {package}): not measured",
+                path.display()
+            );
+        }
+        there
+    });
+    let names: Vec<String> = targets.iter().map(|(t, p)| label(t, p)).collect();
     eprintln!(
-        "stress: target {} proto {} open-file limit {nofile}",
-        opts.target, opts.proto
+        "stress: targets {}; open-file limit {nofile}; {pinning}; load average {:.2}",
+        names.join(", "),
+        daemon::loadavg()
     );
     let mut rows: Vec<Row> = Vec::new();
+    let mut failed_any = false;
     for name in &opts.scenarios {
-        eprintln!("stress: {name} ...");
-        let mut runs: Vec<Row> = Vec::new();
-        for _ in 0..opts.repeat {
-            runs.push(scenarios::run(&opts, name, nofile));
-            // A failure is the answer: no need to wait for it again.
-            if runs.last().is_some_and(|r| !r.ok) {
-                break;
+        let mut runs: Vec<Vec<Row>> = targets.iter().map(|_| Vec::new()).collect();
+        for rep in 0..opts.repeat {
+            for (k, (t, p)) in targets.iter().enumerate() {
+                // A failure is the answer: no need to wait for it again.
+                if runs[k].last().is_some_and(|r| !r.ok) {
+                    continue;
+                }
+                (opts.target, opts.proto) = (t.clone(), p.clone());
+                eprintln!("stress: {name} on {} (run {}) ...", names[k], rep + 1);
+                let row = scenarios::run(&opts, name, nofile);
+                eprintln!("stress: {name} on {}: {}", names[k], row.result);
+                if let Some(csv) = &opts.csv {
+                    if let Err(e) = scenarios::append_csv(csv, &row, rep) {
+                        eprintln!("{}: {e}", csv.display());
+                    }
+                }
+                runs[k].push(row);
             }
         }
-        // A failed run wins over the median: it must show.
-        runs.sort_by(|a, b| a.ok.cmp(&b.ok).then(a.rate().total_cmp(&b.rate())));
-        let row = if runs[0].ok {
-            runs.swap_remove(runs.len() / 2)
-        } else {
-            runs.swap_remove(0)
-        };
-        eprintln!("stress: {name}: {}", row.result);
-        if let Some(csv) = &opts.csv {
-            if let Err(e) = scenarios::append_csv(csv, &row, &opts) {
-                eprintln!("{}: {e}", csv.display());
-            }
+        for mut r in runs {
+            // A failed run wins over the median: it must show.
+            r.sort_by(|a, b| a.ok.cmp(&b.ok).then(a.key().total_cmp(&b.key())));
+            let row = if r[0].ok {
+                r.swap_remove(r.len() / 2)
+            } else {
+                r.swap_remove(0)
+            };
+            failed_any |= !row.ok;
+            rows.push(row);
         }
-        rows.push(row);
     }
-    print!("{}", scenarios::table(&rows, &opts));
-    let failed: Vec<&Row> = rows.iter().filter(|r| !r.ok).collect();
-    if failed.is_empty() {
-        println!("all {} scenarios passed", rows.len());
+    print!("{}", scenarios::table(&rows, &opts, &pinning));
+    if !failed_any {
+        println!("all {} scenario runs passed", rows.len());
         ExitCode::SUCCESS
     } else {
-        for r in &failed {
-            println!("FAILED {}: {}", r.name, r.result);
+        for r in rows.iter().filter(|r| !r.ok) {
+            println!("FAILED {} on {}: {}", r.name, r.proto, r.result);
         }
         ExitCode::FAILURE
+    }
+}
+
+/// How a target is named in tables: snak-native, snak-irc, ngircd, redis.
+pub fn label(target: &str, proto: &str) -> String {
+    if target == "snak" {
+        format!("snak-{proto}")
+    } else {
+        target.to_string()
     }
 }

@@ -1,7 +1,7 @@
 //! Sockets and process limits: non-blocking connects from a chosen loopback source address,
 //! one small enum for I/O outcomes, and the open-file limit.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::FromRawFd;
 
@@ -79,6 +79,15 @@ pub fn connect_from(
             &one as *const _ as *const _,
             optlen,
         );
+        // Received data carries its arrival time (see `read_stamped`).
+        let stamp: libc::c_int = SOF_RX;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPING,
+            &stamp as *const _ as *const _,
+            optlen,
+        );
         if let Some(size) = rcvbuf {
             let size = size as libc::c_int;
             libc::setsockopt(
@@ -129,14 +138,69 @@ pub enum Io {
     Closed,
 }
 
-pub fn read(sock: &mut mio::net::TcpStream, buf: &mut [u8]) -> Io {
+/// Software receive timestamps, reported with each read (SOF_TIMESTAMPING_RX_SOFTWARE |
+/// SOF_TIMESTAMPING_SOFTWARE).
+const SOF_RX: libc::c_int = (1 << 3) | (1 << 4);
+
+/// CLOCK_REALTIME in nanoseconds: the clock of the kernel's receive timestamps.
+pub fn realtime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: fills the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Like [`read`], and also the time (CLOCK_REALTIME ns) the kernel queued the newest bytes
+/// this read returned. On loopback that is the moment the server's write ran, so a latency
+/// taken from it leaves out however long the generator took to get round to this socket.
+/// None if the kernel gave no timestamp.
+pub fn read_stamped(sock: &mut mio::net::TcpStream, buf: &mut [u8]) -> (Io, Option<u64>) {
+    use std::os::fd::AsRawFd;
+    let fd = sock.as_raw_fd();
+    // Room for one cmsghdr and three timespecs, 8-byte aligned.
+    let mut control = [0u64; 16];
     loop {
-        match sock.read(buf) {
-            Ok(0) => return Io::Closed,
-            Ok(n) => return Io::Done(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Io::Blocked,
-            Err(_) => return Io::Closed,
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: msghdr is plain data; every pointer in it refers to a live local buffer of
+        // the length given; the CMSG_* walk stays within `control` as the kernel filled it.
+        unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = std::mem::size_of_val(&control);
+            let n = libc::recvmsg(fd, &mut msg, 0);
+            if n == 0 {
+                return (Io::Closed, None);
+            }
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                return match e.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => (Io::Blocked, None),
+                    _ => (Io::Closed, None),
+                };
+            }
+            let mut stamp = None;
+            let mut cm = libc::CMSG_FIRSTHDR(&msg);
+            while !cm.is_null() {
+                if (*cm).cmsg_level == libc::SOL_SOCKET && (*cm).cmsg_type == libc::SO_TIMESTAMPING
+                {
+                    // struct scm_timestamping: ts[0] is the software timestamp.
+                    let ts = std::ptr::read_unaligned(libc::CMSG_DATA(cm) as *const libc::timespec);
+                    if ts.tv_sec > 0 {
+                        stamp = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+                    }
+                }
+                cm = libc::CMSG_NXTHDR(&msg, cm);
+            }
+            return (Io::Done(n as usize), stamp);
         }
     }
 }

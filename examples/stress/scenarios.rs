@@ -54,7 +54,7 @@ struct Params {
 }
 
 pub fn known(name: &str) -> bool {
-    crate::ALL.contains(&name) || name == "fanout" || name == "pairs"
+    crate::ALL.contains(&name) || ["fanout", "pairs", "idle19k"].contains(&name)
 }
 
 fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
@@ -76,6 +76,9 @@ fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
     match (name, smoke) {
         ("idle", false) => p.n = 10_000,
         ("idle", true) => p.n = 50,
+        // The issue's registration figure: 19 000 clients connect and register.
+        ("idle19k", false) => p.n = 19_000,
+        ("idle19k", true) => p.n = 60,
         ("fanout" | "fanout100", true) => (p.n, p.senders, p.msgs, p.window) = (10, 2, 100, 10),
         ("fanout" | "fanout100", false) => p.msgs = 10_000,
         ("fanout1000", false) => (p.n, p.senders, p.msgs) = (1000, 1, 5000),
@@ -129,8 +132,14 @@ pub struct Row {
     unit: &'static str,
     srv_cpu: f64,
     gen_cpu: f64,
+    /// Busy CPU time of everything else on the machine meanwhile (other users' jobs).
+    other_cpu: f64,
     lat: Option<(u64, u64, u64)>,
     rss_kib: (u64, u64),
+    /// idle: server RSS growth per connection, bytes.
+    per_conn: f64,
+    /// The one-minute load average when the run began.
+    load: f64,
     extra: String,
 }
 
@@ -141,6 +150,25 @@ impl Row {
             self.count / self.secs
         } else {
             0.0
+        }
+    }
+
+    /// What the scenario counts per second of server CPU.
+    pub fn per_cpu(&self) -> f64 {
+        if self.srv_cpu > 0.0 {
+            self.count / self.srv_cpu
+        } else {
+            0.0
+        }
+    }
+
+    /// The figure the median run is chosen by, larger is better: server CPU for idle (less is
+    /// better), p99 latency for paced, work per server CPU-second for the rest.
+    pub fn key(&self) -> f64 {
+        match self.name.as_str() {
+            "idle" | "idle19k" => -self.srv_cpu,
+            "paced" => -(self.lat.map_or(0, |l| l.1) as f64),
+            _ => self.per_cpu(),
         }
     }
 
@@ -156,8 +184,11 @@ impl Row {
             unit: "",
             srv_cpu: 0.0,
             gen_cpu: 0.0,
+            other_cpu: 0.0,
             lat: None,
             rss_kib: (0, 0),
+            per_conn: 0.0,
+            load: 0.0,
             extra: String::new(),
         }
     }
@@ -174,12 +205,8 @@ fn proto_for(opts: &Opts) -> &'static dyn Proto {
 
 pub fn run(opts: &Opts, name: &str, nofile: u64) -> Row {
     let proto = proto_for(opts);
-    let label = if opts.target == "snak" {
-        proto.name()
-    } else {
-        opts.target.as_str()
-    };
-    let mut row = Row::new(name, label);
+    let mut row = Row::new(name, &crate::label(&opts.target, proto.name()));
+    row.load = daemon::loadavg();
     let na = match name {
         "files" if !proto.files() => Some("n/a: these users cannot take files"),
         // The slow-consumer policy under test is snak's `--max-sendq`.
@@ -210,10 +237,7 @@ fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), 
         p.pad = 400;
     }
     let (mut spec, conns) = build(name, &p, opts.timeout, opts.stall);
-    if opts.target == "ngircd" {
-        // ngircd accepts slowly and drops SYNs beyond a short backlog.
-        spec.connect_batch = 8;
-    }
+    spec.connect_batch = connect_batch(opts, spec.connect_batch);
     row.conns = conns;
     let log = opts
         .out
@@ -234,7 +258,7 @@ fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), 
         engine: None,
         workers: Vec::new(),
     };
-    let r = if name == "idle" {
+    let r = if name.starts_with("idle") {
         idle(proto, addr, &p, opts, nofile, pid, row, &mut held)
     } else {
         traffic(proto, addr, spec, name, &p, pid, row, &mut held)
@@ -271,7 +295,17 @@ fn start_snak(
     if name == "files" {
         flags.extend(["--max-file-size".into(), p.file_size.max(1).to_string()]);
     }
-    Daemon::start_snak(&snak, &flags, log)
+    Daemon::start_snak(&snak, &flags, log, opts.server_cpu)
+}
+
+/// Handshakes in flight at once for the target: ngircd accepts slowly and drops SYNs beyond a
+/// short backlog.
+fn connect_batch(opts: &Opts, default: usize) -> usize {
+    if opts.target == "ngircd" {
+        8
+    } else {
+        default
+    }
 }
 
 /// A free loopback port (the peers can't be told to pick one and print it).
@@ -302,7 +336,12 @@ fn start_ngircd(opts: &Opts, conns: usize, log: &Path) -> Result<Daemon, String>
     std::fs::write(&conf, text).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(bin);
     cmd.args(["--nodaemon", "--config"]).arg(&conf);
-    Daemon::start_cmd(cmd, SocketAddr::from(([127, 0, 0, 1], port)), log)
+    Daemon::start_cmd(
+        cmd,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        log,
+        opts.server_cpu,
+    )
 }
 
 /// redis-server on loopback, no persistence.
@@ -328,7 +367,12 @@ fn start_redis(opts: &Opts, conns: usize, log: &Path) -> Result<Daemon, String> 
         "--daemonize",
         "no",
     ]);
-    Daemon::start_cmd(cmd, SocketAddr::from(([127, 0, 0, 1], port)), log)
+    Daemon::start_cmd(
+        cmd,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        log,
+        opts.server_cpu,
+    )
 }
 
 /// The groups of a scenario and how many connections they need.
@@ -378,7 +422,7 @@ fn build(name: &str, p: &Params, timeout: Duration, stall: Duration) -> (Spec, u
             }
             spec.n = p.n + 2 * p.files;
         }
-        "idle" => spec.n = p.n.min(PER_PROCESS),
+        "idle" | "idle19k" => spec.n = p.n.min(PER_PROCESS),
         _ => {
             // fanout, fanout100, fanout1000, slow, paced: one room.
             spec.groups
@@ -395,7 +439,11 @@ fn build(name: &str, p: &Params, timeout: Duration, stall: Duration) -> (Spec, u
             }
         }
     }
-    let conns = if name == "idle" { p.n } else { spec.n };
+    let conns = if name.starts_with("idle") {
+        p.n
+    } else {
+        spec.n
+    };
     (spec, conns)
 }
 
@@ -421,10 +469,15 @@ fn traffic<'p>(
         .insert(Engine::new(proto, addr, spec).map_err(|e| e.to_string())?);
     e.connect()?;
     e.join()?;
-    let (s0, g0) = (daemon::cpu_secs(pid), daemon::self_cpu_secs());
+    let (s0, g0, m0) = (
+        daemon::cpu_secs(pid),
+        daemon::self_cpu_secs(),
+        daemon::machine_busy_secs(),
+    );
     let r = e.traffic();
     row.srv_cpu = daemon::cpu_secs(pid) - s0;
     row.gen_cpu = daemon::self_cpu_secs() - g0;
+    row.other_cpu = (daemon::machine_busy_secs() - m0 - row.srv_cpu - row.gen_cpu).max(0.0);
     row.rss_kib = daemon::mem_kib(pid);
     let o = &e.out;
     row.secs = o.traffic.as_secs_f64();
@@ -441,6 +494,15 @@ fn traffic<'p>(
     }
     let h = &e.hist;
     row.lat = Some((h.quantile(0.5), h.quantile(0.99), h.max));
+    if name == "paced" && e.lag.n > 0 {
+        row.extra = format!(
+            "gen send lag p50/p99 {}/{}, {}/{} reads kernel-stamped",
+            dur(e.lag.quantile(0.5)),
+            dur(e.lag.quantile(0.99)),
+            e.out.reads - e.out.unstamped,
+            e.out.reads
+        );
+    }
     r?;
     e.drain_slow()?;
     let o = &e.out;
@@ -474,21 +536,36 @@ fn idle<'p>(
     held: &mut Held<'p>,
 ) -> Result<(), String> {
     let (rss0, _) = daemon::mem_kib(pid);
-    let (s0, g0) = (daemon::cpu_secs(pid), daemon::self_cpu_secs());
+    let slab0 = daemon::slab_kib();
+    let (s0, g0, m0) = (
+        daemon::cpu_secs(pid),
+        daemon::self_cpu_secs(),
+        daemon::machine_busy_secs(),
+    );
     let t = Instant::now();
     let here =
         p.n.min(PER_PROCESS)
             .min(nofile.saturating_sub(100) as usize);
-    // Workers take the rest, each its own share of nicks and source addresses.
+    // Workers take the rest, each its own share of nicks and source addresses. Together the
+    // processes keep no more handshakes in flight than one process alone would.
+    let processes = p.n.div_ceil(PER_PROCESS).max(1);
+    let batch = (connect_batch(opts, Spec::new(0, opts.timeout).connect_batch) / processes).max(1);
     let mut first = here;
     while first < p.n {
         let k = (p.n - first).min(PER_PROCESS);
-        held.workers
-            .push(Worker::spawn(addr, proto.name(), first, k, opts.timeout)?);
+        held.workers.push(Worker::spawn(
+            addr,
+            proto.name(),
+            first,
+            k,
+            batch,
+            opts.timeout,
+        )?);
         first += k;
     }
     let workers = &mut held.workers;
     let mut spec = Spec::new(here, opts.timeout);
+    spec.connect_batch = batch;
     spec.stall = opts.stall.max(Duration::from_secs(30));
     let e = held
         .engine
@@ -501,18 +578,27 @@ fn idle<'p>(
     // Let the server finish what it queued before its memory is read.
     std::thread::sleep(Duration::from_millis(200));
     let (rss1, hwm) = daemon::mem_kib(pid);
+    let slab1 = daemon::slab_kib();
     row.srv_cpu = daemon::cpu_secs(pid) - s0;
     row.gen_cpu = daemon::self_cpu_secs() - g0
         + workers
             .iter()
             .map(|w| daemon::cpu_secs(w.child.id()))
             .sum::<f64>();
+    // The 200 ms pause is in the machine's figure but not in the others: small either way.
+    row.other_cpu = (daemon::machine_busy_secs() - m0 - row.srv_cpu - row.gen_cpu).max(0.0);
     row.rss_kib = (rss1, hwm);
     row.count = p.n as f64;
     row.unit = "conns";
     row.secs = elapsed.as_secs_f64();
     let per = (rss1.saturating_sub(rss0)) as f64 * 1024.0 / p.n as f64;
-    row.extra = format!("{:.1} KiB/conn, {} workers", per / 1024.0, workers.len());
+    row.per_conn = per;
+    // Both ends of every connection are on this machine: half the growth is the server's.
+    let kernel = slab1.saturating_sub(slab0) as f64 * 1024.0 / p.n as f64 / 2.0;
+    row.extra = format!(
+        "{per:.0} B/conn; kernel slab +{kernel:.0} B per socket; {} workers",
+        workers.len()
+    );
     e.verify()
 }
 
@@ -528,6 +614,7 @@ impl Worker {
         proto: &str,
         first: usize,
         n: usize,
+        batch: usize,
         timeout: Duration,
     ) -> Result<Worker, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -538,6 +625,7 @@ impl Worker {
                 proto,
                 &first.to_string(),
                 &n.to_string(),
+                &batch.to_string(),
             ])
             .arg(timeout.as_secs().to_string())
             .stdin(Stdio::piped())
@@ -580,11 +668,11 @@ impl Worker {
     }
 }
 
-/// The worker side: `--worker-idle ADDR PROTO FIRST N TIMEOUT_S`. Prints `ok` once its
+/// The worker side: `--worker-idle ADDR PROTO FIRST N BATCH TIMEOUT_S`. Prints `ok` once its
 /// connections are registered, then holds them until stdin closes.
 pub fn worker_idle(args: &[String]) -> ExitCode {
     let run = || -> Result<Engine<'static>, String> {
-        let [addr, proto, first, n, timeout] = args else {
+        let [addr, proto, first, n, batch, timeout] = args else {
             return Err("bad worker arguments".into());
         };
         let addr: SocketAddr = addr.parse().map_err(|_| "bad address")?;
@@ -596,6 +684,7 @@ pub fn worker_idle(args: &[String]) -> ExitCode {
         let num = |s: &str| s.parse::<usize>().map_err(|_| format!("bad number {s}"));
         let mut spec = Spec::new(num(n)?, Duration::from_secs(num(timeout)? as u64));
         spec.first = num(first)?;
+        spec.connect_batch = num(batch)?.max(1);
         spec.stall = Duration::from_secs(30);
         crate::net::raise_nofile();
         let mut e = Engine::new(proto, addr, spec).map_err(|e| e.to_string())?;
@@ -618,12 +707,11 @@ pub fn worker_idle(args: &[String]) -> ExitCode {
 }
 
 /// The results as one fixed-width table.
-pub fn table(rows: &[Row], opts: &Opts) -> String {
+pub fn table(rows: &[Row], opts: &Opts, pinning: &str) -> String {
     let mut s = format!(
-        "\nstress: target {}{}, snak = {}\n",
-        opts.target,
+        "\nstress: {pinning}{}, snak = {}\n",
         if opts.smoke {
-            ", smoke sizes: timings mean nothing"
+            "; smoke sizes: timings mean nothing"
         } else {
             ""
         },
@@ -631,7 +719,7 @@ pub fn table(rows: &[Row], opts: &Opts) -> String {
     );
     let head = [
         "scenario",
-        "proto",
+        "target",
         "conns",
         "count",
         "secs",
@@ -642,6 +730,7 @@ pub fn table(rows: &[Row], opts: &Opts) -> String {
         "max",
         "srv cpu",
         "gen cpu",
+        "other cpu",
         "srv rss/peak MiB",
         "notes",
         "result",
@@ -649,9 +738,8 @@ pub fn table(rows: &[Row], opts: &Opts) -> String {
     let mut cells: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
     for r in rows {
         let na = r.count == 0.0 && !r.ok;
-        let rate = if r.secs > 0.0 { r.count / r.secs } else { 0.0 };
         let per = if r.srv_cpu > 0.0 {
-            si(r.count / r.srv_cpu)
+            si(r.per_cpu())
         } else {
             "-".into()
         };
@@ -672,13 +760,14 @@ pub fn table(rows: &[Row], opts: &Opts) -> String {
             r.conns.to_string(),
             dash(format!("{} {}", si(r.count), r.unit)),
             dash(format!("{:.2}", r.secs)),
-            dash(si(rate)),
+            dash(si(r.rate())),
             dash(per),
             p50,
             p99,
             max,
-            dash(format!("{:.2}s", r.srv_cpu)),
-            dash(format!("{:.2}s", r.gen_cpu)),
+            dash(format!("{:.3}s", r.srv_cpu)),
+            dash(format!("{:.3}s", r.gen_cpu)),
+            dash(format!("{:.2}s", r.other_cpu)),
             dash(format!(
                 "{:.1}/{:.1}",
                 r.rss_kib.0 as f64 / 1024.0,
@@ -707,105 +796,243 @@ pub fn table(rows: &[Row], opts: &Opts) -> String {
     s
 }
 
-/// Appends a row as `target,proto,scenario,ok,rate,per_srv_cpu_s,p50_ns,p99_ns,rss_kib`.
-pub fn append_csv(path: &Path, r: &Row, opts: &Opts) -> std::io::Result<()> {
+/// The CSV columns, one line per run.
+const CSV_HEAD: &str = "who,scenario,run,ok,conns,count,secs,srv_cpu_s,gen_cpu_s,other_cpu_s,\
+                        p50_ns,p99_ns,rss_kib,bytes_per_conn,load1";
+
+/// Appends one run as a line of `CSV_HEAD` (written first if the file is new).
+pub fn append_csv(path: &Path, r: &Row, run: usize) -> std::io::Result<()> {
     use std::io::Write;
+    let fresh = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
-    let per = if r.srv_cpu > 0.0 {
-        r.count / r.srv_cpu
-    } else {
-        0.0
-    };
+    if fresh {
+        writeln!(f, "{CSV_HEAD}")?;
+    }
     let (p50, p99, _) = r.lat.unwrap_or((0, 0, 0));
     writeln!(
         f,
-        "{},{},{},{},{:.0},{:.0},{},{},{}",
-        opts.target,
+        "{},{},{},{},{},{:.0},{:.6},{:.6},{:.6},{:.3},{},{},{},{:.0},{:.2}",
         r.proto,
         r.name,
+        run + 1,
         r.ok,
-        r.rate(),
-        per,
+        r.conns,
+        r.count,
+        r.secs,
+        r.srv_cpu,
+        r.gen_cpu,
+        r.other_cpu,
         p50,
         p99,
-        r.rss_kib.0
+        r.rss_kib.0,
+        r.per_conn,
+        r.load
     )
 }
 
-/// A table of each scenario's rate and p99 per target, with snak's ratio to each peer.
-pub fn compare(csv: &str) -> String {
-    struct Rec<'a> {
-        who: String,
-        scenario: &'a str,
-        ok: bool,
-        rate: f64,
-        p99: u64,
+/// One figure of the comparison: its name, whether more is better, and how it is read from a
+/// run.
+struct Figure {
+    name: &'static str,
+    more_is_better: bool,
+    get: fn(&Rec) -> f64,
+    show: fn(f64) -> String,
+}
+
+struct Rec {
+    who: String,
+    scenario: String,
+    ok: bool,
+    count: f64,
+    secs: f64,
+    srv: f64,
+    gen: f64,
+    p50: f64,
+    p99: f64,
+    per_conn: f64,
+}
+
+fn figures(scenario: &str) -> Vec<Figure> {
+    let per = |r: &Rec| if r.srv > 0.0 { r.count / r.srv } else { 0.0 };
+    let rate = |r: &Rec| if r.secs > 0.0 { r.count / r.secs } else { 0.0 };
+    let gen_per = |r: &Rec| if r.gen > 0.0 { r.count / r.gen } else { 0.0 };
+    let secs = |v: f64| format!("{v:.3}s");
+    let ns = |v: f64| dur(v as u64);
+    match scenario {
+        "idle" | "idle19k" => vec![
+            Figure {
+                name: "server RSS bytes per connection",
+                more_is_better: false,
+                get: |r| r.per_conn,
+                show: |v| format!("{v:.0} B"),
+            },
+            Figure {
+                name: "server CPU to register them all",
+                more_is_better: false,
+                get: |r| r.srv,
+                show: secs,
+            },
+            Figure {
+                name: "generator CPU",
+                more_is_better: false,
+                get: |r| r.gen,
+                show: secs,
+            },
+        ],
+        "paced" => vec![
+            Figure {
+                name: "p99 latency",
+                more_is_better: false,
+                get: |r| r.p99,
+                show: ns,
+            },
+            Figure {
+                name: "p50 latency",
+                more_is_better: false,
+                get: |r| r.p50,
+                show: ns,
+            },
+            Figure {
+                name: "per server CPU-second",
+                more_is_better: true,
+                get: per,
+                show: si,
+            },
+        ],
+        _ => vec![
+            Figure {
+                name: "per server CPU-second",
+                more_is_better: true,
+                get: per,
+                show: si,
+            },
+            Figure {
+                name: "per second (wall)",
+                more_is_better: true,
+                get: rate,
+                show: si,
+            },
+            Figure {
+                name: "per generator CPU-second",
+                more_is_better: true,
+                get: gen_per,
+                show: si,
+            },
+            Figure {
+                name: "p99 latency (loaded)",
+                more_is_better: false,
+                get: |r| r.p99,
+                show: ns,
+            },
+        ],
     }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Per scenario and figure: each target's median over its runs, then snak's advantage over
+/// each peer (greater than 1: snak is better, whichever way the figure goes).
+pub fn compare(csv: &str) -> String {
     let recs: Vec<Rec> = csv
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            (f.len() == 9).then(|| Rec {
-                who: if f[0] == "snak" {
-                    format!("snak-{}", f[1])
-                } else {
-                    f[0].to_string()
-                },
-                scenario: f[2],
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            (f.len() == 15 && f[0] != "who").then(|| Rec {
+                who: f[0].to_string(),
+                scenario: f[1].to_string(),
                 ok: f[3] == "true",
-                rate: f[4].parse().unwrap_or(0.0),
-                p99: f[7].parse().unwrap_or(0),
+                count: num(5),
+                secs: num(6),
+                srv: num(7),
+                gen: num(8),
+                p50: num(10),
+                p99: num(11),
+                per_conn: num(13),
             })
         })
         .collect();
     let mut whos: Vec<String> = Vec::new();
-    let mut scenarios: Vec<&str> = Vec::new();
+    let mut scenarios: Vec<String> = Vec::new();
     for r in &recs {
         if !whos.contains(&r.who) {
             whos.push(r.who.clone());
         }
         if !scenarios.contains(&r.scenario) {
-            scenarios.push(r.scenario);
+            scenarios.push(r.scenario.clone());
         }
     }
-    let find = |w: &str, s: &str| recs.iter().rev().find(|r| r.who == w && r.scenario == s);
-    let mut out = String::from("\nrate/s (p99) per target; ratio = snak-native rate / peer rate\n");
-    let mut head = format!("{:<12}", "scenario");
-    for w in &whos {
-        head.push_str(&format!("  {w:<22}"));
+    let snaks: Vec<&String> = whos.iter().filter(|w| w.starts_with("snak")).collect();
+    let peers: Vec<&String> = whos.iter().filter(|w| !w.starts_with("snak")).collect();
+    let mut out = String::from(
+        "\nmedians per target (runs in brackets); ratio = snak's advantage (>1: snak better)\n",
+    );
+    let mut head = vec!["scenario".to_string(), "figure".to_string()];
+    head.extend(whos.iter().cloned());
+    for s in &snaks {
+        for p in &peers {
+            // snak-native against redis is the like-for-like pair of the native protocol.
+            head.push(format!("{} vs {p}", s.trim_start_matches("snak-")));
+        }
     }
-    for w in whos.iter().filter(|w| *w != "snak-native") {
-        head.push_str(&format!("  {:<14}", format!("vs {w}")));
-    }
-    out.push_str(head.trim_end());
-    out.push('\n');
-    for s in scenarios {
-        let mut line = format!("{s:<12}");
-        for w in &whos {
-            let cell = match find(w, s) {
-                Some(r) if r.ok && r.rate > 0.0 => format!(
-                    "{} ({})",
-                    si(r.rate),
-                    if r.p99 > 0 { dur(r.p99) } else { "-".into() }
-                ),
-                Some(r) if r.ok => "n/a".into(),
-                Some(_) => "FAIL".into(),
-                None => "-".into(),
+    let mut cells = vec![head];
+    for sc in &scenarios {
+        let runs = |w: &str| -> Vec<&Rec> {
+            recs.iter()
+                .filter(|r| r.who == w && &r.scenario == sc)
+                .collect()
+        };
+        for fig in figures(sc) {
+            let med = |w: &str| -> Option<f64> {
+                let rs = runs(w);
+                if rs.is_empty() || rs.iter().any(|r| !r.ok) {
+                    return None;
+                }
+                let v = median(rs.iter().map(|r| (fig.get)(r)).collect());
+                (v > 0.0).then_some(v)
             };
-            line.push_str(&format!("  {cell:<22}"));
+            let mut line = vec![sc.clone(), fig.name.to_string()];
+            for w in &whos {
+                let rs = runs(w);
+                line.push(match med(w) {
+                    Some(v) => format!("{} [{}]", (fig.show)(v), rs.len()),
+                    None if rs.iter().any(|r| !r.ok) => "FAIL".into(),
+                    None if rs.is_empty() => "-".into(),
+                    None => "n/a".into(),
+                });
+            }
+            for s in &snaks {
+                for p in &peers {
+                    line.push(match (med(s), med(p)) {
+                        (Some(a), Some(b)) if fig.more_is_better => format!("{:.2}x", a / b),
+                        (Some(a), Some(b)) => format!("{:.2}x", b / a),
+                        _ => "-".into(),
+                    });
+                }
+            }
+            cells.push(line);
         }
-        let base = find("snak-native", s).filter(|r| r.ok && r.rate > 0.0);
-        for w in whos.iter().filter(|w| *w != "snak-native") {
-            let cell = match (base, find(w, s).filter(|r| r.ok && r.rate > 0.0)) {
-                (Some(b), Some(p)) => format!("{:.2}x", b.rate / p.rate),
-                _ => "-".into(),
-            };
-            line.push_str(&format!("  {cell:<14}"));
-        }
-        out.push_str(line.trim_end());
+    }
+    let widths: Vec<usize> = (0..cells[0].len())
+        .map(|i| cells.iter().map(|c| c[i].len()).max().unwrap_or(0))
+        .collect();
+    for c in &cells {
+        let line: Vec<String> = c
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
     out
