@@ -115,6 +115,16 @@ impl Outbox {
             q.backlog.extend_from_slice(&self.arena[s..e]);
             return;
         }
+        if q.has_items() {
+            // Messages encoded one after another sit back to back in the arena: lengthen the
+            // last span instead of adding one, so a busy recipient gets one slice per writev.
+            let last = &mut self.items[q.tail as usize].span;
+            if last.start + last.len == span.start {
+                last.len += span.len;
+                q.pending += span.len;
+                return;
+            }
+        }
         let index = self.items.len() as u32;
         self.items.push(Item { span, next: NONE });
         if q.has_items() {
@@ -314,6 +324,7 @@ mod tests {
             ob.push(&mut b, 1, span);
         }
         assert_eq!(ob.arena_len(), 14, "each message encoded once");
+        assert_eq!(ob.items.len(), 2, "back-to-back messages make one span per recipient");
         let mut dirty = Vec::new();
         ob.take_dirty(&mut dirty);
         assert_eq!(dirty, vec![0, 1]);

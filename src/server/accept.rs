@@ -63,8 +63,10 @@ impl Server {
             info!("refused {addr}: {why:?}");
             return;
         }
-        let _ = socket.set_nodelay(true);
-        set_keepalive(&socket);
+        if !cfg!(target_os = "linux") {
+            use std::os::fd::AsRawFd;
+            set_connection_options(socket.as_raw_fd());
+        }
         let entry = self.conns.vacant_entry();
         let id = entry.key();
         if let Err(e) = self
@@ -150,12 +152,14 @@ fn refusal(proto: Proto, why: Refused) -> &'static [u8] {
     }
 }
 
-/// TCP keepalive finds peers that vanished without a word (power loss, a dropped NAT
-/// mapping) even when nobody talks to them: probes after 2 minutes idle, 4 tries 30 s apart.
-pub(super) fn set_keepalive(socket: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let fd = socket.as_raw_fd();
+/// The options every connection gets. No Nagle: latency matters as much as throughput, and
+/// writes are coalesced already. TCP keepalive finds peers that vanished without a word (power
+/// loss, a dropped NAT mapping) even when nobody talks to them: probes after 2 minutes idle,
+/// 4 tries 30 s apart. Set on a listener, Linux copies them to every accepted socket, which
+/// saves five system calls per connection.
+pub(super) fn set_connection_options(fd: std::os::fd::RawFd) {
     let options = [
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY, 1),
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
         (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 120),
         (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 30),

@@ -101,6 +101,7 @@ impl Server {
         for (i, (addr, proto)) in wanted.enumerate() {
             let mut l = TcpListener::bind(*addr)
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            tune_listener(&l);
             poll.registry()
                 .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
             listeners.push((l, proto));
@@ -428,4 +429,17 @@ fn discard_unread(socket: &mut TcpStream) {
             _ => return,
         }
     }
+}
+
+/// A deeper accept queue than the usual 128, so a burst of connections is not dropped before
+/// the loop gets to it, and the connection options set once for every accepted socket.
+fn tune_listener(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    let fd = listener.as_raw_fd();
+    // SAFETY: listen() on a socket that is already listening only changes its backlog (the
+    // kernel caps it at net.core.somaxconn).
+    unsafe {
+        libc::listen(fd, 1024);
+    }
+    accept::set_connection_options(fd);
 }
