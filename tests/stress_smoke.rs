@@ -1,32 +1,15 @@
 //! Runs the load generator (`examples/stress`) at tiny sizes against the freshly built daemon:
 //! every scenario must pass its delivery checks. Timings are never asserted.
 //!
-//! `cargo test --all-targets` builds the example; this test only runs it.
+//! `make test` builds the example first; this test only runs it.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
-
-/// `target/<profile>/examples/stress`, found from this test's own path
-/// (`target/<profile>/deps/stress_smoke-HASH`).
-fn stress_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    profile_dir
-        .join("examples")
-        .join(format!("stress{}", std::env::consts::EXE_SUFFIX))
-}
 
 #[test]
 fn every_scenario_passes_at_smoke_sizes() {
-    let bin = stress_bin();
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with `cargo test --all-targets`",
-        bin.display()
-    );
+    let bin = common::example_bin("stress");
     let out_dir = std::env::temp_dir().join(format!("snak-stress-smoke-{}", std::process::id()));
     let out = Command::new(&bin)
         .args(["--smoke", "--snak", env!("CARGO_BIN_EXE_snak"), "--out"])

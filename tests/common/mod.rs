@@ -124,6 +124,25 @@ fn libc_sigterm() -> &'static str {
     "-TERM"
 }
 
+/// `target/<profile>/examples/NAME`, found from the running test's own path
+/// (`target/<profile>/deps/TEST-HASH`); `make test` builds the examples first.
+pub fn example_bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build --examples`",
+        bin.display()
+    );
+    bin
+}
+
 /// The resident memory of a process in KiB, from /proc.
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
