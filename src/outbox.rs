@@ -324,7 +324,11 @@ mod tests {
             ob.push(&mut b, 1, span);
         }
         assert_eq!(ob.arena_len(), 14, "each message encoded once");
-        assert_eq!(ob.items.len(), 2, "back-to-back messages make one span per recipient");
+        assert_eq!(
+            ob.items.len(),
+            2,
+            "back-to-back messages make one span per recipient"
+        );
         let mut dirty = Vec::new();
         ob.take_dirty(&mut dirty);
         assert_eq!(dirty, vec![0, 1]);
