@@ -78,10 +78,19 @@ fn nonempty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
+/// Whether `bytes` holds a control character (a TAB only if not `tab_ok`). Every message
+/// passes through here twice, so it is written without an early exit, which lets the compiler
+/// check many bytes per instruction.
+fn has_control(bytes: &[u8], tab_ok: bool) -> bool {
+    bytes.iter().fold(false, |found, &b| {
+        found | ((b < 0x20 && !(tab_ok && b == b'\t')) | (b == 0x7f))
+    })
+}
+
 /// Parses one line, given without its `\n` or `\r\n`.
 pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
     let text = std::str::from_utf8(line).map_err(|_| Fail::BadUtf8)?;
-    if text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+    if has_control(text.as_bytes(), true) {
         return Err(Fail::ControlChar);
     }
     if text.trim_matches(|c| c == ' ' || c == '\t').is_empty() {
@@ -197,7 +206,7 @@ fn name_for_error(name: &str) -> &str {
 /// sent can break a line or a frame.
 fn push_text(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
-    if !bytes.iter().any(|&b| b < 0x20 || b == 0x7f) {
+    if !has_control(bytes, false) {
         return out.extend_from_slice(bytes);
     }
     out.extend(bytes.iter().filter(|&&b| b >= 0x20 && b != 0x7f));
