@@ -183,7 +183,17 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, ParseError> {
     if line.len() - body_start > MAX_BODY_LEN {
         return Err(ParseError::TooLong);
     }
-    if let Some(&byte) = line.iter().find(|&&b| is_line_breaking(b)) {
+    // Checked without an early exit first, which vectorises; the culprit is looked for only
+    // when there is one.
+    if line
+        .iter()
+        .fold(false, |found, &b| found | is_line_breaking(b))
+    {
+        let byte = line
+            .iter()
+            .copied()
+            .find(|&b| is_line_breaking(b))
+            .unwrap_or(0);
         return Err(ParseError::ForbiddenByte(byte));
     }
     let text = std::str::from_utf8(line).map_err(|_| ParseError::InvalidUtf8)?;
