@@ -4,44 +4,29 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snak::proto::frame::{next_piece, Framing, Piece};
+use snak::proto::frame::{replay, Piece};
 use snak::proto::irc_msg::{self, MAX_LINE_LEN};
 
 fn drive(chunks: &[&[u8]]) -> Vec<String> {
     let mut out = Vec::new();
-    let mut state = Framing::Lines;
-    let mut pending: Vec<u8> = Vec::new();
-    for chunk in chunks {
-        pending.extend_from_slice(chunk);
-        let mut pos = 0;
-        loop {
-            let (piece, used) = next_piece(&mut state, &pending[pos..], MAX_LINE_LEN);
-            if used == 0 && piece.is_none() {
-                break;
+    replay(chunks, MAX_LINE_LEN, |piece, _| match piece {
+        Piece::Line(line) => {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let parsed = irc_msg::parse(line);
+            if let Ok(msg) = &parsed {
+                // Relaying what a client sent must give exactly one line.
+                let mut written = Vec::new();
+                let text = msg.params().last().copied().unwrap_or("");
+                irc_msg::write_privmsg(&mut written, "n!u@h", msg.command(), text);
+                let breaks = written.iter().filter(|&&b| b == b'\n' || b == b'\r');
+                assert_eq!(breaks.count(), 2, "one CRLF per written line");
+                let _ = msg.tags().count();
             }
-            pos += used;
-            match piece {
-                Some(Piece::Line(line)) => {
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    let parsed = irc_msg::parse(line);
-                    if let Ok(msg) = &parsed {
-                        // Relaying what a client sent must give exactly one line.
-                        let mut written = Vec::new();
-                        let text = msg.params().last().copied().unwrap_or("");
-                        irc_msg::write_privmsg(&mut written, "n!u@h", msg.command(), text);
-                        let breaks = written.iter().filter(|&&b| b == b'\n' || b == b'\r');
-                        assert_eq!(breaks.count(), 2, "one CRLF per written line");
-                        let _ = msg.tags().count();
-                    }
-                    out.push(format!("{parsed:?}"));
-                }
-                Some(Piece::TooLong) => out.push("too long".into()),
-                Some(Piece::Raw(_)) => unreachable!(),
-                None => {}
-            }
+            out.push(format!("{parsed:?}"));
         }
-        pending.drain(..pos);
-    }
+        Piece::TooLong => out.push("too long".into()),
+        Piece::Raw(_) => unreachable!(),
+    });
     out
 }
 

@@ -3,44 +3,29 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use snak::proto::frame::{next_piece, Framing, Piece};
+use snak::proto::frame::{replay, Framing, Piece};
 use snak::proto::line::{self, Input};
 
 /// What a native connection makes of a stream, as the loop drives the framer.
 fn drive(chunks: &[&[u8]], max_line: usize) -> Vec<String> {
     let mut out = Vec::new();
-    let mut state = Framing::Lines;
-    let mut pending: Vec<u8> = Vec::new();
     let mut raw = Vec::new();
-    for chunk in chunks {
-        pending.extend_from_slice(chunk);
-        let mut pos = 0;
-        loop {
-            let (piece, used) = next_piece(&mut state, &pending[pos..], max_line);
-            if used == 0 && piece.is_none() {
-                break;
+    replay(chunks, max_line, |piece, state| match piece {
+        Piece::Line(l) => match line::parse(l.strip_suffix(b"\r").unwrap_or(l)) {
+            Ok(Input::Data { len, .. }) if (1..=65536).contains(&len) => {
+                out.push(format!("data {len}"));
+                *state = Framing::Raw { left: len };
             }
-            pos += used;
-            match piece {
-                Some(Piece::Line(l)) => match line::parse(l.strip_suffix(b"\r").unwrap_or(l)) {
-                    Ok(Input::Data { len, .. }) if (1..=65536).contains(&len) => {
-                        out.push(format!("data {len}"));
-                        state = Framing::Raw { left: len };
-                    }
-                    other => out.push(format!("{other:?}")),
-                },
-                Some(Piece::TooLong) => out.push("too long".into()),
-                Some(Piece::Raw(bytes)) => {
-                    raw.extend_from_slice(bytes);
-                    if state == Framing::Lines {
-                        out.push(format!("raw {:?}", std::mem::take(&mut raw)));
-                    }
-                }
-                None => {}
+            other => out.push(format!("{other:?}")),
+        },
+        Piece::TooLong => out.push("too long".into()),
+        Piece::Raw(bytes) => {
+            raw.extend_from_slice(bytes);
+            if *state == Framing::Lines {
+                out.push(format!("raw {:?}", std::mem::take(&mut raw)));
             }
         }
-        pending.drain(..pos);
-    }
+    });
     out
 }
 

@@ -75,6 +75,31 @@ pub fn next_piece<'a>(
     }
 }
 
+/// Feeds a stream that arrives in `chunks` through the framer the way the event loop does,
+/// keeping unused bytes from one chunk to the next, and hands each piece to `each`, which may
+/// change the framing (to `Raw` after a data frame header). The loop itself cannot use this:
+/// it stops mid-stream when a connection is paused. Tests and fuzz targets use it to check that
+/// however a stream is chunked, the same pieces come out.
+pub fn replay(chunks: &[&[u8]], max_line: usize, mut each: impl FnMut(Piece<'_>, &mut Framing)) {
+    let mut state = Framing::Lines;
+    let mut pending: Vec<u8> = Vec::new();
+    for chunk in chunks {
+        pending.extend_from_slice(chunk);
+        let mut pos = 0;
+        loop {
+            let (piece, used) = next_piece(&mut state, &pending[pos..], max_line);
+            if used == 0 && piece.is_none() {
+                break;
+            }
+            pos += used;
+            if let Some(piece) = piece {
+                each(piece, &mut state);
+            }
+        }
+        pending.drain(..pos);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,38 +110,23 @@ mod tests {
     /// parsed, `/data` switching to raw mode, raw bytes gathered per frame.
     fn drive(chunks: &[&[u8]], max_line: usize) -> Vec<String> {
         let mut out = Vec::new();
-        let mut state = Framing::Lines;
-        let mut pending: Vec<u8> = Vec::new();
         let mut raw = Vec::new();
-        for chunk in chunks {
-            pending.extend_from_slice(chunk);
-            let mut pos = 0;
-            loop {
-                let (piece, used) = next_piece(&mut state, &pending[pos..], max_line);
-                if used == 0 && piece.is_none() {
-                    break;
+        replay(chunks, max_line, |piece, state| match piece {
+            Piece::Line(l) => match line::parse(l) {
+                Ok(Input::Data { len, .. }) if (1..=65536).contains(&len) => {
+                    out.push(format!("data {len}"));
+                    *state = Framing::Raw { left: len };
                 }
-                pos += used;
-                match piece {
-                    Some(Piece::Line(l)) => match line::parse(l) {
-                        Ok(Input::Data { len, .. }) if (1..=65536).contains(&len) => {
-                            out.push(format!("data {len}"));
-                            state = Framing::Raw { left: len };
-                        }
-                        other => out.push(format!("{other:?}")),
-                    },
-                    Some(Piece::TooLong) => out.push("too long".into()),
-                    Some(Piece::Raw(bytes)) => {
-                        raw.extend_from_slice(bytes);
-                        if state == Framing::Lines {
-                            out.push(format!("raw {:?}", std::mem::take(&mut raw)));
-                        }
-                    }
-                    None => {}
+                other => out.push(format!("{other:?}")),
+            },
+            Piece::TooLong => out.push("too long".into()),
+            Piece::Raw(bytes) => {
+                raw.extend_from_slice(bytes);
+                if *state == Framing::Lines {
+                    out.push(format!("raw {:?}", std::mem::take(&mut raw)));
                 }
             }
-            pending.drain(..pos);
-        }
+        });
         out
     }
 

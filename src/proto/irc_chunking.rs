@@ -4,37 +4,22 @@
 
 use proptest::prelude::*;
 
-use super::frame::{next_piece, Framing, Piece};
+use super::frame::{replay, Piece};
 use super::irc_msg::{self, MAX_LINE_LEN};
 
 /// What an IRC connection makes of a stream: one entry per line (its parse result) or per
 /// over-long line.
 fn drive(chunks: &[&[u8]], max_line: usize) -> Vec<String> {
     let mut out = Vec::new();
-    let mut state = Framing::Lines;
-    let mut pending: Vec<u8> = Vec::new();
-    for chunk in chunks {
-        pending.extend_from_slice(chunk);
-        let mut pos = 0;
-        loop {
-            let (piece, used) = next_piece(&mut state, &pending[pos..], max_line);
-            if used == 0 && piece.is_none() {
-                break;
-            }
-            pos += used;
-            match piece {
-                Some(Piece::Line(line)) => {
-                    // The loop drops one more CR, as it does for both protocols.
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    out.push(format!("{:?}", irc_msg::parse(line)));
-                }
-                Some(Piece::TooLong) => out.push("too long".into()),
-                Some(Piece::Raw(_)) => unreachable!("IRC connections never enter raw framing"),
-                None => {}
-            }
+    replay(chunks, max_line, |piece, _| match piece {
+        Piece::Line(line) => {
+            // The loop drops one more CR, as it does for both protocols.
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            out.push(format!("{:?}", irc_msg::parse(line)));
         }
-        pending.drain(..pos);
-    }
+        Piece::TooLong => out.push("too long".into()),
+        Piece::Raw(_) => unreachable!("IRC connections never enter raw framing"),
+    });
     out
 }
 
