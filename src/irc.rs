@@ -503,6 +503,9 @@ impl IrcSession {
         let host = peer.to_string();
         hub.register(id, &nick, &user, &realname, &host);
         self.registered = true;
+        // The hub holds the names from now on; an idle connection keeps no second copy.
+        self.nick = None;
+        self.user = None;
         let version = env!("CARGO_PKG_VERSION");
         out.raw(id, |b| {
             let n =
