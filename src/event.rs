@@ -128,6 +128,14 @@ impl<'a> Member<'a> {
     }
 }
 
+/// A room's topic, who set it and when (seconds since the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicInfo<'a> {
+    pub text: &'a str,
+    pub by: &'a str,
+    pub at: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply<'a> {
     /// Which room plain lines now go to (native).
@@ -148,7 +156,7 @@ pub enum Reply<'a> {
     },
     Topic {
         room: &'a str,
-        topic: Option<&'a str>,
+        topic: Option<TopicInfo<'a>>,
     },
     Help,
     /// The target of a direct message is away.
@@ -182,6 +190,8 @@ pub enum Reply<'a> {
     RoomModes {
         room: &'a str,
         modes: &'a str,
+        /// When the room was made, in seconds since the Unix epoch.
+        created: u64,
     },
     /// The end of a room's (always empty) ban list.
     EndOfBanList(&'a str),

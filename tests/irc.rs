@@ -75,6 +75,19 @@ impl Irc {
     }
 }
 
+/// Asserts `line` is `prefix` and a Unix time of this session (not 0, not in the future).
+fn expect_time(line: &str, prefix: &str) {
+    let at: u64 = line
+        .strip_prefix(prefix)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{line:?} is not {prefix:?} and a time"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    assert!(at > 1_700_000_000 && at <= now, "{line}");
+}
+
 fn src(nick: &str) -> String {
     format!(":{nick}!{nick}@127.0.0.1")
 }
@@ -264,6 +277,8 @@ fn join_part_names_topic_list() {
     b.expect(&format!("{} TOPIC #one :Rust and more", src("alice")));
     b.send("TOPIC #one");
     b.expect(&format!("{S} 332 bob #one :Rust and more"));
+    // Who set it and when, in seconds since the epoch.
+    expect_time(&b.line(), &format!("{S} 333 bob #one alice "));
     b.send("TOPIC #one :mine now");
     b.expect(&format!("{S} 482 bob #one :You're not channel operator"));
     a.send("MODE #one -t");
@@ -556,6 +571,7 @@ fn room_modes_key_limit_invite_and_ops() {
     a.join("#r");
     a.send("MODE #r");
     a.expect(&format!("{S} 324 alice #r +nt"));
+    expect_time(&a.line(), &format!("{S} 329 alice #r "));
     a.send("MODE #r b");
     a.expect(&format!("{S} 368 alice #r :End of channel ban list"));
     a.send("MODE #nowhere");
@@ -573,6 +589,7 @@ fn room_modes_key_limit_invite_and_ops() {
     a.expect(&format!("{} JOIN #r", src("bob")));
     a.send("MODE #r");
     a.expect(&format!("{S} 324 alice #r +ntk sesame"));
+    a.numeric("329");
     // +o, and what a non-operator may not do.
     b.send("MODE #r -k *");
     b.expect(&format!("{S} 482 bob #r :You're not channel operator"));

@@ -161,8 +161,35 @@ struct Room {
     ops: Vec<ClientId>,
     /// Members who may speak while the room is moderated (`+v`).
     voiced: Vec<ClientId>,
-    topic: Option<Box<str>>,
+    topic: Option<Topic>,
+    /// When the room was made (seconds since the Unix epoch), for IRC's 329.
+    created: u64,
     modes: RoomModes,
+}
+
+/// A room's topic with who set it and when.
+#[derive(Debug)]
+struct Topic {
+    text: Box<str>,
+    by: Box<str>,
+    at: u64,
+}
+
+impl Topic {
+    fn info(&self) -> TopicInfo<'_> {
+        TopicInfo {
+            text: &self.text,
+            by: &self.by,
+            at: self.at,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, for the times IRC clients are told.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Who had a nick, for WHOWAS.

@@ -100,6 +100,7 @@ impl Hub {
                     ops: vec![id],
                     voiced: Vec::new(),
                     topic: None,
+                    created: unix_now(),
                     modes: RoomModes {
                         topic_ops: true,
                         no_outside: true,
@@ -130,7 +131,7 @@ impl Hub {
         if me.room_details {
             let reply = Reply::Topic {
                 room: &r.name,
-                topic: r.topic.as_deref(),
+                topic: r.topic.as_ref().map(Topic::info),
             };
             sink.one(id, &me.nick, &Event::Reply(reply));
             self.members_reply(id, room, true, sink);
@@ -183,7 +184,7 @@ impl Hub {
             Event::Reply(Reply::RoomEntry {
                 room: &r.name,
                 count: r.members.len(),
-                topic: r.topic.as_deref(),
+                topic: r.topic.as_ref().map(|t| &*t.text),
             })
         }
         let mut count = 0;
@@ -350,7 +351,7 @@ impl Hub {
         let Some(text) = text else {
             let reply = Reply::Topic {
                 room: &r.name,
-                topic: r.topic.as_deref(),
+                topic: r.topic.as_ref().map(Topic::info),
             };
             return sink.one(id, &me.nick, &Event::Reply(reply));
         };
@@ -369,8 +370,13 @@ impl Hub {
                 topic: text,
             },
         );
+        let by: Box<str> = me.nick.clone();
         let r = &mut self.rooms[room];
-        r.topic = (!text.is_empty()).then(|| text.into());
+        r.topic = (!text.is_empty()).then(|| Topic {
+            text: text.into(),
+            by,
+            at: unix_now(),
+        });
     }
 
     /// KICK: one room and several nicks, or as many rooms as nicks, paired in order.
@@ -577,6 +583,7 @@ impl Hub {
             let reply = Reply::RoomModes {
                 room: &r.name,
                 modes: &modes,
+                created: r.created,
             };
             return sink.one(id, &me.nick, &Event::Reply(reply));
         };

@@ -276,7 +276,11 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
         Reply::Topic {
             room,
             topic: Some(t),
-        } => numeric(out, srv, RPL_TOPIC, me, &[room, t]),
+        } => {
+            numeric(out, srv, RPL_TOPIC, me, &[room, t.text]);
+            let at = t.at.to_string();
+            numeric(out, srv, RPL_TOPICWHOTIME, me, &[room, t.by, &at]);
+        }
         Reply::Topic { room, topic: None } => {
             numeric(out, srv, RPL_NOTOPIC, me, &[room, "No topic is set"])
         }
@@ -404,10 +408,16 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
             let text = format!("Current global users {users}, max {users}");
             numeric(out, srv, RPL_GLOBALUSERS, me, &[&n, &n, &text]);
         }
-        Reply::RoomModes { room, modes } => {
+        Reply::RoomModes {
+            room,
+            modes,
+            created,
+        } => {
             let mut params = vec![room];
             params.extend(modes.split(' ').filter(|m| !m.is_empty()));
             numeric(out, srv, RPL_CHANNELMODEIS, me, &params);
+            let created = created.to_string();
+            numeric(out, srv, RPL_CREATIONTIME, me, &[room, &created]);
         }
         Reply::EndOfBanList(room) => numeric(out, srv, 368, me, &[room, "End of channel ban list"]),
         Reply::UserModes(modes) => numeric(out, srv, RPL_UMODEIS, me, &[modes]),

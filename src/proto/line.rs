@@ -336,7 +336,7 @@ fn encode_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
         Reply::Topic { room, topic } => {
             push(out, &["= topic ", room]);
             if let Some(t) = topic {
-                push(out, &[" ", t]);
+                push(out, &[" ", t.text]);
             }
         }
         Reply::Help => {
@@ -384,7 +384,7 @@ fn encode_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
                 "= lusers {users} users {opers} operators {rooms} rooms"
             );
         }
-        Reply::RoomModes { room, modes } => push(out, &["= modes ", room, " ", modes]),
+        Reply::RoomModes { room, modes, .. } => push(out, &["= modes ", room, " ", modes]),
         Reply::EndOfBanList(room) => push(out, &["= end bans ", room]),
         Reply::UserModes(modes) => push(out, &["= modes ", modes]),
         Reply::Inviting { who, room } => push(out, &["= inviting ", who, " ", room]),
