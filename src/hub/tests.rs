@@ -70,6 +70,14 @@ fn with_users(n: usize) -> (Hub, Record, Instant) {
     (h, r, now)
 }
 
+fn join(h: &mut Hub, r: &mut Record, id: ClientId, room: &str, now: Instant) {
+    let cmd = Command::Join {
+        rooms: room,
+        keys: None,
+    };
+    h.apply(id, cmd, now, r);
+}
+
 fn say(h: &mut Hub, r: &mut Record, id: ClientId, now: Instant, text: &str) {
     h.apply(
         id,
@@ -113,24 +121,8 @@ fn a_room_message_reaches_the_others_once_each() {
 #[test]
 fn nick_changes_are_unique_without_case_and_told_once_per_peer() {
     let (mut h, mut r, now) = with_users(2);
-    h.apply(
-        0,
-        Command::Join {
-            rooms: "#a",
-            keys: None,
-        },
-        now,
-        &mut r,
-    );
-    h.apply(
-        1,
-        Command::Join {
-            rooms: "#a",
-            keys: None,
-        },
-        now,
-        &mut r,
-    );
+    join(&mut h, &mut r, 0, "#a", now);
+    join(&mut h, &mut r, 1, "#a", now);
     r.take();
     h.apply(1, Command::Nick("U0"), now, &mut r);
     assert_eq!(
@@ -176,15 +168,7 @@ fn quiet_rooms_do_not_announce_arrivals() {
     // quiet_room_size is 3 in these tests.
     let (mut h, mut r, now) = with_users(5);
     for id in 0..5 {
-        h.apply(
-            id,
-            Command::Join {
-                rooms: "#big",
-                keys: None,
-            },
-            now,
-            &mut r,
-        );
+        join(&mut h, &mut r, id, "#big", now);
     }
     let told = r.take();
     let joins_told_to_first = told
@@ -199,15 +183,7 @@ fn quiet_rooms_do_not_announce_arrivals() {
 #[test]
 fn parting_moves_the_current_room_and_empty_rooms_vanish() {
     let (mut h, mut r, now) = with_users(1);
-    h.apply(
-        0,
-        Command::Join {
-            rooms: "#x",
-            keys: None,
-        },
-        now,
-        &mut r,
-    );
+    join(&mut h, &mut r, 0, "#x", now);
     assert_eq!(h.room_count(), 2);
     r.take();
     h.apply(
@@ -251,24 +227,8 @@ fn parting_moves_the_current_room_and_empty_rooms_vanish() {
 #[test]
 fn the_creator_is_operator_and_the_topic_needs_one() {
     let (mut h, mut r, now) = with_users(2);
-    h.apply(
-        0,
-        Command::Join {
-            rooms: "#t",
-            keys: None,
-        },
-        now,
-        &mut r,
-    );
-    h.apply(
-        1,
-        Command::Join {
-            rooms: "#t",
-            keys: None,
-        },
-        now,
-        &mut r,
-    );
+    join(&mut h, &mut r, 0, "#t", now);
+    join(&mut h, &mut r, 1, "#t", now);
     r.take();
     h.apply(
         1,
@@ -304,24 +264,8 @@ fn the_creator_is_operator_and_the_topic_needs_one() {
 #[test]
 fn leaving_tells_each_peer_once_and_aborts_transfers() {
     let (mut h, mut r, now) = with_users(3);
-    h.apply(
-        0,
-        Command::Join {
-            rooms: "#a",
-            keys: None,
-        },
-        now,
-        &mut r,
-    );
-    h.apply(
-        1,
-        Command::Join {
-            rooms: "#a",
-            keys: None,
-        },
-        now,
-        &mut r,
-    );
+    join(&mut h, &mut r, 0, "#a", now);
+    join(&mut h, &mut r, 1, "#a", now);
     h.apply(
         0,
         Command::Offer {
