@@ -429,8 +429,7 @@ fn hostile_file_names_stay_in_the_download_dir() {
     let mut saved = Vec::new();
     for name in names {
         mallory.send(&format!("/offer bob 5 {name}"));
-        let offered = mallory.line_starting("% offered ");
-        let id = offered.split(' ').nth(2).expect("offered id").to_string();
+        let id = common::offered_id(&mallory.line_starting("% offered "));
         let offer = bob.expect(|l| l.starts_with(&format!("-- file offer {id} from mallory")));
         assert!(offer.contains(name), "{offer}");
         bob.send(&format!("/accept {id}"));
@@ -445,12 +444,7 @@ fn hostile_file_names_stay_in_the_download_dir() {
 
     // An empty file is done as soon as it is accepted.
     mallory.send("/offer bob 0 empty.txt");
-    let id = mallory
-        .line_starting("% offered ")
-        .split(' ')
-        .nth(2)
-        .expect("id")
-        .to_string();
+    let id = common::offered_id(&mallory.line_starting("% offered "));
     bob.expect(|l| l.starts_with(&format!("-- file offer {id} ")));
     bob.send(&format!("/accept {id}"));
     let line = bob.expect(|l| l.starts_with("-- saved \"empty.txt\""));
@@ -458,12 +452,7 @@ fn hostile_file_names_stay_in_the_download_dir() {
 
     // A declined offer leaves nothing.
     mallory.send("/offer bob 5 declined.txt");
-    let id = mallory
-        .line_starting("% offered ")
-        .split(' ')
-        .nth(2)
-        .expect("id")
-        .to_string();
+    let id = common::offered_id(&mallory.line_starting("% offered "));
     bob.expect(|l| l.starts_with(&format!("-- file offer {id} ")));
     bob.send(&format!("/decline {id}"));
     mallory.expect_eventually(&format!("% declined {id}"));
@@ -498,12 +487,7 @@ fn hostile_file_names_stay_in_the_download_dir() {
 
     // A transfer cancelled halfway leaves nothing behind.
     mallory.send("/offer bob 10 partial.bin");
-    let id = mallory
-        .line_starting("% offered ")
-        .split(' ')
-        .nth(2)
-        .expect("id")
-        .to_string();
+    let id = common::offered_id(&mallory.line_starting("% offered "));
     bob.expect(|l| l.starts_with(&format!("-- file offer {id} ")));
     bob.send(&format!("/accept {id}"));
     mallory.expect_eventually(&format!("% accepted {id}"));

@@ -564,7 +564,7 @@ fn nul_bytes_and_huge_numbers_get_clear_errors() {
 /// Offers `size` bytes from a (alice) to b (bob) and accepts; returns the transfer id.
 fn offer_accepted(a: &mut Client, b: &mut Client, size: usize, name: &str) -> u64 {
     a.send(&format!("/offer bob {size} {name}"));
-    let id: u64 = a.line().split(' ').nth(2).unwrap().parse().unwrap();
+    let id = common::offered_id(&a.line());
     b.line_starting(&format!("% offer {id} "));
     b.line_starting("* alice offers you");
     b.send(&format!("/accept {id}"));

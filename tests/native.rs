@@ -362,7 +362,7 @@ fn sigint_works_too() {
 fn offer_accepted(a: &mut Client, b: &mut Client, size: usize, name: &str) -> u64 {
     a.send(&format!("/offer bob {size} {name}"));
     let offered = a.line();
-    let id: u64 = offered.split(' ').nth(2).unwrap().parse().unwrap();
+    let id = common::offered_id(&offered);
     assert_eq!(offered, format!("% offered {id} bob {size} {name}"));
     b.expect(&format!("% offer {id} alice {size} {name}"));
     b.expect(&format!(
@@ -464,7 +464,7 @@ fn decline_cancel_expiry_and_limits() {
     a.send("/offer nobody 10 x");
     a.expect("! no-such-nick nobody");
     a.send("/offer bob 10 one");
-    let id1: u64 = a.line().split(' ').nth(2).unwrap().parse().unwrap();
+    let id1 = common::offered_id(&a.line());
     b.line_starting("% offer");
     b.line();
     b.send(&format!("/decline {id1}"));
@@ -474,7 +474,7 @@ fn decline_cancel_expiry_and_limits() {
     b.expect(&format!("! no-such-transfer {id1}"));
     // Data before acceptance is refused and skipped; the stream stays in step.
     a.send("/offer bob 10 two");
-    let id2: u64 = a.line().split(' ').nth(2).unwrap().parse().unwrap();
+    let id2 = common::offered_id(&a.line());
     b.line_starting("% offer");
     b.line();
     a.send_raw(format!("/data {id2} 3\nabc").as_bytes());
@@ -525,7 +525,7 @@ fn disconnects_mid_transfer_abort_it_for_the_other_side() {
     let mut c = d.named("carol");
     b.expect_eventually("* guest-3 is now known as carol");
     c.send("/offer bob 10 g");
-    let id2: u64 = c.line().split(' ').nth(2).unwrap().parse().unwrap();
+    let id2 = common::offered_id(&c.line());
     drop(b);
     c.expect(&format!("% abort {id2} bob disconnected"));
 }

@@ -143,6 +143,14 @@ pub fn example_bin(name: &str) -> std::path::PathBuf {
     bin
 }
 
+/// The transfer id of an `% offered ID NICK SIZE NAME` line; fails the test on any other line.
+pub fn offered_id(line: &str) -> u64 {
+    line.strip_prefix("% offered ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("not an offered line: {line:?}"))
+}
+
 /// The resident memory of a process in KiB, from /proc.
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
