@@ -781,18 +781,7 @@ pub fn table(rows: &[Row], opts: &Opts, pinning: &str) -> String {
             },
         ]);
     }
-    let widths: Vec<usize> = (0..head.len())
-        .map(|i| cells.iter().map(|c| c[i].len()).max().unwrap_or(0))
-        .collect();
-    for c in &cells {
-        let line: Vec<String> = c
-            .iter()
-            .zip(&widths)
-            .map(|(v, w)| format!("{v:<w$}"))
-            .collect();
-        s.push_str(line.join("  ").trim_end());
-        s.push('\n');
-    }
+    push_columns(&mut s, &cells);
     s
 }
 
@@ -1023,10 +1012,17 @@ pub fn compare(csv: &str) -> String {
             cells.push(line);
         }
     }
-    let widths: Vec<usize> = (0..cells[0].len())
+    push_columns(&mut out, &cells);
+    out
+}
+
+/// Appends `cells` (the first row being the header) as left-aligned columns.
+fn push_columns(out: &mut String, cells: &[Vec<String>]) {
+    let columns = cells.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
         .map(|i| cells.iter().map(|c| c[i].len()).max().unwrap_or(0))
         .collect();
-    for c in &cells {
+    for c in cells {
         let line: Vec<String> = c
             .iter()
             .zip(&widths)
@@ -1035,5 +1031,4 @@ pub fn compare(csv: &str) -> String {
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
-    out
 }
