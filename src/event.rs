@@ -246,7 +246,10 @@ pub enum Fail<'a> {
     },
     CannotReceiveFiles(&'a str),
     Flood,
+    /// Refusals of a new connection, its only line before it is closed.
     ServerFull,
+    TooManyFromAddress,
+    ConnectingTooFast,
     /// A command needs more parameters (IRC); the command is named.
     NeedMoreParams(&'a str),
     /// A message with no target, or no text.

@@ -1,14 +1,16 @@
 //! snak: a small, fast chat server on one single-threaded mio event loop.
 //!
-//! The modules, from the socket inwards:
+//! The modules, from the socket inwards (each imports only those below it):
 //!
 //! - [`server`]: the event loop, the only module that touches the poller: listeners and
 //!   connections in a slab; admission (`accept`: caps, per-address limits, polite refusals),
-//!   input (`input`: bounded reads, framing, flood limit, dispatch by protocol), delivery
-//!   (`deliver`: the hub's sink) and output (`output`: one vectored write per connection per
-//!   pass); timers, deferred closes and graceful shutdown in `server` itself.
-//! - [`conn`]: one connection's socket, buffers, protocol state and close reason.
-//! - [`irc`]: the IRC session: registration, capabilities, pings, IRC commands to hub commands.
+//!   input (`input`: bounded reads, framing, flood limit), delivery (`deliver`: the hub's sink
+//!   and the front ends' output, encoding each event once per wire variant) and output
+//!   (`output`: one vectored write per connection per pass); timers, deferred closes and
+//!   graceful shutdown in `server` itself.
+//! - [`transport`]: how bytes cross the wire (plain TCP; TLS).
+//! - [`front`]: one front end per protocol (`native`, `irc`): framed input to hub commands,
+//!   hub events to bytes; each gets a small context and an output trait, never the loop.
 //! - [`outbox`]: the per-pass arena of encoded bytes and per-connection queues of spans into
 //!   it; what a slow reader leaves over is kept, bounded, and freed when it catches up.
 //! - [`limits`]: flood limit and per-address connection limits (pure).
@@ -18,15 +20,17 @@
 //!   events with recipients out through a [`hub::Sink`].
 //! - [`event`]: the vocabulary between the hub and the codecs.
 //! - [`names`]: the nick and room name rules.
+//! - [`clock`]: the time, read once per loop pass and passed down.
 //! - [`config`]: the command line and every limit's default.
 
+pub mod clock;
 pub mod config;
-pub mod conn;
 pub mod event;
+pub mod front;
 pub mod hub;
-pub mod irc;
 pub mod limits;
 pub mod names;
 pub mod outbox;
 pub mod proto;
 pub mod server;
+pub mod transport;

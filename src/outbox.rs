@@ -17,6 +17,8 @@ pub struct Span {
 }
 
 impl Span {
+    pub const EMPTY: Span = Span { start: 0, len: 0 };
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

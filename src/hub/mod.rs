@@ -8,6 +8,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
+use crate::clock::Clock;
+
 use slab::Slab;
 
 use crate::event::*;
@@ -185,13 +187,6 @@ impl Topic {
     }
 }
 
-/// Seconds since the Unix epoch, for the times IRC clients are told.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Who had a nick, for WHOWAS.
 #[derive(Debug)]
 struct WasUser {
@@ -219,6 +214,8 @@ pub enum Route {
 
 pub struct Hub {
     cfg: HubConfig,
+    /// The time of the command being carried out, as its caller read it.
+    now: Clock,
     users: Vec<Option<User>>,
     by_nick: HashMap<Box<str>, ClientId>,
     rooms: Slab<Room>,
@@ -242,6 +239,7 @@ impl Hub {
     pub fn new(cfg: HubConfig) -> Hub {
         Hub {
             cfg,
+            now: Clock::now(),
             users: Vec::new(),
             by_nick: HashMap::new(),
             rooms: Slab::new(),
@@ -288,7 +286,8 @@ impl Hub {
     }
 
     /// A native client arrives: a guest nick, the greeting, and `#lobby`.
-    pub fn connect_native(&mut self, id: ClientId, host: &str, sink: &mut impl Sink) {
+    pub fn connect_native(&mut self, id: ClientId, host: &str, now: Clock, sink: &mut impl Sink) {
+        self.now = now;
         let nick = loop {
             let candidate = format!("guest-{}", self.next_guest);
             self.next_guest += 1;
@@ -302,7 +301,16 @@ impl Hub {
     }
 
     /// A client that registered itself (IRC) with a nick checked by [`Hub::nick_in_use`].
-    pub fn register(&mut self, id: ClientId, nick: &str, user: &str, realname: &str, host: &str) {
+    pub fn register(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        user: &str,
+        realname: &str,
+        host: &str,
+        now: Clock,
+    ) {
+        self.now = now;
         self.add_user(id, nick, user, realname, host, false);
     }
 
@@ -407,7 +415,8 @@ impl Hub {
     }
 
     /// Carries out one command of a registered client.
-    pub fn apply(&mut self, id: ClientId, cmd: Command<'_>, now: Instant, sink: &mut impl Sink) {
+    pub fn apply(&mut self, id: ClientId, cmd: Command<'_>, now: Clock, sink: &mut impl Sink) {
+        self.now = now;
         let Some(me) = self.user(id) else { return };
         match cmd {
             Command::Nick(new) => self.change_nick(id, new, sink),
@@ -559,7 +568,7 @@ impl Hub {
                     sink.one(id, &me.nick, &ev);
                 }
             }
-            Command::Offer { to, size, name } => self.offer(id, to, size, name, now, sink),
+            Command::Offer { to, size, name } => self.offer(id, to, size, name, now.mono, sink),
             Command::Accept(t) => self.answer_offer(id, t, true, sink),
             Command::Decline(t) => self.answer_offer(id, t, false, sink),
             Command::Cancel(t) => self.cancel(id, t, sink),

@@ -100,7 +100,7 @@ impl Hub {
                     ops: vec![id],
                     voiced: Vec::new(),
                     topic: None,
-                    created: unix_now(),
+                    created: self.now.unix_secs(),
                     modes: RoomModes {
                         topic_ops: true,
                         no_outside: true,
@@ -375,7 +375,7 @@ impl Hub {
         r.topic = (!text.is_empty()).then(|| Topic {
             text: text.into(),
             by,
-            at: unix_now(),
+            at: self.now.unix_secs(),
         });
     }
 

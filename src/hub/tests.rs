@@ -60,17 +60,17 @@ fn hub() -> Hub {
 }
 
 /// A hub with native users 0..n named u0, u1, ... all in the lobby; the record is cleared.
-fn with_users(n: usize) -> (Hub, Record, Instant) {
-    let (mut h, mut r, now) = (hub(), Record::default(), Instant::now());
+fn with_users(n: usize) -> (Hub, Record, Clock) {
+    let (mut h, mut r, now) = (hub(), Record::default(), Clock::now());
     for id in 0..n {
-        h.connect_native(id, "127.0.0.1", &mut r);
+        h.connect_native(id, "127.0.0.1", now, &mut r);
         h.apply(id, Command::Nick(&format!("u{id}")), now, &mut r);
     }
     r.take();
     (h, r, now)
 }
 
-fn join(h: &mut Hub, r: &mut Record, id: ClientId, room: &str, now: Instant) {
+fn join(h: &mut Hub, r: &mut Record, id: ClientId, room: &str, now: Clock) {
     let cmd = Command::Join {
         rooms: room,
         keys: None,
@@ -78,7 +78,7 @@ fn join(h: &mut Hub, r: &mut Record, id: ClientId, room: &str, now: Instant) {
     h.apply(id, cmd, now, r);
 }
 
-fn say(h: &mut Hub, r: &mut Record, id: ClientId, now: Instant, text: &str) {
+fn say(h: &mut Hub, r: &mut Record, id: ClientId, now: Clock, text: &str) {
     h.apply(
         id,
         Command::SayCurrent {
@@ -93,8 +93,8 @@ fn say(h: &mut Hub, r: &mut Record, id: ClientId, now: Instant, text: &str) {
 #[test]
 fn arrival_greets_and_joins_the_lobby_quietly_for_oneself() {
     let (mut h, mut r) = (hub(), Record::default());
-    h.connect_native(0, "127.0.0.1", &mut r);
-    h.connect_native(1, "127.0.0.1", &mut r);
+    h.connect_native(0, "127.0.0.1", Clock::now(), &mut r);
+    h.connect_native(1, "127.0.0.1", Clock::now(), &mut r);
     assert_eq!(
         r.lines_for(0),
         vec![
@@ -389,10 +389,10 @@ fn frames_past_the_size_abort_and_offers_expire() {
         &mut r,
     );
     r.take();
-    assert_eq!(h.next_deadline(), Some(now + Duration::from_secs(60)));
-    h.expire(now + Duration::from_secs(59), &mut r);
+    assert_eq!(h.next_deadline(), Some(now.mono + Duration::from_secs(60)));
+    h.expire(now.mono + Duration::from_secs(59), &mut r);
     assert!(r.take().is_empty());
-    h.expire(now + Duration::from_secs(60), &mut r);
+    h.expire(now.mono + Duration::from_secs(60), &mut r);
     assert_eq!(
         r.take(),
         vec![
@@ -406,7 +406,7 @@ fn frames_past_the_size_abort_and_offers_expire() {
 #[test]
 fn clients_that_cannot_take_files_are_not_offered_any() {
     let (mut h, mut r, now) = with_users(1);
-    h.register(1, "ircer", "u", "Real Name", "127.0.0.1");
+    h.register(1, "ircer", "u", "Real Name", "127.0.0.1", Clock::now());
     h.apply(
         0,
         Command::Offer {

@@ -14,19 +14,30 @@ use crate::proto::irc_msg::{numeric::*, write_message, write_numeric, MAX_BODY_L
 /// Appends the IRC form of `event` as told to the client `me`. Events that mean nothing to an
 /// IRC client (the native greeting, file transfers) append nothing.
 pub fn encode(event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>) {
-    encode_for(event, me, server_name, false, out);
+    encode_with(event, me, server_name, 0, out);
 }
 
-/// [`encode`] for a client that negotiated `multi-prefix`: member listings show every prefix
-/// (`@+nick`), not only the highest.
-pub fn encode_for(
-    event: &Event<'_>,
-    me: &str,
-    server_name: &str,
-    multi_prefix: bool,
-    out: &mut Vec<u8>,
-) {
+/// The IRCv3 capabilities that change how events are written, as bits of one `u32`.
+pub mod caps {
+    use crate::event::{Event, Reply};
+
+    /// Member listings show every prefix (`@+nick`), not only the highest.
+    pub const MULTI_PREFIX: u32 = 1 << 0;
+
+    /// The capability bits that change how `event` is written: recipients that differ only in
+    /// others share one encoding.
+    pub fn relevant(event: &Event<'_>) -> u32 {
+        match event {
+            Event::Reply(Reply::Members { .. }) => MULTI_PREFIX,
+            _ => 0,
+        }
+    }
+}
+
+/// [`encode`] for a client with the capabilities `caps` ([`caps`] bits).
+pub fn encode_with(event: &Event<'_>, me: &str, server_name: &str, caps: u32, out: &mut Vec<u8>) {
     let me = if me.is_empty() { "*" } else { me };
+    let multi_prefix = caps & caps::MULTI_PREFIX != 0;
     match *event {
         Event::RoomMessage {
             from,
@@ -510,7 +521,14 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
             me,
             "You send too fast; your lines are being delayed",
         ),
-        Fail::ServerFull => out.extend_from_slice(b"ERROR :Closing link: the server is full\r\n"),
+        Fail::ServerFull => {
+            out.extend_from_slice(b"ERROR :Closing link: the server is full, try again later\r\n")
+        }
+        Fail::TooManyFromAddress => out
+            .extend_from_slice(b"ERROR :Closing link: too many connections from your address\r\n"),
+        Fail::ConnectingTooFast => out.extend_from_slice(
+            b"ERROR :Closing link: you connect too often, try again in a minute\r\n",
+        ),
         Fail::NeedMoreParams(c) => n(out, ERR_NEEDMOREPARAMS, &[word(c), "Not enough parameters"]),
         Fail::NoRecipient(c) => n(
             out,
@@ -764,7 +782,7 @@ mod tests {
             members: &members,
             names: true,
         });
-        encode_for(&reply, "bob", "snak.test", true, &mut multi);
+        encode_with(&reply, "bob", "snak.test", caps::MULTI_PREFIX, &mut multi);
         assert!(String::from_utf8_lossy(&multi).contains(":@+alice +bob\r\n"));
     }
 

@@ -435,6 +435,16 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
             "! flood you send too fast; your lines are being delayed"
         ),
         Fail::ServerFull => write!(out, "! server-full try again later"),
+        Fail::TooManyFromAddress => write!(
+            out,
+            "! too-many-connections from your address; close one and try again"
+        ),
+        Fail::ConnectingTooFast => {
+            write!(
+                out,
+                "! too-fast you connect too often; try again in a minute"
+            )
+        }
         // IRC's failures; native commands do not cause them, but every event has a line.
         Fail::NeedMoreParams(c) => write!(out, "! usage {c} needs more parameters"),
         Fail::NoRecipient(c) => write!(out, "! usage {c} needs a recipient"),

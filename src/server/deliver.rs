@@ -1,113 +1,169 @@
-//! The hub's sink: each event encoded once per protocol and queued for every recipient.
+//! The hub's sink and the front ends' output: each event encoded once per wire variant and
+//! queued for every recipient.
 
-use super::*;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
 
-/// Delivers hub events: encodes each once per protocol into the outbox and queues the span
-/// for every recipient. A recipient that falls too far behind is marked for closing.
+use slab::Slab;
+
+use super::link::Link;
+use super::{mark_close, Timer, TimerKind};
+use crate::event::Event;
+use crate::front::{self, CloseReason, Output, Wire};
+use crate::hub::{ClientId, Sink};
+use crate::outbox::{Outbox, Span};
+
+/// Delivers hub events and front-end output: encodes each event once per distinct [`Wire`]
+/// among its recipients into the outbox and queues the span for each. A recipient that falls
+/// too far behind is marked for closing.
 pub struct Deliver<'a> {
-    pub(super) conns: &'a mut Slab<Conn>,
+    pub(super) links: &'a mut Slab<Link>,
     pub(super) outbox: &'a mut Outbox,
     pub(super) closing: &'a mut Vec<ClientId>,
+    pub(super) timers: &'a mut BinaryHeap<Timer>,
     pub(super) server_name: &'a str,
     pub(super) max_sendq: usize,
 }
 
-/// Encodes `event` in one protocol's words. `multi_prefix`: the recipient asked IRC member
-/// listings to show every prefix.
-fn encode(
-    outbox: &mut Outbox,
-    server_name: &str,
-    proto: Proto,
-    me: &str,
-    multi_prefix: bool,
-    event: &Event<'_>,
-) -> Span {
-    match proto {
-        Proto::Native => outbox.encode(|out| line::encode(event, me, out)),
-        Proto::Irc => {
-            outbox.encode(|out| irc_codec::encode_for(event, me, server_name, multi_prefix, out))
+/// Encodings made for one event, by wire; an event seldom has more than a few variants.
+struct Encodings {
+    made: [(Wire, Span); 8],
+    len: usize,
+}
+
+impl Encodings {
+    fn new() -> Encodings {
+        Encodings {
+            made: [(Wire::NATIVE, Span::EMPTY); 8],
+            len: 0,
         }
+    }
+
+    fn get(&self, wire: Wire) -> Option<Span> {
+        self.made[..self.len]
+            .iter()
+            .find(|(w, _)| *w == wire)
+            .map(|&(_, s)| s)
+    }
+
+    /// Remembers an encoding; past the table's size the oldest is forgotten (and would be
+    /// made again: correct, only slower).
+    fn put(&mut self, wire: Wire, span: Span) {
+        if self.len == self.made.len() {
+            self.made.rotate_left(1);
+            self.len -= 1;
+        }
+        self.made[self.len] = (wire, span);
+        self.len += 1;
     }
 }
 
-impl Deliver<'_> {
-    /// Queues `span` for `conn`, unless it is being dropped for falling behind; drops it when
-    /// it falls too far behind.
-    fn queue(&mut self, id: ClientId, span: Span) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            queue_for(self.outbox, conn, id, span, self.closing, self.max_sendq);
-        }
-    }
-
-    /// Queues raw bytes for one connection (protocol-specific lines, file data).
-    pub fn raw(&mut self, id: ClientId, f: impl FnOnce(&mut Vec<u8>)) {
-        let span = self.outbox.encode(f);
-        self.queue(id, span);
-    }
-
-    pub fn queued(&self, id: ClientId) -> usize {
-        self.conns.get(id).map_or(0, |c| c.out.queued())
-    }
-
-    /// Marks another connection for closing at the end of the pass (an IRC operator's KILL).
-    pub fn close(&mut self, id: ClientId, reason: CloseReason) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            mark_close(conn, id, self.closing, reason);
-        }
-    }
-}
-
-fn queue_for(
+fn queue(
     outbox: &mut Outbox,
-    conn: &mut Conn,
+    link: &mut Link,
     id: ClientId,
     span: Span,
     closing: &mut Vec<ClientId>,
     max_sendq: usize,
 ) {
-    if conn.closing == Some(CloseReason::SendqExceeded) {
+    if link.closing == Some(CloseReason::SendqExceeded) {
         return;
     }
-    outbox.push(&mut conn.out, id, span);
-    if conn.out.backlog() > max_sendq {
-        mark_close(conn, id, closing, CloseReason::SendqExceeded);
+    outbox.push(&mut link.out, id, span);
+    if link.out.backlog() > max_sendq {
+        mark_close(link, id, closing, CloseReason::SendqExceeded);
+    }
+}
+
+impl Deliver<'_> {
+    fn queue_span(&mut self, id: ClientId, span: Span) {
+        if let Some(link) = self.links.get_mut(id) {
+            queue(self.outbox, link, id, span, self.closing, self.max_sendq);
+        }
     }
 }
 
 impl Sink for Deliver<'_> {
     fn one(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
-        let Some(conn) = self.conns.get_mut(to) else {
+        let Some(link) = self.links.get_mut(to) else {
             return;
         };
-        let span = encode(
-            self.outbox,
-            self.server_name,
-            conn.proto,
-            me,
-            conn.multi_prefix,
-            event,
-        );
-        queue_for(self.outbox, conn, to, span, self.closing, self.max_sendq);
+        let (wire, srv) = (link.wire, self.server_name);
+        let span = self
+            .outbox
+            .encode(|out| front::encode(wire, event, me, srv, out));
+        queue(self.outbox, link, to, span, self.closing, self.max_sendq);
     }
 
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
-        // At most one encoding per protocol, made when the first recipient needs it.
-        let (mut native, mut irc) = (None, None);
+        let mut made = Encodings::new();
         for &id in to {
             if Some(id) == except {
                 continue;
             }
-            let Some(conn) = self.conns.get_mut(id) else {
+            let Some(link) = self.links.get_mut(id) else {
                 continue;
             };
-            let cached = match conn.proto {
-                Proto::Native => &mut native,
-                Proto::Irc => &mut irc,
+            let wire = link.wire.for_event(event);
+            let span = match made.get(wire) {
+                Some(span) => span,
+                None => {
+                    let srv = self.server_name;
+                    let span = self
+                        .outbox
+                        .encode(|out| front::encode(wire, event, "", srv, out));
+                    made.put(wire, span);
+                    span
+                }
             };
-            let span = *cached.get_or_insert_with(|| {
-                encode(self.outbox, self.server_name, conn.proto, "", false, event)
-            });
-            queue_for(self.outbox, conn, id, span, self.closing, self.max_sendq);
+            queue(self.outbox, link, id, span, self.closing, self.max_sendq);
+        }
+    }
+}
+
+impl Output for Deliver<'_> {
+    fn raw(&mut self, to: ClientId, f: impl FnOnce(&mut Vec<u8>)) {
+        let span = self.outbox.encode(f);
+        self.queue_span(to, span);
+    }
+
+    fn file_data(&mut self, to: ClientId, transfer: u64, bytes: &[u8]) {
+        let Some(wire) = self.links.get(to).map(|l| l.wire) else {
+            return;
+        };
+        let span = self
+            .outbox
+            .encode(|out| front::encode_file_data(wire, transfer, bytes, out));
+        self.queue_span(to, span);
+    }
+
+    fn queued(&self, id: ClientId) -> usize {
+        self.links.get(id).map_or(0, Link::queued)
+    }
+
+    fn close(&mut self, id: ClientId, reason: CloseReason) {
+        if let Some(link) = self.links.get_mut(id) {
+            mark_close(link, id, self.closing, reason);
+        }
+    }
+
+    fn set_wire(&mut self, id: ClientId, wire: Wire) {
+        if let Some(link) = self.links.get_mut(id) {
+            link.wire = wire;
+        }
+    }
+
+    fn wake_at(&mut self, id: ClientId, at: Instant) {
+        if let Some(link) = self.links.get(id) {
+            self.timers
+                .push(Reverse((at, id, link.serial, TimerKind::Session)));
+        }
+    }
+
+    fn entered_hub(&mut self, id: ClientId) {
+        if let Some(link) = self.links.get_mut(id) {
+            link.in_hub = true;
         }
     }
 }

@@ -1,6 +1,10 @@
-//! Reading: bounded reads, framing, flood limits, and handing lines to their protocol.
+//! Reading: bounded reads, framing, the flood limit, and handing pieces to the front end.
 
 use super::*;
+use crate::event::Fail;
+use crate::front::{DataFrame, Flow};
+use crate::proto::frame::{self, Framing, Piece};
+use crate::transport::ReadOutcome;
 
 impl Server {
     /// Reads until the socket is drained (`to_end`) or a short read says it is, within the
@@ -8,12 +12,12 @@ impl Server {
     pub(super) fn on_readable(&mut self, id: ClientId, to_end: bool) {
         let mut budget = config::READ_BUDGET;
         let mut scratch = std::mem::take(&mut self.scratch);
-        while let Some(conn) = self.conns.get_mut(id) {
-            if conn.closing.is_some() || conn.paused {
+        while let Some(link) = self.links.get_mut(id) {
+            if link.closing.is_some() || link.paused {
                 break;
             }
             let wanted = budget;
-            match read_some(&mut conn.socket, &mut scratch[..wanted]) {
+            match link.transport.read(&mut scratch[..wanted]) {
                 ReadOutcome::Data(n) => {
                     self.input(id, &scratch[..n]);
                     budget -= n;
@@ -45,29 +49,29 @@ impl Server {
 
     /// Handles newly read bytes, after any left over from before.
     pub(super) fn input(&mut self, id: ClientId, data: &[u8]) {
-        let Some(conn) = self.conns.get_mut(id) else {
+        let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if conn.inbuf.is_empty() {
+        if link.inbuf.is_empty() {
             let used = self.process(id, data);
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.inbuf.extend_from_slice(&data[used..]);
+            if let Some(link) = self.links.get_mut(id) {
+                link.inbuf.extend_from_slice(&data[used..]);
             }
         } else {
-            let mut buf = std::mem::take(&mut conn.inbuf);
+            let mut buf = std::mem::take(&mut link.inbuf);
             buf.extend_from_slice(data);
             let used = self.process(id, &buf);
             buf.drain(..used);
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.inbuf = if buf.is_empty() { Vec::new() } else { buf };
+            if let Some(link) = self.links.get_mut(id) {
+                link.inbuf = if buf.is_empty() { Vec::new() } else { buf };
             }
         }
         self.arm_partial_timer(id);
         let recvq_limit = 4 * self.cfg.max_line.max(crate::proto::irc_msg::MAX_LINE_LEN);
-        if let Some(conn) = self.conns.get_mut(id) {
-            if conn.throttled && conn.inbuf.len() > recvq_limit {
+        if let Some(link) = self.links.get_mut(id) {
+            if link.throttled && link.inbuf.len() > recvq_limit {
                 mark_close(
-                    conn,
+                    link,
                     id,
                     &mut self.closing,
                     CloseReason::Other("excess flood"),
@@ -77,49 +81,110 @@ impl Server {
     }
 
     /// A partial line with no more input coming: the tutorial's client ends lines this way.
-    pub(super) fn arm_partial_timer(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get_mut(id) else {
+    fn arm_partial_timer(&mut self, id: ClientId) {
+        let takes_partial = self
+            .sessions
+            .get(id)
+            .and_then(Option::as_ref)
+            .is_some_and(Session::takes_partial_lines);
+        let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if conn.proto != Proto::Native || conn.framing != Framing::Lines || conn.inbuf.is_empty() {
-            conn.partial_deadline = None;
+        if !takes_partial || link.framing != Framing::Lines || link.inbuf.is_empty() {
+            link.partial_deadline = None;
             return;
         }
-        if conn.partial_deadline.is_none() {
-            let at = Instant::now() + config::PARTIAL_LINE_GRACE;
-            conn.partial_deadline = Some(at);
+        if link.partial_deadline.is_none() {
+            let at = self.clock.mono + config::PARTIAL_LINE_GRACE;
+            link.partial_deadline = Some(at);
             self.schedule(id, at, TimerKind::PartialLine);
         }
     }
 
+    /// The partial-line timer fired: an unfinished line that sat this long is taken as whole.
+    pub(super) fn partial_line_due(&mut self, id: ClientId, at: Instant) {
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        if link.partial_deadline != Some(at) {
+            return;
+        }
+        link.partial_deadline = None;
+        let ready = link.framing == Framing::Lines && !link.paused && !link.throttled;
+        if !ready || link.inbuf.is_empty() {
+            return;
+        }
+        if self.cfg.flood_limit {
+            if let Err(retry) = link.flood.admit(self.clock.mono, link.inbuf.len()) {
+                link.throttled = true;
+                self.schedule(id, retry, TimerKind::Flood);
+                return;
+            }
+        }
+        let buf = std::mem::take(&mut link.inbuf);
+        // The framer leaves one byte of slack for a CR; without one, a partial line of
+        // max-line + 1 bytes is over the limit.
+        let text = buf.strip_suffix(b"\r").unwrap_or(&buf);
+        if text.len() > self.cfg.max_line {
+            self.with_session(id, |s, ctx, hub, out| s.too_long(ctx, hub, out));
+        } else {
+            let flow = self.with_session(id, |s, ctx, hub, out| s.line(ctx, text, hub, out));
+            self.follow(id, flow);
+        }
+    }
+
+    /// A flood-limited connection may send again: what waited is handled, then the socket is
+    /// read (what waits there raised no new edge).
+    pub(super) fn flood_over(&mut self, id: ClientId) {
+        if let Some(link) = self.links.get_mut(id) {
+            link.throttled = false;
+        }
+        self.input(id, &[]);
+        if let Some(link) = self.links.get_mut(id) {
+            if !link.throttled {
+                link.warned_flood = false;
+            }
+        }
+        self.carry.push(id);
+    }
+
+    /// Applies what the front end said about the stream after a piece.
+    fn follow(&mut self, id: ClientId, flow: Option<Flow>) {
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        if let Some(Flow::Raw { len, frame }) = flow {
+            link.framing = Framing::Raw { left: len };
+            link.data = frame;
+        }
+    }
+
     /// Consumes as much of `data` as can be handled now; returns how much.
-    pub(super) fn process(&mut self, id: ClientId, data: &[u8]) -> usize {
+    fn process(&mut self, id: ClientId, data: &[u8]) -> usize {
         let mut pos = 0;
         loop {
-            let Some(conn) = self.conns.get_mut(id).filter(|c| c.closing.is_none()) else {
+            let Some(link) = self.links.get_mut(id).filter(|l| l.closing.is_none()) else {
                 return data.len();
             };
-            let limit = match conn.proto {
-                Proto::Native => self.cfg.max_line,
-                Proto::Irc => crate::proto::irc_msg::MAX_LINE_LEN,
+            let Some(session) = self.sessions.get(id).and_then(Option::as_ref) else {
+                return data.len();
             };
-            let before = conn.framing;
-            let (piece, used) = frame::next_piece(&mut conn.framing, &data[pos..], limit);
+            let limit = session.max_line(&self.cfg);
+            let before = link.framing;
+            let (piece, used) = frame::next_piece(&mut link.framing, &data[pos..], limit);
             match piece {
-                Some(Piece::Line(line))
-                    if self.cfg.flood_limit && !is_data_header(conn.proto, line) =>
-                {
-                    if conn.throttled {
-                        conn.framing = before;
+                Some(Piece::Line(line)) if self.cfg.flood_limit && !session.flood_exempt(line) => {
+                    if link.throttled {
+                        link.framing = before;
                         return pos;
                     }
-                    if let Err(at) = conn.flood.admit(Instant::now(), line.len()) {
+                    if let Err(at) = link.flood.admit(self.clock.mono, line.len()) {
                         // Over the rate: the line waits ("fake lag"); reading goes on so a
                         // client that keeps going is seen and dropped.
-                        conn.framing = before;
-                        conn.throttled = true;
-                        let first_time = !conn.warned_flood;
-                        conn.warned_flood = true;
+                        link.framing = before;
+                        link.throttled = true;
+                        let first_time = !link.warned_flood;
+                        link.warned_flood = true;
                         self.schedule(id, at, TimerKind::Flood);
                         if first_time {
                             let (hub, mut out) = self.deliver();
@@ -128,20 +193,30 @@ impl Server {
                         }
                         return pos;
                     }
-                    self.line(id, line);
+                    let flow =
+                        self.with_session(id, |s, ctx, hub, out| s.line(ctx, line, hub, out));
+                    self.follow(id, flow);
                 }
-                Some(Piece::Line(line)) => self.line(id, line),
-                Some(Piece::TooLong) => self.too_long(id),
+                Some(Piece::Line(line)) => {
+                    let flow =
+                        self.with_session(id, |s, ctx, hub, out| s.line(ctx, line, hub, out));
+                    self.follow(id, flow);
+                }
+                Some(Piece::TooLong) => {
+                    self.with_session(id, |s, ctx, hub, out| s.too_long(ctx, hub, out));
+                }
                 Some(Piece::Raw(bytes)) => {
-                    let DataFrame { transfer, to } = conn.data;
-                    if let Some(to) = to {
-                        if self.forward(id, transfer, to, bytes).is_none() {
-                            // Paused: take the frame back up where it stopped.
-                            if let Some(conn) = self.conns.get_mut(id) {
-                                conn.framing = before;
-                            }
-                            return pos;
+                    let frame: DataFrame = link.data;
+                    let flow = self
+                        .with_session(id, |s, ctx, hub, out| s.raw(ctx, frame, bytes, hub, out));
+                    if flow == Some(Flow::Paused) {
+                        // Taken back up where it stopped once the recipient catches up.
+                        if let Some(link) = self.links.get_mut(id) {
+                            link.framing = before;
+                            link.paused = true;
+                            self.paused.push(id);
                         }
+                        return pos;
                     }
                 }
                 None if used == 0 => return pos,
@@ -150,155 +225,4 @@ impl Server {
             pos += used;
         }
     }
-
-    pub(super) fn too_long(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get(id) else {
-            return;
-        };
-        match conn.proto {
-            Proto::Native => {
-                let max = self.cfg.max_line;
-                let (hub, mut out) = self.deliver();
-                let me = hub.nick(id).unwrap_or("*");
-                out.one(id, me, &Event::Fail(Fail::LineTooLong(max)));
-            }
-            Proto::Irc => self.irc_line(id, None),
-        }
-    }
-
-    /// Forwards file bytes to the recipient, or pauses the sender (None) while the recipient
-    /// is behind.
-    pub(super) fn forward(
-        &mut self,
-        id: ClientId,
-        transfer: u64,
-        to: ClientId,
-        bytes: &[u8],
-    ) -> Option<()> {
-        let (hub, mut out) = self.deliver();
-        if !hub.transfer_active(transfer) {
-            return Some(()); // cancelled meanwhile: the bytes are skipped
-        }
-        if out.queued(to) > config::FILE_PAUSE_QUEUE {
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.paused = true;
-                self.paused.push(id);
-            }
-            return None;
-        }
-        out.raw(to, |buf| {
-            line::encode_data_header(transfer, bytes.len(), buf);
-            buf.extend_from_slice(bytes);
-        });
-        hub.data_forwarded(transfer, bytes.len() as u64, &mut out);
-        Some(())
-    }
-
-    /// One complete line, without its `\n`.
-    pub(super) fn line(&mut self, id: ClientId, line: &[u8]) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        match self.conns.get(id).map(|c| c.proto) {
-            Some(Proto::Native) => self.native_line(id, line),
-            Some(Proto::Irc) => self.irc_line(id, Some(line)),
-            None => {}
-        }
-    }
-
-    pub(super) fn native_line(&mut self, id: ClientId, text: &[u8]) {
-        let now = Instant::now();
-        let parsed = line::parse(text);
-        let (hub, mut out) = self.deliver();
-        let me = hub.nick(id).unwrap_or("*");
-        match parsed {
-            Ok(Input::Empty) => {}
-            Ok(Input::Command(cmd)) => hub.apply(id, cmd, now, &mut out),
-            Ok(Input::Data { id: transfer, len }) => {
-                let route = if len == 0 || len > config::MAX_FRAME as u64 {
-                    out.one(
-                        id,
-                        me,
-                        &Event::Fail(Fail::BadFrame("LEN must be 1 to 65536")),
-                    );
-                    None
-                } else {
-                    match hub.route_data(id, transfer, len, &mut out) {
-                        Route::To(to) => Some(to),
-                        Route::Refused(why) => {
-                            let me = hub.nick(id).unwrap_or("*");
-                            out.one(id, me, &Event::Fail(Fail::BadFrame(why)));
-                            None
-                        }
-                    }
-                };
-                if len > 0 {
-                    if let Some(conn) = self.conns.get_mut(id) {
-                        conn.framing = Framing::Raw { left: len };
-                        conn.data = DataFrame {
-                            transfer,
-                            to: route,
-                        };
-                    }
-                }
-            }
-            Ok(Input::Quit(reason)) => {
-                out.one(
-                    id,
-                    me,
-                    &Event::Bye {
-                        reason: reason.unwrap_or(""),
-                    },
-                );
-                self.close(id, CloseReason::Quit(reason.map(Into::into)));
-            }
-            Err(fail) => out.one(id, me, &Event::Fail(fail)),
-        }
-    }
-
-    /// One IRC line (None: it was too long).
-    pub(super) fn irc_line(&mut self, id: ClientId, line: Option<&[u8]>) {
-        let Some(mut session) = self.conns.get_mut(id).and_then(|c| c.irc.take()) else {
-            return;
-        };
-        let now = Instant::now();
-        let peer = self.conns[id].peer;
-        let (cfg, hub, mut out) = self.parts();
-        let action = session.handle(id, line, peer, now, cfg, hub, &mut out);
-        self.irc_done(id, session, action);
-    }
-
-    /// An IRC connection's timer fired (registration deadline or ping check).
-    pub(super) fn irc_timer(&mut self, id: ClientId, now: Instant) {
-        let Some(mut session) = self.conns.get_mut(id).and_then(|c| c.irc.take()) else {
-            return;
-        };
-        let (cfg, _, mut out) = self.parts();
-        let action = session.on_timer(id, now, cfg, &mut out);
-        self.irc_done(id, session, action);
-    }
-
-    pub(super) fn irc_done(
-        &mut self,
-        id: ClientId,
-        mut session: Box<IrcSession>,
-        action: IrcAction,
-    ) {
-        let wake = session.take_wake();
-        if let Some(conn) = self.conns.get_mut(id) {
-            conn.multi_prefix = session.multi_prefix();
-            conn.irc = Some(session);
-            match action {
-                IrcAction::None => {}
-                IrcAction::Registered => conn.in_hub = true,
-                IrcAction::Close(reason) => mark_close(conn, id, &mut self.closing, reason),
-            }
-        }
-        if let Some(at) = wake {
-            self.schedule(id, at, TimerKind::Irc);
-        }
-    }
-}
-
-/// Data frame headers are not charged to the flood limit: files are paced by backpressure.
-pub(super) fn is_data_header(proto: Proto, line: &[u8]) -> bool {
-    proto == Proto::Native && line.starts_with(b"/data ")
 }

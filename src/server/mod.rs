@@ -1,9 +1,14 @@
 //! The event loop: one thread, one `mio::Poll`, listeners and connections in a slab.
 //!
-//! Every pass runs in the same order: poll (timeout = the nearest deadline), accept, read a
-//! bounded amount from each ready connection and apply what it asked for, fire due timers,
-//! flush every connection's queued bytes with one vectored write each, close what was marked
-//! (its peers hear about it, and that is flushed too), then wake paused file senders.
+//! Every pass runs in the same order: poll (timeout = the nearest deadline), read the clock
+//! once, accept, read a bounded amount from each ready connection and hand what it framed to
+//! its front end, fire due timers, flush every connection's queued bytes with one vectored
+//! write each, close what was marked (its peers hear about it, and that is flushed too), then
+//! wake paused file senders.
+//!
+//! A connection is a [`Link`] (transport, buffers, flood state) in `links` and a
+//! [`Session`] (its front end's state) in `sessions` under the same key; the two are apart so
+//! the output side can queue bytes for any link while a front end handles a line.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -12,38 +17,37 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
+use crate::clock::Clock;
 use crate::config::{self, Config};
-use crate::conn::{read_some, CloseReason, Conn, DataFrame, Proto, ReadOutcome};
-use crate::event::{Event, Fail};
-use crate::hub::{ClientId, Hub, HubConfig, Route, Sink};
-use crate::irc::{IrcAction, IrcSession};
-use crate::limits::{AddressLimits, Refusal};
-use crate::outbox::{Flushed, Outbox, Span};
-use crate::proto::frame::{self, Framing, Piece};
-use crate::proto::irc as irc_codec;
-use crate::proto::line::{self, Input};
+use crate::event::Event;
+use crate::front::{CloseReason, Ctx, Proto, Session};
+use crate::hub::{ClientId, Hub, HubConfig, Sink};
+use crate::limits::AddressLimits;
+use crate::outbox::Outbox;
 
 mod accept;
 mod deliver;
 mod input;
+mod link;
 mod output;
 
 pub use deliver::Deliver;
+use link::Link;
 
 const SIGNAL: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = usize::MAX / 2;
 /// How long accept rests after running out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-fn mark_close(conn: &mut Conn, id: ClientId, closing: &mut Vec<ClientId>, reason: CloseReason) {
-    if conn.closing.is_none() {
-        conn.closing = Some(reason);
+fn mark_close(link: &mut Link, id: ClientId, closing: &mut Vec<ClientId>, reason: CloseReason) {
+    if link.closing.is_none() {
+        link.closing = Some(reason);
         closing.push(id);
     }
 }
@@ -55,21 +59,30 @@ enum TimerKind {
     PartialLine,
     /// A flood-limited connection may send again.
     Flood,
-    /// The IRC session's registration and ping deadlines.
-    Irc,
+    /// The front end asked to be woken (IRC registration and ping deadlines).
+    Session,
 }
 
 /// A timer: at `.0`, for the connection with key `.1` and serial `.2`.
 type Timer = Reverse<(Instant, ClientId, u64, TimerKind)>;
 
+struct Listener {
+    socket: TcpListener,
+    proto: Proto,
+}
+
 pub struct Server {
     cfg: Config,
     poll: Poll,
-    listeners: Vec<(TcpListener, Proto)>,
+    listeners: Vec<Listener>,
     signals: Signals,
-    conns: Slab<Conn>,
+    links: Slab<Link>,
+    /// Each link's front-end state, under the link's key.
+    sessions: Vec<Option<Session>>,
     hub: Hub,
     outbox: Outbox,
+    /// This pass's reading of the clock.
+    clock: Clock,
     /// One read buffer for all connections: input is parsed where it lands.
     scratch: Vec<u8>,
     dirty: Vec<ClientId>,
@@ -82,6 +95,8 @@ pub struct Server {
     next_serial: u64,
     max_clients: usize,
     accept_retry: Option<Instant>,
+    /// Listeners that used their accept batch this pass and may have more waiting.
+    accept_pending: Vec<usize>,
     addresses: AddressLimits,
     /// A descriptor held back so that, out of descriptors, accept can still take a
     /// connection and tell it the server is full instead of leaving it hanging.
@@ -99,12 +114,12 @@ impl Server {
             .map(|a| (a, Proto::Native))
             .chain(cfg.irc_listen.iter().map(|a| (a, Proto::Irc)));
         for (i, (addr, proto)) in wanted.enumerate() {
-            let mut l = TcpListener::bind(*addr)
+            let mut socket = TcpListener::bind(*addr)
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            tune_listener(&l);
+            tune_listener(&socket);
             poll.registry()
-                .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
-            listeners.push((l, proto));
+                .register(&mut socket, Token(LISTENER_BASE + i), Interest::READABLE)?;
+            listeners.push(Listener { socket, proto });
         }
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         poll.registry()
@@ -125,15 +140,17 @@ impl Server {
             quiet_room_size: cfg.quiet_room_size,
             offer_timeout: cfg.offer_timeout,
         });
-        let cfg_limits = (cfg.max_per_ip, cfg.max_conn_rate, cfg.limit_loopback);
+        let addresses = AddressLimits::new(cfg.max_per_ip, cfg.max_conn_rate, cfg.limit_loopback);
         Ok(Server {
             cfg,
             poll,
             listeners,
             signals,
-            conns: Slab::new(),
+            links: Slab::new(),
+            sessions: Vec::new(),
             hub,
             outbox: Outbox::new(),
+            clock: Clock::now(),
             scratch: vec![0; config::READ_BUDGET],
             dirty: Vec::new(),
             closing: Vec::new(),
@@ -143,21 +160,17 @@ impl Server {
             next_serial: 0,
             max_clients,
             accept_retry: None,
-            addresses: AddressLimits::new(cfg_limits.0, cfg_limits.1, cfg_limits.2),
+            accept_pending: Vec::new(),
+            addresses,
             spare_fd: std::fs::File::open("/dev/null").ok(),
         })
     }
 
-    /// The bound addresses with their protocols (port 0 resolved).
+    /// The bound addresses with their kinds (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
         self.listeners
             .iter()
-            .filter_map(|(l, p)| {
-                Some((
-                    if *p == Proto::Native { "native" } else { "irc" },
-                    l.local_addr().ok()?,
-                ))
-            })
+            .filter_map(|l| Some((l.proto.name(), l.socket.local_addr().ok()?)))
             .collect()
     }
 
@@ -172,6 +185,7 @@ impl Server {
                 }
                 return Err(e);
             }
+            self.clock = Clock::now();
             for ev in events.iter() {
                 match ev.token() {
                     SIGNAL => {
@@ -198,7 +212,7 @@ impl Server {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.carry.is_empty() {
+        if !self.carry.is_empty() || !self.accept_pending.is_empty() {
             return Some(Duration::ZERO);
         }
         let next = [
@@ -213,38 +227,62 @@ impl Server {
             .map(|at| at.saturating_duration_since(now))
     }
 
-    /// The configuration, the hub and the delivery sink, borrowed apart.
-    fn parts(&mut self) -> (&Config, &mut Hub, Deliver<'_>) {
+    /// The output for front ends and the hub, borrowing only what it needs.
+    fn deliver(&mut self) -> (&mut Hub, Deliver<'_>) {
         let out = Deliver {
-            conns: &mut self.conns,
+            links: &mut self.links,
             outbox: &mut self.outbox,
             closing: &mut self.closing,
+            timers: &mut self.timers,
             server_name: &self.cfg.server_name,
             max_sendq: self.cfg.max_sendq,
         };
-        (&self.cfg, &mut self.hub, out)
+        (&mut self.hub, out)
     }
 
-    fn deliver(&mut self) -> (&mut Hub, Deliver<'_>) {
-        let (_, hub, out) = self.parts();
-        (hub, out)
+    /// Runs `f` on connection `id`'s front end with its context, the hub and the output.
+    fn with_session<R>(
+        &mut self,
+        id: ClientId,
+        f: impl FnOnce(&mut Session, &Ctx<'_>, &mut Hub, &mut Deliver<'_>) -> R,
+    ) -> Option<R> {
+        let peer = self.links.get(id)?.peer;
+        let session = self.sessions.get_mut(id)?.as_mut()?;
+        let ctx = Ctx {
+            id,
+            clock: self.clock,
+            peer,
+            cfg: &self.cfg,
+        };
+        let mut out = Deliver {
+            links: &mut self.links,
+            outbox: &mut self.outbox,
+            closing: &mut self.closing,
+            timers: &mut self.timers,
+            server_name: &self.cfg.server_name,
+            max_sendq: self.cfg.max_sendq,
+        };
+        Some(f(session, &ctx, &mut self.hub, &mut out))
     }
 
     fn close(&mut self, id: ClientId, reason: CloseReason) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            mark_close(conn, id, &mut self.closing, reason);
+        if let Some(link) = self.links.get_mut(id) {
+            mark_close(link, id, &mut self.closing, reason);
         }
     }
 
     fn schedule(&mut self, id: ClientId, at: Instant, kind: TimerKind) {
-        if let Some(conn) = self.conns.get(id) {
-            self.timers.push(Reverse((at, id, conn.serial, kind)));
+        if let Some(link) = self.links.get(id) {
+            self.timers.push(Reverse((at, id, link.serial, kind)));
         }
     }
 
     // ---- end of pass ----
 
     fn end_pass(&mut self) {
+        for index in std::mem::take(&mut self.accept_pending) {
+            self.accept(index);
+        }
         for id in std::mem::take(&mut self.carry) {
             self.on_readable(id, true);
         }
@@ -260,7 +298,7 @@ impl Server {
     }
 
     fn fire_timers(&mut self) {
-        let now = Instant::now();
+        let now = self.clock.mono;
         if self.accept_retry.is_some_and(|at| at <= now) {
             self.accept_retry = None;
             for i in 0..self.listeners.len() {
@@ -276,81 +314,53 @@ impl Server {
                 break;
             }
             self.timers.pop();
-            let Some(conn) = self
-                .conns
-                .get_mut(id)
-                .filter(|c| c.serial == serial && c.closing.is_none())
-            else {
+            let live = self
+                .links
+                .get(id)
+                .is_some_and(|l| l.serial == serial && l.closing.is_none());
+            if !live {
                 continue;
-            };
+            }
             match kind {
-                TimerKind::PartialLine if conn.partial_deadline == Some(at) => {
-                    conn.partial_deadline = None;
-                    let ready = conn.framing == Framing::Lines && !conn.paused && !conn.throttled;
-                    if !ready || conn.inbuf.is_empty() {
-                        continue;
-                    }
-                    if self.cfg.flood_limit {
-                        if let Err(retry) = conn.flood.admit(now, conn.inbuf.len()) {
-                            conn.throttled = true;
-                            self.schedule(id, retry, TimerKind::Flood);
-                            continue;
-                        }
-                    }
-                    let buf = std::mem::take(&mut conn.inbuf);
-                    // The framer leaves one byte of slack for a CR; without one, a partial
-                    // line of max-line + 1 bytes is over the limit.
-                    let text = buf.strip_suffix(b"\r").unwrap_or(&buf);
-                    if text.len() > self.cfg.max_line {
-                        self.too_long(id);
-                    } else {
-                        self.line(id, &buf);
-                    }
+                TimerKind::PartialLine => self.partial_line_due(id, at),
+                TimerKind::Flood => self.flood_over(id),
+                TimerKind::Session => {
+                    self.with_session(id, |s, ctx, hub, out| s.timer(ctx, hub, out));
                 }
-                TimerKind::PartialLine => {}
-                TimerKind::Flood => {
-                    conn.throttled = false;
-                    self.input(id, &[]);
-                    if let Some(conn) = self.conns.get_mut(id) {
-                        if !conn.throttled {
-                            conn.warned_flood = false;
-                        }
-                    }
-                    // Whatever waits in the socket was not signalled again: read it.
-                    self.carry.push(id);
-                }
-                TimerKind::Irc => self.irc_timer(id, now),
             }
         }
     }
 
     fn close_marked(&mut self) {
         for id in std::mem::take(&mut self.closing) {
-            let Some(conn) = self.conns.get(id) else {
+            let Some(link) = self.links.get(id) else {
                 continue;
             };
-            let reason = conn.closing.clone().unwrap_or(CloseReason::PeerClosed);
-            self.addresses.release(conn.peer);
-            if conn.in_hub {
+            let reason = link.closing.clone().unwrap_or(CloseReason::PeerClosed);
+            self.addresses.release(link.peer);
+            if link.in_hub {
                 let (hub, mut out) = self.deliver();
                 hub.disconnect(id, reason.public_text(), &mut out);
             }
-            let mut conn = self.conns.remove(id);
-            let _ = self.poll.registry().deregister(&mut conn.socket);
+            if let Some(slot) = self.sessions.get_mut(id) {
+                *slot = None;
+            }
+            let mut link = self.links.remove(id);
+            let _ = self.poll.registry().deregister(link.transport.socket());
             match &reason {
                 CloseReason::Error(e) => {
-                    info!("disconnect client {id} ({}): error: {e}", conn.peer)
+                    info!("disconnect client {id} ({}): error: {e}", link.peer)
                 }
                 CloseReason::SendqExceeded => {
-                    info!("disconnect client {id} ({}): sendq exceeded", conn.peer)
+                    info!("disconnect client {id} ({}): sendq exceeded", link.peer)
                 }
                 r => info!(
                     "disconnect client {id} ({}): {}",
-                    conn.peer,
+                    link.peer,
                     r.public_text().unwrap_or("quit")
                 ),
             }
-            discard_unread(&mut conn.socket);
+            link.transport.discard_unread();
         }
     }
 
@@ -358,19 +368,19 @@ impl Server {
         let mut i = 0;
         while i < self.paused.len() {
             let id = self.paused[i];
-            let target = self.conns.get(id).and_then(|c| c.data.to);
+            let target = self.links.get(id).and_then(|l| l.data.to);
             let behind = target.is_some_and(|to| {
-                self.conns
+                self.links
                     .get(to)
-                    .is_some_and(|c| c.out.queued() > config::FILE_PAUSE_QUEUE / 2)
+                    .is_some_and(|l| l.queued() > config::FILE_PAUSE_QUEUE / 2)
             });
             if behind {
                 i += 1;
                 continue;
             }
             self.paused.swap_remove(i);
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.paused = false;
+            if let Some(link) = self.links.get_mut(id) {
+                link.paused = false;
                 // Handle what was held back, then read what waits in the socket.
                 self.input(id, &[]);
                 self.carry.push(id);
@@ -381,11 +391,15 @@ impl Server {
     // ---- shutdown ----
 
     fn shutdown(mut self) -> io::Result<()> {
-        info!("shutting down: {} clients", self.conns.len());
-        for (mut l, _) in self.listeners.drain(..) {
-            let _ = self.poll.registry().deregister(&mut l);
+        let clients = self.links.len();
+        info!(
+            "shutting down: {clients} client{}",
+            if clients == 1 { "" } else { "s" }
+        );
+        for mut l in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut l.socket);
         }
-        let ids: Vec<ClientId> = self.conns.iter().map(|(id, _)| id).collect();
+        let ids: Vec<ClientId> = self.links.iter().map(|(id, _)| id).collect();
         {
             let (hub, mut out) = self.deliver();
             hub.abort_all_transfers(&mut out);
@@ -398,7 +412,11 @@ impl Server {
         // Give slow readers a short, bounded time to take their goodbyes.
         let deadline = Instant::now() + config::SHUTDOWN_FLUSH;
         let mut events = Events::with_capacity(256);
-        while self.conns.iter().any(|(_, c)| c.out.backlog() > 0) {
+        while self
+            .links
+            .iter()
+            .any(|(_, l)| l.out.backlog() > 0 || l.transport.has_pending())
+        {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -410,24 +428,12 @@ impl Server {
                 }
             }
         }
-        for (_, conn) in self.conns.iter_mut() {
-            let _ = conn.socket.shutdown(std::net::Shutdown::Write);
-            discard_unread(&mut conn.socket);
+        for (_, link) in self.links.iter_mut() {
+            link.transport.shutdown_write();
+            link.transport.discard_unread();
         }
         info!("bye");
         Ok(())
-    }
-}
-
-/// Reads and drops what the peer sent but nobody will handle, so closing sends FIN, not a
-/// reset that could destroy the last lines we wrote.
-fn discard_unread(socket: &mut TcpStream) {
-    let mut sink = [0u8; 4096];
-    for _ in 0..16 {
-        match read_some(socket, &mut sink) {
-            ReadOutcome::Data(_) => {}
-            _ => return,
-        }
     }
 }
 
@@ -442,4 +448,10 @@ fn tune_listener(listener: &TcpListener) {
         libc::listen(fd, 1024);
     }
     accept::set_connection_options(fd);
+}
+
+/// Writes a refusal line and drops the socket.
+fn refuse(mut socket: mio::net::TcpStream, line: &[u8]) {
+    let _ = socket.write(line);
+    debug!("refusal sent");
 }

@@ -1,27 +1,33 @@
 //! Writing: the end-of-pass flush and the writable readiness of slow readers.
 
 use super::*;
+use crate::outbox::Flushed;
 
 impl Server {
     pub(super) fn on_writable(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get_mut(id) else {
+        let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if conn.out.backlog() == 0 {
-            return;
-        }
-        match Outbox::write_backlog(&mut conn.out, &mut conn.socket) {
-            Ok(Flushed::All) => self.set_write_interest(id, false),
-            Ok(Flushed::Blocked) => {}
+        let result = match link.transport.flush_pending() {
+            Ok(true) if link.out.backlog() > 0 => {
+                Outbox::write_backlog(&mut link.out, &mut link.transport)
+            }
+            Ok(true) => Ok(Flushed::All),
+            Ok(false) => Ok(Flushed::Blocked),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(Flushed::All) if !link.transport.has_pending() => self.set_write_interest(id, false),
+            Ok(_) => {}
             Err(e) => self.close(id, CloseReason::Error(e.to_string())),
         }
     }
 
     pub(super) fn set_write_interest(&mut self, id: ClientId, on: bool) {
-        let Some(conn) = self.conns.get_mut(id) else {
+        let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if conn.write_armed == on {
+        if link.write_armed == on {
             return;
         }
         let interest = if on {
@@ -32,10 +38,10 @@ impl Server {
         if self
             .poll
             .registry()
-            .reregister(&mut conn.socket, Token(id), interest)
+            .reregister(link.transport.socket(), Token(id), interest)
             .is_ok()
         {
-            conn.write_armed = on;
+            link.write_armed = on;
         }
     }
 
@@ -43,20 +49,20 @@ impl Server {
         let mut dirty = std::mem::take(&mut self.dirty);
         self.outbox.take_dirty(&mut dirty);
         for &id in &dirty {
-            let Some(conn) = self.conns.get_mut(id) else {
+            let Some(link) = self.links.get_mut(id) else {
                 continue;
             };
-            match self.outbox.write(&mut conn.out, &mut conn.socket) {
-                Ok(Flushed::All) => {}
-                Ok(Flushed::Blocked) => {
-                    if conn.out.backlog() > self.cfg.max_sendq {
-                        mark_close(conn, id, &mut self.closing, CloseReason::SendqExceeded);
+            match self.outbox.write(&mut link.out, &mut link.transport) {
+                Ok(Flushed::All) if !link.transport.has_pending() => {}
+                Ok(_) => {
+                    if link.out.backlog() > self.cfg.max_sendq {
+                        mark_close(link, id, &mut self.closing, CloseReason::SendqExceeded);
                     } else {
                         self.set_write_interest(id, true);
                     }
                 }
                 Err(e) => mark_close(
-                    conn,
+                    link,
                     id,
                     &mut self.closing,
                     CloseReason::Error(e.to_string()),

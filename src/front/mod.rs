@@ -1,0 +1,254 @@
+//! Front ends: one per protocol. Each turns framed input (lines, data frames) into hub
+//! commands and knows how its protocol writes hub events.
+//!
+//! A front end never sees the loop, a socket or a slab. It gets a [`Ctx`] (who, when, from
+//! where, with what configuration) and an [`Output`]: the hub's [`Sink`] plus the few things a
+//! front end may ask of its own connection (raw protocol lines, a timer, a close, a change of
+//! the bytes it expects). The server implements `Output`; tests use a recorder, so every front
+//! end is tested without sockets. This module is the one place that matches on which protocol
+//! a connection speaks.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::event::Event;
+use crate::hub::{ClientId, Hub, Sink};
+
+pub mod irc;
+pub mod native;
+
+#[cfg(test)]
+pub(crate) mod recorder;
+
+/// Which front end a connection starts with: a property of the listener it came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Native,
+    Irc,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Native => "native",
+            Proto::Irc => "irc",
+        }
+    }
+}
+
+/// The bytes a connection expects: its protocol and the negotiated options that change how
+/// an event is written (IRC capabilities). Recipients with equal `Wire`s get the same bytes,
+/// so an event is encoded once per distinct `Wire` among its recipients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Wire {
+    pub proto: Proto,
+    /// IRC capability bits (see [`crate::proto::irc::caps`]); always 0 for native.
+    pub caps: u32,
+}
+
+impl Wire {
+    pub const NATIVE: Wire = Wire {
+        proto: Proto::Native,
+        caps: 0,
+    };
+    pub const IRC: Wire = Wire {
+        proto: Proto::Irc,
+        caps: 0,
+    };
+
+    pub fn of(proto: Proto) -> Wire {
+        Wire { proto, caps: 0 }
+    }
+
+    /// The part of this wire that matters for `event`: recipients that differ only in
+    /// options the event does not use share one encoding.
+    pub fn for_event(self, event: &Event<'_>) -> Wire {
+        match self.proto {
+            Proto::Native => self,
+            Proto::Irc => Wire {
+                proto: Proto::Irc,
+                caps: self.caps & crate::proto::irc::caps::relevant(event),
+            },
+        }
+    }
+}
+
+/// Appends `event` as `wire` writes it, told to the client `me`.
+pub fn encode(wire: Wire, event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>) {
+    match wire.proto {
+        Proto::Native => crate::proto::line::encode(event, me, out),
+        Proto::Irc => crate::proto::irc::encode_with(event, me, server_name, wire.caps, out),
+    }
+}
+
+/// Appends the bytes of one forwarded file data frame as `wire` carries them.
+pub fn encode_file_data(wire: Wire, transfer: u64, bytes: &[u8], out: &mut Vec<u8>) {
+    match wire.proto {
+        Proto::Native => {
+            crate::proto::line::encode_data_header(transfer, bytes.len(), out);
+            out.extend_from_slice(bytes);
+        }
+        // IRC connections never receive file data: the hub refuses offers to them.
+        Proto::Irc => {}
+    }
+}
+
+/// Why a connection is closed; told to its peers where it makes sense.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client asked, with an optional reason of its own.
+    Quit(Option<Box<str>>),
+    PeerClosed,
+    Error(String),
+    SendqExceeded,
+    Shutdown,
+    Other(&'static str),
+}
+
+impl CloseReason {
+    /// The reason peers are told.
+    pub fn public_text(&self) -> Option<&str> {
+        match self {
+            CloseReason::Quit(r) => r.as_deref(),
+            CloseReason::PeerClosed => Some("connection closed"),
+            CloseReason::Error(_) => Some("connection error"),
+            CloseReason::SendqExceeded => Some("sendq exceeded"),
+            CloseReason::Shutdown => Some("server shutting down"),
+            CloseReason::Other(why) => Some(why),
+        }
+    }
+}
+
+/// Who is asking, when, from where, under which configuration.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub id: ClientId,
+    pub clock: Clock,
+    pub peer: IpAddr,
+    pub cfg: &'a Config,
+}
+
+/// What a front end may do besides telling the hub's events: the server implements it.
+pub trait Output: Sink {
+    /// Protocol bytes for one connection, written by `f` (a CAP reply, the welcome burst).
+    fn raw(&mut self, to: ClientId, f: impl FnOnce(&mut Vec<u8>));
+    /// One data frame of a file for `to`, written as its protocol carries file data.
+    fn file_data(&mut self, to: ClientId, transfer: u64, bytes: &[u8]);
+    /// Bytes waiting to be written to `id`.
+    fn queued(&self, id: ClientId) -> usize;
+    /// Closes `id` at the end of the pass (after what is queued for it is flushed).
+    fn close(&mut self, id: ClientId, reason: CloseReason);
+    /// `id` now expects its events written this way.
+    fn set_wire(&mut self, id: ClientId, wire: Wire);
+    /// Calls the front end's timer for `id` at `at`.
+    fn wake_at(&mut self, id: ClientId, at: Instant);
+    /// `id` is now a user in the hub (its disconnect must be told to the hub).
+    fn entered_hub(&mut self, id: ClientId);
+}
+
+/// What the input side should do next with a connection's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on framing lines.
+    Lines,
+    /// The next `len` bytes are raw data of `frame`.
+    Raw { len: u64, frame: DataFrame },
+    /// Stop reading this connection until its file recipient catches up; the same bytes are
+    /// offered again then.
+    Paused,
+}
+
+/// A file data frame being received: its transfer and its recipient (None: skipped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DataFrame {
+    pub transfer: u64,
+    pub to: Option<ClientId>,
+}
+
+/// One connection's protocol state.
+pub enum Session {
+    Native(native::Native),
+    Irc(Box<irc::IrcSession>),
+}
+
+impl Session {
+    /// The session a new connection of `proto` starts with; it is told it has started.
+    pub fn start(proto: Proto, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) -> Session {
+        match proto {
+            Proto::Native => Session::Native(native::Native::start(ctx, hub, out)),
+            Proto::Irc => Session::Irc(Box::new(irc::IrcSession::start(ctx, out))),
+        }
+    }
+
+    /// The longest line this protocol accepts, without its line ending.
+    pub fn max_line(&self, cfg: &Config) -> usize {
+        match self {
+            Session::Native(_) => cfg.max_line,
+            Session::Irc(_) => crate::proto::irc_msg::MAX_LINE_LEN,
+        }
+    }
+
+    /// Whether a line that sits unfinished for a while is taken as whole (the tutorial's
+    /// clients send text with no line ending).
+    pub fn takes_partial_lines(&self) -> bool {
+        matches!(self, Session::Native(_))
+    }
+
+    /// Lines the flood limit does not charge: file data frame headers, paced by backpressure.
+    pub fn flood_exempt(&self, line: &[u8]) -> bool {
+        match self {
+            Session::Native(_) => native::is_data_header(line),
+            Session::Irc(_) => false,
+        }
+    }
+
+    /// One complete line, without its line ending.
+    pub fn line(
+        &mut self,
+        ctx: &Ctx<'_>,
+        line: &[u8],
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) -> Flow {
+        match self {
+            Session::Native(s) => s.line(ctx, line, hub, out),
+            Session::Irc(s) => {
+                s.line(ctx, Some(line), hub, out);
+                Flow::Lines
+            }
+        }
+    }
+
+    /// A line longer than [`Session::max_line`] was dropped.
+    pub fn too_long(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
+        match self {
+            Session::Native(_) => native::too_long(ctx, hub, out),
+            Session::Irc(s) => s.line(ctx, None, hub, out),
+        }
+    }
+
+    /// Raw bytes of the data frame announced by the last [`Flow::Raw`].
+    pub fn raw(
+        &mut self,
+        ctx: &Ctx<'_>,
+        frame: DataFrame,
+        bytes: &[u8],
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) -> Flow {
+        match self {
+            Session::Native(_) => native::forward(ctx, frame, bytes, hub, out),
+            Session::Irc(_) => Flow::Lines,
+        }
+    }
+
+    /// A timer asked for with [`Output::wake_at`] is due.
+    pub fn timer(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
+        match self {
+            Session::Native(_) => {}
+            Session::Irc(s) => s.timer(ctx, hub, out),
+        }
+    }
+}

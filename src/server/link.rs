@@ -1,0 +1,69 @@
+//! One connection as the loop sees it: its transport, its buffers, what its front end expects
+//! written, its flood state, and why it is closing. The protocol state lives apart, in the
+//! connection's [`crate::front::Session`], so the output side can reach every link while a
+//! front end handles a line.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use crate::front::{CloseReason, DataFrame, Wire};
+use crate::limits::FloodGate;
+use crate::outbox::OutQueue;
+use crate::proto::frame::Framing;
+use crate::transport::Transport;
+
+pub struct Link {
+    pub transport: Transport,
+    /// How events are written for this connection.
+    pub wire: Wire,
+    pub peer: IpAddr,
+    /// Distinguishes this connection from a later one that reuses its slab key (for timers).
+    pub serial: u64,
+    pub out: OutQueue,
+    /// Unprocessed input: a partial line or frame; empty (no allocation) most of the time.
+    pub inbuf: Vec<u8>,
+    pub framing: Framing,
+    /// Meaningful while `framing` is `Raw`.
+    pub data: DataFrame,
+    /// When the partial line in `inbuf` is taken as whole (the tutorial's client).
+    pub partial_deadline: Option<Instant>,
+    /// Known to the hub (native: from accept; IRC: after registration).
+    pub in_hub: bool,
+    /// Not read while a file recipient catches up.
+    pub paused: bool,
+    /// Over the flood limit: lines wait until the gate opens.
+    pub throttled: bool,
+    /// Told about the flood limit in this episode already.
+    pub warned_flood: bool,
+    pub flood: FloodGate,
+    pub write_armed: bool,
+    pub closing: Option<CloseReason>,
+}
+
+impl Link {
+    pub fn new(transport: Transport, wire: Wire, peer: IpAddr, serial: u64, now: Instant) -> Link {
+        Link {
+            transport,
+            wire,
+            peer,
+            serial,
+            out: OutQueue::default(),
+            inbuf: Vec::new(),
+            framing: Framing::Lines,
+            data: DataFrame::default(),
+            partial_deadline: None,
+            in_hub: false,
+            paused: false,
+            throttled: false,
+            warned_flood: false,
+            flood: FloodGate::new(now),
+            write_armed: false,
+            closing: None,
+        }
+    }
+
+    /// Bytes waiting for this connection, queued this pass and left over from earlier ones.
+    pub fn queued(&self) -> usize {
+        self.out.queued()
+    }
+}
