@@ -71,6 +71,7 @@ fn setup(n: usize) -> (Hub, Bench) {
         max_file_size: 1 << 20,
         quiet_room_size: 500,
         offer_timeout: std::time::Duration::from_secs(60),
+        ..HubConfig::default()
     });
     let mut bench = Bench {
         outbox: Outbox::new(),

@@ -39,6 +39,16 @@ usage: snak [OPTIONS]
   --max-line BYTES       longest native protocol line (default 8192)
   --max-file-size BYTES  largest file offer (default 1073741824)
   --max-sendq BYTES      most bytes queued for one slow reader before it is dropped (default 1048576)
+  --sendq-soft BYTES     a slow reader over this many queued bytes for --sendq-soft-secs is dropped
+                         (default 262144)
+  --sendq-soft-secs SECS how long a reader may stay over --sendq-soft (default 20)
+  --max-targets N        most rooms and nicks one message may name (default 4)
+  --max-rooms-per-user N most rooms one user may be in (default 100)
+  --max-rooms N          most rooms the server holds (default 100000)
+  --max-transfers N      most file offers and transfers one user may have open (default 8)
+  --file-stall-secs SECS a file sender held back this long by a slow recipient is aborted (default 30)
+  --file-idle-secs SECS  an accepted transfer with no data for this long is aborted (default 120)
+  --ipv6-prefix BITS     per-address limits count IPv6 clients by this prefix (default 64)
   --quiet-room-size N    rooms with more members do not announce joins, parts and quits (default 500)
   --offer-timeout SECS   how long a file offer waits for an answer (default 60)
   --no-flood-limit       do not slow down fast senders (trusted load tests only)
@@ -69,6 +79,19 @@ pub struct Config {
     pub max_line: usize,
     pub max_file_size: u64,
     pub max_sendq: usize,
+    /// A reader over this many queued bytes for `sendq_soft_for` is dropped.
+    pub sendq_soft: usize,
+    pub sendq_soft_for: Duration,
+    pub max_targets: usize,
+    pub max_rooms_per_user: usize,
+    pub max_rooms: usize,
+    pub max_transfers: usize,
+    /// A file sender held back by its recipient this long has its transfer aborted.
+    pub file_stall: Duration,
+    /// An accepted transfer with no data this long is aborted.
+    pub file_idle: Duration,
+    /// IPv6 clients count against the per-address limits by this many leading bits.
+    pub ipv6_prefix: u8,
     pub quiet_room_size: usize,
     pub flood_limit: bool,
     /// How long a file offer waits for an answer.
@@ -96,6 +119,15 @@ impl Default for Config {
             max_line: 8192,
             max_file_size: 1 << 30,
             max_sendq: 1 << 20,
+            sendq_soft: 256 << 10,
+            sendq_soft_for: Duration::from_secs(20),
+            max_targets: 4,
+            max_rooms_per_user: 100,
+            max_rooms: 100_000,
+            max_transfers: 8,
+            file_stall: Duration::from_secs(30),
+            file_idle: Duration::from_secs(120),
+            ipv6_prefix: 64,
             quiet_room_size: 500,
             flood_limit: true,
             offer_timeout: Duration::from_secs(60),
@@ -231,6 +263,27 @@ impl Action {
                 "--max-file-size" => cfg.max_file_size = parse_num(&flag, &value()?, 0)?,
                 "--max-sendq" => cfg.max_sendq = parse_num(&flag, &value()?, 4096)?,
                 "--quiet-room-size" => cfg.quiet_room_size = parse_num(&flag, &value()?, 1)?,
+                "--sendq-soft" => cfg.sendq_soft = parse_num(&flag, &value()?, 1024)?,
+                "--sendq-soft-secs" => {
+                    cfg.sendq_soft_for = Duration::from_secs(parse_num(&flag, &value()?, 0)?)
+                }
+                "--max-targets" => cfg.max_targets = parse_num(&flag, &value()?, 1)?,
+                "--max-rooms-per-user" => cfg.max_rooms_per_user = parse_num(&flag, &value()?, 1)?,
+                "--max-rooms" => cfg.max_rooms = parse_num(&flag, &value()?, 1)?,
+                "--max-transfers" => cfg.max_transfers = parse_num(&flag, &value()?, 1)?,
+                "--file-stall-secs" => {
+                    cfg.file_stall = Duration::from_secs(parse_num(&flag, &value()?, 1)?)
+                }
+                "--file-idle-secs" => {
+                    cfg.file_idle = Duration::from_secs(parse_num(&flag, &value()?, 1)?)
+                }
+                "--ipv6-prefix" => {
+                    let bits: u8 = parse_num(&flag, &value()?, 16)?;
+                    if bits > 128 {
+                        return Err(format!("--ipv6-prefix needs 16 to 128, not {bits}"));
+                    }
+                    cfg.ipv6_prefix = bits;
+                }
                 "--no-flood-limit" => cfg.flood_limit = false,
                 "--password" => {
                     let pass = value()?;

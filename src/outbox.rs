@@ -29,6 +29,8 @@ const NONE: u32 = u32::MAX;
 const MAX_IOV: usize = 256;
 /// The arena is given back if a burst made it larger than this.
 const ARENA_KEEP: usize = 4 << 20;
+/// The span list is given back if a burst made it longer than this.
+const ITEMS_KEEP: usize = 64 << 10;
 
 #[derive(Debug, Clone, Copy)]
 struct Item {
@@ -96,13 +98,20 @@ impl Outbox {
         Outbox::default()
     }
 
-    /// Encodes into the arena; returns the span written.
+    /// Encodes into the arena; returns the span written. The caller keeps the arena far
+    /// below 4 GiB by flushing between events; an encoding that would pass that is dropped.
     pub fn encode(&mut self, f: impl FnOnce(&mut Vec<u8>)) -> Span {
         let start = self.arena.len();
         f(&mut self.arena);
-        Span {
-            start: start as u32,
-            len: (self.arena.len() - start) as u32,
+        match (
+            u32::try_from(start),
+            u32::try_from(self.arena.len() - start),
+        ) {
+            (Ok(start), Ok(len)) if start.checked_add(len).is_some() => Span { start, len },
+            _ => {
+                self.arena.truncate(start);
+                Span::EMPTY
+            }
         }
     }
 
@@ -268,9 +277,11 @@ impl Outbox {
     /// Forgets this pass's arena and spans (every queue has been written or kept).
     pub fn end_pass(&mut self) {
         self.items.clear();
+        if self.items.capacity() > ITEMS_KEEP {
+            self.items = Vec::new();
+        }
         if self.arena.capacity() > ARENA_KEEP {
             self.arena = Vec::new();
-            self.items = Vec::new();
         } else {
             self.arena.clear();
         }

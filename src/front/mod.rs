@@ -22,6 +22,20 @@ pub mod native;
 #[cfg(test)]
 pub(crate) mod recorder;
 
+/// The hub's part of the configuration.
+pub fn hub_config(cfg: &Config) -> crate::hub::HubConfig {
+    crate::hub::HubConfig {
+        max_file_size: cfg.max_file_size,
+        quiet_room_size: cfg.quiet_room_size,
+        offer_timeout: cfg.offer_timeout,
+        max_targets: cfg.max_targets,
+        max_rooms_per_user: cfg.max_rooms_per_user,
+        max_rooms: cfg.max_rooms,
+        max_transfers_per_user: cfg.max_transfers,
+        transfer_idle: cfg.file_idle,
+    }
+}
+
 /// Which front end a connection starts with: a property of the listener it came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Proto {
@@ -102,7 +116,11 @@ pub enum CloseReason {
     Quit(Option<Box<str>>),
     PeerClosed,
     Error(String),
-    SendqExceeded,
+    /// Too much queued for a reader that does not keep up: over the hard limit at once, or
+    /// over the soft limit for longer than allowed (`soft`).
+    SendqExceeded {
+        soft: bool,
+    },
     Shutdown,
     Other(&'static str),
 }
@@ -114,7 +132,7 @@ impl CloseReason {
             CloseReason::Quit(r) => r.as_deref(),
             CloseReason::PeerClosed => Some("connection closed"),
             CloseReason::Error(_) => Some("connection error"),
-            CloseReason::SendqExceeded => Some("sendq exceeded"),
+            CloseReason::SendqExceeded { .. } => Some("sendq exceeded"),
             CloseReason::Shutdown => Some("server shutting down"),
             CloseReason::Other(why) => Some(why),
         }

@@ -11,7 +11,7 @@ use super::{
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::event::Event;
-use crate::hub::{ClientId, Hub, HubConfig, Sink};
+use crate::hub::{ClientId, Hub, Sink};
 
 /// One connection under test.
 pub struct Conn {
@@ -53,11 +53,7 @@ impl Recorder {
     }
 
     pub fn with(cfg: Config) -> Recorder {
-        let hub = Hub::new(HubConfig {
-            max_file_size: cfg.max_file_size,
-            quiet_room_size: cfg.quiet_room_size,
-            offer_timeout: cfg.offer_timeout,
-        });
+        let hub = Hub::new(crate::front::hub_config(&cfg));
         let out = Recording {
             server_name: cfg.server_name.clone(),
             ..Recording::default()

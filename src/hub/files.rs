@@ -1,4 +1,9 @@
-//! File transfers: offers, answers, routing data frames with their size checks, expiry.
+//! File transfers: offers, answers, routing data frames with their size checks, and the
+//! deadlines: unanswered offers expire, accepted transfers that go idle are aborted. A user
+//! has at most `max_transfers_per_user` open at once, kept per user so a disconnect finds its
+//! transfers without looking at anyone else's.
+
+use std::cmp::Reverse;
 
 use super::*;
 
@@ -12,9 +17,7 @@ impl Hub {
         now: Instant,
         sink: &mut impl Sink,
     ) {
-        let Some(me) = self.users.get(id).and_then(Option::as_ref) else {
-            return;
-        };
+        let Some(me) = self.user(id) else { return };
         if size > self.cfg.max_file_size {
             let f = Fail::FileTooLarge {
                 size,
@@ -22,22 +25,26 @@ impl Hub {
             };
             return sink.one(id, &me.nick, &Event::Fail(f));
         }
-        let Some(&to_id) = self.by_nick.get(&*Key::new(to)) else {
+        let Some(to_id) = self.user_id(to) else {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(to)));
         };
-        let Some(recipient) = self.users.get(to_id).and_then(Option::as_ref) else {
+        let Some(recipient) = self.user(to_id) else {
             return;
         };
         if !recipient.files {
-            return sink.one(
-                id,
-                &me.nick,
-                &Event::Fail(Fail::CannotReceiveFiles(&recipient.nick)),
-            );
+            let fail = Fail::CannotReceiveFiles(&recipient.nick);
+            return sink.one(id, &me.nick, &Event::Fail(fail));
+        }
+        let max = self.cfg.max_transfers_per_user;
+        if self.open_transfers(id) >= max {
+            return sink.one(id, &me.nick, &Event::Fail(Fail::TooManyTransfers(max)));
+        }
+        if self.open_transfers(to_id) >= max {
+            let fail = Fail::CannotReceiveFiles(&recipient.nick);
+            return sink.one(id, &me.nick, &Event::Fail(fail));
         }
         // Numbered only once the offer stands, so ids have no gaps.
         let tid = self.next_transfer;
-        self.next_transfer += 1;
         self.transfers.insert(
             tid,
             Transfer {
@@ -46,9 +53,17 @@ impl Hub {
                 size,
                 sent: 0,
                 accepted: false,
+                last_data: now,
             },
         );
+        for end in [id, to_id] {
+            self.transfers_of.entry(end).or_default().push(tid);
+        }
+        self.next_transfer += 1;
         self.offers.push_back((now + self.cfg.offer_timeout, tid));
+        let (Some(me), Some(recipient)) = (self.user(id), self.user(to_id)) else {
+            return;
+        };
         let offered = FileEvent::Offered {
             id: tid,
             to: &recipient.nick,
@@ -65,8 +80,26 @@ impl Hub {
         sink.one(to_id, &recipient.nick, &Event::File(offer));
     }
 
+    fn open_transfers(&self, id: ClientId) -> usize {
+        self.transfers_of.get(&id).map_or(0, Vec::len)
+    }
+
+    /// Forgets a transfer, at both ends.
+    fn end_transfer(&mut self, tid: u64) -> Option<Transfer> {
+        let t = self.transfers.remove(&tid)?;
+        for end in [t.from, t.to] {
+            if let Some(list) = self.transfers_of.get_mut(&end) {
+                list.retain(|&x| x != tid);
+                if list.is_empty() {
+                    self.transfers_of.remove(&end);
+                }
+            }
+        }
+        Some(t)
+    }
+
     /// Tells both ends of a transfer.
-    pub(super) fn tell_both(&self, t: &Transfer, ev: FileEvent<'_>, sink: &mut impl Sink) {
+    fn tell_both(&self, t: &Transfer, ev: FileEvent<'_>, sink: &mut impl Sink) {
         for end in [t.from, t.to] {
             if let Some(u) = self.user(end) {
                 sink.one(end, &u.nick, &Event::File(ev));
@@ -91,15 +124,18 @@ impl Hub {
         };
         if !accept {
             self.tell_both(t, FileEvent::Declined(tid), sink);
-            self.transfers.remove(&tid);
+            self.end_transfer(tid);
             return;
         }
         self.tell_both(t, FileEvent::Accepted(tid), sink);
         if t.size == 0 {
             self.tell_both(t, FileEvent::Done(tid), sink);
-            self.transfers.remove(&tid);
+            self.end_transfer(tid);
         } else if let Some(t) = self.transfers.get_mut(&tid) {
             t.accepted = true;
+            t.last_data = self.now.mono;
+            let at = self.now.mono + self.cfg.transfer_idle;
+            self.idle.push(Reverse((at, tid)));
         }
     }
 
@@ -110,36 +146,37 @@ impl Hub {
             .get(&tid)
             .filter(|t| t.from == id || t.to == id)
         {
-            Some(t) => {
-                self.tell_both(
-                    t,
-                    FileEvent::Abort {
-                        id: tid,
-                        reason: AbortReason::CancelledBy(nick),
-                    },
-                    sink,
-                );
-                self.transfers.remove(&tid);
+            Some(_) => {
+                let nick: Box<str> = nick.into();
+                self.abort(tid, AbortReason::CancelledBy(&nick), sink);
             }
             None => sink.one(id, nick, &Event::Fail(Fail::NoSuchTransfer(tid))),
         }
     }
 
+    /// Aborts one transfer, telling both ends why.
+    pub fn abort(&mut self, tid: u64, reason: AbortReason<'_>, sink: &mut impl Sink) {
+        if let Some(t) = self.end_transfer(tid) {
+            self.tell_both(&t, FileEvent::Abort { id: tid, reason }, sink);
+        }
+    }
+
+    /// Aborts every transfer of `id`, which is leaving: only the other ends are told.
     pub(super) fn abort_transfers_of(
         &mut self,
         id: ClientId,
         reason: AbortReason<'_>,
         sink: &mut impl Sink,
     ) {
-        let mine: Vec<u64> = self
-            .transfers
-            .iter()
-            .filter(|(_, t)| t.from == id || t.to == id)
-            .map(|(&k, _)| k)
-            .collect();
+        let mine = self.transfers_of.get(&id).cloned().unwrap_or_default();
         for tid in mine {
-            if let Some(t) = self.transfers.remove(&tid) {
-                self.tell_both(&t, FileEvent::Abort { id: tid, reason }, sink);
+            let Some(t) = self.end_transfer(tid) else {
+                continue;
+            };
+            let other = if t.from == id { t.to } else { t.from };
+            if let Some(u) = self.user(other) {
+                let ev = Event::File(FileEvent::Abort { id: tid, reason });
+                sink.one(other, &u.nick, &ev);
             }
         }
     }
@@ -148,16 +185,7 @@ impl Hub {
     pub fn abort_all_transfers(&mut self, sink: &mut impl Sink) {
         let all: Vec<u64> = self.transfers.keys().copied().collect();
         for tid in all {
-            if let Some(t) = self.transfers.remove(&tid) {
-                self.tell_both(
-                    &t,
-                    FileEvent::Abort {
-                        id: tid,
-                        reason: AbortReason::ShuttingDown,
-                    },
-                    sink,
-                );
-            }
+            self.abort(tid, AbortReason::ShuttingDown, sink);
         }
     }
 
@@ -167,15 +195,7 @@ impl Hub {
         match self.transfers.get(&tid) {
             Some(t) if t.from == id && t.accepted => {
                 if t.sent + len > t.size {
-                    self.tell_both(
-                        t,
-                        FileEvent::Abort {
-                            id: tid,
-                            reason: AbortReason::TooMuchData,
-                        },
-                        sink,
-                    );
-                    self.transfers.remove(&tid);
+                    self.abort(tid, AbortReason::TooMuchData, sink);
                     return Route::Refused("more bytes than offered; the transfer is aborted");
                 }
                 Route::To(t.to)
@@ -192,22 +212,26 @@ impl Hub {
 
     /// Counts `len` bytes forwarded; tells both ends when the file is complete.
     pub fn data_forwarded(&mut self, tid: u64, len: u64, sink: &mut impl Sink) {
+        let now = self.now.mono;
         let Some(t) = self.transfers.get_mut(&tid) else {
             return;
         };
         t.sent += len;
+        t.last_data = now;
         if t.sent == t.size {
-            if let Some(t) = self.transfers.remove(&tid) {
+            if let Some(t) = self.end_transfer(tid) {
                 self.tell_both(&t, FileEvent::Done(tid), sink);
             }
         }
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.offers.front().map(|&(at, _)| at)
+        let offer = self.offers.front().map(|&(at, _)| at);
+        let idle = self.idle.peek().map(|Reverse((at, _))| *at);
+        offer.into_iter().chain(idle).min()
     }
 
-    /// Expires unanswered offers whose time has come.
+    /// Expires unanswered offers and aborts idle transfers whose time has come.
     pub fn expire(&mut self, now: Instant, sink: &mut impl Sink) {
         while let Some(&(at, tid)) = self.offers.front() {
             if at > now {
@@ -216,7 +240,22 @@ impl Hub {
             self.offers.pop_front();
             if let Some(t) = self.transfers.get(&tid).filter(|t| !t.accepted) {
                 self.tell_both(t, FileEvent::Expired(tid), sink);
-                self.transfers.remove(&tid);
+                self.end_transfer(tid);
+            }
+        }
+        while let Some(&Reverse((at, tid))) = self.idle.peek() {
+            if at > now {
+                break;
+            }
+            self.idle.pop();
+            let Some(last) = self.transfers.get(&tid).map(|t| t.last_data) else {
+                continue; // finished meanwhile
+            };
+            let due = last + self.cfg.transfer_idle;
+            if due <= now {
+                self.abort(tid, AbortReason::Idle, sink);
+            } else {
+                self.idle.push(Reverse((due, tid)));
             }
         }
     }

@@ -56,6 +56,7 @@ fn hub() -> Hub {
         max_file_size: 100,
         quiet_room_size: 3,
         offer_timeout: Duration::from_secs(60),
+        ..HubConfig::default()
     })
 }
 
@@ -400,6 +401,9 @@ fn frames_past_the_size_abort_and_offers_expire() {
             (vec![1], "% expired 2".to_string())
         ]
     );
+    // The first transfer's idle deadline is still queued; it passes without a word.
+    h.expire(now.mono + Duration::from_secs(600), &mut r);
+    assert!(r.take().is_empty());
     assert_eq!(h.next_deadline(), None);
 }
 
@@ -424,4 +428,281 @@ fn clients_that_cannot_take_files_are_not_offered_any() {
             "! cannot-receive-files ircer uses a client that cannot take files".to_string()
         )]
     );
+}
+
+impl Hub {
+    /// Every membership points at its member's slot, and roles match members one to one.
+    fn assert_consistent(&self) {
+        for (room, r) in &self.rooms {
+            assert_eq!(r.members.len(), r.roles.len());
+            for (slot, &m) in r.members.iter().enumerate() {
+                let u = self.user(m).expect("a member is a user");
+                assert_eq!(u.slot_in(room), Some(slot), "{} in {}", u.nick, r.name);
+            }
+        }
+        for (id, u) in self.users.iter().enumerate() {
+            let Some(u) = u else { continue };
+            for m in &u.rooms {
+                assert_eq!(self.rooms[m.room as usize].members[m.slot as usize], id);
+            }
+        }
+    }
+}
+
+fn msg<'a>(targets: &'a str, text: &'a str) -> Command<'a> {
+    Command::Message {
+        targets,
+        kind: MsgKind::Normal,
+        text,
+    }
+}
+
+#[test]
+fn a_message_names_at_most_max_targets_and_each_once() {
+    let (mut h, mut r, now) = with_users(3);
+    join(&mut h, &mut r, 1, "#big", now);
+    join(&mut h, &mut r, 2, "#big", now);
+    join(&mut h, &mut r, 0, "#big", now);
+    r.take();
+    h.apply(0, msg("#big,#BIG,#big,u1", "hi"), now, &mut r);
+    let told = r.take();
+    assert_eq!(
+        told,
+        vec![
+            (vec![1, 2], "#big <u0> hi".to_string()),
+            (vec![1], "@u1 <u0> hi".to_string()),
+        ],
+        "one copy per room and per nick"
+    );
+    let many = "#big,".repeat(800);
+    h.apply(0, msg(&many, "x"), now, &mut r);
+    assert_eq!(
+        r.take(),
+        vec![(
+            vec![0],
+            "! too-many-targets a message names at most 4 rooms and nicks; nothing was sent"
+                .to_string()
+        )]
+    );
+    // A notice over the limit is dropped without an answer, as IRC wants.
+    let notice = Command::Message {
+        targets: &many,
+        kind: MsgKind::Notice,
+        text: "x",
+    };
+    h.apply(0, notice, now, &mut r);
+    assert!(r.take().is_empty());
+}
+
+#[test]
+fn a_user_is_in_at_most_max_rooms_and_the_server_holds_at_most_max_rooms() {
+    let mut h = Hub::new(HubConfig {
+        max_rooms_per_user: 3,
+        max_rooms: 4,
+        ..HubConfig::default()
+    });
+    let (mut r, now) = (Record::default(), Clock::now());
+    h.connect_native(0, "h", now, &mut r);
+    h.connect_native(1, "h", now, &mut r);
+    for room in ["#a", "#b"] {
+        join(&mut h, &mut r, 0, room, now);
+    }
+    r.take();
+    join(&mut h, &mut r, 0, "#c", now);
+    assert_eq!(
+        r.take(),
+        vec![(
+            vec![0],
+            "! too-many-rooms #c: you are in 3 rooms, the most allowed; /part one first"
+                .to_string()
+        )],
+        "#lobby, #a and #b are three"
+    );
+    join(&mut h, &mut r, 1, "#d", now);
+    r.take();
+    join(&mut h, &mut r, 1, "#e", now);
+    assert_eq!(
+        r.take(),
+        vec![(
+            vec![1],
+            "! too-many-rooms #e: the server holds as many rooms as it can".to_string()
+        )]
+    );
+    assert_eq!(h.room_count(), 4);
+}
+
+#[test]
+fn membership_stays_consistent_through_joins_parts_kicks_and_quits() {
+    // A small deterministic shuffle: users join and leave rooms in a mixed order.
+    let (mut h, mut r, now) = with_users(40);
+    let mut seed = 7u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for _ in 0..3000 {
+        let id = next() % 40;
+        let room = format!("#r{}", next() % 5);
+        match next() % 4 {
+            0 | 1 => join(&mut h, &mut r, id, &room, now),
+            2 => h.apply(
+                id,
+                Command::Part {
+                    rooms: Some(&room),
+                    reason: None,
+                },
+                now,
+                &mut r,
+            ),
+            _ => {
+                let victim = format!("u{}", next() % 40);
+                h.apply(0, Command::Oper, now, &mut r);
+                let kick = Command::Kick {
+                    rooms: &room,
+                    nicks: &victim,
+                    reason: None,
+                };
+                h.apply(0, kick, now, &mut r);
+            }
+        }
+        h.assert_consistent();
+    }
+    for id in (0..40).step_by(3) {
+        h.disconnect(id, None, &mut r);
+        h.assert_consistent();
+    }
+}
+
+#[test]
+fn a_joiner_of_a_quiet_room_gets_its_ops_itself_and_a_count() {
+    // quiet_room_size is 3 in these tests.
+    let mut h = hub();
+    let (mut r, now) = (Record::default(), Clock::now());
+    for id in 0..6 {
+        h.register(id, &format!("i{id}"), "u", "r", "h", now);
+        join(&mut h, &mut r, id, "#q", now);
+    }
+    let told = r.lines_for(5);
+    assert_eq!(told[0], "* i5 joined #q");
+    assert_eq!(told[1], "= who #q @i0 i5\n= end who #q 2", "{told:?}");
+}
+
+#[test]
+fn bans_keep_out_and_silence_unless_excepted() {
+    let (mut h, mut r, now) = with_users(3);
+    join(&mut h, &mut r, 0, "#b", now);
+    join(&mut h, &mut r, 1, "#b", now);
+    let ban = [ModeChange::List(true, ListMode::Ban, "u*")];
+    let cmd = Command::RoomMode {
+        room: "#b",
+        changes: &ban,
+    };
+    h.apply(0, cmd, now, &mut r);
+    assert!(r
+        .take()
+        .contains(&(vec![0, 1], "* u0 sets mode +b u*!*@* on #b".to_string())));
+    say_in(&mut h, &mut r, 1, "#b", "can I?", now);
+    assert_eq!(
+        r.take(),
+        vec![(vec![1], "! cannot-send #b (you are banned)".to_string())]
+    );
+    say_in(&mut h, &mut r, 0, "#b", "ops may", now);
+    assert_eq!(r.take().len(), 1, "the op speaks though the mask matches");
+    join(&mut h, &mut r, 2, "#b", now);
+    assert_eq!(r.take(), vec![(vec![2], "! banned #b".to_string())]);
+    let except = [ModeChange::List(true, ListMode::Except, "u2!*@*")];
+    let cmd = Command::RoomMode {
+        room: "#b",
+        changes: &except,
+    };
+    h.apply(0, cmd, now, &mut r);
+    r.take();
+    join(&mut h, &mut r, 2, "#b", now);
+    assert!(r.take().iter().any(|(_, l)| l == "* u2 joined #b"));
+}
+
+fn say_in(h: &mut Hub, r: &mut Record, id: ClientId, room: &str, text: &str, now: Clock) {
+    h.apply(id, msg(room, text), now, r);
+}
+
+#[test]
+fn mode_changes_are_applied_once_and_told_once_typed() {
+    let (mut h, mut r, now) = with_users(2);
+    join(&mut h, &mut r, 0, "#m", now);
+    join(&mut h, &mut r, 1, "#m", now);
+    r.take();
+    let changes = [
+        ModeChange::Flag(true, RoomFlag::Moderated),
+        ModeChange::Flag(true, RoomFlag::Moderated),
+        ModeChange::Member(true, Role::Voice, "U1"),
+        ModeChange::Key(Some("k")),
+        ModeChange::Flag(false, RoomFlag::Secret),
+    ];
+    let cmd = Command::RoomMode {
+        room: "#m",
+        changes: &changes,
+    };
+    h.apply(0, cmd, now, &mut r);
+    assert_eq!(
+        r.take(),
+        vec![(vec![0, 1], "* u0 sets mode +mvk u1 k on #m".to_string())]
+    );
+    say_in(&mut h, &mut r, 1, "#m", "voiced", now);
+    assert_eq!(r.take(), vec![(vec![0], "#m <u1> voiced".to_string())]);
+    h.apply(1, cmd, now, &mut r);
+    assert_eq!(
+        r.take(),
+        vec![(
+            vec![1],
+            "! not-operator you are not an operator of #m".to_string()
+        )]
+    );
+}
+
+#[test]
+fn offers_per_user_are_capped_and_idle_transfers_are_aborted() {
+    let mut h = Hub::new(HubConfig {
+        max_transfers_per_user: 2,
+        transfer_idle: Duration::from_secs(10),
+        ..HubConfig::default()
+    });
+    let (mut r, now) = (Record::default(), Clock::now());
+    h.connect_native(0, "h", now, &mut r);
+    h.connect_native(1, "h", now, &mut r);
+    let offer = Command::Offer {
+        to: "guest-2",
+        size: 10,
+        name: "f",
+    };
+    for _ in 0..3 {
+        h.apply(0, offer, now, &mut r);
+    }
+    let told = r.take();
+    assert_eq!(
+        told.last().map(|(_, l)| l.as_str()),
+        Some("! too-many-transfers you have 2 offers and transfers open, the most allowed")
+    );
+    h.apply(1, Command::Accept(1), now, &mut r);
+    r.take();
+    h.expire(now.mono + Duration::from_secs(5), &mut r);
+    assert!(r.take().is_empty());
+    assert_eq!(h.route_data(0, 1, 4, &mut r), Route::To(1));
+    let later = now.after(Duration::from_secs(8));
+    h.apply(0, Command::Help, later, &mut r);
+    h.data_forwarded(1, 4, &mut r);
+    h.expire(now.mono + Duration::from_secs(12), &mut r);
+    assert!(
+        r.take().iter().all(|(_, l)| !l.contains("abort 1")),
+        "data came at 8 s"
+    );
+    h.expire(now.mono + Duration::from_secs(19), &mut r);
+    assert!(r
+        .take()
+        .contains(&(vec![0], "% abort 1 idle: no data came in time".to_string())));
+    h.disconnect(1, None, &mut r);
+    assert!(r
+        .take()
+        .contains(&(vec![0], "% abort 2 guest-2 disconnected".to_string())));
 }

@@ -10,6 +10,7 @@ use std::io::Write;
 
 use crate::event::*;
 use crate::proto::irc_msg::{numeric::*, write_message, write_numeric, MAX_BODY_LEN};
+use crate::proto::modes;
 
 /// Appends the IRC form of `event` as told to the client `me`. Events that mean nothing to an
 /// IRC client (the native greeting, file transfers) append nothing.
@@ -44,6 +45,7 @@ pub fn encode_with(event: &Event<'_>, me: &str, server_name: &str, caps: u32, ou
             room,
             kind,
             text,
+            ..
         } => text_line(out, from, kind, room, text),
         Event::DirectMessage {
             from, kind, text, ..
@@ -65,12 +67,18 @@ pub fn encode_with(event: &Event<'_>, me: &str, server_name: &str, caps: u32, ou
             victim,
             reason,
         } => relay_text(out, by, "KICK", &[room, victim], reason),
-        Event::ModeChanged { by, room, modes } => {
+        Event::ModeChanged { by, room, changes } => {
+            let mut modes = String::new();
+            modes::write_room_changes(changes, &mut modes);
             let mut params = vec![room];
             params.extend(modes.split(' ').filter(|m| !m.is_empty()));
             relay(out, by, "MODE", &params);
         }
-        Event::UserModeChanged { who, modes } => relay(out, who, "MODE", &[who.nick, modes]),
+        Event::UserModeChanged { who, changes } => {
+            let mut modes = String::new();
+            modes::write_user_changes(changes, &mut modes);
+            relay(out, who, "MODE", &[who.nick, &modes]);
+        }
         Event::Invited { by, who, room } => relay(out, by, "INVITE", &[who, room]),
         Event::Killed { by, victim, reason } => {
             relay_text(out, by, "KILL", &[victim], reason);
@@ -255,14 +263,22 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
             room,
             members,
             names: true,
+            more,
         } => {
             names_lines(out, srv, me, room, members, multi_prefix);
+            if more > 0 {
+                let text = format!(
+                    "{room} has {more} more members, not listed on joining; /NAMES {room} lists them all"
+                );
+                notice(out, srv, me, &text);
+            }
             numeric(out, srv, RPL_ENDOFNAMES, me, &[room, "End of /NAMES list"]);
         }
         Reply::Members {
             room,
             members,
             names: false,
+            ..
         } => {
             let chan = if room.starts_with('#') { room } else { "*" };
             for m in members {
@@ -390,10 +406,12 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
         Reply::Ison(nicks) => numeric(out, srv, RPL_ISON, me, &[&nicks.join(" ")]),
         Reply::Lusers {
             users,
+            invisible,
             opers,
             rooms,
         } => {
-            let text = format!("There are {users} users and 0 invisible on 1 servers");
+            let visible = users - invisible.min(users);
+            let text = format!("There are {visible} users and {invisible} invisible on 1 servers");
             numeric(out, srv, RPL_LUSERCLIENT, me, &[&text]);
             if opers > 0 {
                 numeric(
@@ -422,16 +440,37 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
         Reply::RoomModes {
             room,
             modes,
+            show_key,
             created,
         } => {
+            let mut text = String::new();
+            modes::write_mode_set(&modes, show_key, &mut text);
             let mut params = vec![room];
-            params.extend(modes.split(' ').filter(|m| !m.is_empty()));
+            params.extend(text.split(' ').filter(|m| !m.is_empty()));
             numeric(out, srv, RPL_CHANNELMODEIS, me, &params);
             let created = created.to_string();
             numeric(out, srv, RPL_CREATIONTIME, me, &[room, &created]);
         }
-        Reply::EndOfBanList(room) => numeric(out, srv, 368, me, &[room, "End of channel ban list"]),
-        Reply::UserModes(modes) => numeric(out, srv, RPL_UMODEIS, me, &[modes]),
+        Reply::MaskList {
+            room,
+            list,
+            entries,
+        } => {
+            let (item, end, what) = match list {
+                ListMode::Ban => (367, 368, "End of channel ban list"),
+                ListMode::Except => (348, 349, "End of channel exception list"),
+                ListMode::InviteExcept => (346, 347, "End of channel invite list"),
+            };
+            for &(mask, by, at) in entries {
+                numeric(out, srv, item, me, &[room, mask, by, &at.to_string()]);
+            }
+            numeric(out, srv, end, me, &[room, what]);
+        }
+        Reply::UserModes(bits) => {
+            let mut text = String::new();
+            modes::write_user_modes(bits, &mut text);
+            numeric(out, srv, RPL_UMODEIS, me, &[&text]);
+        }
         Reply::Inviting { who, room } => numeric(out, srv, RPL_INVITING, me, &[who, room]),
         Reply::YoureOper => numeric(
             out,
@@ -503,6 +542,22 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
         Fail::CannotSend(room, _) => {
             n(out, ERR_CANNOTSENDTOCHAN, &[room, "Cannot send to channel"])
         }
+        Fail::TooManyTargets(target, max) => {
+            let text = format!("Too many targets: at most {max} per message; nothing was sent");
+            n(out, ERR_TOOMANYTARGETS, &[word(target), &text])
+        }
+        Fail::TooManyRooms(room, 0) => n(
+            out,
+            ERR_TOOMANYCHANNELS,
+            &[word(room), "The server holds as many channels as it can"],
+        ),
+        Fail::TooManyRooms(room, _) => n(
+            out,
+            ERR_TOOMANYCHANNELS,
+            &[word(room), "You have joined too many channels"],
+        ),
+        Fail::TooManyTransfers(_) => {}
+        Fail::Banned(room) => n(out, ERR_BANNEDFROMCHAN, &[room, "Cannot join channel (+b)"]),
         Fail::RoomFull(room) => n(out, ERR_CHANNELISFULL, &[room, "Cannot join channel (+l)"]),
         Fail::InviteOnly(room) => n(out, ERR_INVITEONLYCHAN, &[room, "Cannot join channel (+i)"]),
         Fail::BadKey(room) => n(out, ERR_BADCHANNELKEY, &[room, "Cannot join channel (+k)"]),
@@ -577,6 +632,11 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const META: Meta = Meta {
+        id: MsgId(1),
+        time_ms: 0,
+    };
     use crate::names::NameError;
     use crate::proto::irc_msg::parse;
 
@@ -599,6 +659,7 @@ mod tests {
     #[test]
     fn messages_carry_the_full_source() {
         let ev = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#rust",
             kind: MsgKind::Normal,
@@ -606,6 +667,7 @@ mod tests {
         };
         assert_eq!(enc(ev), ":alice!al@127.0.0.1 PRIVMSG #rust :hi there\r\n");
         let ev = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#rust",
             kind: MsgKind::Action,
@@ -616,6 +678,7 @@ mod tests {
             ":alice!al@127.0.0.1 PRIVMSG #rust :\x01ACTION waves\x01\r\n"
         );
         let ev = Event::DirectMessage {
+            meta: META,
             from: ALICE,
             to: "bob,carol",
             kind: MsgKind::Notice,
@@ -623,6 +686,7 @@ mod tests {
         };
         assert_eq!(enc(ev), ":alice!al@127.0.0.1 NOTICE bob :psst\r\n");
         let ev = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#x",
             kind: MsgKind::Normal,
@@ -683,7 +747,10 @@ mod tests {
             enc(Event::ModeChanged {
                 by: ALICE,
                 room: "#r",
-                modes: "+ko sesame bob"
+                changes: &[
+                    ModeChange::Key(Some("sesame")),
+                    ModeChange::Member(true, Role::Op, "bob")
+                ]
             }),
             ":alice!al@127.0.0.1 MODE #r +ko sesame bob\r\n"
         );
@@ -749,6 +816,7 @@ mod tests {
             room: "#r",
             members: &members,
             names: false,
+            more: 0,
         }));
         assert_eq!(
             lines(&who),
@@ -762,6 +830,7 @@ mod tests {
             room: "#r",
             members: &members,
             names: true,
+            more: 0,
         }));
         assert_eq!(
             lines(&names),
@@ -774,6 +843,7 @@ mod tests {
             room: "#none",
             members: &[],
             names: true,
+            more: 0,
         }));
         assert_eq!(empty, ":snak.test 366 bob #none :End of /NAMES list\r\n");
         let mut multi = Vec::new();
@@ -781,6 +851,7 @@ mod tests {
             room: "#r",
             members: &members,
             names: true,
+            more: 0,
         });
         encode_with(&reply, "bob", "snak.test", caps::MULTI_PREFIX, &mut multi);
         assert!(String::from_utf8_lossy(&multi).contains(":@+alice +bob\r\n"));
@@ -794,6 +865,7 @@ mod tests {
             room: "#big",
             members: &members,
             names: true,
+            more: 0,
         }));
         let mut listed = 0;
         for line in lines(&text) {
@@ -811,6 +883,7 @@ mod tests {
         let text = "é".repeat(400);
         for kind in [MsgKind::Normal, MsgKind::Action, MsgKind::Notice] {
             let s = enc(Event::RoomMessage {
+                meta: META,
                 from: ALICE,
                 room: "#r",
                 kind,
@@ -835,6 +908,7 @@ mod tests {
     #[test]
     fn text_cannot_inject_lines() {
         let s = enc(Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#r",
             kind: MsgKind::Normal,

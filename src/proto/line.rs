@@ -228,6 +228,7 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
             room,
             kind,
             text,
+            ..
         } => match kind {
             MsgKind::Action => push(out, &[room, " * ", from.nick, " ", text]),
             _ => push(out, &[room, " <", from.nick, "> ", text]),
@@ -237,6 +238,7 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
             to,
             kind,
             text,
+            ..
         } => match kind {
             MsgKind::Action => push(out, &["@", to, " * ", from.nick, " ", text]),
             _ => push(out, &["@", to, " <", from.nick, "> ", text]),
@@ -275,13 +277,19 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
             );
             push_reason(out, Some(reason));
         }
-        Event::ModeChanged { by, room, modes } => {
-            push(out, &["* ", by.nick, " sets mode ", modes, " on ", room])
+        Event::ModeChanged { by, room, changes } => {
+            let mut modes = String::new();
+            crate::proto::modes::write_room_changes(changes, &mut modes);
+            push(out, &["* ", by.nick, " sets mode ", &modes, " on ", room])
         }
         Event::Invited { by, who: _, room } => {
             push(out, &["* ", by.nick, " invites you to ", room])
         }
-        Event::UserModeChanged { who, modes } => push(out, &["* ", who.nick, " sets mode ", modes]),
+        Event::UserModeChanged { who, changes } => {
+            let mut modes = String::new();
+            crate::proto::modes::write_user_changes(changes, &mut modes);
+            push(out, &["* ", who.nick, " sets mode ", &modes])
+        }
         Event::Killed { by, reason, .. } => {
             push(out, &["* you were disconnected by ", by.nick]);
             push_reason(out, Some(reason));
@@ -378,15 +386,44 @@ fn encode_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
             users,
             opers,
             rooms,
+            ..
         } => {
             let _ = write!(
                 out,
                 "= lusers {users} users {opers} operators {rooms} rooms"
             );
         }
-        Reply::RoomModes { room, modes, .. } => push(out, &["= modes ", room, " ", modes]),
-        Reply::EndOfBanList(room) => push(out, &["= end bans ", room]),
-        Reply::UserModes(modes) => push(out, &["= modes ", modes]),
+        Reply::RoomModes {
+            room,
+            modes,
+            show_key,
+            ..
+        } => {
+            let mut text = String::new();
+            crate::proto::modes::write_mode_set(&modes, show_key, &mut text);
+            push(out, &["= modes ", room, " ", &text])
+        }
+        Reply::MaskList {
+            room,
+            list,
+            entries,
+        } => {
+            let word = match list {
+                ListMode::Ban => "bans",
+                ListMode::Except => "excepts",
+                ListMode::InviteExcept => "invex",
+            };
+            for (mask, by, _) in entries {
+                push(out, &["= ", word, " ", room, " ", mask, " ", by]);
+                out.push(b'\n');
+            }
+            push(out, &["= end ", word, " ", room]);
+        }
+        Reply::UserModes(bits) => {
+            let mut text = String::new();
+            crate::proto::modes::write_user_modes(bits, &mut text);
+            push(out, &["= modes ", &text])
+        }
         Reply::Inviting { who, room } => push(out, &["= inviting ", who, " ", room]),
         Reply::YoureOper => push(out, &["= oper you are now a server operator"]),
     }
@@ -416,6 +453,23 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
         Fail::NotInRoom(r) => write!(out, "! not-in-room {r}"),
         Fail::NoRoom => write!(out, "! no-room you are in no room; /join #ROOM first"),
         Fail::CannotSend(r, why) => write!(out, "! cannot-send {r} ({why})"),
+        Fail::TooManyTargets(_, max) => write!(
+            out,
+            "! too-many-targets a message names at most {max} rooms and nicks; nothing was sent"
+        ),
+        Fail::TooManyRooms(r, 0) => write!(
+            out,
+            "! too-many-rooms {r}: the server holds as many rooms as it can"
+        ),
+        Fail::TooManyRooms(r, max) => write!(
+            out,
+            "! too-many-rooms {r}: you are in {max} rooms, the most allowed; /part one first"
+        ),
+        Fail::TooManyTransfers(max) => write!(
+            out,
+            "! too-many-transfers you have {max} offers and transfers open, the most allowed"
+        ),
+        Fail::Banned(r) => write!(out, "! banned {r}"),
         Fail::RoomFull(r) => write!(out, "! room-full {r}"),
         Fail::InviteOnly(r) => write!(out, "! invite-only {r}"),
         Fail::BadKey(r) => write!(out, "! bad-key {r}"),
@@ -478,6 +532,8 @@ fn encode_file(file: &FileEvent<'_>, out: &mut Vec<u8>) {
             AbortReason::CancelledBy(n) => write!(out, "% abort {id} cancelled by {n}"),
             AbortReason::Disconnected(n) => write!(out, "% abort {id} {n} disconnected"),
             AbortReason::TooMuchData => write!(out, "% abort {id} too much data"),
+            AbortReason::Stalled => write!(out, "% abort {id} stalled: the recipient stopped reading"),
+            AbortReason::Idle => write!(out, "% abort {id} idle: no data came in time"),
             AbortReason::ShuttingDown => write!(out, "% abort {id} server shutting down"),
         },
     };
@@ -491,6 +547,11 @@ pub fn encode_data_header(id: u64, len: usize, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const META: Meta = Meta {
+        id: MsgId(1),
+        time_ms: 0,
+    };
 
     fn cmd(line: &str) -> Command<'_> {
         match parse(line.as_bytes()) {
@@ -658,6 +719,7 @@ mod tests {
     #[test]
     fn events_encode_exactly() {
         let room = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#lobby",
             kind: MsgKind::Normal,
@@ -665,6 +727,7 @@ mod tests {
         };
         assert_eq!(enc(room), "#lobby <alice> hi\n");
         let action = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#lobby",
             kind: MsgKind::Action,
@@ -672,6 +735,7 @@ mod tests {
         };
         assert_eq!(enc(action), "#lobby * alice waves\n");
         let dm = Event::DirectMessage {
+            meta: META,
             from: ALICE,
             to: "bob,carol",
             kind: MsgKind::Normal,
@@ -720,6 +784,7 @@ mod tests {
     #[test]
     fn text_from_other_protocols_cannot_break_lines() {
         let evil = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#x",
             kind: MsgKind::Normal,
@@ -736,6 +801,7 @@ mod tests {
             room: "#big",
             members: &members,
             names: false,
+            more: 0,
         }));
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.len() > 3);

@@ -4,6 +4,7 @@ pub mod frame;
 pub mod irc;
 pub mod irc_msg;
 pub mod line;
+pub mod modes;
 
 #[cfg(test)]
 mod irc_chunking;

@@ -130,14 +130,7 @@ impl Server {
             peer: addr.ip(),
             cfg: &self.cfg,
         };
-        let mut out = Deliver {
-            links: &mut self.links,
-            outbox: &mut self.outbox,
-            closing: &mut self.closing,
-            timers: &mut self.timers,
-            server_name: &self.cfg.server_name,
-            max_sendq: self.cfg.max_sendq,
-        };
+        let mut out = deliver_to!(self, Some(id));
         self.sessions[id] = Some(Session::start(proto, &ctx, &mut self.hub, &mut out));
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use super::link::Link;
+use super::link::{Link, SendqLimits};
 use super::{mark_close, Timer, TimerKind};
 use crate::event::Event;
 use crate::front::{self, CloseReason, Output, Wire};
@@ -20,10 +20,16 @@ use crate::outbox::{Outbox, Span};
 pub struct Deliver<'a> {
     pub(super) links: &'a mut Slab<Link>,
     pub(super) outbox: &'a mut Outbox,
+    pub(super) dirty: &'a mut Vec<ClientId>,
+    pub(super) registry: &'a mio::Registry,
     pub(super) closing: &'a mut Vec<ClientId>,
     pub(super) timers: &'a mut BinaryHeap<Timer>,
     pub(super) server_name: &'a str,
-    pub(super) max_sendq: usize,
+    pub(super) sendq: SendqLimits,
+    pub(super) now: Instant,
+    /// Whose command is being carried out: what it queues for others is counted in `work`.
+    pub(super) actor: Option<ClientId>,
+    pub(super) work: &'a mut u64,
 }
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
@@ -59,53 +65,71 @@ impl Encodings {
     }
 }
 
-fn queue(
-    outbox: &mut Outbox,
-    link: &mut Link,
-    id: ClientId,
-    span: Span,
-    closing: &mut Vec<ClientId>,
-    max_sendq: usize,
-) {
-    if link.closing == Some(CloseReason::SendqExceeded) {
-        return;
-    }
-    outbox.push(&mut link.out, id, span);
-    if link.out.backlog() > max_sendq {
-        mark_close(link, id, closing, CloseReason::SendqExceeded);
-    }
-}
+/// A pass that has encoded this much flushes before encoding more, so one pass's arena stays
+/// bounded however much a pass's commands cause.
+const ARENA_FLUSH: usize = 64 << 20;
 
 impl Deliver<'_> {
-    fn queue_span(&mut self, id: ClientId, span: Span) {
-        if let Some(link) = self.links.get_mut(id) {
-            queue(self.outbox, link, id, span, self.closing, self.max_sendq);
+    /// Flushes between events when the arena has grown past [`ARENA_FLUSH`] (never inside
+    /// one event: its spans are shared by its recipients).
+    fn make_room(&mut self) {
+        if self.outbox.arena_len() > ARENA_FLUSH {
+            super::output::flush_links(
+                self.outbox,
+                self.links,
+                self.dirty,
+                self.registry,
+                self.closing,
+                self.sendq,
+                self.now,
+            );
+        }
+    }
+
+    /// Queues `span` for `link`, unless it is being dropped for falling behind; drops it when
+    /// it falls too far behind.
+    fn queue(&mut self, id: ClientId, span: Span) {
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        if matches!(link.closing, Some(CloseReason::SendqExceeded { .. })) {
+            return;
+        }
+        self.outbox.push(&mut link.out, id, span);
+        if self.actor != Some(id) {
+            *self.work += 1;
+        }
+        if link.out.backlog() > 0 {
+            if let Some(reason) = link.sendq_verdict(self.sendq, self.now) {
+                mark_close(link, id, self.closing, reason);
+            }
         }
     }
 }
 
 impl Sink for Deliver<'_> {
     fn one(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
-        let Some(link) = self.links.get_mut(to) else {
+        self.make_room();
+        let Some(wire) = self.links.get(to).map(|l| l.wire) else {
             return;
         };
-        let (wire, srv) = (link.wire, self.server_name);
+        let srv = self.server_name;
         let span = self
             .outbox
             .encode(|out| front::encode(wire, event, me, srv, out));
-        queue(self.outbox, link, to, span, self.closing, self.max_sendq);
+        self.queue(to, span);
     }
 
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
+        self.make_room();
         let mut made = Encodings::new();
         for &id in to {
             if Some(id) == except {
                 continue;
             }
-            let Some(link) = self.links.get_mut(id) else {
+            let Some(wire) = self.links.get(id).map(|l| l.wire.for_event(event)) else {
                 continue;
             };
-            let wire = link.wire.for_event(event);
             let span = match made.get(wire) {
                 Some(span) => span,
                 None => {
@@ -117,25 +141,27 @@ impl Sink for Deliver<'_> {
                     span
                 }
             };
-            queue(self.outbox, link, id, span, self.closing, self.max_sendq);
+            self.queue(id, span);
         }
     }
 }
 
 impl Output for Deliver<'_> {
     fn raw(&mut self, to: ClientId, f: impl FnOnce(&mut Vec<u8>)) {
+        self.make_room();
         let span = self.outbox.encode(f);
-        self.queue_span(to, span);
+        self.queue(to, span);
     }
 
     fn file_data(&mut self, to: ClientId, transfer: u64, bytes: &[u8]) {
+        self.make_room();
         let Some(wire) = self.links.get(to).map(|l| l.wire) else {
             return;
         };
         let span = self
             .outbox
             .encode(|out| front::encode_file_data(wire, transfer, bytes, out));
-        self.queue_span(to, span);
+        self.queue(to, span);
     }
 
     fn queued(&self, id: ClientId) -> usize {

@@ -214,9 +214,13 @@ impl Server {
                         if let Some(link) = self.links.get_mut(id) {
                             link.framing = before;
                             link.paused = true;
+                            link.paused_since.get_or_insert(self.clock.mono);
                             self.paused.push(id);
                         }
                         return pos;
+                    }
+                    if let Some(link) = self.links.get_mut(id) {
+                        link.paused_since = None;
                     }
                 }
                 None if used == 0 => return pos,

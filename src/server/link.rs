@@ -37,7 +37,20 @@ pub struct Link {
     pub warned_flood: bool,
     pub flood: FloodGate,
     pub write_armed: bool,
+    /// Since when the backlog has been over the soft send-queue limit.
+    pub over_soft_since: Option<Instant>,
+    /// Since when this file sender has waited for its recipient.
+    pub paused_since: Option<Instant>,
     pub closing: Option<CloseReason>,
+}
+
+/// How much may be queued for a connection that does not keep up: past `hard` it is dropped
+/// at once; past `soft` for longer than `soft_for`, too (Redis's client-output-buffer-limit).
+#[derive(Debug, Clone, Copy)]
+pub struct SendqLimits {
+    pub hard: usize,
+    pub soft: usize,
+    pub soft_for: std::time::Duration,
 }
 
 impl Link {
@@ -58,6 +71,8 @@ impl Link {
             warned_flood: false,
             flood: FloodGate::new(now),
             write_armed: false,
+            over_soft_since: None,
+            paused_since: None,
             closing: None,
         }
     }
@@ -65,5 +80,20 @@ impl Link {
     /// Bytes waiting for this connection, queued this pass and left over from earlier ones.
     pub fn queued(&self) -> usize {
         self.out.queued()
+    }
+
+    /// Whether the backlog is over the limits now, given the time; keeps the soft-limit clock.
+    pub fn sendq_verdict(&mut self, limits: SendqLimits, now: Instant) -> Option<CloseReason> {
+        let backlog = self.out.backlog();
+        if backlog > limits.hard {
+            return Some(CloseReason::SendqExceeded { soft: false });
+        }
+        if backlog <= limits.soft {
+            self.over_soft_since = None;
+            return None;
+        }
+        let since = *self.over_soft_since.get_or_insert(now);
+        (now.duration_since(since) > limits.soft_for)
+            .then_some(CloseReason::SendqExceeded { soft: true })
     }
 }

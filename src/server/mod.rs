@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::event::Event;
 use crate::front::{CloseReason, Ctx, Proto, Session};
-use crate::hub::{ClientId, Hub, HubConfig, Sink};
+use crate::hub::{ClientId, Hub, Sink};
 use crate::limits::AddressLimits;
 use crate::outbox::Outbox;
 
@@ -38,12 +38,35 @@ mod link;
 mod output;
 
 pub use deliver::Deliver;
-use link::Link;
+use link::{Link, SendqLimits};
+
+/// The output for front ends and the hub, borrowing only the fields it needs from the server
+/// `$s` (so a session can be borrowed beside it); `$actor` is whose command is carried out.
+macro_rules! deliver_to {
+    ($s:ident, $actor:expr) => {
+        Deliver {
+            links: &mut $s.links,
+            outbox: &mut $s.outbox,
+            dirty: &mut $s.dirty,
+            registry: $s.poll.registry(),
+            closing: &mut $s.closing,
+            timers: &mut $s.timers,
+            server_name: &$s.cfg.server_name,
+            sendq: $s.sendq,
+            now: $s.clock.mono,
+            actor: $actor,
+            work: &mut $s.work,
+        }
+    };
+}
+use deliver_to;
 
 const SIGNAL: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = usize::MAX / 2;
 /// How long accept rests after running out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How often paused file senders are looked at while nothing else happens.
+const STALL_CHECK: Duration = Duration::from_secs(1);
 
 fn mark_close(link: &mut Link, id: ClientId, closing: &mut Vec<ClientId>, reason: CloseReason) {
     if link.closing.is_none() {
@@ -83,6 +106,9 @@ pub struct Server {
     outbox: Outbox,
     /// This pass's reading of the clock.
     clock: Clock,
+    sendq: SendqLimits,
+    /// Deliveries to others caused by the command being carried out (for the flood limit).
+    work: u64,
     /// One read buffer for all connections: input is parsed where it lands.
     scratch: Vec<u8>,
     dirty: Vec<ClientId>,
@@ -135,12 +161,18 @@ impl Server {
             None => fd_ceiling,
         };
         info!("open-file limit {fd_limit}: at most {max_clients} clients");
-        let hub = Hub::new(HubConfig {
-            max_file_size: cfg.max_file_size,
-            quiet_room_size: cfg.quiet_room_size,
-            offer_timeout: cfg.offer_timeout,
-        });
-        let addresses = AddressLimits::new(cfg.max_per_ip, cfg.max_conn_rate, cfg.limit_loopback);
+        let hub = Hub::new(crate::front::hub_config(&cfg));
+        let addresses = AddressLimits::new(
+            cfg.max_per_ip,
+            cfg.max_conn_rate,
+            cfg.limit_loopback,
+            cfg.ipv6_prefix,
+        );
+        let sendq = SendqLimits {
+            hard: cfg.max_sendq,
+            soft: cfg.sendq_soft.min(cfg.max_sendq),
+            soft_for: cfg.sendq_soft_for,
+        };
         Ok(Server {
             cfg,
             poll,
@@ -151,6 +183,8 @@ impl Server {
             hub,
             outbox: Outbox::new(),
             clock: Clock::now(),
+            sendq,
+            work: 0,
             scratch: vec![0; config::READ_BUDGET],
             dirty: Vec::new(),
             closing: Vec::new(),
@@ -215,10 +249,13 @@ impl Server {
         if !self.carry.is_empty() || !self.accept_pending.is_empty() {
             return Some(Duration::ZERO);
         }
+        // A paused sender's stall deadline is checked each pass; come back for it.
+        let stall_check = (!self.paused.is_empty()).then(|| self.clock.mono + STALL_CHECK);
         let next = [
             self.timers.peek().map(|Reverse(t)| t.0),
             self.hub.next_deadline(),
             self.accept_retry,
+            stall_check,
         ];
         let now = Instant::now();
         next.into_iter()
@@ -227,16 +264,9 @@ impl Server {
             .map(|at| at.saturating_duration_since(now))
     }
 
-    /// The output for front ends and the hub, borrowing only what it needs.
+    /// The hub and the output, for work no client asked for.
     fn deliver(&mut self) -> (&mut Hub, Deliver<'_>) {
-        let out = Deliver {
-            links: &mut self.links,
-            outbox: &mut self.outbox,
-            closing: &mut self.closing,
-            timers: &mut self.timers,
-            server_name: &self.cfg.server_name,
-            max_sendq: self.cfg.max_sendq,
-        };
+        let out = deliver_to!(self, None);
         (&mut self.hub, out)
     }
 
@@ -254,14 +284,7 @@ impl Server {
             peer,
             cfg: &self.cfg,
         };
-        let mut out = Deliver {
-            links: &mut self.links,
-            outbox: &mut self.outbox,
-            closing: &mut self.closing,
-            timers: &mut self.timers,
-            server_name: &self.cfg.server_name,
-            max_sendq: self.cfg.max_sendq,
-        };
+        let mut out = deliver_to!(self, Some(id));
         Some(f(session, &ctx, &mut self.hub, &mut out))
     }
 
@@ -351,8 +374,16 @@ impl Server {
                 CloseReason::Error(e) => {
                     info!("disconnect client {id} ({}): error: {e}", link.peer)
                 }
-                CloseReason::SendqExceeded => {
-                    info!("disconnect client {id} ({}): sendq exceeded", link.peer)
+                CloseReason::SendqExceeded { soft } => {
+                    let limit = if *soft {
+                        "soft limit held too long"
+                    } else {
+                        "hard limit"
+                    };
+                    info!(
+                        "disconnect client {id} ({}): sendq exceeded ({limit})",
+                        link.peer
+                    )
                 }
                 r => info!(
                     "disconnect client {id} ({}): {}",
@@ -364,23 +395,45 @@ impl Server {
         }
     }
 
+    /// Reads paused file senders again once their recipient has caught up. A sender held
+    /// back longer than the stall deadline has its transfer aborted instead: both ends are
+    /// told, the rest of its frame is skipped, and it is read again.
     fn wake_paused(&mut self) {
         let mut i = 0;
         while i < self.paused.len() {
             let id = self.paused[i];
-            let target = self.links.get(id).and_then(|l| l.data.to);
-            let behind = target.is_some_and(|to| {
+            let Some(link) = self.links.get(id) else {
+                self.paused.swap_remove(i);
+                continue;
+            };
+            let frame = link.data;
+            let behind = frame.to.is_some_and(|to| {
                 self.links
                     .get(to)
                     .is_some_and(|l| l.queued() > config::FILE_PAUSE_QUEUE / 2)
             });
-            if behind {
+            let stalled = link
+                .paused_since
+                .is_some_and(|at| self.clock.mono.duration_since(at) >= self.cfg.file_stall);
+            if behind && !stalled {
                 i += 1;
                 continue;
             }
             self.paused.swap_remove(i);
+            if stalled && behind {
+                let (hub, mut out) = self.deliver();
+                hub.abort(frame.transfer, crate::event::AbortReason::Stalled, &mut out);
+                info!(
+                    "client {id}: file transfer {} stalled, aborted",
+                    frame.transfer
+                );
+            }
             if let Some(link) = self.links.get_mut(id) {
                 link.paused = false;
+                link.paused_since = None;
+                if stalled && behind {
+                    link.data.to = None;
+                }
                 // Handle what was held back, then read what waits in the socket.
                 self.input(id, &[]);
                 self.carry.push(id);

@@ -20,6 +20,7 @@ use crate::hub::{ClientId, Command, Hub};
 use crate::names::{check_nick, NICK_MAX, ROOM_MAX};
 use crate::proto::irc::caps;
 use crate::proto::irc_msg::{self, numeric::*, write_message, write_numeric, ParseError};
+use crate::proto::modes;
 
 /// A connection that has not registered within this time is closed.
 pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -312,11 +313,11 @@ impl IrcSession {
                 }
             },
             "AWAY" => Command::Away(arg(0).map(|t| clip(t, AWAY_MAX))),
-            "MODE" if need(1) => Command::Mode {
-                target: p[0],
-                changes: arg(1).filter(|c| !c.is_empty()),
-                args: p.get(2..).unwrap_or(&[]),
-            },
+            "MODE" if need(1) => {
+                let (target, changes) = (p[0], arg(1).filter(|c| !c.is_empty()));
+                let params = p.get(2..).unwrap_or(&[]);
+                return mode(ctx, target, changes, params, hub, out);
+            }
             "KICK" if need(2) => Command::Kick {
                 rooms: p[0],
                 nicks: p[1],
@@ -592,6 +593,60 @@ impl IrcSession {
             }
             None => self.want(id, self.last_seen + interval, out),
         }
+    }
+}
+
+/// `MODE TARGET [CHANGES [PARAMS...]]`: a room's or one's own modes, shown or changed; every
+/// unknown letter is answered on its own, the known ones are applied.
+fn mode(
+    ctx: &Ctx<'_>,
+    target: &str,
+    changes: Option<&str>,
+    params: &[&str],
+    hub: &mut Hub,
+    out: &mut impl Output,
+) {
+    let (id, clock) = (ctx.id, ctx.clock);
+    let fail = |hub: &Hub, out: &mut dyn crate::hub::Sink, f: Fail<'_>| {
+        out.one(id, hub.nick(id).unwrap_or("*"), &Event::Fail(f));
+    };
+    if !target.starts_with('#') {
+        let Some(changes) = changes else {
+            let cmd = Command::UserMode {
+                target,
+                changes: None,
+            };
+            return hub.apply(id, cmd, clock, out);
+        };
+        let (known, unknown) = modes::parse_user(changes);
+        if !unknown.is_empty() {
+            fail(hub, out, Fail::UnknownUserMode);
+        }
+        let cmd = Command::UserMode {
+            target,
+            changes: Some(&known),
+        };
+        return hub.apply(id, cmd, clock, out);
+    }
+    let Some(changes) = changes else {
+        return hub.apply(id, Command::ShowModes(target), clock, out);
+    };
+    let req = modes::parse_room(changes, params);
+    for &c in &req.unknown {
+        fail(hub, out, Fail::UnknownMode(c));
+    }
+    if req.missing_param {
+        fail(hub, out, Fail::NeedMoreParams("MODE"));
+    }
+    for &list in &req.queries {
+        hub.apply(id, Command::MaskList { room: target, list }, clock, out);
+    }
+    if !req.changes.is_empty() {
+        let cmd = Command::RoomMode {
+            room: target,
+            changes: &req.changes,
+        };
+        hub.apply(id, cmd, clock, out);
     }
 }
 
