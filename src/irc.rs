@@ -204,7 +204,7 @@ impl IrcSession {
                 if !need(1) {
                     fail(self, hub, out, Fail::NeedMoreParams("PASS"));
                 } else {
-                    self.pass_ok = cfg.password.as_deref().map_or(true, |pw| pw == p[0]);
+                    self.pass_ok = cfg.password.as_ref().map_or(true, |pw| pw.verify(p[0]));
                 }
                 return IrcAction::None;
             }
@@ -353,7 +353,7 @@ impl IrcSession {
                 return IrcAction::None;
             }
             "OPER" if need(2) => {
-                let ok = cfg.opers.iter().any(|(n, pw)| n == p[0] && pw == p[1]);
+                let ok = cfg.opers.iter().any(|(n, pw)| n == p[0] && pw.verify(p[1]));
                 if !ok {
                     fail(self, hub, out, Fail::PasswordMismatch);
                     return IrcAction::None;

@@ -18,7 +18,8 @@
 //!   events with recipients out through a [`hub::Sink`].
 //! - [`event`]: the vocabulary between the hub and the codecs.
 //! - [`names`]: the nick and room name rules.
-//! - [`config`]: the command line and every limit's default.
+//! - [`config`]: one table of every option and its default, from which the command line, the
+//!   TOML config file, `--help`, `--check-config` and reload diffs follow; passwords as secrets.
 
 pub mod config;
 pub mod conn;
