@@ -510,14 +510,20 @@ fn the_example_file_lists_every_option_with_its_default() {
     for (o, origin) in OPTIONS.iter().zip(&l.origins) {
         let set = *origin != Origin::Default;
         let has_default = o.value(&Config::default()).is_some_and(|v| v != "[]");
+        let default = o.value(&Config::default()).unwrap_or_default();
         assert_eq!(
-            set, has_default,
-            "{}: in the example with its default, or commented out",
-            o.key
+            set,
+            has_default,
+            "snak.example.toml: {} must be there as `{} = {default}` (or, unset by default, as \
+             `# {} = EXAMPLE`)",
+            o.key,
+            o.name(),
+            o.name()
         );
         assert!(
             text.contains(&format!("# {}", o.flag_name())),
-            "example: no comment on {}",
+            "snak.example.toml: a comment above {} must start `# {}` and say what it does",
+            o.key,
             o.flag
         );
     }
