@@ -21,7 +21,8 @@
 //! - [`event`]: the vocabulary between the hub and the codecs.
 //! - [`names`]: the nick and room name rules.
 //! - [`clock`]: the time, read once per loop pass and passed down.
-//! - [`config`]: the command line and every limit's default.
+//! - [`config`]: one table of every option and its default, from which the command line, the
+//!   TOML config file, `--help`, `--check-config` and reload diffs follow; passwords as secrets.
 
 pub mod clock;
 pub mod config;

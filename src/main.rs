@@ -1,28 +1,68 @@
-//! The snak daemon: command line, logging, bind, run.
+//! The snak daemon: command line and config file, logging, bind, run.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use snak::config::{Action, HELP};
+use snak::config::{self, Action, Config, ConfigError};
 use snak::server::Server;
 
+/// Prints configuration errors; exit 2 if any is on the command line (usage), else 1.
+fn failed(errors: &[ConfigError]) -> ExitCode {
+    for e in errors {
+        eprintln!("snak: {e}");
+    }
+    ExitCode::from(if errors.iter().any(ConfigError::on_command_line) {
+        2
+    } else {
+        1
+    })
+}
+
 fn main() -> ExitCode {
-    let cfg = match Action::from_args(std::env::args().skip(1)) {
-        Ok(Action::Run(cfg)) => cfg,
+    let args = match Action::from_args(std::env::args().skip(1)) {
+        Ok(Action::Run(args)) => args,
         Ok(Action::Help) => {
-            print!("{HELP}");
+            print!("{}", config::help());
             return ExitCode::SUCCESS;
         }
         Ok(Action::Version) => {
             println!("snak {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        Ok(Action::HashPassword) => {
+            return match config::read_password().and_then(|p| config::hash_password(&p)) {
+                Ok(phc) => {
+                    println!("{phc}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("snak: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Ok(Action::CheckConfig(args)) => {
+            return match config::load(&args, args.config_file()) {
+                Ok(loaded) => {
+                    print!("{}", config::report(&loaded, args.config_file()));
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => failed(&errors),
+            };
+        }
         Err(e) => {
             eprintln!("snak: {e}");
             return ExitCode::from(2);
         }
     };
+    let (cfg, warnings) = match Config::load(&args, args.config_file()) {
+        Ok(loaded) => loaded,
+        Err(errors) => return failed(&errors),
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    for w in &warnings {
+        log::warn!("{w}");
+    }
     let server = match Server::bind(cfg) {
         Ok(s) => s,
         Err(e) => {

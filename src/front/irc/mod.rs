@@ -186,7 +186,7 @@ impl IrcSession {
                 if !need(1) {
                     fail(self, hub, out, Fail::NeedMoreParams("PASS"));
                 } else {
-                    self.pass_ok = cfg.password.as_deref().map_or(true, |pw| pw == p[0]);
+                    self.pass_ok = cfg.password.as_ref().map_or(true, |pw| pw.verify(p[0]));
                 }
                 return;
             }
@@ -335,7 +335,7 @@ impl IrcSession {
                 return;
             }
             "OPER" if need(2) => {
-                let ok = cfg.opers.iter().any(|(n, pw)| n == p[0] && pw == p[1]);
+                let ok = cfg.opers.iter().any(|(n, pw)| n == p[0] && pw.verify(p[1]));
                 if !ok {
                     fail(self, hub, out, Fail::PasswordMismatch);
                     return;
@@ -740,7 +740,7 @@ mod tests {
     #[test]
     fn a_wrong_server_password_closes_the_link() {
         let mut t = Recorder::with(Config {
-            password: Some("sesame".into()),
+            password: Some(crate::config::Secret::Plain("sesame".into())),
             ..Config::default()
         });
         let mut c = t.connect(Proto::Irc);

@@ -1,0 +1,259 @@
+//! THE OPTION TABLE: every setting of the server, once. From each entry follow the field of
+//! [`Config`] the server reads, its default, the command-line flag, the config file key,
+//! `--help`, `--check-config`, `diff` on reload, and the tests that hold `snak.example.toml` and
+//! README.md to it.
+//!
+//! To add an option, add one entry (and its key to `snak.example.toml`, and the new `--help` to
+//! README.md: the tests say exactly what is missing):
+//!
+//! ```text
+//! /// Doc for the field.
+//! field_name: FieldType {
+//!     flag: "--flag-name ARG",          // ARG left out for a switch
+//!     off: ("--no-thing", "help"),       // optional: a flag that empties the value
+//!     key: "section.flag_name",          // the flag without --, its section prefix, or no-
+//!     kind: Num::at_least(1),            // how values are read and checked (see kinds.rs)
+//!     reload: Live,                      // Live: a reload applies it; Restart: it waits
+//!     default: 1 << 20,                  // a Rust expression of FieldType
+//!     help: "what it does",              // `(default ...)` and `(repeatable)` are added
+//! },
+//! ```
+//!
+//! Keys: a flag whose name starts with a section's name is in that section without the prefix
+//! (`--irc-ping` is `ping` in `[irc]`); limits are in `[limits]`; a `--no-` switch is the key
+//! without `no-`, set to false. A test checks every entry keeps to this.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::kinds::{Addrs, Maybe, Motd, Num, Opers, Password, Secs, ServerName, Switch};
+use super::secret::Secret;
+
+/// The longest timer an option may set: a day (an `Instant` plus more could overflow).
+const DAY: u64 = 24 * 60 * 60;
+
+options! {
+    /// Native protocol listeners.
+    listen: Vec<SocketAddr> {
+        flag: "--listen ADDR",
+        key: "listen",
+        kind: Addrs,
+        reload: Live,
+        default: vec![SocketAddr::from(([127, 0, 0, 1], 12345))],
+        help: "native protocol listener",
+    },
+    /// The name the server gives itself (IRC prefixes, welcome).
+    server_name: String {
+        flag: "--server-name NAME",
+        key: "server_name",
+        kind: ServerName,
+        reload: Restart,
+        default: "snak.localhost".into(),
+        help: "the name the server gives itself",
+    },
+    /// The password IRC clients must give with PASS, if any.
+    password: Option<Secret> {
+        flag: "--password PASS",
+        key: "password",
+        kind: Maybe(Password),
+        reload: Live,
+        default: None,
+        help: "IRC clients must send it with PASS to register (plain or an argon2id hash)",
+    },
+    /// IRC server operators' credentials: (name, password).
+    opers: Vec<(String, Secret)> {
+        flag: "--oper NAME:PASSWORD",
+        key: "oper",
+        kind: Opers,
+        reload: Live,
+        default: Vec::new(),
+        help: "an IRC operator for OPER; PASSWORD plain or an argon2id hash",
+    },
+    /// The message of the day, as lines.
+    motd: Option<Vec<String>> {
+        flag: "--motd FILE",
+        key: "motd",
+        kind: Maybe(Motd),
+        reload: Live,
+        default: None,
+        help: "the IRC message of the day (default: none, numeric 422)",
+    },
+    /// IRC listeners.
+    irc_listen: Vec<SocketAddr> {
+        flag: "--irc-listen ADDR",
+        off: ("--no-irc", "no IRC listener (in the file listen = [])"),
+        key: "irc.listen",
+        kind: Addrs,
+        reload: Live,
+        default: vec![SocketAddr::from(([127, 0, 0, 1], 6667))],
+        help: "IRC listener",
+    },
+    /// An IRC client silent this long is pinged; silent as long again, it is dropped.
+    irc_ping: Duration {
+        flag: "--irc-ping SECS",
+        key: "irc.ping",
+        kind: Secs { min: 1, max: DAY },
+        reload: Live,
+        default: Duration::from_secs(120),
+        help: "ping IRC clients silent this long, drop them if silent as long again; also the \
+               registration deadline if under 60",
+    },
+    /// None: as many as the open-file limit allows.
+    max_clients: Option<usize> {
+        flag: "--max-clients N",
+        key: "limits.max_clients",
+        kind: Maybe(Num::at_least(1)),
+        reload: Live,
+        default: None,
+        help: "most connections at once (default: as many as the open-file limit allows)",
+    },
+    max_per_ip: u32 {
+        flag: "--max-per-ip N",
+        key: "limits.max_per_ip",
+        kind: Num::at_least(1),
+        reload: Live,
+        default: 10,
+        help: "most connections from one address, loopback exempt",
+    },
+    max_conn_rate: u32 {
+        flag: "--max-conn-rate N",
+        key: "limits.max_conn_rate",
+        kind: Num::at_least(1),
+        reload: Live,
+        default: 30,
+        help: "most new connections from one address per minute",
+    },
+    limit_loopback: bool {
+        flag: "--limit-loopback",
+        key: "limits.limit_loopback",
+        kind: Switch { given: true },
+        reload: Live,
+        default: false,
+        help: "apply the per-address limits to loopback too",
+    },
+    max_line: usize {
+        flag: "--max-line BYTES",
+        key: "limits.max_line",
+        kind: Num { min: 64, max: 1 << 24 },
+        reload: Live,
+        default: 8192,
+        help: "longest native protocol line",
+    },
+    max_file_size: u64 {
+        flag: "--max-file-size BYTES",
+        key: "limits.max_file_size",
+        kind: Num::at_least(0),
+        reload: Live,
+        default: 1 << 30,
+        help: "largest file offer",
+    },
+    max_sendq: usize {
+        flag: "--max-sendq BYTES",
+        key: "limits.max_sendq",
+        kind: Num::at_least(4096),
+        reload: Live,
+        default: 1 << 20,
+        help: "most bytes queued for a slow reader before it is dropped",
+    },
+    /// A reader over this many queued bytes for `sendq_soft_for` is dropped.
+    sendq_soft: usize {
+        flag: "--sendq-soft BYTES",
+        key: "limits.sendq_soft",
+        kind: Num::at_least(1024),
+        reload: Live,
+        default: 256 << 10,
+        help: "a slow reader over this many queued bytes for --sendq-soft-secs is dropped",
+    },
+    sendq_soft_for: Duration {
+        flag: "--sendq-soft-secs SECS",
+        key: "limits.sendq_soft_secs",
+        kind: Secs { min: 0, max: DAY },
+        reload: Live,
+        default: Duration::from_secs(20),
+        help: "how long a reader may stay over --sendq-soft",
+    },
+    max_targets: usize {
+        flag: "--max-targets N",
+        key: "limits.max_targets",
+        kind: Num { min: 1, max: 100 },
+        reload: Live,
+        default: 4,
+        help: "most rooms and nicks one message may name",
+    },
+    max_rooms_per_user: usize {
+        flag: "--max-rooms-per-user N",
+        key: "limits.max_rooms_per_user",
+        kind: Num { min: 1, max: 10_000 },
+        reload: Live,
+        default: 100,
+        help: "most rooms one user may be in",
+    },
+    max_rooms: usize {
+        flag: "--max-rooms N",
+        key: "limits.max_rooms",
+        kind: Num::at_least(1),
+        reload: Live,
+        default: 100_000,
+        help: "most rooms the server holds",
+    },
+    max_transfers: usize {
+        flag: "--max-transfers N",
+        key: "limits.max_transfers",
+        kind: Num { min: 1, max: 1000 },
+        reload: Live,
+        default: 8,
+        help: "most file offers and transfers one user may have open",
+    },
+    /// A file sender held back by its recipient this long has its transfer aborted.
+    file_stall: Duration {
+        flag: "--file-stall-secs SECS",
+        key: "limits.file_stall_secs",
+        kind: Secs { min: 1, max: DAY },
+        reload: Live,
+        default: Duration::from_secs(30),
+        help: "a file sender held back this long by a slow recipient has its transfer aborted",
+    },
+    /// An accepted transfer with no data this long is aborted.
+    file_idle: Duration {
+        flag: "--file-idle-secs SECS",
+        key: "limits.file_idle_secs",
+        kind: Secs { min: 1, max: DAY },
+        reload: Live,
+        default: Duration::from_secs(120),
+        help: "an accepted transfer with no data for this long is aborted",
+    },
+    /// IPv6 clients count against the per-address limits by this many leading bits.
+    ipv6_prefix: u8 {
+        flag: "--ipv6-prefix BITS",
+        key: "limits.ipv6_prefix",
+        kind: Num { min: 16, max: 128 },
+        reload: Live,
+        default: 64,
+        help: "per-address limits count IPv6 clients by this prefix",
+    },
+    quiet_room_size: usize {
+        flag: "--quiet-room-size N",
+        key: "limits.quiet_room_size",
+        kind: Num::at_least(1),
+        reload: Live,
+        default: 500,
+        help: "rooms with more members announce no joins, parts or quits",
+    },
+    /// How long a file offer waits for an answer.
+    offer_timeout: Duration {
+        flag: "--offer-timeout SECS",
+        key: "limits.offer_timeout",
+        kind: Secs { min: 1, max: DAY },
+        reload: Live,
+        default: Duration::from_secs(60),
+        help: "how long a file offer waits for an answer",
+    },
+    flood_limit: bool {
+        flag: "--no-flood-limit",
+        key: "limits.flood_limit",
+        kind: Switch { given: false },
+        reload: Live,
+        default: true,
+        help: "do not slow down fast senders (trusted load tests only)",
+    },
+}
