@@ -407,14 +407,29 @@ fn keys_are_made_on_the_stack_when_they_fit() {
 }
 
 #[test]
-fn unfoldable_input_is_found_nowhere() {
-    assert_eq!(&*U.fold("a\u{378}"), "");
-    assert_eq!(&*U.key("#a\u{202e}"), "");
-    assert_eq!(
-        &*U.fold("a b"),
+fn invalid_input_is_found_nowhere() {
+    // Folding for a lookup maps without checking: what an invalid name folds to is no
+    // valid name, so it finds nothing.
+    for bad in [
+        "a\u{378}",
+        "#a\u{202e}",
         "a b",
-        "ASCII folds as ASCII; no name has a space"
-    );
+        "\u{13a0}bc",
+        "a\u{200b}",
+        "ǅa",
+    ] {
+        let folded = U.fold(bad);
+        assert_eq!(&*U.key(bad), &*folded);
+        assert!(
+            U.check_nick(&folded).is_err(),
+            "{bad:?} folds to {folded:?}"
+        );
+        assert!(
+            U.check_room(&folded).is_err(),
+            "{bad:?} folds to {folded:?}"
+        );
+    }
+    assert_eq!(&*U.fold("A B"), "a b", "ASCII folds as ASCII");
 }
 
 /// Characters that make names hard: marks, joiners, both directions, wide and narrow forms,

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use precis_profiles::precis_core::profile::PrecisFastInvocation;
+use precis_profiles::precis_core::profile::{PrecisFastInvocation, Rules};
 use precis_profiles::precis_core::{DerivedPropertyValue, Error as PrecisError};
 use precis_profiles::UsernameCaseMapped;
 use unicode_normalization::char::is_combining_mark;
@@ -92,8 +92,10 @@ fn bad_nick_start(c: char) -> bool {
     c == '-' || c.is_numeric()
 }
 
-/// Folds any string for a lookup; one that cannot be folded gives an empty key, which no
-/// valid name has.
+/// Folds any string for a lookup, cheaply: the profile's mappings without its checks (of a
+/// valid name this is exactly the PRECIS fold; an invalid one matches nothing or, mapped, the
+/// name it spells). One whose mappings do not settle gives an empty key, which no valid name
+/// has.
 pub(super) fn fold(name: &str) -> (&'static str, Cow<'_, str>) {
     let (prefix, body) = match name.strip_prefix('#') {
         Some(body) => ("#", body),
@@ -102,9 +104,9 @@ pub(super) fn fold(name: &str) -> (&'static str, Cow<'_, str>) {
     if body.is_ascii() {
         return (prefix, ascii_lower(body));
     }
-    match precis_fold(body) {
-        Ok(folded) => (prefix, folded),
-        Err(_) => ("", Cow::Borrowed("")),
+    match map_fold(body) {
+        Some(folded) => (prefix, folded),
+        None => ("", Cow::Borrowed("")),
     }
 }
 
@@ -134,6 +136,9 @@ enum Fault {
 /// section 7 asks; a string that does not settle is refused.
 fn precis_fold(s: &str) -> Result<Cow<'_, str>, Fault> {
     let mut folded = UsernameCaseMapped::enforce(s).map_err(Fault::First)?;
+    if let Cow::Borrowed(_) = folded {
+        return Ok(folded);
+    }
     for _ in 0..3 {
         let again = match UsernameCaseMapped::enforce(&*folded) {
             Ok(Cow::Borrowed(_)) => None,
@@ -146,6 +151,30 @@ fn precis_fold(s: &str) -> Result<Cow<'_, str>, Fault> {
         }
     }
     Err(Fault::Unstable)
+}
+
+/// The profile's mapping rules (width, case, NFC), applied until they change nothing, at most
+/// four times as in [`precis_fold`].
+fn map_fold(s: &str) -> Option<Cow<'_, str>> {
+    let profile = UsernameCaseMapped::new();
+    let mut folded = Cow::Borrowed(s);
+    for _ in 0..4 {
+        let again = match map_once(&profile, &folded)? {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(again) => Some(again),
+        };
+        match again {
+            Some(again) if again != *folded => folded = Cow::Owned(again),
+            _ => return Some(folded),
+        }
+    }
+    None
+}
+
+fn map_once<'a>(profile: &UsernameCaseMapped, s: &'a str) -> Option<Cow<'a, str>> {
+    let s = profile.width_mapping_rule(s).ok()?;
+    let s = profile.case_mapping_rule(s).ok()?;
+    profile.normalization_rule(s).ok()
 }
 
 /// Names the problem PRECIS found.
