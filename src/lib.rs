@@ -30,3 +30,4 @@ pub mod names;
 pub mod outbox;
 pub mod proto;
 pub mod server;
+pub mod text;
