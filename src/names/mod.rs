@@ -213,8 +213,10 @@ impl NameRules {
     }
 
     /// The folded form used as a map key: names that compare equal fold to the same string.
-    /// A string no valid name folds to (an empty one) stands for input that cannot be folded,
-    /// so it is looked up as a name that matches nothing.
+    /// Folding maps and does not check (check a name before filing it, or use
+    /// [`NameRules::nick`] and [`NameRules::room`]): an invalid name folds to no valid name's
+    /// key, so looking it up finds nothing, or, mapped, to the key of the name it spells (a
+    /// titlecase `ᾈ` after a capital lowers to `ᾀ`).
     pub fn fold(self, name: &str) -> Box<str> {
         match self {
             NameRules::Ascii => fold(name),

@@ -430,6 +430,10 @@ fn invalid_input_is_found_nowhere() {
         );
     }
     assert_eq!(&*U.fold("A B"), "a b", "ASCII folds as ASCII");
+    // A titlecase letter is no valid character, but lowered it spells a valid name.
+    assert_eq!(U.check_nick("A\u{1f88}"), Err(NameError::Symbol));
+    assert_eq!(U.check_nick("a\u{1f80}"), Ok(()));
+    assert_eq!(U.fold("A\u{1f88}"), U.fold("a\u{1f80}"));
 }
 
 /// Characters that make names hard: marks, joiners, both directions, wide and narrow forms,
