@@ -19,7 +19,8 @@
 //! - [`hub`]: the chat state (users, nicks, rooms, transfers), protocol-agnostic: commands in,
 //!   events with recipients out through a [`hub::Sink`].
 //! - [`event`]: the vocabulary between the hub and the codecs.
-//! - [`names`]: the nick and room name rules.
+//! - [`names`]: the nick and room name rules (UTF-8 per PRECIS, or ASCII), look-alike skeletons.
+//! - [`text`]: message text rules (pure): IRC formatting stripped, long text split, CTCP.
 //! - [`clock`]: the time, read once per loop pass and passed down.
 //! - [`config`]: one table of every option and its default, from which the command line, the
 //!   TOML config file, `--help`, `--check-config` and reload diffs follow; passwords as secrets.
@@ -34,4 +35,5 @@ pub mod names;
 pub mod outbox;
 pub mod proto;
 pub mod server;
+pub mod text;
 pub mod transport;
