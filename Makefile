@@ -22,8 +22,9 @@ test: lint
 	$(CARGO) test --all-targets
 	tests/irctest/check.sh
 
-# The public irctest suite (PyPI irctest 0.1.2) against snak, every result shown; `make test`
-# runs it through tests/irctest/check.sh, which accepts only the two known INVITE failures.
+# The public IRC conformance suite (progval/irctest, from IRCTEST_DIR, default ../shared/irctest)
+# against snak, every result shown; `make test` runs it through tests/irctest/check.sh, which
+# fails on any failure. See docs/PROTOCOL.md, "Conformance".
 irctest:
 	tests/irctest/run.sh
 
