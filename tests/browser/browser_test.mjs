@@ -392,6 +392,68 @@ async function restart(srv) {
   await mia.close();
 }
 
+async function nickTaken(srv) {
+  const olga = await nativeUser(srv, 'olga');
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => pageErrors.push('page: ' + e.message));
+  await page.goto(srv.url + '/');
+  await page.fill('#nickIn', 'olga');
+  await page.fill('#roomIn', '');
+  await page.press('#nickIn', 'Enter');
+  await page.locator('#loginMsg', { hasText: 'olga is already in use' }).waitFor({ timeout: WAIT });
+  check(await page.inputValue('#nickIn') === 'olga_', 'another nick is offered');
+  await page.press('#nickIn', 'Enter');
+  await page.locator('#conn[data-state=connected]', { hasText: 'Connected as olga_' }).waitFor({ timeout: WAIT });
+  olga.close();
+  await page.close();
+}
+
+async function commands(srv) {
+  const pat = await openPage(srv, 'pat', '#cmd');
+  const quinn = await ircUser(srv, 'quinn');
+  quinn.send('JOIN #cmd');
+  await member(pat, 'quinn').waitFor({ timeout: WAIT });
+  let mark = quinn.lines.length;
+  await say(pat, '/topic a new topic');
+  await pat.locator('#topic', { hasText: 'a new topic' }).waitFor({ timeout: WAIT });
+  await quinn.waitFor((l) => l.endsWith('TOPIC #cmd :a new topic'), 'topic', mark);
+  await say(pat, '/mode #cmd +v quinn');
+  await member(pat, 'quinn').locator('.pfx', { hasText: '+' }).waitFor({ timeout: WAIT });
+  await say(pat, '/whois quinn');
+  await see(pat, '#cmd', 'quinn is in');
+  await say(pat, '/names');
+  await see(pat, '#cmd', 'People in #cmd: @pat +quinn');
+  await say(pat, '/help');
+  await see(pat, '#cmd', '/join #room [key]: join a room');
+  await say(pat, '/lusers'); // not a page command: sent as it is
+  await pat.locator('ol.log[data-kind=server] > li', { hasText: 'There are' }).nth(1).waitFor({ state: 'attached', timeout: WAIT });
+  await say(pat, '/away lunch');
+  await pat.locator('#conn', { hasText: '(away)' }).waitFor({ timeout: WAIT });
+  await say(pat, '/back');
+  await pat.locator('#conn', { hasText: 'Connected as pat' }).and(pat.locator(':not(:has-text("away"))')).waitFor({ timeout: WAIT });
+  mark = quinn.lines.length;
+  await say(pat, '/nick pat2');
+  await pat.locator('#conn', { hasText: 'Connected as pat2' }).waitFor({ timeout: WAIT });
+  await quinn.waitFor((l) => /^:pat!\S+ NICK :?pat2$/.test(l), 'nick change', mark);
+  await say(pat, '/part #cmd bye now');
+  await see(pat, '#cmd', 'You left #cmd');
+  await quinn.waitFor((l) => /^:pat2!\S+ PART #cmd :bye now$/.test(l), 'part', mark);
+  await say(pat, '/msg quinn hey there');
+  await quinn.waitFor((l) => l.endsWith('PRIVMSG quinn :hey there'), 'dm', mark);
+  quinn.send('NOTICE pat2 :a notice for you');
+  await pat.locator('ol.log[data-name="quinn"] > li.notice', { hasText: 'a notice for you' }).waitFor({ timeout: WAIT });
+  quinn.send('PRIVMSG pat2 :\x01ACTION nods\x01');
+  await see(pat, 'quinn', '* quinn nods');
+  await say(pat, '/quit see you');
+  await pat.locator('#conn[data-state=offline]').waitFor({ timeout: WAIT });
+  mark = quinn.lines.length;
+  quinn.send('ISON pat2');
+  await quinn.waitFor((l) => / 303 quinn :?$/.test(l), 'pat2 gone', mark);
+  await pat.locator('#reconnectNow', { hasText: 'Connect' }).waitFor({ timeout: WAIT });
+  quinn.close();
+  await pat.close();
+}
+
 const SCENARIOS = [
   ['two-pages-chat', twoPagesChat],
   ['page-native-irc-room', pageNativeIrc],
@@ -399,6 +461,8 @@ const SCENARIOS = [
   ['file-native-to-page', fileNativeToPage, 'the dev bridge cannot carry a native offer to a page (snak refuses offers to IRC users)'],
   ['file-page-to-irc-link', filePageToIrcLink],
   ['restart-reconnect', restart],
+  ['nick-taken', nickTaken],
+  ['commands', commands],
 ];
 
 // ------------------------------------------------------------------ main
