@@ -5,6 +5,7 @@ pub mod http;
 pub mod irc;
 pub mod irc_msg;
 pub mod line;
+pub mod ws;
 
 #[cfg(test)]
 mod irc_chunking;
