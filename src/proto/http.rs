@@ -15,7 +15,7 @@
 //!   keeps request smuggling out by construction. A request with one is answered 501 (or
 //!   400 if it also has a `Content-Length`, or is HTTP/1.0, where it means broken framing).
 //!
-//! Limits, all in [`Limits`] (defaults in brackets) or constants here:
+//! Limits, all in [`Limits`] (defaults after the `=`) or constants here:
 //! - [`Limits::max_head`]: request line plus headers [`MAX_HEAD`] = 8 KiB; over it 431, or 414
 //!   if the request line alone does not fit.
 //! - [`MAX_HEADERS`] = 32 header lines; more is 431.
@@ -27,6 +27,51 @@
 //! except on 1xx and 204 where HTTP forbids it, always `Connection`, plus `nosniff`,
 //! `Referrer-Policy` and a `Content-Security-Policy` chosen by [`Csp`]); [`write_response`]
 //! adds a body and [`write_error`] a short text answer.
+//!
+//! # Driving it from the loop
+//!
+//! The [`Request`] borrows the connection's input buffer, so the front end routes it and
+//! keeps only small owned values (a token, an `Accepted` handshake) before dropping the bytes
+//! it used:
+//!
+//! ```
+//! use snak::proto::http::{self, Csp, Limits, ResponseHead, Status};
+//!
+//! let mut input = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\nGET /x HTTP/1.1\r\n".to_vec();
+//! let mut output = Vec::new();
+//! let limits = Limits::default();
+//! loop {
+//!     let (used, keep_alive) = match http::parse_request(&input, &limits) {
+//!         // Read more; the front end's deadline answers a slow client with 408.
+//!         Ok(None) => break,
+//!         Ok(Some((req, used))) => {
+//!             match (req.method, req.path) {
+//!                 ("GET", "/") => {
+//!                     let head = ResponseHead {
+//!                         content_type: Some("text/html; charset=utf-8"),
+//!                         csp: Csp::Page { host: req.host },
+//!                         ..ResponseHead::new(Status::OK, req.keep_alive)
+//!                     };
+//!                     http::write_response(&mut output, &head, b"<!doctype html>");
+//!                 }
+//!                 _ => http::write_error(&mut output, Status::NOT_FOUND, "", req.keep_alive, &[]),
+//!             }
+//!             // A body would follow: req.content_length bytes, read as they arrive.
+//!             (used, req.keep_alive)
+//!         }
+//!         Err(e) => {
+//!             e.write_response(&mut output); // then close
+//!             break;
+//!         }
+//!     };
+//!     input.drain(..used);
+//!     if !keep_alive {
+//!         break; // close once the output is written
+//!     }
+//! }
+//! assert!(output.starts_with(b"HTTP/1.1 200 OK\r\n"));
+//! assert_eq!(input, b"GET /x HTTP/1.1\r\n"); // the next request, incomplete, stays
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -364,12 +409,9 @@ fn version_error(window: &[u8]) -> HttpError {
         .unwrap_or(window.len());
     let line = &window[start..];
     let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut parts = line.split(|&b| b == b' ');
-    let version = parts
-        .nth(2)
-        .filter(|_| parts.next().is_none())
-        .unwrap_or(b"");
+    // Only the start of the third word counts: httparse stops at the first bad byte, so
+    // what follows it may not have arrived yet, and the answer must not depend on it.
+    let version = line.split(|&b| b == b' ').nth(2).unwrap_or(b"");
     match version.strip_prefix(b"HTTP/") {
         Some([d, ..]) if d.is_ascii_digit() => HttpError::Version,
         _ => HttpError::Malformed("malformed request line"),
@@ -1196,6 +1238,12 @@ mod tests {
         assert_eq!(err("GET /\r\n\r\n").status().code, 400);
         assert_eq!(err("GET  / HTTP/1.1\r\nHost: h\r\n\r\n").status().code, 400);
         assert_eq!(err("GE(T / HTTP/1.1\r\nHost: h\r\n\r\n").status().code, 400);
+        // Decided on what comes before the bad byte, so a slow client gets the same answer.
+        let line = b"GET /x HTTP/0555$ J\r\n\r\n";
+        let whole = drive(&[line], &Limits::default());
+        assert_eq!(whole, [HttpError::Version.to_string()]);
+        let bytes: Vec<&[u8]> = line.chunks(1).collect();
+        assert_eq!(drive(&bytes, &Limits::default()), whole);
         let r = req("GET / HTTP/1.0\r\n\r\n");
         assert_eq!(
             (r.version, r.host, r.keep_alive),

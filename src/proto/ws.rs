@@ -5,8 +5,7 @@
 //! `Upgrade: websocket`, `Connection: upgrade`, `Sec-WebSocket-Version: 13`, a key of 16
 //! base64 bytes), negotiates a [`Subprotocol`] and returns an [`Accepted`] that owns what the
 //! 101 response needs, so the request's input buffer can be released before writing it.
-//! Check the `Origin` first with [`http::origin_allowed`]
-//! (answer 403 if refused). A refusal is a [`HandshakeError`] that names its status and
+//! Check the `Origin` first with [`http::origin_allowed`] (answer 403 if refused). A refusal is a [`HandshakeError`] that names its status and
 //! writes its own answer (426 carries `Sec-WebSocket-Version: 13`).
 //!
 //! **Subprotocols**, per the IRCv3 WebSocket specification: `binary.ircv3.net` and
@@ -36,6 +35,68 @@
 //! [`DEFAULT_MAX_FRAME`] = 64 KiB and the largest message, all its fragments together,
 //! [`DEFAULT_MAX_MESSAGE`] = 64 KiB (over either: close 1009); control frames at most
 //! [`MAX_CONTROL_PAYLOAD`] = 125 bytes (RFC; over it: 1002).
+//!
+//! # Driving it from the loop
+//!
+//! After the 101, the connection's input buffer holds client frames; the decoder unmasks
+//! data in place and the front end gathers each message into a buffer of its own:
+//!
+//! ```
+//! use snak::proto::ws::{self, Decoder, Limits, Opcode, Piece};
+//!
+//! let mut input = Vec::new(); // as a browser would send it
+//! ws::write_masked_frame(&mut input, Opcode::Text, false, [1, 2, 3, 4], b"NICK ");
+//! ws::write_masked_frame(&mut input, Opcode::Ping, true, [5, 6, 7, 8], b"t1");
+//! ws::write_masked_frame(&mut input, Opcode::Continuation, true, [9, 9, 9, 9], b"alice");
+//! ws::write_masked_frame(&mut input, Opcode::Text, true, [1, 2, 3, 4], b"QUIT");
+//! input.truncate(input.len() - 5); // the last frame's header is not all there yet
+//!
+//! let limits = Limits::default();
+//! let mut decoder = Decoder::new(limits);
+//! let mut message = Vec::new(); // at most limits.max_message bytes
+//! let mut output = Vec::new();
+//! let mut pos = 0;
+//! loop {
+//!     match decoder.decode(&mut input[pos..]) {
+//!         Ok(None) => break, // read more
+//!         Ok(Some((piece, used))) => {
+//!             match piece {
+//!                 Piece::Data { bytes, last, .. } => {
+//!                     message.extend_from_slice(bytes);
+//!                     if last {
+//!                         // One IRC line: hand it to the IRC front end.
+//!                         assert_eq!(message, b"NICK alice");
+//!                         message.clear();
+//!                     }
+//!                 }
+//!                 Piece::Ping(payload) => ws::write_frame(&mut output, Opcode::Pong, payload),
+//!                 Piece::Pong(_) => {} // the keepalive is answered
+//!                 Piece::Close { code, .. } => {
+//!                     ws::write_close(&mut output, code.unwrap_or(ws::close::NORMAL), "");
+//!                     break; // then close
+//!                 }
+//!             }
+//!             pos += used;
+//!         }
+//!         Err(e) => {
+//!             e.write_close(&mut output); // then close
+//!             break;
+//!         }
+//!     }
+//! }
+//! input.drain(..pos);
+//! assert_eq!(output, [0x8A, 2, b't', b'1']);
+//! assert_eq!(input.len(), 5); // the incomplete frame waits for the rest
+//!
+//! // Encode once, frame once per variant: the line as the IRC front end encoded it for TCP,
+//! // without its CRLF, framed for every text.ircv3.net recipient (and again, as Binary, for
+//! // binary.ircv3.net ones).
+//! let line = b":alice!a@h PRIVMSG #snak :hi\r\n";
+//! let body = &line[..line.len() - 2];
+//! let mut for_text_clients = Vec::new();
+//! ws::write_frame(&mut for_text_clients, Opcode::Text, body);
+//! assert_eq!(for_text_clients[..2], [0x81, body.len() as u8]);
+//! ```
 
 use std::fmt;
 
