@@ -7,6 +7,8 @@
 //! - [`parse_request`] looks at what has arrived and returns `Ok(None)` until a whole head is
 //!   there, then the [`Request`] and how many bytes the head used; the body (if any) follows,
 //!   [`Request::content_length`] bytes long, and is the caller's to read.
+//! - [`HeadScan`] tells the caller when to call it: httparse does not resume, so without it a
+//!   client sending its head a byte at a time would cost a rescan of the head per byte.
 //! - Every refusal is an [`HttpError`] that names its status ([`HttpError::status`]) and writes
 //!   its own answer ([`HttpError::write_response`]). After a parse error the framing of the
 //!   stream is unknown, so the connection is closed after the answer.
@@ -40,7 +42,11 @@
 //! let mut input = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\nGET /x HTTP/1.1\r\n".to_vec();
 //! let mut output = Vec::new();
 //! let limits = Limits::default();
+//! let mut scan = http::HeadScan::new(); // one per connection, beside its input buffer
 //! loop {
+//!     if !scan.ready(&input, &limits) {
+//!         break; // no blank line yet: read more
+//!     }
 //!     let (used, keep_alive) = match http::parse_request(&input, &limits) {
 //!         // Read more; the front end's deadline answers a slow client with 408.
 //!         Ok(None) => break,
@@ -65,6 +71,7 @@
 //!         }
 //!     };
 //!     input.drain(..used);
+//!     scan.reset();
 //!     if !keep_alive {
 //!         break; // close once the output is written
 //!     }
@@ -325,6 +332,43 @@ impl fmt::Debug for Request<'_> {
             .field("ws_version", &self.ws_version)
             .field("headers", &headers)
             .finish()
+    }
+}
+
+/// Remembers how far a connection's input has been searched for the blank line that ends a
+/// request head, so that a client sending its head a byte at a time costs linear time:
+/// [`parse_request`] rescans from the start each time (httparse does not resume), so call it
+/// only when [`ready`](HeadScan::ready) says a head may be complete, and
+/// [`reset`](HeadScan::reset) the scan whenever bytes are dropped from the front of the buffer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeadScan {
+    scanned: usize,
+    found: bool,
+}
+
+impl HeadScan {
+    pub fn new() -> HeadScan {
+        HeadScan::default()
+    }
+
+    /// Whether `buf` (the unused input, which only grew since the last call) holds a blank
+    /// line, or has reached the head limit: then [`parse_request`] has something to decide.
+    /// Looks only at bytes not looked at before. Stays true until [`reset`](HeadScan::reset).
+    pub fn ready(&mut self, buf: &[u8], limits: &Limits) -> bool {
+        if !self.found {
+            // A blank line may straddle the old end: look again from two bytes before it.
+            let from = self.scanned.saturating_sub(2).min(buf.len());
+            let tail = &buf[from..];
+            self.found =
+                tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n");
+            self.scanned = buf.len();
+        }
+        self.found || buf.len() >= limits.max_head
+    }
+
+    /// Starts over, for input that no longer begins where it did (a head or body was used).
+    pub fn reset(&mut self) {
+        *self = HeadScan::default();
     }
 }
 
@@ -1075,10 +1119,14 @@ pub fn replay(
     mut each: impl FnMut(Result<(&Request<'_>, &[u8]), HttpError>),
 ) {
     let mut pending: Vec<u8> = Vec::new();
+    let mut scan = HeadScan::new();
     for chunk in chunks {
         pending.extend_from_slice(chunk);
         let mut pos = 0;
         loop {
+            if !scan.ready(&pending[pos..], limits) {
+                break;
+            }
             match parse_request(&pending[pos..], limits) {
                 Ok(None) => break,
                 Ok(Some((req, used))) => {
@@ -1090,6 +1138,7 @@ pub fn replay(
                     }
                     each(Ok((&req, &pending[body_at..body_at + body_len])));
                     pos = body_at + body_len;
+                    scan.reset();
                 }
                 Err(e) => {
                     each(Err(e));
@@ -1098,6 +1147,9 @@ pub fn replay(
             }
         }
         pending.drain(..pos);
+        if pos > 0 {
+            scan.reset();
+        }
     }
 }
 
@@ -1169,6 +1221,34 @@ mod tests {
         assert_eq!(r.content_length, 3);
         assert_eq!(&stream[used..used + 3], "abc");
         assert_eq!(req(&stream[used + 3..]).path, "/");
+    }
+
+    #[test]
+    fn the_scan_waits_for_a_blank_line_and_looks_at_each_byte_once() {
+        let limits = Limits::default();
+        let head = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        let mut scan = HeadScan::new();
+        for n in 0..head.len() {
+            assert!(!scan.ready(&head[..n], &limits), "prefix {n}");
+        }
+        assert!(scan.ready(head, &limits));
+        assert!(scan.ready(head, &limits), "stays ready until reset");
+        scan.reset();
+        assert!(
+            scan.ready(b"GET / HTTP/1.0\n\n", &limits),
+            "bare LFs end a head too"
+        );
+        let mut scan = HeadScan::new();
+        let big = vec![b'a'; limits.max_head];
+        assert!(!scan.ready(&big[..limits.max_head - 1], &limits));
+        assert!(
+            scan.ready(&big, &limits),
+            "at the limit parse_request refuses it"
+        );
+        // The scan only looks at new bytes: what it saw before is never searched again.
+        let mut scan = HeadScan::new();
+        assert!(!scan.ready(b"GET / HTTP/1.1\r\nX: \n", &limits));
+        assert_eq!(scan.scanned, 20);
     }
 
     #[test]
