@@ -260,7 +260,7 @@ pub struct Request<'a> {
     pub keep_alive: bool,
     /// The body length (0 without a `Content-Length`), at most [`Limits::max_body`].
     pub content_length: u64,
-    /// `Expect: 100-continue`: answer `HTTP/1.1 100 Continue` (see [`CONTINUE`]) before
+    /// `Expect: 100-continue`: answer `HTTP/1.1 100 Continue` (see [`CONTINUE_RESPONSE`]) before
     /// reading the body, or the final status without reading it.
     pub expect_continue: bool,
     /// `Connection` lists `upgrade`.
@@ -373,7 +373,7 @@ impl HeadScan {
 }
 
 /// The interim answer to `Expect: 100-continue`, to write before reading the body.
-pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+pub const CONTINUE_RESPONSE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Parses the request head at the start of `buf`: `Ok(None)` while it is incomplete (and
 /// within [`Limits::max_head`]), else the request and the number of bytes the head used.

@@ -1470,6 +1470,13 @@ mod tests {
     }
 
     #[test]
+    fn a_decoder_is_small() {
+        // One per WebSocket connection, idle ones included.
+        let size = std::mem::size_of::<Decoder>();
+        assert!(size <= 64, "{size}");
+    }
+
+    #[test]
     fn errors_stay() {
         let mut dec = Decoder::new(Limits::default());
         let mut bad = client(Opcode::Text, true, b"\xff");
