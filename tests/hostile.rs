@@ -405,6 +405,7 @@ impl LowFdDaemon {
                 "--listen",
                 "127.0.0.1:0",
                 "--no-irc",
+                "--no-web",
                 "--max-clients",
                 "1000",
             ])

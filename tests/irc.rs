@@ -555,8 +555,9 @@ fn native_and_irc_users_share_rooms_both_ways() {
 }
 
 #[test]
-fn file_offers_to_irc_users_are_refused() {
-    let d = Daemon::start(&[]);
+fn file_offers_to_irc_users_are_refused_without_a_web_listener() {
+    // With a web listener they get a download link: tests/web.rs.
+    let d = Daemon::start(&["--no-web"]);
     let mut n = d.named("sender");
     let mut i = Irc::named(&d, "ircy");
     n.send("/offer ircy 10 notes.txt");

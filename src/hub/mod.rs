@@ -25,6 +25,8 @@ use crate::names::{check_nick, fold, Key};
 
 mod files;
 mod masks;
+
+pub use files::{LinkRefusal, Opened};
 mod messages;
 mod modes;
 mod rooms;
@@ -185,6 +187,15 @@ struct Membership {
 const OP: u8 = 1;
 const VOICE: u8 = 2;
 
+/// How a user receives files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileWay {
+    /// In its own connection, as data frames (native).
+    InBand,
+    /// Through a download link it opens (IRC and the web page), when the server has one.
+    Link,
+}
+
 #[derive(Debug)]
 struct User {
     nick: Box<str>,
@@ -195,7 +206,7 @@ struct User {
     rooms: Vec<Membership>,
     current: Option<RoomId>,
     away: Option<Box<str>>,
-    files: bool,
+    files: FileWay,
     /// Joins are followed by the room's topic and member list (IRC).
     room_details: bool,
     /// [`UserMode::bit`]s.
@@ -303,6 +314,34 @@ struct Transfer {
     accepted: bool,
     /// When data last came (or the offer was accepted): idle transfers are aborted.
     last_data: Instant,
+    name: Box<str>,
+    /// The connections carrying the bytes when they are not the users' own: an HTTP upload
+    /// (the sender's) and an HTTP download (the recipient's).
+    from_pipe: Option<ClientId>,
+    to_pipe: Option<ClientId>,
+    /// The secrets in the transfer's upload and download links.
+    up_token: u128,
+    down_token: u128,
+}
+
+/// What a link's token opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFor {
+    /// The sender's upload of transfer N.
+    Upload(u64),
+    /// The recipient's download of transfer N (opening it accepts the offer).
+    Download(u64),
+    /// An upload page: files from one user to another (for IRC users).
+    SendPage(u128),
+}
+
+/// A page on which a user who cannot send files in its own protocol (IRC) picks files for
+/// one recipient.
+#[derive(Debug)]
+struct SendPage {
+    from: ClientId,
+    to: ClientId,
+    until: Instant,
 }
 
 /// Where a file data frame goes, or why it can't.
@@ -328,6 +367,14 @@ pub struct Hub {
     idle: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
     /// The open offers and transfers of each user who has any.
     transfers_of: HashMap<ClientId, Vec<u64>>,
+    /// Link tokens of open transfers.
+    tokens: HashMap<u128, u64>,
+    /// Upload pages by token, with their expiry.
+    send_pages: HashMap<u128, SendPage>,
+    /// Where file links point (`http://HOST:PORT`), if the server serves them.
+    files_url: Option<Box<str>>,
+    /// Unguessable tokens for links; the server gives one from the OS, tests a counter.
+    token_source: Box<dyn FnMut() -> u128>,
     next_transfer: u64,
     next_guest: u64,
     /// The last message id given out.
@@ -357,6 +404,16 @@ impl Hub {
             offers: VecDeque::new(),
             idle: std::collections::BinaryHeap::new(),
             transfers_of: HashMap::new(),
+            tokens: HashMap::new(),
+            send_pages: HashMap::new(),
+            files_url: None,
+            token_source: Box::new({
+                let mut n = 0u128;
+                move || {
+                    n += 1;
+                    n
+                }
+            }),
             next_transfer: 1,
             next_guest: 1,
             last_msgid: 0,
@@ -374,6 +431,16 @@ impl Hub {
     /// New limits (a reload); what exists stays, the limits apply from the next command.
     pub fn set_config(&mut self, cfg: HubConfig) {
         self.cfg = cfg;
+    }
+
+    /// File links point here (`http://HOST:PORT`); with none, only native users get files.
+    pub fn set_files_url(&mut self, url: Option<&str>) {
+        self.files_url = url.map(|u| u.trim_end_matches('/').into());
+    }
+
+    /// Where unguessable link tokens come from.
+    pub fn set_token_source(&mut self, source: Box<dyn FnMut() -> u128>) {
+        self.token_source = source;
     }
 
     pub fn user_count(&self) -> usize {
@@ -434,7 +501,14 @@ impl Hub {
                 break candidate;
             }
         };
-        self.add_user(id, &nick, "native", "snak native client", host, true);
+        self.add_user(
+            id,
+            &nick,
+            "native",
+            "snak native client",
+            host,
+            FileWay::InBand,
+        );
         sink.one(id, &nick, &Event::Greeting { nick: &nick });
         self.join_one(id, LOBBY, None, false, sink);
     }
@@ -450,7 +524,7 @@ impl Hub {
         now: Clock,
     ) {
         self.now = now;
-        self.add_user(id, nick, user, realname, host, false);
+        self.add_user(id, nick, user, realname, host, FileWay::Link);
     }
 
     fn add_user(
@@ -460,7 +534,7 @@ impl Hub {
         user: &str,
         realname: &str,
         host: &str,
-        files: bool,
+        files: FileWay,
     ) {
         if self.users.len() <= id {
             self.users.resize_with(id + 1, || None);
@@ -475,7 +549,7 @@ impl Hub {
             current: None,
             away: None,
             files,
-            room_details: !files,
+            room_details: files != FileWay::InBand,
             modes: 0,
             invited_to: Vec::new(),
             secure: false,

@@ -480,6 +480,10 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
             out,
             "! file-too-large {size} is over the limit of {max} bytes"
         ),
+        Fail::OpenTheLink(id) => write!(
+            out,
+            "! no-such-transfer {id}: accept it by opening its download link"
+        ),
         Fail::CannotReceiveFiles(n) => write!(
             out,
             "! cannot-receive-files {n} uses a client that cannot take files"
@@ -523,8 +527,8 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
 
 fn encode_file(file: &FileEvent<'_>, out: &mut Vec<u8>) {
     let _ = match *file {
-        FileEvent::Offered { id, to, size, name } => write!(out, "% offered {id} {to} {size} {name}"),
-        FileEvent::Offer { id, from, size, name } => write!(
+        FileEvent::Offered { id, to, size, name, .. } => write!(out, "% offered {id} {to} {size} {name}"),
+        FileEvent::Offer { id, from, size, name, .. } => write!(
             out,
             "% offer {id} {from} {size} {name}\n* {from} offers you \"{name}\" ({size} bytes): /accept {id} or /decline {id}"
         ),
@@ -538,6 +542,8 @@ fn encode_file(file: &FileEvent<'_>, out: &mut Vec<u8>) {
             AbortReason::TooMuchData => write!(out, "% abort {id} too much data"),
             AbortReason::Stalled => write!(out, "% abort {id} stalled: the recipient stopped reading"),
             AbortReason::Idle => write!(out, "% abort {id} idle: no data came in time"),
+            AbortReason::DownloadClosed => write!(out, "% abort {id} the recipient closed its download"),
+            AbortReason::UploadClosed => write!(out, "% abort {id} the sender's upload was cut off"),
             AbortReason::ShuttingDown => write!(out, "% abort {id} server shutting down"),
         },
     };

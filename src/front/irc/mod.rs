@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Arrival, CloseReason, Ctx, Output, Wire};
+use super::{Arrival, CloseReason, Ctx, Output};
 use crate::config::Config;
 use crate::event::{Event, Fail, MsgKind};
 use crate::hub::{ClientId, Command, Hub};
@@ -32,7 +32,10 @@ pub const USER_MAX: usize = 10;
 /// The network name in ISUPPORT.
 pub const NETWORK: &str = "snak";
 /// The capabilities offered.
-pub const CAPS: &[(&str, u32)] = &[("multi-prefix", caps::MULTI_PREFIX)];
+pub const CAPS: &[(&str, u32)] = &[
+    ("multi-prefix", caps::MULTI_PREFIX),
+    ("snak.chat/files", caps::SNAK_FILES),
+];
 
 pub struct IrcSession {
     /// Closed if not registered by then.
@@ -330,6 +333,7 @@ impl IrcSession {
                 nick: p[0],
                 room: p[1],
             },
+            "FILE" => return file_command(ctx, p, hub, out),
             "USERHOST" if need(1) => Command::Userhost(p),
             "ISON" if need(1) => Command::Ison(p),
             "LUSERS" => Command::Lusers,
@@ -420,13 +424,7 @@ impl IrcSession {
                 if known {
                     self.caps = caps;
                     reply(out, &["ACK", asked]);
-                    out.set_wire(
-                        id,
-                        Wire {
-                            proto: super::Proto::Irc,
-                            caps,
-                        },
-                    );
+                    out.set_caps(id, caps);
                 } else {
                     reply(out, &["NAK", asked]);
                 }
@@ -600,6 +598,52 @@ impl IrcSession {
     }
 }
 
+/// `FILE OFFER NICK SIZE :NAME`, `FILE ACCEPT|DECLINE|CANCEL ID` (the web page, with
+/// `snak.chat/files`), and `FILE SEND NICK` for any IRC client: a link to a page that sends
+/// NICK a file.
+fn file_command(ctx: &Ctx<'_>, p: &[&str], hub: &mut Hub, out: &mut impl Output) {
+    let (id, clock, srv) = (ctx.id, ctx.clock, ctx.cfg.server_name.as_str());
+    let mut buf = [0u8; 16];
+    let sub = upper(p.first().copied().unwrap_or(""), &mut buf);
+    let number = |i: usize| p.get(i).and_then(|s| s.parse::<u64>().ok());
+    let command = match (sub, p.len()) {
+        ("OFFER", 4) => match number(2) {
+            Some(size) if !p[3].is_empty() && p[3].len() <= 255 => Command::Offer {
+                to: p[1],
+                size,
+                name: p[3],
+            },
+            _ => return fail_usage(ctx, hub, out),
+        },
+        ("ACCEPT", 2) | ("DECLINE", 2) | ("CANCEL", 2) => {
+            let Some(tid) = number(1) else {
+                return fail_usage(ctx, hub, out);
+            };
+            match sub {
+                "ACCEPT" => Command::Accept(tid),
+                "DECLINE" => Command::Decline(tid),
+                _ => Command::Cancel(tid),
+            }
+        }
+        ("SEND", 2) => {
+            let me = hub.nick(id).unwrap_or("*").to_string();
+            let text = match hub.send_page(id, p[1], clock) {
+                Ok(link) => format!("To send {} a file, open {link}", p[1]),
+                Err(Fail::NoSuchNick(n)) => format!("{n}: no such nick"),
+                Err(_) => "This server serves no file links".to_string(),
+            };
+            return out.raw(id, |b| write_message(b, Some(srv), "NOTICE", &[&me, &text]));
+        }
+        _ => return fail_usage(ctx, hub, out),
+    };
+    hub.apply(id, command, clock, out);
+}
+
+fn fail_usage(ctx: &Ctx<'_>, hub: &Hub, out: &mut impl Output) {
+    let me = hub.nick(ctx.id).unwrap_or("*");
+    out.one(ctx.id, me, &Event::Fail(Fail::NeedMoreParams("FILE")));
+}
+
 /// `MODE TARGET [CHANGES [PARAMS...]]`: a room's or one's own modes, shown or changed; every
 /// unknown letter is answered on its own, the known ones are applied.
 fn mode(
@@ -715,7 +759,7 @@ mod tests {
         t.line(&mut c, "USER b 0 * :Bob");
         let got = t.take(c.id);
         assert!(
-            got.starts_with(":snak.localhost CAP * LS multi-prefix\r\n"),
+            got.starts_with(":snak.localhost CAP * LS :multi-prefix snak.chat/files\r\n"),
             "{got}"
         );
         assert!(!got.contains(" 001 "), "registered during CAP: {got}");
