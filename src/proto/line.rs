@@ -78,19 +78,19 @@ fn nonempty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Whether `bytes` holds a control character (a TAB only if not `tab_ok`). Every message
-/// passes through here twice, so it is written without an early exit, which lets the compiler
-/// check many bytes per instruction.
-fn has_control(bytes: &[u8], tab_ok: bool) -> bool {
+/// Whether `bytes` holds a control character other than TAB. Every line passes through here,
+/// so it is written without an early exit, which lets the compiler check many bytes per
+/// instruction.
+fn has_control(bytes: &[u8]) -> bool {
     bytes.iter().fold(false, |found, &b| {
-        found | ((b < 0x20 && !(tab_ok && b == b'\t')) | (b == 0x7f))
+        found | ((b < 0x20 && b != b'\t') | (b == 0x7f))
     })
 }
 
 /// Parses one line, given without its `\n` or `\r\n`.
 pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
     let text = std::str::from_utf8(line).map_err(|_| Fail::BadUtf8)?;
-    if has_control(text.as_bytes(), true) {
+    if has_control(text.as_bytes()) {
         return Err(Fail::ControlChar);
     }
     if text.trim_matches(|c| c == ' ' || c == '\t').is_empty() {
@@ -202,14 +202,12 @@ fn name_for_error(name: &str) -> &str {
     }
 }
 
-/// Appends text, leaving out control characters (IRC formatting codes, say) so nothing a peer
-/// sent can break a line or a frame.
+/// Appends text as a native reader sees it: IRC formatting removed whole (a colour code with
+/// its digits), a TAB as a space, every other control character left out, so nothing a peer
+/// sent can break a line or a frame. The encoding of an event is shared by all its native
+/// recipients, so this runs once per event, not once per recipient.
 fn push_text(out: &mut Vec<u8>, text: &str) {
-    let bytes = text.as_bytes();
-    if !has_control(bytes, false) {
-        return out.extend_from_slice(bytes);
-    }
-    out.extend(bytes.iter().filter(|&&b| b >= 0x20 && b != 0x7f));
+    out.extend_from_slice(crate::text::strip_formatting(text).as_bytes());
 }
 
 fn push(out: &mut Vec<u8>, parts: &[&str]) {
@@ -791,6 +789,42 @@ mod tests {
             text: "a\r\n% data 1 5\x02b",
         };
         assert_eq!(enc(evil), "#x <alice> a% data 1 5b\n");
+    }
+
+    #[test]
+    fn irc_formatting_is_stripped_whole_and_a_tab_becomes_a_space() {
+        let says = |text| {
+            enc(Event::RoomMessage {
+                meta: META,
+                from: ALICE,
+                room: "#x",
+                kind: MsgKind::Normal,
+                text,
+            })
+        };
+        assert_eq!(says("\x0304red"), "#x <alice> red\n");
+        assert_eq!(says("\x034,2red"), "#x <alice> red\n");
+        assert_eq!(
+            says("\x02bold\x02 \x1ditalic\x0f"),
+            "#x <alice> bold italic\n"
+        );
+        assert_eq!(says("a\tb"), "#x <alice> a b\n");
+        assert_eq!(
+            says("\x03,5 a comma after a bare colour is text"),
+            "#x <alice> ,5 a comma after a bare colour is text\n"
+        );
+        // Every text field, not only messages.
+        let topic = enc(Event::TopicChanged {
+            who: ALICE,
+            room: "#x",
+            topic: "\x0312blue\tand\x03 plain",
+        });
+        assert_eq!(topic, "* alice set the topic of #x to: blue and plain\n");
+        let quit = enc(Event::Quit {
+            who: ALICE,
+            reason: Some("\x02gone\x02\tfishing"),
+        });
+        assert_eq!(quit, "* alice quit (gone fishing)\n");
     }
 
     #[test]
