@@ -130,7 +130,7 @@ fn registration_with_cap_302_waits_for_cap_end() {
         line = a.line();
     }
     for token in [
-        " CASEMAPPING=ascii ",
+        " CASEMAPPING=rfc8265 ",
         " CHANTYPES=# ",
         " NICKLEN=31 ",
         " CHANNELLEN=50 ",

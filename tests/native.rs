@@ -48,8 +48,12 @@ fn nick_changes_are_checked_and_announced() {
     b.expect("! nick-taken ALICE is already in use");
     b.send("/nick 9lives");
     b.expect("! bad-nick 9lives: a nick cannot start with a digit or -");
-    b.send("/nick bøb");
-    b.expect("! bad-nick bøb: nicks use ASCII letters, digits and - _ [ ] \\ ^ { } | `");
+    b.send("/nick b@b");
+    b.expect(
+        "! bad-nick b@b: nicks cannot contain , * ? ! @ : # & $ % + ~ . (IRC gives them meanings)",
+    );
+    b.send("/nick b\u{200b}ob");
+    b.expect("! bad-nick b\u{200b}ob: nicks cannot contain invisible characters (zero-width spaces or joiners, soft hyphens and the like)");
     b.send(&format!("/nick {}", "x".repeat(32)));
     assert!(b.line().starts_with("! bad-nick "));
     b.send("/nick");
@@ -138,7 +142,9 @@ fn rooms_join_part_say_me_rooms_who_topic() {
     b.send("/join lobby");
     b.expect("! bad-room lobby: room names start with #");
     b.send("/join #a:b");
-    b.expect("! bad-room #a:b: room names use ASCII letters, digits and - _ . + !");
+    b.expect(
+        "! bad-room #a:b: room names cannot contain , : * ? @ # & $ % ~ after the # (IRC gives them meanings)",
+    );
     b.send("/join #a b c");
     b.expect("! usage /join #ROOM");
 }

@@ -445,7 +445,18 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
         ),
         Fail::BadNick(n, e) => write!(out, "! bad-nick {n}: {}", e.nick_reason()),
         Fail::NickTaken(n) => write!(out, "! nick-taken {n} is already in use"),
+        Fail::NickLooksLike(n, like) => {
+            write!(out, "! nick-taken {n} looks like {like}, a nick in use")
+        }
         Fail::BadRoom(r, e) => write!(out, "! bad-room {r}: {}", e.room_reason()),
+        Fail::RoomLooksLike(r, Some(like)) => write!(
+            out,
+            "! bad-room {r}: looks like {like}, a room that exists; join that or choose another name"
+        ),
+        Fail::RoomLooksLike(r, None) => write!(
+            out,
+            "! bad-room {r}: looks like a room that exists; choose another name"
+        ),
         Fail::NoSuchNick(n) => write!(out, "! no-such-nick {n}"),
         Fail::NoSuchRoom(r) => write!(out, "! no-such-room {r}"),
         Fail::NotInRoom(r) => write!(out, "! not-in-room {r}"),
