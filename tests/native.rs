@@ -146,7 +146,7 @@ fn rooms_join_part_say_me_rooms_who_topic() {
         "! bad-room #a:b: room names cannot contain , : * ? @ # & $ % ~ after the # (IRC gives them meanings)",
     );
     b.send("/join #a b c");
-    b.expect("! usage /join #ROOM");
+    b.expect("! usage /join #ROOM [KEY]");
 }
 
 #[test]
@@ -157,8 +157,10 @@ fn help_and_unknown_commands() {
     let lines = a.expect_eventually("= end help");
     assert!(lines.iter().all(|l| l.starts_with("= help /")), "{lines:?}");
     for cmd in [
-        "/nick", "/msg", "/join", "/part", "/say", "/me", "/rooms", "/who", "/topic", "/offer",
-        "/quit",
+        "/nick", "/msg", "/notice", "/join", "/part", "/say", "/me", "/rooms", "/who", "/topic",
+        "/mode", "/op", "/deop", "/voice", "/devoice", "/kick", "/invite", "/ban", "/unban",
+        "/bans", "/whois", "/away", "/back", "/offer", "/accept", "/decline", "/cancel", "/quit",
+        "/help", "/j)", "/leave)", "/query)", "/names)",
     ] {
         assert!(lines.iter().any(|l| l.contains(cmd)), "help lacks {cmd}");
     }

@@ -443,6 +443,12 @@ impl Hub {
         }
     }
 
+    /// The name of the room `id`'s plain lines go to (native), if any.
+    pub fn current_room(&self, id: ClientId) -> Option<&str> {
+        let room = self.user(id)?.current?;
+        self.rooms.get(room).map(|r| &*r.name)
+    }
+
     /// Whether `id` is a server operator.
     pub fn is_oper(&self, id: ClientId) -> bool {
         self.user(id).is_some_and(|u| u.has(UserMode::Oper))
