@@ -392,6 +392,10 @@ pub struct Whois<'a> {
     pub away: Option<&'a str>,
     /// The account the user is logged in to, if any (always None until accounts exist).
     pub account: Option<&'a str>,
+    /// Connected over TLS.
+    pub secure: bool,
+    /// The TLS client certificate's fingerprint: shown to the user itself and to operators.
+    pub certfp: Option<&'a str>,
 }
 
 /// A request that could not be carried out; each protocol has its own words for each.
@@ -440,6 +444,8 @@ pub enum Fail<'a> {
     ServerFull,
     TooManyFromAddress,
     ConnectingTooFast,
+    /// Plain text came to a TLS port.
+    TlsRequired,
     /// A command needs more parameters (IRC); the command is named.
     NeedMoreParams(&'a str),
     /// A message with no target, or no text.

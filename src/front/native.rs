@@ -2,7 +2,7 @@
 //! command or message, and file data frames (`/data ID LEN` followed by LEN raw bytes).
 
 use super::irc::{AWAY_MAX, TOPIC_MAX};
-use super::{CloseReason, Ctx, DataFrame, Flow, Output};
+use super::{Arrival, CloseReason, Ctx, DataFrame, Flow, Output};
 use crate::config;
 use crate::event::{Event, Fail, ListMode, ModeChange};
 use crate::hub::{Command, Hub, Route};
@@ -16,9 +16,10 @@ pub struct Native;
 
 impl Native {
     /// A native client is a user as soon as it connects: it gets its greeting and `#lobby`.
-    pub fn start(ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) -> Native {
+    pub fn start(ctx: &Ctx<'_>, arrival: Arrival, hub: &mut Hub, out: &mut impl Output) -> Native {
         let host = ctx.peer.to_string();
         hub.connect_native(ctx.id, &host, ctx.clock, out);
+        hub.set_connection(ctx.id, ctx.secure, arrival.certfp.as_deref());
         out.entered_hub(ctx.id);
         Native
     }

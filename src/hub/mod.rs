@@ -213,6 +213,9 @@ struct User {
     modes: u8,
     /// Folded names of rooms this user was invited to and has not joined yet.
     invited_to: Vec<Box<str>>,
+    /// Connected over TLS, with this client certificate fingerprint if any.
+    secure: bool,
+    certfp: Option<Box<str>>,
 }
 
 impl User {
@@ -390,6 +393,11 @@ impl Hub {
         }
     }
 
+    /// New limits (a reload); what exists stays, the limits apply from the next command.
+    pub fn set_config(&mut self, cfg: HubConfig) {
+        self.cfg = cfg;
+    }
+
     pub fn user_count(&self) -> usize {
         self.by_nick.len()
     }
@@ -543,7 +551,17 @@ impl Hub {
             room_details: !files,
             modes: 0,
             invited_to: Vec::new(),
+            secure: false,
+            certfp: None,
         });
+    }
+
+    /// How the user is connected: over TLS, with a client certificate's fingerprint.
+    pub fn set_connection(&mut self, id: ClientId, secure: bool, certfp: Option<&str>) {
+        if let Some(u) = self.user_mut(id) {
+            u.secure = secure;
+            u.certfp = certfp.map(Into::into);
+        }
     }
 
     /// The client is gone: its rooms hear that it quit, its transfers are aborted.

@@ -80,6 +80,11 @@ impl Hub {
             oper: u.has(UserMode::Oper),
             away: u.away.as_deref(),
             account: None,
+            secure: u.secure,
+            certfp: u
+                .certfp
+                .as_deref()
+                .filter(|_| who == id || me.has(UserMode::Oper)),
         };
         sink.one(id, &me.nick, &Event::Reply(Reply::Whois(whois)));
         sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(&u.nick)));

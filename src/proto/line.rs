@@ -572,7 +572,8 @@ fn encode_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
 /// WHOIS as lines of one field each, `= whois NICK FIELD VALUE`, then `= end whois NICK`
 /// (written by the hub's `EndOfWhois`): `host USER@HOST`, `name REALNAME`, `rooms` (the rooms
 /// the asker may see, `@` before those NICK operates, lines of about 400 bytes), then
-/// `operator`, `away TEXT` and `account NAME` when they apply.
+/// `secure` (over TLS), `certfp FINGERPRINT`, `operator`, `away TEXT` and `account NAME` when
+/// they apply.
 fn encode_whois(w: &Whois<'_>, out: &mut Vec<u8>) {
     let field = |out: &mut Vec<u8>, name: &str| push(out, &["= whois ", w.nick, " ", name]);
     field(out, "host ");
@@ -590,6 +591,15 @@ fn encode_whois(w: &Whois<'_>, out: &mut Vec<u8>) {
             field(out, "rooms");
         }
         push(out, &[" ", if op { "@" } else { "" }, room]);
+    }
+    if w.secure {
+        out.push(b'\n');
+        field(out, "secure");
+    }
+    if let Some(fp) = w.certfp {
+        out.push(b'\n');
+        field(out, "certfp ");
+        push(out, &[fp]);
     }
     if w.oper {
         out.push(b'\n');
@@ -681,6 +691,10 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
         Fail::TooManyFromAddress => write!(
             out,
             "! too-many-connections from your address; close one and try again"
+        ),
+        Fail::TlsRequired => write!(
+            out,
+            "! tls-required this port speaks TLS; connect with TLS, or to the plain port"
         ),
         Fail::ConnectingTooFast => {
             write!(
@@ -1142,12 +1156,16 @@ mod tests {
             oper: true,
             away: Some("gone fishing"),
             account: Some("alice"),
+            secure: true,
+            certfp: Some("ab12"),
         };
         assert_eq!(
             enc(Event::Reply(Reply::Whois(whois))),
             "= whois alice host native@127.0.0.1\n\
              = whois alice name Alice Liddell\n\
              = whois alice rooms @#rust #lobby\n\
+             = whois alice secure\n\
+             = whois alice certfp ab12\n\
              = whois alice operator\n\
              = whois alice away gone fishing\n\
              = whois alice account alice\n"
@@ -1157,6 +1175,8 @@ mod tests {
             oper: false,
             away: None,
             account: None,
+            secure: false,
+            certfp: None,
             ..whois
         };
         assert_eq!(
