@@ -1283,6 +1283,38 @@ mod tests {
     }
 
     #[test]
+    fn whois_rooms_are_split_into_short_lines() {
+        let names: Vec<String> = (0..100).map(|i| format!("#room-number-{i:03}")).collect();
+        let rooms: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), false)).collect();
+        let text = enc(Event::Reply(Reply::Whois(Whois {
+            nick: "bob",
+            user: "native",
+            host: "h",
+            realname: "Bob",
+            rooms: &rooms,
+            oper: false,
+            away: None,
+            account: None,
+            secure: false,
+            certfp: None,
+        })));
+        let lines: Vec<&str> = text.lines().collect();
+        let room_lines: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with("= whois bob rooms "))
+            .collect();
+        assert!(room_lines.len() > 3, "{lines:?}");
+        assert_eq!(room_lines.len() + 2, lines.len());
+        assert!(lines.iter().all(|l| l.len() < 420));
+        let listed: Vec<&str> = room_lines
+            .iter()
+            .flat_map(|l| l.split(' ').skip(4))
+            .collect();
+        assert_eq!(listed, names);
+    }
+
+    #[test]
     fn text_from_other_protocols_cannot_break_lines() {
         let evil = Event::RoomMessage {
             meta: META,
