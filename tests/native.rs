@@ -844,3 +844,33 @@ fn ascii_names_refuse_utf8_with_a_clear_reason() {
     irc_send(&mut i, "NICK soren");
     i.expect(&format!("{S} 433 ase soren :Nickname is already in use"));
 }
+
+#[test]
+fn a_reload_keeps_the_name_rules_until_a_restart() {
+    let dir = std::env::temp_dir().join(format!("snak-native-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("snak.toml");
+    std::fs::write(&file, "ascii_names = false\n[limits]\nmax_targets = 4\n").unwrap();
+    let d = Daemon::start(&["--config", file.to_str().unwrap()]);
+    let (mut a, mut b) = pair(&d);
+    std::fs::write(&file, "ascii_names = true\n[limits]\nmax_targets = 1\n").unwrap();
+    common::signal(d.pid(), "-HUP");
+    // The limit shows when the reload has been applied.
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        a.send("/msg bob,alice probe");
+        let line = a.line();
+        if line.starts_with("! too-many-targets ") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reload: {line}");
+        b.expect("@bob,alice <alice> probe");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The names in use were filed under the UTF-8 rules, and those rules stay.
+    b.send("/nick søren");
+    b.expect("* bob is now known as søren");
+    let (_i, isupport) = irc_named(&d, "ircy");
+    assert!(isupport.contains(" CASEMAPPING=rfc8265 "), "{isupport}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -393,9 +393,13 @@ impl Hub {
         }
     }
 
-    /// New limits (a reload); what exists stays, the limits apply from the next command.
+    /// New limits (a reload); what exists stays, the limits apply from the next command. The
+    /// name rules stay as they were: every name in the maps is filed under them.
     pub fn set_config(&mut self, cfg: HubConfig) {
-        self.cfg = cfg;
+        self.cfg = HubConfig {
+            names: self.cfg.names,
+            ..cfg
+        };
     }
 
     pub fn user_count(&self) -> usize {

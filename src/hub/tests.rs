@@ -941,3 +941,16 @@ fn bans_match_nicks_as_the_rules_fold_them() {
         .contains(&(vec![0], "* u0 sets mode -b søren!*@* on #b".to_string())));
     assert_eq!(joined(&mut h, &mut r, 1, "#b", now), ["* søren joined #b"]);
 }
+
+#[test]
+fn a_reload_keeps_the_name_rules_the_names_are_filed_under() {
+    let (mut h, mut r, now) = with_users(1);
+    nick(&mut h, &mut r, 0, "Søren", now);
+    h.set_config(HubConfig {
+        names: NameRules::Ascii,
+        max_targets: 2,
+        ..HubConfig::default()
+    });
+    assert_eq!(h.name_rules(), NameRules::Unicode);
+    assert!(h.nick_in_use("SØREN"));
+}
