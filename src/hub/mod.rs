@@ -424,7 +424,8 @@ impl Hub {
         self.user_id(nick).is_some()
     }
 
-    /// Why `id` may not take `nick` (see [`Hub::claim_nick`]); None if it may. For front ends
+    /// Why `id` may not take `nick`: it breaks the rules, another user has it, or it looks like
+    /// another user's nick (its own look-alikes are fine); None if it may. For front ends
     /// that check a nick before the user exists (IRC registration).
     pub fn nick_refusal<'a>(&'a self, id: ClientId, nick: &'a str) -> Option<Fail<'a>> {
         self.claim_nick(id, nick).err()
