@@ -390,6 +390,8 @@ pub struct Whois<'a> {
     pub rooms: &'a [(&'a str, bool)],
     pub oper: bool,
     pub away: Option<&'a str>,
+    /// The account the user is logged in to, if any (always None until accounts exist).
+    pub account: Option<&'a str>,
     /// Connected over TLS.
     pub secure: bool,
     /// The TLS client certificate's fingerprint: shown to the user itself and to operators.
@@ -407,7 +409,11 @@ pub enum Fail<'a> {
     LineTooLong(usize),
     BadNick(&'a str, NameError),
     NickTaken(&'a str),
+    /// The nick looks like another user's (the second), as its skeleton tells.
+    NickLooksLike(&'a str, &'a str),
     BadRoom(&'a str, NameError),
+    /// A new room's name looks like an existing room's: named if the asker may see it.
+    RoomLooksLike(&'a str, Option<&'a str>),
     NoSuchNick(&'a str),
     NoSuchRoom(&'a str),
     NotInRoom(&'a str),

@@ -130,7 +130,7 @@ fn registration_with_cap_302_waits_for_cap_end() {
         line = a.line();
     }
     for token in [
-        " CASEMAPPING=ascii ",
+        " CASEMAPPING=rfc8265 ",
         " CHANTYPES=# ",
         " NICKLEN=31 ",
         " CHANNELLEN=50 ",
@@ -507,7 +507,7 @@ fn native_and_irc_users_share_rooms_both_ways() {
     i.send("PRIVMSG #mix :\x01ACTION nods\x01");
     n.expect("#mix * ircy nods");
     i.send("NOTICE #mix :a notice");
-    n.expect("#mix <ircy> a notice");
+    n.expect("#mix -ircy- a notice");
     // Direct messages.
     n.send("/msg ircy psst");
     i.expect(":nat!native@127.0.0.1 PRIVMSG ircy :psst");

@@ -53,6 +53,17 @@ options! {
         default: "snak.localhost".into(),
         help: "the name the server gives itself",
     },
+    /// Names in ASCII only, compared without regard to ASCII case (the old rules); otherwise
+    /// UTF-8 names per RFC 8265 with look-alikes refused (see `names`).
+    ascii_names: bool {
+        flag: "--ascii-names",
+        key: "ascii_names",
+        kind: Switch { given: true },
+        reload: Restart,
+        default: false,
+        help: "nicks and room names in ASCII only (otherwise UTF-8, compared per RFC 8265, \
+               look-alikes of names in use refused)",
+    },
     /// The password IRC clients must give with PASS, if any.
     password: Option<Secret> {
         flag: "--password PASS",

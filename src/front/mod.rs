@@ -34,6 +34,7 @@ pub fn hub_config(cfg: &Config) -> crate::hub::HubConfig {
         max_rooms: cfg.max_rooms,
         max_transfers_per_user: cfg.max_transfers,
         transfer_idle: cfg.file_idle,
+        names: crate::names::NameRules::ascii_only(cfg.ascii_names),
     }
 }
 

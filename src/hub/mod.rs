@@ -10,6 +10,12 @@
 //! message names at most [`HubConfig::max_targets`] targets, each once, and a user is in at
 //! most [`HubConfig::max_rooms_per_user`] rooms.
 //!
+//! Names follow the operator's [`NameRules`] (UTF-8 per RFC 8265, or ASCII): every check,
+//! fold and lookup goes through them. Beside the maps from folded nick to user and folded room
+//! name to room, the hub keeps maps from each name's look-alike skeleton (Unicode TS #39), so a
+//! new nick or room that would look like one in use is refused; a user may take a look-alike
+//! of its own nick. Lookups by ASCII names fold on the stack: no allocation per message.
+//!
 //! Modules: `rooms` (joining, leaving, listings, topics, kicks, invitations), `modes` (room and
 //! user modes, mask lists), `messages` (routing to rooms and nicks), `users` (nicks, WHOIS and
 //! friends), `files` (transfers).
@@ -21,7 +27,7 @@ use slab::Slab;
 
 use crate::clock::Clock;
 use crate::event::*;
-use crate::names::{check_nick, fold, Key};
+use crate::names::{NameKeys, NameRules};
 
 mod files;
 mod masks;
@@ -159,6 +165,8 @@ pub struct HubConfig {
     pub max_transfers_per_user: usize,
     /// An accepted transfer with no data for this long is aborted.
     pub transfer_idle: Duration,
+    /// Which nicks and room names are allowed and how they compare (`--ascii-names`).
+    pub names: NameRules,
 }
 
 impl Default for HubConfig {
@@ -172,6 +180,7 @@ impl Default for HubConfig {
             max_rooms: 100_000,
             max_transfers_per_user: 8,
             transfer_idle: Duration::from_secs(120),
+            names: NameRules::default(),
         }
     }
 }
@@ -199,6 +208,8 @@ pub enum FileWay {
 #[derive(Debug)]
 struct User {
     nick: Box<str>,
+    /// The nick's folded form and skeleton, as filed in the hub's maps.
+    keys: NameKeys,
     user: Box<str>,
     realname: Box<str>,
     host: Box<str>,
@@ -243,7 +254,11 @@ impl User {
 #[derive(Debug)]
 struct MaskEntry {
     list: ListMode,
+    /// As set (completed to `nick!user@host`), as the list shows it.
     mask: Box<str>,
+    /// The mask with its nick part folded by the name rules: what users' masks are matched
+    /// against ([`Hub::mask_of`]), and what tells two entries apart.
+    folded: Box<str>,
     by: Box<str>,
     at: u64,
 }
@@ -251,6 +266,8 @@ struct MaskEntry {
 #[derive(Debug)]
 struct Room {
     name: Box<str>,
+    /// The name's folded form and skeleton, as filed in the hub's maps.
+    keys: NameKeys,
     /// The fan-out slice: every member once, in no particular order.
     members: Vec<ClientId>,
     /// Each member's role bits, parallel to `members`.
@@ -359,6 +376,9 @@ pub struct Hub {
     by_nick: HashMap<Box<str>, ClientId>,
     rooms: Slab<Room>,
     by_room: HashMap<Box<str>, RoomId>,
+    /// Look-alike skeletons of the nicks and room names in use ([`NameRules::skeleton`]).
+    nick_skeletons: HashMap<Box<str>, ClientId>,
+    room_skeletons: HashMap<Box<str>, RoomId>,
     transfers: HashMap<u64, Transfer>,
     /// Offers in the order made; all share one timeout, so the front expires first.
     offers: VecDeque<(Instant, u64)>,
@@ -400,6 +420,8 @@ impl Hub {
             by_nick: HashMap::new(),
             rooms: Slab::new(),
             by_room: HashMap::new(),
+            nick_skeletons: HashMap::new(),
+            room_skeletons: HashMap::new(),
             transfers: HashMap::new(),
             offers: VecDeque::new(),
             idle: std::collections::BinaryHeap::new(),
@@ -428,9 +450,13 @@ impl Hub {
         }
     }
 
-    /// New limits (a reload); what exists stays, the limits apply from the next command.
+    /// New limits (a reload); what exists stays, the limits apply from the next command. The
+    /// name rules stay as they were: every name in the maps is filed under them.
     pub fn set_config(&mut self, cfg: HubConfig) {
-        self.cfg = cfg;
+        self.cfg = HubConfig {
+            names: self.cfg.names,
+            ..cfg
+        };
     }
 
     /// File links point here (`http://HOST:PORT`); with none, only native users get files.
@@ -455,8 +481,52 @@ impl Hub {
         self.user(id).map(|u| &*u.nick)
     }
 
+    /// The name rules this hub keeps to.
+    pub fn name_rules(&self) -> NameRules {
+        self.cfg.names
+    }
+
+    /// Whether a user has `nick`, compared by the name rules.
     pub fn nick_in_use(&self, nick: &str) -> bool {
-        self.by_nick.contains_key(&*Key::new(nick))
+        self.user_id(nick).is_some()
+    }
+
+    /// Why `id` may not take `nick`: it breaks the rules, another user has it, or it looks like
+    /// another user's nick (its own look-alikes are fine); None if it may. For front ends
+    /// that check a nick before the user exists (IRC registration).
+    pub fn nick_refusal<'a>(&'a self, id: ClientId, nick: &'a str) -> Option<Fail<'a>> {
+        self.claim_nick(id, nick).err()
+    }
+
+    /// Checks that `id` may take `nick` and gives the keys to file it under: the nick keeps
+    /// to the rules, no other user has it, and it looks like no other user's nick (its own
+    /// look-alikes are fine).
+    fn claim_nick<'a>(&'a self, id: ClientId, nick: &'a str) -> Result<NameKeys, Fail<'a>> {
+        let keys = self
+            .cfg
+            .names
+            .nick(nick)
+            .map_err(|e| Fail::BadNick(nick, e))?;
+        if self
+            .by_nick
+            .get(&keys.key)
+            .is_some_and(|&other| other != id)
+        {
+            return Err(Fail::NickTaken(nick));
+        }
+        match self.nick_skeletons.get(&keys.skeleton) {
+            Some(&other) if other != id => {
+                let like = self.nick(other).unwrap_or("*");
+                Err(Fail::NickLooksLike(nick, like))
+            }
+            _ => Ok(keys),
+        }
+    }
+
+    /// The name of the room `id`'s plain lines go to (native), if any.
+    pub fn current_room(&self, id: ClientId) -> Option<&str> {
+        let room = self.user(id)?.current?;
+        self.rooms.get(room).map(|r| &*r.name)
     }
 
     /// Whether `id` is a server operator.
@@ -473,11 +543,11 @@ impl Hub {
     }
 
     fn user_id(&self, nick: &str) -> Option<ClientId> {
-        self.by_nick.get(&*Key::new(nick)).copied()
+        self.by_nick.get(&*self.cfg.names.key(nick)).copied()
     }
 
     fn room_id(&self, name: &str) -> Option<RoomId> {
-        self.by_room.get(&*Key::new(name)).copied()
+        self.by_room.get(&*self.cfg.names.key(name)).copied()
     }
 
     /// The id and time for a message that enters now: ids grow with time (4096 per
@@ -497,7 +567,7 @@ impl Hub {
         let nick = loop {
             let candidate = format!("guest-{}", self.next_guest);
             self.next_guest += 1;
-            if !self.nick_in_use(&candidate) {
+            if self.claim_nick(id, &candidate).is_ok() {
                 break candidate;
             }
         };
@@ -513,7 +583,7 @@ impl Hub {
         self.join_one(id, LOBBY, None, false, sink);
     }
 
-    /// A client that registered itself (IRC) with a nick checked by [`Hub::nick_in_use`].
+    /// A client that registered itself (IRC) with a nick checked by [`Hub::nick_refusal`].
     pub fn register(
         &mut self,
         id: ClientId,
@@ -539,9 +609,17 @@ impl Hub {
         if self.users.len() <= id {
             self.users.resize_with(id + 1, || None);
         }
-        self.by_nick.insert(fold(nick), id);
+        let rules = self.cfg.names;
+        // Checked by the caller; a nick that fails the rules anyway is filed as it folds.
+        let keys = rules.nick(nick).unwrap_or_else(|_| NameKeys {
+            key: rules.fold(nick),
+            skeleton: rules.skeleton(nick),
+        });
+        self.by_nick.insert(keys.key.clone(), id);
+        self.nick_skeletons.insert(keys.skeleton.clone(), id);
         self.users[id] = Some(User {
             nick: nick.into(),
+            keys,
             user: user.into(),
             realname: realname.into(),
             host: host.into(),
@@ -593,7 +671,17 @@ impl Hub {
         let Some(user) = self.users.get_mut(id).and_then(Option::take) else {
             return;
         };
-        self.by_nick.remove(&*Key::new(&user.nick));
+        self.unfile_nick(id, &user.keys);
+    }
+
+    /// Takes `id`'s entries for `keys` out of the nick maps (only its own).
+    fn unfile_nick(&mut self, id: ClientId, keys: &NameKeys) {
+        if self.by_nick.get(&keys.key) == Some(&id) {
+            self.by_nick.remove(&keys.key);
+        }
+        if self.nick_skeletons.get(&keys.skeleton) == Some(&id) {
+            self.nick_skeletons.remove(&keys.skeleton);
+        }
     }
 
     /// The rooms `id` is in, in the order joined.
@@ -708,7 +796,12 @@ impl Hub {
         }
         if r.members.is_empty() {
             let r = self.rooms.remove(room);
-            self.by_room.remove(&*Key::new(&r.name));
+            if self.by_room.get(&r.keys.key) == Some(&room) {
+                self.by_room.remove(&r.keys.key);
+            }
+            if self.room_skeletons.get(&r.keys.skeleton) == Some(&room) {
+                self.room_skeletons.remove(&r.keys.skeleton);
+            }
         }
     }
 
@@ -791,11 +884,6 @@ impl Hub {
             Command::Cancel(t) => self.cancel(id, t, sink),
             Command::Help => sink.one(id, &me.nick, &Event::Reply(Reply::Help)),
         }
-    }
-
-    /// Names for the nick rules, for callers that validate before registering.
-    pub fn check_nick(nick: &str) -> Result<(), crate::names::NameError> {
-        check_nick(nick)
     }
 }
 

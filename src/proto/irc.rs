@@ -639,7 +639,23 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
             ERR_NICKNAMEINUSE,
             &[word(nick), "Nickname is already in use"],
         ),
-        Fail::BadRoom(room, e) => n(out, ERR_NOSUCHCHANNEL, &[word(room), e.room_reason()]),
+        Fail::NickLooksLike(nick, like) => {
+            let text = format!("Nickname looks like {like}, which is in use");
+            n(out, ERR_NICKNAMEINUSE, &[word(nick), &text])
+        }
+        // Not a room name at all: 403. A refused one: 479 with the reason, which clients show
+        // (irssi words any 403 as "No such channel", whatever the text says).
+        Fail::BadRoom(room, e @ crate::names::NameError::BadStart) => {
+            n(out, ERR_NOSUCHCHANNEL, &[word(room), e.room_reason()])
+        }
+        Fail::BadRoom(room, e) => n(out, ERR_BADCHANNAME, &[word(room), e.room_reason()]),
+        Fail::RoomLooksLike(room, like) => {
+            let text = match like {
+                Some(like) => format!("Channel name looks like {like}, which exists"),
+                None => "Channel name looks like one that exists".to_string(),
+            };
+            n(out, ERR_BADCHANNAME, &[word(room), &text])
+        }
         Fail::NoSuchNick(nick) => n(out, ERR_NOSUCHNICK, &[word(nick), "No such nick/channel"]),
         Fail::NoSuchRoom(room) => n(out, ERR_NOSUCHCHANNEL, &[word(room), "No such channel"]),
         Fail::NotInRoom(room) => n(
@@ -1079,6 +1095,7 @@ mod tests {
             rooms: &rooms,
             oper: true,
             away: Some("lunch"),
+            account: None,
             secure: false,
             certfp: None,
         })));

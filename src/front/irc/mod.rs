@@ -17,7 +17,7 @@ use super::{Arrival, CloseReason, Ctx, Output};
 use crate::config::Config;
 use crate::event::{Event, Fail, MsgKind};
 use crate::hub::{ClientId, Command, Hub};
-use crate::names::{check_nick, NICK_MAX, ROOM_MAX};
+use crate::names::{NICK_MAX, ROOM_MAX};
 use crate::proto::irc::caps;
 use crate::proto::irc_msg::{self, numeric::*, write_message, write_numeric, ParseError};
 use crate::proto::modes;
@@ -201,12 +201,8 @@ impl IrcSession {
                     fail(self, hub, out, Fail::NoNickGiven);
                     return;
                 };
-                if let Err(e) = check_nick(nick) {
-                    fail(self, hub, out, Fail::BadNick(nick, e));
-                    return;
-                }
-                if hub.nick_in_use(nick) {
-                    fail(self, hub, out, Fail::NickTaken(nick));
+                if let Some(refusal) = hub.nick_refusal(id, nick) {
+                    fail(self, hub, out, refusal);
                     return;
                 }
                 self.nick = Some(nick.into());
@@ -472,8 +468,8 @@ impl IrcSession {
             });
             return out.close(id, CloseReason::Other("bad password"));
         }
-        if hub.nick_in_use(&nick) {
-            out.one(id, "*", &Event::Fail(Fail::NickTaken(&nick)));
+        if let Some(refusal) = hub.nick_refusal(id, &nick) {
+            out.one(id, "*", &Event::Fail(refusal));
             self.nick = None;
             return;
         }
@@ -485,6 +481,7 @@ impl IrcSession {
         self.nick = None;
         self.user = None;
         let version = env!("CARGO_PKG_VERSION");
+        let casemapping = format!("CASEMAPPING={}", hub.name_rules().casemapping());
         out.raw(id, |b| {
             let n =
                 |b: &mut Vec<u8>, code, params: &[&str]| write_numeric(b, srv, code, &nick, params);
@@ -509,7 +506,7 @@ impl IrcSession {
                 RPL_ISUPPORT,
                 &[
                     &awaylen,
-                    "CASEMAPPING=ascii",
+                    &casemapping,
                     "CHANLIMIT=#:",
                     "CHANMODES=,k,l,imnt",
                     &chanlen,
