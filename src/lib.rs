@@ -20,6 +20,7 @@
 //! - [`names`]: the nick and room name rules.
 //! - [`config`]: the command line and every limit's default.
 
+pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod event;
