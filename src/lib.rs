@@ -31,3 +31,4 @@ pub mod names;
 pub mod outbox;
 pub mod proto;
 pub mod server;
+pub mod store;

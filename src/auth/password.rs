@@ -93,11 +93,17 @@ pub fn prepare(password: &str) -> Result<Cow<'_, str>, PasswordError> {
 }
 
 /// What an account keeps of its password.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHashes {
     /// argon2id PHC string (`$argon2id$v=19$m=...`).
     pub phc: String,
     pub scram: ScramCredentials,
+}
+
+impl fmt::Debug for PasswordHashes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHashes(..)")
+    }
 }
 
 /// Hashes a password both ways. Slow on purpose (argon2id): never call it on the loop thread.
