@@ -34,15 +34,16 @@ pub fn insert(conn: &Connection, m: &HistoryMessage) -> Result<String, StoreErro
     };
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO history (conv, time_ms, msgid, kind, dm_from, dm_to, target_name, nick,
-             user, host, account, text, tags)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO history (conv, time_ms, msgid, msgid_hash, kind, dm_from, dm_to,
+             target_name, nick, user, host, account, text, tags)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )
         .map_err(sql_error)?;
     stmt.execute(params![
         conv,
         m.time,
         m.msgid,
+        msgid_hash(&m.msgid),
         m.kind.code(),
         dm_from,
         dm_to,
@@ -56,6 +57,17 @@ pub fn insert(conn: &Connection, m: &HistoryMessage) -> Result<String, StoreErro
     ])
     .map_err(sql_error)?;
     Ok(conv)
+}
+
+/// FNV-1a, 64 bits, as a signed integer for SQLite: stable across versions and machines
+/// (it is stored), and spreads ids that share a prefix.
+pub(super) fn msgid_hash(msgid: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in msgid.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as i64
 }
 
 fn row_to_message(r: &Row<'_>) -> rusqlite::Result<HistoryMessage> {
@@ -95,10 +107,17 @@ fn bounds(
         Anchor::Time(t) => Ok(Some(((*t, i64::MIN), (*t, i64::MAX)))),
         Anchor::MsgId(id) => {
             let mut stmt = conn
-                .prepare_cached("SELECT time_ms, seq FROM history WHERE conv = ?1 AND msgid = ?2")
+                .prepare_cached(
+                    // INDEXED BY: without statistics the planner could pick the
+                    // conversation index and walk a whole busy room.
+                    "SELECT time_ms, seq FROM history INDEXED BY history_by_msgid
+                     WHERE msgid_hash = ?1 AND conv = ?2 AND msgid = ?3",
+                )
                 .map_err(sql_error)?;
             let pos: Option<Pos> = stmt
-                .query_row(params![conv, id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(params![msgid_hash(id), conv, id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()
                 .map_err(sql_error)?;
             Ok(pos.map(|p| (p, p)))

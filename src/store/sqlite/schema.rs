@@ -51,12 +51,15 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (room, mask)
     ) WITHOUT ROWID;",
     // 3: history. `seq` (the rowid) breaks ties between equal times, so every two messages
-    // have one order; `conv` is the room key or the direct pair's key.
+    // have one order; `conv` is the room key or the direct pair's key. msgids are found
+    // through a 64-bit hash of them: an index of integers is a third the size of one of
+    // the ids and compares faster (a collision only costs a second row read).
     "CREATE TABLE history (
         seq INTEGER PRIMARY KEY,
         conv TEXT NOT NULL,
         time_ms INTEGER NOT NULL,
         msgid TEXT NOT NULL,
+        msgid_hash INTEGER NOT NULL,
         kind INTEGER NOT NULL,
         dm_from TEXT,
         dm_to TEXT,
@@ -69,7 +72,7 @@ pub const MIGRATIONS: &[&str] = &[
         tags TEXT NOT NULL
     );
     CREATE INDEX history_by_conv_time ON history(conv, time_ms);
-    CREATE INDEX history_by_msgid ON history(msgid);
+    CREATE INDEX history_by_msgid ON history(msgid_hash);
     CREATE INDEX history_by_dm_from ON history(dm_from) WHERE dm_from IS NOT NULL;
     CREATE INDEX history_by_dm_to ON history(dm_to) WHERE dm_to IS NOT NULL;",
 ];
@@ -224,8 +227,8 @@ mod tests {
         assert_eq!(count(&c, "rooms"), 1);
         assert_eq!(count(&c, "room_bans"), 1);
         c.execute(
-            "INSERT INTO history (conv, time_ms, msgid, kind, target_name, nick, user, host,
-             text, tags) VALUES ('#r', 1, 'm1', 0, '#R', 'n', 'u', 'h', 'hi', '')",
+            "INSERT INTO history (conv, time_ms, msgid, msgid_hash, kind, target_name, nick,
+             user, host, text, tags) VALUES ('#r', 1, 'm1', 7, 0, '#R', 'n', 'u', 'h', 'hi', '')",
             [],
         )
         .unwrap();

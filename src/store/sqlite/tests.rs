@@ -700,3 +700,26 @@ fn queries_use_the_conversation_index() {
         "{dms}"
     );
 }
+
+#[test]
+fn msgid_lookups_go_through_a_stable_hash() {
+    // The hash is stored: it must never change. FNV-1a 64 of "a".
+    assert_eq!(history::msgid_hash("a") as u64, 0xaf63_dc4c_8601_ec8c);
+    let b = backend();
+    let mut stmt = b
+        .conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT time_ms, seq FROM history INDEXED BY history_by_msgid \
+             WHERE msgid_hash = 1 AND conv = 'c' AND msgid = 'm'",
+        )
+        .unwrap();
+    let plan: Vec<String> = stmt
+        .query_map([], |r| r.get(3))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(
+        plan.concat().contains("history_by_msgid (msgid_hash=?)"),
+        "{plan:?}"
+    );
+}
