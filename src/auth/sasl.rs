@@ -139,8 +139,7 @@ impl Exchange {
         self.mechanism
     }
 
-    /// True once the exchange has ended (success, failure, or handed to a lookup that will
-    /// end it).
+    /// True once the exchange has ended in success or failure (or [`Exchange::finish`]).
     pub fn is_over(&self) -> bool {
         matches!(self.state, State::Over)
     }

@@ -27,9 +27,16 @@ pub struct RetentionState {
     cursor: Option<String>,
 }
 
+/// At most this many conversations wait for a count check by name; past it (or with no
+/// count limit at all, when nothing drains the set) the walk over all conversations still
+/// reaches the others, and memory stays bounded.
+const DIRTY_MAX: usize = 100_000;
+
 impl RetentionState {
     pub fn touched(&mut self, conv: String) {
-        self.dirty.insert(conv);
+        if self.dirty.len() < DIRTY_MAX {
+            self.dirty.insert(conv);
+        }
     }
 }
 
