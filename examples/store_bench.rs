@@ -305,6 +305,31 @@ fn window(rooms: usize, per_room: usize) {
     );
 }
 
+/// What one password costs the hashing thread with the default parameters.
+fn hashing() {
+    use snak::auth::password::{self, HashParams};
+    let n = 20;
+    let started = Instant::now();
+    let mut last = None;
+    for i in 0..n {
+        last = Some(password::hash(&HashParams::default(), &format!("password {i}")).unwrap());
+    }
+    let hash = started.elapsed() / n;
+    let phc = last.unwrap().phc;
+    let started = Instant::now();
+    for _ in 0..n {
+        assert!(!password::verify(&phc, "wrong"));
+    }
+    let verify = started.elapsed() / n;
+    println!(
+        "hashing (argon2id 19 MiB, 2 passes + PBKDF2 4096): register {:.1} ms, check {:.1} ms \
+         = {:.0} PLAIN logins/s per hashing thread",
+        hash.as_secs_f64() * 1e3,
+        verify.as_secs_f64() * 1e3,
+        1.0 / verify.as_secs_f64()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rows: u64 = arg(&args, "--rows").map_or(500_000, |v| v.parse().unwrap());
@@ -329,4 +354,5 @@ fn main() {
     }
     insert_rate(Location::Memory, rows, 1000, "in memory (--data-dir none)");
     window(rooms, 50);
+    hashing();
 }

@@ -1,7 +1,7 @@
 //! The loop's side of the store: every call returns at once.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, SyncSender, TryIter, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,14 +49,16 @@ impl StoreHandle {
     }
 
     /// Queues a call; its [`Reply`] carries `id` (the caller's choice) and arrives through
-    /// [`results`](Self::results) after a wake of the loop's waker.
+    /// [`next_result`](Self::next_result) after a wake of the loop's waker.
     pub fn call(&mut self, id: u64, call: Call) -> Result<(), Refused> {
         self.send(Request::Call { id, call })
     }
 
-    /// The replies that have arrived; drain it when the waker fires.
-    pub fn results(&self) -> TryIter<'_, Reply> {
-        self.results.try_iter()
+    /// One reply, if any has arrived. When the waker fires, drain them all:
+    /// `while let Some(r) = store.next_result() { ... }` (the loop may call the store again
+    /// while handling each).
+    pub fn next_result(&self) -> Option<Reply> {
+        self.results.try_recv().ok()
     }
 
     /// Every write up to this sequence number is committed (or counted as dropped).

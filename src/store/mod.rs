@@ -12,7 +12,9 @@
 //!    [`StoreHandle::committed`] says how far writes are durable.
 //! 3. Calls: [`StoreHandle::call`] queues a [`Call`] (log in, register, a history query)
 //!    with an id of the caller's choosing; the [`Reply`] comes back later.
-//! 4. When the `mio::Waker` given to [`open`] fires, drain [`StoreHandle::results`].
+//! 4. When the `mio::Waker` given to [`open`] fires, drain [`StoreHandle::next_result`].
+//!    mio allows one waker per `Poll`: pass the loop's own, shared with other work done off
+//!    the loop, and drain every such queue on a wake (a wake with nothing new is harmless).
 //! 5. At shutdown, [`StoreHandle::close`]: the queue is drained and committed, the threads
 //!    end.
 //!
@@ -106,7 +108,7 @@ impl StoreConfig {
             recent_max_rows: 500_000,
             hash: HashParams::default(),
             hash_threads: 1,
-            hash_queue: 64,
+            hash_queue: 256,
             integrity: IntegrityCheck::Quick,
             close_timeout: Duration::from_secs(5),
         }

@@ -54,7 +54,7 @@ pub enum Write {
 }
 
 /// A request with an answer: the answer comes back as a [`Reply`] with the caller's `id`
-/// through [`super::StoreHandle::results`], after a wake of the loop's `mio::Waker`. Calls
+/// through [`super::StoreHandle::next_result`], after a wake of the loop's `mio::Waker`. Calls
 /// that change something answer only once the change is committed.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Call {

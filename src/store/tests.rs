@@ -95,7 +95,7 @@ fn open_at(c: &StoreConfig, lp: &Loop) -> (StoreHandle, Snapshot) {
 fn reply(h: &StoreHandle, lp: &mut Loop, id: u64) -> CallResult {
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Some(r) = h.results().next() {
+        if let Some(r) = h.next_result() {
             assert_eq!(r.id, id, "a reply for another call");
             return r.result;
         }
