@@ -42,6 +42,12 @@ pub(crate) enum Job {
         old: Option<String>,
         new: String,
     },
+    /// Tests: the hashing thread says it has arrived, then waits for the release.
+    #[cfg(test)]
+    Pause {
+        arrived: std::sync::mpsc::SyncSender<()>,
+        release: Receiver<()>,
+    },
 }
 
 pub(crate) struct Hasher {
@@ -94,6 +100,11 @@ fn run(ctx: &Context) {
             continue;
         }
         match job {
+            #[cfg(test)]
+            Job::Pause { arrived, release } => {
+                let _ = arrived.send(());
+                let _ = release.recv();
+            }
             Job::Verify {
                 id,
                 name,

@@ -747,3 +747,44 @@ fn in_memory_store_keeps_nothing_on_disk() {
         "--data-dir none"
     );
 }
+
+#[test]
+fn a_busy_hashing_thread_answers_busy_at_once() {
+    let mut lp = new_loop();
+    let mut c = StoreConfig::new(Location::Memory);
+    c.hash = HashParams::cheap();
+    c.hash_queue = 2;
+    let (mut h, _) = open_at(&c, &lp);
+    assert!(matches!(
+        register(&mut h, &mut lp, 1, "alice", "pw"),
+        CallResult::Register(Ok(_))
+    ));
+    let (arrived_tx, arrived) = sync_channel(1);
+    let (release, release_rx) = sync_channel(1);
+    h.send_test(Request::PauseHasher {
+        arrived: arrived_tx,
+        release: release_rx,
+    })
+    .unwrap();
+    arrived.recv_timeout(WAIT).unwrap();
+    let login = || Call::Login {
+        key: "alice".into(),
+        password: "pw".into(),
+    };
+    for id in [2, 3, 4] {
+        h.call(id, login()).unwrap();
+    }
+    // Two wait in the queue; the third is turned away without waiting.
+    assert_eq!(
+        reply(&h, &mut lp, 4),
+        CallResult::Login(Err(AccountError::Busy))
+    );
+    assert_eq!(h.stats().hash_queue_depth, 2);
+    release.send(()).unwrap();
+    let alice = AccountName {
+        key: "alice".into(),
+        name: "alice".into(),
+    };
+    assert_eq!(reply(&h, &mut lp, 2), CallResult::Login(Ok(alice.clone())));
+    assert_eq!(reply(&h, &mut lp, 3), CallResult::Login(Ok(alice)));
+}

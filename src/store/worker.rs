@@ -43,6 +43,12 @@ pub(crate) enum Request {
     /// Tests: runs SQL under the interface (to make the disk "full").
     #[cfg(test)]
     Sql(String),
+    /// Tests: pauses the hashing thread (through its queue, as any job).
+    #[cfg(test)]
+    PauseHasher {
+        arrived: SyncSender<()>,
+        release: Receiver<()>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -240,6 +246,13 @@ impl<B: Backend> Worker<B> {
             }
             #[cfg(test)]
             Request::Sql(sql) => self.backend.debug_sql(&sql),
+            #[cfg(test)]
+            Request::PauseHasher { arrived, release } => {
+                self.shared.hash_queued.fetch_add(1, Ordering::Relaxed);
+                if self.hash.try_send(Job::Pause { arrived, release }).is_err() {
+                    panic!("the hashing queue is full");
+                }
+            }
         }
         false
     }
