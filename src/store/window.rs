@@ -171,9 +171,9 @@ impl RecentWindow {
             return;
         }
         let slot = self.slot_for(room_key);
-        let ring = self.slots[slot as usize]
-            .as_mut()
-            .expect("slot_for returns a live slot");
+        let Some(ring) = self.slots[slot as usize].as_mut() else {
+            return; // slot_for always returns a live slot
+        };
         if ring.lines.len() >= self.per_room {
             if let Some(old) = ring.lines.pop_front() {
                 self.bytes -= old.cost();
