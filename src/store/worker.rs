@@ -347,13 +347,20 @@ impl<B: Backend> Worker<B> {
         }
     }
 
-    fn lookup(&mut self, key: &str) -> Result<Option<StoredAccount>, ()> {
-        match self.backend.account(key) {
-            Ok(a) => Ok(a),
-            Err(e) => {
-                self.read_failed(&e);
-                Err(())
-            }
+    /// A read's result; a failure is logged (and the open group checked), its text kept.
+    fn read<T>(&mut self, result: Result<T, StoreError>) -> Result<T, String> {
+        result.map_err(|e| {
+            self.read_failed(&e);
+            e.message
+        })
+    }
+
+    /// An account lookup as account calls answer it.
+    fn found<T>(&mut self, result: Result<Option<T>, StoreError>) -> Result<T, AccountError> {
+        match self.read(result) {
+            Ok(Some(x)) => Ok(x),
+            Ok(None) => Err(AccountError::NoSuchAccount),
+            Err(_) => Err(AccountError::Unavailable),
         }
     }
 
@@ -386,25 +393,28 @@ impl<B: Backend> Worker<B> {
                 };
                 self.hand_to_hasher(id, job, CallResult::Register(Err(AccountError::Busy)));
             }
-            Call::Login { key, password } => match self.lookup(&key) {
-                Ok(Some(a)) => {
-                    let job = Job::Verify {
-                        id,
-                        name: a.name,
-                        phc: a.phc,
-                        password,
-                    };
-                    self.hand_to_hasher(id, job, CallResult::Login(Err(AccountError::Busy)));
+            Call::Login { key, password } => {
+                let looked = self.backend.account(&key);
+                match self.found(looked) {
+                    Ok(a) => {
+                        let job = Job::Verify {
+                            id,
+                            name: a.name,
+                            phc: a.phc,
+                            password,
+                        };
+                        self.hand_to_hasher(id, job, CallResult::Login(Err(AccountError::Busy)));
+                    }
+                    Err(e) => self.reply(id, CallResult::Login(Err(e))),
                 }
-                Ok(None) => self.reply(id, CallResult::Login(Err(AccountError::NoSuchAccount))),
-                Err(()) => self.reply(id, unavailable),
-            },
+            }
             Call::ChangePassword { key, old, new } => {
                 if self.failing.is_some() {
                     return self.reply(id, unavailable);
                 }
-                match self.lookup(&key) {
-                    Ok(Some(a)) => {
+                let looked = self.backend.account(&key);
+                match self.found(looked) {
+                    Ok(a) => {
                         let job = Job::ChangePassword {
                             id,
                             key,
@@ -412,17 +422,10 @@ impl<B: Backend> Worker<B> {
                             old,
                             new,
                         };
-                        self.hand_to_hasher(
-                            id,
-                            job,
-                            CallResult::ChangePassword(Err(AccountError::Busy)),
-                        );
+                        let busy = CallResult::ChangePassword(Err(AccountError::Busy));
+                        self.hand_to_hasher(id, job, busy);
                     }
-                    Ok(None) => self.reply(
-                        id,
-                        CallResult::ChangePassword(Err(AccountError::NoSuchAccount)),
-                    ),
-                    Err(()) => self.reply(id, unavailable),
+                    Err(e) => self.reply(id, CallResult::ChangePassword(Err(e))),
                 }
             }
             Call::DropAccount { key } => self.effect(id, Effect::DropAccount { key }),
@@ -430,57 +433,35 @@ impl<B: Backend> Worker<B> {
                 self.effect(id, Effect::AddCertificate { key, fingerprint })
             }
             Call::Scram { key } => {
-                let result = match self.lookup(&key) {
-                    Ok(Some(StoredAccount {
-                        name,
-                        scram: Some(s),
-                        ..
-                    })) => Ok((name, s)),
-                    Ok(_) => Err(AccountError::NoSuchAccount),
-                    Err(()) => Err(AccountError::Unavailable),
-                };
+                let looked = self.backend.account(&key);
+                let result = self.found(looked).and_then(|a| {
+                    // An account without SCRAM keys cannot use SCRAM: as if unknown.
+                    a.scram
+                        .map(|s| (a.name, s))
+                        .ok_or(AccountError::NoSuchAccount)
+                });
                 self.reply(id, CallResult::Scram(result));
             }
             Call::Certificate { fingerprint } => {
-                let result = match self.backend.account_by_certificate(&fingerprint) {
-                    Ok(Some(name)) => Ok(name),
-                    Ok(None) => Err(AccountError::NoSuchAccount),
-                    Err(e) => {
-                        self.read_failed(&e);
-                        Err(AccountError::Unavailable)
-                    }
-                };
+                let looked = self.backend.account_by_certificate(&fingerprint);
+                let result = self.found(looked);
                 self.reply(id, CallResult::Certificate(result));
             }
             Call::AccountInfo { key } => {
-                let result = match self.backend.account_info(&key) {
-                    Ok(Some(info)) => Ok(info),
-                    Ok(None) => Err(AccountError::NoSuchAccount),
-                    Err(e) => {
-                        self.read_failed(&e);
-                        Err(AccountError::Unavailable)
-                    }
-                };
+                let looked = self.backend.account_info(&key);
+                let result = self.found(looked);
                 self.reply(id, CallResult::AccountInfo(result));
             }
             Call::History(q) => {
-                let result = match self.backend.history(&q) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.read_failed(&e);
-                        Err(HistoryError::Store(e.message))
-                    }
-                };
+                let answer = self.backend.history(&q);
+                let result = self
+                    .read(answer)
+                    .unwrap_or_else(|e| Err(HistoryError::Store(e)));
                 self.reply(id, CallResult::History(result));
             }
             Call::Targets(q) => {
-                let result = match self.backend.targets(&q) {
-                    Ok(r) => Ok(r),
-                    Err(e) => {
-                        self.read_failed(&e);
-                        Err(HistoryError::Store(e.message))
-                    }
-                };
+                let answer = self.backend.targets(&q);
+                let result = self.read(answer).map_err(HistoryError::Store);
                 self.reply(id, CallResult::Targets(result));
             }
         }
