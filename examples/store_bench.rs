@@ -305,6 +305,25 @@ fn window(rooms: usize, per_room: usize) {
     );
 }
 
+/// A start on the database just written: integrity check, migrations (none), rooms,
+/// accounts and the latest 50 lines of each room.
+fn reopen(dir: &std::path::Path) {
+    let poll = Poll::new().unwrap();
+    let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+    let size = std::fs::metadata(dir.join("snak.db")).map_or(0, |m| m.len());
+    let started = Instant::now();
+    let (store, snapshot) = open(&StoreConfig::new(Location::Dir(dir.to_owned())), waker).unwrap();
+    let took = started.elapsed();
+    store.close();
+    println!(
+        "start: opened a {:.0} MB database (quick_check included) and loaded {} recent lines \
+         in {:.0} ms",
+        size as f64 / 1e6,
+        snapshot.recent.len(),
+        took.as_secs_f64() * 1e3
+    );
+}
+
 /// What one password costs the hashing thread with the default parameters.
 fn hashing() {
     use snak::auth::password::{self, HashParams};
@@ -349,6 +368,7 @@ fn main() {
     backend_rate(Location::Dir(dir.join("alone")), rows, disk);
     backend_rate(Location::Memory, rows, "in memory");
     insert_rate(Location::Dir(dir.join("handle")), rows, 1000, disk);
+    reopen(&dir.join("handle"));
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
