@@ -1079,7 +1079,10 @@ mod tests {
         let mut files = Vec::new();
         let ev = Event::File(FileEvent::Accepted(1));
         encode_with(&ev, "bob", "snak.test", caps::SNAK_FILES, &mut files);
-        assert_eq!(files, b":snak.test FILE ACCEPTED 1\r\n", "the web page gets FILE lines");
+        assert_eq!(
+            files, b":snak.test FILE ACCEPTED 1\r\n",
+            "the web page gets FILE lines"
+        );
         assert_eq!(enc(Event::Reply(Reply::CurrentRoom(None))), "");
         assert_eq!(enc(Event::ShuttingDown), "ERROR :Server shutting down\r\n");
     }

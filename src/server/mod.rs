@@ -579,7 +579,7 @@ impl Server {
 /// An unguessable token for a file link, from the operating system's generator.
 fn random_token() -> u128 {
     let mut bytes = [0u8; 16];
-    if getrandom::getrandom(&mut bytes).is_err() {
+    if getrandom::fill(&mut bytes).is_err() {
         // No randomness at all is a broken machine; a token that cannot be opened is safe.
         return 0;
     }
