@@ -99,7 +99,7 @@ fn registration_with_cap_302_waits_for_cap_end() {
     a.send("CAP LS 302");
     a.send("NICK alice");
     a.send("USER alice 0 * :Alice Liddell");
-    a.expect(&format!("{S} CAP * LS multi-prefix"));
+    a.expect(&format!("{S} CAP * LS :multi-prefix snak.chat/files"));
     a.silence();
     a.send("CAP REQ :foo multi-prefix");
     a.expect(&format!("{S} CAP alice NAK :foo multi-prefix"));
