@@ -153,7 +153,7 @@ fn registration_with_cap_302_waits_for_cap_end() {
     // A client that only lists capabilities (IRCv3.1 style) is not left hanging either.
     let mut b = Irc::connect(&d);
     b.send("CAP LS");
-    b.expect(&format!("{S} CAP * LS multi-prefix"));
+    b.expect(&format!("{S} CAP * LS :multi-prefix snak.chat/files"));
     b.send("NICK bob");
     b.send("USER bob 0 * :Bob");
     b.send("CAP END");
