@@ -40,6 +40,8 @@ pub(super) struct Conn {
     addr: Option<SocketAddr>,
     phase: Phase,
     inbuf: Vec<u8>,
+    /// What each read lands in first (kept, so reads allocate nothing).
+    scratch: Vec<u8>,
     pub(super) out: Vec<u8>,
     out_pos: usize,
     /// Input may be waiting unread (the read budget or the event queue stopped the reads).
@@ -56,6 +58,7 @@ impl Conn {
             addr: None,
             phase: Phase::Waiting { until: now },
             inbuf: Vec::new(),
+            scratch: Vec::new(),
             out: Vec::new(),
             out_pos: 0,
             carry: false,
@@ -250,9 +253,15 @@ impl Bus {
     fn read(&mut self, now: Instant) {
         self.conn.carry = false;
         let mut budget = self.cfg.read_budget;
-        let mut chunk = vec![0u8; READ_CHUNK];
+        let mut chunk = std::mem::take(&mut self.conn.scratch);
+        chunk.resize(READ_CHUNK, 0);
+        self.read_with(&mut chunk, &mut budget, now);
+        self.conn.scratch = chunk;
+    }
+
+    fn read_with(&mut self, chunk: &mut [u8], budget: &mut usize, now: Instant) {
         loop {
-            if self.events.len() >= self.cfg.max_events || budget == 0 {
+            if self.events.len() >= self.cfg.max_events || *budget == 0 {
                 self.conn.carry = true;
                 self.conn.since_carry = now;
                 return;
@@ -260,11 +269,11 @@ impl Bus {
             let Some(sock) = self.conn.sock.as_mut() else {
                 return;
             };
-            let want = chunk.len().min(budget);
+            let want = chunk.len().min(*budget);
             match sock.read(&mut chunk[..want]) {
                 Ok(0) => return self.lost(now, "the server closed the connection".into()),
                 Ok(n) => {
-                    budget = budget.saturating_sub(n);
+                    *budget = budget.saturating_sub(n);
                     self.conn.inbuf.extend_from_slice(&chunk[..n]);
                     if !self.parse_input(now) {
                         return;

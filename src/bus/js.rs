@@ -311,6 +311,8 @@ pub fn delivery(reply: &str) -> Option<Delivery> {
         _ => return None,
     };
     let n = |i: usize| t.get(i)?.parse::<u64>().ok();
+    // The delivery count comes first; not used, but it must be a number.
+    n(at - 1)?;
     Some(Delivery {
         stream_seq: n(at)?,
         consumer_seq: n(at + 1)?,

@@ -58,16 +58,23 @@ pub fn untoken(token: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The subjects and buckets of one network (`--network NAME`, default `snak`).
+/// The subjects and buckets of one network (default name `snak`), so that several networks
+/// can share one NATS cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scheme {
     net: String,
 }
 
 impl Scheme {
-    /// `net` is made a token, so any name works.
-    pub fn new(net: &str) -> Scheme {
-        Scheme { net: token(net) }
+    /// `net`: 1 to 32 ASCII letters, digits, `-` or `_` (it is part of bucket names, which
+    /// allow no more).
+    pub fn new(net: &str) -> Result<Scheme, String> {
+        if net.is_empty() || net.len() > 32 || !valid_bucket(net) {
+            return Err(format!(
+                "network name {net:?}: 1 to 32 letters, digits, '-' or '_'"
+            ));
+        }
+        Ok(Scheme { net: net.into() })
     }
 
     /// What happens in a room (messages, joins, parts, topic, modes): published by the node
