@@ -631,7 +631,7 @@ pub fn write_msg(
 
 /// Feeds `chunks` one after another to [`parse`] as a connection would (appending each to
 /// what is left over), calling `each` for every operation or error; stops at the first error.
-/// Returns the bytes left unparsed. For tests and fuzzing: the result must not depend on how
+/// Returns the bytes of the whole stream left unparsed. For tests and fuzzing: the result must not depend on how
 /// the stream was cut.
 pub fn replay(
     chunks: &[&[u8]],
@@ -640,7 +640,7 @@ pub fn replay(
 ) -> usize {
     let mut pending: Vec<u8> = Vec::new();
     let mut limits = limits;
-    for chunk in chunks {
+    for (i, chunk) in chunks.iter().enumerate() {
         pending.extend_from_slice(chunk);
         let mut pos = 0;
         loop {
@@ -655,7 +655,8 @@ pub fn replay(
                 }
                 Err(e) => {
                     each(Err(&e));
-                    return pending.len() - pos;
+                    let unread: usize = chunks[i + 1..].iter().map(|c| c.len()).sum();
+                    return pending.len() - pos + unread;
                 }
             }
         }
