@@ -214,7 +214,15 @@ pub trait Output: Sink {
     fn wake_at(&mut self, id: ClientId, at: Instant);
     /// `id` is now a user in the hub (its disconnect must be told to the hub).
     fn entered_hub(&mut self, id: ClientId);
+    /// Hands `job` off the loop (the store, a password check); its answer comes back to
+    /// `id`'s front end through [`Session::answer`] with `tag`.
+    fn submit(&mut self, id: ClientId, tag: u32, job: Job);
 }
+
+/// Work a front end hands off the loop: a store call (accounts, history) or a password check.
+pub type Job = crate::store::Call;
+/// Its answer.
+pub type Answer = crate::store::CallResult;
 
 /// What the input side should do next with a connection's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,6 +360,22 @@ impl Session {
             Session::Native(_) => native::forward(ctx, frame, bytes, hub, out),
             Session::Web(s) => s.raw(ctx, frame, bytes, hub, out),
             Session::Irc(_) => Flow::Lines,
+        }
+    }
+
+    /// The answer to a job handed off with [`Output::submit`].
+    pub fn answer(
+        &mut self,
+        ctx: &Ctx<'_>,
+        tag: u32,
+        answer: Answer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        match self {
+            Session::Native(s) => s.answer(ctx, tag, answer, hub, out),
+            Session::Irc(s) => s.answer(ctx, tag, answer, hub, out),
+            Session::Web(_) => {}
         }
     }
 

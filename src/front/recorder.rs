@@ -36,6 +36,8 @@ pub struct Recording {
     pub wakes: Vec<(ClientId, Instant)>,
     pub entered: Vec<ClientId>,
     pub closed: Vec<(ClientId, CloseReason)>,
+    /// Jobs handed off the loop, waiting for the test to answer them.
+    pub jobs: Vec<(ClientId, u32, super::Job)>,
 }
 
 fn ctx(cfg: &Config, clock: Clock, id: ClientId) -> Ctx<'_> {
@@ -177,5 +179,31 @@ impl Output for Recording {
 
     fn entered_hub(&mut self, id: ClientId) {
         self.entered.push(id);
+    }
+
+    fn submit(&mut self, id: ClientId, tag: u32, job: super::Job) {
+        self.jobs.push((id, tag, job));
+    }
+}
+
+impl Recorder {
+    /// Answers the oldest job `conn` handed off, with what `answer` makes of it.
+    pub fn answer_job(
+        &mut self,
+        conn: &mut Conn,
+        answer: impl FnOnce(&super::Job) -> super::Answer,
+    ) -> super::Job {
+        let at = self
+            .out
+            .jobs
+            .iter()
+            .position(|(id, _, _)| *id == conn.id)
+            .expect("a job to answer");
+        let (_, tag, job) = self.out.jobs.remove(at);
+        let reply = answer(&job);
+        let ctx = ctx(&self.cfg, self.clock, conn.id);
+        conn.session
+            .answer(&ctx, tag, reply, &mut self.hub, &mut self.out);
+        job
     }
 }

@@ -33,6 +33,8 @@ pub struct Deliver<'a> {
     /// Where lines for a WebSocket wire are written before they are framed.
     pub(super) scratch: &'a mut Vec<u8>,
     pub(super) metrics: &'a mut super::metrics::Metrics,
+    /// Jobs front ends handed off the loop this pass: (connection, serial, tag, job).
+    pub(super) jobs: &'a mut Vec<(ClientId, u64, u32, front::Job)>,
 }
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
@@ -217,6 +219,12 @@ impl Output for Deliver<'_> {
         if let Some(link) = self.links.get_mut(id) {
             link.in_hub = true;
             self.metrics.registrations += 1;
+        }
+    }
+
+    fn submit(&mut self, id: ClientId, tag: u32, job: front::Job) {
+        if let Some(link) = self.links.get(id) {
+            self.jobs.push((id, link.serial, tag, job));
         }
     }
 }

@@ -102,6 +102,18 @@ impl IrcSession {
         session
     }
 
+    /// The answer to a job this session handed off (a password check, accounts, history).
+    pub fn answer(
+        &mut self,
+        ctx: &Ctx<'_>,
+        tag: u32,
+        answer: super::Answer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        let _ = (ctx, tag, answer, hub, out);
+    }
+
     /// Asks for a timer at `at` unless one fires before it anyway.
     fn want(&mut self, id: ClientId, at: Instant, out: &mut impl Output) {
         if self.timer.map_or(true, |t| at < t) {
