@@ -89,11 +89,21 @@ impl Wire {
     }
 }
 
-/// Appends `event` as `wire` writes it, told to the client `me`.
-pub fn encode(wire: Wire, event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>) {
+/// Appends `event` as `wire` writes it, told to the client `me`; `now_ms` (ms since the Unix
+/// epoch, the pass's clock) dates events that carry no time of their own.
+pub fn encode(
+    wire: Wire,
+    event: &Event<'_>,
+    me: &str,
+    server_name: &str,
+    now_ms: u64,
+    out: &mut Vec<u8>,
+) {
     match wire.proto {
         Proto::Native => crate::proto::line::encode(event, me, out),
-        Proto::Irc => crate::proto::irc::encode_with(event, me, server_name, wire.caps, out),
+        Proto::Irc => {
+            crate::proto::irc::encode_with(event, me, server_name, wire.caps, now_ms, out)
+        }
     }
 }
 
@@ -164,6 +174,12 @@ pub trait Output: Sink {
     fn wake_at(&mut self, id: ClientId, at: Instant);
     /// `id` is now a user in the hub (its disconnect must be told to the hub).
     fn entered_hub(&mut self, id: ClientId);
+    /// Holds back what is queued for `id` from now on (the replies to a labeled command),
+    /// until [`Output::release`].
+    fn capture(&mut self, id: ClientId);
+    /// Stops holding back for `id`: `wrap` gets what was held and writes what is queued
+    /// instead (one tagged line, a batch, or an acknowledgement).
+    fn release(&mut self, id: ClientId, wrap: impl FnOnce(&[u8], &mut Vec<u8>));
 }
 
 /// What the input side should do next with a connection's stream.

@@ -36,6 +36,10 @@ pub struct Recording {
     pub wakes: Vec<(ClientId, Instant)>,
     pub entered: Vec<ClientId>,
     pub closed: Vec<(ClientId, CloseReason)>,
+    /// The client whose output is held back, and where its held bytes start.
+    pub capture: Option<(ClientId, usize)>,
+    /// The Unix time events are dated with.
+    pub unix_ms: u64,
 }
 
 fn ctx(cfg: &Config, clock: Clock, id: ClientId) -> Ctx<'_> {
@@ -77,6 +81,7 @@ impl Recorder {
     }
 
     pub fn line(&mut self, conn: &mut Conn, line: &str) -> Flow {
+        self.out.unix_ms = self.clock.unix_ms;
         let ctx = ctx(&self.cfg, self.clock, conn.id);
         conn.session
             .line(&ctx, line.as_bytes(), &mut self.hub, &mut self.out)
@@ -127,7 +132,13 @@ impl Sink for Recording {
     fn one(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
         let wire = self.wire(to);
         let buf = self.bytes.entry(to).or_default();
-        encode(wire, event, me, &self.server_name, buf);
+        encode(wire, event, me, &self.server_name, self.unix_ms, buf);
+    }
+
+    fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        if self.wire(to).caps & crate::proto::irc::caps::ECHO_MESSAGE != 0 {
+            self.one(to, me, event);
+        }
     }
 
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
@@ -135,7 +146,7 @@ impl Sink for Recording {
             if Some(id) != except {
                 let wire = self.wire(id).for_event(event);
                 let buf = self.bytes.entry(id).or_default();
-                encode(wire, event, "", &self.server_name, buf);
+                encode(wire, event, "", &self.server_name, self.unix_ms, buf);
             }
         }
     }
@@ -169,5 +180,23 @@ impl Output for Recording {
 
     fn entered_hub(&mut self, id: ClientId) {
         self.entered.push(id);
+    }
+
+    fn capture(&mut self, id: ClientId) {
+        let at = self.bytes.get(&id).map_or(0, Vec::len);
+        self.capture = Some((id, at));
+    }
+
+    fn release(&mut self, id: ClientId, wrap: impl FnOnce(&[u8], &mut Vec<u8>)) {
+        let Some((held_for, at)) = self.capture.take() else {
+            return;
+        };
+        if held_for != id {
+            self.capture = Some((held_for, at));
+            return;
+        }
+        let buf = self.bytes.entry(id).or_default();
+        let held = buf.split_off(at.min(buf.len()));
+        wrap(&held, buf);
     }
 }

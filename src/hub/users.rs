@@ -24,12 +24,15 @@ impl Hub {
         };
         sink.many(&self.peers, None, &ev);
         let old_key = fold(&me.nick);
+        let old: Box<str> = me.nick.clone();
         self.remember(id);
         self.by_nick.remove(&old_key);
         self.by_nick.insert(key, id);
         if let Some(me) = self.user_mut(id) {
             me.nick = new.into();
         }
+        self.tell_offline(&old, sink);
+        self.tell_online(id, sink);
     }
 
     /// Keeps the user's current identity for WHOWAS.
@@ -55,8 +58,62 @@ impl Hub {
             Reply::UnAway
         };
         let Some(me) = self.user_mut(id) else { return };
+        let changed = me.away.as_deref() != text;
         me.away = text.map(Into::into);
         sink.one(id, &me.nick, &Event::Reply(reply));
+        if changed {
+            let rooms = self.rooms_of(id);
+            self.collect_peers(&rooms, None, false);
+            let Some(me) = self.user(id) else { return };
+            let ev = Event::Extra(Extra::Away {
+                who: me.source(),
+                text,
+                monitor: false,
+            });
+            sink.many(&self.peers, Some(id), &ev);
+            self.tell_watchers(id, &ev, sink);
+        }
+    }
+
+    /// SETNAME: a new real name, told to those who share a room with the user and to the
+    /// user itself.
+    pub(super) fn set_name(&mut self, id: ClientId, name: &str, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        if name.is_empty() || name.len() > REALNAME_MAX {
+            return sink.one(id, &me.nick, &Event::Extra(Extra::BadRealname));
+        }
+        let rooms = self.rooms_of(id);
+        self.collect_peers(&rooms, Some(id), false);
+        let Some(me) = self.user(id) else { return };
+        let ev = Event::Extra(Extra::Realname {
+            who: me.source(),
+            realname: name,
+            monitor: false,
+        });
+        sink.many(&self.peers, None, &ev);
+        self.tell_watchers(id, &ev, sink);
+        if let Some(me) = self.user_mut(id) {
+            me.realname = name.into();
+        }
+    }
+
+    /// WALLOPS: a server operator's message to every user with +w (the sender included).
+    pub(super) fn wallops(&mut self, id: ClientId, text: &str, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        if !me.has(UserMode::Oper) {
+            return sink.one(id, &me.nick, &Event::Fail(Fail::NoPrivileges));
+        }
+        let to: Vec<ClientId> = self
+            .by_nick
+            .values()
+            .copied()
+            .filter(|&u| self.user(u).is_some_and(|u| u.has(UserMode::Wallops)))
+            .collect();
+        let ev = Event::Extra(Extra::Wallops {
+            from: me.source(),
+            text,
+        });
+        sink.many(&to, None, &ev);
     }
 
     pub(super) fn whois(&mut self, id: ClientId, nick: &str, sink: &mut impl Sink) {
@@ -80,6 +137,8 @@ impl Hub {
             rooms: &rooms,
             oper: u.has(UserMode::Oper),
             away: u.away.as_deref(),
+            account: u.account.as_deref(),
+            bot: u.has(UserMode::Bot),
         };
         sink.one(id, &me.nick, &Event::Reply(Reply::Whois(whois)));
         sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(&u.nick)));
@@ -144,6 +203,7 @@ impl Hub {
     pub(super) fn lusers(&mut self, id: ClientId, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let reply = Reply::Lusers {
+            max: self.max_users,
             users: self.by_nick.len(),
             invisible: self.invisible_count,
             opers: self.oper_count,

@@ -541,6 +541,35 @@ pub mod numeric {
     pub const ERR_UMODEUNKNOWNFLAG: u16 = 501;
     pub const ERR_USERSDONTMATCH: u16 = 502;
     pub const ERR_INVALIDKEY: u16 = 525;
+    pub const RPL_WHOISACCOUNT: u16 = 330;
+    pub const RPL_WHOISBOT: u16 = 335;
+    pub const RPL_WHOSPCRPL: u16 = 354;
+    pub const RPL_INFO: u16 = 371;
+    pub const RPL_ENDOFINFO: u16 = 374;
+    pub const RPL_TIME: u16 = 391;
+    pub const RPL_VERSION: u16 = 351;
+    pub const RPL_LINKS: u16 = 364;
+    pub const RPL_ENDOFLINKS: u16 = 365;
+    pub const RPL_ADMINME: u16 = 256;
+    pub const RPL_ADMINLOC1: u16 = 257;
+    pub const RPL_ADMINLOC2: u16 = 258;
+    pub const RPL_ADMINEMAIL: u16 = 259;
+    pub const RPL_STATSCOMMANDS: u16 = 212;
+    pub const RPL_ENDOFSTATS: u16 = 219;
+    pub const RPL_STATSUPTIME: u16 = 242;
+    pub const RPL_HELPSTART: u16 = 704;
+    pub const RPL_HELPTXT: u16 = 705;
+    pub const RPL_ENDOFHELP: u16 = 706;
+    pub const ERR_HELPNOTFOUND: u16 = 524;
+    pub const RPL_KNOCK: u16 = 710;
+    pub const RPL_KNOCKDLVR: u16 = 711;
+    pub const RPL_MONONLINE: u16 = 730;
+    pub const RPL_MONOFFLINE: u16 = 731;
+    pub const RPL_MONLIST: u16 = 732;
+    pub const RPL_ENDOFMONLIST: u16 = 733;
+    pub const ERR_MONLISTFULL: u16 = 734;
+    pub const ERR_UNKNOWNERROR: u16 = 400;
+    pub const ERR_INVALIDUSERNAME: u16 = 468;
 }
 
 #[cfg(test)]

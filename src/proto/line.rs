@@ -299,6 +299,7 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
         Event::Reply(reply) => encode_reply(&reply, out),
         Event::Fail(fail) => encode_fail(&fail, out),
         Event::File(file) => encode_file(&file, out),
+        Event::Extra(_) => return,
     }
     out.push(b'\n');
 }
@@ -570,11 +571,7 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    const ALICE: Source<'static> = Source {
-        nick: "alice",
-        user: "alice",
-        host: "127.0.0.1",
-    };
+    const ALICE: Source<'static> = Source::plain("alice", "alice", "127.0.0.1");
 
     #[test]
     fn plain_lines_go_to_the_current_room() {
@@ -724,6 +721,7 @@ mod tests {
             room: "#lobby",
             kind: MsgKind::Normal,
             text: "hi",
+            tags: "",
         };
         assert_eq!(enc(room), "#lobby <alice> hi\n");
         let action = Event::RoomMessage {
@@ -732,6 +730,7 @@ mod tests {
             room: "#lobby",
             kind: MsgKind::Action,
             text: "waves",
+            tags: "",
         };
         assert_eq!(enc(action), "#lobby * alice waves\n");
         let dm = Event::DirectMessage {
@@ -740,6 +739,7 @@ mod tests {
             to: "bob,carol",
             kind: MsgKind::Normal,
             text: "lunch?",
+            tags: "",
         };
         assert_eq!(enc(dm), "@bob,carol <alice> lunch?\n");
         assert_eq!(
@@ -789,6 +789,7 @@ mod tests {
             room: "#x",
             kind: MsgKind::Normal,
             text: "a\r\n% data 1 5\x02b",
+            tags: "",
         };
         assert_eq!(enc(evil), "#x <alice> a% data 1 5b\n");
     }

@@ -27,6 +27,10 @@ pub struct Deliver<'a> {
     pub(super) server_name: &'a str,
     pub(super) sendq: SendqLimits,
     pub(super) now: Instant,
+    /// The pass's clock as Unix milliseconds: the time of events that carry none.
+    pub(super) unix_ms: u64,
+    /// The client whose output is held back (a labeled command), and what was held.
+    pub(super) capture: Option<(ClientId, Vec<u8>)>,
     /// Whose command is being carried out: what it queues for others is counted in `work`.
     pub(super) actor: Option<ClientId>,
     pub(super) work: &'a mut u64,
@@ -89,6 +93,15 @@ impl Deliver<'_> {
     /// Queues `span` for `link`, unless it is being dropped for falling behind; drops it when
     /// it falls too far behind.
     fn queue(&mut self, id: ClientId, span: Span) {
+        if span.is_empty() {
+            return;
+        }
+        if let Some((held_for, held)) = &mut self.capture {
+            if *held_for == id {
+                held.extend_from_slice(self.outbox.bytes(span));
+                return;
+            }
+        }
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
@@ -113,11 +126,21 @@ impl Sink for Deliver<'_> {
         let Some(wire) = self.links.get(to).map(|l| l.wire) else {
             return;
         };
-        let srv = self.server_name;
+        let (srv, now) = (self.server_name, self.unix_ms);
         let span = self
             .outbox
-            .encode(|out| front::encode(wire, event, me, srv, out));
+            .encode(|out| front::encode(wire, event, me, srv, now, out));
         self.queue(to, span);
+    }
+
+    fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        let wants = self
+            .links
+            .get(to)
+            .is_some_and(|l| l.wire.caps & crate::proto::irc::caps::ECHO_MESSAGE != 0);
+        if wants {
+            self.one(to, me, event);
+        }
     }
 
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
@@ -133,10 +156,10 @@ impl Sink for Deliver<'_> {
             let span = match made.get(wire) {
                 Some(span) => span,
                 None => {
-                    let srv = self.server_name;
+                    let (srv, now) = (self.server_name, self.unix_ms);
                     let span = self
                         .outbox
-                        .encode(|out| front::encode(wire, event, "", srv, out));
+                        .encode(|out| front::encode(wire, event, "", srv, now, out));
                     made.put(wire, span);
                     span
                 }
@@ -191,5 +214,22 @@ impl Output for Deliver<'_> {
         if let Some(link) = self.links.get_mut(id) {
             link.in_hub = true;
         }
+    }
+
+    fn capture(&mut self, id: ClientId) {
+        self.capture = Some((id, Vec::new()));
+    }
+
+    fn release(&mut self, id: ClientId, wrap: impl FnOnce(&[u8], &mut Vec<u8>)) {
+        let held = match self.capture.take() {
+            Some((held_for, held)) if held_for == id => held,
+            other => {
+                self.capture = other;
+                return;
+            }
+        };
+        self.make_room();
+        let span = self.outbox.encode(|out| wrap(&held, out));
+        self.queue(id, span);
     }
 }

@@ -16,11 +16,14 @@ use std::time::{Duration, Instant};
 use super::{CloseReason, Ctx, Output, Wire};
 use crate::config::Config;
 use crate::event::{Event, Fail, MsgKind};
-use crate::hub::{ClientId, Command, Hub};
+use crate::hub::{ClientId, Command, Hub, MonitorOp, MONITOR_MAX, REALNAME_MAX};
 use crate::names::{check_nick, NICK_MAX, ROOM_MAX};
 use crate::proto::irc::caps;
-use crate::proto::irc_msg::{self, numeric::*, write_message, write_numeric, ParseError};
+use crate::proto::irc_msg::{self, numeric::*, write_message, write_numeric, Message, ParseError};
 use crate::proto::modes;
+use crate::text::{self, CtcpKind};
+
+mod info;
 
 /// A connection that has not registered within this time is closed.
 pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,8 +34,118 @@ pub const AWAY_MAX: usize = 200;
 pub const USER_MAX: usize = 10;
 /// The network name in ISUPPORT.
 pub const NETWORK: &str = "snak";
-/// The capabilities offered.
-pub const CAPS: &[(&str, u32)] = &[("multi-prefix", caps::MULTI_PREFIX)];
+/// The capabilities offered, with their CAP 302 values, in the order CAP LS lists them.
+pub const CAPS: &[(&str, u32, Option<&str>)] = &[
+    ("account-notify", caps::ACCOUNT_NOTIFY, None),
+    ("account-tag", caps::ACCOUNT_TAG, None),
+    ("away-notify", caps::AWAY_NOTIFY, None),
+    ("batch", caps::BATCH, None),
+    ("cap-notify", caps::CAP_NOTIFY, None),
+    ("chghost", caps::CHGHOST, None),
+    ("echo-message", caps::ECHO_MESSAGE, None),
+    ("extended-join", caps::EXTENDED_JOIN, None),
+    ("extended-monitor", caps::EXTENDED_MONITOR, None),
+    ("invite-notify", caps::INVITE_NOTIFY, None),
+    ("labeled-response", caps::LABELED_RESPONSE, None),
+    ("message-tags", caps::MESSAGE_TAGS, None),
+    ("multi-prefix", caps::MULTI_PREFIX, None),
+    ("server-time", caps::SERVER_TIME, None),
+    ("setname", caps::SETNAME, None),
+    ("standard-replies", caps::STANDARD_REPLIES, None),
+    ("userhost-in-names", caps::USERHOST_IN_NAMES, None),
+];
+/// Most capabilities one `CAP REQ` may name; more NAK the whole request.
+pub const CAP_REQ_MAX: usize = 64;
+/// Most bytes of client-only tags a message may carry (the IRCv3 limit for a client's tags).
+pub const CLIENT_TAGS_MAX: usize = 4094;
+/// Longest label kept from a labeled command (longer ones are refused).
+pub const LABEL_MAX: usize = 64;
+
+/// The commands STATS m counts.
+const COUNTED: &[&str] = &[
+    "ADMIN", "AWAY", "HELP", "INFO", "INVITE", "ISON", "JOIN", "KICK", "KNOCK", "LINKS", "LIST",
+    "LUSERS", "MODE", "MONITOR", "MOTD", "NAMES", "NICK", "NOTICE", "OPER", "PART", "PRIVMSG",
+    "SETNAME", "STATS", "TAGMSG", "TIME", "TOPIC", "USERHOST", "VERSION", "WALLOPS", "WHO",
+    "WHOIS", "WHOWAS",
+];
+
+/// The client-only tags of a message (`+name[=value]`, kept as sent, escaped), joined with
+/// `;`; other tags are the server's and dropped. Err if they pass [`CLIENT_TAGS_MAX`].
+fn client_tags(msg: &Message<'_>) -> Result<String, ()> {
+    let Some(raw) = msg.raw_tags() else {
+        return Ok(String::new());
+    };
+    let mut kept = String::new();
+    for item in raw.split(';') {
+        let key = item.split_once('=').map_or(item, |(k, _)| k);
+        // A client-only tag name: `+`, an optional vendor/, then letters, digits, hyphens.
+        let name = key.strip_prefix('+').unwrap_or("");
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'.'));
+        if !valid {
+            continue;
+        }
+        if !kept.is_empty() {
+            kept.push(';');
+        }
+        kept.push_str(item.strip_suffix('=').unwrap_or(item));
+    }
+    if kept.len() > CLIENT_TAGS_MAX {
+        return Err(());
+    }
+    Ok(kept)
+}
+
+/// A parameter usable as a middle one: never empty, no space, no leading `:`.
+fn middle(p: &str) -> &str {
+    if p.is_empty() || p.starts_with(':') || p.contains(' ') {
+        "*"
+    } else {
+        p
+    }
+}
+
+/// RPL_ISUPPORT lines, at most 12 tokens each.
+fn write_isupport(out: &mut Vec<u8>, srv: &str, me: &str, tokens: &[String]) {
+    for chunk in tokens.chunks(12) {
+        let mut params: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        params.push("are supported by this server");
+        write_numeric(out, srv, RPL_ISUPPORT, me, &params);
+    }
+}
+
+/// The ISUPPORT tokens snak sends after the welcome and on VERSION.
+pub fn isupport_tokens() -> Vec<String> {
+    let rooms = crate::hub::HubConfig::default().max_rooms_per_user;
+    vec![
+        format!("AWAYLEN={AWAY_MAX}"),
+        "BOT=B".into(),
+        "CASEMAPPING=rfc8265".into(),
+        format!("CHANLIMIT=#:{rooms}"),
+        "CHANMODES=beI,k,l,imnst".into(),
+        format!("CHANNELLEN={ROOM_MAX}"),
+        "CHANTYPES=#".into(),
+        "ELIST=U".into(),
+        "EXCEPTS=e".into(),
+        "INVEX=I".into(),
+        format!("KICKLEN={TOPIC_MAX}"),
+        format!("MAXLIST=beI:{}", crate::hub::MASKS_MAX),
+        "MODES=4".into(),
+        format!("MONITOR={MONITOR_MAX}"),
+        format!("NAMELEN={REALNAME_MAX}"),
+        format!("NETWORK={NETWORK}"),
+        format!("NICKLEN={NICK_MAX}"),
+        "PREFIX=(ov)@+".into(),
+        "STATUSMSG=@+".into(),
+        "TARGMAX=JOIN:,KICK:4,MONITOR:,NAMES:16,PART:,PRIVMSG:4,NOTICE:4,TAGMSG:4,WHOIS:5".into(),
+        format!("TOPICLEN={TOPIC_MAX}"),
+        format!("USERLEN={USER_MAX}"),
+        "UTF8ONLY".into(),
+        "WHOX".into(),
+    ]
+}
 
 pub struct IrcSession {
     /// Closed if not registered by then.
@@ -46,6 +159,10 @@ pub struct IrcSession {
     cap_pause: bool,
     /// The capabilities negotiated, as [`caps`] bits.
     caps: u32,
+    /// The client asked `CAP LS 302` (values, multi-line replies, cap-notify).
+    cap_302: bool,
+    /// Batches this connection has been sent, for their names.
+    batches: u64,
     last_seen: Instant,
     ping_sent: Option<Instant>,
     /// When the earliest timer armed for this session fires.
@@ -88,6 +205,8 @@ impl IrcSession {
             pass_ok: false,
             cap_pause: false,
             caps: 0,
+            cap_302: false,
+            batches: 0,
             last_seen: now,
             ping_sent: None,
             timer: None,
@@ -120,7 +239,7 @@ impl IrcSession {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        let (id, now, cfg) = (ctx.id, ctx.clock.mono, ctx.cfg);
+        let (id, now) = (ctx.id, ctx.clock.mono);
         self.last_seen = now;
         self.ping_sent = None;
         let fail = |s: &Self, hub: &Hub, out: &mut dyn crate::hub::Sink, f: Fail<'_>| {
@@ -137,14 +256,72 @@ impl IrcSession {
                 fail(self, hub, out, Fail::LineTooLong(irc_msg::MAX_BODY_LEN + 2));
                 return;
             }
-            Err(ParseError::InvalidUtf8) => {
-                fail(self, hub, out, Fail::BadUtf8);
-                return;
-            }
+            Err(ParseError::InvalidUtf8) => return self.not_utf8(ctx, line, hub, out),
             Err(ParseError::ForbiddenByte(_)) => {
                 fail(self, hub, out, Fail::ControlChar);
                 return;
             }
+        };
+        self.labeled(ctx, &msg, hub, out);
+    }
+
+    /// A command, its replies tagged with its label if it has one and the client asked for
+    /// labeled-response: what is queued for the client meanwhile is held and sent tagged.
+    fn labeled(&mut self, ctx: &Ctx<'_>, msg: &Message<'_>, hub: &mut Hub, out: &mut impl Output) {
+        let label = match msg.tag("label") {
+            Some(label) if self.caps & caps::LABELED_RESPONSE != 0 => label,
+            _ => return self.handle(ctx, msg, hub, out),
+        };
+        let (id, srv) = (ctx.id, ctx.cfg.server_name.as_str());
+        if label.is_empty() || label.len() > LABEL_MAX {
+            let me = self.me(hub, id);
+            return out.raw(id, |b| {
+                let text = "Labels are 1 to 64 bytes";
+                write_message(b, Some(srv), "FAIL", &["*", "INVALID_LABEL", text]);
+                let _ = me;
+            });
+        }
+        let mut escaped = Vec::with_capacity(label.len());
+        irc_msg::write_escaped_tag_value(&mut escaped, &label);
+        let escaped = String::from_utf8_lossy(&escaped).into_owned();
+        self.batches += 1;
+        let batch_id = format!("L{}", self.batches);
+        let batch = self.caps & caps::BATCH != 0;
+        out.capture(id);
+        self.handle(ctx, msg, hub, out);
+        out.release(id, |held, b| {
+            crate::proto::irc::label_response(held, &escaped, &batch_id, srv, batch, b)
+        });
+    }
+
+    /// A line that is not UTF-8: a USER before registration is taken with its invalid bytes
+    /// replaced (registration must not stall); anything else is refused with
+    /// `FAIL <command> INVALID_UTF8`, as UTF8ONLY servers do.
+    fn not_utf8(&mut self, ctx: &Ctx<'_>, line: &[u8], hub: &mut Hub, out: &mut impl Output) {
+        let text = String::from_utf8_lossy(line);
+        let Ok(msg) = irc_msg::parse(text.as_bytes()) else {
+            return;
+        };
+        let mut buf = [0u8; 16];
+        let cmd = upper(msg.command(), &mut buf).to_string();
+        if cmd == "USER" && !self.registered {
+            return self.labeled(ctx, &msg, hub, out);
+        }
+        let (id, srv) = (ctx.id, ctx.cfg.server_name.as_str());
+        let me = self.me(hub, id);
+        let cmd = middle(if cmd.is_empty() { "*" } else { &cmd }).to_string();
+        let _ = me;
+        out.raw(id, |b| {
+            let text = "Your line was not valid UTF-8; this server takes UTF-8 only";
+            write_message(b, Some(srv), "FAIL", &[&cmd, "INVALID_UTF8", text]);
+        });
+    }
+
+    /// One parsed command.
+    fn handle(&mut self, ctx: &Ctx<'_>, msg: &Message<'_>, hub: &mut Hub, out: &mut impl Output) {
+        let (id, cfg) = (ctx.id, ctx.cfg);
+        let fail = |s: &Self, hub: &Hub, out: &mut dyn crate::hub::Sink, f: Fail<'_>| {
+            out.one(id, s.me(hub, id), &Event::Fail(f));
         };
         let mut buf = [0u8; 16];
         let cmd = upper(msg.command(), &mut buf);
@@ -207,7 +384,7 @@ impl IrcSession {
                 return self.try_register(ctx, hub, out);
             }
             "USER" if !self.registered => {
-                if !need(3) || p.len() < 4 {
+                if !need(4) {
                     fail(self, hub, out, Fail::NeedMoreParams("USER"));
                     return;
                 }
@@ -217,7 +394,7 @@ impl IrcSession {
                     .take(USER_MAX)
                     .collect();
                 let user = if user.is_empty() { "user".into() } else { user };
-                self.user = Some((user.into(), clip(p[3], TOPIC_MAX).into()));
+                self.user = Some((user.into(), clip(p[3], REALNAME_MAX).into()));
                 return self.try_register(ctx, hub, out);
             }
             "PASS" | "USER" => {
@@ -231,21 +408,82 @@ impl IrcSession {
             _ => {}
         }
 
+        if let Some(name) = COUNTED.iter().find(|&&c| c == cmd) {
+            hub.note_command(name);
+        }
         let command = match cmd {
-            "PRIVMSG" | "NOTICE" => {
+            "PRIVMSG" | "NOTICE" | "TAGMSG" => {
                 let notice = cmd == "NOTICE";
+                let tagmsg = cmd == "TAGMSG";
                 let Some(targets) = arg(0).filter(|t| !t.is_empty()) else {
                     if !notice {
                         fail(self, hub, out, Fail::NoRecipient(msg.command()));
                     }
                     return;
                 };
+                let tags = match client_tags(msg) {
+                    Ok(tags) => tags,
+                    Err(()) => {
+                        let me = self.me(hub, id);
+                        out.raw(id, |b| {
+                            let text = "Input line was too long (client tags)";
+                            write_numeric(b, srv, ERR_INPUTTOOLONG, me, &[text]);
+                        });
+                        return;
+                    }
+                };
+                if tagmsg {
+                    if tags.is_empty() {
+                        return;
+                    }
+                    let cmd = Command::Tagged {
+                        targets,
+                        kind: None,
+                        text: "",
+                        tags: &tags,
+                    };
+                    return hub.apply(id, cmd, ctx.clock, out);
+                }
                 let Some(text) = arg(1).filter(|t| !t.is_empty()) else {
                     if !notice {
                         fail(self, hub, out, Fail::NoTextToSend);
                     }
                     return;
                 };
+                if let Some(ctcp) = text::parse_ctcp(text) {
+                    if ctcp.kind() != CtcpKind::Action {
+                        // CTCP to native users is answered here; they never see its bytes.
+                        let natives: Vec<&str> = targets
+                            .split(',')
+                            .filter(|t| !t.starts_with(['#', '@', '+']) && hub.is_native(t))
+                            .collect();
+                        if !natives.is_empty() {
+                            for native in &natives {
+                                self.ctcp_for_native(ctx, native, &ctcp, notice, hub, out);
+                            }
+                            let rest: Vec<&str> = targets
+                                .split(',')
+                                .filter(|t| !natives.contains(t))
+                                .collect();
+                            if rest.is_empty() {
+                                return;
+                            }
+                            let rest = rest.join(",");
+                            let kind = if notice {
+                                MsgKind::Notice
+                            } else {
+                                MsgKind::Normal
+                            };
+                            let cmd = Command::Tagged {
+                                targets: &rest,
+                                kind: Some(kind),
+                                text,
+                                tags: &tags,
+                            };
+                            return hub.apply(id, cmd, ctx.clock, out);
+                        }
+                    }
+                }
                 let action = text
                     .strip_prefix("\x01ACTION")
                     .filter(|rest| rest.is_empty() || rest.starts_with([' ', '\x01']));
@@ -257,11 +495,13 @@ impl IrcSession {
                     _ if notice => (MsgKind::Notice, text),
                     _ => (MsgKind::Normal, text),
                 };
-                Command::Message {
+                let cmd = Command::Tagged {
                     targets,
-                    kind,
+                    kind: Some(kind),
                     text,
-                }
+                    tags: &tags,
+                };
+                return hub.apply(id, cmd, ctx.clock, out);
             }
             "JOIN" if need(1) => match p[0] {
                 "0" => Command::PartAll,
@@ -286,7 +526,69 @@ impl IrcSession {
                 });
                 Command::List(arg(0).filter(|r| r.starts_with('#')))
             }
-            "WHO" => Command::WhoMask(arg(0).filter(|m| !m.is_empty()).unwrap_or("*")),
+            "WHO" => Command::WhoMask {
+                mask: arg(0).filter(|m| !m.is_empty()).unwrap_or("*"),
+                fields: arg(1).filter(|f| f.starts_with('%')),
+            },
+            "SETNAME" if need(1) => Command::SetName(p[0]),
+            "WALLOPS" if need(1) => Command::Wallops(clip(p[0], TOPIC_MAX)),
+            "KNOCK" if need(1) => Command::Knock {
+                room: p[0],
+                text: arg(1).filter(|t| !t.is_empty()).map(|t| clip(t, TOPIC_MAX)),
+            },
+            "MONITOR" if need(1) => {
+                let list = arg(1).unwrap_or("");
+                let op = match p[0] {
+                    "+" if !list.is_empty() => MonitorOp::Add(list),
+                    "-" if !list.is_empty() => MonitorOp::Remove(list),
+                    "C" | "c" => MonitorOp::Clear,
+                    "L" | "l" => MonitorOp::List,
+                    "S" | "s" => MonitorOp::Status,
+                    "+" | "-" => {
+                        fail(self, hub, out, Fail::NeedMoreParams("MONITOR"));
+                        return;
+                    }
+                    _ => {
+                        let me = self.me(hub, id);
+                        out.raw(id, |b| {
+                            let text = "MONITOR takes +, -, C, L or S";
+                            let params = ["MONITOR", "INVALID_PARAMS", text];
+                            write_message(b, Some(srv), "FAIL", &params);
+                            let _ = me;
+                        });
+                        return;
+                    }
+                };
+                Command::Monitor(op)
+            }
+            "VERSION" | "TIME" | "ADMIN" | "INFO" | "LINKS" | "STATS" | "HELP" | "HELPOP" => {
+                let tokens = isupport_tokens();
+                let about = info::About {
+                    srv,
+                    me: self.me(hub, id),
+                    now_ms: ctx.clock.unix_ms,
+                    started_ms: hub.started_ms(),
+                    isupport: &tokens,
+                };
+                let counts = hub.command_counts().to_vec();
+                out.raw(id, |b| match cmd {
+                    "VERSION" => info::version(&about, b),
+                    "TIME" => info::time(&about, b),
+                    "ADMIN" => info::admin(&about, b),
+                    "INFO" => info::info(&about, b),
+                    "LINKS" => info::links(&about, b),
+                    "STATS" => info::stats(&about, arg(0).unwrap_or(""), &counts, b),
+                    _ => info::help(&about, arg(0).filter(|a| !a.is_empty()), b),
+                });
+                return;
+            }
+            "BATCH" => {
+                out.raw(id, |b| {
+                    let text = "This server takes no batches from clients";
+                    write_message(b, Some(srv), "FAIL", &["BATCH", "UNSUPPORTED", text]);
+                });
+                return;
+            }
             "WHOIS" | "WHOWAS" => {
                 // WHOIS may name a server first: the nick is the last parameter.
                 let target = if cmd == "WHOIS" { p.last() } else { p.first() };
@@ -353,7 +655,7 @@ impl IrcSession {
                 return;
             }
             "JOIN" | "PART" | "TOPIC" | "MODE" | "KICK" | "INVITE" | "USERHOST" | "ISON"
-            | "OPER" | "KILL" => {
+            | "OPER" | "KILL" | "SETNAME" | "WALLOPS" | "KNOCK" | "MONITOR" => {
                 fail(self, hub, out, Fail::NeedMoreParams(msg.command()));
                 return;
             }
@@ -363,6 +665,52 @@ impl IrcSession {
             }
         };
         hub.apply(id, command, ctx.clock, out);
+    }
+
+    /// A CTCP request from this IRC user to a native user, who cannot see CTCP: VERSION,
+    /// PING, TIME and CLIENTINFO are answered on its behalf (a NOTICE from it); a DCC is
+    /// refused at once, with how files reach that user; the rest is dropped. A CTCP NOTICE
+    /// (an answer) is dropped.
+    fn ctcp_for_native(
+        &self,
+        ctx: &Ctx<'_>,
+        nick: &str,
+        ctcp: &text::Ctcp<'_>,
+        notice: bool,
+        hub: &Hub,
+        out: &mut impl Output,
+    ) {
+        let (id, srv) = (ctx.id, ctx.cfg.server_name.as_str());
+        let me = self.me(hub, id).to_string();
+        let Some(them) = hub.source_of(nick) else {
+            return;
+        };
+        if notice {
+            return;
+        }
+        if ctcp.kind() == CtcpKind::Dcc {
+            let text = format!(
+                "{} uses snak's own client and cannot take DCC; files reach {} through snak: \
+                 native users send them with /send, and IRC users will get a download link",
+                them.nick, them.nick
+            );
+            return out.raw(id, |b| write_message(b, Some(srv), "NOTICE", &[&me, &text]));
+        }
+        let version = format!(
+            "snak {} (native client; answered by the server)",
+            env!("CARGO_PKG_VERSION")
+        );
+        let with = text::CtcpAnswers {
+            version: &version,
+            now_unix: (ctx.clock.unix_ms / 1000) as i64,
+            utc_offset_secs: 0,
+        };
+        if let Some(answer) = text::ctcp_answer(ctcp, &with) {
+            let source = format!("{}!{}@{}", them.nick, them.user, them.host);
+            out.raw(id, |b| {
+                write_message(b, Some(&source), "NOTICE", &[&me, &answer]);
+            });
+        }
     }
 
     /// `CAP LS [302]`, `LIST`, `REQ`, `END`. Negotiation before registration holds it until
@@ -385,14 +733,50 @@ impl IrcSession {
                 if !self.registered {
                     self.cap_pause = true;
                 }
-                let names: Vec<&str> = CAPS.iter().map(|(name, _)| *name).collect();
-                reply(out, &["LS", &names.join(" ")]);
+                let version: u32 = p.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+                if version >= 302 {
+                    self.cap_302 = true;
+                    // cap-notify comes with 302, as the specification says.
+                    self.caps |= caps::CAP_NOTIFY;
+                }
+                let names: Vec<String> = CAPS
+                    .iter()
+                    .map(|&(name, _, value)| match value {
+                        Some(v) if self.cap_302 => format!("{name}={v}"),
+                        _ => name.to_string(),
+                    })
+                    .collect();
+                // Lines that fit in 512 bytes; all but the last marked `*` (302 only).
+                let budget = 400usize.saturating_sub(me.len());
+                let mut lines: Vec<String> = vec![String::new()];
+                for name in names {
+                    let full = lines
+                        .last()
+                        .is_some_and(|l| l.len() + name.len() + 1 > budget);
+                    if full && self.cap_302 {
+                        lines.push(String::new());
+                    }
+                    if let Some(line) = lines.last_mut() {
+                        if !line.is_empty() {
+                            line.push(' ');
+                        }
+                        line.push_str(&name);
+                    }
+                }
+                let last = lines.len() - 1;
+                for (i, line) in lines.iter().enumerate() {
+                    if i < last {
+                        reply(out, &["LS", "*", line]);
+                    } else {
+                        reply(out, &["LS", line]);
+                    }
+                }
             }
             "LIST" => {
                 let on: Vec<&str> = CAPS
                     .iter()
-                    .filter(|(_, bit)| self.caps & bit != 0)
-                    .map(|(name, _)| *name)
+                    .filter(|(_, bit, _)| self.caps & bit != 0)
+                    .map(|(name, _, _)| *name)
                     .collect();
                 reply(out, &["LIST", &on.join(" ")]);
             }
@@ -400,23 +784,26 @@ impl IrcSession {
                 if !self.registered {
                     self.cap_pause = true;
                 }
-                let asked = p.get(1).copied().unwrap_or("");
+                let asked = p.get(1).copied().unwrap_or("").trim();
                 let mut caps = self.caps;
-                let mut known = true;
-                for c in asked.split(' ').filter(|c| !c.is_empty()) {
+                let mut known = !asked.is_empty();
+                for (i, c) in asked.split(' ').filter(|c| !c.is_empty()).enumerate() {
                     let (off, name) = match c.strip_prefix('-') {
                         Some(name) => (true, name),
                         None => (false, c),
                     };
-                    match CAPS.iter().find(|(n, _)| *n == name) {
-                        Some((_, bit)) if off => caps &= !bit,
-                        Some((_, bit)) => caps |= bit,
+                    match CAPS.iter().find(|(n, _, _)| *n == name) {
+                        _ if i >= CAP_REQ_MAX => known = false,
+                        Some((_, bit, _)) if off => caps &= !bit,
+                        Some((_, bit, _)) => caps |= bit,
                         None => known = false,
                     }
                 }
+                // The request is repeated as sent, cut to fit a line.
+                let shown = clip(asked, 400);
                 if known {
                     self.caps = caps;
-                    reply(out, &["ACK", asked]);
+                    reply(out, &["ACK", shown]);
                     out.set_wire(
                         id,
                         Wire {
@@ -425,7 +812,7 @@ impl IrcSession {
                         },
                     );
                 } else {
-                    reply(out, &["NAK", asked]);
+                    reply(out, &["NAK", shown]);
                 }
             }
             "END" => {
@@ -435,12 +822,7 @@ impl IrcSession {
                 }
             }
             _ => {
-                let sub = p.first().copied().filter(|s| !s.is_empty()).unwrap_or("*");
-                let sub = if sub.starts_with(':') || sub.contains(' ') {
-                    "*"
-                } else {
-                    sub
-                };
+                let sub = middle(p.first().copied().unwrap_or(""));
                 out.raw(id, |b| {
                     write_numeric(
                         b,
@@ -493,47 +875,11 @@ impl IrcSession {
             let created = format!("This server runs snak {version}");
             n(b, RPL_CREATED, &[&created]);
             let v = format!("snak-{version}");
-            n(b, RPL_MYINFO, &[srv, &v, "io", "iklmnotv", "klov"]);
-            let nicklen = format!("NICKLEN={NICK_MAX}");
-            let chanlen = format!("CHANNELLEN={ROOM_MAX}");
-            let topiclen = format!("TOPICLEN={TOPIC_MAX}");
-            let kicklen = format!("KICKLEN={TOPIC_MAX}");
-            let awaylen = format!("AWAYLEN={AWAY_MAX}");
-            let userlen = format!("USERLEN={USER_MAX}");
-            let network = format!("NETWORK={NETWORK}");
-            let supported = "are supported by this server";
-            n(
-                b,
-                RPL_ISUPPORT,
-                &[
-                    &awaylen,
-                    "CASEMAPPING=ascii",
-                    "CHANLIMIT=#:",
-                    "CHANMODES=,k,l,imnt",
-                    &chanlen,
-                    "CHANTYPES=#",
-                    "ELIST=",
-                    &kicklen,
-                    "MODES=4",
-                    supported,
-                ],
-            );
-            n(
-                b,
-                RPL_ISUPPORT,
-                &[
-                    &network,
-                    &nicklen,
-                    "PREFIX=(ov)@+",
-                    "TARGMAX=JOIN:,KICK:,NAMES:,PART:,PRIVMSG:4,NOTICE:4,WHOIS:5",
-                    &topiclen,
-                    &userlen,
-                    "UTF8ONLY",
-                    supported,
-                ],
-            );
+            n(b, RPL_MYINFO, &[srv, &v, "Biow", "beIiklmnostv", "beIklov"]);
+            write_isupport(b, srv, &nick, &isupport_tokens());
         });
         out.entered_hub(id);
+        hub.announce(id, out);
         hub.apply(id, Command::Lusers, ctx.clock, out);
         self.motd(id, cfg, hub, out);
         self.want(id, ctx.clock.mono + cfg.irc_ping, out);
