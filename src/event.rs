@@ -16,6 +16,9 @@ pub struct Source<'a> {
     pub realname: &'a str,
     /// The user is marked as a bot (+B).
     pub bot: bool,
+    /// The user's texts may be longer than an IRC line holds (native users): IRC relays
+    /// split them over several lines rather than cut them, as IRC does with IRC senders.
+    pub long_text: bool,
 }
 
 impl<'a> Source<'a> {
@@ -28,6 +31,7 @@ impl<'a> Source<'a> {
             account: None,
             realname: "",
             bot: false,
+            long_text: false,
         }
     }
 }

@@ -26,7 +26,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::kinds::{Addrs, Maybe, Motd, Num, Opers, Password, Secs, ServerName, Switch};
+use super::kinds::{Addrs, Maybe, Motd, Num, Opers, Password, Secs, ServerName, Switch, Text};
 use super::secret::Secret;
 
 /// The longest timer an option may set: a day (an `Instant` plus more could overflow).
@@ -50,6 +50,15 @@ options! {
         reload: Restart,
         default: "snak.localhost".into(),
         help: "the name the server gives itself",
+    },
+    /// What the server says of itself (IRC LINKS, VERSION).
+    server_info: String {
+        flag: "--server-info TEXT",
+        key: "server_info",
+        kind: Text,
+        reload: Live,
+        default: "snak chat server".into(),
+        help: "what the server says of itself (IRC LINKS)",
     },
     /// The password IRC clients must give with PASS, if any.
     password: Option<Secret> {

@@ -135,6 +135,28 @@ impl Sink for Recording {
         encode(wire, event, me, &self.server_name, self.unix_ms, buf);
     }
 
+    fn relay(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        match self.capture {
+            // Set aside, as the server does: written before what is held.
+            Some((held_for, at)) if held_for == to => {
+                let mut copy = Vec::new();
+                encode(
+                    self.wire(to),
+                    event,
+                    me,
+                    &self.server_name,
+                    self.unix_ms,
+                    &mut copy,
+                );
+                let buf = self.bytes.entry(to).or_default();
+                let at = at.min(buf.len());
+                buf.splice(at..at, copy.iter().copied());
+                self.capture = Some((held_for, at + copy.len()));
+            }
+            _ => self.one(to, me, event),
+        }
+    }
+
     fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
         if self.wire(to).caps & crate::proto::irc::caps::ECHO_MESSAGE != 0 {
             self.one(to, me, event);

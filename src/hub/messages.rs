@@ -198,9 +198,7 @@ impl Hub {
         let away_reply = msg.answer && msg.kind.is_some();
         for &n in nicks {
             if let Some(u) = self.user(n) {
-                if n != id {
-                    sink.one(n, &u.nick, &ev);
-                }
+                sink.relay(n, &u.nick, &ev);
                 if let (Some(away), true) = (&u.away, away_reply) {
                     let reply = Reply::Away {
                         nick: &u.nick,
@@ -208,13 +206,10 @@ impl Hub {
                     };
                     sink.one(id, &me.nick, &Event::Reply(reply));
                 }
+                // The sender's copy names this recipient alone.
+                let echo = msg.event(me.source(), &u.nick);
+                sink.echo(id, &me.nick, &echo);
             }
-        }
-        if nicks.contains(&id) {
-            // A message to oneself arrives once, as a message; the echo would repeat it.
-            sink.one(id, &me.nick, &ev);
-        } else {
-            sink.echo(id, &me.nick, &ev);
         }
     }
 }

@@ -44,6 +44,11 @@ pub trait Sink {
     fn one(&mut self, to: ClientId, me: &str, event: &Event<'_>);
     /// Tells every client in `to` but `except`; the event does not depend on the recipient.
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>);
+    /// A message (or invitation) told to its recipient: never part of the answer to the
+    /// recipient's own command, even when it sent it to itself.
+    fn relay(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        self.one(to, me, event);
+    }
     /// The sender's own copy of a message it sent, for a client that asked for one (IRC's
     /// echo-message): the sink decides who gets it; by default nobody does.
     fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
@@ -266,6 +271,7 @@ impl User {
             account: self.account.as_deref(),
             realname: &self.realname,
             bot: self.has(UserMode::Bot),
+            long_text: self.files,
         }
     }
 

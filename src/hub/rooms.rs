@@ -190,6 +190,19 @@ impl Hub {
                     }
                 }
             }
+            // ELIST U: rooms with more (`>N`) or fewer (`<N`) members than N.
+            Some(filter) if filter.starts_with(['<', '>']) => {
+                let n: usize = filter[1..].trim().parse().unwrap_or(0);
+                let more = filter.starts_with('>');
+                for (room, r) in &self.rooms {
+                    let members = r.members.len();
+                    let fits = if more { members > n } else { members < n };
+                    if fits && self.visible(room, id) {
+                        sink.one(id, &me.nick, &entry(r));
+                        count += 1;
+                    }
+                }
+            }
             Some(names) => {
                 for name in names.split(',') {
                     if let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) {

@@ -31,8 +31,10 @@ impl Hub {
         if let Some(me) = self.user_mut(id) {
             me.nick = new.into();
         }
-        self.tell_offline(&old, sink);
-        self.tell_online(id, sink);
+        if *old_key != *fold(new) {
+            self.tell_offline(&old, sink);
+            self.tell_online(id, sink);
+        }
     }
 
     /// Keeps the user's current identity for WHOWAS.

@@ -381,7 +381,7 @@ fn text_lines(
     let fixed = from.nick.len() + from.user.len() + h.len() + command.len() + target.len() + 6;
     let fixed = fixed + if action { 9 } else { 0 };
     let budget = MAX_BODY_LEN.saturating_sub(fixed);
-    if text.len() <= budget || budget < 16 {
+    if text.len() <= budget || budget < 16 || !from.long_text {
         return text_line(out, from, command, action, target, text);
     }
     let tags = out[tags_start..].to_vec();

@@ -133,6 +133,15 @@ impl Sink for Deliver<'_> {
         self.queue(to, span);
     }
 
+    fn relay(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        // Not part of a labeled answer: the capture is set aside for it.
+        let held = self.capture.take_if(|(held_for, _)| *held_for == to);
+        self.one(to, me, event);
+        if held.is_some() {
+            self.capture = held;
+        }
+    }
+
     fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
         let wants = self
             .links

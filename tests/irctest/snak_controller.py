@@ -242,6 +242,9 @@ def base_args(f: Features, workdir: Path, data_dir: bool) -> List[str]:
         "127.0.0.1:0",
         "--server-name",
         SERVER_NAME,
+        # What irctest's other controllers configure as the server's description (LINKS).
+        "--server-info",
+        "test server",
         "--oper",
         OPER,
         "--no-flood-limit",

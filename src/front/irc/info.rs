@@ -6,6 +6,8 @@ use crate::proto::irc_msg::{numeric::*, write_numeric};
 /// What the information commands need to know.
 pub struct About<'a> {
     pub srv: &'a str,
+    /// What the server says of itself.
+    pub description: &'a str,
     pub me: &'a str,
     pub now_ms: u64,
     pub started_ms: u64,
@@ -62,7 +64,8 @@ pub fn info(a: &About<'_>, out: &mut Vec<u8>) {
 
 /// LINKS: this server alone (no network of servers yet).
 pub fn links(a: &About<'_>, out: &mut Vec<u8>) {
-    write_numeric(out, a.srv, RPL_LINKS, a.me, &[a.srv, a.srv, "0 snak"]);
+    let info = format!("0 {}", a.description);
+    write_numeric(out, a.srv, RPL_LINKS, a.me, &[a.srv, a.srv, &info]);
     write_numeric(
         out,
         a.srv,

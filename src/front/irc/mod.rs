@@ -56,7 +56,8 @@ pub const CAPS: &[(&str, u32, Option<&str>)] = &[
 ];
 /// Most capabilities one `CAP REQ` may name; more NAK the whole request.
 pub const CAP_REQ_MAX: usize = 64;
-/// Most bytes of client-only tags a message may carry (the IRCv3 limit for a client's tags).
+/// Most bytes of tags a client's message may carry, without the `@` and the space after
+/// them (the IRCv3 limit: 4096 with them).
 pub const CLIENT_TAGS_MAX: usize = 4094;
 /// Longest label kept from a labeled command (longer ones are refused).
 pub const LABEL_MAX: usize = 64;
@@ -75,6 +76,10 @@ fn client_tags(msg: &Message<'_>) -> Result<String, ()> {
     let Some(raw) = msg.raw_tags() else {
         return Ok(String::new());
     };
+    // The whole tag section as sent, `@` and the closing space included.
+    if raw.len() + 2 > CLIENT_TAGS_MAX + 2 {
+        return Err(());
+    }
     let mut kept = String::new();
     for item in raw.split(';') {
         let key = item.split_once('=').map_or(item, |(k, _)| k);
@@ -91,9 +96,6 @@ fn client_tags(msg: &Message<'_>) -> Result<String, ()> {
             kept.push(';');
         }
         kept.push_str(item.strip_suffix('=').unwrap_or(item));
-    }
-    if kept.len() > CLIENT_TAGS_MAX {
-        return Err(());
     }
     Ok(kept)
 }
@@ -524,7 +526,7 @@ impl IrcSession {
                 out.raw(id, |b| {
                     write_numeric(b, srv, RPL_LISTSTART, me, &["Channel", "Users  Name"])
                 });
-                Command::List(arg(0).filter(|r| r.starts_with('#')))
+                Command::List(arg(0).filter(|r| r.starts_with(['#', '<', '>'])))
             }
             "WHO" => Command::WhoMask {
                 mask: arg(0).filter(|m| !m.is_empty()).unwrap_or("*"),
@@ -565,6 +567,7 @@ impl IrcSession {
                 let tokens = isupport_tokens();
                 let about = info::About {
                     srv,
+                    description: &cfg.server_info,
                     me: self.me(hub, id),
                     now_ms: ctx.clock.unix_ms,
                     started_ms: hub.started_ms(),
