@@ -364,6 +364,13 @@ pub enum Extra<'a> {
         text: &'a str,
     },
     Knocked(&'a str),
+    /// How far the recipient has read in `target` (ms since the Unix epoch), if it said.
+    ReadMarker {
+        target: &'a str,
+        at_ms: Option<u64>,
+    },
+    /// The rooms the recipient is invited to, then the end of the list.
+    InviteList(&'a [&'a str]),
     /// A real name change was refused (empty or too long).
     BadRealname,
 }

@@ -113,6 +113,14 @@ pub enum Command<'a> {
         text: &'a str,
         tags: &'a str,
     },
+    /// How far one has read in a room or a conversation: shown (None) or moved on (it never
+    /// moves back).
+    MarkRead {
+        target: &'a str,
+        at_ms: Option<u64>,
+    },
+    /// The rooms one is invited to (IRC `INVITE` without parameters).
+    InviteList,
     /// A new real name (IRC `SETNAME`).
     SetName(&'a str),
     /// A message to every user with +w (server operators only).
@@ -184,6 +192,8 @@ pub enum MonitorOp<'a> {
 
 /// Most nicks one user may monitor (ISUPPORT `MONITOR`).
 pub const MONITOR_MAX: usize = 100;
+/// Read markers kept per user; the oldest set is forgotten first.
+pub const READ_MARKS_MAX: usize = 100;
 /// Longest real name kept (SETNAME, and IRC's USER).
 pub const REALNAME_MAX: usize = 390;
 
@@ -260,6 +270,8 @@ struct User {
     account: Option<Box<str>>,
     /// Folded nicks this user monitors.
     monitoring: Vec<Box<str>>,
+    /// How far the user has read, per folded target (at most [`READ_MARKS_MAX`]).
+    read_marks: Vec<(Box<str>, u64)>,
 }
 
 impl User {
@@ -614,6 +626,7 @@ impl Hub {
             invited_to: Vec::new(),
             account: None,
             monitoring: Vec::new(),
+            read_marks: Vec::new(),
         });
         self.max_users = self.max_users.max(self.by_nick.len());
     }
@@ -828,6 +841,8 @@ impl Hub {
                 tags,
             } => self.message_tagged(id, targets, kind, text, tags, sink),
             Command::SetName(name) => self.set_name(id, name, sink),
+            Command::InviteList => self.invite_list(id, sink),
+            Command::MarkRead { target, at_ms } => self.mark_read(id, target, at_ms, sink),
             Command::Wallops(text) => self.wallops(id, text, sink),
             Command::Knock { room, text } => self.knock(id, room, text, sink),
             Command::Monitor(op) => self.monitor(id, op, sink),

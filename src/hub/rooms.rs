@@ -90,6 +90,7 @@ impl Hub {
                 };
                 sink.one(id, &me.nick, &Event::Reply(reply));
             }
+            self.tell_read_mark(id, &r.name, sink);
             if quiet {
                 self.short_members_reply(id, room, sink);
             } else {
@@ -106,7 +107,7 @@ impl Hub {
         let listed = |list| super::modes::listed(r, list, &mask);
         if r.key.as_deref().is_some_and(|k| key != Some(k)) {
             Some(Fail::BadKey(&r.name))
-        } else if r.limit.is_some_and(|l| r.members.len() >= l) {
+        } else if r.limit.is_some_and(|l| r.members.len() >= l) && !invited {
             Some(Fail::RoomFull(&r.name))
         } else if r.has(RoomFlag::InviteOnly) && !invited && !listed(ListMode::InviteExcept) {
             Some(Fail::InviteOnly(&r.name))
@@ -198,6 +199,19 @@ impl Hub {
                     let members = r.members.len();
                     let fits = if more { members > n } else { members < n };
                     if fits && self.visible(room, id) {
+                        sink.one(id, &me.nick, &entry(r));
+                        count += 1;
+                    }
+                }
+            }
+            // ELIST M and N: rooms whose name matches (or, after `!`, does not match) a glob.
+            Some(filter) if filter.contains(['*', '?']) || filter.starts_with('!') => {
+                let (negated, mask) = match filter.strip_prefix('!') {
+                    Some(mask) => (true, mask),
+                    None => (false, filter),
+                };
+                for (room, r) in &self.rooms {
+                    if masks::matches(mask, &r.name) != negated && self.visible(room, id) {
                         sink.one(id, &me.nick, &entry(r));
                         count += 1;
                     }
@@ -556,6 +570,19 @@ impl Hub {
         };
         sink.many(&r.members, None, &ev);
         self.leave(victim, room, sink);
+    }
+
+    /// The rooms `id` is invited to and has not joined yet (INVITE without parameters).
+    pub(super) fn invite_list(&mut self, id: ClientId, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        let rooms: Vec<&str> = me
+            .invited_to
+            .iter()
+            .filter_map(|folded| self.by_room.get(folded))
+            .filter_map(|&room| self.rooms.get(room))
+            .map(|r| &*r.name)
+            .collect();
+        sink.one(id, &me.nick, &Event::Extra(Extra::InviteList(&rooms)));
     }
 
     pub(super) fn invite(&mut self, id: ClientId, nick: &str, name: &str, sink: &mut impl Sink) {

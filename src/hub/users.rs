@@ -99,6 +99,41 @@ impl Hub {
         }
     }
 
+    /// MARKREAD: moves the user's read marker of `target` on (never back) and tells where it
+    /// is.
+    pub(super) fn mark_read(
+        &mut self,
+        id: ClientId,
+        target: &str,
+        at_ms: Option<u64>,
+        sink: &mut impl Sink,
+    ) {
+        let key = fold(target);
+        let Some(me) = self.user_mut(id) else { return };
+        let pos = me.read_marks.iter().position(|(t, _)| *t == key);
+        if let Some(at) = at_ms {
+            match pos {
+                Some(i) => me.read_marks[i].1 = me.read_marks[i].1.max(at),
+                None => {
+                    if me.read_marks.len() >= READ_MARKS_MAX {
+                        me.read_marks.remove(0);
+                    }
+                    me.read_marks.push((key.clone(), at));
+                }
+            }
+        }
+        self.tell_read_mark(id, target, sink);
+    }
+
+    /// Where the user's read marker of `target` is.
+    pub(super) fn tell_read_mark(&self, id: ClientId, target: &str, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        let key = fold(target);
+        let at_ms = me.read_marks.iter().find(|(t, _)| *t == key).map(|m| m.1);
+        let ev = Event::Extra(Extra::ReadMarker { target, at_ms });
+        sink.one(id, &me.nick, &ev);
+    }
+
     /// WALLOPS: a server operator's message to every user with +w (the sender included).
     pub(super) fn wallops(&mut self, id: ClientId, text: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };

@@ -54,6 +54,8 @@ pub mod caps {
     pub const CAP_NOTIFY: u32 = 1 << 18;
     pub const STANDARD_REPLIES: u32 = 1 << 19;
     pub const CHGHOST: u32 = 1 << 20;
+    /// MARKREAD (draft/read-marker): where one has read to, told after JOIN and on asking.
+    pub const READ_MARKER: u32 = 1 << 21;
 
     /// The bits of the tags a relayed line may carry.
     pub const TAGS: u32 = SERVER_TIME | MESSAGE_TAGS | ACCOUNT_TAG;
@@ -193,6 +195,52 @@ pub fn write_time(unix_ms: u64, out: &mut Vec<u8>) {
         rem % 60,
         unix_ms % 1000
     );
+}
+
+/// Reads a server-time timestamp (`YYYY-MM-DDThh:mm:ss[.sss]Z`, UTC) back into milliseconds
+/// since the Unix epoch; None for anything else (or a time before 1970).
+pub fn parse_time(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        let part = b.get(r)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' || b.last() != Some(&b'Z') {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let ms = match &b[19..b.len() - 1] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=3).contains(&digits.len()) => {
+            let n = num(20..20 + digits.len())?;
+            n * 10u64.pow(3 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(y as i64, mo as u32, d as u32);
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + mi * 60 + s;
+    Some(secs * 1000 + ms)
+}
+
+/// The day number (from 1970-01-01) of a date, the inverse of [`civil_from_days`].
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// The date of a day number counted from 1970-01-01 (Howard Hinnant's algorithm).
@@ -1030,6 +1078,26 @@ fn encode_extra(extra: &Extra<'_>, me: &str, srv: &str, caps: u32, out: &mut Vec
             me,
             &[room, "Your KNOCK has been delivered"],
         ),
+        Extra::ReadMarker { target, at_ms } if needs(caps::READ_MARKER) => {
+            let value = match at_ms {
+                Some(ms) => {
+                    let mut v = b"timestamp=".to_vec();
+                    write_time(ms, &mut v);
+                    String::from_utf8_lossy(&v).into_owned()
+                }
+                None => "*".into(),
+            };
+            let start = out.len();
+            write_message(out, Some(srv), "MARKREAD", &[word(target), &value]);
+            fit(out, start);
+        }
+        Extra::ReadMarker { .. } => {}
+        Extra::InviteList(rooms) => {
+            for room in rooms {
+                numeric(out, srv, RPL_INVITELIST, me, &[room]);
+            }
+            numeric(out, srv, RPL_ENDOFINVITELIST, me, &["End of /INVITE list"]);
+        }
         Extra::BadRealname => {
             let start = out.len();
             write_message(

@@ -542,6 +542,8 @@ pub mod numeric {
     pub const ERR_USERSDONTMATCH: u16 = 502;
     pub const ERR_INVALIDKEY: u16 = 525;
     pub const RPL_WHOISACCOUNT: u16 = 330;
+    pub const RPL_INVITELIST: u16 = 336;
+    pub const RPL_ENDOFINVITELIST: u16 = 337;
     pub const RPL_WHOISBOT: u16 = 335;
     pub const RPL_WHOSPCRPL: u16 = 354;
     pub const RPL_INFO: u16 = 371;

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::event::{Event, Fail, MsgKind};
 use crate::hub::{ClientId, Command, Hub, MonitorOp, MONITOR_MAX, REALNAME_MAX};
 use crate::names::{check_nick, NICK_MAX, ROOM_MAX};
-use crate::proto::irc::caps;
+use crate::proto::irc::{self, caps};
 use crate::proto::irc_msg::{self, numeric::*, write_message, write_numeric, Message, ParseError};
 use crate::proto::modes;
 use crate::text::{self, CtcpKind};
@@ -40,6 +40,7 @@ pub const CAPS: &[(&str, u32, Option<&str>)] = &[
     ("account-tag", caps::ACCOUNT_TAG, None),
     ("away-notify", caps::AWAY_NOTIFY, None),
     ("batch", caps::BATCH, None),
+    ("draft/read-marker", caps::READ_MARKER, None),
     ("cap-notify", caps::CAP_NOTIFY, None),
     ("chghost", caps::CHGHOST, None),
     ("echo-message", caps::ECHO_MESSAGE, None),
@@ -129,7 +130,7 @@ pub fn isupport_tokens() -> Vec<String> {
         "CHANMODES=beI,k,l,imnst".into(),
         format!("CHANNELLEN={ROOM_MAX}"),
         "CHANTYPES=#".into(),
-        "ELIST=U".into(),
+        "ELIST=MNU".into(),
         "EXCEPTS=e".into(),
         "INVEX=I".into(),
         format!("KICKLEN={TOPIC_MAX}"),
@@ -526,7 +527,7 @@ impl IrcSession {
                 out.raw(id, |b| {
                     write_numeric(b, srv, RPL_LISTSTART, me, &["Channel", "Users  Name"])
                 });
-                Command::List(arg(0).filter(|r| r.starts_with(['#', '<', '>'])))
+                Command::List(arg(0).filter(|r| !r.is_empty()))
             }
             "WHO" => Command::WhoMask {
                 mask: arg(0).filter(|m| !m.is_empty()).unwrap_or("*"),
@@ -585,6 +586,32 @@ impl IrcSession {
                 });
                 return;
             }
+            "MARKREAD" => {
+                let Some(target) = arg(0).filter(|t| !t.is_empty()) else {
+                    out.raw(id, |b| {
+                        let params = ["MARKREAD", "NEED_MORE_PARAMS", "MARKREAD needs a target"];
+                        write_message(b, Some(srv), "FAIL", &params);
+                    });
+                    return;
+                };
+                let at_ms = match arg(1) {
+                    None => None,
+                    Some(v) => match v.strip_prefix("timestamp=").and_then(irc::parse_time) {
+                        Some(ms) => Some(ms),
+                        None => {
+                            let target = middle(target);
+                            out.raw(id, |b| {
+                                let text =
+                                    "The timestamp must be timestamp=YYYY-MM-DDThh:mm:ss.sssZ";
+                                let params = ["MARKREAD", "INVALID_PARAMS", target, text];
+                                write_message(b, Some(srv), "FAIL", &params);
+                            });
+                            return;
+                        }
+                    },
+                };
+                Command::MarkRead { target, at_ms }
+            }
             "BATCH" => {
                 out.raw(id, |b| {
                     let text = "This server takes no batches from clients";
@@ -628,6 +655,7 @@ impl IrcSession {
                 nicks: p[1],
                 reason: arg(2).map(|r| clip(r, TOPIC_MAX)),
             },
+            "INVITE" if p.is_empty() => Command::InviteList,
             "INVITE" if need(2) => Command::Invite {
                 nick: p[0],
                 room: p[1],
