@@ -1244,11 +1244,7 @@ mod tests {
     use crate::names::NameError;
     use crate::proto::irc_msg::parse;
 
-    const ALICE: Source<'static> = Source {
-        nick: "alice",
-        user: "al",
-        host: "127.0.0.1",
-    };
+    const ALICE: Source<'static> = Source::plain("alice", "al", "127.0.0.1");
 
     fn enc(ev: Event<'_>) -> String {
         let mut out = Vec::new();
@@ -1268,6 +1264,7 @@ mod tests {
             room: "#rust",
             kind: MsgKind::Normal,
             text: "hi there",
+            tags: "",
         };
         assert_eq!(enc(ev), ":alice!al@127.0.0.1 PRIVMSG #rust :hi there\r\n");
         let ev = Event::RoomMessage {
@@ -1276,6 +1273,7 @@ mod tests {
             room: "#rust",
             kind: MsgKind::Action,
             text: "waves",
+            tags: "",
         };
         assert_eq!(
             enc(ev),
@@ -1287,6 +1285,7 @@ mod tests {
             to: "bob,carol",
             kind: MsgKind::Notice,
             text: "psst",
+            tags: "",
         };
         assert_eq!(enc(ev), ":alice!al@127.0.0.1 NOTICE bob :psst\r\n");
         let ev = Event::RoomMessage {
@@ -1295,6 +1294,7 @@ mod tests {
             room: "#x",
             kind: MsgKind::Normal,
             text: ":colon first",
+            tags: "",
         };
         assert_eq!(enc(ev), ":alice!al@127.0.0.1 PRIVMSG #x ::colon first\r\n");
     }
@@ -1405,6 +1405,9 @@ mod tests {
                 op: true,
                 voice: true,
                 away: false,
+                oper: false,
+                bot: false,
+                account: None,
             },
             Member {
                 nick: "bob",
@@ -1414,6 +1417,9 @@ mod tests {
                 op: false,
                 voice: true,
                 away: true,
+                oper: false,
+                bot: false,
+                account: None,
             },
         ];
         let who = enc(Event::Reply(Reply::Members {
@@ -1457,7 +1463,14 @@ mod tests {
             names: true,
             more: 0,
         });
-        encode_with(&reply, "bob", "snak.test", caps::MULTI_PREFIX, &mut multi);
+        encode_with(
+            &reply,
+            "bob",
+            "snak.test",
+            caps::MULTI_PREFIX,
+            0,
+            &mut multi,
+        );
         assert!(String::from_utf8_lossy(&multi).contains(":@+alice +bob\r\n"));
     }
 
@@ -1492,6 +1505,7 @@ mod tests {
                 room: "#r",
                 kind,
                 text: &text,
+                tags: "",
             });
             assert!(s.len() <= 512, "{} bytes", s.len());
             assert!(s.ends_with("\r\n"));
@@ -1517,6 +1531,7 @@ mod tests {
             room: "#r",
             kind: MsgKind::Normal,
             text: "a\r\nQUIT :x\0",
+            tags: "",
         });
         assert_eq!(s, ":alice!al@127.0.0.1 PRIVMSG #r :a  QUIT :x \r\n");
         let s = enc(Event::Bye { reason: "x\r\ny" });
@@ -1542,6 +1557,8 @@ mod tests {
             rooms: &rooms,
             oper: true,
             away: Some("lunch"),
+            account: None,
+            bot: false,
         })));
         assert_eq!(
             lines(&s),
