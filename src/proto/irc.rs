@@ -426,7 +426,7 @@ fn text_lines(
     let action = kind == MsgKind::Action;
     let h = host(from.host);
     // `:nick!user@host COMMAND target :` and an action's `\x01ACTION ` ... `\x01`.
-    let fixed = from.nick.len() + from.user.len() + h.len() + command.len() + target.len() + 6;
+    let fixed = from.nick.len() + from.user.len() + h.len() + command.len() + target.len() + 7;
     let fixed = fixed + if action { 9 } else { 0 };
     let budget = MAX_BODY_LEN.saturating_sub(fixed);
     if text.len() <= budget || budget < 16 || !from.long_text {
@@ -1570,5 +1570,140 @@ mod tests {
                 ":snak.test 301 bob alice lunch\r\n",
             ]
         );
+    }
+
+    #[test]
+    fn times_are_written_and_read_back() {
+        let mut out = Vec::new();
+        write_time(1_764_622_735_123, &mut out);
+        assert_eq!(out, b"2025-12-01T20:58:55.123Z");
+        assert_eq!(
+            parse_time("2025-12-01T20:58:55.123Z"),
+            Some(1_764_622_735_123)
+        );
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_time("2019-01-04T14:33:26.1Z"),
+            Some(1_546_612_406_100)
+        );
+        for bad in [
+            "",
+            "*",
+            "not-a-timestamp",
+            "2019-13-01T00:00:00Z",
+            "2019-01-01 00:00:00Z",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+        let mut out = Vec::new();
+        write_time(951_782_400_000, &mut out);
+        assert_eq!(out, b"2000-02-29T00:00:00.000Z", "a leap day");
+    }
+
+    #[test]
+    fn tags_are_written_once_for_the_caps_that_ask() {
+        let from = Source {
+            bot: true,
+            account: Some("acc"),
+            ..ALICE
+        };
+        let ev = Event::RoomMessage {
+            meta: Meta {
+                id: MsgId(0xab),
+                time_ms: 0,
+            },
+            from,
+            room: "#r",
+            kind: MsgKind::Normal,
+            text: "hi",
+            tags: "+typing=active",
+        };
+        let mut out = Vec::new();
+        encode_with(&ev, "", "s", caps::TAGS, 5, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "@time=1970-01-01T00:00:00.000Z;msgid=00000000000000ab;account=acc;bot;+typing=active \
+             :alice!al@127.0.0.1 PRIVMSG #r :hi\r\n"
+        );
+        let mut out = Vec::new();
+        encode_with(
+            &ev,
+            "",
+            "s",
+            caps::SERVER_TIME | caps::MULTI_PREFIX,
+            5,
+            &mut out,
+        );
+        assert!(out.starts_with(b"@time=1970-01-01T00:00:00.000Z :alice"));
+        // Events without a time of their own get the pass's.
+        let mut out = Vec::new();
+        let join = Event::Joined {
+            who: ALICE,
+            room: "#r",
+        };
+        encode_with(&join, "", "s", caps::SERVER_TIME, 1_500, &mut out);
+        assert_eq!(
+            out,
+            b"@time=1970-01-01T00:00:01.500Z :alice!al@127.0.0.1 JOIN #r\r\n"
+        );
+        // Nothing for a recipient that did not ask: no tags either.
+        let away = Event::Extra(Extra::Away {
+            who: ALICE,
+            text: None,
+            monitor: false,
+        });
+        let mut out = Vec::new();
+        encode_with(&away, "", "s", caps::SERVER_TIME, 0, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(caps::relevant(&away) & caps::AWAY_NOTIFY, caps::AWAY_NOTIFY);
+        assert_eq!(caps::relevant(&ev) & caps::ECHO_MESSAGE, 0);
+    }
+
+    #[test]
+    fn labeled_answers() {
+        let mut out = Vec::new();
+        label_response(b"", "a", "B1", "s", true, &mut out);
+        assert_eq!(out, b"@label=a :s ACK\r\n");
+        let mut out = Vec::new();
+        label_response(b"@time=x :n PING\r\n", "a", "B1", "s", true, &mut out);
+        assert_eq!(out, b"@label=a;time=x :n PING\r\n");
+        let mut out = Vec::new();
+        label_response(b":s 1\r\n@t=1 :s 2\r\n", "a", "B1", "s", true, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "@label=a :s BATCH +B1 labeled-response\r\n@batch=B1 :s 1\r\n@batch=B1;t=1 :s 2\r\n:s BATCH -B1\r\n"
+        );
+        let mut out = Vec::new();
+        label_response(b":s 1\r\n:s 2\r\n", "a", "B1", "s", false, &mut out);
+        assert_eq!(out, b":s 1\r\n:s 2\r\n");
+    }
+
+    #[test]
+    fn long_native_text_is_split_not_cut() {
+        let from = Source {
+            long_text: true,
+            ..ALICE
+        };
+        let text = "rødgrød med fløde ".repeat(60);
+        let ev = Event::RoomMessage {
+            meta: META,
+            from,
+            room: "#r",
+            kind: MsgKind::Normal,
+            text: &text,
+            tags: "",
+        };
+        let mut out = Vec::new();
+        encode_with(&ev, "", "s", caps::SERVER_TIME, 0, &mut out);
+        let s = String::from_utf8(out).unwrap();
+        let mut joined = String::new();
+        for line in lines(&s) {
+            assert!(line.len() <= 512 + 31, "{} bytes", line.len());
+            let msg = parse(line.trim_end_matches("\r\n").as_bytes()).unwrap();
+            assert!(msg.tag("time").is_some(), "every piece has the tags");
+            joined.push_str(msg.param(1).unwrap());
+        }
+        assert!(lines(&s).len() > 1);
+        assert_eq!(joined, text);
     }
 }

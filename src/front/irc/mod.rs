@@ -1208,4 +1208,272 @@ mod tests {
             .closed
             .contains(&(b.id, CloseReason::Quit(Some("bye all".into())))));
     }
+
+    fn with_caps(t: &mut Recorder, nick: &str, caps: &str) -> Conn {
+        let mut c = t.connect(Proto::Irc);
+        t.line(&mut c, &format!("CAP REQ :{caps}"));
+        t.line(&mut c, &format!("NICK {nick}"));
+        t.line(&mut c, "USER u 0 * :Real Name");
+        t.line(&mut c, "CAP END");
+        let got = t.take(c.id);
+        assert!(got.contains(" ACK "), "{got}");
+        c
+    }
+
+    #[test]
+    fn cap_req_bad_input_changes_nothing() {
+        let mut t = Recorder::new();
+        let mut c = registered(&mut t, "ann");
+        // More than 64 names (all known ones): refused whole.
+        let many = vec!["batch"; 80].join(" ");
+        t.line(&mut c, &format!("CAP REQ :{many}"));
+        let got = t.take(c.id);
+        assert!(
+            got.starts_with(":snak.localhost CAP ann NAK :batch batch"),
+            "{got}"
+        );
+        assert!(got.len() <= 512, "{} bytes", got.len());
+        t.line(&mut c, "CAP REQ :");
+        assert_eq!(t.take(c.id), ":snak.localhost CAP ann NAK :\r\n");
+        assert_eq!(t.wires[&c.id].caps, 0);
+        // Pipelined requests are answered in order.
+        t.line(&mut c, "CAP REQ server-time");
+        t.line(&mut c, "CAP REQ nope");
+        t.line(&mut c, "CAP REQ :-server-time message-tags");
+        assert_eq!(
+            t.take(c.id),
+            ":snak.localhost CAP ann ACK server-time\r\n\
+             :snak.localhost CAP ann NAK nope\r\n\
+             :snak.localhost CAP ann ACK :-server-time message-tags\r\n"
+        );
+        assert_eq!(t.wires[&c.id].caps, caps::MESSAGE_TAGS);
+        t.line(&mut c, "BATCH +x draft/multiline #r");
+        assert_eq!(
+            t.take(c.id),
+            ":snak.localhost FAIL BATCH UNSUPPORTED :This server takes no batches from clients\r\n"
+        );
+    }
+
+    #[test]
+    fn tags_are_relayed_with_msgid_and_time_to_those_who_asked() {
+        let mut t = Recorder::new();
+        let mut a = with_caps(&mut t, "ann", "message-tags echo-message");
+        let mut b = with_caps(&mut t, "bob", "message-tags server-time");
+        let mut c = registered(&mut t, "cat");
+        for conn in [&mut a, &mut b, &mut c] {
+            t.line(conn, "JOIN #r");
+        }
+        for id in [a.id, b.id, c.id] {
+            t.take(id);
+        }
+        t.line(
+            &mut a,
+            "@+typing=active;label=x;+draft/react=hi\\sthere TAGMSG #r",
+        );
+        let echo = t.take(a.id);
+        let msg = irc_msg::parse(echo.trim_end().as_bytes()).unwrap();
+        assert_eq!(msg.command(), "TAGMSG");
+        assert_eq!(msg.tag("+typing").as_deref(), Some("active"));
+        assert_eq!(msg.tag("+draft/react").as_deref(), Some("hi there"));
+        assert_eq!(msg.tag("label"), None, "not a client-only tag: dropped");
+        let id = msg.tag("msgid").unwrap().into_owned();
+        let relayed = t.take(b.id);
+        let m = irc_msg::parse(relayed.trim_end().as_bytes()).unwrap();
+        assert_eq!(m.tag("msgid").as_deref(), Some(id.as_str()));
+        assert!(m.tag("time").unwrap().ends_with('Z'));
+        assert_eq!(m.params(), ["#r"]);
+        assert_eq!(t.take(c.id), "", "no TAGMSG without message-tags");
+        t.line(&mut a, "PRIVMSG #r :plain");
+        assert_eq!(t.take(c.id), ":ann!u@127.0.0.1 PRIVMSG #r :plain\r\n");
+        assert!(t.take(b.id).starts_with("@time="));
+        assert!(t.take(a.id).contains(" PRIVMSG #r :plain"), "echo");
+        // Tags over the 4096-byte limit: 417, nothing relayed.
+        let big = format!("@+big={} PRIVMSG #r :x", "v".repeat(4090));
+        t.line(&mut a, &big);
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 417 ann :Input line was too long (client tags)\r\n"
+        );
+        assert_eq!(t.take(b.id), "");
+    }
+
+    #[test]
+    fn echoes_go_once_per_recipient_and_to_oneself_once() {
+        let mut t = Recorder::new();
+        let mut a = with_caps(&mut t, "ann", "echo-message");
+        let _b = registered(&mut t, "bob");
+        let _c = registered(&mut t, "cat");
+        t.line(&mut a, "PRIVMSG bob,cat :hi");
+        assert_eq!(
+            t.take(a.id),
+            ":ann!u@127.0.0.1 PRIVMSG bob :hi\r\n:ann!u@127.0.0.1 PRIVMSG cat :hi\r\n"
+        );
+        t.line(&mut a, "PRIVMSG nobody :hi");
+        assert!(
+            t.take(a.id).contains(" 401 "),
+            "no echo of what was not sent"
+        );
+    }
+
+    #[test]
+    fn labeled_commands_get_ack_one_tagged_line_or_a_batch() {
+        let mut t = Recorder::new();
+        let mut a = with_caps(&mut t, "ann", "labeled-response batch echo-message");
+        t.line(&mut a, "@label=p1 PONG x");
+        assert_eq!(t.take(a.id), "@label=p1 :snak.localhost ACK\r\n");
+        t.line(&mut a, "@label=p2 PING tok");
+        assert_eq!(
+            t.take(a.id),
+            "@label=p2 :snak.localhost PONG snak.localhost tok\r\n"
+        );
+        t.line(&mut a, "@label=j JOIN #r");
+        let got = t.take(a.id);
+        let lines: Vec<&str> = got.split_inclusive("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "@label=j :snak.localhost BATCH +L3 labeled-response\r\n"
+        );
+        assert_eq!(lines[1], "@batch=L3 :ann!u@127.0.0.1 JOIN #r\r\n");
+        assert!(lines[2].starts_with("@batch=L3 :snak.localhost 353 "));
+        assert_eq!(lines.last(), Some(&":snak.localhost BATCH -L3\r\n"));
+        // To oneself: the message as received is no part of the answer, the echo is.
+        t.line(&mut a, "@label=me PRIVMSG ann :hi");
+        assert_eq!(
+            t.take(a.id),
+            ":ann!u@127.0.0.1 PRIVMSG ann :hi\r\n@label=me :ann!u@127.0.0.1 PRIVMSG ann :hi\r\n"
+        );
+        let long = "l".repeat(65);
+        t.line(&mut a, &format!("@label={long} PING x"));
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost FAIL * INVALID_LABEL :Labels are 1 to 64 bytes\r\n"
+        );
+    }
+
+    #[test]
+    fn monitor_tells_arrivals_departures_and_limits() {
+        let mut t = Recorder::new();
+        let mut a = registered(&mut t, "ann");
+        t.line(&mut a, "MONITOR + bob,Cat,*!x@y");
+        let got = t.take(a.id);
+        assert!(got.contains(" 432 ann *!x@y "), "{got}");
+        assert!(
+            got.ends_with(":snak.localhost 731 ann bob,Cat\r\n"),
+            "{got}"
+        );
+        let mut b = registered(&mut t, "bob");
+        assert_eq!(t.take(a.id), ":snak.localhost 730 ann bob!u@127.0.0.1\r\n");
+        t.line(&mut b, "NICK BOB");
+        assert_eq!(t.take(a.id), "", "a change of case is no departure");
+        t.line(&mut b, "NICK cat");
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 731 ann BOB\r\n:snak.localhost 730 ann cat!u@127.0.0.1\r\n"
+        );
+        t.line(&mut a, "MONITOR L");
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 732 ann bob,Cat\r\n:snak.localhost 733 ann :End of MONITOR list\r\n"
+        );
+        let many: Vec<String> = (0..120).map(|i| format!("n{i}")).collect();
+        t.line(&mut a, &format!("MONITOR + {}", many.join(",")));
+        let got = t.take(a.id);
+        assert!(got.contains(" 734 ann 100 n98,n99,"), "{got}");
+        t.line(&mut a, "MONITOR X");
+        assert!(t.take(a.id).contains("FAIL MONITOR INVALID_PARAMS"));
+        t.line(&mut a, "MONITOR C");
+        t.line(&mut a, "MONITOR L");
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 733 ann :End of MONITOR list\r\n"
+        );
+    }
+
+    #[test]
+    fn whox_fields_come_in_the_fixed_order() {
+        let mut t = Recorder::new();
+        let mut a = registered(&mut t, "ann");
+        let _b = registered(&mut t, "bob");
+        t.line(&mut a, "WHO bob %rnat,42");
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 354 ann 42 bob 0 :Real Name\r\n\
+             :snak.localhost 315 ann bob :End of /WHO list\r\n"
+        );
+        t.line(&mut a, "WHO bob %tzq,abc");
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 354 ann 0\r\n:snak.localhost 315 ann bob :End of /WHO list\r\n"
+        );
+        t.line(&mut a, "WHO b* %cuihsnfdlaor");
+        let got = t.take(a.id);
+        assert!(
+            got.starts_with(
+                ":snak.localhost 354 ann * u 127.0.0.1 127.0.0.1 snak.localhost bob H 0 0 0 n/a :Real Name\r\n"
+            ),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn ctcp_to_a_native_user_is_answered_for_it_and_dcc_refused() {
+        let mut t = Recorder::new();
+        let mut a = registered(&mut t, "ann");
+        let n = t.connect(Proto::Native);
+        let nat = t.hub.nick(n.id).unwrap().to_string();
+        t.take(n.id);
+        t.line(&mut a, &format!("PRIVMSG {nat} :\x01VERSION\x01"));
+        let got = t.take(a.id);
+        assert!(
+            got.starts_with(&format!(
+                ":{nat}!native@127.0.0.1 NOTICE ann :\x01VERSION snak "
+            )),
+            "{got}"
+        );
+        t.line(&mut a, &format!("PRIVMSG {nat} :\x01PING 123\x01"));
+        assert!(t.take(a.id).contains(":\x01PING 123\x01\r\n"));
+        t.line(
+            &mut a,
+            &format!("PRIVMSG {nat} :\x01DCC SEND f.txt 2130706433 5000 16\x01"),
+        );
+        let got = t.take(a.id);
+        assert!(got.starts_with(":snak.localhost NOTICE ann :"), "{got}");
+        assert!(got.contains("cannot take DCC"), "{got}");
+        assert_eq!(t.take(n.id), "", "the native user never sees CTCP");
+    }
+
+    #[test]
+    fn recipients_differing_in_irrelevant_caps_share_an_encoding() {
+        use crate::event::{Meta, MsgId, MsgKind, Source};
+        let ev = Event::RoomMessage {
+            meta: Meta {
+                id: MsgId(7),
+                time_ms: 0,
+            },
+            from: Source::plain("a", "u", "h"),
+            room: "#r",
+            kind: MsgKind::Normal,
+            text: "hi",
+            tags: "",
+        };
+        // 1000 members with 6 distinct capability sets, 3 of which matter for a message.
+        let sets = [
+            0,
+            caps::MULTI_PREFIX | caps::ECHO_MESSAGE,
+            caps::SERVER_TIME | caps::MESSAGE_TAGS,
+            caps::SERVER_TIME | caps::MESSAGE_TAGS | caps::AWAY_NOTIFY | caps::BATCH,
+            caps::SERVER_TIME,
+            caps::SERVER_TIME | caps::LABELED_RESPONSE | caps::USERHOST_IN_NAMES,
+        ];
+        let mut variants: Vec<Wire> = (0..1000)
+            .map(|i| Wire {
+                proto: Proto::Irc,
+                caps: sets[i % sets.len()],
+            })
+            .map(|w| w.for_event(&ev))
+            .collect();
+        variants.sort_by_key(|w| w.caps);
+        variants.dedup();
+        assert_eq!(variants.len(), 3, "{variants:?}");
+    }
 }
