@@ -369,6 +369,13 @@ pub enum Extra<'a> {
         target: &'a str,
         at_ms: Option<u64>,
     },
+    /// Someone offered the recipient a file that its protocol cannot take (an IRC user); the
+    /// sender was told it was refused.
+    FileOffered {
+        from: Source<'a>,
+        name: &'a str,
+        size: u64,
+    },
     /// The rooms the recipient is invited to, then the end of the list.
     InviteList(&'a [&'a str]),
     /// A real name change was refused (empty or too long).

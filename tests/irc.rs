@@ -572,6 +572,11 @@ fn file_offers_to_irc_users_are_refused() {
     let mut i = Irc::named(&d, "ircy");
     n.send("/offer ircy 10 notes.txt");
     n.expect("! cannot-receive-files ircy uses a client that cannot take files");
+    // The IRC user hears of the offer it cannot take.
+    i.expect(&format!(
+        "{S} NOTICE ircy :sender wanted to send you the file \"notes.txt\" (10 bytes); snak \
+         cannot pass files to IRC clients yet, so the offer was refused. Ask sender for another way."
+    ));
     i.silence();
 }
 

@@ -32,6 +32,13 @@ impl Hub {
             return;
         };
         if !recipient.files {
+            // The recipient hears of the offer it cannot take, so it is not invisible.
+            let told = Extra::FileOffered {
+                from: me.source(),
+                name,
+                size,
+            };
+            sink.one(to_id, &recipient.nick, &Event::Extra(told));
             let fail = Fail::CannotReceiveFiles(&recipient.nick);
             return sink.one(id, &me.nick, &Event::Fail(fail));
         }

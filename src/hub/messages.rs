@@ -142,7 +142,20 @@ impl Hub {
             }
         };
         let ev = msg.event(me.source(), target);
-        if status == 0 {
+        // CTCP other than ACTION means nothing to users of a client that cannot answer it
+        // (native users): they never see its bytes.
+        let ctcp = msg.kind != Some(MsgKind::Action) && msg.text.starts_with('\x01');
+        if ctcp {
+            let to: Vec<ClientId> = r
+                .members
+                .iter()
+                .zip(&r.roles)
+                .filter(|&(_, &roles)| status == 0 || roles & status != 0)
+                .map(|(&m, _)| m)
+                .filter(|&m| self.user(m).is_some_and(|u| !u.files))
+                .collect();
+            sink.many(&to, Some(id), &ev);
+        } else if status == 0 {
             sink.many(&r.members, Some(id), &ev);
         } else {
             let to: Vec<ClientId> = r

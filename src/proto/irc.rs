@@ -1092,6 +1092,14 @@ fn encode_extra(extra: &Extra<'_>, me: &str, srv: &str, caps: u32, out: &mut Vec
             fit(out, start);
         }
         Extra::ReadMarker { .. } => {}
+        Extra::FileOffered { from, name, size } => {
+            let text = format!(
+                "{} wanted to send you the file \"{name}\" ({size} bytes); snak cannot pass \
+                 files to IRC clients yet, so the offer was refused. Ask {} for another way.",
+                from.nick, from.nick
+            );
+            notice(out, srv, me, &text);
+        }
         Extra::InviteList(rooms) => {
             for room in rooms {
                 numeric(out, srv, RPL_INVITELIST, me, &[room]);

@@ -300,6 +300,42 @@ fn unescape_tag_value(raw: &str) -> Cow<'_, str> {
     Cow::Owned(value)
 }
 
+/// Most bytes of tags a client's message may carry, without the `@` and the space after
+/// them (the IRCv3 limit: 4096 with them).
+pub const CLIENT_TAGS_MAX: usize = 4094;
+
+/// The client-only tags of a tag section (`+name[=value]`, each kept as sent, still escaped),
+/// joined with `;`, for relaying; the others are the server's to set and are dropped, and so
+/// are items whose name is not `+`, an optional vendor `/`, and letters, digits, `-` and `.`.
+/// Err(()) if the section as sent passes [`CLIENT_TAGS_MAX`].
+#[allow(clippy::result_unit_err)]
+pub fn client_only_tags(raw: Option<&str>) -> Result<String, ()> {
+    let Some(raw) = raw else {
+        return Ok(String::new());
+    };
+    if raw.len() > CLIENT_TAGS_MAX {
+        return Err(());
+    }
+    let mut kept = String::new();
+    for item in raw.split(';') {
+        let key = item.split_once('=').map_or(item, |(k, _)| k);
+        let name = key.strip_prefix('+').unwrap_or("");
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'.'));
+        if !valid {
+            continue;
+        }
+        if !kept.is_empty() {
+            kept.push(';');
+        }
+        // `a=` and `a` mean the same; the shorter is relayed.
+        kept.push_str(item.strip_suffix('=').unwrap_or(item));
+    }
+    Ok(kept)
+}
+
 /// Appends `value` escaped for use as an IRCv3 tag value (the inverse of the
 /// unescaping [`Message::tags`] does). NUL has no escape and is dropped.
 pub fn write_escaped_tag_value(out: &mut Vec<u8>, value: &str) {
@@ -859,6 +895,16 @@ mod tests {
             (msg.numeric(), msg.params()),
             (Some(RPL_ENDOFWHO), &["alice", "#r"][..])
         );
+    }
+
+    #[test]
+    fn client_only_tags_are_kept_as_sent() {
+        let tags = client_only_tags(Some(r"+a=1;time=x;+draft/react=\s;label=l;+b=;+;+bad name"));
+        assert_eq!(tags.as_deref(), Ok(r"+a=1;+draft/react=\s;+b"));
+        assert_eq!(client_only_tags(None).as_deref(), Ok(""));
+        let max = format!("+k={}", "v".repeat(CLIENT_TAGS_MAX - 3));
+        assert!(client_only_tags(Some(&max)).is_ok());
+        assert!(client_only_tags(Some(&format!("{max}v"))).is_err());
     }
 
     #[test]

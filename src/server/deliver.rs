@@ -38,14 +38,14 @@ pub struct Deliver<'a> {
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
 struct Encodings {
-    made: [(Wire, Span); 8],
+    made: [(Wire, Span); 16],
     len: usize,
 }
 
 impl Encodings {
     fn new() -> Encodings {
         Encodings {
-            made: [(Wire::NATIVE, Span::EMPTY); 8],
+            made: [(Wire::NATIVE, Span::EMPTY); 16],
             len: 0,
         }
     }

@@ -57,9 +57,6 @@ pub const CAPS: &[(&str, u32, Option<&str>)] = &[
 ];
 /// Most capabilities one `CAP REQ` may name; more NAK the whole request.
 pub const CAP_REQ_MAX: usize = 64;
-/// Most bytes of tags a client's message may carry, without the `@` and the space after
-/// them (the IRCv3 limit: 4096 with them).
-pub const CLIENT_TAGS_MAX: usize = 4094;
 /// Longest label kept from a labeled command (longer ones are refused).
 pub const LABEL_MAX: usize = 64;
 
@@ -70,36 +67,6 @@ const COUNTED: &[&str] = &[
     "SETNAME", "STATS", "TAGMSG", "TIME", "TOPIC", "USERHOST", "VERSION", "WALLOPS", "WHO",
     "WHOIS", "WHOWAS",
 ];
-
-/// The client-only tags of a message (`+name[=value]`, kept as sent, escaped), joined with
-/// `;`; other tags are the server's and dropped. Err if they pass [`CLIENT_TAGS_MAX`].
-fn client_tags(msg: &Message<'_>) -> Result<String, ()> {
-    let Some(raw) = msg.raw_tags() else {
-        return Ok(String::new());
-    };
-    // The whole tag section as sent, `@` and the closing space included.
-    if raw.len() + 2 > CLIENT_TAGS_MAX + 2 {
-        return Err(());
-    }
-    let mut kept = String::new();
-    for item in raw.split(';') {
-        let key = item.split_once('=').map_or(item, |(k, _)| k);
-        // A client-only tag name: `+`, an optional vendor/, then letters, digits, hyphens.
-        let name = key.strip_prefix('+').unwrap_or("");
-        let valid = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'.'));
-        if !valid {
-            continue;
-        }
-        if !kept.is_empty() {
-            kept.push(';');
-        }
-        kept.push_str(item.strip_suffix('=').unwrap_or(item));
-    }
-    Ok(kept)
-}
 
 /// A parameter usable as a middle one: never empty, no space, no leading `:`.
 fn middle(p: &str) -> &str {
@@ -424,7 +391,7 @@ impl IrcSession {
                     }
                     return;
                 };
-                let tags = match client_tags(msg) {
+                let tags = match irc_msg::client_only_tags(msg.raw_tags()) {
                     Ok(tags) => tags,
                     Err(()) => {
                         let me = self.me(hub, id);
