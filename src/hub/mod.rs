@@ -507,10 +507,14 @@ impl Hub {
             return;
         }
         let rooms = self.rooms_of(id);
-        self.collect_peers(&rooms, None, false);
+        self.collect_peers(&rooms, None, true);
         let Some(u) = self.user(id) else { return };
+        // Told as the user is from now on: the account tag is the new account, or none.
         let ev = Event::Extra(Extra::Account {
-            who: u.source(),
+            who: Source {
+                account,
+                ..u.source()
+            },
             account,
             monitor: false,
         });

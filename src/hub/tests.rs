@@ -425,8 +425,13 @@ fn clients_that_cannot_take_files_are_not_offered_any() {
         now,
         &mut r,
     );
+    // The recipient is told of the offer it cannot take (IRC writes it as a NOTICE).
+    let told = ":srv NOTICE me :u0 wanted to send you the file \"x\" (1 bytes); snak cannot \
+                pass files to IRC clients yet, so the offer was refused. Ask u0 for another way.";
+    let mut all = r.take();
+    assert_eq!(all.remove(0), (vec![1], told.to_string()));
     assert_eq!(
-        r.take(),
+        all,
         vec![(
             vec![0],
             "! cannot-receive-files ircer uses a client that cannot take files".to_string()

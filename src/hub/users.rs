@@ -65,7 +65,7 @@ impl Hub {
         sink.one(id, &me.nick, &Event::Reply(reply));
         if changed {
             let rooms = self.rooms_of(id);
-            self.collect_peers(&rooms, None, false);
+            self.collect_peers(&rooms, None, true);
             let Some(me) = self.user(id) else { return };
             let ev = Event::Extra(Extra::Away {
                 who: me.source(),
@@ -85,7 +85,7 @@ impl Hub {
             return sink.one(id, &me.nick, &Event::Extra(Extra::BadRealname));
         }
         let rooms = self.rooms_of(id);
-        self.collect_peers(&rooms, Some(id), false);
+        self.collect_peers(&rooms, Some(id), true);
         let Some(me) = self.user(id) else { return };
         let ev = Event::Extra(Extra::Realname {
             who: me.source(),

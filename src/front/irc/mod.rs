@@ -244,11 +244,9 @@ impl IrcSession {
         };
         let (id, srv) = (ctx.id, ctx.cfg.server_name.as_str());
         if label.is_empty() || label.len() > LABEL_MAX {
-            let me = self.me(hub, id);
             return out.raw(id, |b| {
                 let text = "Labels are 1 to 64 bytes";
                 write_message(b, Some(srv), "FAIL", &["*", "INVALID_LABEL", text]);
-                let _ = me;
             });
         }
         let mut escaped = Vec::with_capacity(label.len());
@@ -269,18 +267,20 @@ impl IrcSession {
     /// `FAIL <command> INVALID_UTF8`, as UTF8ONLY servers do.
     fn not_utf8(&mut self, ctx: &Ctx<'_>, line: &[u8], hub: &mut Hub, out: &mut impl Output) {
         let text = String::from_utf8_lossy(line);
-        let Ok(msg) = irc_msg::parse(text.as_bytes()) else {
-            return;
-        };
         let mut buf = [0u8; 16];
-        let cmd = upper(msg.command(), &mut buf).to_string();
-        if cmd == "USER" && !self.registered {
-            return self.labeled(ctx, &msg, hub, out);
-        }
+        // Replacement characters may make the line too long to parse: then it has no name.
+        let cmd = match irc_msg::parse(text.as_bytes()) {
+            Ok(msg) => {
+                let cmd = upper(msg.command(), &mut buf).to_string();
+                if cmd == "USER" && !self.registered {
+                    return self.labeled(ctx, &msg, hub, out);
+                }
+                cmd
+            }
+            Err(_) => String::new(),
+        };
         let (id, srv) = (ctx.id, ctx.cfg.server_name.as_str());
-        let me = self.me(hub, id);
-        let cmd = middle(if cmd.is_empty() { "*" } else { &cmd }).to_string();
-        let _ = me;
+        let cmd = middle(&cmd).to_string();
         out.raw(id, |b| {
             let text = "Your line was not valid UTF-8; this server takes UTF-8 only";
             write_message(b, Some(srv), "FAIL", &[&cmd, "INVALID_UTF8", text]);
@@ -519,12 +519,10 @@ impl IrcSession {
                         return;
                     }
                     _ => {
-                        let me = self.me(hub, id);
                         out.raw(id, |b| {
                             let text = "MONITOR takes +, -, C, L or S";
                             let params = ["MONITOR", "INVALID_PARAMS", text];
                             write_message(b, Some(srv), "FAIL", &params);
-                            let _ = me;
                         });
                         return;
                     }
@@ -1442,5 +1440,71 @@ mod tests {
         variants.sort_by_key(|w| w.caps);
         variants.dedup();
         assert_eq!(variants.len(), 3, "{variants:?}");
+    }
+
+    #[test]
+    fn accounts_show_in_notify_tags_join_and_whois() {
+        let mut t = Recorder::new();
+        let mut a = with_caps(&mut t, "ann", "account-notify account-tag extended-join");
+        let mut b = registered(&mut t, "bob");
+        t.line(&mut a, "JOIN #r");
+        t.line(&mut b, "JOIN #r");
+        assert_eq!(
+            t.take(a.id),
+            ":ann!u@127.0.0.1 JOIN #r * :Real Name\r\n\
+            :snak.localhost 353 ann = #r @ann\r\n:snak.localhost 366 ann #r :End of /NAMES list\r\n\
+            :bob!u@127.0.0.1 JOIN #r * :Real Name\r\n"
+        );
+        t.take(b.id);
+        let clock = t.clock;
+        t.hub.set_account(b.id, Some("bobby"), clock, &mut t.out);
+        assert_eq!(
+            t.take(a.id),
+            "@account=bobby :bob!u@127.0.0.1 ACCOUNT bobby\r\n"
+        );
+        assert_eq!(t.take(b.id), "", "no ACCOUNT without account-notify");
+        t.line(&mut b, "PRIVMSG #r :hi");
+        assert_eq!(
+            t.take(a.id),
+            "@account=bobby :bob!u@127.0.0.1 PRIVMSG #r :hi\r\n"
+        );
+        t.line(&mut a, "WHOIS bob");
+        assert!(t
+            .take(a.id)
+            .contains(":snak.localhost 330 ann bob bobby :is logged in as\r\n"));
+        t.hub.set_account(b.id, None, clock, &mut t.out);
+        assert_eq!(t.take(a.id), ":bob!u@127.0.0.1 ACCOUNT *\r\n");
+    }
+
+    #[test]
+    fn away_and_setname_reach_those_who_asked() {
+        let mut t = Recorder::new();
+        let mut a = with_caps(&mut t, "ann", "away-notify setname");
+        let mut b = registered(&mut t, "bob");
+        t.line(&mut a, "JOIN #r");
+        t.line(&mut b, "JOIN #r");
+        t.take(a.id);
+        t.take(b.id);
+        t.line(&mut b, "AWAY :lunch");
+        assert_eq!(t.take(a.id), ":bob!u@127.0.0.1 AWAY :lunch\r\n");
+        t.line(&mut b, "AWAY :lunch");
+        assert_eq!(t.take(a.id), "", "no change, no notice");
+        t.line(&mut b, "AWAY");
+        assert_eq!(t.take(a.id), ":bob!u@127.0.0.1 AWAY\r\n");
+        t.line(&mut b, "SETNAME :Robert B");
+        assert_eq!(t.take(a.id), ":bob!u@127.0.0.1 SETNAME :Robert B\r\n");
+        t.take(b.id);
+        t.line(&mut b, "SETNAME :");
+        assert_eq!(
+            t.take(b.id),
+            ":snak.localhost 461 bob SETNAME :Not enough parameters\r\n"
+        );
+        let long = "x".repeat(400);
+        t.line(&mut b, &format!("SETNAME :{long}"));
+        assert_eq!(
+            t.take(b.id),
+            ":snak.localhost FAIL SETNAME INVALID_REALNAME :Real name is empty or too long\r\n"
+        );
+        assert_eq!(t.take(a.id), "");
     }
 }
