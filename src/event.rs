@@ -519,6 +519,10 @@ pub struct Whois<'a> {
     pub away: Option<&'a str>,
     pub account: Option<&'a str>,
     pub bot: bool,
+    /// Connected over TLS.
+    pub secure: bool,
+    /// The TLS client certificate's fingerprint: shown to the user itself and to operators.
+    pub certfp: Option<&'a str>,
 }
 
 /// A request that could not be carried out; each protocol has its own words for each.
@@ -563,6 +567,8 @@ pub enum Fail<'a> {
     ServerFull,
     TooManyFromAddress,
     ConnectingTooFast,
+    /// Plain text came to a TLS port.
+    TlsRequired,
     /// A command needs more parameters (IRC); the command is named.
     NeedMoreParams(&'a str),
     /// A message with no target, or no text.

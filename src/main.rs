@@ -63,7 +63,7 @@ fn main() -> ExitCode {
     for w in &warnings {
         log::warn!("{w}");
     }
-    let server = match Server::bind(cfg) {
+    let server = match Server::bind(cfg, Some(args)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("snak: {e}");

@@ -74,6 +74,11 @@ impl OutQueue {
     fn has_items(&self) -> bool {
         self.head != NONE
     }
+
+    /// Drops everything queued: the connection will never be written to.
+    pub fn forget(&mut self) {
+        *self = OutQueue::default();
+    }
 }
 
 /// What a flush achieved.

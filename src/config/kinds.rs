@@ -462,3 +462,36 @@ impl Kind for Motd {
         None
     }
 }
+
+/// A file the server reads (a TLS certificate or key): it must exist when the configuration
+/// is read; a relative name in the config file is relative to the file's directory.
+pub struct FilePath;
+
+fn existing(path: std::path::PathBuf) -> Result<std::path::PathBuf, String> {
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(_) => Err(format!("{:?} is not a file", path.display().to_string())),
+        Err(e) => Err(format!("cannot read {:?}: {e}", path.display().to_string())),
+    }
+}
+
+impl Kind for FilePath {
+    type Value = std::path::PathBuf;
+    fn read_args(&self, given: &[String]) -> Result<Self::Value, String> {
+        existing(Path::new(last(given)).to_path_buf())
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<Self::Value, Problem> {
+        match item.value {
+            DeValue::String(path) => {
+                existing(item.dir.join(path.as_ref())).map_err(|e| item.fail(e))
+            }
+            _ => Err(item.fail(format!("needs a file name, not {}", item.raw()))),
+        }
+    }
+    fn show(&self, v: &Self::Value) -> Option<String> {
+        Some(format!("{:?}", v.display().to_string()))
+    }
+    fn show_arg(&self, v: &Self::Value) -> Option<String> {
+        Some(v.display().to_string())
+    }
+}

@@ -26,7 +26,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::kinds::{Addrs, Maybe, Motd, Num, Opers, Password, Secs, ServerName, Switch, Text};
+use super::kinds::{
+    Addrs, FilePath, Maybe, Motd, Num, Opers, Password, Secs, ServerName, Switch, Text,
+};
 use super::secret::Secret;
 
 /// The longest timer an option may set: a day (an `Instant` plus more could overflow).
@@ -106,6 +108,61 @@ options! {
         default: Duration::from_secs(120),
         help: "ping IRC clients silent this long, drop them if silent as long again; also the \
                registration deadline if under 60",
+    },
+    /// Native protocol listeners over TLS.
+    tls_listen: Vec<SocketAddr> {
+        flag: "--tls-listen ADDR",
+        key: "tls.listen",
+        kind: Addrs,
+        reload: Live,
+        default: Vec::new(),
+        help: "native protocol listener over TLS (needs --tls-cert and --tls-key)",
+    },
+    /// IRC listeners over TLS.
+    irc_tls_listen: Vec<SocketAddr> {
+        flag: "--irc-tls-listen ADDR",
+        key: "irc.tls_listen",
+        kind: Addrs,
+        reload: Live,
+        default: Vec::new(),
+        help: "IRC listener over TLS, 6697 by convention (needs --tls-cert and --tls-key)",
+    },
+    /// The certificate chain (PEM) for TLS listeners.
+    tls_cert: Option<std::path::PathBuf> {
+        flag: "--tls-cert FILE",
+        key: "tls.cert",
+        kind: Maybe(FilePath),
+        reload: Live,
+        default: None,
+        help: "the TLS certificate chain, PEM (Let's Encrypt's fullchain.pem works as it is)",
+    },
+    /// The private key (PEM) of `tls_cert`.
+    tls_key: Option<std::path::PathBuf> {
+        flag: "--tls-key FILE",
+        key: "tls.key",
+        kind: Maybe(FilePath),
+        reload: Live,
+        default: None,
+        help: "the TLS private key, PEM (Let's Encrypt's privkey.pem)",
+    },
+    /// A TLS handshake not done in this time is dropped.
+    tls_handshake: Duration {
+        flag: "--tls-handshake-secs SECS",
+        key: "tls.handshake_secs",
+        kind: Secs { min: 1, max: 600 },
+        reload: Live,
+        default: Duration::from_secs(10),
+        help: "a TLS handshake not done in this time is dropped",
+    },
+    /// How long IRC clients should keep to TLS (the `sts` capability); 0: not advertised.
+    sts_duration: Duration {
+        flag: "--sts-duration SECS",
+        key: "irc.sts_duration",
+        kind: Secs { min: 0, max: 400 * DAY },
+        reload: Live,
+        default: Duration::from_secs(30 * DAY),
+        help: "with an IRC TLS listener, IRC clients are told to use only TLS for this long \
+               (the sts capability); 0 tells no one",
     },
     /// None: as many as the open-file limit allows.
     max_clients: Option<usize> {

@@ -155,7 +155,16 @@ pub struct Ctx<'a> {
     pub id: ClientId,
     pub clock: Clock,
     pub peer: IpAddr,
+    /// The connection is encrypted (TLS).
+    pub secure: bool,
     pub cfg: &'a Config,
+}
+
+/// What the transport knows of a new connection once it is ready for its front end.
+#[derive(Debug, Clone, Default)]
+pub struct Arrival {
+    /// The SHA-256 fingerprint of the TLS client certificate, if one was shown.
+    pub certfp: Option<Box<str>>,
 }
 
 /// What a front end may do besides telling the hub's events: the server implements it.
@@ -209,10 +218,16 @@ pub enum Session {
 
 impl Session {
     /// The session a new connection of `proto` starts with; it is told it has started.
-    pub fn start(proto: Proto, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) -> Session {
+    pub fn start(
+        proto: Proto,
+        ctx: &Ctx<'_>,
+        arrival: Arrival,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) -> Session {
         match proto {
-            Proto::Native => Session::Native(native::Native::start(ctx, hub, out)),
-            Proto::Irc => Session::Irc(Box::new(irc::IrcSession::start(ctx, out))),
+            Proto::Native => Session::Native(native::Native::start(ctx, arrival, hub, out)),
+            Proto::Irc => Session::Irc(Box::new(irc::IrcSession::start(ctx, arrival, out))),
         }
     }
 

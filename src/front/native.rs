@@ -1,7 +1,7 @@
 //! The native front end: a user from the first byte (a guest nick in `#lobby`), one line per
 //! command or message, and file data frames (`/data ID LEN` followed by LEN raw bytes).
 
-use super::{CloseReason, Ctx, DataFrame, Flow, Output};
+use super::{Arrival, CloseReason, Ctx, DataFrame, Flow, Output};
 use crate::config;
 use crate::event::{Event, Fail};
 use crate::hub::{Hub, Route};
@@ -13,9 +13,10 @@ pub struct Native;
 
 impl Native {
     /// A native client is a user as soon as it connects: it gets its greeting and `#lobby`.
-    pub fn start(ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) -> Native {
+    pub fn start(ctx: &Ctx<'_>, arrival: Arrival, hub: &mut Hub, out: &mut impl Output) -> Native {
         let host = ctx.peer.to_string();
         hub.connect_native(ctx.id, &host, ctx.clock, out);
+        hub.set_connection(ctx.id, ctx.secure, arrival.certfp.as_deref());
         out.entered_hub(ctx.id);
         Native
     }

@@ -47,6 +47,7 @@ fn ctx(cfg: &Config, clock: Clock, id: ClientId) -> Ctx<'_> {
         id,
         clock,
         peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        secure: false,
         cfg,
     }
 }
@@ -76,7 +77,13 @@ impl Recorder {
         self.next_id += 1;
         self.out.wires.insert(id, Wire::of(proto));
         let ctx = ctx(&self.cfg, self.clock, id);
-        let session = Session::start(proto, &ctx, &mut self.hub, &mut self.out);
+        let session = Session::start(
+            proto,
+            &ctx,
+            super::Arrival::default(),
+            &mut self.hub,
+            &mut self.out,
+        );
         Conn { id, session }
     }
 

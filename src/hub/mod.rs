@@ -272,6 +272,9 @@ struct User {
     monitoring: Vec<Box<str>>,
     /// How far the user has read, per folded target (at most [`READ_MARKS_MAX`]).
     read_marks: Vec<(Box<str>, u64)>,
+    /// Connected over TLS, with this client certificate fingerprint if any.
+    secure: bool,
+    certfp: Option<Box<str>>,
 }
 
 impl User {
@@ -525,6 +528,11 @@ impl Hub {
         }
     }
 
+    /// New limits (a reload); what exists stays, the limits apply from the next command.
+    pub fn set_config(&mut self, cfg: HubConfig) {
+        self.cfg = cfg;
+    }
+
     pub fn user_count(&self) -> usize {
         self.by_nick.len()
     }
@@ -631,8 +639,18 @@ impl Hub {
             account: None,
             monitoring: Vec::new(),
             read_marks: Vec::new(),
+            secure: false,
+            certfp: None,
         });
         self.max_users = self.max_users.max(self.by_nick.len());
+    }
+
+    /// How the user is connected: over TLS, with a client certificate's fingerprint.
+    pub fn set_connection(&mut self, id: ClientId, secure: bool, certfp: Option<&str>) {
+        if let Some(u) = self.user_mut(id) {
+            u.secure = secure;
+            u.certfp = certfp.map(Into::into);
+        }
     }
 
     /// The client is gone: its rooms hear that it quit, its transfers are aborted.

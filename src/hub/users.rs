@@ -176,6 +176,11 @@ impl Hub {
             away: u.away.as_deref(),
             account: u.account.as_deref(),
             bot: u.has(UserMode::Bot),
+            secure: u.secure,
+            certfp: u
+                .certfp
+                .as_deref()
+                .filter(|_| who == id || me.has(UserMode::Oper)),
         };
         sink.one(id, &me.nick, &Event::Reply(Reply::Whois(whois)));
         sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(&u.nick)));

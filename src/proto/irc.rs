@@ -703,6 +703,13 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
             if w.bot {
                 numeric(out, srv, RPL_WHOISBOT, me, &[w.nick, "is a bot"]);
             }
+            if w.secure {
+                numeric(out, srv, 671, me, &[w.nick, "is using a secure connection"]);
+            }
+            if let Some(fp) = w.certfp {
+                let text = format!("has client certificate fingerprint {fp}");
+                numeric(out, srv, 276, me, &[w.nick, &text]);
+            }
             if let Some(away) = w.away {
                 numeric(out, srv, RPL_AWAY, me, &[w.nick, away]);
             }
@@ -1193,6 +1200,9 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
         }
         Fail::TooManyFromAddress => out
             .extend_from_slice(b"ERROR :Closing link: too many connections from your address\r\n"),
+        Fail::TlsRequired => out.extend_from_slice(
+            b"ERROR :Closing link: this port speaks TLS; connect with TLS, or to the plain port\r\n",
+        ),
         Fail::ConnectingTooFast => out.extend_from_slice(
             b"ERROR :Closing link: you connect too often, try again in a minute\r\n",
         ),
@@ -1567,6 +1577,8 @@ mod tests {
             away: Some("lunch"),
             account: None,
             bot: false,
+            secure: false,
+            certfp: None,
         })));
         assert_eq!(
             lines(&s),

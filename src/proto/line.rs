@@ -494,6 +494,10 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
             out,
             "! too-many-connections from your address; close one and try again"
         ),
+        Fail::TlsRequired => write!(
+            out,
+            "! tls-required this port speaks TLS; connect with TLS, or to the plain port"
+        ),
         Fail::ConnectingTooFast => {
             write!(
                 out,

@@ -19,6 +19,7 @@ impl Server {
             let wanted = budget;
             match link.transport.read(&mut scratch[..wanted]) {
                 ReadOutcome::Data(n) => {
+                    self.start_when_ready(id);
                     self.input(id, &scratch[..n]);
                     budget -= n;
                     if budget == 0 {
@@ -31,7 +32,18 @@ impl Server {
                         break;
                     }
                 }
-                ReadOutcome::WouldBlock => break,
+                ReadOutcome::WouldBlock => {
+                    self.start_when_ready(id);
+                    break;
+                }
+                ReadOutcome::NotTls => {
+                    self.wrong_protocol(id, false);
+                    break;
+                }
+                ReadOutcome::TlsOnPlain => {
+                    self.wrong_protocol(id, true);
+                    break;
+                }
                 ReadOutcome::Closed => {
                     // An unfinished line or frame dies with the connection: no trace in
                     // anyone's stream.
@@ -45,6 +57,81 @@ impl Server {
             }
         }
         self.scratch = scratch;
+        self.push_tls(id);
+    }
+
+    /// A TLS connection whose handshake is done gets its front end.
+    fn start_when_ready(&mut self, id: ClientId) {
+        let Some(link) = self.links.get(id) else {
+            return;
+        };
+        let waiting = self.sessions.get(id).is_some_and(Option::is_none);
+        if waiting && !link.transport.is_handshaking() && link.closing.is_none() {
+            let proto = link.wire.proto;
+            info!(
+                "client {id}: TLS handshake done{}",
+                if link.transport.certfp().is_some() {
+                    ", with a client certificate"
+                } else {
+                    ""
+                }
+            );
+            self.start_session(id, proto);
+        }
+    }
+
+    /// Sends what a TLS read left to send (handshake records), and output that waited for
+    /// the handshake; keeps write interest while some is left.
+    fn push_tls(&mut self, id: ClientId) {
+        let Some(link) = self.links.get_mut(id).filter(|l| l.transport.is_tls()) else {
+            return;
+        };
+        let mut left = !matches!(link.transport.flush_pending(), Ok(true));
+        if !left && link.out.backlog() > 0 && !link.transport.is_handshaking() {
+            left = !matches!(
+                Outbox::write_backlog(&mut link.out, &mut link.transport),
+                Ok(crate::outbox::Flushed::All)
+            );
+        }
+        left |= link.transport.has_pending() || link.out.backlog() > 0;
+        if left {
+            super::output::set_write_interest(self.poll.registry(), link, id, true);
+        }
+    }
+
+    /// The first bytes show the client speaks the other protocol: plain text on a TLS port
+    /// gets one readable line (in its listener's protocol), a TLS handshake on a plain port a
+    /// TLS alert; then the connection is closed.
+    fn wrong_protocol(&mut self, id: ClientId, tls_on_plain: bool) {
+        let srv = self.cfg.server_name.clone();
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        let reply = if tls_on_plain {
+            crate::transport::TLS_REFUSAL_ALERT.to_vec()
+        } else {
+            let mut line = Vec::new();
+            let wire = crate::front::Wire::of(link.wire.proto);
+            crate::front::encode(
+                wire,
+                &Event::Fail(Fail::TlsRequired),
+                "*",
+                &srv,
+                0,
+                &mut line,
+            );
+            line
+        };
+        use std::io::Write as _;
+        let _ = link.transport.socket().write(&reply);
+        link.out.forget();
+        let why = if tls_on_plain {
+            "a TLS handshake on a plain port"
+        } else {
+            "plain text on a TLS port"
+        };
+        info!("client {id} ({}): {why}; closed", link.peer);
+        self.close(id, CloseReason::Other(why));
     }
 
     /// Handles newly read bytes, after any left over from before.

@@ -17,6 +17,8 @@ pub struct Link {
     /// How events are written for this connection.
     pub wire: Wire,
     pub peer: IpAddr,
+    /// The key the per-address limits count this connection under (None: exempt).
+    pub counted_as: Option<IpAddr>,
     /// Distinguishes this connection from a later one that reuses its slab key (for timers).
     pub serial: u64,
     pub out: OutQueue,
@@ -59,6 +61,7 @@ impl Link {
             transport,
             wire,
             peer,
+            counted_as: None,
             serial,
             out: OutQueue::default(),
             inbuf: Vec::new(),

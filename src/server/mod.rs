@@ -14,12 +14,13 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
@@ -36,6 +37,7 @@ mod deliver;
 mod input;
 mod link;
 mod output;
+mod reload;
 
 pub use deliver::Deliver;
 use link::{Link, SendqLimits};
@@ -86,6 +88,8 @@ enum TimerKind {
     Flood,
     /// The front end asked to be woken (IRC registration and ping deadlines).
     Session,
+    /// A TLS handshake must be done by now.
+    Handshake,
 }
 
 /// A timer: at `.0`, for the connection with key `.1` and serial `.2`.
@@ -94,13 +98,29 @@ type Timer = Reverse<(Instant, ClientId, u64, TimerKind)>;
 struct Listener {
     socket: TcpListener,
     proto: Proto,
+    tls: bool,
+}
+
+impl Listener {
+    /// What `listening KIND ADDR` calls it.
+    fn kind(&self) -> &'static str {
+        match (self.proto, self.tls) {
+            (Proto::Native, false) => "native",
+            (Proto::Irc, false) => "irc",
+            (Proto::Native, true) => "native-tls",
+            (Proto::Irc, true) => "irc-tls",
+        }
+    }
 }
 
 pub struct Server {
     cfg: Config,
     poll: Poll,
-    listeners: Vec<Listener>,
+    /// Listeners by token (less [`LISTENER_BASE`]); a listener removed by a reload leaves None.
+    listeners: Vec<Option<Listener>>,
     signals: Signals,
+    /// The command line, to read the configuration again on SIGHUP.
+    args: Option<crate::config::Args>,
     links: Slab<Link>,
     /// Each link's front-end state, under the link's key.
     sessions: Vec<Option<Session>>,
@@ -129,27 +149,42 @@ pub struct Server {
     /// A descriptor held back so that, out of descriptors, accept can still take a
     /// connection and tell it the server is full instead of leaving it hanging.
     spare_fd: Option<std::fs::File>,
+    /// The TLS configuration new handshakes use (replaced on reload; connections keep the one
+    /// they started with).
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Loads the certificate and key if the configuration names them (or needs them).
+fn load_tls(cfg: &Config) -> io::Result<Option<Arc<rustls::ServerConfig>>> {
+    let wants_tls = !cfg.tls_listen.is_empty() || !cfg.irc_tls_listen.is_empty();
+    match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (cert, key) = (cert.display().to_string(), key.display().to_string());
+            crate::transport::tls::load_config(&cert, &key)
+                .map(Some)
+                .map_err(io::Error::other)
+        }
+        (None, None) if !wants_tls => Ok(None),
+        (None, None) => Err(io::Error::other(
+            "a TLS listener needs --tls-cert FILE and --tls-key FILE",
+        )),
+        (Some(_), None) => Err(io::Error::other("--tls-cert needs --tls-key too")),
+        (None, Some(_)) => Err(io::Error::other("--tls-key needs --tls-cert too")),
+    }
 }
 
 impl Server {
-    /// Binds every listener; a port in use is an error here, before anything runs.
-    pub fn bind(cfg: Config) -> io::Result<Server> {
+    /// Binds every listener; a port in use is an error here, before anything runs. With the
+    /// command line `args`, SIGHUP reads the configuration again.
+    pub fn bind(cfg: Config, args: Option<crate::config::Args>) -> io::Result<Server> {
         let poll = Poll::new()?;
+        let tls = load_tls(&cfg)?;
         let mut listeners = Vec::new();
-        let wanted = cfg
-            .listen
-            .iter()
-            .map(|a| (a, Proto::Native))
-            .chain(cfg.irc_listen.iter().map(|a| (a, Proto::Irc)));
-        for (i, (addr, proto)) in wanted.enumerate() {
-            let mut socket = TcpListener::bind(*addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            tune_listener(&socket);
-            poll.registry()
-                .register(&mut socket, Token(LISTENER_BASE + i), Interest::READABLE)?;
-            listeners.push(Listener { socket, proto });
+        for (i, (addr, proto, tls)) in wanted_listeners(&cfg).into_iter().enumerate() {
+            let socket = bind_listener(&poll, addr, LISTENER_BASE + i)?;
+            listeners.push(Some(Listener { socket, proto, tls }));
         }
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)?;
         let fd_limit = accept::raise_fd_limit();
@@ -180,6 +215,7 @@ impl Server {
             poll,
             listeners,
             signals,
+            args,
             links: Slab::new(),
             sessions: Vec::new(),
             hub,
@@ -199,6 +235,7 @@ impl Server {
             accept_pending: Vec::new(),
             addresses,
             spare_fd: std::fs::File::open("/dev/null").ok(),
+            tls,
         })
     }
 
@@ -206,7 +243,8 @@ impl Server {
     pub fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
         self.listeners
             .iter()
-            .filter_map(|l| Some((l.proto.name(), l.socket.local_addr().ok()?)))
+            .flatten()
+            .filter_map(|l| Some((l.kind(), l.socket.local_addr().ok()?)))
             .collect()
     }
 
@@ -225,8 +263,12 @@ impl Server {
             for ev in events.iter() {
                 match ev.token() {
                     SIGNAL => {
-                        if self.signals.pending().next().is_some() {
+                        let signals: Vec<i32> = self.signals.pending().collect();
+                        if signals.iter().any(|&s| s == SIGINT || s == SIGTERM) {
                             return self.shutdown();
+                        }
+                        if signals.contains(&SIGHUP) {
+                            self.reload(None);
                         }
                     }
                     Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
@@ -278,12 +320,14 @@ impl Server {
         id: ClientId,
         f: impl FnOnce(&mut Session, &Ctx<'_>, &mut Hub, &mut Deliver<'_>) -> R,
     ) -> Option<R> {
-        let peer = self.links.get(id)?.peer;
+        let link = self.links.get(id)?;
+        let (peer, secure) = (link.peer, link.transport.is_tls());
         let session = self.sessions.get_mut(id)?.as_mut()?;
         let ctx = Ctx {
             id,
             clock: self.clock,
             peer,
+            secure,
             cfg: &self.cfg,
         };
         let mut out = deliver_to!(self, Some(id));
@@ -352,6 +396,16 @@ impl Server {
                 TimerKind::Session => {
                     self.with_session(id, |s, ctx, hub, out| s.timer(ctx, hub, out));
                 }
+                TimerKind::Handshake => {
+                    if self
+                        .links
+                        .get(id)
+                        .is_some_and(|l| l.transport.is_handshaking())
+                    {
+                        info!("client {id}: TLS handshake not done in time");
+                        self.close(id, CloseReason::Other("TLS handshake timed out"));
+                    }
+                }
             }
         }
     }
@@ -362,7 +416,7 @@ impl Server {
                 continue;
             };
             let reason = link.closing.clone().unwrap_or(CloseReason::PeerClosed);
-            self.addresses.release(link.peer);
+            self.addresses.release(link.counted_as);
             if link.in_hub {
                 let (hub, mut out) = self.deliver();
                 hub.disconnect(id, reason.public_text(), &mut out);
@@ -451,7 +505,7 @@ impl Server {
             "shutting down: {clients} client{}",
             if clients == 1 { "" } else { "s" }
         );
-        for mut l in self.listeners.drain(..) {
+        for mut l in self.listeners.drain(..).flatten() {
             let _ = self.poll.registry().deregister(&mut l.socket);
         }
         let ids: Vec<ClientId> = self.links.iter().map(|(id, _)| id).collect();
@@ -490,6 +544,29 @@ impl Server {
         info!("bye");
         Ok(())
     }
+}
+
+/// Every listener the configuration asks for: address, front end, TLS.
+fn wanted_listeners(cfg: &Config) -> Vec<(SocketAddr, Proto, bool)> {
+    let of = |addrs: &[SocketAddr], proto, tls| -> Vec<(SocketAddr, Proto, bool)> {
+        addrs.iter().map(|&a| (a, proto, tls)).collect()
+    };
+    [
+        of(&cfg.listen, Proto::Native, false),
+        of(&cfg.irc_listen, Proto::Irc, false),
+        of(&cfg.tls_listen, Proto::Native, true),
+        of(&cfg.irc_tls_listen, Proto::Irc, true),
+    ]
+    .concat()
+}
+
+fn bind_listener(poll: &Poll, addr: SocketAddr, token: usize) -> io::Result<TcpListener> {
+    let mut socket = TcpListener::bind(addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    tune_listener(&socket);
+    poll.registry()
+        .register(&mut socket, Token(token), Interest::READABLE)?;
+    Ok(socket)
 }
 
 /// A deeper accept queue than the usual 128, so a burst of connections is not dropped before

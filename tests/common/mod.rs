@@ -15,6 +15,8 @@ pub struct Daemon {
     pub child: Child,
     pub native: SocketAddr,
     pub irc: Option<SocketAddr>,
+    /// Every `listening KIND ADDR` line, in order.
+    pub listeners: Vec<(String, SocketAddr)>,
     stdout: Option<BufReader<ChildStdout>>,
 }
 
@@ -43,6 +45,7 @@ impl Daemon {
             .expect("start snak");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let (mut native, mut irc) = (None, None);
+        let mut listeners = Vec::new();
         // snak prints one `listening PROTOCOL ADDR` line per listener, then `ready`.
         loop {
             let mut line = String::new();
@@ -50,6 +53,9 @@ impl Daemon {
                 panic!("snak exited before it was ready: {:?}", child.wait());
             }
             let words: Vec<&str> = line.split_whitespace().collect();
+            if let ["listening", kind, addr] = words.as_slice() {
+                listeners.push((kind.to_string(), addr.parse().unwrap()));
+            }
             match words.as_slice() {
                 ["listening", "native", addr] => native = native.or(Some(addr.parse().unwrap())),
                 ["listening", "irc", addr] => irc = irc.or(Some(addr.parse().unwrap())),
@@ -61,12 +67,22 @@ impl Daemon {
             child,
             native: native.expect("a native listener"),
             irc,
+            listeners,
             stdout: Some(stdout),
         }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The address of the first listener of `kind` (`native-tls`, `irc-tls`, ...).
+    pub fn addr(&self, kind: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|&(_, a)| a)
+            .unwrap_or_else(|| panic!("no {kind} listener in {:?}", self.listeners))
     }
 
     /// Connects a native client and reads its greeting; returns it with its guest nick.

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{CloseReason, Ctx, Output, Wire};
+use super::{Arrival, CloseReason, Ctx, Output, Wire};
 use crate::config::Config;
 use crate::event::{Event, Fail, MsgKind};
 use crate::hub::{ClientId, Command, Hub, MonitorOp, MONITOR_MAX, REALNAME_MAX};
@@ -133,6 +133,8 @@ pub struct IrcSession {
     cap_302: bool,
     /// Batches this connection has been sent, for their names.
     batches: u64,
+    /// What the transport told of the connection (a TLS client certificate).
+    arrival: Arrival,
     last_seen: Instant,
     ping_sent: Option<Instant>,
     /// When the earliest timer armed for this session fires.
@@ -164,7 +166,7 @@ fn clip(text: &str, max: usize) -> &str {
 impl IrcSession {
     /// A new connection: it must register within the registration deadline (the shorter of
     /// [`REGISTRATION_TIMEOUT`] and `--irc-ping`).
-    pub fn start(ctx: &Ctx<'_>, out: &mut impl Output) -> IrcSession {
+    pub fn start(ctx: &Ctx<'_>, arrival: Arrival, out: &mut impl Output) -> IrcSession {
         let now = ctx.clock.mono;
         let within = REGISTRATION_TIMEOUT.min(ctx.cfg.irc_ping);
         let mut session = IrcSession {
@@ -177,6 +179,7 @@ impl IrcSession {
             caps: 0,
             cap_302: false,
             batches: 0,
+            arrival,
             last_seen: now,
             ping_sent: None,
             timer: None,
@@ -856,6 +859,7 @@ impl IrcSession {
         }
         let host = ctx.peer.to_string();
         hub.register(id, &nick, &user, &realname, &host, ctx.clock);
+        hub.set_connection(id, ctx.secure, self.arrival.certfp.as_deref());
         self.registered = true;
         // The hub holds the names from now on; an idle connection keeps no second copy.
         self.nick = None;
