@@ -517,6 +517,7 @@ pub struct Whois<'a> {
     pub rooms: &'a [(&'a str, bool)],
     pub oper: bool,
     pub away: Option<&'a str>,
+    /// The account the user is logged in to, if any (always None until accounts exist).
     pub account: Option<&'a str>,
     pub bot: bool,
     /// Connected over TLS.
@@ -536,7 +537,11 @@ pub enum Fail<'a> {
     LineTooLong(usize),
     BadNick(&'a str, NameError),
     NickTaken(&'a str),
+    /// The nick looks like another user's (the second), as its skeleton tells.
+    NickLooksLike(&'a str, &'a str),
     BadRoom(&'a str, NameError),
+    /// A new room's name looks like an existing room's: named if the asker may see it.
+    RoomLooksLike(&'a str, Option<&'a str>),
     NoSuchNick(&'a str),
     NoSuchRoom(&'a str),
     NotInRoom(&'a str),
@@ -562,6 +567,8 @@ pub enum Fail<'a> {
         max: u64,
     },
     CannotReceiveFiles(&'a str),
+    /// A recipient that takes files through a link accepts by opening it.
+    OpenTheLink(u64),
     Flood,
     /// Refusals of a new connection, its only line before it is closed.
     ServerFull,
@@ -593,19 +600,22 @@ pub enum Fail<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileEvent<'a> {
-    /// To the sender: the offer is made.
+    /// To the sender: the offer is made; a sender that puts its bytes through a link (IRC,
+    /// the web page) gets the link to put them to once the offer is accepted.
     Offered {
         id: u64,
         to: &'a str,
         size: u64,
         name: &'a str,
+        upload: Option<&'a str>,
     },
-    /// To the recipient.
+    /// To the recipient; one that takes files through a link gets it (opening it accepts).
     Offer {
         id: u64,
         from: &'a str,
         size: u64,
         name: &'a str,
+        download: Option<&'a str>,
     },
     Accepted(u64),
     Declined(u64),
@@ -626,5 +636,9 @@ pub enum AbortReason<'a> {
     Stalled,
     /// No data came for an accepted transfer within the idle deadline.
     Idle,
+    /// The recipient's download link was closed before the end.
+    DownloadClosed,
+    /// The sender's upload was cut off before the end.
+    UploadClosed,
     ShuttingDown,
 }

@@ -72,9 +72,16 @@ fn main() -> ExitCode {
     };
     // Machine-readable, on stdout: tests and scripts learn the ports chosen for port 0.
     let mut stdout = std::io::stdout().lock();
-    for (proto, addr) in server.local_addrs() {
-        log::info!("listening on {addr} ({proto})");
-        let _ = writeln!(stdout, "listening {proto} {addr}");
+    for (kind, addr) in server.local_addrs() {
+        log::info!("listening on {addr} ({kind})");
+        let _ = writeln!(stdout, "listening {kind} {addr}");
+        if let Some(scheme) = match kind {
+            "web" => Some("http"),
+            "web-tls" => Some("https"),
+            _ => None,
+        } {
+            log::info!("chat in a browser: {scheme}://{addr}/");
+        }
     }
     let _ = writeln!(stdout, "ready");
     let _ = stdout.flush();

@@ -14,7 +14,7 @@ const QUIET: Duration = Duration::from_millis(300);
 const CAPS: &str = "account-notify account-tag away-notify batch draft/read-marker cap-notify \
                     chghost echo-message extended-join extended-monitor invite-notify \
                     labeled-response message-tags multi-prefix server-time setname \
-                    standard-replies userhost-in-names";
+                    snak.chat/files standard-replies userhost-in-names";
 
 /// An IRC test client: lines go out with CRLF.
 struct Irc {
@@ -518,7 +518,7 @@ fn native_and_irc_users_share_rooms_both_ways() {
     i.send("PRIVMSG #mix :\x01ACTION nods\x01");
     n.expect("#mix * ircy nods");
     i.send("NOTICE #mix :a notice");
-    n.expect("#mix <ircy> a notice");
+    n.expect("#mix -ircy- a notice");
     // Direct messages.
     n.send("/msg ircy psst");
     i.expect(":nat!native@127.0.0.1 PRIVMSG ircy :psst");
@@ -566,16 +566,17 @@ fn native_and_irc_users_share_rooms_both_ways() {
 }
 
 #[test]
-fn file_offers_to_irc_users_are_refused() {
-    let d = Daemon::start(&[]);
+fn file_offers_to_irc_users_are_refused_without_a_web_listener() {
+    // With a web listener they get a download link: tests/web.rs.
+    let d = Daemon::start(&["--no-web"]);
     let mut n = d.named("sender");
     let mut i = Irc::named(&d, "ircy");
     n.send("/offer ircy 10 notes.txt");
     n.expect("! cannot-receive-files ircy uses a client that cannot take files");
     // The IRC user hears of the offer it cannot take.
     i.expect(&format!(
-        "{S} NOTICE ircy :sender wanted to send you the file \"notes.txt\" (10 bytes); snak \
-         cannot pass files to IRC clients yet, so the offer was refused. Ask sender for another way."
+        "{S} NOTICE ircy :sender wanted to send you the file \"notes.txt\" (10 bytes); this server \
+         has no file links for IRC clients, so the offer was refused. Ask sender for another way."
     ));
     i.silence();
 }

@@ -231,7 +231,8 @@ fn monitor_and_whox_over_sockets() {
 
 #[test]
 fn ctcp_and_dcc_to_native_users_never_reach_them() {
-    let d = Daemon::start(&[]);
+    // No web listener: no file links, so a file offer to an IRC user is refused.
+    let d = Daemon::start(&["--no-web"]);
     let mut a = Irc::with_caps(&d, "ann", "");
     let mut n = d.named("nat");
     a.send("PRIVMSG nat :\x01VERSION\x01");
@@ -250,7 +251,7 @@ fn ctcp_and_dcc_to_native_users_never_reach_them() {
     a.send("PRIVMSG #c :\x01VERSION\x01");
     a.send("PRIVMSG #c :\x01ACTION waves\x01");
     n.expect("#c * ann waves");
-    // The native user's file offer reaches the IRC user as a notice.
+    // The native user's file offer, refused, is still told to the IRC user.
     n.send("/offer ann 10 notes.txt");
     n.expect("! cannot-receive-files ann uses a client that cannot take files");
     let told = a.line();

@@ -480,7 +480,13 @@ fn a_tls_listener_without_a_certificate_or_with_a_wrong_key_does_not_start() {
     Certs::issue(&certs.dir, "other", "other");
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_snak"))
-            .args(["--listen", "127.0.0.1:0", "--irc-listen", "127.0.0.1:0"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--irc-listen",
+                "127.0.0.1:0",
+                "--no-web",
+            ])
             .args(args)
             .output()
             .expect("run snak")

@@ -27,7 +27,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::kinds::{
-    Addrs, FilePath, Maybe, Motd, Num, Opers, Password, Secs, ServerName, Switch, Text,
+    Addrs, FilePath, Maybe, Motd, Num, Opers, Origins, Password, Secs, ServerName, Switch, Text,
+    Url,
 };
 use super::secret::Secret;
 
@@ -61,6 +62,17 @@ options! {
         reload: Live,
         default: "snak chat server".into(),
         help: "what the server says of itself (IRC LINKS)",
+    },
+    /// Names in ASCII only, compared without regard to ASCII case (the old rules); otherwise
+    /// UTF-8 names per RFC 8265 with look-alikes refused (see `names`).
+    ascii_names: bool {
+        flag: "--ascii-names",
+        key: "ascii_names",
+        kind: Switch { given: true },
+        reload: Restart,
+        default: false,
+        help: "nicks and room names in ASCII only (otherwise UTF-8, compared per RFC 8265, \
+               look-alikes of names in use refused)",
     },
     /// The password IRC clients must give with PASS, if any.
     password: Option<Secret> {
@@ -109,15 +121,6 @@ options! {
         help: "ping IRC clients silent this long, drop them if silent as long again; also the \
                registration deadline if under 60",
     },
-    /// Native protocol listeners over TLS.
-    tls_listen: Vec<SocketAddr> {
-        flag: "--tls-listen ADDR",
-        key: "tls.listen",
-        kind: Addrs,
-        reload: Live,
-        default: Vec::new(),
-        help: "native protocol listener over TLS (needs --tls-cert and --tls-key)",
-    },
     /// IRC listeners over TLS.
     irc_tls_listen: Vec<SocketAddr> {
         flag: "--irc-tls-listen ADDR",
@@ -126,6 +129,25 @@ options! {
         reload: Live,
         default: Vec::new(),
         help: "IRC listener over TLS, 6697 by convention (needs --tls-cert and --tls-key)",
+    },
+    /// How long IRC clients should keep to TLS (the `sts` capability); 0: not advertised.
+    sts_duration: Duration {
+        flag: "--sts-duration SECS",
+        key: "irc.sts_duration",
+        kind: Secs { min: 0, max: 400 * DAY },
+        reload: Live,
+        default: Duration::from_secs(30 * DAY),
+        help: "with an IRC TLS listener, IRC clients are told to use only TLS for this long \
+               (the sts capability); 0 tells no one",
+    },
+    /// Native protocol listeners over TLS.
+    tls_listen: Vec<SocketAddr> {
+        flag: "--tls-listen ADDR",
+        key: "tls.listen",
+        kind: Addrs,
+        reload: Live,
+        default: Vec::new(),
+        help: "native protocol listener over TLS (needs --tls-cert and --tls-key)",
     },
     /// The certificate chain (PEM) for TLS listeners.
     tls_cert: Option<std::path::PathBuf> {
@@ -154,15 +176,53 @@ options! {
         default: Duration::from_secs(10),
         help: "a TLS handshake not done in this time is dropped",
     },
-    /// How long IRC clients should keep to TLS (the `sts` capability); 0: not advertised.
-    sts_duration: Duration {
-        flag: "--sts-duration SECS",
-        key: "irc.sts_duration",
-        kind: Secs { min: 0, max: 400 * DAY },
+    /// HTTP listeners: the page, WebSocket, file links.
+    web_listen: Vec<SocketAddr> {
+        flag: "--web-listen ADDR",
+        off: ("--no-web", "no web listener (in the file listen = [] under [web])"),
+        key: "web.listen",
+        kind: Addrs,
         reload: Live,
-        default: Duration::from_secs(30 * DAY),
-        help: "with an IRC TLS listener, IRC clients are told to use only TLS for this long \
-               (the sts capability); 0 tells no one",
+        default: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+        help: "web listener: snak's page, WebSocket (IRC and native) and file links",
+    },
+    /// HTTPS listeners (the TLS certificate above).
+    web_tls_listen: Vec<SocketAddr> {
+        flag: "--web-tls-listen ADDR",
+        key: "web.tls_listen",
+        kind: Addrs,
+        reload: Live,
+        default: Vec::new(),
+        help: "web listener over TLS (HTTPS, WSS; needs --tls-cert and --tls-key)",
+    },
+    /// Other pages' origins that may open a WebSocket (the server's own always may).
+    web_origin: Vec<String> {
+        flag: "--web-origin ORIGIN",
+        key: "web.origin",
+        kind: Origins,
+        reload: Live,
+        default: Vec::new(),
+        help: "another page that may open a WebSocket here, e.g. https://chat.example.org \
+               (the server's own page always may)",
+    },
+    /// An HTTP request head must be complete this soon (a slow request is dropped).
+    web_request: Duration {
+        flag: "--web-request-secs SECS",
+        key: "web.request_secs",
+        kind: Secs { min: 1, max: 600 },
+        reload: Live,
+        default: Duration::from_secs(10),
+        help: "an HTTP request head must be complete this soon, or the connection is dropped",
+    },
+    /// Where file links point; None: the first web listener's address.
+    web_url: Option<String> {
+        flag: "--web-url URL",
+        key: "web.url",
+        kind: Maybe(Url),
+        reload: Live,
+        default: None,
+        help: "the address file links point to, e.g. https://chat.example.org \
+               (default: the first web listener's)",
     },
     /// None: as many as the open-file limit allows.
     max_clients: Option<usize> {

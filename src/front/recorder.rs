@@ -199,8 +199,9 @@ impl Output for Recording {
         self.closed.push((id, reason));
     }
 
-    fn set_wire(&mut self, id: ClientId, wire: Wire) {
-        self.wires.insert(id, wire);
+    fn set_caps(&mut self, id: ClientId, caps: u32) {
+        let wire = self.wire(id);
+        self.wires.insert(id, Wire { caps, ..wire });
     }
 
     fn wake_at(&mut self, id: ClientId, at: Instant) {

@@ -152,7 +152,7 @@ impl Hub {
                 .zip(&r.roles)
                 .filter(|&(_, &roles)| status == 0 || roles & status != 0)
                 .map(|(&m, _)| m)
-                .filter(|&m| self.user(m).is_some_and(|u| !u.files))
+                .filter(|&m| self.user(m).is_some_and(|u| u.files != FileWay::InBand))
                 .collect();
             sink.many(&to, Some(id), &ev);
         } else if status == 0 {

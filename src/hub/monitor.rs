@@ -30,16 +30,17 @@ impl Hub {
     }
 
     fn watch(&mut self, id: ClientId, list: &str, sink: &mut impl Sink) {
+        let rules = self.cfg.names;
         let mut added: Vec<&str> = Vec::new();
         let mut refused: Vec<&str> = Vec::new();
         for nick in list.split(',').filter(|n| !n.is_empty()) {
             let Some(me) = self.user(id) else { return };
-            if let Err(e) = check_nick(nick) {
+            if let Err(e) = self.cfg.names.check_nick(nick) {
                 sink.one(id, &me.nick, &Event::Fail(Fail::BadNick(nick, e)));
                 continue;
             }
-            let key = fold(nick);
-            if me.monitoring.iter().any(|n| *fold(n) == *key) {
+            let key = rules.fold(nick);
+            if me.monitoring.iter().any(|n| *rules.fold(n) == *key) {
                 continue;
             }
             if me.monitoring.len() >= MONITOR_MAX {
@@ -92,9 +93,10 @@ impl Hub {
     }
 
     fn unwatch(&mut self, id: ClientId, nick: &str) {
-        let key = fold(nick);
+        let rules = self.cfg.names;
+        let key = rules.fold(nick);
         if let Some(me) = self.user_mut(id) {
-            me.monitoring.retain(|n| *fold(n) != *key);
+            me.monitoring.retain(|n| *rules.fold(n) != *key);
         }
         if let Some(watchers) = self.watchers.get_mut(&key) {
             watchers.retain(|&w| w != id);
@@ -117,8 +119,9 @@ impl Hub {
 
     /// `id` is on line under its nick: its watchers hear it.
     pub(super) fn tell_online(&self, id: ClientId, sink: &mut impl Sink) {
+        let rules = self.cfg.names;
         let Some(u) = self.user(id) else { return };
-        let Some(watchers) = self.watchers.get(&fold(&u.nick)) else {
+        let Some(watchers) = self.watchers.get(&rules.fold(&u.nick)) else {
             return;
         };
         let source = [u.source()];
@@ -131,7 +134,8 @@ impl Hub {
 
     /// Nobody is on line as `nick` any more.
     pub(super) fn tell_offline(&self, nick: &str, sink: &mut impl Sink) {
-        let Some(watchers) = self.watchers.get(&fold(nick)) else {
+        let rules = self.cfg.names;
+        let Some(watchers) = self.watchers.get(&rules.fold(nick)) else {
             return;
         };
         let nicks = [nick];
@@ -145,8 +149,9 @@ impl Hub {
     /// A change to `id` told to its room peers (in `self.peers`, marked in `self.seen`) is
     /// also told to its watchers who are not among them, marked as coming from MONITOR.
     pub(super) fn tell_watchers(&self, id: ClientId, ev: &Event<'_>, sink: &mut impl Sink) {
+        let rules = self.cfg.names;
         let Some(u) = self.user(id) else { return };
-        let Some(watchers) = self.watchers.get(&fold(&u.nick)) else {
+        let Some(watchers) = self.watchers.get(&rules.fold(&u.nick)) else {
             return;
         };
         let ev = match *ev {

@@ -5,15 +5,12 @@ use super::*;
 impl Hub {
     pub(super) fn change_nick(&mut self, id: ClientId, new: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
-        if let Err(e) = check_nick(new) {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::BadNick(new, e)));
-        }
+        let keys = match self.claim_nick(id, new) {
+            Ok(keys) => keys,
+            Err(fail) => return sink.one(id, &me.nick, &Event::Fail(fail)),
+        };
         if *me.nick == *new {
             return;
-        }
-        let key = fold(new);
-        if self.by_nick.get(&key).is_some_and(|&other| other != id) {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NickTaken(new)));
         }
         let rooms = self.rooms_of(id);
         self.collect_peers(&rooms, Some(id), false);
@@ -23,16 +20,20 @@ impl Hub {
             new,
         };
         sink.many(&self.peers, None, &ev);
-        let old_key = fold(&me.nick);
-        let old: Box<str> = me.nick.clone();
+        let old = me.keys.clone();
+        let old_nick: Box<str> = me.nick.clone();
+        let renamed = old.key != keys.key;
         self.remember(id);
-        self.by_nick.remove(&old_key);
-        self.by_nick.insert(key, id);
+        self.unfile_nick(id, &old);
+        self.by_nick.insert(keys.key.clone(), id);
+        self.nick_skeletons.insert(keys.skeleton.clone(), id);
         if let Some(me) = self.user_mut(id) {
             me.nick = new.into();
+            me.keys = keys;
         }
-        if *old_key != *fold(new) {
-            self.tell_offline(&old, sink);
+        // A change of case is no departure for those who monitor the nick.
+        if renamed {
+            self.tell_offline(&old_nick, sink);
             self.tell_online(id, sink);
         }
     }
@@ -108,7 +109,7 @@ impl Hub {
         at_ms: Option<u64>,
         sink: &mut impl Sink,
     ) {
-        let key = fold(target);
+        let key = self.cfg.names.fold(target);
         let Some(me) = self.user_mut(id) else { return };
         let pos = me.read_marks.iter().position(|(t, _)| *t == key);
         if let Some(at) = at_ms {
@@ -128,7 +129,7 @@ impl Hub {
     /// Where the user's read marker of `target` is.
     pub(super) fn tell_read_mark(&self, id: ClientId, target: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
-        let key = fold(target);
+        let key = self.cfg.names.fold(target);
         let at_ms = me.read_marks.iter().find(|(t, _)| *t == key).map(|m| m.1);
         let ev = Event::Extra(Extra::ReadMarker { target, at_ms });
         sink.one(id, &me.nick, &ev);
@@ -195,8 +196,14 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let mut found = 0;
-        let key = fold(nick);
-        for w in self.whowas.iter().rev().filter(|w| fold(&w.nick) == key) {
+        let rules = self.cfg.names;
+        let key = rules.key(nick);
+        for w in self
+            .whowas
+            .iter()
+            .rev()
+            .filter(|w| *rules.key(&w.nick) == *key)
+        {
             if count.is_some_and(|c| c > 0 && found >= c) {
                 break;
             }

@@ -10,7 +10,7 @@ use slab::Slab;
 use super::link::{Link, SendqLimits};
 use super::{mark_close, Timer, TimerKind};
 use crate::event::Event;
-use crate::front::{self, CloseReason, Output, Wire};
+use crate::front::{self, CloseReason, Framing, Output, Wire};
 use crate::hub::{ClientId, Sink};
 use crate::outbox::{Outbox, Span};
 
@@ -34,6 +34,8 @@ pub struct Deliver<'a> {
     /// Whose command is being carried out: what it queues for others is counted in `work`.
     pub(super) actor: Option<ClientId>,
     pub(super) work: &'a mut u64,
+    /// Where lines for a WebSocket wire are written before they are framed.
+    pub(super) scratch: &'a mut Vec<u8>,
 }
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
@@ -74,6 +76,27 @@ impl Encodings {
 const ARENA_FLUSH: usize = 64 << 20;
 
 impl Deliver<'_> {
+    /// Encodes with `f` for `wire` into the arena: as written for a stream, framed one
+    /// WebSocket message per line otherwise.
+    fn encode_for(&mut self, wire: Wire, f: impl FnOnce(&mut Vec<u8>)) -> Span {
+        if wire.framing == Framing::Stream {
+            return self.outbox.encode(f);
+        }
+        self.scratch.clear();
+        f(self.scratch);
+        let lines = &*self.scratch;
+        self.outbox
+            .encode(|out| front::frame_lines(wire.framing, lines, out))
+    }
+
+    /// Queues bytes for `id` exactly as `f` writes them, not framed again (WebSocket control
+    /// frames).
+    pub(super) fn unframed(&mut self, id: ClientId, f: impl FnOnce(&mut Vec<u8>)) {
+        self.make_room();
+        let span = self.outbox.encode(f);
+        self.queue(id, span);
+    }
+
     /// Flushes between events when the arena has grown past [`ARENA_FLUSH`] (never inside
     /// one event: its spans are shared by its recipients).
     fn make_room(&mut self) {
@@ -127,9 +150,7 @@ impl Sink for Deliver<'_> {
             return;
         };
         let (srv, now) = (self.server_name, self.unix_ms);
-        let span = self
-            .outbox
-            .encode(|out| front::encode(wire, event, me, srv, now, out));
+        let span = self.encode_for(wire, |out| front::encode(wire, event, me, srv, now, out));
         self.queue(to, span);
     }
 
@@ -166,9 +187,8 @@ impl Sink for Deliver<'_> {
                 Some(span) => span,
                 None => {
                     let (srv, now) = (self.server_name, self.unix_ms);
-                    let span = self
-                        .outbox
-                        .encode(|out| front::encode(wire, event, "", srv, now, out));
+                    let span =
+                        self.encode_for(wire, |out| front::encode(wire, event, "", srv, now, out));
                     made.put(wire, span);
                     span
                 }
@@ -181,7 +201,10 @@ impl Sink for Deliver<'_> {
 impl Output for Deliver<'_> {
     fn raw(&mut self, to: ClientId, f: impl FnOnce(&mut Vec<u8>)) {
         self.make_room();
-        let span = self.outbox.encode(f);
+        let Some(wire) = self.links.get(to).map(|l| l.wire) else {
+            return;
+        };
+        let span = self.encode_for(wire, f);
         self.queue(to, span);
     }
 
@@ -206,9 +229,9 @@ impl Output for Deliver<'_> {
         }
     }
 
-    fn set_wire(&mut self, id: ClientId, wire: Wire) {
+    fn set_caps(&mut self, id: ClientId, caps: u32) {
         if let Some(link) = self.links.get_mut(id) {
-            link.wire = wire;
+            link.wire.caps = caps;
         }
     }
 

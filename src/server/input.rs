@@ -20,7 +20,7 @@ impl Server {
             match link.transport.read(&mut scratch[..wanted]) {
                 ReadOutcome::Data(n) => {
                     self.start_when_ready(id);
-                    self.input(id, &scratch[..n]);
+                    self.input(id, &mut scratch[..n]);
                     budget -= n;
                     if budget == 0 {
                         // Fair share used: the rest waits for the next pass.
@@ -135,7 +135,7 @@ impl Server {
     }
 
     /// Handles newly read bytes, after any left over from before.
-    pub(super) fn input(&mut self, id: ClientId, data: &[u8]) {
+    pub(super) fn input(&mut self, id: ClientId, data: &mut [u8]) {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
@@ -147,7 +147,7 @@ impl Server {
         } else {
             let mut buf = std::mem::take(&mut link.inbuf);
             buf.extend_from_slice(data);
-            let used = self.process(id, &buf);
+            let used = self.process(id, &mut buf);
             buf.drain(..used);
             if let Some(link) = self.links.get_mut(id) {
                 link.inbuf = if buf.is_empty() { Vec::new() } else { buf };
@@ -215,8 +215,7 @@ impl Server {
         if text.len() > self.cfg.max_line {
             self.with_session(id, |s, ctx, hub, out| s.too_long(ctx, hub, out));
         } else {
-            let flow = self.with_session(id, |s, ctx, hub, out| s.line(ctx, text, hub, out));
-            self.follow(id, flow);
+            self.hand_line(id, text);
         }
     }
 
@@ -226,7 +225,7 @@ impl Server {
         if let Some(link) = self.links.get_mut(id) {
             link.throttled = false;
         }
-        self.input(id, &[]);
+        self.input(id, &mut []);
         if let Some(link) = self.links.get_mut(id) {
             if !link.throttled {
                 link.warned_flood = false;
@@ -240,80 +239,134 @@ impl Server {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if let Some(Flow::Raw { len, frame }) = flow {
-            link.framing = Framing::Raw { left: len };
-            link.data = frame;
+        match flow {
+            Some(Flow::Raw { len, frame }) => {
+                link.framing = Framing::Raw { left: len };
+                link.data = frame;
+            }
+            Some(Flow::Upgrade { proto, framing }) => self.upgraded(id, proto, framing),
+            Some(Flow::Lines | Flow::Paused) | None => {}
         }
     }
 
-    /// Consumes as much of `data` as can be handled now; returns how much.
-    fn process(&mut self, id: ClientId, data: &[u8]) -> usize {
+    /// Consumes as much of `data` as can be handled now; returns how much. A connection's
+    /// bytes are lines and data frames, WebSocket frames (after an upgrade), or a stream its
+    /// front end reads itself (HTTP); a data frame inside any of them is raw bytes.
+    fn process(&mut self, id: ClientId, data: &mut [u8]) -> usize {
         let mut pos = 0;
         loop {
-            let Some(link) = self.links.get_mut(id).filter(|l| l.closing.is_none()) else {
+            let Some(link) = self.links.get(id).filter(|l| l.closing.is_none()) else {
                 return data.len();
             };
             let Some(session) = self.sessions.get(id).and_then(Option::as_ref) else {
                 return data.len();
             };
-            let limit = session.max_line(&self.cfg);
-            let before = link.framing;
-            let (piece, used) = frame::next_piece(&mut link.framing, &data[pos..], limit);
-            match piece {
-                Some(Piece::Line(line)) if self.cfg.flood_limit && !session.flood_exempt(line) => {
-                    if link.throttled {
-                        link.framing = before;
-                        return pos;
-                    }
-                    if let Err(at) = link.flood.admit(self.clock.mono, line.len()) {
-                        // Over the rate: the line waits ("fake lag"); reading goes on so a
-                        // client that keeps going is seen and dropped.
-                        link.framing = before;
-                        link.throttled = true;
-                        let first_time = !link.warned_flood;
-                        link.warned_flood = true;
-                        self.schedule(id, at, TimerKind::Flood);
-                        if first_time {
-                            let (hub, mut out) = self.deliver();
-                            let me = hub.nick(id).unwrap_or("*");
-                            out.one(id, me, &Event::Fail(Fail::Flood));
-                        }
-                        return pos;
-                    }
-                    let flow =
-                        self.with_session(id, |s, ctx, hub, out| s.line(ctx, line, hub, out));
-                    self.follow(id, flow);
-                }
-                Some(Piece::Line(line)) => {
-                    let flow =
-                        self.with_session(id, |s, ctx, hub, out| s.line(ctx, line, hub, out));
-                    self.follow(id, flow);
-                }
-                Some(Piece::TooLong) => {
-                    self.with_session(id, |s, ctx, hub, out| s.too_long(ctx, hub, out));
-                }
-                Some(Piece::Raw(bytes)) => {
-                    let frame: DataFrame = link.data;
-                    let flow = self
-                        .with_session(id, |s, ctx, hub, out| s.raw(ctx, frame, bytes, hub, out));
-                    if flow == Some(Flow::Paused) {
-                        // Taken back up where it stopped once the recipient catches up.
-                        if let Some(link) = self.links.get_mut(id) {
-                            link.framing = before;
-                            link.paused = true;
-                            link.paused_since.get_or_insert(self.clock.mono);
-                            self.paused.push(id);
-                        }
-                        return pos;
-                    }
-                    if let Some(link) = self.links.get_mut(id) {
-                        link.paused_since = None;
-                    }
-                }
-                None if used == 0 => return pos,
-                None => {}
+            let in_frame = link.framing != Framing::Lines;
+            let step = if !in_frame && link.ws.is_some() {
+                self.ws_step(id, &mut data[pos..])
+            } else if !in_frame && session.reads_stream() {
+                self.stream_step(id, &data[pos..])
+            } else {
+                self.line_step(id, &data[pos..])
+            };
+            match step {
+                Some(used) => pos += used,
+                None => return pos,
             }
-            pos += used;
         }
+    }
+
+    /// A front end that reads the stream itself (HTTP) takes what it can.
+    fn stream_step(&mut self, id: ClientId, data: &[u8]) -> Option<usize> {
+        let (used, flow) = self
+            .with_session(id, |s, ctx, hub, out| s.stream(ctx, data, hub, out))
+            .unwrap_or((data.len(), Flow::Lines));
+        let progressed = used > 0 || flow != Flow::Lines;
+        self.follow(id, Some(flow));
+        progressed.then_some(used)
+    }
+
+    /// Charges a line to the flood limit; false if it must wait (the client is told once per
+    /// episode, and a timer takes it up again).
+    pub(super) fn flood_admits(&mut self, id: ClientId, len: usize) -> bool {
+        let Some(link) = self.links.get_mut(id) else {
+            return false;
+        };
+        if link.throttled {
+            return false;
+        }
+        let Err(at) = link.flood.admit(self.clock.mono, len) else {
+            return true;
+        };
+        // Over the rate: the line waits ("fake lag"); reading goes on so a client that keeps
+        // going is seen and dropped.
+        link.throttled = true;
+        let first_time = !link.warned_flood;
+        link.warned_flood = true;
+        self.schedule(id, at, TimerKind::Flood);
+        if first_time {
+            let (hub, mut out) = self.deliver();
+            let me = hub.nick(id).unwrap_or("*");
+            out.one(id, me, &Event::Fail(Fail::Flood));
+        }
+        false
+    }
+
+    /// Hands one line to the front end and charges the flood limit for what it caused.
+    pub(super) fn hand_line(&mut self, id: ClientId, line: &[u8]) {
+        self.work = 0;
+        let flow = self.with_session(id, |s, ctx, hub, out| s.line(ctx, line, hub, out));
+        let (work, now) = (self.work, self.clock.mono);
+        if let Some(link) = self.links.get_mut(id) {
+            if self.cfg.flood_limit {
+                link.flood.charge_work(now, work);
+            }
+        }
+        self.follow(id, flow);
+    }
+
+    /// One line, an over-long line or a piece of a data frame.
+    fn line_step(&mut self, id: ClientId, data: &[u8]) -> Option<usize> {
+        let link = self.links.get_mut(id)?;
+        let session = self.sessions.get(id).and_then(Option::as_ref)?;
+        let limit = session.max_line(&self.cfg);
+        let before = link.framing;
+        let (piece, used) = frame::next_piece(&mut link.framing, data, limit);
+        match piece {
+            Some(Piece::Line(line)) => {
+                let charged = self.cfg.flood_limit && !session.flood_exempt(line);
+                if charged && !self.flood_admits(id, line.len()) {
+                    if let Some(link) = self.links.get_mut(id) {
+                        link.framing = before;
+                    }
+                    return None;
+                }
+                self.hand_line(id, line);
+            }
+            Some(Piece::TooLong) => {
+                self.with_session(id, |s, ctx, hub, out| s.too_long(ctx, hub, out));
+            }
+            Some(Piece::Raw(bytes)) => {
+                let frame: DataFrame = link.data;
+                let flow =
+                    self.with_session(id, |s, ctx, hub, out| s.raw(ctx, frame, bytes, hub, out));
+                if flow == Some(Flow::Paused) {
+                    // Taken back up where it stopped once the recipient catches up.
+                    if let Some(link) = self.links.get_mut(id) {
+                        link.framing = before;
+                        link.paused = true;
+                        link.paused_since.get_or_insert(self.clock.mono);
+                        self.paused.push(id);
+                    }
+                    return None;
+                }
+                if let Some(link) = self.links.get_mut(id) {
+                    link.paused_since = None;
+                }
+            }
+            None if used == 0 => return None,
+            None => {}
+        }
+        Some(used)
     }
 }

@@ -38,6 +38,7 @@ mod input;
 mod link;
 mod output;
 mod reload;
+mod websocket;
 
 pub use deliver::Deliver;
 use link::{Link, SendqLimits};
@@ -60,6 +61,7 @@ macro_rules! deliver_to {
             capture: None,
             actor: $actor,
             work: &mut $s.work,
+            scratch: &mut $s.frame_scratch,
         }
     };
 }
@@ -90,6 +92,9 @@ enum TimerKind {
     Session,
     /// A TLS handshake must be done by now.
     Handshake,
+    /// A WebSocket's keepalive: ping it if it has been silent, drop it if a ping went
+    /// unanswered.
+    WsPing,
 }
 
 /// A timer: at `.0`, for the connection with key `.1` and serial `.2`.
@@ -107,8 +112,10 @@ impl Listener {
         match (self.proto, self.tls) {
             (Proto::Native, false) => "native",
             (Proto::Irc, false) => "irc",
+            (Proto::Web, false) => "web",
             (Proto::Native, true) => "native-tls",
             (Proto::Irc, true) => "irc-tls",
+            (Proto::Web, true) => "web-tls",
         }
     }
 }
@@ -131,6 +138,8 @@ pub struct Server {
     sendq: SendqLimits,
     /// Deliveries to others caused by the command being carried out (for the flood limit).
     work: u64,
+    /// Lines for WebSocket wires before they are framed.
+    frame_scratch: Vec<u8>,
     /// One read buffer for all connections: input is parsed where it lands.
     scratch: Vec<u8>,
     dirty: Vec<ClientId>,
@@ -156,7 +165,9 @@ pub struct Server {
 
 /// Loads the certificate and key if the configuration names them (or needs them).
 fn load_tls(cfg: &Config) -> io::Result<Option<Arc<rustls::ServerConfig>>> {
-    let wants_tls = !cfg.tls_listen.is_empty() || !cfg.irc_tls_listen.is_empty();
+    let wants_tls = !cfg.tls_listen.is_empty()
+        || !cfg.irc_tls_listen.is_empty()
+        || !cfg.web_tls_listen.is_empty();
     match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(cert), Some(key)) => {
             let (cert, key) = (cert.display().to_string(), key.display().to_string());
@@ -198,7 +209,8 @@ impl Server {
             None => fd_ceiling,
         };
         info!("open-file limit {fd_limit}: at most {max_clients} clients");
-        let hub = Hub::new(crate::front::hub_config(&cfg));
+        let mut hub = Hub::new(crate::front::hub_config(&cfg));
+        hub.set_token_source(Box::new(random_token));
         let addresses = AddressLimits::new(
             cfg.max_per_ip,
             cfg.max_conn_rate,
@@ -210,6 +222,7 @@ impl Server {
             soft: cfg.sendq_soft.min(cfg.max_sendq),
             soft_for: cfg.sendq_soft_for,
         };
+        hub.set_files_url(files_url(&cfg, &listeners).as_deref());
         Ok(Server {
             cfg,
             poll,
@@ -223,6 +236,7 @@ impl Server {
             clock: Clock::now(),
             sendq,
             work: 0,
+            frame_scratch: Vec::new(),
             scratch: vec![0; config::READ_BUDGET],
             dirty: Vec::new(),
             closing: Vec::new(),
@@ -396,6 +410,7 @@ impl Server {
                 TimerKind::Session => {
                     self.with_session(id, |s, ctx, hub, out| s.timer(ctx, hub, out));
                 }
+                TimerKind::WsPing => self.ws_keepalive(id),
                 TimerKind::Handshake => {
                     if self
                         .links
@@ -416,15 +431,32 @@ impl Server {
                 continue;
             };
             let reason = link.closing.clone().unwrap_or(CloseReason::PeerClosed);
+            let (in_hub, peer, secure) = (link.in_hub, link.peer, link.transport.is_tls());
             self.addresses.release(link.counted_as);
-            if link.in_hub {
+            if in_hub {
                 let (hub, mut out) = self.deliver();
                 hub.disconnect(id, reason.public_text(), &mut out);
             }
-            if let Some(slot) = self.sessions.get_mut(id) {
-                *slot = None;
+            if let Some(mut session) = self.sessions.get_mut(id).and_then(Option::take) {
+                let ctx = Ctx {
+                    id,
+                    clock: self.clock,
+                    peer,
+                    secure,
+                    cfg: &self.cfg,
+                };
+                let mut out = deliver_to!(self, None);
+                session.closed(&ctx, &mut self.hub, &mut out);
             }
             let mut link = self.links.remove(id);
+            if link.ws.is_some() {
+                // A WebSocket says goodbye with a close frame (the front end's own goodbye,
+                // if any, went before it).
+                let mut frame = Vec::new();
+                crate::proto::ws::write_close(&mut frame, crate::proto::ws::close::NORMAL, "");
+                use std::io::Write as _;
+                let _ = link.transport.write(&frame);
+            }
             let _ = self.poll.registry().deregister(link.transport.socket());
             match &reason {
                 CloseReason::Error(e) => {
@@ -491,7 +523,7 @@ impl Server {
                     link.data.to = None;
                 }
                 // Handle what was held back, then read what waits in the socket.
-                self.input(id, &[]);
+                self.input(id, &mut []);
                 self.carry.push(id);
             }
         }
@@ -546,6 +578,33 @@ impl Server {
     }
 }
 
+/// An unguessable token for a file link, from the operating system's generator.
+fn random_token() -> u128 {
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        // No randomness at all is a broken machine; a token that cannot be opened is safe.
+        return 0;
+    }
+    u128::from_le_bytes(bytes)
+}
+
+/// Where file links point: `--web-url`, else the first web listener as bound (an unspecified
+/// address replaced by the server name).
+fn files_url(cfg: &Config, listeners: &[Option<Listener>]) -> Option<String> {
+    if let Some(url) = &cfg.web_url {
+        return Some(url.clone());
+    }
+    let web = listeners.iter().flatten().find(|l| l.proto == Proto::Web)?;
+    let addr = web.socket.local_addr().ok()?;
+    let scheme = if web.tls { "https" } else { "http" };
+    let host = if addr.ip().is_unspecified() {
+        format!("{}:{}", cfg.server_name, addr.port())
+    } else {
+        addr.to_string()
+    };
+    Some(format!("{scheme}://{host}"))
+}
+
 /// Every listener the configuration asks for: address, front end, TLS.
 fn wanted_listeners(cfg: &Config) -> Vec<(SocketAddr, Proto, bool)> {
     let of = |addrs: &[SocketAddr], proto, tls| -> Vec<(SocketAddr, Proto, bool)> {
@@ -554,8 +613,10 @@ fn wanted_listeners(cfg: &Config) -> Vec<(SocketAddr, Proto, bool)> {
     [
         of(&cfg.listen, Proto::Native, false),
         of(&cfg.irc_listen, Proto::Irc, false),
+        of(&cfg.web_listen, Proto::Web, false),
         of(&cfg.tls_listen, Proto::Native, true),
         of(&cfg.irc_tls_listen, Proto::Irc, true),
+        of(&cfg.web_tls_listen, Proto::Web, true),
     ]
     .concat()
 }

@@ -48,6 +48,7 @@ impl Server {
         let changes = diff(&self.cfg, &new);
         // What needs a restart keeps its old value until then.
         new.server_name = self.cfg.server_name.clone();
+        new.ascii_names = self.cfg.ascii_names;
         // Certificates are read again on every reload: renewed files keep their names. New
         // handshakes use them; connections keep the configuration they started with.
         let tls = match load_tls(&new) {

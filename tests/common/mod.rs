@@ -31,8 +31,19 @@ impl Daemon {
 
     /// Starts snak with exactly `base` + `extra` as arguments.
     pub fn start_with(base: &[&str], extra: &[&str]) -> Daemon {
+        // The web listener's default port would collide between tests run at once.
+        let web_named = base
+            .iter()
+            .chain(extra)
+            .any(|a| a.starts_with("--web-listen") || *a == "--no-web");
+        let web: &[&str] = if web_named {
+            &[]
+        } else {
+            &["--web-listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_snak"))
             .args(base)
+            .args(web)
             .args(extra)
             .env(
                 "RUST_LOG",

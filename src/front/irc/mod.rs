@@ -13,11 +13,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Arrival, CloseReason, Ctx, Output, Wire};
+use super::{Arrival, CloseReason, Ctx, Output};
 use crate::config::Config;
 use crate::event::{Event, Fail, MsgKind};
 use crate::hub::{ClientId, Command, Hub, MonitorOp, MONITOR_MAX, REALNAME_MAX};
-use crate::names::{check_nick, NICK_MAX, ROOM_MAX};
+use crate::names::{NICK_MAX, ROOM_MAX};
 use crate::proto::irc::{self, caps};
 use crate::proto::irc_msg::{self, numeric::*, write_message, write_numeric, Message, ParseError};
 use crate::proto::modes;
@@ -52,6 +52,7 @@ pub const CAPS: &[(&str, u32, Option<&str>)] = &[
     ("multi-prefix", caps::MULTI_PREFIX, None),
     ("server-time", caps::SERVER_TIME, None),
     ("setname", caps::SETNAME, None),
+    ("snak.chat/files", caps::SNAK_FILES, None),
     ("standard-replies", caps::STANDARD_REPLIES, None),
     ("userhost-in-names", caps::USERHOST_IN_NAMES, None),
 ];
@@ -87,12 +88,12 @@ fn write_isupport(out: &mut Vec<u8>, srv: &str, me: &str, tokens: &[String]) {
 }
 
 /// The ISUPPORT tokens snak sends after the welcome and on VERSION.
-pub fn isupport_tokens() -> Vec<String> {
+pub fn isupport_tokens(casemapping: &str) -> Vec<String> {
     let rooms = crate::hub::HubConfig::default().max_rooms_per_user;
     vec![
         format!("AWAYLEN={AWAY_MAX}"),
         "BOT=B".into(),
-        "CASEMAPPING=rfc8265".into(),
+        format!("CASEMAPPING={casemapping}"),
         format!("CHANLIMIT=#:{rooms}"),
         "CHANMODES=beI,k,l,imnst".into(),
         format!("CHANNELLEN={ROOM_MAX}"),
@@ -345,12 +346,8 @@ impl IrcSession {
                     fail(self, hub, out, Fail::NoNickGiven);
                     return;
                 };
-                if let Err(e) = check_nick(nick) {
-                    fail(self, hub, out, Fail::BadNick(nick, e));
-                    return;
-                }
-                if hub.nick_in_use(nick) {
-                    fail(self, hub, out, Fail::NickTaken(nick));
+                if let Some(refusal) = hub.nick_refusal(id, nick) {
+                    fail(self, hub, out, refusal);
                     return;
                 }
                 self.nick = Some(nick.into());
@@ -533,7 +530,7 @@ impl IrcSession {
                 Command::Monitor(op)
             }
             "VERSION" | "TIME" | "ADMIN" | "INFO" | "LINKS" | "STATS" | "HELP" | "HELPOP" => {
-                let tokens = isupport_tokens();
+                let tokens = isupport_tokens(hub.name_rules().casemapping());
                 let about = info::About {
                     srv,
                     description: &cfg.server_info,
@@ -628,6 +625,7 @@ impl IrcSession {
                 nick: p[0],
                 room: p[1],
             },
+            "FILE" => return file_command(ctx, p, hub, out),
             "USERHOST" if need(1) => Command::Userhost(p),
             "ISON" if need(1) => Command::Ison(p),
             "LUSERS" => Command::Lusers,
@@ -803,13 +801,7 @@ impl IrcSession {
                 if known {
                     self.caps = caps;
                     reply(out, &["ACK", shown]);
-                    out.set_wire(
-                        id,
-                        Wire {
-                            proto: super::Proto::Irc,
-                            caps,
-                        },
-                    );
+                    out.set_caps(id, caps);
                 } else {
                     reply(out, &["NAK", shown]);
                 }
@@ -852,8 +844,8 @@ impl IrcSession {
             });
             return out.close(id, CloseReason::Other("bad password"));
         }
-        if hub.nick_in_use(&nick) {
-            out.one(id, "*", &Event::Fail(Fail::NickTaken(&nick)));
+        if let Some(refusal) = hub.nick_refusal(id, &nick) {
+            out.one(id, "*", &Event::Fail(refusal));
             self.nick = None;
             return;
         }
@@ -865,6 +857,7 @@ impl IrcSession {
         self.nick = None;
         self.user = None;
         let version = env!("CARGO_PKG_VERSION");
+        let tokens = isupport_tokens(hub.name_rules().casemapping());
         out.raw(id, |b| {
             let n =
                 |b: &mut Vec<u8>, code, params: &[&str]| write_numeric(b, srv, code, &nick, params);
@@ -876,7 +869,7 @@ impl IrcSession {
             n(b, RPL_CREATED, &[&created]);
             let v = format!("snak-{version}");
             n(b, RPL_MYINFO, &[srv, &v, "Biow", "beIiklmnostv", "beIklov"]);
-            write_isupport(b, srv, &nick, &isupport_tokens());
+            write_isupport(b, srv, &nick, &tokens);
         });
         out.entered_hub(id);
         hub.announce(id, out);
@@ -940,6 +933,52 @@ impl IrcSession {
             None => self.want(id, self.last_seen + interval, out),
         }
     }
+}
+
+/// `FILE OFFER NICK SIZE :NAME`, `FILE ACCEPT|DECLINE|CANCEL ID` (the web page, with
+/// `snak.chat/files`), and `FILE SEND NICK` for any IRC client: a link to a page that sends
+/// NICK a file.
+fn file_command(ctx: &Ctx<'_>, p: &[&str], hub: &mut Hub, out: &mut impl Output) {
+    let (id, clock, srv) = (ctx.id, ctx.clock, ctx.cfg.server_name.as_str());
+    let mut buf = [0u8; 16];
+    let sub = upper(p.first().copied().unwrap_or(""), &mut buf);
+    let number = |i: usize| p.get(i).and_then(|s| s.parse::<u64>().ok());
+    let command = match (sub, p.len()) {
+        ("OFFER", 4) => match number(2) {
+            Some(size) if !p[3].is_empty() && p[3].len() <= 255 => Command::Offer {
+                to: p[1],
+                size,
+                name: p[3],
+            },
+            _ => return fail_usage(ctx, hub, out),
+        },
+        ("ACCEPT", 2) | ("DECLINE", 2) | ("CANCEL", 2) => {
+            let Some(tid) = number(1) else {
+                return fail_usage(ctx, hub, out);
+            };
+            match sub {
+                "ACCEPT" => Command::Accept(tid),
+                "DECLINE" => Command::Decline(tid),
+                _ => Command::Cancel(tid),
+            }
+        }
+        ("SEND", 2) => {
+            let me = hub.nick(id).unwrap_or("*").to_string();
+            let text = match hub.send_page(id, p[1], clock) {
+                Ok(link) => format!("To send {} a file, open {link}", p[1]),
+                Err(Fail::NoSuchNick(n)) => format!("{n}: no such nick"),
+                Err(_) => "This server serves no file links".to_string(),
+            };
+            return out.raw(id, |b| write_message(b, Some(srv), "NOTICE", &[&me, &text]));
+        }
+        _ => return fail_usage(ctx, hub, out),
+    };
+    hub.apply(id, command, clock, out);
+}
+
+fn fail_usage(ctx: &Ctx<'_>, hub: &Hub, out: &mut impl Output) {
+    let me = hub.nick(ctx.id).unwrap_or("*");
+    out.one(ctx.id, me, &Event::Fail(Fail::NeedMoreParams("FILE")));
 }
 
 /// `MODE TARGET [CHANGES [PARAMS...]]`: a room's or one's own modes, shown or changed; every
@@ -1061,7 +1100,7 @@ mod tests {
             ":snak.localhost CAP * LS :account-notify account-tag away-notify batch \
              draft/read-marker cap-notify chghost echo-message extended-join extended-monitor \
              invite-notify labeled-response message-tags multi-prefix server-time setname \
-             standard-replies userhost-in-names\r\n"
+             snak.chat/files standard-replies userhost-in-names\r\n"
         );
         t.line(&mut c, "CAP REQ :multi-prefix bogus");
         assert_eq!(
@@ -1414,6 +1453,7 @@ mod tests {
     #[test]
     fn recipients_differing_in_irrelevant_caps_share_an_encoding() {
         use crate::event::{Meta, MsgId, MsgKind, Source};
+        use crate::front::Wire;
         let ev = Event::RoomMessage {
             meta: Meta {
                 id: MsgId(7),
@@ -1436,8 +1476,8 @@ mod tests {
         ];
         let mut variants: Vec<Wire> = (0..1000)
             .map(|i| Wire {
-                proto: Proto::Irc,
                 caps: sets[i % sets.len()],
+                ..Wire::IRC
             })
             .map(|w| w.for_event(&ev))
             .collect();
