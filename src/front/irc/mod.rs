@@ -78,6 +78,27 @@ fn middle(p: &str) -> &str {
     }
 }
 
+/// The capability names of a CAP LS reply in lines of at most `budget` bytes (at least one
+/// line, empty if there are no names; a name longer than the budget has a line of its own).
+fn cap_ls_lines(names: &[String], budget: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for name in names {
+        if lines
+            .last()
+            .is_some_and(|l| !l.is_empty() && l.len() + name.len() + 1 > budget)
+        {
+            lines.push(String::new());
+        }
+        if let Some(line) = lines.last_mut() {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(name);
+        }
+    }
+    lines
+}
+
 /// RPL_ISUPPORT lines, at most 12 tokens each.
 fn write_isupport(out: &mut Vec<u8>, srv: &str, me: &str, tokens: &[String]) {
     for chunk in tokens.chunks(12) {
@@ -744,22 +765,12 @@ impl IrcSession {
                     })
                     .collect();
                 // Lines that fit in 512 bytes; all but the last marked `*` (302 only).
-                let budget = 400usize.saturating_sub(me.len());
-                let mut lines: Vec<String> = vec![String::new()];
-                for name in names {
-                    let full = lines
-                        .last()
-                        .is_some_and(|l| l.len() + name.len() + 1 > budget);
-                    if full && self.cap_302 {
-                        lines.push(String::new());
-                    }
-                    if let Some(line) = lines.last_mut() {
-                        if !line.is_empty() {
-                            line.push(' ');
-                        }
-                        line.push_str(&name);
-                    }
-                }
+                let budget = if self.cap_302 {
+                    400 - me.len().min(100)
+                } else {
+                    usize::MAX
+                };
+                let lines = cap_ls_lines(&names, budget);
                 let last = lines.len() - 1;
                 for (i, line) in lines.iter().enumerate() {
                     if i < last {
@@ -1550,5 +1561,14 @@ mod tests {
             ":snak.localhost FAIL SETNAME INVALID_REALNAME :Real name is empty or too long\r\n"
         );
         assert_eq!(t.take(a.id), "");
+    }
+
+    #[test]
+    fn cap_ls_is_cut_into_lines_that_fit() {
+        let names: Vec<String> = ["aaa", "bbbb", "cc", "d"].map(String::from).to_vec();
+        assert_eq!(cap_ls_lines(&names, 8), ["aaa bbbb", "cc d"]);
+        assert_eq!(cap_ls_lines(&names, 3), ["aaa", "bbbb", "cc", "d"]);
+        assert_eq!(cap_ls_lines(&names, usize::MAX), ["aaa bbbb cc d"]);
+        assert_eq!(cap_ls_lines(&[], 10), [""]);
     }
 }
