@@ -709,8 +709,8 @@ impl IrcSession {
         if ctcp.kind() == CtcpKind::Dcc {
             let text = format!(
                 "{} uses snak's own client and cannot take DCC; files reach {} through snak: \
-                 native users send them with /send, and IRC users will get a download link",
-                them.nick, them.nick
+                 /quote FILE SEND {} gives you a link to upload one",
+                them.nick, them.nick, them.nick
             );
             return out.raw(id, |b| write_message(b, Some(srv), "NOTICE", &[&me, &text]));
         }
