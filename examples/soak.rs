@@ -94,6 +94,8 @@ impl Daemon {
                 "--irc-listen",
                 "127.0.0.1:0",
                 "--no-web",
+                "--data-dir",
+                "none",
             ])
             .args(["--max-sendq", SENDQ, "--irc-ping", "20"])
             .env("RUST_LOG", "error")

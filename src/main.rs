@@ -59,7 +59,16 @@ fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(errors) => return failed(&errors),
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // RUST_LOG, when set, wins (it can name modules); else --log-level, which a reload changes
+    // (the logger lets everything through and the level is the one gate).
+    if std::env::var_os("RUST_LOG").is_some() {
+        env_logger::Builder::from_env(env_logger::Env::default()).init();
+    } else {
+        env_logger::Builder::new()
+            .filter_level(log::LevelFilter::Trace)
+            .init();
+        log::set_max_level(config::level_filter(&cfg.log_level));
+    }
     for w in &warnings {
         log::warn!("{w}");
     }

@@ -406,6 +406,8 @@ impl LowFdDaemon {
                 "127.0.0.1:0",
                 "--no-irc",
                 "--no-web",
+                "--data-dir",
+                "none",
                 "--max-clients",
                 "1000",
             ])

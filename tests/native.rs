@@ -323,7 +323,14 @@ fn bad_flags_and_busy_ports_fail_clearly() {
     let d = Daemon::start(&[]);
     let busy = d.native.to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_snak"))
-        .args(["--listen", &busy, "--no-irc", "--no-web"])
+        .args([
+            "--listen",
+            &busy,
+            "--no-irc",
+            "--no-web",
+            "--data-dir",
+            "none",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

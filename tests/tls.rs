@@ -486,6 +486,8 @@ fn a_tls_listener_without_a_certificate_or_with_a_wrong_key_does_not_start() {
                 "--irc-listen",
                 "127.0.0.1:0",
                 "--no-web",
+                "--data-dir",
+                "none",
             ])
             .args(args)
             .output()

@@ -30,6 +30,8 @@ impl Daemon {
                 "--irc-listen",
                 "127.0.0.1:0",
                 "--no-web",
+                "--data-dir",
+                "none",
             ])
             .args(extra)
             .env(

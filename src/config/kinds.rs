@@ -569,3 +569,61 @@ impl Kind for Url {
         Some(v.clone())
     }
 }
+
+/// Where the store keeps its files: a directory (a relative one is relative to snak's working
+/// directory, as on the command line), or `none` for nothing kept.
+pub struct DataDir;
+
+fn data_dir(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains('\0') {
+        Err("needs a directory, or none".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+impl Kind for DataDir {
+    type Value = String;
+    fn read_args(&self, given: &[String]) -> Result<Self::Value, String> {
+        data_dir(last(given))
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<Self::Value, Problem> {
+        let s = string(item, "a directory, or \"none\"")?;
+        data_dir(s).map_err(|e| item.fail(e))
+    }
+    fn show(&self, v: &Self::Value) -> Option<String> {
+        Some(format!("{v:?}"))
+    }
+    fn show_arg(&self, v: &Self::Value) -> Option<String> {
+        Some(v.clone())
+    }
+}
+
+/// A log level: error, warn, info, debug or trace.
+pub struct LogLevel;
+
+fn log_level(s: &str) -> Result<String, String> {
+    match s.to_ascii_lowercase().as_str() {
+        l @ ("error" | "warn" | "info" | "debug" | "trace") => Ok(l.to_string()),
+        _ => Err(format!(
+            "needs error, warn, info, debug or trace, not {s:?}"
+        )),
+    }
+}
+
+impl Kind for LogLevel {
+    type Value = String;
+    fn read_args(&self, given: &[String]) -> Result<Self::Value, String> {
+        log_level(last(given))
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<Self::Value, Problem> {
+        let s = string(item, "a level")?;
+        log_level(s).map_err(|e| item.fail(e))
+    }
+    fn show(&self, v: &Self::Value) -> Option<String> {
+        Some(format!("{v:?}"))
+    }
+    fn show_arg(&self, v: &Self::Value) -> Option<String> {
+        Some(v.clone())
+    }
+}

@@ -27,8 +27,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::kinds::{
-    Addrs, FilePath, Maybe, Motd, Num, Opers, Origins, Password, Secs, ServerName, Switch, Text,
-    Url,
+    Addrs, DataDir, FilePath, LogLevel, Maybe, Motd, Num, Opers, Origins, Password, Secs,
+    ServerName, Switch, Text, Url,
 };
 use super::secret::Secret;
 
@@ -100,6 +100,34 @@ options! {
         reload: Live,
         default: None,
         help: "the IRC message of the day (default: none, numeric 422)",
+    },
+    /// Where accounts, registered rooms and history are kept; `none`: nothing is kept.
+    data_dir: String {
+        flag: "--data-dir DIR",
+        key: "data_dir",
+        kind: DataDir,
+        reload: Restart,
+        default: "snak-data".into(),
+        help: "where accounts, registered rooms and history are kept (created on first start); \
+               none keeps nothing",
+    },
+    /// The log level (RUST_LOG, if set, wins at start).
+    log_level: String {
+        flag: "--log-level LEVEL",
+        key: "log_level",
+        kind: LogLevel,
+        reload: Live,
+        default: "info".into(),
+        help: "error, warn, info, debug or trace",
+    },
+    /// Prometheus metrics listeners.
+    metrics_listen: Vec<SocketAddr> {
+        flag: "--metrics-listen ADDR",
+        key: "metrics_listen",
+        kind: Addrs,
+        reload: Live,
+        default: Vec::new(),
+        help: "serve Prometheus metrics at GET /metrics here (off unless given; keep it private)",
     },
     /// IRC listeners.
     irc_listen: Vec<SocketAddr> {
@@ -223,6 +251,33 @@ options! {
         default: None,
         help: "the address file links point to, e.g. https://chat.example.org \
                (default: the first web listener's)",
+    },
+    /// Lines of a room's history a joiner gets.
+    history_on_join: usize {
+        flag: "--history-on-join N",
+        key: "history.on_join",
+        kind: Num { min: 0, max: 1000 },
+        reload: Live,
+        default: 50,
+        help: "lines of a room's history a joiner gets (0: none)",
+    },
+    /// Days of history kept; 0 keeps it as long as the count allows.
+    history_days: u64 {
+        flag: "--history-days N",
+        key: "history.days",
+        kind: Num { min: 0, max: 36_500 },
+        reload: Live,
+        default: 90,
+        help: "days of history kept (0: no age limit)",
+    },
+    /// Lines kept per room or conversation; 0 keeps as many as the age allows.
+    history_max_per_room: u64 {
+        flag: "--history-max-per-room N",
+        key: "history.max_per_room",
+        kind: Num::at_least(0),
+        reload: Live,
+        default: 100_000,
+        help: "lines of history kept per room or conversation (0: no count limit)",
     },
     /// None: as many as the open-file limit allows.
     max_clients: Option<usize> {

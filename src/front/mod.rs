@@ -46,6 +46,8 @@ pub enum Proto {
     Irc,
     /// HTTP: the page, WebSocket upgrades, file links.
     Web,
+    /// HTTP for `GET /metrics` only (a private listener).
+    Metrics,
 }
 
 impl Proto {
@@ -54,6 +56,7 @@ impl Proto {
             Proto::Native => "native",
             Proto::Irc => "irc",
             Proto::Web => "web",
+            Proto::Metrics => "metrics",
         }
     }
 }
@@ -96,7 +99,7 @@ impl Wire {
     /// options the event does not use share one encoding.
     pub fn for_event(self, event: &Event<'_>) -> Wire {
         match self.proto {
-            Proto::Native | Proto::Web => self,
+            Proto::Native | Proto::Web | Proto::Metrics => self,
             Proto::Irc => Wire {
                 caps: self.caps & crate::proto::irc::caps::relevant(event),
                 ..self
@@ -122,7 +125,7 @@ pub fn encode(
         Proto::Irc => {
             crate::proto::irc::encode_with(event, me, server_name, wire.caps, now_ms, out)
         }
-        Proto::Web => web::encode(event, out),
+        Proto::Web | Proto::Metrics => web::encode(event, out),
     }
 }
 
@@ -136,7 +139,7 @@ pub fn encode_file_data(wire: Wire, transfer: u64, bytes: &[u8], out: &mut Vec<u
         // A download link's response body: the bytes themselves.
         Proto::Web => out.extend_from_slice(bytes),
         // IRC connections never receive file data: they get links.
-        Proto::Irc => {}
+        Proto::Irc | Proto::Metrics => {}
     }
 }
 
@@ -242,6 +245,8 @@ pub enum Flow {
     Paused,
     /// The HTTP connection became a WebSocket speaking `proto` in `framing`.
     Upgrade { proto: Proto, framing: Framing },
+    /// Answer with the metrics (the loop has them); close after unless `keep_alive`.
+    Metrics { keep_alive: bool, head_only: bool },
 }
 
 /// A file data frame being received: its transfer and its recipient (None: skipped).
@@ -270,7 +275,8 @@ impl Session {
         match proto {
             Proto::Native => Session::Native(native::Native::start(ctx, arrival, hub, out)),
             Proto::Irc => Session::Irc(Box::new(irc::IrcSession::start(ctx, arrival, out))),
-            Proto::Web => Session::Web(Box::new(web::Http::start(ctx, out))),
+            Proto::Web => Session::Web(Box::new(web::Http::start(ctx, false, out))),
+            Proto::Metrics => Session::Web(Box::new(web::Http::start(ctx, true, out))),
         }
     }
 

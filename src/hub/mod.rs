@@ -630,6 +630,11 @@ impl Hub {
         self.by_nick.len()
     }
 
+    /// File offers and transfers open.
+    pub fn transfer_count(&self) -> usize {
+        self.transfers.len()
+    }
+
     pub fn room_count(&self) -> usize {
         self.rooms.len()
     }

@@ -90,6 +90,7 @@ impl Server {
         tls: bool,
     ) {
         if self.links.len() >= self.max_clients {
+            self.metrics.dropped(super::metrics::Drop::Full);
             refuse(socket, &self.refusal(proto, Fail::ServerFull));
             info!("refused {addr}: server full ({} clients)", self.links.len());
             return;
@@ -97,10 +98,17 @@ impl Server {
         let counted_as = match self.addresses.admit(addr.ip(), self.clock.mono) {
             Ok(key) => key,
             Err(why) => {
-                let fail = match why {
-                    Refusal::TooManyFromAddress => Fail::TooManyFromAddress,
-                    Refusal::TooFast => Fail::ConnectingTooFast,
+                let (fail, drop) = match why {
+                    Refusal::TooManyFromAddress => (
+                        Fail::TooManyFromAddress,
+                        super::metrics::Drop::TooManyFromAddress,
+                    ),
+                    Refusal::TooFast => (
+                        Fail::ConnectingTooFast,
+                        super::metrics::Drop::ConnectingTooFast,
+                    ),
                 };
+                self.metrics.dropped(drop);
                 refuse(socket, &self.refusal(proto, fail));
                 info!("refused {addr}: {why:?}");
                 return;
@@ -146,6 +154,7 @@ impl Server {
         );
         link.counted_as = counted_as;
         entry.insert(link);
+        self.metrics.accepted(Listener::kind_of(proto, tls));
         info!(
             "connect {addr} ({}{}) as client {id}",
             proto.name(),

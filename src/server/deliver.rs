@@ -36,6 +36,7 @@ pub struct Deliver<'a> {
     pub(super) work: &'a mut u64,
     /// Where lines for a WebSocket wire are written before they are framed.
     pub(super) scratch: &'a mut Vec<u8>,
+    pub(super) metrics: &'a mut super::metrics::Metrics,
 }
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
@@ -134,6 +135,7 @@ impl Deliver<'_> {
         self.outbox.push(&mut link.out, id, span);
         if self.actor != Some(id) {
             *self.work += 1;
+            self.metrics.deliveries += 1;
         }
         if link.out.backlog() > 0 {
             if let Some(reason) = link.sendq_verdict(self.sendq, self.now) {
@@ -210,6 +212,7 @@ impl Output for Deliver<'_> {
 
     fn file_data(&mut self, to: ClientId, transfer: u64, bytes: &[u8]) {
         self.make_room();
+        self.metrics.file_bytes += bytes.len() as u64;
         let Some(wire) = self.links.get(to).map(|l| l.wire) else {
             return;
         };
@@ -245,6 +248,7 @@ impl Output for Deliver<'_> {
     fn entered_hub(&mut self, id: ClientId) {
         if let Some(link) = self.links.get_mut(id) {
             link.in_hub = true;
+            self.metrics.registrations += 1;
         }
     }
 

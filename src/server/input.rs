@@ -19,6 +19,7 @@ impl Server {
             let wanted = budget;
             match link.transport.read(&mut scratch[..wanted]) {
                 ReadOutcome::Data(n) => {
+                    self.metrics.bytes_in += n as u64;
                     self.start_when_ready(id);
                     self.input(id, &mut scratch[..n]);
                     budget -= n;
@@ -89,7 +90,7 @@ impl Server {
         let mut left = !matches!(link.transport.flush_pending(), Ok(true));
         if !left && link.out.backlog() > 0 && !link.transport.is_handshaking() {
             left = !matches!(
-                Outbox::write_backlog(&mut link.out, &mut link.transport),
+                Outbox::write_backlog(&mut link.out, &mut link.transport, &mut self.outbox.written),
                 Ok(crate::outbox::Flushed::All)
             );
         }
@@ -244,7 +245,14 @@ impl Server {
                 link.framing = Framing::Raw { left: len };
                 link.data = frame;
             }
-            Some(Flow::Upgrade { proto, framing }) => self.upgraded(id, proto, framing),
+            Some(Flow::Upgrade { proto, framing }) => {
+                self.metrics.websocket_upgrades += 1;
+                self.upgraded(id, proto, framing)
+            }
+            Some(Flow::Metrics {
+                keep_alive,
+                head_only,
+            }) => self.serve_metrics(id, keep_alive, head_only),
             Some(Flow::Lines | Flow::Paused) | None => {}
         }
     }
@@ -315,6 +323,7 @@ impl Server {
     /// Hands one line to the front end and charges the flood limit for what it caused.
     pub(super) fn hand_line(&mut self, id: ClientId, line: &[u8]) {
         self.work = 0;
+        self.metrics.lines_in += 1;
         let flow = self.with_session(id, |s, ctx, hub, out| s.line(ctx, line, hub, out));
         let (work, now) = (self.work, self.clock.mono);
         if let Some(link) = self.links.get_mut(id) {

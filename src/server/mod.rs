@@ -36,8 +36,10 @@ mod accept;
 mod deliver;
 mod input;
 mod link;
+mod metrics;
 mod output;
 mod reload;
+mod systemd;
 mod websocket;
 
 pub use deliver::Deliver;
@@ -62,12 +64,15 @@ macro_rules! deliver_to {
             actor: $actor,
             work: &mut $s.work,
             scratch: &mut $s.frame_scratch,
+            metrics: &mut $s.metrics,
         }
     };
 }
 use deliver_to;
 
 const SIGNAL: Token = Token(usize::MAX);
+/// Work done off the loop (the store) is ready.
+const WAKE: Token = Token(usize::MAX - 1);
 const LISTENER_BASE: usize = usize::MAX / 2;
 /// How long accept rests after running out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -109,13 +114,26 @@ struct Listener {
 impl Listener {
     /// What `listening KIND ADDR` calls it.
     fn kind(&self) -> &'static str {
-        match (self.proto, self.tls) {
+        Listener::kind_of(self.proto, self.tls)
+    }
+
+    /// The front end and TLS of a listener kind, as a socket unit names it.
+    fn named(name: &str) -> Option<(Proto, bool)> {
+        let all = [Proto::Native, Proto::Irc, Proto::Web, Proto::Metrics];
+        all.into_iter()
+            .flat_map(|p| [(p, false), (p, true)])
+            .find(|&(p, t)| Listener::kind_of(p, t) == name)
+    }
+
+    fn kind_of(proto: Proto, tls: bool) -> &'static str {
+        match (proto, tls) {
             (Proto::Native, false) => "native",
             (Proto::Irc, false) => "irc",
             (Proto::Web, false) => "web",
             (Proto::Native, true) => "native-tls",
             (Proto::Irc, true) => "irc-tls",
             (Proto::Web, true) => "web-tls",
+            (Proto::Metrics, _) => "metrics",
         }
     }
 }
@@ -161,6 +179,10 @@ pub struct Server {
     /// The TLS configuration new handshakes use (replaced on reload; connections keep the one
     /// they started with).
     tls: Option<Arc<rustls::ServerConfig>>,
+    metrics: metrics::Metrics,
+    fd_limit: u64,
+    /// The store; it wakes the loop through the one waker of the poll when results are in.
+    store: Option<crate::store::StoreHandle>,
 }
 
 /// Loads the certificate and key if the configuration names them (or needs them).
@@ -191,10 +213,35 @@ impl Server {
         let poll = Poll::new()?;
         let tls = load_tls(&cfg)?;
         let mut listeners = Vec::new();
-        for (i, (addr, proto, tls)) in wanted_listeners(&cfg).into_iter().enumerate() {
-            let socket = bind_listener(&poll, addr, LISTENER_BASE + i)?;
+        let mut inherited = systemd::listen_fds();
+        for (addr, proto, tls) in wanted_listeners(&cfg) {
+            let kind = Listener::kind_of(proto, tls);
+            let token = LISTENER_BASE + listeners.len();
+            // A socket systemd handed over takes the place of the listener it names (or of
+            // the one with its address); the rest are bound here.
+            let handed = inherited
+                .iter()
+                .position(|s| s.name.as_deref() == Some(kind) || s.addr == addr);
+            let socket = match handed {
+                Some(i) => adopt_listener(&poll, inherited.remove(i), token)?,
+                None => bind_listener(&poll, addr, token)?,
+            };
             listeners.push(Some(Listener { socket, proto, tls }));
         }
+        for s in inherited {
+            let Some((proto, tls)) = s.name.as_deref().and_then(Listener::named) else {
+                warn!(
+                    "socket activation: {} has no known name ({:?}); not used",
+                    s.addr, s.name
+                );
+                continue;
+            };
+            let token = LISTENER_BASE + listeners.len();
+            let socket = adopt_listener(&poll, s, token)?;
+            listeners.push(Some(Listener { socket, proto, tls }));
+        }
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+        let (store, _snapshot) = open_store(&cfg, &waker)?;
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)?;
@@ -250,6 +297,9 @@ impl Server {
             addresses,
             spare_fd: std::fs::File::open("/dev/null").ok(),
             tls,
+            metrics: metrics::Metrics::new(Instant::now()),
+            fd_limit,
+            store,
         })
     }
 
@@ -265,6 +315,7 @@ impl Server {
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
+        systemd::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
         loop {
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -276,6 +327,7 @@ impl Server {
             self.clock = Clock::now();
             for ev in events.iter() {
                 match ev.token() {
+                    WAKE => self.drain_off_loop(),
                     SIGNAL => {
                         let signals: Vec<i32> = self.signals.pending().collect();
                         if signals.iter().any(|&s| s == SIGINT || s == SIGTERM) {
@@ -300,6 +352,16 @@ impl Server {
                 }
             }
             self.end_pass();
+        }
+    }
+
+    /// Results of work done off the loop: applied here, at one point of the pass.
+    fn drain_off_loop(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        while let Some(reply) = store.next_result() {
+            debug!("store reply {} with no one waiting", reply.id);
         }
     }
 
@@ -363,6 +425,12 @@ impl Server {
     // ---- end of pass ----
 
     fn end_pass(&mut self) {
+        self.finish_pass();
+        let took = Instant::now().saturating_duration_since(self.clock.mono);
+        self.metrics.pass(took);
+    }
+
+    fn finish_pass(&mut self) {
         for index in std::mem::take(&mut self.accept_pending) {
             self.accept(index);
         }
@@ -431,6 +499,9 @@ impl Server {
                 continue;
             };
             let reason = link.closing.clone().unwrap_or(CloseReason::PeerClosed);
+            if let Some(drop) = metrics::Drop::of(&reason) {
+                self.metrics.dropped(drop);
+            }
             let (in_hub, peer, secure) = (link.in_hub, link.peer, link.transport.is_tls());
             self.addresses.release(link.counted_as);
             if in_hub {
@@ -532,6 +603,7 @@ impl Server {
     // ---- shutdown ----
 
     fn shutdown(mut self) -> io::Result<()> {
+        systemd::notify("STOPPING=1");
         let clients = self.links.len();
         info!(
             "shutting down: {clients} client{}",
@@ -573,15 +645,65 @@ impl Server {
             link.transport.shutdown_write();
             link.transport.discard_unread();
         }
+        if let Some(store) = self.store.take() {
+            let report = store.close();
+            info!(
+                "store closed: {} writes committed of {} submitted{}",
+                report.committed,
+                report.submitted,
+                if report.dropped + report.refused > 0 {
+                    format!(", {} lost", report.dropped + report.refused)
+                } else {
+                    String::new()
+                }
+            );
+        }
         info!("bye");
         Ok(())
+    }
+}
+
+/// Opens the store in `--data-dir` (or in memory for `none`); an unusable data directory is
+/// an error here, before anything runs.
+fn open_store(
+    cfg: &Config,
+    waker: &Arc<mio::Waker>,
+) -> io::Result<(Option<crate::store::StoreHandle>, crate::store::Snapshot)> {
+    use crate::store::{self, StoreConfig};
+    let mut store_cfg = StoreConfig::new(StoreConfig::location_from_arg(&cfg.data_dir));
+    store_cfg.recent_per_room = cfg.history_on_join;
+    store_cfg.retention = retention(cfg);
+    match store::open(&store_cfg, Arc::clone(waker)) {
+        Ok((handle, snapshot)) => {
+            info!(
+                "store: {} ({} accounts, {} registered rooms, {} recent lines)",
+                if cfg.data_dir == "none" {
+                    "in memory, nothing kept"
+                } else {
+                    &cfg.data_dir
+                },
+                snapshot.accounts.len(),
+                snapshot.rooms.len(),
+                snapshot.recent.len()
+            );
+            Ok((Some(handle), snapshot))
+        }
+        Err(e) => Err(io::Error::other(e.to_string())),
+    }
+}
+
+/// How long history is kept, from the configuration.
+fn retention(cfg: &Config) -> crate::store::Retention {
+    crate::store::Retention {
+        max_age_ms: (cfg.history_days > 0).then(|| cfg.history_days as i64 * 86_400_000),
+        max_per_target: (cfg.history_max_per_room > 0).then_some(cfg.history_max_per_room),
     }
 }
 
 /// An unguessable token for a file link, from the operating system's generator.
 fn random_token() -> u128 {
     let mut bytes = [0u8; 16];
-    if getrandom::getrandom(&mut bytes).is_err() {
+    if getrandom::fill(&mut bytes).is_err() {
         // No randomness at all is a broken machine; a token that cannot be opened is safe.
         return 0;
     }
@@ -617,8 +739,20 @@ fn wanted_listeners(cfg: &Config) -> Vec<(SocketAddr, Proto, bool)> {
         of(&cfg.tls_listen, Proto::Native, true),
         of(&cfg.irc_tls_listen, Proto::Irc, true),
         of(&cfg.web_tls_listen, Proto::Web, true),
+        of(&cfg.metrics_listen, Proto::Metrics, false),
     ]
     .concat()
+}
+
+/// A listening socket systemd handed over, made ours.
+fn adopt_listener(poll: &Poll, s: systemd::Inherited, token: usize) -> io::Result<TcpListener> {
+    s.listener.set_nonblocking(true)?;
+    let mut socket = TcpListener::from_std(s.listener);
+    tune_listener(&socket);
+    poll.registry()
+        .register(&mut socket, Token(token), Interest::READABLE)?;
+    info!("socket activation: listening on {}", s.addr);
+    Ok(socket)
 }
 
 fn bind_listener(poll: &Poll, addr: SocketAddr, token: usize) -> io::Result<TcpListener> {

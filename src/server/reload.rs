@@ -14,7 +14,22 @@ pub enum Outcome {
 impl Server {
     /// Reads the configuration again and applies what changed. `by` is an operator who asked.
     pub(super) fn reload(&mut self, by: Option<ClientId>) -> Outcome {
+        let monotonic = {
+            // SAFETY: clock_gettime writes the struct it is given.
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+            ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+        };
+        super::systemd::notify(&format!("RELOADING=1\nMONOTONIC_USEC={monotonic}"));
         let outcome = self.try_reload();
+        super::systemd::notify("READY=1");
+        match &outcome {
+            Outcome::Applied(_) => self.metrics.reloads += 1,
+            Outcome::Failed(_) => self.metrics.reload_failures += 1,
+        }
         match &outcome {
             Outcome::Applied(changes) if changes.is_empty() => {
                 info!("reload: nothing changed")
@@ -71,6 +86,9 @@ impl Server {
             soft: new.sendq_soft.min(new.max_sendq),
             soft_for: new.sendq_soft_for,
         };
+        if new.log_level != self.cfg.log_level && std::env::var_os("RUST_LOG").is_none() {
+            log::set_max_level(crate::config::level_filter(&new.log_level));
+        }
         self.cfg = new;
         Outcome::Applied(changes)
     }

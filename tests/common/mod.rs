@@ -41,9 +41,20 @@ impl Daemon {
         } else {
             &["--web-listen", "127.0.0.1:0"]
         };
+        // Nothing kept unless a test names a data directory: tests run at once.
+        let data_named = base
+            .iter()
+            .chain(extra)
+            .any(|a| a.starts_with("--data-dir"));
+        let data: &[&str] = if data_named {
+            &[]
+        } else {
+            &["--data-dir", "none"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_snak"))
             .args(base)
             .args(web)
+            .args(data)
             .args(extra)
             .env(
                 "RUST_LOG",
@@ -339,4 +350,22 @@ impl Client {
             Err(_) => false,
         }
     }
+}
+
+/// A Python that can import `module`: `$SNAK_TEST_PYTHON`, the project's test venv, or the
+/// system's; None if none can.
+pub fn test_python(module: &str) -> Option<String> {
+    let candidates = [
+        std::env::var("SNAK_TEST_PYTHON").ok(),
+        Some(".venv-test/bin/python".to_string()),
+        Some("python3".to_string()),
+    ];
+    candidates.into_iter().flatten().find(|python| {
+        Command::new(python)
+            .args(["-c", &format!("import {module}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }

@@ -59,6 +59,8 @@ enum State {
 
 /// One HTTP connection.
 pub struct Http {
+    /// On a metrics listener: only `GET /metrics`.
+    metrics_only: bool,
     scan: HeadScan,
     state: State,
     /// When the current request head must be complete by.
@@ -128,10 +130,11 @@ fn pct(name: &str) -> String {
 }
 
 impl Http {
-    pub fn start(ctx: &Ctx<'_>, out: &mut impl Output) -> Http {
+    pub fn start(ctx: &Ctx<'_>, metrics_only: bool, out: &mut impl Output) -> Http {
         let head_by = ctx.clock.mono + ctx.cfg.web_request;
         out.wake_at(ctx.id, head_by);
         Http {
+            metrics_only,
             scan: HeadScan::new(),
             state: State::Head,
             head_by,
@@ -184,6 +187,26 @@ impl Http {
     ) -> Flow {
         let segments: Vec<&str> = req.path_segments().filter(|s| !s.is_empty()).collect();
         let get = matches!(req.method, "GET" | "HEAD");
+        if self.metrics_only {
+            return match (get, segments.as_slice()) {
+                (true, ["metrics"]) => Flow::Metrics {
+                    keep_alive: req.keep_alive,
+                    head_only: req.method == "HEAD",
+                },
+                _ => {
+                    answer(
+                        ctx,
+                        out,
+                        Status::NOT_FOUND,
+                        "metrics are at /metrics",
+                        true,
+                        &[],
+                    );
+                    self.state = State::Done;
+                    Flow::Lines
+                }
+            };
+        }
         let body_ok = matches!(req.method, "PUT" | "POST");
         if req.content_length > 0 && !body_ok {
             answer(ctx, out, Status::BAD_REQUEST, "no body expected", true, &[]);
