@@ -236,6 +236,12 @@ def probe_caps(binary_features: Features, workdir: Path) -> Dict[str, Optional[s
         proc.stop()
 
 
+def accounts_over_irc(f: Features) -> bool:
+    """Whether IRC clients reach accounts: a data directory, and SASL in CAP LS (NickServ
+    and SASL come together with the accounts' IRC side)."""
+    return f.data_dir and f.caps is not None and "sasl" in f.caps
+
+
 def base_args(f: Features, workdir: Path, data_dir: bool) -> List[str]:
     """The options every snak under irctest gets (listeners are added by the caller)."""
     motd = workdir / "motd.txt"
@@ -329,6 +335,10 @@ class SnakController(BaseServerController, DirectoryBasedController):
             raise NotImplementedByController(
                 "accounts and history (snak has no --data-dir yet)"
             )
+        if wants_store and not accounts_over_irc(f):
+            raise NotImplementedByController(
+                "accounts and history (snak's IRC front offers no sasl yet)"
+            )
         if cfg.account_registration_requires_email:
             raise NotImplementedByController("account registration with e-mail")
 
@@ -388,6 +398,8 @@ class SnakController(BaseServerController, DirectoryBasedController):
     def registerUser(self, case, username: str, password: Optional[str] = None) -> None:
         if not features().data_dir:
             raise NotImplementedByController("account registration (no --data-dir yet)")
+        if not accounts_over_irc(features()):
+            raise NotImplementedByController("account registration (no sasl over IRC yet)")
         assert password
         client = case.addClient(show_io=False)
         case.sendLine(client, "NICK " + username)
