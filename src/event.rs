@@ -79,10 +79,13 @@ pub enum RoomFlag {
     Secret,
     /// +t: only room operators set the topic.
     TopicOps,
+    /// +C: no CTCP but ACTION to the room.
+    NoCtcp,
 }
 
 impl RoomFlag {
-    pub const ALL: [RoomFlag; 5] = [
+    pub const ALL: [RoomFlag; 6] = [
+        RoomFlag::NoCtcp,
         RoomFlag::InviteOnly,
         RoomFlag::Moderated,
         RoomFlag::NoOutside,
@@ -103,6 +106,7 @@ impl RoomFlag {
             RoomFlag::NoOutside => 'n',
             RoomFlag::Secret => 's',
             RoomFlag::TopicOps => 't',
+            RoomFlag::NoCtcp => 'C',
         }
     }
 }

@@ -141,7 +141,7 @@ fn registration_with_cap_302_waits_for_cap_end() {
         " CHANNELLEN=50 ",
         " TOPICLEN=390 ",
         " PREFIX=(ov)@+ ",
-        " CHANMODES=beI,k,l,imnst ",
+        " CHANMODES=beI,k,l,Cimnst ",
         " NETWORK=snak ",
         " MONITOR=100 ",
         " STATUSMSG=@+ ",

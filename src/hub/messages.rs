@@ -141,10 +141,17 @@ impl Hub {
                 &shown
             }
         };
+        let ctcp = msg.kind != Some(MsgKind::Action) && msg.text.starts_with('\x01');
+        if ctcp && r.has(RoomFlag::NoCtcp) {
+            if msg.answer {
+                let fail = Fail::CannotSend(&r.name, "the room takes no CTCP");
+                sink.one(id, &me.nick, &Event::Fail(fail));
+            }
+            return;
+        }
         let ev = msg.event(me.source(), target);
         // CTCP other than ACTION means nothing to users of a client that cannot answer it
         // (native users): they never see its bytes.
-        let ctcp = msg.kind != Some(MsgKind::Action) && msg.text.starts_with('\x01');
         if ctcp {
             let to: Vec<ClientId> = r
                 .members

@@ -54,7 +54,7 @@ PROBE_TIMEOUT = 10.0
 EXPECTED_ISUPPORT: Dict[str, object] = {
     "BOT": "B",
     "CASEMAPPING": "rfc8265",
-    "CHANMODES": "beI,k,l,imnst",
+    "CHANMODES": "beI,k,l,Cimnst",
     "ELIST": "MNU",
     "EXCEPTS": "e",
     "INVEX": "I",

@@ -116,7 +116,7 @@ pub fn isupport_tokens(casemapping: &str) -> Vec<String> {
         "BOT=B".into(),
         format!("CASEMAPPING={casemapping}"),
         format!("CHANLIMIT=#:{rooms}"),
-        "CHANMODES=beI,k,l,imnst".into(),
+        "CHANMODES=beI,k,l,Cimnst".into(),
         format!("CHANNELLEN={ROOM_MAX}"),
         "CHANTYPES=#".into(),
         "ELIST=MNU".into(),
@@ -879,7 +879,11 @@ impl IrcSession {
             let created = format!("This server runs snak {version}");
             n(b, RPL_CREATED, &[&created]);
             let v = format!("snak-{version}");
-            n(b, RPL_MYINFO, &[srv, &v, "Biow", "beIiklmnostv", "beIklov"]);
+            n(
+                b,
+                RPL_MYINFO,
+                &[srv, &v, "Biow", "CIbeiklmnostv", "beIklov"],
+            );
             write_isupport(b, srv, &nick, &tokens);
         });
         out.entered_hub(id);
@@ -1570,5 +1574,27 @@ mod tests {
         assert_eq!(cap_ls_lines(&names, 3), ["aaa", "bbbb", "cc", "d"]);
         assert_eq!(cap_ls_lines(&names, usize::MAX), ["aaa bbbb cc d"]);
         assert_eq!(cap_ls_lines(&[], 10), [""]);
+    }
+
+    #[test]
+    fn a_no_ctcp_room_takes_actions_only() {
+        let mut t = Recorder::new();
+        let mut a = registered(&mut t, "ann");
+        let mut b = registered(&mut t, "bob");
+        t.line(&mut a, "JOIN #c");
+        t.line(&mut b, "JOIN #c");
+        t.line(&mut a, "MODE #c +C");
+        t.take(a.id);
+        t.take(b.id);
+        t.line(&mut b, "PRIVMSG #c :\x01PING 1\x01");
+        assert_eq!(
+            t.take(b.id),
+            ":snak.localhost 404 bob #c :Cannot send to channel\r\n"
+        );
+        t.line(&mut b, "PRIVMSG #c :\x01ACTION waves\x01");
+        assert_eq!(
+            t.take(a.id),
+            ":bob!u@127.0.0.1 PRIVMSG #c :\x01ACTION waves\x01\r\n"
+        );
     }
 }
