@@ -59,6 +59,8 @@ macro_rules! deliver_to {
             server_name: &$s.cfg.server_name,
             sendq: $s.sendq,
             now: $s.clock.mono,
+            unix_ms: $s.clock.unix_ms,
+            capture: None,
             actor: $actor,
             work: &mut $s.work,
             scratch: &mut $s.frame_scratch,
