@@ -83,8 +83,16 @@ impl Scheme {
         format!("snak.{}.room.{}", self.net, token(folded_room))
     }
 
-    /// Everything addressed to one node: DMs and notices to its users, WHOIS and NAMES
-    /// queries, answers. Each node subscribes to its own.
+    /// What is addressed to one user, whichever node holds it: DMs, notices, WHOIS and
+    /// INVITE. The node holding the nick subscribes (and moves the subscription on a nick
+    /// change), so NATS routes by nick and a DM to a nick nobody holds is answered "no
+    /// responders" at once.
+    pub fn user(&self, folded_nick: &str) -> String {
+        format!("snak.{}.user.{}", self.net, token(folded_nick))
+    }
+
+    /// What is addressed to one node: room member lists asked for when it joins a room,
+    /// operator commands. Each node subscribes to its own.
     pub fn node(&self, node: &str) -> String {
         format!("snak.{}.node.{}", self.net, token(node))
     }
@@ -106,7 +114,8 @@ impl Scheme {
         format!("snak_{}_nodes", self.net)
     }
 
-    /// Which nodes have members in which room: key = `<room token>.<node token>`.
+    /// Rooms across the network for LIST: key = `<room token>.<node token>`, value = that
+    /// node's member count and the topic.
     pub fn members_bucket(&self) -> String {
         format!("snak_{}_rooms", self.net)
     }

@@ -87,6 +87,7 @@ fn the_scheme_names() {
     assert_eq!(s.room("#lobby"), "snak.prod.room.=23lobby");
     assert_eq!(s.room("#café"), "snak.prod.room.=23caf=C3=A9");
     assert_eq!(s.node("a1"), "snak.prod.node.a1");
+    assert_eq!(s.user("bob|away"), "snak.prod.user.bob=7Caway");
     assert_eq!(s.all(), "snak.prod.all");
     assert_eq!(s.nicks_bucket(), "snak_prod_nicks");
     assert!(names::valid_bucket(&s.nodes_bucket()));
