@@ -796,3 +796,84 @@ fn throughput_through_one_bus() {
         N as f64 / took.as_secs_f64()
     );
 }
+
+#[test]
+fn watches_see_puts_and_deletes_and_a_filter_keeps_to_its_keys() {
+    if !have_nats() {
+        return skip(
+            "watches_see_puts_and_deletes_and_a_filter_keeps_to_its_keys",
+            MISSING,
+        );
+    }
+    let nats = Nats::start("watch");
+    let urls = [nats.url()];
+    let mut w = Node::connected(&urls, |_| {});
+    let mut b = Node::connected(&urls, |_| {});
+    b.bucket("held", BucketConfig::default());
+    // Before the watch starts: reported in its first snapshot.
+    for key in ["n1.alice", "n2.bob"] {
+        let p = b
+            .bus
+            .kv_put("held", key, key.as_bytes(), Instant::now())
+            .unwrap();
+        b.bus.flush(Instant::now());
+        assert!(matches!(b.reply(p), Ok(KvReply::Revision(_))));
+    }
+    let all = w.bus.kv_watch("held", Instant::now()).unwrap();
+    let n1 = w.bus.kv_watch_keys("held", "n1.>", Instant::now()).unwrap();
+    assert!(w.bus.kv_watch_keys("held", "a b", Instant::now()).is_err());
+    for watch in [all, n1] {
+        w.wait("ready", |e| {
+            matches!(e, BusEvent::WatchReady { watch: x } if *x == watch).then_some(())
+        });
+    }
+    for key in ["n1.carol", "n2.dave"] {
+        let p = b.bus.kv_put("held", key, b"v", Instant::now()).unwrap();
+        b.bus.flush(Instant::now());
+        assert!(matches!(b.reply(p), Ok(KvReply::Revision(_))));
+    }
+    let d = b
+        .bus
+        .kv_delete("held", "n1.alice", None, Instant::now())
+        .unwrap();
+    b.bus.flush(Instant::now());
+    assert!(matches!(b.reply(d), Ok(KvReply::Revision(_))));
+    w.wait("the delete", |e| match e {
+        BusEvent::KvChange {
+            watch,
+            key,
+            op: KvOp::Delete,
+            value: None,
+            ..
+        } if *watch == n1 && key == "n1.alice" => Some(()),
+        _ => None,
+    });
+    w.wait("the delete, on the other watch", |e| match e {
+        BusEvent::KvChange {
+            watch,
+            key,
+            op: KvOp::Delete,
+            ..
+        } if *watch == all && key == "n1.alice" => Some(()),
+        _ => None,
+    });
+    let seen = |watch| -> Vec<String> {
+        let mut keys: Vec<String> = w.bus.kv_watched(watch).unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(seen(n1), ["n1.carol"]);
+    assert_eq!(seen(all), ["n1.carol", "n2.bob", "n2.dave"]);
+    let filtered: Vec<&String> = w
+        .got
+        .iter()
+        .filter_map(|e| match e {
+            BusEvent::KvChange { watch, key, .. } if *watch == n1 => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        filtered.iter().all(|k| k.starts_with("n1.")),
+        "{filtered:?}"
+    );
+}

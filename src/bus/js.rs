@@ -146,6 +146,7 @@ pub enum Start {
 /// with flow control and idle heartbeats (an "ordered consumer").
 pub fn create_watch(
     bucket: &str,
+    filter: &str,
     deliver: &str,
     start: Start,
     heartbeat: Duration,
@@ -153,7 +154,7 @@ pub fn create_watch(
     let stream = stream_name(bucket);
     let mut config = serde_json::json!({
         "deliver_subject": deliver,
-        "filter_subject": format!("$KV.{bucket}.>"),
+        "filter_subject": filter,
         "ack_policy": "none",
         "max_deliver": 1,
         "replay_policy": "instant",

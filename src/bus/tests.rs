@@ -197,6 +197,7 @@ fn jetstream_requests() {
     assert_eq!(v["duplicate_window"], 15_000_000_000i64);
     let (subject, body) = js::create_watch(
         "nodes",
+        "$KV.nodes.n7.>",
         "_INBOX.x.w.1.1",
         Start::Sequence(8),
         Duration::from_secs(5),
@@ -206,6 +207,7 @@ fn jetstream_requests() {
     assert_eq!(v["config"]["deliver_policy"], "by_start_sequence");
     assert_eq!(v["config"]["opt_start_seq"], 8);
     assert_eq!(v["config"]["flow_control"], true);
+    assert_eq!(v["config"]["filter_subject"], "$KV.nodes.n7.>");
     assert_eq!(
         js::direct_get("b", "k.x"),
         "$JS.API.DIRECT.GET.KV_b.$KV.b.k.x"

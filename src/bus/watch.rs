@@ -42,6 +42,8 @@ pub(super) struct Watch {
     bucket: String,
     /// `$KV.<bucket>.`
     prefix: String,
+    /// `$KV.<bucket>.<keys>`
+    filter: String,
     generation: u64,
     sid: Option<u64>,
     phase: Phase,
@@ -60,9 +62,22 @@ impl Bus {
     /// Watches `bucket`: first a [`BusEvent::KvChange`] for every key with a value (then
     /// [`BusEvent::WatchReady`]), then one for each change. Keeps watching across reconnects.
     pub fn kv_watch(&mut self, bucket: &str, now: Instant) -> Result<WatchId, BusError> {
+        self.kv_watch_keys(bucket, ">", now)
+    }
+
+    /// Like [`Bus::kv_watch`], for the keys matching `keys` only (`*` one token, `>` the rest:
+    /// `node7.>` is every key under `node7.`).
+    pub fn kv_watch_keys(
+        &mut self,
+        bucket: &str,
+        keys: &str,
+        now: Instant,
+    ) -> Result<WatchId, BusError> {
         if !super::names::valid_bucket(bucket) {
             return Err(BusError::BadBucket(bucket.into()));
         }
+        let filter = format!("$KV.{bucket}.{keys}");
+        nats::subject::check_subscribe(&filter).map_err(|_| BusError::BadKey(keys.into()))?;
         let id = self.next_watch;
         self.next_watch += 1;
         self.watches.insert(
@@ -70,6 +85,7 @@ impl Bus {
             Watch {
                 bucket: bucket.into(),
                 prefix: format!("$KV.{bucket}."),
+                filter,
                 generation: 0,
                 sid: None,
                 phase: Phase::Idle {
@@ -165,8 +181,13 @@ impl Bus {
         w.last_consumer_seq = 0;
         w.last_seen = now;
         let deliver = format!("{inbox}.w.{id}.{generation}");
-        let (subject, body) =
-            js::create_watch(&w.bucket, &deliver, start, self.cfg.watch_heartbeat);
+        let (subject, body) = js::create_watch(
+            &w.bucket,
+            &w.filter,
+            &deliver,
+            start,
+            self.cfg.watch_heartbeat,
+        );
         let sid = self.add_sub(deliver, SubKind::Watch(WatchId(id)));
         if let Some(w) = self.watches.get_mut(&id) {
             w.sid = Some(sid);
