@@ -795,6 +795,41 @@ fn throughput_through_one_bus() {
         took.as_millis(),
         N as f64 / took.as_secs_f64()
     );
+    // Key-value creates, 500 in flight at a time (one JetStream server, file storage).
+    tx.bucket("rate", BucketConfig::default());
+    const K: u64 = 5_000;
+    let start = Instant::now();
+    let mut issued = 0;
+    let mut done = 0u64;
+    let mut waiting = std::collections::HashSet::new();
+    while done < K {
+        assert!(
+            Instant::now() < deadline,
+            "only {done} of {K} creates in time"
+        );
+        while issued < K && waiting.len() < 500 {
+            let id = tx
+                .bus
+                .kv_create("rate", &format!("k{issued}"), b"v", Instant::now())
+                .unwrap();
+            waiting.insert(id);
+            issued += 1;
+        }
+        tx.pump(Duration::from_millis(1));
+        for e in tx.got.drain(..) {
+            if let BusEvent::Reply { request, result } = e {
+                assert!(matches!(result, Ok(KvReply::Revision(_))), "{result:?}");
+                assert!(waiting.remove(&request));
+                done += 1;
+            }
+        }
+    }
+    let took = start.elapsed();
+    eprintln!(
+        "bus: {K} key-value creates in {} ms: {:.0} creates/s",
+        took.as_millis(),
+        K as f64 / took.as_secs_f64()
+    );
 }
 
 #[test]
