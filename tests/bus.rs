@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
-use snak::bus::{BucketConfig, Bus, BusConfig, BusEvent, KvError, KvOp, KvReply, RequestId};
+use snak::bus::{BucketConfig, Bus, BusConfig, BusEvent, KvOp, RequestError, RequestId, Response};
 use snak::proto::nats::Headers;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -250,7 +250,7 @@ impl Node {
         }
     }
 
-    fn reply(&mut self, id: RequestId) -> Result<KvReply, KvError> {
+    fn reply(&mut self, id: RequestId) -> Result<Response, RequestError> {
         self.wait(&format!("reply {id:?}"), |e| match e {
             BusEvent::Reply { request, result } if *request == id => Some(result.clone()),
             _ => None,
@@ -258,10 +258,14 @@ impl Node {
     }
 
     /// A round trip: once it is answered, everything this bus sent before it is in effect.
-    fn sync(&mut self, bucket: &str) {
-        let id = self.bus.kv_get(bucket, "sync", Instant::now()).unwrap();
+    /// (A request nobody listens to is answered by the server itself, at once.)
+    fn sync(&mut self) {
+        let id = self
+            .bus
+            .request("t.nobody.listens", &Headers::new(), b"", Instant::now())
+            .unwrap();
         self.bus.flush(Instant::now());
-        let _ = self.reply(id);
+        assert_eq!(self.reply(id), Err(RequestError::NoResponders));
     }
 
     fn message(&mut self) -> (String, Headers, Vec<u8>, Option<snak::bus::Origin>, u64) {
@@ -287,7 +291,7 @@ impl Node {
     fn bucket(&mut self, name: &str, cfg: BucketConfig) {
         let id = self.bus.kv_bucket(name, &cfg, Instant::now()).unwrap();
         self.bus.flush(Instant::now());
-        assert_eq!(self.reply(id), Ok(KvReply::Bucket));
+        assert_eq!(self.reply(id), Ok(Response::Bucket));
     }
 }
 
@@ -317,7 +321,7 @@ fn pub_sub_across_two_clients_with_headers_in_order_once() {
     let _wild = a.bus.subscribe("t.room.*").unwrap();
     let marker = a.bus.subscribe("t.marker").unwrap();
     a.bus.flush(Instant::now());
-    a.sync("none");
+    a.sync();
     for i in 1..=3 {
         let h = headers(&[("Kind", "say"), ("Multi", "one"), ("Multi", "two")]);
         b.bus
@@ -340,7 +344,7 @@ fn pub_sub_across_two_clients_with_headers_in_order_once() {
     a.bus.unsubscribe(room);
     a.bus.unsubscribe(_wild);
     a.bus.flush(Instant::now());
-    a.sync("none");
+    a.sync();
     b.bus
         .publish("t.room.r1", &Headers::new(), b"gone")
         .unwrap();
@@ -357,11 +361,11 @@ fn pub_sub_across_two_clients_with_headers_in_order_once() {
     // Nothing comes back to its own publisher (echo is off).
     b.bus.subscribe("t.self").unwrap();
     b.bus.flush(Instant::now());
-    b.sync("none");
+    b.sync();
     b.bus.publish("t.self", &Headers::new(), b"me").unwrap();
     b.bus.publish("t.marker", &Headers::new(), b"x").unwrap();
     b.bus.flush(Instant::now());
-    b.sync("none");
+    b.sync();
     assert!(b.got.iter().all(|e| !matches!(e, BusEvent::Message { .. })));
 }
 
@@ -418,7 +422,7 @@ fn reconnect_after_the_server_restarts() {
         .kv_put("snakt", "before", b"1", Instant::now())
         .unwrap();
     b.bus.flush(Instant::now());
-    assert!(matches!(b.reply(id), Ok(KvReply::Revision(_))));
+    assert!(matches!(b.reply(id), Ok(Response::Revision(_))));
     a.wait("the first change", |e| match e {
         BusEvent::KvChange {
             key, op: KvOp::Put, ..
@@ -455,7 +459,7 @@ fn reconnect_after_the_server_restarts() {
     });
     let reconnect_time = restarted.elapsed();
     // a's subscriptions are in effect once a round trip after them is answered.
-    a.sync("snakt");
+    a.sync();
     b.wait("reconnected", |e| {
         matches!(
             e,
@@ -491,7 +495,7 @@ fn reconnect_after_the_server_restarts() {
         .kv_put("snakt", "after", b"2", Instant::now())
         .unwrap();
     b.bus.flush(Instant::now());
-    assert!(matches!(b.reply(id), Ok(KvReply::Revision(_))));
+    assert!(matches!(b.reply(id), Ok(Response::Revision(_))));
     a.wait("the change after the restart", |e| match e {
         BusEvent::KvChange {
             key, op: KvOp::Put, ..
@@ -541,18 +545,18 @@ fn kv_create_races_have_exactly_one_winner() {
         b.bus.flush(now);
         let results = [a.reply(ra), b.reply(rb)];
         let won: Vec<usize> = (0..2)
-            .filter(|&n| matches!(results[n], Ok(KvReply::Revision(_))))
+            .filter(|&n| matches!(results[n], Ok(Response::Revision(_))))
             .collect();
         assert_eq!(won.len(), 1, "round {i}: {results:?}");
         let lost = 1 - won[0];
-        assert_eq!(results[lost], Err(KvError::AlreadyExists), "round {i}");
+        assert_eq!(results[lost], Err(RequestError::AlreadyExists), "round {i}");
         wins[won[0]] += 1;
         // The value is the winner's.
         let g = a.bus.kv_get("nicks", &key, Instant::now()).unwrap();
         a.bus.flush(Instant::now());
         let want: &[u8] = if won[0] == 0 { b"a" } else { b"b" };
         match a.reply(g) {
-            Ok(KvReply::Entry(Some(e))) => assert_eq!(e.value, want),
+            Ok(Response::Entry(Some(e))) => assert_eq!(e.value, want),
             other => panic!("round {i}: {other:?}"),
         }
     }
@@ -564,7 +568,7 @@ fn kv_create_races_have_exactly_one_winner() {
             .kv_delete("nicks", &key, None, Instant::now())
             .unwrap();
         a.bus.flush(Instant::now());
-        assert!(matches!(a.reply(d), Ok(KvReply::Revision(_))));
+        assert!(matches!(a.reply(d), Ok(Response::Revision(_))));
         let now = Instant::now();
         let rb = b.bus.kv_create("nicks", &key, b"b2", now).unwrap();
         let ra = a.bus.kv_create("nicks", &key, b"a2", now).unwrap();
@@ -573,15 +577,15 @@ fn kv_create_races_have_exactly_one_winner() {
         let results = [a.reply(ra), b.reply(rb)];
         let won = results
             .iter()
-            .filter(|r| matches!(r, Ok(KvReply::Revision(_))))
+            .filter(|r| matches!(r, Ok(Response::Revision(_))))
             .count();
         assert_eq!(won, 1, "again {i}: {results:?}");
-        assert!(results.contains(&Err(KvError::AlreadyExists)));
+        assert!(results.contains(&Err(RequestError::AlreadyExists)));
     }
     // Update and delete against a stale revision fail clearly.
     let p = a.bus.kv_put("nicks", "cas", b"1", Instant::now()).unwrap();
     a.bus.flush(Instant::now());
-    let Ok(KvReply::Revision(rev)) = a.reply(p) else {
+    let Ok(Response::Revision(rev)) = a.reply(p) else {
         panic!()
     };
     let u = a
@@ -589,25 +593,25 @@ fn kv_create_races_have_exactly_one_winner() {
         .kv_update("nicks", "cas", b"2", rev, Instant::now())
         .unwrap();
     a.bus.flush(Instant::now());
-    assert!(matches!(a.reply(u), Ok(KvReply::Revision(r)) if r > rev));
+    assert!(matches!(a.reply(u), Ok(Response::Revision(r)) if r > rev));
     let u = b
         .bus
         .kv_update("nicks", "cas", b"3", rev, Instant::now())
         .unwrap();
     b.bus.flush(Instant::now());
-    assert_eq!(b.reply(u), Err(KvError::WrongRevision));
+    assert_eq!(b.reply(u), Err(RequestError::WrongRevision));
     let d = b
         .bus
         .kv_delete("nicks", "cas", Some(rev), Instant::now())
         .unwrap();
     b.bus.flush(Instant::now());
-    assert_eq!(b.reply(d), Err(KvError::WrongRevision));
+    assert_eq!(b.reply(d), Err(RequestError::WrongRevision));
     let p = b.bus.kv_purge("nicks", "cas", Instant::now()).unwrap();
     b.bus.flush(Instant::now());
-    assert!(matches!(b.reply(p), Ok(KvReply::Revision(_))));
+    assert!(matches!(b.reply(p), Ok(Response::Revision(_))));
     let g = b.bus.kv_get("nicks", "cas", Instant::now()).unwrap();
     b.bus.flush(Instant::now());
-    assert_eq!(b.reply(g), Ok(KvReply::Entry(None)));
+    assert_eq!(b.reply(g), Ok(Response::Entry(None)));
     eprintln!("bus: create races won: a {}, b {}", wins[0], wins[1]);
 }
 
@@ -702,7 +706,7 @@ fn a_node_key_expires_when_its_owner_stops_renewing() {
         .kv_get("nodes", "n-owner", Instant::now())
         .unwrap();
     watcher.bus.flush(Instant::now());
-    assert_eq!(watcher.reply(g), Ok(KvReply::Entry(None)));
+    assert_eq!(watcher.reply(g), Ok(Response::Entry(None)));
     assert_eq!(
         watcher
             .bus
@@ -734,7 +738,7 @@ fn requests_time_out_when_the_server_is_gone() {
     let sent = Instant::now();
     let id = a.bus.kv_get("snakt", "k", sent).unwrap();
     a.bus.flush(sent);
-    assert_eq!(a.reply(id), Err(KvError::Timeout));
+    assert_eq!(a.reply(id), Err(RequestError::Timeout));
     let took = sent.elapsed();
     assert!(
         took >= timeout && took < timeout + Duration::from_secs(2),
@@ -743,7 +747,7 @@ fn requests_time_out_when_the_server_is_gone() {
     nats.signal(libc::SIGCONT);
     let id = a.bus.kv_get("snakt", "k", Instant::now()).unwrap();
     a.bus.flush(Instant::now());
-    assert_eq!(a.reply(id), Ok(KvReply::Entry(None)));
+    assert_eq!(a.reply(id), Ok(Response::Entry(None)));
     // The server is gone: a request waits for a connection and times out.
     nats.kill();
     a.wait("disconnected", |e| {
@@ -751,7 +755,7 @@ fn requests_time_out_when_the_server_is_gone() {
     });
     let sent = Instant::now();
     let id = a.bus.kv_create("snakt", "k", b"v", sent).unwrap();
-    assert_eq!(a.reply(id), Err(KvError::Timeout));
+    assert_eq!(a.reply(id), Err(RequestError::Timeout));
     assert!(sent.elapsed() >= timeout);
     assert_eq!(a.bus.stats().timeouts, 2);
 }
@@ -767,7 +771,7 @@ fn throughput_through_one_bus() {
     let mut tx = Node::connected(&urls, |_| {});
     rx.bus.subscribe("t.rate").unwrap();
     rx.bus.flush(Instant::now());
-    rx.sync("none");
+    rx.sync();
     const N: u64 = 20_000;
     let payload = vec![b'm'; 100];
     let start = Instant::now();
@@ -818,7 +822,7 @@ fn throughput_through_one_bus() {
         tx.pump(Duration::from_millis(1));
         for e in tx.got.drain(..) {
             if let BusEvent::Reply { request, result } = e {
-                assert!(matches!(result, Ok(KvReply::Revision(_))), "{result:?}");
+                assert!(matches!(result, Ok(Response::Revision(_))), "{result:?}");
                 assert!(waiting.remove(&request));
                 done += 1;
             }
@@ -852,7 +856,7 @@ fn watches_see_puts_and_deletes_and_a_filter_keeps_to_its_keys() {
             .kv_put("held", key, key.as_bytes(), Instant::now())
             .unwrap();
         b.bus.flush(Instant::now());
-        assert!(matches!(b.reply(p), Ok(KvReply::Revision(_))));
+        assert!(matches!(b.reply(p), Ok(Response::Revision(_))));
     }
     let all = w.bus.kv_watch("held", Instant::now()).unwrap();
     let n1 = w.bus.kv_watch_keys("held", "n1.>", Instant::now()).unwrap();
@@ -865,14 +869,14 @@ fn watches_see_puts_and_deletes_and_a_filter_keeps_to_its_keys() {
     for key in ["n1.carol", "n2.dave"] {
         let p = b.bus.kv_put("held", key, b"v", Instant::now()).unwrap();
         b.bus.flush(Instant::now());
-        assert!(matches!(b.reply(p), Ok(KvReply::Revision(_))));
+        assert!(matches!(b.reply(p), Ok(Response::Revision(_))));
     }
     let d = b
         .bus
         .kv_delete("held", "n1.alice", None, Instant::now())
         .unwrap();
     b.bus.flush(Instant::now());
-    assert!(matches!(b.reply(d), Ok(KvReply::Revision(_))));
+    assert!(matches!(b.reply(d), Ok(Response::Revision(_))));
     w.wait("the delete", |e| match e {
         BusEvent::KvChange {
             watch,
@@ -911,4 +915,80 @@ fn watches_see_puts_and_deletes_and_a_filter_keeps_to_its_keys() {
         filtered.iter().all(|k| k.starts_with("n1.")),
         "{filtered:?}"
     );
+}
+
+#[test]
+fn requests_are_answered_by_a_responder_or_by_nobody_at_once() {
+    if !have_nats() {
+        return skip(
+            "requests_are_answered_by_a_responder_or_by_nobody_at_once",
+            MISSING,
+        );
+    }
+    let nats = Nats::start("request");
+    let urls = [nats.url()];
+    let mut asker = Node::connected(&urls, |c| c.request_timeout = Duration::from_millis(800));
+    let mut holder = Node::connected(&urls, |_| {});
+    let scheme = snak::bus::names::Scheme::new("t").unwrap();
+    let bob = scheme.user("bob");
+    holder.bus.subscribe(&bob).unwrap();
+    holder.bus.flush(Instant::now());
+    holder.sync();
+    let id = asker
+        .bus
+        .request(
+            &bob,
+            &headers(&[("Snak-Op", "dm")]),
+            b"hi bob",
+            Instant::now(),
+        )
+        .unwrap();
+    asker.bus.flush(Instant::now());
+    let (reply, h, payload) = holder.wait("the DM", |e| match e {
+        BusEvent::Message {
+            reply: Some(r),
+            headers,
+            payload,
+            ..
+        } => Some((r.clone(), headers.clone(), payload.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        (h.get("Snak-Op"), payload.as_slice()),
+        (Some("dm"), &b"hi bob"[..])
+    );
+    holder
+        .bus
+        .respond(&reply, &headers(&[("Snak-Ok", "1")]), b"delivered")
+        .unwrap();
+    holder.bus.flush(Instant::now());
+    match asker.reply(id) {
+        Ok(Response::Message { headers, payload }) => {
+            assert_eq!(
+                (headers.get("Snak-Ok"), payload.as_slice()),
+                (Some("1"), &b"delivered"[..])
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nobody holds carol: NATS says so at once, long before the timeout.
+    let asked = Instant::now();
+    let id = asker
+        .bus
+        .request(&scheme.user("carol"), &Headers::new(), b"hi", asked)
+        .unwrap();
+    asker.bus.flush(asked);
+    assert_eq!(asker.reply(id), Err(RequestError::NoResponders));
+    assert!(asked.elapsed() < Duration::from_secs(2));
+    // A key-value call on a bucket that does not exist.
+    let id = asker
+        .bus
+        .kv_put("missing", "k", b"v", Instant::now())
+        .unwrap();
+    asker.bus.flush(Instant::now());
+    assert_eq!(asker.reply(id), Err(RequestError::NoResponders));
+    let id = asker.bus.kv_get("missing", "k", Instant::now()).unwrap();
+    asker.bus.flush(Instant::now());
+    // A direct get is served by JetStream's API, which answers nothing for a missing stream.
+    assert_eq!(asker.reply(id), Err(RequestError::Timeout));
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use log::{debug, warn};
 
 use super::js::{self, Answer, Got, Op as StoredOp};
-use super::{Bus, BusError, BusEvent, KvEntry, KvError, KvReply, RequestId};
+use super::{Bus, BusError, BusEvent, KvEntry, RequestError, RequestId, Response};
 use crate::proto::nats::{self, Headers};
 
 /// A refused `create` is looked at and retried at most this often before giving up.
@@ -19,6 +19,8 @@ const CREATE_ATTEMPTS: u8 = 3;
 
 #[derive(Debug, Clone)]
 pub(super) enum UserOp {
+    /// [`Bus::request`]: the answer is a message.
+    Message,
     Bucket,
     Put,
     /// A conditional write or delete: a failed condition is `WrongRevision`.
@@ -116,6 +118,27 @@ fn check_bucket(bucket: &str) -> Result<(), BusError> {
 impl Bus {
     // ---- the calls ----
 
+    /// Sends a request to whoever subscribes to `subject` (a DM to a user's subject, a WHOIS);
+    /// the first answer comes back as [`Response::Message`], or
+    /// [`RequestError::NoResponders`] at once if nobody listens, or `Timeout`.
+    pub fn request(
+        &mut self,
+        subject: &str,
+        headers: &Headers,
+        payload: &[u8],
+        now: Instant,
+    ) -> Result<RequestId, BusError> {
+        nats::subject::check_publish(subject).map_err(BusError::BadSubject)?;
+        let headers = (!headers.is_empty()).then(|| headers.clone());
+        self.user_request(
+            UserOp::Message,
+            subject.into(),
+            headers,
+            payload.to_vec(),
+            now,
+        )
+    }
+
     /// Creates the bucket (or checks that it exists with this configuration).
     pub fn kv_bucket(
         &mut self,
@@ -142,7 +165,7 @@ impl Bus {
     }
 
     /// Sets `key` only if it has no value: the answer is its revision, or
-    /// [`KvError::AlreadyExists`]. Of any number of nodes creating the same key at once,
+    /// [`RequestError::AlreadyExists`]. Of any number of nodes creating the same key at once,
     /// exactly one succeeds.
     pub fn kv_create(
         &mut self,
@@ -163,7 +186,7 @@ impl Bus {
         self.user_request(what, subject, headers, value.to_vec(), now)
     }
 
-    /// Sets `key` only if its revision is still `revision`; else [`KvError::WrongRevision`].
+    /// Sets `key` only if its revision is still `revision`; else [`RequestError::WrongRevision`].
     pub fn kv_update(
         &mut self,
         bucket: &str,
@@ -316,7 +339,7 @@ impl Bus {
             .collect();
         for wire in sent {
             if let Some(p) = self.requests.pending.remove(&wire) {
-                self.request_failed(p.op, KvError::ConnectionLost);
+                self.request_failed(p.op, RequestError::ConnectionLost);
             }
         }
     }
@@ -329,12 +352,12 @@ impl Bus {
             self.requests.deadlines.pop();
             if let Some(p) = self.requests.pending.remove(&wire) {
                 self.stats.timeouts += 1;
-                self.request_failed(p.op, KvError::Timeout);
+                self.request_failed(p.op, RequestError::Timeout);
             }
         }
     }
 
-    fn request_failed(&mut self, op: Op, error: KvError) {
+    fn request_failed(&mut self, op: Op, error: RequestError) {
         match op {
             Op::User { id, .. } => self.push_event(BusEvent::Reply {
                 request: id,
@@ -376,7 +399,7 @@ impl Bus {
             return;
         };
         if m.headers.as_ref().is_some_and(|h| h.status == 503) {
-            return self.request_failed(pending.op, KvError::NoResponders);
+            return self.request_failed(pending.op, RequestError::NoResponders);
         }
         match pending.op {
             Op::User { id, what } => {
@@ -408,7 +431,7 @@ impl Bus {
         what: UserOp,
         m: &nats::Msg<'_>,
         deadline: Instant,
-    ) -> Option<Result<KvReply, KvError>> {
+    ) -> Option<Result<Response, RequestError>> {
         let wrong_revision = |e: &js::ApiError| e.err_code == js::WRONG_LAST_SEQUENCE;
         let ack = || match js::pub_ack(m.payload) {
             Answer::Ok(seq) => Ok(seq),
@@ -421,28 +444,32 @@ impl Bus {
         };
         let garbled = |e: js::ApiError| {
             if e.code == 0 && e.err_code == 0 {
-                KvError::BadReply(e.description)
+                RequestError::BadReply(e.description)
             } else {
-                KvError::Api(e)
+                RequestError::Api(e)
             }
         };
         Some(match what {
+            UserOp::Message => Ok(Response::Message {
+                headers: m.headers.clone().unwrap_or_default(),
+                payload: m.payload.to_vec(),
+            }),
             UserOp::Bucket => match js::stream_created(m.payload) {
-                Answer::Ok(_) => Ok(KvReply::Bucket),
-                Answer::Api(e) => Err(KvError::Api(e)),
-                Answer::Garbled(g) => Err(KvError::BadReply(g)),
+                Answer::Ok(_) => Ok(Response::Bucket),
+                Answer::Api(e) => Err(RequestError::Api(e)),
+                Answer::Garbled(g) => Err(RequestError::BadReply(g)),
             },
-            UserOp::Put | UserOp::Delete => ack().map(KvReply::Revision).map_err(garbled),
-            UserOp::Conditional => ack().map(KvReply::Revision).map_err(|e| {
+            UserOp::Put | UserOp::Delete => ack().map(Response::Revision).map_err(garbled),
+            UserOp::Conditional => ack().map(Response::Revision).map_err(|e| {
                 if wrong_revision(&e) {
-                    KvError::WrongRevision
+                    RequestError::WrongRevision
                 } else {
                     garbled(e)
                 }
             }),
-            UserOp::CreateOverMarker => ack().map(KvReply::Revision).map_err(|e| {
+            UserOp::CreateOverMarker => ack().map(Response::Revision).map_err(|e| {
                 if wrong_revision(&e) {
-                    KvError::AlreadyExists
+                    RequestError::AlreadyExists
                 } else {
                     garbled(e)
                 }
@@ -453,7 +480,7 @@ impl Bus {
                 value,
                 attempt,
             } => match ack() {
-                Ok(seq) => Ok(KvReply::Revision(seq)),
+                Ok(seq) => Ok(Response::Revision(seq)),
                 Err(e) if wrong_revision(&e) => {
                     // Taken, or only a delete marker there: look.
                     let subject = js::direct_get(&bucket, &key);
@@ -476,7 +503,7 @@ impl Bus {
             } => match js::direct_got(m.headers.as_ref()) {
                 Got::Entry {
                     op: StoredOp::Put, ..
-                } => Err(KvError::AlreadyExists),
+                } => Err(RequestError::AlreadyExists),
                 Got::Entry { revision, .. } => {
                     let subject = js::key_subject(&bucket, &key);
                     let headers = Some(js::expect_revision(revision));
@@ -500,21 +527,21 @@ impl Bus {
                     self.send_request(Op::User { id, what }, subject, headers, value, deadline);
                     return None;
                 }
-                Got::NotFound => Err(KvError::BadReply(
+                Got::NotFound => Err(RequestError::BadReply(
                     "the key keeps changing under the create".into(),
                 )),
-                Got::Api(e) => Err(KvError::Api(e)),
+                Got::Api(e) => Err(RequestError::Api(e)),
             },
             UserOp::Get => match js::direct_got(m.headers.as_ref()) {
                 Got::Entry {
                     op: StoredOp::Put,
                     revision,
-                } => Ok(KvReply::Entry(Some(KvEntry {
+                } => Ok(Response::Entry(Some(KvEntry {
                     value: m.payload.to_vec(),
                     revision,
                 }))),
-                Got::Entry { .. } | Got::NotFound => Ok(KvReply::Entry(None)),
-                Got::Api(e) => Err(KvError::Api(e)),
+                Got::Entry { .. } | Got::NotFound => Ok(Response::Entry(None)),
+                Got::Api(e) => Err(RequestError::Api(e)),
             },
         })
     }

@@ -56,9 +56,9 @@
 //!   drops this slow consumer, which reconnects).
 //!   Requests in flight or waiting for a connection: at most `max_requests`.
 //! - **Requests** (the key-value operations) answer exactly once each, through
-//!   [`BusEvent::Reply`]: with the result, with [`KvError::Timeout`] after
+//!   [`BusEvent::Reply`]: with the result, with [`RequestError::Timeout`] after
 //!   `request_timeout` (also when it could not even be sent because NATS was away), or with
-//!   [`KvError::ConnectionLost`] when the connection died after it was sent (its outcome is
+//!   [`RequestError::ConnectionLost`] when the connection died after it was sent (its outcome is
 //!   then unknown). A request is never sent after its deadline.
 //! - **In order, once, per sender**: see [`order`].
 //! - **Never panics on what the server sends**: a protocol error drops the connection (and
@@ -209,7 +209,9 @@ pub struct KvEntry {
 
 /// What a request answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KvReply {
+pub enum Response {
+    /// [`Bus::request`]: the responder's message.
+    Message { headers: Headers, payload: Vec<u8> },
     /// The bucket exists with this configuration.
     Bucket,
     /// The write is stored with this revision.
@@ -219,7 +221,7 @@ pub enum KvReply {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KvError {
+pub enum RequestError {
     /// `kv_create`: the key has a value already (another node took it first).
     AlreadyExists,
     /// `kv_update` or a conditional delete: the key's revision is not the one given.
@@ -228,7 +230,9 @@ pub enum KvError {
     Timeout,
     /// The connection died after the request was sent: it may or may not have been done.
     ConnectionLost,
-    /// Nobody answers that subject: JetStream is not enabled, or the bucket does not exist.
+    /// Nobody listens on that subject; NATS says so at once. For a key-value write: the
+    /// bucket does not exist, or JetStream is off. (A get from a bucket that does not exist
+    /// is a `Timeout`: JetStream's API answers nothing for a stream it does not have.)
     NoResponders,
     /// JetStream refused.
     Api(js::ApiError),
@@ -236,16 +240,18 @@ pub enum KvError {
     BadReply(String),
 }
 
-impl fmt::Display for KvError {
+impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KvError::AlreadyExists => f.write_str("the key exists already"),
-            KvError::WrongRevision => f.write_str("the key changed since it was read"),
-            KvError::Timeout => f.write_str("no answer in time"),
-            KvError::ConnectionLost => f.write_str("the connection was lost; outcome unknown"),
-            KvError::NoResponders => f.write_str("no responders (JetStream off, or no bucket)"),
-            KvError::Api(e) => write!(f, "JetStream: {e}"),
-            KvError::BadReply(e) => write!(f, "bad answer: {e}"),
+            RequestError::AlreadyExists => f.write_str("the key exists already"),
+            RequestError::WrongRevision => f.write_str("the key changed since it was read"),
+            RequestError::Timeout => f.write_str("no answer in time"),
+            RequestError::ConnectionLost => f.write_str("the connection was lost; outcome unknown"),
+            RequestError::NoResponders => {
+                f.write_str("no responders (JetStream off, or no bucket)")
+            }
+            RequestError::Api(e) => write!(f, "JetStream: {e}"),
+            RequestError::BadReply(e) => write!(f, "bad answer: {e}"),
         }
     }
 }
@@ -272,7 +278,7 @@ pub enum BusEvent {
     },
     Reply {
         request: RequestId,
-        result: Result<KvReply, KvError>,
+        result: Result<Response, RequestError>,
     },
     KvChange {
         watch: WatchId,
@@ -587,6 +593,42 @@ impl Bus {
             nats::WriteError::Subject(e) | nats::WriteError::Reply(e) => BusError::BadSubject(e),
             nats::WriteError::Queue => BusError::BadSubject(SubjectError::BadWildcard),
         })?;
+        self.stats.published += 1;
+        Ok(())
+    }
+
+    /// Answers a message that came with a reply subject (a [`Bus::request`] of another
+    /// node). Not numbered: a reply subject is used once.
+    pub fn respond(
+        &mut self,
+        reply: &str,
+        headers: &Headers,
+        payload: &[u8],
+    ) -> Result<(), BusError> {
+        nats::subject::check_publish(reply).map_err(BusError::BadSubject)?;
+        let size = headers.encoded_len() + payload.len();
+        let limit = self.conn.max_payload();
+        if size > limit {
+            return Err(BusError::TooLarge { size, limit });
+        }
+        let need = nats::pub_len(reply, None, Some(headers), payload.len());
+        let (out, room) = if self.conn.is_connected() {
+            let room = self.cfg.max_outgoing.saturating_sub(self.conn.queued());
+            (&mut self.conn.out, room)
+        } else {
+            let room = self.cfg.max_offline.saturating_sub(self.offline.len());
+            (&mut self.offline, room)
+        };
+        if need > room {
+            self.stats.refused += 1;
+            return Err(BusError::Full);
+        }
+        let written = if headers.is_empty() {
+            nats::write_pub(out, reply, None, payload)
+        } else {
+            nats::write_hpub(out, reply, None, headers, payload)
+        };
+        written.map_err(|_| BusError::BadSubject(SubjectError::Wildcard))?;
         self.stats.published += 1;
         Ok(())
     }

@@ -15,7 +15,7 @@ use log::{debug, warn};
 
 use super::js::{self, Answer, Start, StreamState};
 use super::kv::Op;
-use super::{Bus, BusError, BusEvent, KvError, KvOp, SubKind, WatchId};
+use super::{Bus, BusError, BusEvent, KvOp, RequestError, SubKind, WatchId};
 use crate::proto::nats;
 
 /// A watch whose consumer could not be made tries again after this.
@@ -150,8 +150,10 @@ impl Bus {
     ) {
         let state = match answer {
             Answer::Ok(s) => s,
-            Answer::Api(e) => return self.watch_failed(id, generation, &KvError::Api(e)),
-            Answer::Garbled(g) => return self.watch_failed(id, generation, &KvError::BadReply(g)),
+            Answer::Api(e) => return self.watch_failed(id, generation, &RequestError::Api(e)),
+            Answer::Garbled(g) => {
+                return self.watch_failed(id, generation, &RequestError::BadReply(g))
+            }
         };
         let inbox = self.inbox.clone();
         let Some(w) = self.watches.get_mut(&id) else {
@@ -209,8 +211,10 @@ impl Bus {
     ) {
         let pending = match answer {
             Answer::Ok(n) => n,
-            Answer::Api(e) => return self.watch_failed(id, generation, &KvError::Api(e)),
-            Answer::Garbled(g) => return self.watch_failed(id, generation, &KvError::BadReply(g)),
+            Answer::Api(e) => return self.watch_failed(id, generation, &RequestError::Api(e)),
+            Answer::Garbled(g) => {
+                return self.watch_failed(id, generation, &RequestError::BadReply(g))
+            }
         };
         let Some(w) = self.watches.get_mut(&id) else {
             return;
@@ -225,7 +229,7 @@ impl Bus {
         }
     }
 
-    pub(super) fn watch_failed(&mut self, id: u64, generation: u64, error: &KvError) {
+    pub(super) fn watch_failed(&mut self, id: u64, generation: u64, error: &RequestError) {
         let Some(w) = self.watches.get_mut(&id) else {
             return;
         };
