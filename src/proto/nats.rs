@@ -23,7 +23,7 @@
 //! use snak::proto::nats::{self, Headers, Limits, ServerOp};
 //!
 //! let mut input = b"INFO {\"server_id\":\"x\",\"max_payload\":1024,\"headers\":true}\r\n".to_vec();
-//! input.extend_from_slice(b"HMSG room.a 7 22 27\r\nNATS/1.0\r\nSeq: 41\r\n\r\nhello\r\nPI");
+//! input.extend_from_slice(b"HMSG room.a 7 21 26\r\nNATS/1.0\r\nSeq: 41\r\n\r\nhello\r\nPI");
 //! let mut limits = Limits::default();
 //! let mut pos = 0;
 //! while let Some((op, used)) = nats::parse(&input[pos..], &limits).unwrap() {
@@ -43,7 +43,7 @@
 //! let mut h = Headers::new();
 //! h.insert("Seq", "42").unwrap();
 //! nats::write_hpub(&mut out, "room.a", None, &h, b"hi").unwrap();
-//! assert_eq!(out, b"HPUB room.a 22 24\r\nNATS/1.0\r\nSeq: 42\r\n\r\nhi\r\n");
+//! assert_eq!(out, b"HPUB room.a 21 23\r\nNATS/1.0\r\nSeq: 42\r\n\r\nhi\r\n");
 //! ```
 
 use std::fmt;
