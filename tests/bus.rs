@@ -814,7 +814,7 @@ fn throughput_through_one_bus() {
         while issued < K && waiting.len() < 500 {
             let id = tx
                 .bus
-                .kv_create("rate", &format!("k{issued}"), b"v", Instant::now())
+                .kv_create("rate", &format!("k{issued}"), &[b'v'; 200], Instant::now())
                 .unwrap();
             waiting.insert(id);
             issued += 1;
@@ -833,6 +833,39 @@ fn throughput_through_one_bus() {
         "bus: {K} key-value creates in {} ms: {:.0} creates/s",
         took.as_millis(),
         K as f64 / took.as_secs_f64()
+    );
+    // A watch takes the whole bucket (flow control answered on the way), through an event
+    // queue far smaller than the bucket: reads pause while it is full and resume.
+    let mut watcher = Node::connected(&urls, |c| c.max_events = 64);
+    let start = Instant::now();
+    let watch = watcher.bus.kv_watch("rate", Instant::now()).unwrap();
+    let mut keys = std::collections::HashSet::new();
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "only {} keys in time",
+            keys.len()
+        );
+        watcher.pump(Duration::from_millis(5));
+        let mut ready = false;
+        for e in watcher.got.drain(..) {
+            match e {
+                BusEvent::KvChange {
+                    key, op: KvOp::Put, ..
+                } => assert!(keys.insert(key)),
+                BusEvent::WatchReady { watch: w } if w == watch => ready = true,
+                _ => {}
+            }
+        }
+        if ready {
+            break;
+        }
+    }
+    assert_eq!(keys.len() as u64, K);
+    eprintln!(
+        "bus: a watch took a bucket of {K} keys of 200 bytes in {} ms ({} flow-control requests answered)",
+        start.elapsed().as_millis(),
+        watcher.bus.stats().flow_control
     );
 }
 
@@ -991,4 +1024,71 @@ fn requests_are_answered_by_a_responder_or_by_nobody_at_once() {
     asker.bus.flush(Instant::now());
     // A direct get is served by JetStream's API, which answers nothing for a missing stream.
     assert_eq!(asker.reply(id), Err(RequestError::Timeout));
+}
+
+#[test]
+fn a_watch_whose_bucket_is_recreated_takes_it_whole_and_reports_what_is_gone() {
+    if !have_nats() {
+        return skip(
+            "a_watch_whose_bucket_is_recreated_takes_it_whole_and_reports_what_is_gone",
+            MISSING,
+        );
+    }
+    let nats = Nats::start("recreate");
+    let urls = [nats.url()];
+    let mut w = Node::connected(&urls, |c| c.watch_heartbeat = Duration::from_millis(300));
+    let mut b = Node::connected(&urls, |_| {});
+    b.bucket("rooms", BucketConfig::default());
+    for key in ["old1", "old2", "kept"] {
+        let p = b.bus.kv_put("rooms", key, b"1", Instant::now()).unwrap();
+        b.bus.flush(Instant::now());
+        assert!(matches!(b.reply(p), Ok(Response::Revision(_))));
+    }
+    let watch = w.bus.kv_watch("rooms", Instant::now()).unwrap();
+    w.wait("ready", |e| {
+        matches!(e, BusEvent::WatchReady { .. }).then_some(())
+    });
+    w.got.clear();
+    // The bucket is deleted (its consumers with it) and made again with one of the keys.
+    let id = b
+        .bus
+        .request(
+            "$JS.API.STREAM.DELETE.KV_rooms",
+            &Headers::new(),
+            b"",
+            Instant::now(),
+        )
+        .unwrap();
+    b.bus.flush(Instant::now());
+    assert!(matches!(b.reply(id), Ok(Response::Message { .. })));
+    b.bucket("rooms", BucketConfig::default());
+    let p = b.bus.kv_put("rooms", "kept", b"2", Instant::now()).unwrap();
+    b.bus.flush(Instant::now());
+    assert!(matches!(b.reply(p), Ok(Response::Revision(1))));
+    // The watch's consumer went silent; the watch makes a new one, sees the stream went back
+    // and reads it whole.
+    w.wait("ready again", |e| {
+        matches!(e, BusEvent::WatchReady { watch: x } if *x == watch).then_some(())
+    });
+    let mut gone: Vec<String> = w
+        .got
+        .iter()
+        .filter_map(|e| match e {
+            BusEvent::KvChange {
+                key,
+                op: KvOp::Gone,
+                ..
+            } => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    gone.sort();
+    assert_eq!(gone, ["old1", "old2"]);
+    assert!(w.got.iter().any(|e| matches!(
+        e,
+        BusEvent::KvChange { key, op: KvOp::Put, value: Some(v), .. } if key == "kept" && v == b"2"
+    )));
+    let mut held: Vec<&String> = w.bus.kv_watched(watch).unwrap().keys().collect();
+    held.sort();
+    assert_eq!(held, ["kept"]);
 }

@@ -357,6 +357,8 @@ pub struct BusStats {
     pub timeouts: u64,
     /// `-ERR` lines from the server.
     pub server_errors: u64,
+    /// Flow-control requests of watch consumers answered.
+    pub flow_control: u64,
     /// Bytes waiting: in the output buffer and in the offline buffer.
     pub outgoing: usize,
     pub offline: usize,

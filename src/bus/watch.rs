@@ -319,6 +319,7 @@ impl Bus {
                 .and_then(|n| n.parse::<u64>().ok())
                 .is_some_and(|n| n != w.last_consumer_seq);
             for subject in answer {
+                self.stats.flow_control += 1;
                 let _ = nats::write_pub(&mut self.conn.out, &subject, None, b"");
             }
             if gap {
