@@ -133,7 +133,7 @@ impl Deliver<'_> {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if matches!(link.closing, Some(CloseReason::SendqExceeded { .. })) {
+        if matches!(link.closing(), Some(CloseReason::SendqExceeded { .. })) {
             return;
         }
         self.outbox.push(&mut link.out, id, span);

@@ -82,8 +82,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const STALL_CHECK: Duration = Duration::from_secs(1);
 
 fn mark_close(link: &mut Link, id: ClientId, closing: &mut Vec<ClientId>, reason: CloseReason) {
-    if link.closing.is_none() {
-        link.closing = Some(reason);
+    if link.set_closing(reason) {
         closing.push(id);
     }
 }
@@ -394,7 +393,7 @@ impl Server {
         let live = self
             .links
             .get(id)
-            .is_some_and(|l| l.serial == serial && l.closing.is_none());
+            .is_some_and(|l| l.serial == serial && !l.is_closing());
         if live {
             self.with_session(id, |s, ctx, hub, out| s.answer(ctx, tag, answer, hub, out));
         }
@@ -408,7 +407,7 @@ impl Server {
             let live = self
                 .links
                 .get(id)
-                .is_some_and(|l| l.serial == serial && l.closing.is_none());
+                .is_some_and(|l| l.serial == serial && !l.is_closing());
             if !live {
                 continue;
             }
@@ -566,7 +565,7 @@ impl Server {
             let live = self
                 .links
                 .get(id)
-                .is_some_and(|l| l.serial == serial && l.closing.is_none());
+                .is_some_and(|l| l.serial == serial && !l.is_closing());
             if !live {
                 continue;
             }
@@ -596,7 +595,7 @@ impl Server {
             let Some(link) = self.links.get(id) else {
                 continue;
             };
-            let reason = link.closing.clone().unwrap_or(CloseReason::PeerClosed);
+            let reason = link.closing().cloned().unwrap_or(CloseReason::PeerClosed);
             if let Some(drop) = metrics::Drop::of(&reason) {
                 self.metrics.dropped(drop);
             }
@@ -664,14 +663,14 @@ impl Server {
                 self.paused.swap_remove(i);
                 continue;
             };
-            let frame = link.data;
+            let frame = link.data();
             let behind = frame.to.is_some_and(|to| {
                 self.links
                     .get(to)
                     .is_some_and(|l| l.queued() > config::FILE_PAUSE_QUEUE / 2)
             });
             let stalled = link
-                .paused_since
+                .paused_since()
                 .is_some_and(|at| self.clock.mono.duration_since(at) >= self.cfg.file_stall);
             if behind && !stalled {
                 i += 1;
@@ -688,9 +687,9 @@ impl Server {
             }
             if let Some(link) = self.links.get_mut(id) {
                 link.paused = false;
-                link.paused_since = None;
+                link.set_paused_since(None);
                 if stalled && behind {
-                    link.data.to = None;
+                    link.set_data(crate::front::DataFrame { to: None, ..frame });
                 }
                 // Handle what was held back, then read what waits in the socket.
                 self.input(id, &mut []);
