@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct Daemon {
     child: Child,
-    pub native: Option<SocketAddr>,
-    pub irc: Option<SocketAddr>,
+    /// Every `listening KIND ADDR` snak printed (a peer: one, of kind "tcp").
+    pub listeners: Vec<(String, SocketAddr)>,
 }
 
 impl Daemon {
@@ -49,8 +49,7 @@ impl Daemon {
         });
         let mut d = Daemon {
             child,
-            native: None,
-            irc: None,
+            listeners: Vec::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -59,8 +58,11 @@ impl Daemon {
                 Ok(line) => {
                     let w: Vec<&str> = line.split_whitespace().collect();
                     match w.as_slice() {
-                        ["listening", "native", a] => d.native = a.parse().ok(),
-                        ["listening", "irc", a] => d.irc = a.parse().ok(),
+                        ["listening", kind, a] => {
+                            if let Ok(a) = a.parse() {
+                                d.listeners.push((kind.to_string(), a));
+                            }
+                        }
                         ["ready"] => break,
                         _ => {}
                     }
@@ -96,8 +98,7 @@ impl Daemon {
         pin_child(&mut child, cpu)?;
         let mut d = Daemon {
             child,
-            native: Some(addr),
-            irc: Some(addr),
+            listeners: vec![("tcp".into(), addr)],
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -115,6 +116,14 @@ impl Daemon {
         }
         d.stop();
         Err(format!("{:?} never listened on {addr}", cmd.get_program()))
+    }
+
+    /// The address of the listener of `kind` (a peer's one listener whatever the kind).
+    pub fn listener(&self, kind: &str) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(k, _)| k == kind || k == "tcp")
+            .map(|l| l.1)
     }
 
     pub fn pid(&self) -> u32 {
