@@ -32,6 +32,8 @@ fn every_scenario_passes_at_smoke_sizes() {
         "files",
         "slow",
         "paced",
+        "amplify",
+        "storm",
     ] {
         assert!(
             stdout
