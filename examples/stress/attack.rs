@@ -116,9 +116,9 @@ fn attack(addr: SocketAddr, irc: bool, pid: u32, row: &mut Row) -> Result<(), St
     for nick in ["member1", "member2", "member3", "attacker"] {
         let mut c = Client::connect(addr, nick)?;
         if irc {
-            c.send(
-                format!("NICK {nick}\r\nUSER {nick} 0 * :amplify\r\nJOIN {ROOM}\r\n").as_bytes(),
-            )?;
+            c.send(format!("NICK {nick}\r\nUSER {nick} 0 * :amplify\r\n").as_bytes())?;
+            c.wait_for(deadline, |l| l.split(' ').nth(1) == Some("001"))?;
+            c.send(format!("JOIN {ROOM}\r\n").as_bytes())?;
             let joined = format!(":{nick}!");
             c.wait_for(deadline, |l| l.starts_with(&joined) && l.contains(" JOIN "))?;
         } else {

@@ -38,7 +38,8 @@ const USAGE: &str = "usage: stress [--scenario all|idle|idle19k|register19k|fano
                          rooms|files|slow|paced|amplify|storm|storm5k|storm10k|storm19k|storms|
                          joinpart1k|joinpart10k|joinpart[,...]]
               [--proto native|irc] [--snak PATH] [--smoke] [--snak-alt NAME=PATH]
-              [--target TARGET[,...]] [--ceiling PATH] [--ngircd PATH] [--redis-server PATH]
+              [--target TARGET[,...]] [--ceiling PATH] [--ngircd PATH] [--inspircd PATH]
+              [--redis-server PATH]
               [--nats-server PATH] [--proxy] [--quiet-room-size N]
               [--timeout SECS] [--stall SECS] [--out DIR]
               [--n N] [--senders S] [--msgs M] [--window W] [--pad BYTES] [--rate DELIVERIES_PER_S]
@@ -50,7 +51,8 @@ const USAGE: &str = "usage: stress [--scenario all|idle|idle19k|register19k|fano
 TARGET: snak (speaking --proto), snak-native, snak-irc, and either with -tls (snak's TLS
 listener), snak-irc-ws / snak-irc-wss (WebSocket, subprotocol text.ircv3.net, on --web-listen
 or --web-tls-listen); NAME-native, NAME-irc (... -tls, -ws) for a second snak binary given by
---snak-alt NAME=PATH; ceiling (../shared/ceiling's relay, IRC), ngircd, redis, nats (pub/sub).
+--snak-alt NAME=PATH; ceiling (../shared/ceiling's relay, IRC), ngircd, inspircd (IRC), redis,
+nats (pub/sub).
 --proxy puts the tool's own TLS / WebSocket front in front of snak's plain listeners (a test of
 the client side while snak has no such listener; its figures are not snak's).
 
@@ -117,6 +119,7 @@ pub struct Opts {
     pub target_names: Vec<String>,
     pub ceiling: PathBuf,
     pub ngircd: PathBuf,
+    pub inspircd: PathBuf,
     pub redis: PathBuf,
     pub nats: PathBuf,
     /// The tool's own TLS / WebSocket front for targets snak has no listener for.
@@ -154,6 +157,7 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
         target_names: Vec::new(),
         ceiling: PathBuf::from("target/ceiling/release/limitd"),
         ngircd: PathBuf::from("/usr/sbin/ngircd"),
+        inspircd: PathBuf::from("/usr/sbin/inspircd"),
         redis: PathBuf::from("/usr/bin/redis-server"),
         nats: PathBuf::from("/usr/sbin/nats-server"),
         proxy: false,
@@ -209,6 +213,7 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
             }
             "--ceiling" => o.ceiling = v.into(),
             "--ngircd" => o.ngircd = v.into(),
+            "--inspircd" => o.inspircd = v.into(),
             "--redis-server" => o.redis = v.into(),
             "--nats-server" => o.nats = v.into(),
             "--quiet-room-size" => o.quiet_room_size = Some(num(&v)? as usize),
@@ -274,6 +279,7 @@ fn resolve(name: &str, o: &Opts) -> Result<Target, String> {
     match name {
         "ceiling" => return Ok(peer("ceiling", "irc", &o.ceiling)),
         "ngircd" => return Ok(peer("ngircd", "irc", &o.ngircd)),
+        "inspircd" => return Ok(peer("inspircd", "irc", &o.inspircd)),
         "redis" => return Ok(peer("redis", "redis", &o.redis)),
         "nats" => return Ok(peer("nats", "nats", &o.nats)),
         _ => {}

@@ -19,6 +19,7 @@ pub fn missing(t: &Target, opts: &Opts) -> Option<String> {
             t.bin.display()
         )),
         "ngircd" if !there => Some(not_installed(&t.bin, "ngircd")),
+        "inspircd" if !there => Some(not_installed(&t.bin, "inspircd")),
         "redis" if !there => Some(not_installed(&t.bin, "redis-server")),
         "nats" if !there => Some(not_installed(&t.bin, "nats-server")),
         "snak" if !there => Some(format!("no snak binary at {}", t.bin.display())),
@@ -79,6 +80,7 @@ pub fn start(
         "snak" => return start_snak(opts, flags, log),
         "ceiling" => start_ceiling(opts, log)?,
         "ngircd" => start_ngircd(opts, conns, log)?,
+        "inspircd" => start_inspircd(opts, conns, log)?,
         "redis" => start_redis(opts, conns, log)?,
         "nats" => start_nats(opts, conns, log)?,
         other => return Err(format!("unknown server {other}")),
@@ -164,6 +166,40 @@ fn start_ngircd(opts: &Opts, conns: usize, log: &Path) -> Result<Daemon, String>
     std::fs::write(&conf, text).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(bin);
     cmd.args(["--nodaemon", "--config"]).arg(&conf);
+    Daemon::start_cmd(cmd, loopback(port), log, opts.server_cpu)
+}
+
+/// InspIRCd 3 on loopback with a generated config: no DNS (`nouserdns`) or ident lookups, no per-address
+/// cap, flood limits as high as it takes them (`commandrate`, `threshold`, `fakelag="off"`), send
+/// queues like snak's defaults. It refuses to run as root without `--runasroot`.
+fn start_inspircd(opts: &Opts, conns: usize, log: &Path) -> Result<Daemon, String> {
+    let bin = daemon::require(&opts.target.bin, "inspircd")?;
+    let port = free_port()?;
+    let dir = std::fs::canonicalize(&opts.out).map_err(|e| e.to_string())?;
+    let conf = dir.join("inspircd.conf");
+    let max = conns + 64;
+    let text = format!(
+        "<config format=\"xml\">\n\
+         <server name=\"stress.localhost\" description=\"stress\" network=\"stress\">\n\
+         <admin name=\"stress\" nick=\"stress\" email=\"stress@localhost\">\n\
+         <bind address=\"127.0.0.1\" port=\"{port}\" type=\"clients\">\n\
+         <connect name=\"main\" allow=\"*\" timeout=\"120\" pingfreq=\"600\" \
+         hardsendq=\"1048576\" softsendq=\"262144\" recvq=\"65536\" threshold=\"100000000\" \
+         commandrate=\"100000000\" fakelag=\"off\" localmax=\"{max}\" globalmax=\"{max}\" \
+         limit=\"{max}\" resolvehostnames=\"no\" useident=\"no\">\n\
+         <performance netbuffersize=\"65536\" somaxconn=\"4096\" softlimit=\"{max}\" \
+         clonesonconnect=\"no\" quietbursts=\"yes\" nouserdns=\"yes\">\n\
+         <pid file=\"{}\">\n\
+         <log method=\"file\" type=\"* -USERINPUT -USEROUTPUT\" level=\"default\" target=\"{}\">\n\
+         <dns server=\"127.0.0.1\" timeout=\"1\">\n\
+         <options defaultmodes=\"nt\">\n",
+        dir.join("inspircd.pid").display(),
+        dir.join("inspircd.log").display(),
+    );
+    std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--config={}", conf.display()))
+        .args(["--nofork", "--nopid", "--runasroot"]);
     Daemon::start_cmd(cmd, loopback(port), log, opts.server_cpu)
 }
 

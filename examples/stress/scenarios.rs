@@ -15,8 +15,15 @@ use crate::stats::dur;
 use crate::Opts;
 
 /// Connections one generator process holds at most; the rest go to worker processes, since the
-/// open-file limit here is 20 000 per process.
-const PER_PROCESS: usize = 16_000;
+/// open-file limit here is 20 000 per process. `STRESS_PER_PROCESS` lowers it (to test the
+/// workers at small sizes).
+fn per_process() -> usize {
+    std::env::var("STRESS_PER_PROCESS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16_000usize)
+        .clamp(1, 16_000)
+}
 
 /// Sizes given on the command line; they replace the scenario's defaults.
 #[derive(Default)]
@@ -284,12 +291,13 @@ fn snak_flags(name: &str, p: &Params, conns: usize) -> Vec<String> {
 }
 
 /// Handshakes in flight at once for the target: ngircd accepts slowly and drops SYNs beyond a
-/// short backlog.
+/// short backlog; InspIRCd completes registrations about once a second, with a listen backlog
+/// of 4096 (its `somaxconn`), so it gets more at once.
 fn connect_batch(opts: &Opts, default: usize) -> usize {
-    if opts.target.server == "ngircd" {
-        8
-    } else {
-        default
+    match opts.target.server {
+        "ngircd" => 8,
+        "inspircd" => 1000,
+        _ => default,
     }
 }
 
@@ -340,7 +348,7 @@ fn build(name: &str, p: &Params, timeout: Duration, stall: Duration) -> (Spec, u
             }
             spec.n = p.n + 2 * p.files;
         }
-        n if population(n) => spec.n = p.n.min(PER_PROCESS),
+        n if population(n) => spec.n = p.n.min(per_process()),
         "joinpart1k" | "joinpart10k" => {
             // The room's members; the churners come after them, in no group.
             spec.groups.push(Group {
@@ -511,15 +519,15 @@ fn idle<'p>(
     );
     let t = Instant::now();
     let here =
-        p.n.min(PER_PROCESS)
+        p.n.min(per_process())
             .min(nofile.saturating_sub(100) as usize);
     // Workers take the rest, each its own share of nicks and source addresses. Together the
     // processes keep no more handshakes in flight than one process alone would.
-    let processes = p.n.div_ceil(PER_PROCESS).max(1);
+    let processes = p.n.div_ceil(per_process()).max(1);
     let batch = (connect_batch(opts, Spec::new(0, opts.timeout).connect_batch) / processes).max(1);
     let mut first = here;
     while first < p.n {
-        let k = (p.n - first).min(PER_PROCESS);
+        let k = (p.n - first).min(per_process());
         held.workers.push(Worker::spawn(
             addr,
             proto.name(),
