@@ -45,9 +45,9 @@ stress:
 
 # snak (native and IRC) against the ceiling (../shared/ceiling: a feature-less relay, the limit
 # of one event loop here; built into the target directory, never inside ../shared), ngircd,
-# Redis and NATS pub/sub (apt-get install ngircd redis-server nats-server), in one run: every
-# repeat of a scenario runs once on each target in turn, the server pinned to CPU 1 and the
-# generator to CPU 0; then each target's medians, and every snak figure as a fraction of the
+# InspIRCd, Redis and NATS pub/sub (apt-get install ngircd inspircd redis-server nats-server),
+# in one run: every repeat of a scenario runs once on each target in turn, the server pinned to
+# CPU 1 and the generator to CPU 0; then each target's medians, and every snak figure as a fraction of the
 # ceiling's and beside the best peer. A peer that is not installed, the ceiling where
 # ../shared/ceiling is absent, and TLS/WebSocket targets while snak has no such listener are
 # reported and skipped. BENCH_OLD=PATH adds a second snak binary as targets old-native and
@@ -55,7 +55,7 @@ stress:
 CEILING_DIR ?= ../shared/ceiling
 CEILING_BIN = $${CARGO_TARGET_DIR:-target}/ceiling/release/limitd
 BENCH_SCENARIOS ?= idle,idle19k,register19k,fanout100,fanout1000,pairs500,paced,amplify,storms,joinpart
-BENCH_TARGETS ?= snak-native,snak-irc,snak-native-tls,snak-irc-tls,snak-irc-ws,ceiling,ngircd,redis,nats
+BENCH_TARGETS ?= snak-native,snak-irc,snak-native-tls,snak-irc-tls,snak-irc-ws,ceiling,ngircd,inspircd,redis,nats
 BENCH_OLD ?=
 bench:
 	$(CARGO) build --release --bin snak --example stress
@@ -75,7 +75,7 @@ bench:
 comma := ,
 
 # The soak (examples/soak): normal chat beside floods, slow readers, half-open and reset
-# connections and file transfers against a release snak, then delivery and memory checks.
+# connections, file transfers and the amplification attack against a release snak, then delivery and memory checks.
 # SOAK_SECONDS bounds the load phase (at most 180).
 SOAK_SECONDS ?= 120
 soak:
