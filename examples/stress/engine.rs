@@ -16,7 +16,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::layer::{Layer, Transport};
 use crate::net::{self, Io};
-use crate::proto::{parse_payload, payload, Event, FileEvent, Proto};
+use crate::proto::{parse_payload, payload, Event, FileEvent, Lobby, Proto};
 use crate::stats::Hist;
 
 /// A file sender keeps at most this much queued in its own buffer.
@@ -68,8 +68,8 @@ pub struct Spec {
     /// the client's side only: a native client, which waits for the server to speak first,
     /// then waits forever.
     pub connect_batch: usize,
-    /// Registration ends in `#lobby` (native: stays there; IRC: joins it).
-    pub lobby: bool,
+    /// Where registration leaves a client.
+    pub lobby: Lobby,
     /// What carries the protocol, and the TLS configuration if it is TLS.
     pub transport: Transport,
     pub tls: Option<Arc<rustls::ClientConfig>>,
@@ -92,7 +92,7 @@ impl Spec {
             timeout,
             stall: Duration::from_secs(10),
             connect_batch: 100,
-            lobby: false,
+            lobby: Lobby::Out,
             transport: Transport::Plain,
             tls: None,
         }
@@ -967,7 +967,7 @@ impl<'p> Engine<'p> {
                     let lobby = self.spec.lobby;
                     let conn = &mut self.conns[c];
                     let waits =
-                        (!named || lobby) && self.proto.settle(&conn.nick, lobby, &mut conn.wbuf);
+                        (!named || lobby != Lobby::Out) && self.proto.settle(&conn.nick, lobby, &mut conn.wbuf);
                     if waits {
                         conn.stage = Stage::Welcomed;
                         self.mark(c);
@@ -1006,7 +1006,7 @@ impl<'p> Engine<'p> {
             Event::Joined { nick, .. } => {
                 let conn = &mut self.conns[c];
                 let mine = nick.map_or(true, |n| n.eq_ignore_ascii_case(&conn.nick));
-                if mine && conn.stage == Stage::Welcomed && self.spec.lobby {
+                if mine && conn.stage == Stage::Welcomed && self.spec.lobby != Lobby::Out {
                     conn.stage = Stage::Named; // an IRC client's registration into #lobby
                     self.named += 1;
                 } else if mine && conn.stage == Stage::Named {

@@ -81,16 +81,46 @@ pub enum FileEvent<'a> {
     },
 }
 
+/// Where registration leaves a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lobby {
+    /// In no room (native: takes its nick and parts `#lobby`).
+    Out,
+    /// In `#lobby` under the server's guest nick (native); IRC clients join `#lobby`.
+    Guest,
+    /// In `#lobby` under its own nick (native: `/nick`, which the lobby hears); IRC clients
+    /// join `#lobby`.
+    Named,
+}
+
+impl Lobby {
+    pub fn name(self) -> &'static str {
+        match self {
+            Lobby::Out => "out",
+            Lobby::Guest => "guest",
+            Lobby::Named => "named",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Lobby {
+        match name {
+            "guest" => Lobby::Guest,
+            "named" => Lobby::Named,
+            _ => Lobby::Out,
+        }
+    }
+}
+
 /// A client protocol. Requests are appended to `out` whole, so the caller writes them as they are.
 pub trait Proto {
     fn name(&self) -> &'static str;
     /// Bytes to send as soon as the TCP connection is up.
     fn hello(&self, _nick: &str, _out: &mut Vec<u8>) {}
     /// Bytes to send on `Welcome`: take our nick and leave any room the server put us in, so
-    /// thousands of clients don't all hear each other arrive; with `lobby`, end up in
-    /// `#lobby` instead (native: stay; IRC: join it). Returns whether an answer will confirm
-    /// it (`Renamed`, our own `Joined` or `Pong`); if not, the client is settled now.
-    fn settle(&self, _nick: &str, _lobby: bool, _out: &mut Vec<u8>) -> bool {
+    /// thousands of clients don't all hear each other arrive; or end up in `#lobby` (see
+    /// [`Lobby`]). Returns whether an answer will confirm it (`Renamed`, our own `Joined` or
+    /// `Pong`); if not, the client is settled now.
+    fn settle(&self, _nick: &str, _lobby: Lobby, _out: &mut Vec<u8>) -> bool {
         false
     }
     fn join(&self, room: &str, out: &mut Vec<u8>);
@@ -123,9 +153,12 @@ impl Proto for Native {
     fn name(&self) -> &'static str {
         "native"
     }
-    fn settle(&self, nick: &str, lobby: bool, out: &mut Vec<u8>) -> bool {
+    fn settle(&self, nick: &str, lobby: Lobby, out: &mut Vec<u8>) -> bool {
+        if lobby == Lobby::Guest {
+            return false;
+        }
         let _ = writeln!(out, "/nick {nick}");
-        if !lobby {
+        if lobby == Lobby::Out {
             let _ = writeln!(out, "/part #lobby");
         }
         true
@@ -253,11 +286,11 @@ impl Proto for Irc {
     fn hello(&self, nick: &str, out: &mut Vec<u8>) {
         let _ = write!(out, "NICK {nick}\r\nUSER {nick} 0 * :stress client\r\n");
     }
-    fn settle(&self, _nick: &str, lobby: bool, out: &mut Vec<u8>) -> bool {
-        if lobby {
+    fn settle(&self, _nick: &str, lobby: Lobby, out: &mut Vec<u8>) -> bool {
+        if lobby != Lobby::Out {
             self.join("#lobby", out);
         }
-        lobby
+        lobby != Lobby::Out
     }
     fn join(&self, room: &str, out: &mut Vec<u8>) {
         let _ = write!(out, "JOIN {room}\r\n");
@@ -359,7 +392,7 @@ impl Proto for Redis {
     fn hello(&self, _nick: &str, out: &mut Vec<u8>) {
         resp(out, &[b"HELLO", b"3"]);
     }
-    fn settle(&self, nick: &str, _lobby: bool, out: &mut Vec<u8>) -> bool {
+    fn settle(&self, nick: &str, _lobby: Lobby, out: &mut Vec<u8>) -> bool {
         resp(out, &[b"SUBSCRIBE", nick.as_bytes()]);
         true
     }
@@ -406,7 +439,7 @@ impl Proto for Nats {
     fn name(&self) -> &'static str {
         "nats"
     }
-    fn settle(&self, nick: &str, _lobby: bool, out: &mut Vec<u8>) -> bool {
+    fn settle(&self, nick: &str, _lobby: Lobby, out: &mut Vec<u8>) -> bool {
         let _ = write!(
             out,
             "CONNECT {{\"verbose\":false,\"pedantic\":false,\"echo\":false,\"name\":\"{nick}\"}}\r\n\

@@ -442,11 +442,17 @@ pub fn compare(csv: &str) -> String {
             let mut line = vec![sc.clone(), fig.name.to_string()];
             for (w, _) in &whos {
                 let rs = runs(w, sc);
-                line.push(match med(w, sc, &fig) {
-                    Some(v) => format!("{} [{}]", (fig.show)(v), rs.len()),
-                    None if rs.iter().any(|r| !r.ok) => "FAIL".into(),
-                    None if rs.is_empty() => "-".into(),
-                    None => "n/a".into(),
+                let failed = rs.iter().any(|r| !r.ok);
+                // What a failed run counted still shows for counts (amplify's copies).
+                let counted = (!fig.ratio && failed)
+                    .then(|| median(rs.iter().map(|r| (fig.get)(r)).collect()))
+                    .filter(|v| v.is_finite());
+                line.push(match (med(w, sc, &fig), counted) {
+                    (Some(v), _) => format!("{} [{}]", (fig.show)(v), rs.len()),
+                    (None, Some(v)) => format!("{} [{}, FAIL]", (fig.show)(v), rs.len()),
+                    _ if failed => "FAIL".into(),
+                    _ if rs.is_empty() => "-".into(),
+                    _ => "n/a".into(),
                 });
             }
             cells.push(line);
@@ -478,6 +484,9 @@ pub fn compare(csv: &str) -> String {
                 .iter()
                 .filter_map(|p| med(p, sc, &fig).map(|v| (p, v)))
                 .max_by(|a, b| advantage(&fig, a.1, b.1).total_cmp(&1.0));
+            if c.is_none() && best.is_none() {
+                continue; // nothing to hold snak against (storms, join/part)
+            }
             let mut line = vec![
                 sc.clone(),
                 fig.name.to_string(),
@@ -524,7 +533,7 @@ pub fn compare(csv: &str) -> String {
                 .iter()
                 .filter_map(|sc| {
                     let rs = runs(w, sc);
-                    (!rs.is_empty() && rs.iter().all(|r| r.ok))
+                    (!rs.is_empty() && rs.iter().all(|r| r.ok && r.count > 0.0))
                         .then(|| (*sc, median(rs.iter().map(|r| get(r)).collect())))
                 })
                 .collect();

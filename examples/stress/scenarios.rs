@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::daemon;
 use crate::engine::{Engine, Group, Spec};
 use crate::layer::{self, Transport};
-use crate::proto::{Irc, Native, Nats, Proto, Redis};
+use crate::proto::{Irc, Lobby, Native, Nats, Proto, Redis};
 use crate::report::Row;
 use crate::stats::dur;
 use crate::Opts;
@@ -86,9 +86,17 @@ fn population(name: &str) -> bool {
     name.starts_with("idle") || name.starts_with("register") || name.starts_with("storm")
 }
 
-/// Registration ends in #lobby (native users stay there; IRC users join it).
-fn lobby(name: &str) -> bool {
-    name.starts_with("register") || name.starts_with("storm")
+/// Where registration leaves the clients: register19k measures registration itself (native
+/// users keep the server's guest nick in #lobby; IRC users join it); storm users take their
+/// own nick again, as reconnecting clients do.
+fn lobby(name: &str) -> Lobby {
+    if name.starts_with("register") {
+        Lobby::Guest
+    } else if name.starts_with("storm") {
+        Lobby::Named
+    } else {
+        Lobby::Out
+    }
 }
 
 fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
@@ -113,7 +121,9 @@ fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
         // The issue's registration figure: 19 000 clients connect and register.
         ("idle19k", false) => p.n = 19_000,
         ("idle19k", true) => p.n = 60,
-        // Native registration into #lobby (IRC: registration and JOIN #lobby), 19 000 of them.
+        // Registration into #lobby, 19 000 of them: native users keep their guest nick (a
+        // `/nick` is announced to the whole lobby, quiet or not: see BENCHMARKS.md); IRC users
+        // register and JOIN #lobby.
         ("register19k", false) => p.n = 19_000,
         ("register19k", true) => p.n = 60,
         // Reconnect storms: N users in #lobby quit and come back.
@@ -192,7 +202,7 @@ fn not_applicable(name: &str, opts: &Opts, proto: &dyn Proto) -> Option<&'static
         "slow" if !t.is_snak() => Some("n/a: snak's sendq policy"),
         "amplify" if !chat || t.server == "ceiling" => Some("n/a: no room targets to repeat"),
         // A lobby of 19 000 that announces every arrival, or no part/quit at all.
-        n if lobby(n) && !t.is_snak() => Some("n/a: snak's #lobby"),
+        n if lobby(n) != Lobby::Out && !t.is_snak() => Some("n/a: snak's #lobby"),
         // Peers announce every join to every member: not the cost measured here.
         n if n.starts_with("joinpart") && !t.is_snak() => Some("n/a: snak's quiet rooms"),
         // TLS and WebSocket: the figures their issues ask for.
@@ -628,7 +638,7 @@ impl Worker {
         addr: SocketAddr,
         proto: &str,
         transport: Transport,
-        lobby: bool,
+        lobby: Lobby,
         first: usize,
         n: usize,
         batch: usize,
@@ -641,7 +651,7 @@ impl Worker {
                 &addr.to_string(),
                 proto,
                 &format!("{transport:?}"),
-                if lobby { "lobby" } else { "plain" },
+                lobby.name(),
                 &first.to_string(),
                 &n.to_string(),
                 &batch.to_string(),
@@ -720,7 +730,7 @@ pub fn worker_idle(args: &[String]) -> ExitCode {
         spec.first = num(first)?;
         spec.connect_batch = num(batch)?.max(1);
         spec.stall = Duration::from_secs(30);
-        spec.lobby = mode == "lobby";
+        spec.lobby = Lobby::from_name(mode);
         spec.transport = match transport.as_str() {
             "Tls" => Transport::Tls,
             "Ws" => Transport::Ws,
