@@ -86,7 +86,7 @@ soak:
 # -Z flags libFuzzer needs, so RUSTC_BOOTSTRAP=1 unlocks them; fuzz/ is a workspace of its own.
 FUZZ_SECONDS ?= 60
 fuzz:
-	cd fuzz && for t in native irc http ws; do \
+	cd fuzz && for t in native irc http ws tls; do \
 	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
 

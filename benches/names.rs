@@ -11,6 +11,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use snak::clock::Clock;
+use snak::event::{Event, MsgKind};
+use snak::hub::{ClientId, Command, Hub, HubConfig, Sink};
 use snak::names::{Key, NameRules};
 
 /// Counts the allocations made on this thread.
@@ -73,8 +76,10 @@ const CASES: &[(&str, &str, bool)] = &[
     ("fullwidth nick", "ＡＬＩＣＥ", false),
 ];
 
-fn allocations_per_call(f: impl Fn()) -> f64 {
+fn allocations_per_call(mut f: impl FnMut()) -> f64 {
     const CALLS: u64 = 1000;
+    // Once first, so buffers kept between calls (the hub's scratch vectors) have grown.
+    f();
     let start = ALLOCATIONS.with(Cell::get);
     for _ in 0..CALLS {
         f();
@@ -98,6 +103,70 @@ fn check_allocations() {
         black_box(Key::new(black_box("AliceInChains")));
     });
     assert_eq!(legacy, 0.0, "Key::new allocates");
+    check_hub_allocations();
+}
+
+/// A sink that tells nobody: what is counted is the hub's own work.
+struct Nobody;
+
+impl Sink for Nobody {
+    fn one(&mut self, _: ClientId, _: &str, event: &Event<'_>) {
+        black_box(event);
+    }
+    fn many(&mut self, _: &[ClientId], _: Option<ClientId>, event: &Event<'_>) {
+        black_box(event);
+    }
+}
+
+/// The lookups as the hub makes them, under each rule set: a message to a nick and to a room,
+/// by the spelling given.
+fn check_hub_allocations() {
+    for rules in [NameRules::Unicode, NameRules::Ascii] {
+        let mut hub = Hub::new(HubConfig {
+            names: rules,
+            ..HubConfig::default()
+        });
+        let now = Clock::now();
+        let nicks = match rules {
+            NameRules::Unicode => ["AliceInChains", "søren"],
+            NameRules::Ascii => ["AliceInChains", "soren"],
+        };
+        let room = match rules {
+            NameRules::Unicode => "#rødgrød",
+            NameRules::Ascii => "#rodgrod",
+        };
+        for (id, nick) in nicks.iter().enumerate() {
+            hub.connect_native(id, "127.0.0.1", now, &mut Nobody);
+            hub.apply(id, Command::Nick(nick), now, &mut Nobody);
+            let join = Command::Join {
+                rooms: room,
+                keys: None,
+            };
+            hub.apply(id, join, now, &mut Nobody);
+        }
+        let mut cases = vec![
+            ("to an ascii nick", "aliceinchains", true),
+            ("to an ascii nick in another case", "ALICEINCHAINS", true),
+            ("to an ascii room", "#lobby", true),
+        ];
+        if rules == NameRules::Unicode {
+            cases.extend([
+                ("to a folded non-ascii nick", "søren", true),
+                ("to a folded non-ascii room", "#rødgrød", true),
+                ("to a non-ascii room to fold", "#RødGrød", false),
+            ]);
+        }
+        for (label, target, must_not) in cases {
+            let message = Command::Message {
+                targets: target,
+                kind: MsgKind::Normal,
+                text: "hello",
+            };
+            let n = allocations_per_call(|| hub.apply(1, message, now, &mut Nobody));
+            println!("allocations per hub message, {rules:?} rules, {label} {target:?}: {n}");
+            assert!(!must_not || n == 0.0, "{label}: a hub message allocates");
+        }
+    }
 }
 
 fn lookups(c: &mut Criterion) {

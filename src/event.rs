@@ -390,6 +390,12 @@ pub struct Whois<'a> {
     pub rooms: &'a [(&'a str, bool)],
     pub oper: bool,
     pub away: Option<&'a str>,
+    /// The account the user is logged in to, if any (always None until accounts exist).
+    pub account: Option<&'a str>,
+    /// Connected over TLS.
+    pub secure: bool,
+    /// The TLS client certificate's fingerprint: shown to the user itself and to operators.
+    pub certfp: Option<&'a str>,
 }
 
 /// A request that could not be carried out; each protocol has its own words for each.
@@ -403,7 +409,11 @@ pub enum Fail<'a> {
     LineTooLong(usize),
     BadNick(&'a str, NameError),
     NickTaken(&'a str),
+    /// The nick looks like another user's (the second), as its skeleton tells.
+    NickLooksLike(&'a str, &'a str),
     BadRoom(&'a str, NameError),
+    /// A new room's name looks like an existing room's: named if the asker may see it.
+    RoomLooksLike(&'a str, Option<&'a str>),
     NoSuchNick(&'a str),
     NoSuchRoom(&'a str),
     NotInRoom(&'a str),
@@ -429,11 +439,15 @@ pub enum Fail<'a> {
         max: u64,
     },
     CannotReceiveFiles(&'a str),
+    /// A recipient that takes files through a link accepts by opening it.
+    OpenTheLink(u64),
     Flood,
     /// Refusals of a new connection, its only line before it is closed.
     ServerFull,
     TooManyFromAddress,
     ConnectingTooFast,
+    /// Plain text came to a TLS port.
+    TlsRequired,
     /// A command needs more parameters (IRC); the command is named.
     NeedMoreParams(&'a str),
     /// A message with no target, or no text.
@@ -458,19 +472,22 @@ pub enum Fail<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileEvent<'a> {
-    /// To the sender: the offer is made.
+    /// To the sender: the offer is made; a sender that puts its bytes through a link (IRC,
+    /// the web page) gets the link to put them to once the offer is accepted.
     Offered {
         id: u64,
         to: &'a str,
         size: u64,
         name: &'a str,
+        upload: Option<&'a str>,
     },
-    /// To the recipient.
+    /// To the recipient; one that takes files through a link gets it (opening it accepts).
     Offer {
         id: u64,
         from: &'a str,
         size: u64,
         name: &'a str,
+        download: Option<&'a str>,
     },
     Accepted(u64),
     Declined(u64),
@@ -491,5 +508,9 @@ pub enum AbortReason<'a> {
     Stalled,
     /// No data came for an accepted transfer within the idle deadline.
     Idle,
+    /// The recipient's download link was closed before the end.
+    DownloadClosed,
+    /// The sender's upload was cut off before the end.
+    UploadClosed,
     ShuttingDown,
 }

@@ -21,10 +21,14 @@
 //! - [`event`]: the vocabulary between the hub and the codecs.
 //! - [`names`]: the nick and room name rules (UTF-8 per PRECIS, or ASCII), look-alike skeletons.
 //! - [`text`]: message text rules (pure): IRC formatting stripped, long text split, CTCP.
+//! - [`store`]: what survives a restart (accounts, registered rooms, history) in SQLite on a
+//!   thread of its own, behind a small interface; the loop never waits for the disk.
+//! - [`auth`]: password hashing and SASL (PLAIN, SCRAM-SHA-256, EXTERNAL), pure state machines.
 //! - [`clock`]: the time, read once per loop pass and passed down.
 //! - [`config`]: one table of every option and its default, from which the command line, the
 //!   TOML config file, `--help`, `--check-config` and reload diffs follow; passwords as secrets.
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod event;
@@ -35,5 +39,6 @@ pub mod names;
 pub mod outbox;
 pub mod proto;
 pub mod server;
+pub mod store;
 pub mod text;
 pub mod transport;

@@ -123,10 +123,20 @@ impl AddressLimits {
         ip.is_loopback() && !self.include_loopback
     }
 
-    /// Counts a new connection from `ip`, or refuses it.
-    pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+    /// New limits (a reload): connections counted before stay counted under the key they were
+    /// admitted with.
+    pub fn set_limits(&mut self, max_open: u32, max_per_minute: u32, loopback: bool, prefix: u8) {
+        self.max_open = max_open;
+        self.max_per_minute = max_per_minute;
+        self.include_loopback = loopback;
+        self.ipv6_prefix = prefix.min(128);
+    }
+
+    /// Counts a new connection from `ip`, or refuses it. Returns the key it is counted under
+    /// (None: exempt), to give back to [`AddressLimits::release`].
+    pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<Option<IpAddr>, Refusal> {
         if self.exempt(ip) {
-            return Ok(());
+            return Ok(None);
         }
         let ip = self.key(ip);
         self.sweep(now);
@@ -147,15 +157,20 @@ impl AddressLimits {
         }
         state.open += 1;
         state.opened_in_window += 1;
-        Ok(())
+        Ok(Some(ip))
     }
 
-    /// A connection admitted from `ip` is gone.
-    pub fn release(&mut self, ip: IpAddr) {
-        if self.exempt(ip) {
+    /// The key `ip` is counted under (None: exempt); tests use it to release.
+    #[cfg(test)]
+    fn key_of(&self, ip: IpAddr) -> Option<IpAddr> {
+        (!self.exempt(ip)).then(|| self.key(ip))
+    }
+
+    /// A connection admitted under `key` is gone.
+    pub fn release(&mut self, key: Option<IpAddr>) {
+        let Some(ip) = key else {
             return;
-        }
-        let ip = self.key(ip);
+        };
         if let Some(state) = self.by_address.get_mut(&ip) {
             state.open = state.open.saturating_sub(1);
         }
@@ -238,20 +253,29 @@ mod tests {
         let t0 = Instant::now();
         let remote: IpAddr = "192.0.2.7".parse().unwrap();
         let mut limits = AddressLimits::new(2, 3, false, 64);
-        assert_eq!(limits.admit(remote, t0), Ok(()));
-        assert_eq!(limits.admit(remote, t0), Ok(()));
-        assert_eq!(limits.admit(remote, t0), Err(Refusal::TooManyFromAddress));
-        limits.release(remote);
-        assert_eq!(limits.admit(remote, t0), Ok(()));
-        limits.release(remote);
-        assert_eq!(limits.admit(remote, t0), Err(Refusal::TooFast));
-        assert_eq!(limits.admit(remote, t0 + WINDOW), Ok(()));
+        assert_eq!(limits.admit(remote, t0).map(|_| ()), Ok(()));
+        assert_eq!(limits.admit(remote, t0).map(|_| ()), Ok(()));
+        assert_eq!(
+            limits.admit(remote, t0).map(|_| ()),
+            Err(Refusal::TooManyFromAddress)
+        );
+        limits.release(limits.key_of(remote));
+        assert_eq!(limits.admit(remote, t0).map(|_| ()), Ok(()));
+        limits.release(limits.key_of(remote));
+        assert_eq!(limits.admit(remote, t0).map(|_| ()), Err(Refusal::TooFast));
+        assert_eq!(limits.admit(remote, t0 + WINDOW).map(|_| ()), Ok(()));
         for _ in 0..100 {
-            assert_eq!(limits.admit("127.0.0.5".parse().unwrap(), t0), Ok(()));
-            assert_eq!(limits.admit("::1".parse().unwrap(), t0), Ok(()));
+            assert_eq!(
+                limits.admit("127.0.0.5".parse().unwrap(), t0).map(|_| ()),
+                Ok(())
+            );
+            assert_eq!(limits.admit("::1".parse().unwrap(), t0).map(|_| ()), Ok(()));
         }
         let mut strict = AddressLimits::new(1, 10, true, 64);
-        assert_eq!(strict.admit("127.0.0.1".parse().unwrap(), t0), Ok(()));
+        assert_eq!(
+            strict.admit("127.0.0.1".parse().unwrap(), t0).map(|_| ()),
+            Ok(())
+        );
         assert_eq!(
             strict.admit("127.0.0.1".parse().unwrap(), t0),
             Err(Refusal::TooManyFromAddress)
@@ -265,26 +289,33 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(limits.admit(a, t0), Ok(()));
-        assert_eq!(limits.admit(b, t0), Ok(()));
+        assert_eq!(limits.admit(a, t0).map(|_| ()), Ok(()));
+        assert_eq!(limits.admit(b, t0).map(|_| ()), Ok(()));
         assert_eq!(
             limits.admit(a, t0),
             Err(Refusal::TooManyFromAddress),
             "same /64"
         );
-        assert_eq!(limits.admit(other, t0), Ok(()), "another /64");
-        limits.release(b);
-        assert_eq!(limits.admit(a, t0), Ok(()));
+        assert_eq!(limits.admit(other, t0).map(|_| ()), Ok(()), "another /64");
+        limits.release(limits.key_of(b));
+        assert_eq!(limits.admit(a, t0).map(|_| ()), Ok(()));
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
         let v4_neighbour: IpAddr = "192.0.2.2".parse().unwrap();
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
-        assert_eq!(limits.admit(v4, t0), Ok(()));
-        assert_eq!(limits.admit(mapped, t0), Ok(()));
-        assert_eq!(limits.admit(v4, t0), Err(Refusal::TooManyFromAddress));
-        assert_eq!(limits.admit(v4_neighbour, t0), Ok(()));
+        assert_eq!(limits.admit(v4, t0).map(|_| ()), Ok(()));
+        assert_eq!(limits.admit(mapped, t0).map(|_| ()), Ok(()));
+        assert_eq!(
+            limits.admit(v4, t0).map(|_| ()),
+            Err(Refusal::TooManyFromAddress)
+        );
+        assert_eq!(limits.admit(v4_neighbour, t0).map(|_| ()), Ok(()));
         let mut whole = AddressLimits::new(1, 100, false, 128);
-        assert_eq!(whole.admit(a, t0), Ok(()));
-        assert_eq!(whole.admit(b, t0), Ok(()), "/128 counts each address");
+        assert_eq!(whole.admit(a, t0).map(|_| ()), Ok(()));
+        assert_eq!(
+            whole.admit(b, t0).map(|_| ()),
+            Ok(()),
+            "/128 counts each address"
+        );
     }
 
     #[test]
@@ -294,7 +325,7 @@ mod tests {
         for i in 0..50u8 {
             let ip = IpAddr::from([192, 0, 2, i]);
             limits.admit(ip, t0).unwrap();
-            limits.release(ip);
+            limits.release(limits.key_of(ip));
         }
         assert_eq!(limits.tracked(), 50);
         limits

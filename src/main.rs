@@ -59,11 +59,20 @@ fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(errors) => return failed(&errors),
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // RUST_LOG, when set, wins (it can name modules); else --log-level, which a reload changes
+    // (the logger lets everything through and the level is the one gate).
+    if std::env::var_os("RUST_LOG").is_some() {
+        env_logger::Builder::from_env(env_logger::Env::default()).init();
+    } else {
+        env_logger::Builder::new()
+            .filter_level(log::LevelFilter::Trace)
+            .init();
+        log::set_max_level(config::level_filter(&cfg.log_level));
+    }
     for w in &warnings {
         log::warn!("{w}");
     }
-    let server = match Server::bind(cfg) {
+    let server = match Server::bind(cfg, Some(args)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("snak: {e}");
@@ -72,9 +81,16 @@ fn main() -> ExitCode {
     };
     // Machine-readable, on stdout: tests and scripts learn the ports chosen for port 0.
     let mut stdout = std::io::stdout().lock();
-    for (proto, addr) in server.local_addrs() {
-        log::info!("listening on {addr} ({proto})");
-        let _ = writeln!(stdout, "listening {proto} {addr}");
+    for (kind, addr) in server.local_addrs() {
+        log::info!("listening on {addr} ({kind})");
+        let _ = writeln!(stdout, "listening {kind} {addr}");
+        if let Some(scheme) = match kind {
+            "web" => Some("http"),
+            "web-tls" => Some("https"),
+            _ => None,
+        } {
+            log::info!("chat in a browser: {scheme}://{addr}/");
+        }
     }
     let _ = writeln!(stdout, "ready");
     let _ = stdout.flush();

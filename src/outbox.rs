@@ -74,6 +74,11 @@ impl OutQueue {
     fn has_items(&self) -> bool {
         self.head != NONE
     }
+
+    /// Drops everything queued: the connection will never be written to.
+    pub fn forget(&mut self) {
+        *self = OutQueue::default();
+    }
 }
 
 /// What a flush achieved.
@@ -91,6 +96,8 @@ pub struct Outbox {
     items: Vec<Item>,
     /// Connections with spans this pass, each once.
     dirty: Vec<usize>,
+    /// Bytes written to sockets so far (for metrics).
+    pub written: u64,
 }
 
 impl Outbox {
@@ -204,6 +211,7 @@ impl Outbox {
             match socket.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(mut written) => {
+                    self.written += written as u64;
                     let from_backlog = written.min(q.backlog());
                     q.backlog_pos += from_backlog;
                     written -= from_backlog;
@@ -252,12 +260,19 @@ impl Outbox {
         }
     }
 
-    /// Writes a connection's backlog (on writable readiness).
-    pub fn write_backlog(q: &mut OutQueue, socket: &mut impl Write) -> io::Result<Flushed> {
+    /// Writes a connection's backlog (on writable readiness); counts what went in `written`.
+    pub fn write_backlog(
+        q: &mut OutQueue,
+        socket: &mut impl Write,
+        written: &mut u64,
+    ) -> io::Result<Flushed> {
         while q.backlog() > 0 {
             match socket.write(&q.backlog[q.backlog_pos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => q.backlog_pos += n,
+                Ok(n) => {
+                    q.backlog_pos += n;
+                    *written += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if q.backlog_pos > q.backlog.len() / 2 {
@@ -378,11 +393,14 @@ mod tests {
         ob.push(&mut q, 0, span);
         s.room = 3;
         assert_eq!(
-            Outbox::write_backlog(&mut q, &mut s).unwrap(),
+            Outbox::write_backlog(&mut q, &mut s, &mut 0).unwrap(),
             Flushed::Blocked
         );
         s.room = 100;
-        assert_eq!(Outbox::write_backlog(&mut q, &mut s).unwrap(), Flushed::All);
+        assert_eq!(
+            Outbox::write_backlog(&mut q, &mut s, &mut 0).unwrap(),
+            Flushed::All
+        );
         assert_eq!(s.got, b"alpha\nbeta\ngamma\ndelta\n");
         assert_eq!(q.queued(), 0);
     }

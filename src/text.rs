@@ -108,6 +108,20 @@ fn hex6_at(b: &[u8], i: usize) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Long texts
 
+/// `text` cut to at most `max` bytes at a character boundary: topics, kick reasons and away
+/// messages are kept to the lengths IRC advertises (TOPICLEN, KICKLEN, AWAYLEN), whoever
+/// sends them.
+pub fn clip(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Cuts `text` into pieces of at most `budget` bytes for IRC lines (the caller computes the
 /// budget from the line's fixed parts: 512 less the source, command, target and CRLF).
 ///
@@ -367,6 +381,14 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn clip_cuts_at_a_character_boundary() {
+        assert_eq!(clip("rødgrød", 2), "r");
+        assert_eq!(clip("rødgrød", 3), "rø");
+        assert_eq!(clip("abc", 10), "abc");
+        assert_eq!(clip("", 0), "");
+    }
 
     #[test]
     fn plain_text_is_borrowed() {

@@ -118,6 +118,9 @@ fn plain_text_secrets_work_with_one_warning() {
             conf.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
+            "--no-web",
+            "--data-dir",
+            "none",
         ])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())

@@ -99,7 +99,7 @@ fn registration_with_cap_302_waits_for_cap_end() {
     a.send("CAP LS 302");
     a.send("NICK alice");
     a.send("USER alice 0 * :Alice Liddell");
-    a.expect(&format!("{S} CAP * LS multi-prefix"));
+    a.expect(&format!("{S} CAP * LS :multi-prefix snak.chat/files"));
     a.silence();
     a.send("CAP REQ :foo multi-prefix");
     a.expect(&format!("{S} CAP alice NAK :foo multi-prefix"));
@@ -130,7 +130,7 @@ fn registration_with_cap_302_waits_for_cap_end() {
         line = a.line();
     }
     for token in [
-        " CASEMAPPING=ascii ",
+        " CASEMAPPING=rfc8265 ",
         " CHANTYPES=# ",
         " NICKLEN=31 ",
         " CHANNELLEN=50 ",
@@ -153,7 +153,7 @@ fn registration_with_cap_302_waits_for_cap_end() {
     // A client that only lists capabilities (IRCv3.1 style) is not left hanging either.
     let mut b = Irc::connect(&d);
     b.send("CAP LS");
-    b.expect(&format!("{S} CAP * LS multi-prefix"));
+    b.expect(&format!("{S} CAP * LS :multi-prefix snak.chat/files"));
     b.send("NICK bob");
     b.send("USER bob 0 * :Bob");
     b.send("CAP END");
@@ -507,7 +507,7 @@ fn native_and_irc_users_share_rooms_both_ways() {
     i.send("PRIVMSG #mix :\x01ACTION nods\x01");
     n.expect("#mix * ircy nods");
     i.send("NOTICE #mix :a notice");
-    n.expect("#mix <ircy> a notice");
+    n.expect("#mix -ircy- a notice");
     // Direct messages.
     n.send("/msg ircy psst");
     i.expect(":nat!native@127.0.0.1 PRIVMSG ircy :psst");
@@ -555,8 +555,9 @@ fn native_and_irc_users_share_rooms_both_ways() {
 }
 
 #[test]
-fn file_offers_to_irc_users_are_refused() {
-    let d = Daemon::start(&[]);
+fn file_offers_to_irc_users_are_refused_without_a_web_listener() {
+    // With a web listener they get a download link: tests/web.rs.
+    let d = Daemon::start(&["--no-web"]);
     let mut n = d.named("sender");
     let mut i = Irc::named(&d, "ircy");
     n.send("/offer ircy 10 notes.txt");

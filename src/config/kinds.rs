@@ -430,3 +430,168 @@ impl Kind for Motd {
         None
     }
 }
+
+/// A file the server reads (a TLS certificate or key); a relative name in the config file is
+/// relative to the file's directory. Whether it can be read and used is checked when the
+/// server starts or reloads, with the file's own error.
+pub struct FilePath;
+
+fn existing(path: std::path::PathBuf) -> Result<std::path::PathBuf, String> {
+    if path.as_os_str().is_empty() {
+        return Err("needs a file name".into());
+    }
+    Ok(path)
+}
+
+impl Kind for FilePath {
+    type Value = std::path::PathBuf;
+    fn read_args(&self, given: &[String]) -> Result<Self::Value, String> {
+        existing(Path::new(last(given)).to_path_buf())
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<Self::Value, Problem> {
+        match item.value {
+            DeValue::String(path) => {
+                existing(item.dir.join(path.as_ref())).map_err(|e| item.fail(e))
+            }
+            _ => Err(item.fail(format!("needs a file name, not {}", item.raw()))),
+        }
+    }
+    fn show(&self, v: &Self::Value) -> Option<String> {
+        Some(format!("{:?}", v.display().to_string()))
+    }
+    fn show_arg(&self, v: &Self::Value) -> Option<String> {
+        Some(v.display().to_string())
+    }
+}
+
+/// Web origins (`https://chat.example.org`, `http://localhost:8080`): scheme, host and port.
+pub struct Origins;
+
+fn origin(s: &str) -> Result<String, String> {
+    if crate::proto::http::valid_origin(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "needs an origin like https://chat.example.org or http://localhost:8080, not {s:?}"
+        ))
+    }
+}
+
+impl Kind for Origins {
+    type Value = Vec<String>;
+    const REPEATABLE: bool = true;
+    fn read_args(&self, given: &[String]) -> Result<Self::Value, String> {
+        given.iter().map(|s| origin(s)).collect()
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<Self::Value, Problem> {
+        match item.value {
+            DeValue::String(s) => origin(s).map(|o| vec![o]).map_err(|e| item.fail(e)),
+            DeValue::Array(list) => list
+                .iter()
+                .map(|v| {
+                    let v = item.child(v);
+                    string(&v, "an origin").and_then(|s| origin(s).map_err(|e| v.fail(e)))
+                })
+                .collect(),
+            _ => Err(item.fail(format!(
+                "needs an origin or a list of them, not {}",
+                item.raw()
+            ))),
+        }
+    }
+    fn show(&self, v: &Self::Value) -> Option<String> {
+        (!v.is_empty()).then(|| format!("{v:?}"))
+    }
+    fn show_arg(&self, v: &Self::Value) -> Option<String> {
+        (!v.is_empty()).then(|| v.join(" "))
+    }
+}
+
+/// An http or https URL (scheme and authority, maybe a path), where links point.
+pub struct Url;
+
+fn url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace) => {
+            Ok(s.trim_end_matches('/').to_string())
+        }
+        _ => Err(format!("needs an http:// or https:// address, not {s:?}")),
+    }
+}
+
+impl Kind for Url {
+    type Value = String;
+    fn read_args(&self, given: &[String]) -> Result<Self::Value, String> {
+        url(last(given))
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<Self::Value, Problem> {
+        string(item, "an address").and_then(|s| url(s).map_err(|e| item.fail(e)))
+    }
+    fn show(&self, v: &Self::Value) -> Option<String> {
+        Some(format!("{v:?}"))
+    }
+    fn show_arg(&self, v: &Self::Value) -> Option<String> {
+        Some(v.clone())
+    }
+}
+
+/// Where the store keeps its files: a directory (a relative one is relative to snak's working
+/// directory, as on the command line), or `none` for nothing kept.
+pub struct DataDir;
+
+fn data_dir(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains('\0') {
+        Err("needs a directory, or none".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+impl Kind for DataDir {
+    type Value = String;
+    fn read_args(&self, given: &[String]) -> Result<Self::Value, String> {
+        data_dir(last(given))
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<Self::Value, Problem> {
+        let s = string(item, "a directory, or \"none\"")?;
+        data_dir(s).map_err(|e| item.fail(e))
+    }
+    fn show(&self, v: &Self::Value) -> Option<String> {
+        Some(format!("{v:?}"))
+    }
+    fn show_arg(&self, v: &Self::Value) -> Option<String> {
+        Some(v.clone())
+    }
+}
+
+/// A log level: error, warn, info, debug or trace.
+pub struct LogLevel;
+
+fn log_level(s: &str) -> Result<String, String> {
+    match s.to_ascii_lowercase().as_str() {
+        l @ ("error" | "warn" | "info" | "debug" | "trace") => Ok(l.to_string()),
+        _ => Err(format!(
+            "needs error, warn, info, debug or trace, not {s:?}"
+        )),
+    }
+}
+
+impl Kind for LogLevel {
+    type Value = String;
+    fn read_args(&self, given: &[String]) -> Result<Self::Value, String> {
+        log_level(last(given))
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<Self::Value, Problem> {
+        let s = string(item, "a level")?;
+        log_level(s).map_err(|e| item.fail(e))
+    }
+    fn show(&self, v: &Self::Value) -> Option<String> {
+        Some(format!("{v:?}"))
+    }
+    fn show_arg(&self, v: &Self::Value) -> Option<String> {
+        Some(v.clone())
+    }
+}

@@ -17,6 +17,17 @@ mod secret;
 mod show;
 
 pub use cli::{Action, Args};
+
+/// The log filter of a `--log-level` value (checked when read).
+pub fn level_filter(level: &str) -> log::LevelFilter {
+    match level {
+        "error" => log::LevelFilter::Error,
+        "warn" => log::LevelFilter::Warn,
+        "debug" => log::LevelFilter::Debug,
+        "trace" => log::LevelFilter::Trace,
+        _ => log::LevelFilter::Info,
+    }
+}
 pub use secret::{hash_password, read_password, Secret};
 pub use show::{help, report};
 

@@ -26,7 +26,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::kinds::{Addrs, Maybe, Motd, Num, Opers, Password, Secs, ServerName, Switch};
+use super::kinds::{
+    Addrs, DataDir, FilePath, LogLevel, Maybe, Motd, Num, Opers, Origins, Password, Secs,
+    ServerName, Switch, Url,
+};
 use super::secret::Secret;
 
 /// The longest timer an option may set: a day (an `Instant` plus more could overflow).
@@ -50,6 +53,17 @@ options! {
         reload: Restart,
         default: "snak.localhost".into(),
         help: "the name the server gives itself",
+    },
+    /// Names in ASCII only, compared without regard to ASCII case (the old rules); otherwise
+    /// UTF-8 names per RFC 8265 with look-alikes refused (see `names`).
+    ascii_names: bool {
+        flag: "--ascii-names",
+        key: "ascii_names",
+        kind: Switch { given: true },
+        reload: Restart,
+        default: false,
+        help: "nicks and room names in ASCII only (otherwise UTF-8, compared per RFC 8265, \
+               look-alikes of names in use refused)",
     },
     /// The password IRC clients must give with PASS, if any.
     password: Option<Secret> {
@@ -78,6 +92,34 @@ options! {
         default: None,
         help: "the IRC message of the day (default: none, numeric 422)",
     },
+    /// Where accounts, registered rooms and history are kept; `none`: nothing is kept.
+    data_dir: String {
+        flag: "--data-dir DIR",
+        key: "data_dir",
+        kind: DataDir,
+        reload: Restart,
+        default: "snak-data".into(),
+        help: "where accounts, registered rooms and history are kept (created on first start); \
+               none keeps nothing",
+    },
+    /// The log level (RUST_LOG, if set, wins at start).
+    log_level: String {
+        flag: "--log-level LEVEL",
+        key: "log_level",
+        kind: LogLevel,
+        reload: Live,
+        default: "info".into(),
+        help: "error, warn, info, debug or trace",
+    },
+    /// Prometheus metrics listeners.
+    metrics_listen: Vec<SocketAddr> {
+        flag: "--metrics-listen ADDR",
+        key: "metrics_listen",
+        kind: Addrs,
+        reload: Live,
+        default: Vec::new(),
+        help: "serve Prometheus metrics at GET /metrics here (off unless given; keep it private)",
+    },
     /// IRC listeners.
     irc_listen: Vec<SocketAddr> {
         flag: "--irc-listen ADDR",
@@ -97,6 +139,136 @@ options! {
         default: Duration::from_secs(120),
         help: "ping IRC clients silent this long, drop them if silent as long again; also the \
                registration deadline if under 60",
+    },
+    /// IRC listeners over TLS.
+    irc_tls_listen: Vec<SocketAddr> {
+        flag: "--irc-tls-listen ADDR",
+        key: "irc.tls_listen",
+        kind: Addrs,
+        reload: Live,
+        default: Vec::new(),
+        help: "IRC listener over TLS, 6697 by convention (needs --tls-cert and --tls-key)",
+    },
+    /// How long IRC clients should keep to TLS (the `sts` capability); 0: not advertised.
+    sts_duration: Duration {
+        flag: "--sts-duration SECS",
+        key: "irc.sts_duration",
+        kind: Secs { min: 0, max: 400 * DAY },
+        reload: Live,
+        default: Duration::from_secs(30 * DAY),
+        help: "with an IRC TLS listener, IRC clients are told to use only TLS for this long \
+               (the sts capability); 0 tells no one",
+    },
+    /// Native protocol listeners over TLS.
+    tls_listen: Vec<SocketAddr> {
+        flag: "--tls-listen ADDR",
+        key: "tls.listen",
+        kind: Addrs,
+        reload: Live,
+        default: Vec::new(),
+        help: "native protocol listener over TLS (needs --tls-cert and --tls-key)",
+    },
+    /// The certificate chain (PEM) for TLS listeners.
+    tls_cert: Option<std::path::PathBuf> {
+        flag: "--tls-cert FILE",
+        key: "tls.cert",
+        kind: Maybe(FilePath),
+        reload: Live,
+        default: None,
+        help: "the TLS certificate chain, PEM (Let's Encrypt's fullchain.pem works as it is)",
+    },
+    /// The private key (PEM) of `tls_cert`.
+    tls_key: Option<std::path::PathBuf> {
+        flag: "--tls-key FILE",
+        key: "tls.key",
+        kind: Maybe(FilePath),
+        reload: Live,
+        default: None,
+        help: "the TLS private key, PEM (Let's Encrypt's privkey.pem)",
+    },
+    /// A TLS handshake not done in this time is dropped.
+    tls_handshake: Duration {
+        flag: "--tls-handshake-secs SECS",
+        key: "tls.handshake_secs",
+        kind: Secs { min: 1, max: 600 },
+        reload: Live,
+        default: Duration::from_secs(10),
+        help: "a TLS handshake not done in this time is dropped",
+    },
+    /// HTTP listeners: the page, WebSocket, file links.
+    web_listen: Vec<SocketAddr> {
+        flag: "--web-listen ADDR",
+        off: ("--no-web", "no web listener (in the file listen = [] under [web])"),
+        key: "web.listen",
+        kind: Addrs,
+        reload: Live,
+        default: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+        help: "web listener: snak's page, WebSocket (IRC and native) and file links",
+    },
+    /// HTTPS listeners (the TLS certificate above).
+    web_tls_listen: Vec<SocketAddr> {
+        flag: "--web-tls-listen ADDR",
+        key: "web.tls_listen",
+        kind: Addrs,
+        reload: Live,
+        default: Vec::new(),
+        help: "web listener over TLS (HTTPS, WSS; needs --tls-cert and --tls-key)",
+    },
+    /// Other pages' origins that may open a WebSocket (the server's own always may).
+    web_origin: Vec<String> {
+        flag: "--web-origin ORIGIN",
+        key: "web.origin",
+        kind: Origins,
+        reload: Live,
+        default: Vec::new(),
+        help: "another page that may open a WebSocket here, e.g. https://chat.example.org \
+               (the server's own page always may)",
+    },
+    /// An HTTP request head must be complete this soon (a slow request is dropped).
+    web_request: Duration {
+        flag: "--web-request-secs SECS",
+        key: "web.request_secs",
+        kind: Secs { min: 1, max: 600 },
+        reload: Live,
+        default: Duration::from_secs(10),
+        help: "an HTTP request head must be complete this soon, or the connection is dropped",
+    },
+    /// Where file links point; None: the first web listener's address.
+    web_url: Option<String> {
+        flag: "--web-url URL",
+        key: "web.url",
+        kind: Maybe(Url),
+        reload: Live,
+        default: None,
+        help: "the address file links point to, e.g. https://chat.example.org \
+               (default: the first web listener's)",
+    },
+    /// Lines of a room's history a joiner gets.
+    history_on_join: usize {
+        flag: "--history-on-join N",
+        key: "history.on_join",
+        kind: Num { min: 0, max: 1000 },
+        reload: Live,
+        default: 50,
+        help: "lines of a room's history a joiner gets (0: none)",
+    },
+    /// Days of history kept; 0 keeps it as long as the count allows.
+    history_days: u64 {
+        flag: "--history-days N",
+        key: "history.days",
+        kind: Num { min: 0, max: 36_500 },
+        reload: Live,
+        default: 90,
+        help: "days of history kept (0: no age limit)",
+    },
+    /// Lines kept per room or conversation; 0 keeps as many as the age allows.
+    history_max_per_room: u64 {
+        flag: "--history-max-per-room N",
+        key: "history.max_per_room",
+        kind: Num::at_least(0),
+        reload: Live,
+        default: 100_000,
+        help: "lines of history kept per room or conversation (0: no count limit)",
     },
     /// None: as many as the open-file limit allows.
     max_clients: Option<usize> {

@@ -43,6 +43,7 @@ fn ctx(cfg: &Config, clock: Clock, id: ClientId) -> Ctx<'_> {
         id,
         clock,
         peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        secure: false,
         cfg,
     }
 }
@@ -72,7 +73,13 @@ impl Recorder {
         self.next_id += 1;
         self.out.wires.insert(id, Wire::of(proto));
         let ctx = ctx(&self.cfg, self.clock, id);
-        let session = Session::start(proto, &ctx, &mut self.hub, &mut self.out);
+        let session = Session::start(
+            proto,
+            &ctx,
+            super::Arrival::default(),
+            &mut self.hub,
+            &mut self.out,
+        );
         Conn { id, session }
     }
 
@@ -159,8 +166,9 @@ impl Output for Recording {
         self.closed.push((id, reason));
     }
 
-    fn set_wire(&mut self, id: ClientId, wire: Wire) {
-        self.wires.insert(id, wire);
+    fn set_caps(&mut self, id: ClientId, caps: u32) {
+        let wire = self.wire(id);
+        self.wires.insert(id, Wire { caps, ..wire });
     }
 
     fn wake_at(&mut self, id: ClientId, at: Instant) {

@@ -1,4 +1,5 @@
-//! IRC masks (`nick!user@host` with `*` and `?`), matched without regard to ASCII case.
+//! IRC masks (`nick!user@host` with `*` and `?`), matched without regard to ASCII case; the
+//! nick part is folded by the name rules first.
 
 /// Whether `text` matches the glob `mask` (`*` any run, `?` any one character). Linear in
 /// `mask.len() * text.len()` at worst, with no recursion, whatever the input.
@@ -43,6 +44,14 @@ pub fn normalize(mask: &str) -> String {
     format!("{}!{}@{}", part(nick), part(user), part(host))
 }
 
+/// A completed mask with its nick part folded by `rules`, so it matches a user's mask made
+/// from the folded nick whatever the case (`Søren!*@*` bans `søren`); the user and host parts
+/// are matched without regard to ASCII case, as before.
+pub fn fold_nick(mask: &str, rules: crate::names::NameRules) -> String {
+    let (nick, rest) = mask.split_once('!').unwrap_or((mask, ""));
+    format!("{}!{rest}", rules.fold(nick))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +76,17 @@ mod tests {
         assert_eq!(normalize("*@host"), "*!*@host");
         assert_eq!(normalize("n!u"), "n!u@*");
         assert_eq!(normalize("n!u@h"), "n!u@h");
+    }
+
+    #[test]
+    fn nick_parts_fold_by_the_rules() {
+        use crate::names::NameRules;
+        assert_eq!(fold_nick("Søren!*@*", NameRules::Unicode), "søren!*@*");
+        assert_eq!(fold_nick("ÅSE*!U@Host", NameRules::Unicode), "åse*!U@Host");
+        assert_eq!(fold_nick("Bob!*@*", NameRules::Ascii), "bob!*@*");
+        assert!(matches(
+            &fold_nick("Søren!*@*", NameRules::Unicode),
+            "søren!x@h"
+        ));
     }
 }

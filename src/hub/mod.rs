@@ -10,6 +10,12 @@
 //! message names at most [`HubConfig::max_targets`] targets, each once, and a user is in at
 //! most [`HubConfig::max_rooms_per_user`] rooms.
 //!
+//! Names follow the operator's [`NameRules`] (UTF-8 per RFC 8265, or ASCII): every check,
+//! fold and lookup goes through them. Beside the maps from folded nick to user and folded room
+//! name to room, the hub keeps maps from each name's look-alike skeleton (Unicode TS #39), so a
+//! new nick or room that would look like one in use is refused; a user may take a look-alike
+//! of its own nick. Lookups by ASCII names fold on the stack: no allocation per message.
+//!
 //! Modules: `rooms` (joining, leaving, listings, topics, kicks, invitations), `modes` (room and
 //! user modes, mask lists), `messages` (routing to rooms and nicks), `users` (nicks, WHOIS and
 //! friends), `files` (transfers).
@@ -21,10 +27,12 @@ use slab::Slab;
 
 use crate::clock::Clock;
 use crate::event::*;
-use crate::names::{check_nick, fold, Key};
+use crate::names::{NameKeys, NameRules};
 
 mod files;
 mod masks;
+
+pub use files::{LinkRefusal, Opened};
 mod messages;
 mod modes;
 mod rooms;
@@ -157,6 +165,8 @@ pub struct HubConfig {
     pub max_transfers_per_user: usize,
     /// An accepted transfer with no data for this long is aborted.
     pub transfer_idle: Duration,
+    /// Which nicks and room names are allowed and how they compare (`--ascii-names`).
+    pub names: NameRules,
 }
 
 impl Default for HubConfig {
@@ -170,6 +180,7 @@ impl Default for HubConfig {
             max_rooms: 100_000,
             max_transfers_per_user: 8,
             transfer_idle: Duration::from_secs(120),
+            names: NameRules::default(),
         }
     }
 }
@@ -185,9 +196,20 @@ struct Membership {
 const OP: u8 = 1;
 const VOICE: u8 = 2;
 
+/// How a user receives files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileWay {
+    /// In its own connection, as data frames (native).
+    InBand,
+    /// Through a download link it opens (IRC and the web page), when the server has one.
+    Link,
+}
+
 #[derive(Debug)]
 struct User {
     nick: Box<str>,
+    /// The nick's folded form and skeleton, as filed in the hub's maps.
+    keys: NameKeys,
     user: Box<str>,
     realname: Box<str>,
     host: Box<str>,
@@ -195,13 +217,16 @@ struct User {
     rooms: Vec<Membership>,
     current: Option<RoomId>,
     away: Option<Box<str>>,
-    files: bool,
+    files: FileWay,
     /// Joins are followed by the room's topic and member list (IRC).
     room_details: bool,
     /// [`UserMode::bit`]s.
     modes: u8,
     /// Folded names of rooms this user was invited to and has not joined yet.
     invited_to: Vec<Box<str>>,
+    /// Connected over TLS, with this client certificate fingerprint if any.
+    secure: bool,
+    certfp: Option<Box<str>>,
 }
 
 impl User {
@@ -229,7 +254,11 @@ impl User {
 #[derive(Debug)]
 struct MaskEntry {
     list: ListMode,
+    /// As set (completed to `nick!user@host`), as the list shows it.
     mask: Box<str>,
+    /// The mask with its nick part folded by the name rules: what users' masks are matched
+    /// against ([`Hub::mask_of`]), and what tells two entries apart.
+    folded: Box<str>,
     by: Box<str>,
     at: u64,
 }
@@ -237,6 +266,8 @@ struct MaskEntry {
 #[derive(Debug)]
 struct Room {
     name: Box<str>,
+    /// The name's folded form and skeleton, as filed in the hub's maps.
+    keys: NameKeys,
     /// The fan-out slice: every member once, in no particular order.
     members: Vec<ClientId>,
     /// Each member's role bits, parallel to `members`.
@@ -300,6 +331,34 @@ struct Transfer {
     accepted: bool,
     /// When data last came (or the offer was accepted): idle transfers are aborted.
     last_data: Instant,
+    name: Box<str>,
+    /// The connections carrying the bytes when they are not the users' own: an HTTP upload
+    /// (the sender's) and an HTTP download (the recipient's).
+    from_pipe: Option<ClientId>,
+    to_pipe: Option<ClientId>,
+    /// The secrets in the transfer's upload and download links.
+    up_token: u128,
+    down_token: u128,
+}
+
+/// What a link's token opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFor {
+    /// The sender's upload of transfer N.
+    Upload(u64),
+    /// The recipient's download of transfer N (opening it accepts the offer).
+    Download(u64),
+    /// An upload page: files from one user to another (for IRC users).
+    SendPage(u128),
+}
+
+/// A page on which a user who cannot send files in its own protocol (IRC) picks files for
+/// one recipient.
+#[derive(Debug)]
+struct SendPage {
+    from: ClientId,
+    to: ClientId,
+    until: Instant,
 }
 
 /// Where a file data frame goes, or why it can't.
@@ -317,6 +376,9 @@ pub struct Hub {
     by_nick: HashMap<Box<str>, ClientId>,
     rooms: Slab<Room>,
     by_room: HashMap<Box<str>, RoomId>,
+    /// Look-alike skeletons of the nicks and room names in use ([`NameRules::skeleton`]).
+    nick_skeletons: HashMap<Box<str>, ClientId>,
+    room_skeletons: HashMap<Box<str>, RoomId>,
     transfers: HashMap<u64, Transfer>,
     /// Offers in the order made; all share one timeout, so the front expires first.
     offers: VecDeque<(Instant, u64)>,
@@ -325,6 +387,14 @@ pub struct Hub {
     idle: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
     /// The open offers and transfers of each user who has any.
     transfers_of: HashMap<ClientId, Vec<u64>>,
+    /// Link tokens of open transfers.
+    tokens: HashMap<u128, u64>,
+    /// Upload pages by token, with their expiry.
+    send_pages: HashMap<u128, SendPage>,
+    /// Where file links point (`http://HOST:PORT`), if the server serves them.
+    files_url: Option<Box<str>>,
+    /// Unguessable tokens for links; the server gives one from the OS, tests a counter.
+    token_source: Box<dyn FnMut() -> u128>,
     next_transfer: u64,
     next_guest: u64,
     /// The last message id given out.
@@ -350,10 +420,22 @@ impl Hub {
             by_nick: HashMap::new(),
             rooms: Slab::new(),
             by_room: HashMap::new(),
+            nick_skeletons: HashMap::new(),
+            room_skeletons: HashMap::new(),
             transfers: HashMap::new(),
             offers: VecDeque::new(),
             idle: std::collections::BinaryHeap::new(),
             transfers_of: HashMap::new(),
+            tokens: HashMap::new(),
+            send_pages: HashMap::new(),
+            files_url: None,
+            token_source: Box::new({
+                let mut n = 0u128;
+                move || {
+                    n += 1;
+                    n
+                }
+            }),
             next_transfer: 1,
             next_guest: 1,
             last_msgid: 0,
@@ -368,8 +450,32 @@ impl Hub {
         }
     }
 
+    /// New limits (a reload); what exists stays, the limits apply from the next command. The
+    /// name rules stay as they were: every name in the maps is filed under them.
+    pub fn set_config(&mut self, cfg: HubConfig) {
+        self.cfg = HubConfig {
+            names: self.cfg.names,
+            ..cfg
+        };
+    }
+
+    /// File links point here (`http://HOST:PORT`); with none, only native users get files.
+    pub fn set_files_url(&mut self, url: Option<&str>) {
+        self.files_url = url.map(|u| u.trim_end_matches('/').into());
+    }
+
+    /// Where unguessable link tokens come from.
+    pub fn set_token_source(&mut self, source: Box<dyn FnMut() -> u128>) {
+        self.token_source = source;
+    }
+
     pub fn user_count(&self) -> usize {
         self.by_nick.len()
+    }
+
+    /// File offers and transfers open.
+    pub fn transfer_count(&self) -> usize {
+        self.transfers.len()
     }
 
     pub fn room_count(&self) -> usize {
@@ -380,8 +486,52 @@ impl Hub {
         self.user(id).map(|u| &*u.nick)
     }
 
+    /// The name rules this hub keeps to.
+    pub fn name_rules(&self) -> NameRules {
+        self.cfg.names
+    }
+
+    /// Whether a user has `nick`, compared by the name rules.
     pub fn nick_in_use(&self, nick: &str) -> bool {
-        self.by_nick.contains_key(&*Key::new(nick))
+        self.user_id(nick).is_some()
+    }
+
+    /// Why `id` may not take `nick`: it breaks the rules, another user has it, or it looks like
+    /// another user's nick (its own look-alikes are fine); None if it may. For front ends
+    /// that check a nick before the user exists (IRC registration).
+    pub fn nick_refusal<'a>(&'a self, id: ClientId, nick: &'a str) -> Option<Fail<'a>> {
+        self.claim_nick(id, nick).err()
+    }
+
+    /// Checks that `id` may take `nick` and gives the keys to file it under: the nick keeps
+    /// to the rules, no other user has it, and it looks like no other user's nick (its own
+    /// look-alikes are fine).
+    fn claim_nick<'a>(&'a self, id: ClientId, nick: &'a str) -> Result<NameKeys, Fail<'a>> {
+        let keys = self
+            .cfg
+            .names
+            .nick(nick)
+            .map_err(|e| Fail::BadNick(nick, e))?;
+        if self
+            .by_nick
+            .get(&keys.key)
+            .is_some_and(|&other| other != id)
+        {
+            return Err(Fail::NickTaken(nick));
+        }
+        match self.nick_skeletons.get(&keys.skeleton) {
+            Some(&other) if other != id => {
+                let like = self.nick(other).unwrap_or("*");
+                Err(Fail::NickLooksLike(nick, like))
+            }
+            _ => Ok(keys),
+        }
+    }
+
+    /// The name of the room `id`'s plain lines go to (native), if any.
+    pub fn current_room(&self, id: ClientId) -> Option<&str> {
+        let room = self.user(id)?.current?;
+        self.rooms.get(room).map(|r| &*r.name)
     }
 
     /// Whether `id` is a server operator.
@@ -398,11 +548,11 @@ impl Hub {
     }
 
     fn user_id(&self, nick: &str) -> Option<ClientId> {
-        self.by_nick.get(&*Key::new(nick)).copied()
+        self.by_nick.get(&*self.cfg.names.key(nick)).copied()
     }
 
     fn room_id(&self, name: &str) -> Option<RoomId> {
-        self.by_room.get(&*Key::new(name)).copied()
+        self.by_room.get(&*self.cfg.names.key(name)).copied()
     }
 
     /// The id and time for a message that enters now: ids grow with time (4096 per
@@ -422,16 +572,23 @@ impl Hub {
         let nick = loop {
             let candidate = format!("guest-{}", self.next_guest);
             self.next_guest += 1;
-            if !self.nick_in_use(&candidate) {
+            if self.claim_nick(id, &candidate).is_ok() {
                 break candidate;
             }
         };
-        self.add_user(id, &nick, "native", "snak native client", host, true);
+        self.add_user(
+            id,
+            &nick,
+            "native",
+            "snak native client",
+            host,
+            FileWay::InBand,
+        );
         sink.one(id, &nick, &Event::Greeting { nick: &nick });
         self.join_one(id, LOBBY, None, false, sink);
     }
 
-    /// A client that registered itself (IRC) with a nick checked by [`Hub::nick_in_use`].
+    /// A client that registered itself (IRC) with a nick checked by [`Hub::nick_refusal`].
     pub fn register(
         &mut self,
         id: ClientId,
@@ -442,7 +599,7 @@ impl Hub {
         now: Clock,
     ) {
         self.now = now;
-        self.add_user(id, nick, user, realname, host, false);
+        self.add_user(id, nick, user, realname, host, FileWay::Link);
     }
 
     fn add_user(
@@ -452,14 +609,22 @@ impl Hub {
         user: &str,
         realname: &str,
         host: &str,
-        files: bool,
+        files: FileWay,
     ) {
         if self.users.len() <= id {
             self.users.resize_with(id + 1, || None);
         }
-        self.by_nick.insert(fold(nick), id);
+        let rules = self.cfg.names;
+        // Checked by the caller; a nick that fails the rules anyway is filed as it folds.
+        let keys = rules.nick(nick).unwrap_or_else(|_| NameKeys {
+            key: rules.fold(nick),
+            skeleton: rules.skeleton(nick),
+        });
+        self.by_nick.insert(keys.key.clone(), id);
+        self.nick_skeletons.insert(keys.skeleton.clone(), id);
         self.users[id] = Some(User {
             nick: nick.into(),
+            keys,
             user: user.into(),
             realname: realname.into(),
             host: host.into(),
@@ -467,10 +632,20 @@ impl Hub {
             current: None,
             away: None,
             files,
-            room_details: !files,
+            room_details: files != FileWay::InBand,
             modes: 0,
             invited_to: Vec::new(),
+            secure: false,
+            certfp: None,
         });
+    }
+
+    /// How the user is connected: over TLS, with a client certificate's fingerprint.
+    pub fn set_connection(&mut self, id: ClientId, secure: bool, certfp: Option<&str>) {
+        if let Some(u) = self.user_mut(id) {
+            u.secure = secure;
+            u.certfp = certfp.map(Into::into);
+        }
     }
 
     /// The client is gone: its rooms hear that it quit, its transfers are aborted.
@@ -501,7 +676,17 @@ impl Hub {
         let Some(user) = self.users.get_mut(id).and_then(Option::take) else {
             return;
         };
-        self.by_nick.remove(&*Key::new(&user.nick));
+        self.unfile_nick(id, &user.keys);
+    }
+
+    /// Takes `id`'s entries for `keys` out of the nick maps (only its own).
+    fn unfile_nick(&mut self, id: ClientId, keys: &NameKeys) {
+        if self.by_nick.get(&keys.key) == Some(&id) {
+            self.by_nick.remove(&keys.key);
+        }
+        if self.nick_skeletons.get(&keys.skeleton) == Some(&id) {
+            self.nick_skeletons.remove(&keys.skeleton);
+        }
     }
 
     /// The rooms `id` is in, in the order joined.
@@ -616,7 +801,12 @@ impl Hub {
         }
         if r.members.is_empty() {
             let r = self.rooms.remove(room);
-            self.by_room.remove(&*Key::new(&r.name));
+            if self.by_room.get(&r.keys.key) == Some(&room) {
+                self.by_room.remove(&r.keys.key);
+            }
+            if self.room_skeletons.get(&r.keys.skeleton) == Some(&room) {
+                self.room_skeletons.remove(&r.keys.skeleton);
+            }
         }
     }
 
@@ -699,11 +889,6 @@ impl Hub {
             Command::Cancel(t) => self.cancel(id, t, sink),
             Command::Help => sink.one(id, &me.nick, &Event::Reply(Reply::Help)),
         }
-    }
-
-    /// Names for the nick rules, for callers that validate before registering.
-    pub fn check_nick(nick: &str) -> Result<(), crate::names::NameError> {
-        check_nick(nick)
     }
 }
 

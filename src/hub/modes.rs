@@ -6,7 +6,7 @@ use super::*;
 pub(super) fn listed(room: &Room, list: ListMode, mask_of_user: &str) -> bool {
     room.masks
         .iter()
-        .any(|e| e.list == list && masks::matches(&e.mask, mask_of_user))
+        .any(|e| e.list == list && masks::matches(&e.folded, mask_of_user))
 }
 
 impl Hub {
@@ -123,17 +123,19 @@ impl Hub {
                 }
                 ModeChange::List(on, list, mask) => {
                     let mask = masks::normalize(mask);
+                    let folded = masks::fold_nick(&mask, self.cfg.names);
                     let at = self.now.unix_secs();
                     let r = &mut self.rooms[room];
                     let pos = r
                         .masks
                         .iter()
-                        .position(|e| e.list == list && e.mask.eq_ignore_ascii_case(&mask));
+                        .position(|e| e.list == list && e.folded.eq_ignore_ascii_case(&folded));
                     let full = r.masks.iter().filter(|e| e.list == list).count() >= MASKS_MAX;
                     match (on, pos) {
                         (true, None) if !full => r.masks.push(MaskEntry {
                             list,
                             mask: mask.as_str().into(),
+                            folded: folded.into(),
                             by: by.as_str().into(),
                             at,
                         }),

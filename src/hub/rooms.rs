@@ -1,7 +1,6 @@
 //! Rooms: joining and leaving, listings, topics, kicks and invitations.
 
 use super::*;
-use crate::names::check_room;
 
 impl Hub {
     pub(super) fn join_one(
@@ -13,10 +12,10 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let Some(me) = self.user(id) else { return };
-        if let Err(e) = check_room(name) {
+        let rules = self.cfg.names;
+        if let Err(e) = rules.check_room(name) {
             return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e)));
         }
-        let folded = fold(name);
         let existing = self.room_id(name);
         if let Some(room) = existing.filter(|&r| self.is_member(r, id)) {
             let r = &self.rooms[room];
@@ -43,8 +42,21 @@ impl Hub {
                 return sink.one(id, &me.nick, &Event::Fail(Fail::TooManyRooms(name, 0)));
             }
             None => {
+                // A new room: filed under its key and its skeleton, unless it looks like one
+                // that exists (named only to those who may see that room).
+                let keys = match rules.room(name) {
+                    Ok(keys) => keys,
+                    Err(e) => return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e))),
+                };
+                if let Some(&other) = self.room_skeletons.get(&keys.skeleton) {
+                    let like = Some(&*self.rooms[other].name).filter(|_| self.visible(other, id));
+                    let fail = Fail::RoomLooksLike(name, like);
+                    return sink.one(id, &me.nick, &Event::Fail(fail));
+                }
+                let NameKeys { key, skeleton } = keys.clone();
                 let room = self.rooms.insert(Room {
                     name: name.into(),
+                    keys,
                     members: Vec::new(),
                     roles: Vec::new(),
                     topic: None,
@@ -54,14 +66,16 @@ impl Hub {
                     limit: None,
                     masks: Vec::new(),
                 });
-                self.by_room.insert(folded.clone(), room);
+                self.by_room.insert(key, room);
+                self.room_skeletons.insert(skeleton, room);
                 self.add_member(room, id, OP);
                 room
             }
         };
+        let key = self.rooms[room].keys.key.clone();
         let Some(me) = self.user_mut(id) else { return };
         me.current = Some(room);
-        me.invited_to.retain(|r| *r != folded);
+        me.invited_to.retain(|r| *r != key);
         let Some(me) = self.user(id) else { return };
         let r = &self.rooms[room];
         let ev = Event::Joined {
@@ -93,7 +107,7 @@ impl Hub {
     /// Why `id` may not join `room` with `key`, if it may not.
     fn may_join(&self, room: RoomId, id: ClientId, key: Option<&str>) -> Option<Fail<'_>> {
         let (r, me) = (&self.rooms[room], self.user(id)?);
-        let invited = me.invited_to.iter().any(|i| **i == *fold(&r.name));
+        let invited = me.invited_to.contains(&r.keys.key);
         let mask = self.mask_of(id);
         let listed = |list| super::modes::listed(r, list, &mask);
         if r.key.as_deref().is_some_and(|k| key != Some(k)) {
@@ -109,10 +123,11 @@ impl Hub {
         }
     }
 
-    /// `nick!user@host` of a user, as masks match it.
+    /// `nick!user@host` of a user as masks match it, the nick folded by the name rules (as
+    /// each mask's nick part is: see `MaskEntry::folded`).
     pub(super) fn mask_of(&self, id: ClientId) -> String {
         self.user(id)
-            .map(|u| format!("{}!{}@{}", u.nick, u.user, u.host))
+            .map(|u| format!("{}!{}@{}", u.keys.key, u.user, u.host))
             .unwrap_or_default()
     }
 
@@ -464,7 +479,7 @@ impl Hub {
             if self.is_member(room, guest) {
                 return sink.one(id, &me.nick, &Event::Fail(Fail::UserInRoom(nick, &r.name)));
             }
-        } else if let Err(e) = check_room(name) {
+        } else if let Err(e) = self.cfg.names.check_room(name) {
             return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e)));
         }
         let Some(g) = self.user(guest) else { return };
@@ -486,7 +501,7 @@ impl Hub {
             };
             sink.one(id, &me.nick, &Event::Reply(reply));
         }
-        let folded = fold(name);
+        let folded = self.cfg.names.fold(name);
         if let Some(g) = self.user_mut(guest) {
             if !g.invited_to.contains(&folded) {
                 if g.invited_to.len() >= INVITES_MAX {

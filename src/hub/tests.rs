@@ -2,6 +2,7 @@
 //! protocol's words.
 
 use super::*;
+use crate::names::NameRules;
 use crate::proto::line;
 use std::time::Duration;
 
@@ -705,4 +706,251 @@ fn offers_per_user_are_capped_and_idle_transfers_are_aborted() {
     assert!(r
         .take()
         .contains(&(vec![0], "% abort 2 guest-2 disconnected".to_string())));
+}
+
+fn nick(h: &mut Hub, r: &mut Record, id: ClientId, new: &str, now: Clock) -> Vec<String> {
+    h.apply(id, Command::Nick(new), now, r);
+    r.take().into_iter().map(|(_, l)| l).collect()
+}
+
+fn joined(h: &mut Hub, r: &mut Record, id: ClientId, room: &str, now: Clock) -> Vec<String> {
+    join(h, r, id, room, now);
+    r.take().into_iter().map(|(_, l)| l).collect()
+}
+
+#[test]
+fn utf8_names_compare_per_rfc_8265() {
+    let (mut h, mut r, now) = with_users(3);
+    assert_eq!(
+        nick(&mut h, &mut r, 0, "Søren", now),
+        ["* u0 is now known as Søren"]
+    );
+    // One nick however it is spelled: any case, composed or decomposed.
+    assert_eq!(
+        nick(&mut h, &mut r, 1, "SØREN", now),
+        ["! nick-taken SØREN is already in use"]
+    );
+    assert_eq!(nick(&mut h, &mut r, 1, "Åse", now).len(), 1);
+    assert_eq!(
+        nick(&mut h, &mut r, 2, "a\u{30a}se", now),
+        ["! nick-taken a\u{30a}se is already in use"]
+    );
+    // ø is not o: soren is someone else.
+    assert_eq!(
+        nick(&mut h, &mut r, 2, "soren", now),
+        ["* u2 is now known as soren"]
+    );
+    assert!(h.nick_in_use("søREN") && h.nick_in_use("åSE"));
+    assert_eq!(h.user_id("A\u{30a}SE"), Some(1));
+    // Rooms too, and a message finds the room by any spelling.
+    assert_eq!(
+        joined(&mut h, &mut r, 0, "#RødGrød", now),
+        ["* Søren joined #RødGrød"]
+    );
+    assert_eq!(
+        joined(&mut h, &mut r, 1, "#rødgrød", now),
+        ["* Åse joined #RødGrød"]
+    );
+    say_in(&mut h, &mut r, 1, "#RØDGRØD", "med fløde", now);
+    assert_eq!(r.take(), vec![(vec![0], "#RødGrød <Åse> med fløde".into())]);
+    // The keys leave with their owners: the names are free again.
+    h.disconnect(0, None, &mut r);
+    h.apply(
+        1,
+        Command::Part {
+            rooms: Some("#rødgrød"),
+            reason: None,
+        },
+        now,
+        &mut r,
+    );
+    r.take();
+    assert!(!h.nick_in_use("søren"));
+    assert_eq!(h.room_count(), 1);
+    assert_eq!(
+        nick(&mut h, &mut r, 2, "søren", now),
+        ["* soren is now known as søren"]
+    );
+}
+
+#[test]
+fn look_alikes_of_names_in_use_are_refused_but_not_ones_own() {
+    let (mut h, mut r, now) = with_users(3);
+    nick(&mut h, &mut r, 0, "alice", now);
+    assert_eq!(
+        nick(&mut h, &mut r, 1, "\u{430}lice", now),
+        ["! nick-taken \u{430}lice looks like alice, a nick in use"]
+    );
+    assert_eq!(
+        nick(&mut h, &mut r, 1, "rn", now),
+        ["* u1 is now known as rn"]
+    );
+    assert_eq!(
+        nick(&mut h, &mut r, 2, "m", now),
+        ["! nick-taken m looks like rn, a nick in use"]
+    );
+    // Its own look-alike is fine, and the look-alike then stands for the same user.
+    assert_eq!(
+        nick(&mut h, &mut r, 0, "\u{430}lice", now),
+        ["* alice is now known as \u{430}lice"]
+    );
+    assert_eq!(
+        nick(&mut h, &mut r, 2, "alice", now),
+        ["! nick-taken alice looks like \u{430}lice, a nick in use"]
+    );
+    assert_eq!(
+        h.nick_refusal(9, "ALICE"),
+        Some(Fail::NickLooksLike("ALICE", "\u{430}lice"))
+    );
+    assert_eq!(h.nick_refusal(0, "alice"), None);
+    // Rooms: a new room may not look like one that exists; the same room by another
+    // spelling is simply joined.
+    joined(&mut h, &mut r, 0, "#rust", now);
+    assert_eq!(
+        joined(&mut h, &mut r, 1, "#ru\u{455}t", now),
+        ["! bad-room #ru\u{455}t: looks like #rust, a room that exists; join that or choose another name"]
+    );
+    assert_eq!(
+        joined(&mut h, &mut r, 1, "#RUST", now),
+        ["* rn joined #rust"]
+    );
+    // A secret room is not named to those who may not see it.
+    let secret = [ModeChange::Flag(true, RoomFlag::Secret)];
+    joined(&mut h, &mut r, 0, "#hidden", now);
+    h.apply(
+        0,
+        Command::RoomMode {
+            room: "#hidden",
+            changes: &secret,
+        },
+        now,
+        &mut r,
+    );
+    r.take();
+    assert_eq!(
+        joined(&mut h, &mut r, 2, "#h\u{456}dden", now),
+        ["! bad-room #h\u{456}dden: looks like a room that exists; choose another name"]
+    );
+    // Once the room is gone its look-alikes are free.
+    h.apply(
+        0,
+        Command::Part {
+            rooms: Some("#rust"),
+            reason: None,
+        },
+        now,
+        &mut r,
+    );
+    h.apply(
+        1,
+        Command::Part {
+            rooms: Some("#rust"),
+            reason: None,
+        },
+        now,
+        &mut r,
+    );
+    r.take();
+    assert_eq!(
+        joined(&mut h, &mut r, 2, "#ru\u{455}t", now),
+        ["* u2 joined #ru\u{455}t"]
+    );
+}
+
+#[test]
+fn a_guest_nick_never_looks_like_a_nick_in_use() {
+    let (mut h, mut r, now) = (hub(), Record::default(), Clock::now());
+    h.connect_native(0, "h", now, &mut r);
+    nick(&mut h, &mut r, 0, "guest-l0", now);
+    for id in 1..=9 {
+        h.connect_native(id, "h", now, &mut r);
+    }
+    let guests: Vec<&str> = (1..=9).filter_map(|id| h.nick(id)).collect();
+    // guest-10 would look like guest-l0 (1 and l share a skeleton): it is skipped.
+    assert_eq!(
+        guests,
+        [
+            "guest-2", "guest-3", "guest-4", "guest-5", "guest-6", "guest-7", "guest-8", "guest-9",
+            "guest-11"
+        ]
+    );
+}
+
+#[test]
+fn the_ascii_rules_refuse_utf8_names_and_compare_ascii_case_only() {
+    let mut h = Hub::new(HubConfig {
+        names: NameRules::Ascii,
+        ..HubConfig::default()
+    });
+    let (mut r, now) = (Record::default(), Clock::now());
+    h.connect_native(0, "h", now, &mut r);
+    h.connect_native(1, "h", now, &mut r);
+    r.take();
+    assert_eq!(
+        nick(&mut h, &mut r, 0, "søren", now),
+        ["! bad-nick søren: nicks use ASCII letters, digits and - _ [ ] \\ ^ { } | `"]
+    );
+    assert_eq!(
+        joined(&mut h, &mut r, 0, "#rødgrød", now),
+        ["! bad-room #rødgrød: room names use ASCII letters, digits and - _ . + !"]
+    );
+    nick(&mut h, &mut r, 0, "rn", now);
+    // No skeletons beyond ASCII case under these rules.
+    assert_eq!(
+        nick(&mut h, &mut r, 1, "m", now),
+        ["* guest-2 is now known as m"]
+    );
+    assert_eq!(
+        nick(&mut h, &mut r, 1, "RN", now),
+        ["! nick-taken RN is already in use"]
+    );
+}
+
+#[test]
+fn bans_match_nicks_as_the_rules_fold_them() {
+    let (mut h, mut r, now) = with_users(3);
+    nick(&mut h, &mut r, 1, "søren", now);
+    join(&mut h, &mut r, 0, "#b", now);
+    let ban = [ModeChange::List(true, ListMode::Ban, "SØREN")];
+    h.apply(
+        0,
+        Command::RoomMode {
+            room: "#b",
+            changes: &ban,
+        },
+        now,
+        &mut r,
+    );
+    assert!(r
+        .take()
+        .contains(&(vec![0], "* u0 sets mode +b SØREN!*@* on #b".to_string())));
+    assert_eq!(joined(&mut h, &mut r, 1, "#b", now), ["! banned #b"]);
+    // The same mask in another case is the same entry: it is removed, not added.
+    let unban = [ModeChange::List(false, ListMode::Ban, "søren!*@*")];
+    h.apply(
+        0,
+        Command::RoomMode {
+            room: "#b",
+            changes: &unban,
+        },
+        now,
+        &mut r,
+    );
+    assert!(r
+        .take()
+        .contains(&(vec![0], "* u0 sets mode -b søren!*@* on #b".to_string())));
+    assert_eq!(joined(&mut h, &mut r, 1, "#b", now), ["* søren joined #b"]);
+}
+
+#[test]
+fn a_reload_keeps_the_name_rules_the_names_are_filed_under() {
+    let (mut h, mut r, now) = with_users(1);
+    nick(&mut h, &mut r, 0, "Søren", now);
+    h.set_config(HubConfig {
+        names: NameRules::Ascii,
+        max_targets: 2,
+        ..HubConfig::default()
+    });
+    assert_eq!(h.name_rules(), NameRules::Unicode);
+    assert!(h.nick_in_use("SØREN"));
 }

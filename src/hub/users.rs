@@ -5,15 +5,12 @@ use super::*;
 impl Hub {
     pub(super) fn change_nick(&mut self, id: ClientId, new: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
-        if let Err(e) = check_nick(new) {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::BadNick(new, e)));
-        }
+        let keys = match self.claim_nick(id, new) {
+            Ok(keys) => keys,
+            Err(fail) => return sink.one(id, &me.nick, &Event::Fail(fail)),
+        };
         if *me.nick == *new {
             return;
-        }
-        let key = fold(new);
-        if self.by_nick.get(&key).is_some_and(|&other| other != id) {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NickTaken(new)));
         }
         let rooms = self.rooms_of(id);
         self.collect_peers(&rooms, Some(id), false);
@@ -23,12 +20,14 @@ impl Hub {
             new,
         };
         sink.many(&self.peers, None, &ev);
-        let old_key = fold(&me.nick);
+        let old = me.keys.clone();
         self.remember(id);
-        self.by_nick.remove(&old_key);
-        self.by_nick.insert(key, id);
+        self.unfile_nick(id, &old);
+        self.by_nick.insert(keys.key.clone(), id);
+        self.nick_skeletons.insert(keys.skeleton.clone(), id);
         if let Some(me) = self.user_mut(id) {
             me.nick = new.into();
+            me.keys = keys;
         }
     }
 
@@ -80,6 +79,12 @@ impl Hub {
             rooms: &rooms,
             oper: u.has(UserMode::Oper),
             away: u.away.as_deref(),
+            account: None,
+            secure: u.secure,
+            certfp: u
+                .certfp
+                .as_deref()
+                .filter(|_| who == id || me.has(UserMode::Oper)),
         };
         sink.one(id, &me.nick, &Event::Reply(Reply::Whois(whois)));
         sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(&u.nick)));
@@ -94,8 +99,14 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let mut found = 0;
-        let key = fold(nick);
-        for w in self.whowas.iter().rev().filter(|w| fold(&w.nick) == key) {
+        let rules = self.cfg.names;
+        let key = rules.key(nick);
+        for w in self
+            .whowas
+            .iter()
+            .rev()
+            .filter(|w| *rules.key(&w.nick) == *key)
+        {
             if count.is_some_and(|c| c > 0 && found >= c) {
                 break;
             }

@@ -40,11 +40,12 @@
 //! a non-ASCII one that is already folded, on the stack, with no allocation. Only a lookup by
 //! a non-ASCII spelling that folding changes (`#RødGrød`) allocates.
 //!
-//! ## Before the switch
-//! The free functions [`check_nick`], [`check_room`], [`fold`] and [`Key::new`] are the ASCII
-//! rules, unchanged; the hub and the front ends adopt the new rules by calling the methods of
-//! the same names on their `NameRules` (`check_nick(n)` becomes `rules.check_nick(n)`,
-//! `fold(n)` becomes `rules.fold(n)`, `Key::new(n)` becomes `rules.key(n)`).
+//! ## Who uses what
+//! The hub carries the operator's rules in `HubConfig::names` and makes every check, fold and
+//! lookup through them (`rules.check_nick(n)`, `rules.nick(n)`, `rules.key(n)`); front ends
+//! ask the hub (`Hub::nick_refusal`, `Hub::name_rules` for CASEMAPPING). The free functions
+//! [`check_nick`], [`check_room`], [`fold`] and [`Key::new`] are the ASCII rules, for what is
+//! ASCII whatever the operator chose (command words).
 
 mod ascii;
 mod unicode;

@@ -142,6 +142,7 @@ impl Status {
     pub const NOT_FOUND: Status = Status::new(404, "Not Found");
     pub const METHOD_NOT_ALLOWED: Status = Status::new(405, "Method Not Allowed");
     pub const REQUEST_TIMEOUT: Status = Status::new(408, "Request Timeout");
+    pub const CONFLICT: Status = Status::new(409, "Conflict");
     pub const GONE: Status = Status::new(410, "Gone");
     pub const CONTENT_TOO_LARGE: Status = Status::new(413, "Content Too Large");
     pub const URI_TOO_LONG: Status = Status::new(414, "URI Too Long");

@@ -24,12 +24,15 @@ pub mod caps {
 
     /// Member listings show every prefix (`@+nick`), not only the highest.
     pub const MULTI_PREFIX: u32 = 1 << 0;
+    /// `snak.chat/files`: file transfers as `FILE` lines (the web page) rather than notices.
+    pub const SNAK_FILES: u32 = 1 << 1;
 
     /// The capability bits that change how `event` is written: recipients that differ only in
     /// others share one encoding.
     pub fn relevant(event: &Event<'_>) -> u32 {
         match event {
             Event::Reply(Reply::Members { .. }) => MULTI_PREFIX,
+            Event::File(_) => SNAK_FILES,
             _ => 0,
         }
     }
@@ -99,7 +102,8 @@ pub fn encode_with(event: &Event<'_>, me: &str, server_name: &str, caps: u32, ou
             out.extend_from_slice(b"\r\n");
         }
         Event::ShuttingDown => out.extend_from_slice(b"ERROR :Server shutting down\r\n"),
-        Event::Greeting { .. } | Event::File(_) => {}
+        Event::Greeting { .. } => {}
+        Event::File(file) => encode_file(&file, me, server_name, caps, out),
         Event::Reply(reply) => encode_reply(&reply, me, server_name, multi_prefix, out),
         Event::Fail(fail) => encode_fail(&fail, me, server_name, out),
     }
@@ -357,6 +361,13 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
                     &[w.nick, "is an IRC operator"],
                 );
             }
+            if w.secure {
+                numeric(out, srv, 671, me, &[w.nick, "is using a secure connection"]);
+            }
+            if let Some(fp) = w.certfp {
+                let text = format!("has client certificate fingerprint {fp}");
+                numeric(out, srv, 276, me, &[w.nick, &text]);
+            }
             if let Some(away) = w.away {
                 numeric(out, srv, RPL_AWAY, me, &[w.nick, away]);
             }
@@ -482,6 +493,104 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
     }
 }
 
+/// The token at the end of a file link (`.../f/TOKEN`), or `*`.
+fn token_of(link: Option<&str>) -> &str {
+    link.and_then(|l| l.rsplit('/').next())
+        .filter(|t| !t.is_empty())
+        .unwrap_or("*")
+}
+
+/// Why a transfer was aborted, in words.
+fn abort_text(reason: AbortReason<'_>) -> String {
+    match reason {
+        AbortReason::CancelledBy(n) => format!("cancelled by {n}"),
+        AbortReason::Disconnected(n) => format!("{n} disconnected"),
+        AbortReason::TooMuchData => "more bytes than offered".into(),
+        AbortReason::Stalled => "stalled: the recipient stopped reading".into(),
+        AbortReason::Idle => "idle: no data came in time".into(),
+        AbortReason::DownloadClosed => "the recipient closed its download".into(),
+        AbortReason::UploadClosed => "the sender's upload was cut off".into(),
+        AbortReason::ShuttingDown => "server shutting down".into(),
+    }
+}
+
+/// File transfers: `FILE` lines for clients with `snak.chat/files` (the web page), notices
+/// with links for every other IRC client.
+fn encode_file(file: &FileEvent<'_>, me: &str, srv: &str, caps: u32, out: &mut Vec<u8>) {
+    if caps & caps::SNAK_FILES != 0 {
+        let id_of = |id: u64| id.to_string();
+        let mut line = |source: &str, params: &[&str]| {
+            let start = out.len();
+            write_message(out, Some(source), "FILE", params);
+            fit(out, start);
+        };
+        match *file {
+            FileEvent::Offered {
+                id,
+                to,
+                size,
+                name,
+                upload,
+            } => line(
+                srv,
+                &[
+                    "OFFERED",
+                    &id_of(id),
+                    word(to),
+                    &size.to_string(),
+                    token_of(upload),
+                    name,
+                ],
+            ),
+            FileEvent::Offer {
+                id,
+                from,
+                size,
+                name,
+                download,
+            } => line(
+                from,
+                &[
+                    "OFFER",
+                    &id_of(id),
+                    &size.to_string(),
+                    token_of(download),
+                    name,
+                ],
+            ),
+            FileEvent::Accepted(id) => line(srv, &["ACCEPTED", &id_of(id)]),
+            FileEvent::Declined(id) => line(srv, &["DECLINED", &id_of(id)]),
+            FileEvent::Expired(id) => line(srv, &["EXPIRED", &id_of(id)]),
+            FileEvent::Done(id) => line(srv, &["DONE", &id_of(id)]),
+            FileEvent::Abort { id, reason } => {
+                line(srv, &["ABORT", &id_of(id), &abort_text(reason)])
+            }
+        }
+        return;
+    }
+    let text = match *file {
+        FileEvent::Offered {
+            id, to, size, name, ..
+        } => format!("File {id}: offered \"{name}\" ({size} bytes) to {to}; waiting for them to accept"),
+        FileEvent::Offer {
+            id,
+            from,
+            size,
+            name,
+            download: Some(link),
+        } => format!(
+            "File {id}: {from} offers you \"{name}\" ({size} bytes). Download: {link} (opening the link accepts). Decline: {link}/decline"
+        ),
+        FileEvent::Offer { .. } => return,
+        FileEvent::Accepted(id) => format!("File {id}: accepted"),
+        FileEvent::Declined(id) => format!("File {id}: declined"),
+        FileEvent::Expired(id) => format!("File {id}: expired unanswered"),
+        FileEvent::Done(id) => format!("File {id}: done"),
+        FileEvent::Abort { id, reason } => format!("File {id}: aborted, {}", abort_text(reason)),
+    };
+    notice(out, srv, me, &text);
+}
+
 /// `353` lines (`= #room :@op nick ...`), as many as needed to keep each within 512 bytes.
 fn names_lines(
     out: &mut Vec<u8>,
@@ -530,7 +639,23 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
             ERR_NICKNAMEINUSE,
             &[word(nick), "Nickname is already in use"],
         ),
-        Fail::BadRoom(room, e) => n(out, ERR_NOSUCHCHANNEL, &[word(room), e.room_reason()]),
+        Fail::NickLooksLike(nick, like) => {
+            let text = format!("Nickname looks like {like}, which is in use");
+            n(out, ERR_NICKNAMEINUSE, &[word(nick), &text])
+        }
+        // Not a room name at all: 403. A refused one: 479 with the reason, which clients show
+        // (irssi words any 403 as "No such channel", whatever the text says).
+        Fail::BadRoom(room, e @ crate::names::NameError::BadStart) => {
+            n(out, ERR_NOSUCHCHANNEL, &[word(room), e.room_reason()])
+        }
+        Fail::BadRoom(room, e) => n(out, ERR_BADCHANNAME, &[word(room), e.room_reason()]),
+        Fail::RoomLooksLike(room, like) => {
+            let text = match like {
+                Some(like) => format!("Channel name looks like {like}, which exists"),
+                None => "Channel name looks like one that exists".to_string(),
+            };
+            n(out, ERR_BADCHANNAME, &[word(room), &text])
+        }
         Fail::NoSuchNick(nick) => n(out, ERR_NOSUCHNICK, &[word(nick), "No such nick/channel"]),
         Fail::NoSuchRoom(room) => n(out, ERR_NOSUCHCHANNEL, &[word(room), "No such channel"]),
         Fail::NotInRoom(room) => n(
@@ -556,7 +681,12 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
             ERR_TOOMANYCHANNELS,
             &[word(room), "You have joined too many channels"],
         ),
-        Fail::TooManyTransfers(_) => {}
+        Fail::TooManyTransfers(max) => notice(
+            out,
+            srv,
+            me,
+            &format!("You have {max} file offers and transfers open, the most allowed"),
+        ),
         Fail::Banned(room) => n(out, ERR_BANNEDFROMCHAN, &[room, "Cannot join channel (+b)"]),
         Fail::RoomFull(room) => n(out, ERR_CHANNELISFULL, &[room, "Cannot join channel (+l)"]),
         Fail::InviteOnly(room) => n(out, ERR_INVITEONLYCHAN, &[room, "Cannot join channel (+i)"]),
@@ -566,10 +696,26 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
             ERR_CHANOPRIVSNEEDED,
             &[room, "You're not channel operator"],
         ),
-        Fail::BadFrame(_)
-        | Fail::NoSuchTransfer(_)
-        | Fail::FileTooLarge { .. }
-        | Fail::CannotReceiveFiles(_) => {}
+        Fail::BadFrame(why) => notice(out, srv, me, why),
+        Fail::NoSuchTransfer(id) => notice(out, srv, me, &format!("File {id}: no such transfer")),
+        Fail::OpenTheLink(id) => notice(
+            out,
+            srv,
+            me,
+            &format!("File {id}: accept it by opening its download link"),
+        ),
+        Fail::FileTooLarge { size, max } => notice(
+            out,
+            srv,
+            me,
+            &format!("A file of {size} bytes is over the limit of {max} bytes"),
+        ),
+        Fail::CannotReceiveFiles(n) => notice(
+            out,
+            srv,
+            me,
+            &format!("{n} cannot be sent files now (this server serves no file links)"),
+        ),
         Fail::Flood => notice(
             out,
             srv,
@@ -581,6 +727,9 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
         }
         Fail::TooManyFromAddress => out
             .extend_from_slice(b"ERROR :Closing link: too many connections from your address\r\n"),
+        Fail::TlsRequired => out.extend_from_slice(
+            b"ERROR :Closing link: this port speaks TLS; connect with TLS, or to the plain port\r\n",
+        ),
         Fail::ConnectingTooFast => out.extend_from_slice(
             b"ERROR :Closing link: you connect too often, try again in a minute\r\n",
         ),
@@ -922,7 +1071,18 @@ mod tests {
     #[test]
     fn nothing_for_native_only_events() {
         assert_eq!(enc(Event::Greeting { nick: "x" }), "");
-        assert_eq!(enc(Event::File(FileEvent::Accepted(1))), "");
+        assert_eq!(
+            enc(Event::File(FileEvent::Accepted(1))),
+            ":snak.test NOTICE bob :File 1: accepted\r\n",
+            "IRC users hear of files as notices"
+        );
+        let mut files = Vec::new();
+        let ev = Event::File(FileEvent::Accepted(1));
+        encode_with(&ev, "bob", "snak.test", caps::SNAK_FILES, &mut files);
+        assert_eq!(
+            files, b":snak.test FILE ACCEPTED 1\r\n",
+            "the web page gets FILE lines"
+        );
         assert_eq!(enc(Event::Reply(Reply::CurrentRoom(None))), "");
         assert_eq!(enc(Event::ShuttingDown), "ERROR :Server shutting down\r\n");
     }
@@ -938,6 +1098,9 @@ mod tests {
             rooms: &rooms,
             oper: true,
             away: Some("lunch"),
+            account: None,
+            secure: false,
+            certfp: None,
         })));
         assert_eq!(
             lines(&s),

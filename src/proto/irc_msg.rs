@@ -535,6 +535,8 @@ pub mod numeric {
     pub const ERR_INVITEONLYCHAN: u16 = 473;
     pub const ERR_BANNEDFROMCHAN: u16 = 474;
     pub const ERR_BADCHANNELKEY: u16 = 475;
+    /// A room name the server refuses, with the reason (hybrid, InspIRCd; irssi shows the text).
+    pub const ERR_BADCHANNAME: u16 = 479;
     pub const ERR_NOPRIVILEGES: u16 = 481;
     pub const ERR_CHANOPRIVSNEEDED: u16 = 482;
     pub const ERR_NOOPERHOST: u16 = 491;

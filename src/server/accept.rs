@@ -16,12 +16,12 @@ impl Server {
             return;
         }
         for _ in 0..ACCEPT_BATCH {
-            let Some(listener) = self.listeners.get(index) else {
+            let Some(listener) = self.listeners.get(index).and_then(Option::as_ref) else {
                 return;
             };
-            let proto = listener.proto;
+            let (proto, tls) = (listener.proto, listener.tls);
             match listener.socket.accept() {
-                Ok((socket, addr)) => self.admit(socket, addr, proto),
+                Ok((socket, addr)) => self.admit(socket, addr, proto, tls),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
@@ -70,6 +70,7 @@ impl Server {
         let accepted = self
             .listeners
             .get(index)
+            .and_then(Option::as_ref)
             .and_then(|l| l.socket.accept().ok());
         let took_one = accepted.is_some();
         if let Some((socket, addr)) = accepted {
@@ -80,21 +81,38 @@ impl Server {
         took_one && self.spare_fd.is_some()
     }
 
-    fn admit(&mut self, mut socket: mio::net::TcpStream, addr: SocketAddr, proto: Proto) {
+    fn admit(
+        &mut self,
+        mut socket: mio::net::TcpStream,
+        addr: SocketAddr,
+        proto: Proto,
+        tls: bool,
+    ) {
         if self.links.len() >= self.max_clients {
+            self.metrics.dropped(super::metrics::Drop::Full);
             refuse(socket, &self.refusal(proto, Fail::ServerFull));
             info!("refused {addr}: server full ({} clients)", self.links.len());
             return;
         }
-        if let Err(why) = self.addresses.admit(addr.ip(), self.clock.mono) {
-            let fail = match why {
-                Refusal::TooManyFromAddress => Fail::TooManyFromAddress,
-                Refusal::TooFast => Fail::ConnectingTooFast,
-            };
-            refuse(socket, &self.refusal(proto, fail));
-            info!("refused {addr}: {why:?}");
-            return;
-        }
+        let counted_as = match self.addresses.admit(addr.ip(), self.clock.mono) {
+            Ok(key) => key,
+            Err(why) => {
+                let (fail, drop) = match why {
+                    Refusal::TooManyFromAddress => (
+                        Fail::TooManyFromAddress,
+                        super::metrics::Drop::TooManyFromAddress,
+                    ),
+                    Refusal::TooFast => (
+                        Fail::ConnectingTooFast,
+                        super::metrics::Drop::ConnectingTooFast,
+                    ),
+                };
+                self.metrics.dropped(drop);
+                refuse(socket, &self.refusal(proto, fail));
+                info!("refused {addr}: {why:?}");
+                return;
+            }
+        };
         if !cfg!(target_os = "linux") {
             use std::os::fd::AsRawFd;
             set_connection_options(socket.as_raw_fd());
@@ -107,31 +125,72 @@ impl Server {
             .register(&mut socket, Token(id), Interest::READABLE)
         {
             warn!("register {addr}: {e}");
-            self.addresses.release(addr.ip());
+            self.addresses.release(counted_as);
             return;
         }
         self.next_serial += 1;
-        let transport = Transport::Plain(socket);
-        let link = Link::new(
+        let transport = match (tls, &self.tls) {
+            (false, _) => Transport::plain(socket),
+            (true, Some(config)) => match Transport::tls(socket, config.clone()) {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!("TLS for {addr}: {e}");
+                    self.addresses.release(counted_as);
+                    return;
+                }
+            },
+            (true, None) => {
+                self.addresses.release(counted_as);
+                return;
+            }
+        };
+        let mut link = Link::new(
             transport,
             Wire::of(proto),
             addr.ip(),
             self.next_serial,
             self.clock.mono,
         );
+        link.counted_as = counted_as;
         entry.insert(link);
-        info!("connect {addr} ({}) as client {id}", proto.name());
+        self.metrics.accepted(Listener::kind_of(proto, tls));
+        info!(
+            "connect {addr} ({}{}) as client {id}",
+            proto.name(),
+            if tls { " over TLS" } else { "" }
+        );
         if self.sessions.len() <= id {
             self.sessions.resize_with(id + 1, || None);
         }
+        if tls {
+            // The front end starts once the handshake is done.
+            let at = self.clock.mono + self.cfg.tls_handshake;
+            self.schedule(id, at, TimerKind::Handshake);
+        } else {
+            self.start_session(id, proto);
+        }
+    }
+
+    /// Starts a connection's front end: at accept, or once its TLS handshake is done.
+    pub(super) fn start_session(&mut self, id: ClientId, proto: Proto) {
+        let Some(link) = self.links.get(id) else {
+            return;
+        };
+        let arrival = crate::front::Arrival {
+            certfp: link.transport.certfp().map(Into::into),
+        };
         let ctx = Ctx {
             id,
             clock: self.clock,
-            peer: addr.ip(),
+            peer: link.peer,
+            secure: link.transport.is_tls(),
             cfg: &self.cfg,
         };
         let mut out = deliver_to!(self, Some(id));
-        self.sessions[id] = Some(Session::start(proto, &ctx, &mut self.hub, &mut out));
+        let session = Session::start(proto, &ctx, arrival, &mut self.hub, &mut out);
+        if let Some(slot) = self.sessions.get_mut(id) {
+            *slot = Some(session);
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use slab::Slab;
 use super::link::{Link, SendqLimits};
 use super::{mark_close, Timer, TimerKind};
 use crate::event::Event;
-use crate::front::{self, CloseReason, Output, Wire};
+use crate::front::{self, CloseReason, Framing, Output, Wire};
 use crate::hub::{ClientId, Sink};
 use crate::outbox::{Outbox, Span};
 
@@ -30,6 +30,9 @@ pub struct Deliver<'a> {
     /// Whose command is being carried out: what it queues for others is counted in `work`.
     pub(super) actor: Option<ClientId>,
     pub(super) work: &'a mut u64,
+    /// Where lines for a WebSocket wire are written before they are framed.
+    pub(super) scratch: &'a mut Vec<u8>,
+    pub(super) metrics: &'a mut super::metrics::Metrics,
 }
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
@@ -70,6 +73,27 @@ impl Encodings {
 const ARENA_FLUSH: usize = 64 << 20;
 
 impl Deliver<'_> {
+    /// Encodes with `f` for `wire` into the arena: as written for a stream, framed one
+    /// WebSocket message per line otherwise.
+    fn encode_for(&mut self, wire: Wire, f: impl FnOnce(&mut Vec<u8>)) -> Span {
+        if wire.framing == Framing::Stream {
+            return self.outbox.encode(f);
+        }
+        self.scratch.clear();
+        f(self.scratch);
+        let lines = &*self.scratch;
+        self.outbox
+            .encode(|out| front::frame_lines(wire.framing, lines, out))
+    }
+
+    /// Queues bytes for `id` exactly as `f` writes them, not framed again (WebSocket control
+    /// frames).
+    pub(super) fn unframed(&mut self, id: ClientId, f: impl FnOnce(&mut Vec<u8>)) {
+        self.make_room();
+        let span = self.outbox.encode(f);
+        self.queue(id, span);
+    }
+
     /// Flushes between events when the arena has grown past [`ARENA_FLUSH`] (never inside
     /// one event: its spans are shared by its recipients).
     fn make_room(&mut self) {
@@ -98,6 +122,7 @@ impl Deliver<'_> {
         self.outbox.push(&mut link.out, id, span);
         if self.actor != Some(id) {
             *self.work += 1;
+            self.metrics.deliveries += 1;
         }
         if link.out.backlog() > 0 {
             if let Some(reason) = link.sendq_verdict(self.sendq, self.now) {
@@ -114,9 +139,7 @@ impl Sink for Deliver<'_> {
             return;
         };
         let srv = self.server_name;
-        let span = self
-            .outbox
-            .encode(|out| front::encode(wire, event, me, srv, out));
+        let span = self.encode_for(wire, |out| front::encode(wire, event, me, srv, out));
         self.queue(to, span);
     }
 
@@ -134,9 +157,8 @@ impl Sink for Deliver<'_> {
                 Some(span) => span,
                 None => {
                     let srv = self.server_name;
-                    let span = self
-                        .outbox
-                        .encode(|out| front::encode(wire, event, "", srv, out));
+                    let span =
+                        self.encode_for(wire, |out| front::encode(wire, event, "", srv, out));
                     made.put(wire, span);
                     span
                 }
@@ -149,12 +171,16 @@ impl Sink for Deliver<'_> {
 impl Output for Deliver<'_> {
     fn raw(&mut self, to: ClientId, f: impl FnOnce(&mut Vec<u8>)) {
         self.make_room();
-        let span = self.outbox.encode(f);
+        let Some(wire) = self.links.get(to).map(|l| l.wire) else {
+            return;
+        };
+        let span = self.encode_for(wire, f);
         self.queue(to, span);
     }
 
     fn file_data(&mut self, to: ClientId, transfer: u64, bytes: &[u8]) {
         self.make_room();
+        self.metrics.file_bytes += bytes.len() as u64;
         let Some(wire) = self.links.get(to).map(|l| l.wire) else {
             return;
         };
@@ -174,9 +200,9 @@ impl Output for Deliver<'_> {
         }
     }
 
-    fn set_wire(&mut self, id: ClientId, wire: Wire) {
+    fn set_caps(&mut self, id: ClientId, caps: u32) {
         if let Some(link) = self.links.get_mut(id) {
-            link.wire = wire;
+            link.wire.caps = caps;
         }
     }
 
@@ -190,6 +216,7 @@ impl Output for Deliver<'_> {
     fn entered_hub(&mut self, id: ClientId) {
         if let Some(link) = self.links.get_mut(id) {
             link.in_hub = true;
+            self.metrics.registrations += 1;
         }
     }
 }

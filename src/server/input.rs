@@ -19,7 +19,9 @@ impl Server {
             let wanted = budget;
             match link.transport.read(&mut scratch[..wanted]) {
                 ReadOutcome::Data(n) => {
-                    self.input(id, &scratch[..n]);
+                    self.metrics.bytes_in += n as u64;
+                    self.start_when_ready(id);
+                    self.input(id, &mut scratch[..n]);
                     budget -= n;
                     if budget == 0 {
                         // Fair share used: the rest waits for the next pass.
@@ -31,7 +33,18 @@ impl Server {
                         break;
                     }
                 }
-                ReadOutcome::WouldBlock => break,
+                ReadOutcome::WouldBlock => {
+                    self.start_when_ready(id);
+                    break;
+                }
+                ReadOutcome::NotTls => {
+                    self.wrong_protocol(id, false);
+                    break;
+                }
+                ReadOutcome::TlsOnPlain => {
+                    self.wrong_protocol(id, true);
+                    break;
+                }
                 ReadOutcome::Closed => {
                     // An unfinished line or frame dies with the connection: no trace in
                     // anyone's stream.
@@ -45,10 +58,78 @@ impl Server {
             }
         }
         self.scratch = scratch;
+        self.push_tls(id);
+    }
+
+    /// A TLS connection whose handshake is done gets its front end.
+    fn start_when_ready(&mut self, id: ClientId) {
+        let Some(link) = self.links.get(id) else {
+            return;
+        };
+        let waiting = self.sessions.get(id).is_some_and(Option::is_none);
+        if waiting && !link.transport.is_handshaking() && link.closing.is_none() {
+            let proto = link.wire.proto;
+            info!(
+                "client {id}: TLS handshake done{}",
+                if link.transport.certfp().is_some() {
+                    ", with a client certificate"
+                } else {
+                    ""
+                }
+            );
+            self.start_session(id, proto);
+        }
+    }
+
+    /// Sends what a TLS read left to send (handshake records), and output that waited for
+    /// the handshake; keeps write interest while some is left.
+    fn push_tls(&mut self, id: ClientId) {
+        let Some(link) = self.links.get_mut(id).filter(|l| l.transport.is_tls()) else {
+            return;
+        };
+        let mut left = !matches!(link.transport.flush_pending(), Ok(true));
+        if !left && link.out.backlog() > 0 && !link.transport.is_handshaking() {
+            left = !matches!(
+                Outbox::write_backlog(&mut link.out, &mut link.transport, &mut self.outbox.written),
+                Ok(crate::outbox::Flushed::All)
+            );
+        }
+        left |= link.transport.has_pending() || link.out.backlog() > 0;
+        if left {
+            super::output::set_write_interest(self.poll.registry(), link, id, true);
+        }
+    }
+
+    /// The first bytes show the client speaks the other protocol: plain text on a TLS port
+    /// gets one readable line (in its listener's protocol), a TLS handshake on a plain port a
+    /// TLS alert; then the connection is closed.
+    fn wrong_protocol(&mut self, id: ClientId, tls_on_plain: bool) {
+        let srv = self.cfg.server_name.clone();
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        let reply = if tls_on_plain {
+            crate::transport::TLS_REFUSAL_ALERT.to_vec()
+        } else {
+            let mut line = Vec::new();
+            let wire = crate::front::Wire::of(link.wire.proto);
+            crate::front::encode(wire, &Event::Fail(Fail::TlsRequired), "*", &srv, &mut line);
+            line
+        };
+        use std::io::Write as _;
+        let _ = link.transport.socket().write(&reply);
+        link.out.forget();
+        let why = if tls_on_plain {
+            "a TLS handshake on a plain port"
+        } else {
+            "plain text on a TLS port"
+        };
+        info!("client {id} ({}): {why}; closed", link.peer);
+        self.close(id, CloseReason::Other(why));
     }
 
     /// Handles newly read bytes, after any left over from before.
-    pub(super) fn input(&mut self, id: ClientId, data: &[u8]) {
+    pub(super) fn input(&mut self, id: ClientId, data: &mut [u8]) {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
@@ -60,7 +141,7 @@ impl Server {
         } else {
             let mut buf = std::mem::take(&mut link.inbuf);
             buf.extend_from_slice(data);
-            let used = self.process(id, &buf);
+            let used = self.process(id, &mut buf);
             buf.drain(..used);
             if let Some(link) = self.links.get_mut(id) {
                 link.inbuf = if buf.is_empty() { Vec::new() } else { buf };
@@ -128,8 +209,7 @@ impl Server {
         if text.len() > self.cfg.max_line {
             self.with_session(id, |s, ctx, hub, out| s.too_long(ctx, hub, out));
         } else {
-            let flow = self.with_session(id, |s, ctx, hub, out| s.line(ctx, text, hub, out));
-            self.follow(id, flow);
+            self.hand_line(id, text);
         }
     }
 
@@ -139,7 +219,7 @@ impl Server {
         if let Some(link) = self.links.get_mut(id) {
             link.throttled = false;
         }
-        self.input(id, &[]);
+        self.input(id, &mut []);
         if let Some(link) = self.links.get_mut(id) {
             if !link.throttled {
                 link.warned_flood = false;
@@ -153,80 +233,142 @@ impl Server {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if let Some(Flow::Raw { len, frame }) = flow {
-            link.framing = Framing::Raw { left: len };
-            link.data = frame;
+        match flow {
+            Some(Flow::Raw { len, frame }) => {
+                link.framing = Framing::Raw { left: len };
+                link.data = frame;
+            }
+            Some(Flow::Upgrade { proto, framing }) => {
+                self.metrics.websocket_upgrades += 1;
+                self.upgraded(id, proto, framing)
+            }
+            Some(Flow::Metrics {
+                keep_alive,
+                head_only,
+            }) => self.serve_metrics(id, keep_alive, head_only),
+            Some(Flow::Lines | Flow::Paused) | None => {}
         }
     }
 
-    /// Consumes as much of `data` as can be handled now; returns how much.
-    fn process(&mut self, id: ClientId, data: &[u8]) -> usize {
+    /// Consumes as much of `data` as can be handled now; returns how much. A connection's
+    /// bytes are lines and data frames, WebSocket frames (after an upgrade), or a stream its
+    /// front end reads itself (HTTP); a data frame inside any of them is raw bytes.
+    fn process(&mut self, id: ClientId, data: &mut [u8]) -> usize {
         let mut pos = 0;
         loop {
-            let Some(link) = self.links.get_mut(id).filter(|l| l.closing.is_none()) else {
+            let Some(link) = self.links.get(id).filter(|l| l.closing.is_none()) else {
                 return data.len();
             };
             let Some(session) = self.sessions.get(id).and_then(Option::as_ref) else {
                 return data.len();
             };
-            let limit = session.max_line(&self.cfg);
-            let before = link.framing;
-            let (piece, used) = frame::next_piece(&mut link.framing, &data[pos..], limit);
-            match piece {
-                Some(Piece::Line(line)) if self.cfg.flood_limit && !session.flood_exempt(line) => {
-                    if link.throttled {
-                        link.framing = before;
-                        return pos;
-                    }
-                    if let Err(at) = link.flood.admit(self.clock.mono, line.len()) {
-                        // Over the rate: the line waits ("fake lag"); reading goes on so a
-                        // client that keeps going is seen and dropped.
-                        link.framing = before;
-                        link.throttled = true;
-                        let first_time = !link.warned_flood;
-                        link.warned_flood = true;
-                        self.schedule(id, at, TimerKind::Flood);
-                        if first_time {
-                            let (hub, mut out) = self.deliver();
-                            let me = hub.nick(id).unwrap_or("*");
-                            out.one(id, me, &Event::Fail(Fail::Flood));
-                        }
-                        return pos;
-                    }
-                    let flow =
-                        self.with_session(id, |s, ctx, hub, out| s.line(ctx, line, hub, out));
-                    self.follow(id, flow);
-                }
-                Some(Piece::Line(line)) => {
-                    let flow =
-                        self.with_session(id, |s, ctx, hub, out| s.line(ctx, line, hub, out));
-                    self.follow(id, flow);
-                }
-                Some(Piece::TooLong) => {
-                    self.with_session(id, |s, ctx, hub, out| s.too_long(ctx, hub, out));
-                }
-                Some(Piece::Raw(bytes)) => {
-                    let frame: DataFrame = link.data;
-                    let flow = self
-                        .with_session(id, |s, ctx, hub, out| s.raw(ctx, frame, bytes, hub, out));
-                    if flow == Some(Flow::Paused) {
-                        // Taken back up where it stopped once the recipient catches up.
-                        if let Some(link) = self.links.get_mut(id) {
-                            link.framing = before;
-                            link.paused = true;
-                            link.paused_since.get_or_insert(self.clock.mono);
-                            self.paused.push(id);
-                        }
-                        return pos;
-                    }
-                    if let Some(link) = self.links.get_mut(id) {
-                        link.paused_since = None;
-                    }
-                }
-                None if used == 0 => return pos,
-                None => {}
+            let in_frame = link.framing != Framing::Lines;
+            let step = if !in_frame && link.ws.is_some() {
+                self.ws_step(id, &mut data[pos..])
+            } else if !in_frame && session.reads_stream() {
+                self.stream_step(id, &data[pos..])
+            } else {
+                self.line_step(id, &data[pos..])
+            };
+            match step {
+                Some(used) => pos += used,
+                None => return pos,
             }
-            pos += used;
         }
+    }
+
+    /// A front end that reads the stream itself (HTTP) takes what it can.
+    fn stream_step(&mut self, id: ClientId, data: &[u8]) -> Option<usize> {
+        let (used, flow) = self
+            .with_session(id, |s, ctx, hub, out| s.stream(ctx, data, hub, out))
+            .unwrap_or((data.len(), Flow::Lines));
+        let progressed = used > 0 || flow != Flow::Lines;
+        self.follow(id, Some(flow));
+        progressed.then_some(used)
+    }
+
+    /// Charges a line to the flood limit; false if it must wait (the client is told once per
+    /// episode, and a timer takes it up again).
+    pub(super) fn flood_admits(&mut self, id: ClientId, len: usize) -> bool {
+        let Some(link) = self.links.get_mut(id) else {
+            return false;
+        };
+        if link.throttled {
+            return false;
+        }
+        let Err(at) = link.flood.admit(self.clock.mono, len) else {
+            return true;
+        };
+        // Over the rate: the line waits ("fake lag"); reading goes on so a client that keeps
+        // going is seen and dropped.
+        link.throttled = true;
+        let first_time = !link.warned_flood;
+        link.warned_flood = true;
+        self.schedule(id, at, TimerKind::Flood);
+        if first_time {
+            let (hub, mut out) = self.deliver();
+            let me = hub.nick(id).unwrap_or("*");
+            out.one(id, me, &Event::Fail(Fail::Flood));
+        }
+        false
+    }
+
+    /// Hands one line to the front end and charges the flood limit for what it caused.
+    pub(super) fn hand_line(&mut self, id: ClientId, line: &[u8]) {
+        self.work = 0;
+        self.metrics.lines_in += 1;
+        let flow = self.with_session(id, |s, ctx, hub, out| s.line(ctx, line, hub, out));
+        let (work, now) = (self.work, self.clock.mono);
+        if let Some(link) = self.links.get_mut(id) {
+            if self.cfg.flood_limit {
+                link.flood.charge_work(now, work);
+            }
+        }
+        self.follow(id, flow);
+    }
+
+    /// One line, an over-long line or a piece of a data frame.
+    fn line_step(&mut self, id: ClientId, data: &[u8]) -> Option<usize> {
+        let link = self.links.get_mut(id)?;
+        let session = self.sessions.get(id).and_then(Option::as_ref)?;
+        let limit = session.max_line(&self.cfg);
+        let before = link.framing;
+        let (piece, used) = frame::next_piece(&mut link.framing, data, limit);
+        match piece {
+            Some(Piece::Line(line)) => {
+                let charged = self.cfg.flood_limit && !session.flood_exempt(line);
+                if charged && !self.flood_admits(id, line.len()) {
+                    if let Some(link) = self.links.get_mut(id) {
+                        link.framing = before;
+                    }
+                    return None;
+                }
+                self.hand_line(id, line);
+            }
+            Some(Piece::TooLong) => {
+                self.with_session(id, |s, ctx, hub, out| s.too_long(ctx, hub, out));
+            }
+            Some(Piece::Raw(bytes)) => {
+                let frame: DataFrame = link.data;
+                let flow =
+                    self.with_session(id, |s, ctx, hub, out| s.raw(ctx, frame, bytes, hub, out));
+                if flow == Some(Flow::Paused) {
+                    // Taken back up where it stopped once the recipient catches up.
+                    if let Some(link) = self.links.get_mut(id) {
+                        link.framing = before;
+                        link.paused = true;
+                        link.paused_since.get_or_insert(self.clock.mono);
+                        self.paused.push(id);
+                    }
+                    return None;
+                }
+                if let Some(link) = self.links.get_mut(id) {
+                    link.paused_since = None;
+                }
+            }
+            None if used == 0 => return None,
+            None => {}
+        }
+        Some(used)
     }
 }

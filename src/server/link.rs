@@ -17,6 +17,8 @@ pub struct Link {
     /// How events are written for this connection.
     pub wire: Wire,
     pub peer: IpAddr,
+    /// The key the per-address limits count this connection under (None: exempt).
+    pub counted_as: Option<IpAddr>,
     /// Distinguishes this connection from a later one that reuses its slab key (for timers).
     pub serial: u64,
     pub out: OutQueue,
@@ -42,6 +44,37 @@ pub struct Link {
     /// Since when this file sender has waited for its recipient.
     pub paused_since: Option<Instant>,
     pub closing: Option<CloseReason>,
+    /// The WebSocket under the front end, once an HTTP connection upgraded.
+    pub ws: Option<Box<WsLink>>,
+}
+
+/// A WebSocket's input state: the frame decoder, a fragmented message being put together,
+/// a message held back by the flood limit, and the keepalive.
+pub struct WsLink {
+    pub decoder: crate::proto::ws::Decoder,
+    /// The fragments of a message so far (a message in one frame never comes here).
+    pub message: Vec<u8>,
+    /// A whole message that waits for the flood limit.
+    pub held: Option<Vec<u8>>,
+    /// When the last frame came, and whether a ping is out since.
+    pub last_input: Instant,
+    pub ping_out: bool,
+}
+
+impl WsLink {
+    pub fn new(max_message: u64, now: Instant) -> WsLink {
+        let limits = crate::proto::ws::Limits {
+            max_frame: max_message,
+            max_message,
+        };
+        WsLink {
+            decoder: crate::proto::ws::Decoder::new(limits),
+            message: Vec::new(),
+            held: None,
+            last_input: now,
+            ping_out: false,
+        }
+    }
 }
 
 /// How much may be queued for a connection that does not keep up: past `hard` it is dropped
@@ -59,6 +92,7 @@ impl Link {
             transport,
             wire,
             peer,
+            counted_as: None,
             serial,
             out: OutQueue::default(),
             inbuf: Vec::new(),
@@ -74,6 +108,7 @@ impl Link {
             over_soft_since: None,
             paused_since: None,
             closing: None,
+            ws: None,
         }
     }
 

@@ -14,12 +14,13 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
@@ -35,7 +36,11 @@ mod accept;
 mod deliver;
 mod input;
 mod link;
+mod metrics;
 mod output;
+mod reload;
+mod systemd;
+mod websocket;
 
 pub use deliver::Deliver;
 use link::{Link, SendqLimits};
@@ -56,12 +61,16 @@ macro_rules! deliver_to {
             now: $s.clock.mono,
             actor: $actor,
             work: &mut $s.work,
+            scratch: &mut $s.frame_scratch,
+            metrics: &mut $s.metrics,
         }
     };
 }
 use deliver_to;
 
 const SIGNAL: Token = Token(usize::MAX);
+/// Work done off the loop (the store) is ready.
+const WAKE: Token = Token(usize::MAX - 1);
 const LISTENER_BASE: usize = usize::MAX / 2;
 /// How long accept rests after running out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -84,6 +93,11 @@ enum TimerKind {
     Flood,
     /// The front end asked to be woken (IRC registration and ping deadlines).
     Session,
+    /// A TLS handshake must be done by now.
+    Handshake,
+    /// A WebSocket's keepalive: ping it if it has been silent, drop it if a ping went
+    /// unanswered.
+    WsPing,
 }
 
 /// A timer: at `.0`, for the connection with key `.1` and serial `.2`.
@@ -92,13 +106,44 @@ type Timer = Reverse<(Instant, ClientId, u64, TimerKind)>;
 struct Listener {
     socket: TcpListener,
     proto: Proto,
+    tls: bool,
+}
+
+impl Listener {
+    /// What `listening KIND ADDR` calls it.
+    fn kind(&self) -> &'static str {
+        Listener::kind_of(self.proto, self.tls)
+    }
+
+    /// The front end and TLS of a listener kind, as a socket unit names it.
+    fn named(name: &str) -> Option<(Proto, bool)> {
+        let all = [Proto::Native, Proto::Irc, Proto::Web, Proto::Metrics];
+        all.into_iter()
+            .flat_map(|p| [(p, false), (p, true)])
+            .find(|&(p, t)| Listener::kind_of(p, t) == name)
+    }
+
+    fn kind_of(proto: Proto, tls: bool) -> &'static str {
+        match (proto, tls) {
+            (Proto::Native, false) => "native",
+            (Proto::Irc, false) => "irc",
+            (Proto::Web, false) => "web",
+            (Proto::Native, true) => "native-tls",
+            (Proto::Irc, true) => "irc-tls",
+            (Proto::Web, true) => "web-tls",
+            (Proto::Metrics, _) => "metrics",
+        }
+    }
 }
 
 pub struct Server {
     cfg: Config,
     poll: Poll,
-    listeners: Vec<Listener>,
+    /// Listeners by token (less [`LISTENER_BASE`]); a listener removed by a reload leaves None.
+    listeners: Vec<Option<Listener>>,
     signals: Signals,
+    /// The command line, to read the configuration again on SIGHUP.
+    args: Option<crate::config::Args>,
     links: Slab<Link>,
     /// Each link's front-end state, under the link's key.
     sessions: Vec<Option<Session>>,
@@ -109,6 +154,8 @@ pub struct Server {
     sendq: SendqLimits,
     /// Deliveries to others caused by the command being carried out (for the flood limit).
     work: u64,
+    /// Lines for WebSocket wires before they are framed.
+    frame_scratch: Vec<u8>,
     /// One read buffer for all connections: input is parsed where it lands.
     scratch: Vec<u8>,
     dirty: Vec<ClientId>,
@@ -127,27 +174,73 @@ pub struct Server {
     /// A descriptor held back so that, out of descriptors, accept can still take a
     /// connection and tell it the server is full instead of leaving it hanging.
     spare_fd: Option<std::fs::File>,
+    /// The TLS configuration new handshakes use (replaced on reload; connections keep the one
+    /// they started with).
+    tls: Option<Arc<rustls::ServerConfig>>,
+    metrics: metrics::Metrics,
+    fd_limit: u64,
+    /// The store; it wakes the loop through the one waker of the poll when results are in.
+    store: Option<crate::store::StoreHandle>,
+}
+
+/// Loads the certificate and key if the configuration names them (or needs them).
+fn load_tls(cfg: &Config) -> io::Result<Option<Arc<rustls::ServerConfig>>> {
+    let wants_tls = !cfg.tls_listen.is_empty()
+        || !cfg.irc_tls_listen.is_empty()
+        || !cfg.web_tls_listen.is_empty();
+    match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (cert, key) = (cert.display().to_string(), key.display().to_string());
+            crate::transport::tls::load_config(&cert, &key)
+                .map(Some)
+                .map_err(io::Error::other)
+        }
+        (None, None) if !wants_tls => Ok(None),
+        (None, None) => Err(io::Error::other(
+            "a TLS listener needs --tls-cert FILE and --tls-key FILE",
+        )),
+        (Some(_), None) => Err(io::Error::other("--tls-cert needs --tls-key too")),
+        (None, Some(_)) => Err(io::Error::other("--tls-key needs --tls-cert too")),
+    }
 }
 
 impl Server {
-    /// Binds every listener; a port in use is an error here, before anything runs.
-    pub fn bind(cfg: Config) -> io::Result<Server> {
+    /// Binds every listener; a port in use is an error here, before anything runs. With the
+    /// command line `args`, SIGHUP reads the configuration again.
+    pub fn bind(cfg: Config, args: Option<crate::config::Args>) -> io::Result<Server> {
         let poll = Poll::new()?;
+        let tls = load_tls(&cfg)?;
         let mut listeners = Vec::new();
-        let wanted = cfg
-            .listen
-            .iter()
-            .map(|a| (a, Proto::Native))
-            .chain(cfg.irc_listen.iter().map(|a| (a, Proto::Irc)));
-        for (i, (addr, proto)) in wanted.enumerate() {
-            let mut socket = TcpListener::bind(*addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            tune_listener(&socket);
-            poll.registry()
-                .register(&mut socket, Token(LISTENER_BASE + i), Interest::READABLE)?;
-            listeners.push(Listener { socket, proto });
+        let mut inherited = systemd::listen_fds();
+        for (addr, proto, tls) in wanted_listeners(&cfg) {
+            let kind = Listener::kind_of(proto, tls);
+            let token = LISTENER_BASE + listeners.len();
+            // A socket systemd handed over takes the place of the listener it names (or of
+            // the one with its address); the rest are bound here.
+            let handed = inherited
+                .iter()
+                .position(|s| s.name.as_deref() == Some(kind) || s.addr == addr);
+            let socket = match handed {
+                Some(i) => adopt_listener(&poll, inherited.remove(i), token)?,
+                None => bind_listener(&poll, addr, token)?,
+            };
+            listeners.push(Some(Listener { socket, proto, tls }));
         }
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        for s in inherited {
+            let Some((proto, tls)) = s.name.as_deref().and_then(Listener::named) else {
+                warn!(
+                    "socket activation: {} has no known name ({:?}); not used",
+                    s.addr, s.name
+                );
+                continue;
+            };
+            let token = LISTENER_BASE + listeners.len();
+            let socket = adopt_listener(&poll, s, token)?;
+            listeners.push(Some(Listener { socket, proto, tls }));
+        }
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+        let (store, _snapshot) = open_store(&cfg, &waker)?;
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)?;
         let fd_limit = accept::raise_fd_limit();
@@ -161,7 +254,8 @@ impl Server {
             None => fd_ceiling,
         };
         info!("open-file limit {fd_limit}: at most {max_clients} clients");
-        let hub = Hub::new(crate::front::hub_config(&cfg));
+        let mut hub = Hub::new(crate::front::hub_config(&cfg));
+        hub.set_token_source(Box::new(random_token));
         let addresses = AddressLimits::new(
             cfg.max_per_ip,
             cfg.max_conn_rate,
@@ -173,11 +267,13 @@ impl Server {
             soft: cfg.sendq_soft.min(cfg.max_sendq),
             soft_for: cfg.sendq_soft_for,
         };
+        hub.set_files_url(files_url(&cfg, &listeners).as_deref());
         Ok(Server {
             cfg,
             poll,
             listeners,
             signals,
+            args,
             links: Slab::new(),
             sessions: Vec::new(),
             hub,
@@ -185,6 +281,7 @@ impl Server {
             clock: Clock::now(),
             sendq,
             work: 0,
+            frame_scratch: Vec::new(),
             scratch: vec![0; config::READ_BUDGET],
             dirty: Vec::new(),
             closing: Vec::new(),
@@ -197,6 +294,10 @@ impl Server {
             accept_pending: Vec::new(),
             addresses,
             spare_fd: std::fs::File::open("/dev/null").ok(),
+            tls,
+            metrics: metrics::Metrics::new(Instant::now()),
+            fd_limit,
+            store,
         })
     }
 
@@ -204,13 +305,15 @@ impl Server {
     pub fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
         self.listeners
             .iter()
-            .filter_map(|l| Some((l.proto.name(), l.socket.local_addr().ok()?)))
+            .flatten()
+            .filter_map(|l| Some((l.kind(), l.socket.local_addr().ok()?)))
             .collect()
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
+        systemd::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
         loop {
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -222,9 +325,14 @@ impl Server {
             self.clock = Clock::now();
             for ev in events.iter() {
                 match ev.token() {
+                    WAKE => self.drain_off_loop(),
                     SIGNAL => {
-                        if self.signals.pending().next().is_some() {
+                        let signals: Vec<i32> = self.signals.pending().collect();
+                        if signals.iter().any(|&s| s == SIGINT || s == SIGTERM) {
                             return self.shutdown();
+                        }
+                        if signals.contains(&SIGHUP) {
+                            self.reload(None);
                         }
                     }
                     Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
@@ -242,6 +350,16 @@ impl Server {
                 }
             }
             self.end_pass();
+        }
+    }
+
+    /// Results of work done off the loop: applied here, at one point of the pass.
+    fn drain_off_loop(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        while let Some(reply) = store.next_result() {
+            debug!("store reply {} with no one waiting", reply.id);
         }
     }
 
@@ -276,12 +394,14 @@ impl Server {
         id: ClientId,
         f: impl FnOnce(&mut Session, &Ctx<'_>, &mut Hub, &mut Deliver<'_>) -> R,
     ) -> Option<R> {
-        let peer = self.links.get(id)?.peer;
+        let link = self.links.get(id)?;
+        let (peer, secure) = (link.peer, link.transport.is_tls());
         let session = self.sessions.get_mut(id)?.as_mut()?;
         let ctx = Ctx {
             id,
             clock: self.clock,
             peer,
+            secure,
             cfg: &self.cfg,
         };
         let mut out = deliver_to!(self, Some(id));
@@ -303,6 +423,12 @@ impl Server {
     // ---- end of pass ----
 
     fn end_pass(&mut self) {
+        self.finish_pass();
+        let took = Instant::now().saturating_duration_since(self.clock.mono);
+        self.metrics.pass(took);
+    }
+
+    fn finish_pass(&mut self) {
         for index in std::mem::take(&mut self.accept_pending) {
             self.accept(index);
         }
@@ -350,6 +476,17 @@ impl Server {
                 TimerKind::Session => {
                     self.with_session(id, |s, ctx, hub, out| s.timer(ctx, hub, out));
                 }
+                TimerKind::WsPing => self.ws_keepalive(id),
+                TimerKind::Handshake => {
+                    if self
+                        .links
+                        .get(id)
+                        .is_some_and(|l| l.transport.is_handshaking())
+                    {
+                        info!("client {id}: TLS handshake not done in time");
+                        self.close(id, CloseReason::Other("TLS handshake timed out"));
+                    }
+                }
             }
         }
     }
@@ -360,15 +497,35 @@ impl Server {
                 continue;
             };
             let reason = link.closing.clone().unwrap_or(CloseReason::PeerClosed);
-            self.addresses.release(link.peer);
-            if link.in_hub {
+            if let Some(drop) = metrics::Drop::of(&reason) {
+                self.metrics.dropped(drop);
+            }
+            let (in_hub, peer, secure) = (link.in_hub, link.peer, link.transport.is_tls());
+            self.addresses.release(link.counted_as);
+            if in_hub {
                 let (hub, mut out) = self.deliver();
                 hub.disconnect(id, reason.public_text(), &mut out);
             }
-            if let Some(slot) = self.sessions.get_mut(id) {
-                *slot = None;
+            if let Some(mut session) = self.sessions.get_mut(id).and_then(Option::take) {
+                let ctx = Ctx {
+                    id,
+                    clock: self.clock,
+                    peer,
+                    secure,
+                    cfg: &self.cfg,
+                };
+                let mut out = deliver_to!(self, None);
+                session.closed(&ctx, &mut self.hub, &mut out);
             }
             let mut link = self.links.remove(id);
+            if link.ws.is_some() {
+                // A WebSocket says goodbye with a close frame (the front end's own goodbye,
+                // if any, went before it).
+                let mut frame = Vec::new();
+                crate::proto::ws::write_close(&mut frame, crate::proto::ws::close::NORMAL, "");
+                use std::io::Write as _;
+                let _ = link.transport.write(&frame);
+            }
             let _ = self.poll.registry().deregister(link.transport.socket());
             match &reason {
                 CloseReason::Error(e) => {
@@ -435,7 +592,7 @@ impl Server {
                     link.data.to = None;
                 }
                 // Handle what was held back, then read what waits in the socket.
-                self.input(id, &[]);
+                self.input(id, &mut []);
                 self.carry.push(id);
             }
         }
@@ -444,12 +601,13 @@ impl Server {
     // ---- shutdown ----
 
     fn shutdown(mut self) -> io::Result<()> {
+        systemd::notify("STOPPING=1");
         let clients = self.links.len();
         info!(
             "shutting down: {clients} client{}",
             if clients == 1 { "" } else { "s" }
         );
-        for mut l in self.listeners.drain(..) {
+        for mut l in self.listeners.drain(..).flatten() {
             let _ = self.poll.registry().deregister(&mut l.socket);
         }
         let ids: Vec<ClientId> = self.links.iter().map(|(id, _)| id).collect();
@@ -485,9 +643,123 @@ impl Server {
             link.transport.shutdown_write();
             link.transport.discard_unread();
         }
+        if let Some(store) = self.store.take() {
+            let report = store.close();
+            info!(
+                "store closed: {} writes committed of {} submitted{}",
+                report.committed,
+                report.submitted,
+                if report.dropped + report.refused > 0 {
+                    format!(", {} lost", report.dropped + report.refused)
+                } else {
+                    String::new()
+                }
+            );
+        }
         info!("bye");
         Ok(())
     }
+}
+
+/// Opens the store in `--data-dir` (or in memory for `none`); an unusable data directory is
+/// an error here, before anything runs.
+fn open_store(
+    cfg: &Config,
+    waker: &Arc<mio::Waker>,
+) -> io::Result<(Option<crate::store::StoreHandle>, crate::store::Snapshot)> {
+    use crate::store::{self, StoreConfig};
+    let mut store_cfg = StoreConfig::new(StoreConfig::location_from_arg(&cfg.data_dir));
+    store_cfg.recent_per_room = cfg.history_on_join;
+    store_cfg.retention = retention(cfg);
+    match store::open(&store_cfg, Arc::clone(waker)) {
+        Ok((handle, snapshot)) => {
+            info!(
+                "store: {} ({} accounts, {} registered rooms, {} recent lines)",
+                if cfg.data_dir == "none" {
+                    "in memory, nothing kept"
+                } else {
+                    &cfg.data_dir
+                },
+                snapshot.accounts.len(),
+                snapshot.rooms.len(),
+                snapshot.recent.len()
+            );
+            Ok((Some(handle), snapshot))
+        }
+        Err(e) => Err(io::Error::other(e.to_string())),
+    }
+}
+
+/// How long history is kept, from the configuration.
+fn retention(cfg: &Config) -> crate::store::Retention {
+    crate::store::Retention {
+        max_age_ms: (cfg.history_days > 0).then(|| cfg.history_days as i64 * 86_400_000),
+        max_per_target: (cfg.history_max_per_room > 0).then_some(cfg.history_max_per_room),
+    }
+}
+
+/// An unguessable token for a file link, from the operating system's generator.
+fn random_token() -> u128 {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness at all is a broken machine; a token that cannot be opened is safe.
+        return 0;
+    }
+    u128::from_le_bytes(bytes)
+}
+
+/// Where file links point: `--web-url`, else the first web listener as bound (an unspecified
+/// address replaced by the server name).
+fn files_url(cfg: &Config, listeners: &[Option<Listener>]) -> Option<String> {
+    if let Some(url) = &cfg.web_url {
+        return Some(url.clone());
+    }
+    let web = listeners.iter().flatten().find(|l| l.proto == Proto::Web)?;
+    let addr = web.socket.local_addr().ok()?;
+    let scheme = if web.tls { "https" } else { "http" };
+    let host = if addr.ip().is_unspecified() {
+        format!("{}:{}", cfg.server_name, addr.port())
+    } else {
+        addr.to_string()
+    };
+    Some(format!("{scheme}://{host}"))
+}
+
+/// Every listener the configuration asks for: address, front end, TLS.
+fn wanted_listeners(cfg: &Config) -> Vec<(SocketAddr, Proto, bool)> {
+    let of = |addrs: &[SocketAddr], proto, tls| -> Vec<(SocketAddr, Proto, bool)> {
+        addrs.iter().map(|&a| (a, proto, tls)).collect()
+    };
+    [
+        of(&cfg.listen, Proto::Native, false),
+        of(&cfg.irc_listen, Proto::Irc, false),
+        of(&cfg.web_listen, Proto::Web, false),
+        of(&cfg.tls_listen, Proto::Native, true),
+        of(&cfg.irc_tls_listen, Proto::Irc, true),
+        of(&cfg.web_tls_listen, Proto::Web, true),
+        of(&cfg.metrics_listen, Proto::Metrics, false),
+    ]
+    .concat()
+}
+
+/// A listening socket systemd handed over, made ours.
+fn adopt_listener(poll: &Poll, s: systemd::Inherited, token: usize) -> io::Result<TcpListener> {
+    s.listener.set_nonblocking(true)?;
+    let mut socket = TcpListener::from_std(s.listener);
+    tune_listener(&socket);
+    poll.registry()
+        .register(&mut socket, Token(token), Interest::READABLE)?;
+    info!("socket activation: listening on {}", s.addr);
+    Ok(socket)
+}
+
+fn bind_listener(poll: &Poll, addr: SocketAddr, token: usize) -> io::Result<TcpListener> {
+    let mut socket = TcpListener::bind(addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    tune_listener(&socket);
+    poll.registry()
+        .register(&mut socket, Token(token), Interest::READABLE)?;
+    Ok(socket)
 }
 
 /// A deeper accept queue than the usual 128, so a burst of connections is not dropped before

@@ -66,7 +66,7 @@ impl Server {
         };
         let result = match link.transport.flush_pending() {
             Ok(true) if link.out.backlog() > 0 => {
-                Outbox::write_backlog(&mut link.out, &mut link.transport)
+                Outbox::write_backlog(&mut link.out, &mut link.transport, &mut self.outbox.written)
             }
             Ok(true) => Ok(Flushed::All),
             Ok(false) => Ok(Flushed::Blocked),

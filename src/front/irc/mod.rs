@@ -13,11 +13,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::{CloseReason, Ctx, Output, Wire};
+use super::{Arrival, CloseReason, Ctx, Output};
 use crate::config::Config;
 use crate::event::{Event, Fail, MsgKind};
 use crate::hub::{ClientId, Command, Hub};
-use crate::names::{check_nick, NICK_MAX, ROOM_MAX};
+use crate::names::{NICK_MAX, ROOM_MAX};
 use crate::proto::irc::caps;
 use crate::proto::irc_msg::{self, numeric::*, write_message, write_numeric, ParseError};
 use crate::proto::modes;
@@ -32,7 +32,10 @@ pub const USER_MAX: usize = 10;
 /// The network name in ISUPPORT.
 pub const NETWORK: &str = "snak";
 /// The capabilities offered.
-pub const CAPS: &[(&str, u32)] = &[("multi-prefix", caps::MULTI_PREFIX)];
+pub const CAPS: &[(&str, u32)] = &[
+    ("multi-prefix", caps::MULTI_PREFIX),
+    ("snak.chat/files", caps::SNAK_FILES),
+];
 
 pub struct IrcSession {
     /// Closed if not registered by then.
@@ -46,6 +49,8 @@ pub struct IrcSession {
     cap_pause: bool,
     /// The capabilities negotiated, as [`caps`] bits.
     caps: u32,
+    /// What the transport told of the connection (a TLS client certificate).
+    arrival: Arrival,
     last_seen: Instant,
     ping_sent: Option<Instant>,
     /// When the earliest timer armed for this session fires.
@@ -77,7 +82,7 @@ fn clip(text: &str, max: usize) -> &str {
 impl IrcSession {
     /// A new connection: it must register within the registration deadline (the shorter of
     /// [`REGISTRATION_TIMEOUT`] and `--irc-ping`).
-    pub fn start(ctx: &Ctx<'_>, out: &mut impl Output) -> IrcSession {
+    pub fn start(ctx: &Ctx<'_>, arrival: Arrival, out: &mut impl Output) -> IrcSession {
         let now = ctx.clock.mono;
         let within = REGISTRATION_TIMEOUT.min(ctx.cfg.irc_ping);
         let mut session = IrcSession {
@@ -88,6 +93,7 @@ impl IrcSession {
             pass_ok: false,
             cap_pause: false,
             caps: 0,
+            arrival,
             last_seen: now,
             ping_sent: None,
             timer: None,
@@ -195,12 +201,8 @@ impl IrcSession {
                     fail(self, hub, out, Fail::NoNickGiven);
                     return;
                 };
-                if let Err(e) = check_nick(nick) {
-                    fail(self, hub, out, Fail::BadNick(nick, e));
-                    return;
-                }
-                if hub.nick_in_use(nick) {
-                    fail(self, hub, out, Fail::NickTaken(nick));
+                if let Some(refusal) = hub.nick_refusal(id, nick) {
+                    fail(self, hub, out, refusal);
                     return;
                 }
                 self.nick = Some(nick.into());
@@ -327,6 +329,7 @@ impl IrcSession {
                 nick: p[0],
                 room: p[1],
             },
+            "FILE" => return file_command(ctx, p, hub, out),
             "USERHOST" if need(1) => Command::Userhost(p),
             "ISON" if need(1) => Command::Ison(p),
             "LUSERS" => Command::Lusers,
@@ -417,13 +420,7 @@ impl IrcSession {
                 if known {
                     self.caps = caps;
                     reply(out, &["ACK", asked]);
-                    out.set_wire(
-                        id,
-                        Wire {
-                            proto: super::Proto::Irc,
-                            caps,
-                        },
-                    );
+                    out.set_caps(id, caps);
                 } else {
                     reply(out, &["NAK", asked]);
                 }
@@ -471,18 +468,20 @@ impl IrcSession {
             });
             return out.close(id, CloseReason::Other("bad password"));
         }
-        if hub.nick_in_use(&nick) {
-            out.one(id, "*", &Event::Fail(Fail::NickTaken(&nick)));
+        if let Some(refusal) = hub.nick_refusal(id, &nick) {
+            out.one(id, "*", &Event::Fail(refusal));
             self.nick = None;
             return;
         }
         let host = ctx.peer.to_string();
         hub.register(id, &nick, &user, &realname, &host, ctx.clock);
+        hub.set_connection(id, ctx.secure, self.arrival.certfp.as_deref());
         self.registered = true;
         // The hub holds the names from now on; an idle connection keeps no second copy.
         self.nick = None;
         self.user = None;
         let version = env!("CARGO_PKG_VERSION");
+        let casemapping = format!("CASEMAPPING={}", hub.name_rules().casemapping());
         out.raw(id, |b| {
             let n =
                 |b: &mut Vec<u8>, code, params: &[&str]| write_numeric(b, srv, code, &nick, params);
@@ -507,7 +506,7 @@ impl IrcSession {
                 RPL_ISUPPORT,
                 &[
                     &awaylen,
-                    "CASEMAPPING=ascii",
+                    &casemapping,
                     "CHANLIMIT=#:",
                     "CHANMODES=,k,l,imnt",
                     &chanlen,
@@ -594,6 +593,52 @@ impl IrcSession {
             None => self.want(id, self.last_seen + interval, out),
         }
     }
+}
+
+/// `FILE OFFER NICK SIZE :NAME`, `FILE ACCEPT|DECLINE|CANCEL ID` (the web page, with
+/// `snak.chat/files`), and `FILE SEND NICK` for any IRC client: a link to a page that sends
+/// NICK a file.
+fn file_command(ctx: &Ctx<'_>, p: &[&str], hub: &mut Hub, out: &mut impl Output) {
+    let (id, clock, srv) = (ctx.id, ctx.clock, ctx.cfg.server_name.as_str());
+    let mut buf = [0u8; 16];
+    let sub = upper(p.first().copied().unwrap_or(""), &mut buf);
+    let number = |i: usize| p.get(i).and_then(|s| s.parse::<u64>().ok());
+    let command = match (sub, p.len()) {
+        ("OFFER", 4) => match number(2) {
+            Some(size) if !p[3].is_empty() && p[3].len() <= 255 => Command::Offer {
+                to: p[1],
+                size,
+                name: p[3],
+            },
+            _ => return fail_usage(ctx, hub, out),
+        },
+        ("ACCEPT", 2) | ("DECLINE", 2) | ("CANCEL", 2) => {
+            let Some(tid) = number(1) else {
+                return fail_usage(ctx, hub, out);
+            };
+            match sub {
+                "ACCEPT" => Command::Accept(tid),
+                "DECLINE" => Command::Decline(tid),
+                _ => Command::Cancel(tid),
+            }
+        }
+        ("SEND", 2) => {
+            let me = hub.nick(id).unwrap_or("*").to_string();
+            let text = match hub.send_page(id, p[1], clock) {
+                Ok(link) => format!("To send {} a file, open {link}", p[1]),
+                Err(Fail::NoSuchNick(n)) => format!("{n}: no such nick"),
+                Err(_) => "This server serves no file links".to_string(),
+            };
+            return out.raw(id, |b| write_message(b, Some(srv), "NOTICE", &[&me, &text]));
+        }
+        _ => return fail_usage(ctx, hub, out),
+    };
+    hub.apply(id, command, clock, out);
+}
+
+fn fail_usage(ctx: &Ctx<'_>, hub: &Hub, out: &mut impl Output) {
+    let me = hub.nick(ctx.id).unwrap_or("*");
+    out.one(ctx.id, me, &Event::Fail(Fail::NeedMoreParams("FILE")));
 }
 
 /// `MODE TARGET [CHANGES [PARAMS...]]`: a room's or one's own modes, shown or changed; every
@@ -711,7 +756,7 @@ mod tests {
         t.line(&mut c, "USER b 0 * :Bob");
         let got = t.take(c.id);
         assert!(
-            got.starts_with(":snak.localhost CAP * LS multi-prefix\r\n"),
+            got.starts_with(":snak.localhost CAP * LS :multi-prefix snak.chat/files\r\n"),
             "{got}"
         );
         assert!(!got.contains(" 001 "), "registered during CAP: {got}");
