@@ -23,16 +23,19 @@ impl Daemon {
         cpu: Option<usize>,
     ) -> Result<Daemon, String> {
         let logf = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        // Nothing kept, and no web listener unless the target is one; an older binary that
+        // knows neither option gets neither.
+        let help = help_text(bin);
+        let mut base = vec!["--listen", "127.0.0.1:0", "--irc-listen", "127.0.0.1:0"];
+        let web = extra.iter().any(|a| a.starts_with("--web"));
+        if help.contains("--no-web") && !web {
+            base.push("--no-web");
+        }
+        if help.contains("--data-dir") {
+            base.extend(["--data-dir", "none"]);
+        }
         let mut child = Command::new(bin)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--irc-listen",
-                "127.0.0.1:0",
-                "--no-web",
-                "--data-dir",
-                "none",
-            ])
+            .args(base)
             .args(extra)
             .env(
                 "RUST_LOG",
@@ -172,6 +175,17 @@ impl Drop for Daemon {
             self.stop();
         }
     }
+}
+
+/// A binary's `--help`, to see which options it has.
+pub fn help_text(bin: &Path) -> String {
+    Command::new(bin)
+        .arg("--help")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+        })
+        .unwrap_or_default()
 }
 
 /// How many CPUs this process may run on.

@@ -966,8 +966,8 @@ impl<'p> Engine<'p> {
                     self.inflight -= 1;
                     let lobby = self.spec.lobby;
                     let conn = &mut self.conns[c];
-                    let waits =
-                        (!named || lobby != Lobby::Out) && self.proto.settle(&conn.nick, lobby, &mut conn.wbuf);
+                    let waits = (!named || lobby != Lobby::Out)
+                        && self.proto.settle(&conn.nick, lobby, &mut conn.wbuf);
                     if waits {
                         conn.stage = Stage::Welcomed;
                         self.mark(c);

@@ -25,9 +25,7 @@ pub fn missing(t: &Target, opts: &Opts) -> Option<String> {
         "snak" if !there => Some(format!("no snak binary at {}", t.bin.display())),
         "snak" if t.transport != Transport::Plain && !opts.proxy => {
             let flag = listen_flag(t);
-            let help = Command::new(&t.bin).arg("--help").output().ok()?;
-            let help = String::from_utf8_lossy(&help.stdout).to_string()
-                + &String::from_utf8_lossy(&help.stderr);
+            let help = daemon::help_text(&t.bin);
             (!help.contains(flag)).then(|| {
                 format!(
                     "this snak has no {flag} yet (see its --help; --proxy tests the client side)"
