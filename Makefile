@@ -51,11 +51,11 @@ stress:
 # ceiling's and beside the best peer. A peer that is not installed, the ceiling where
 # ../shared/ceiling is absent, and TLS/WebSocket targets while snak has no such listener are
 # reported and skipped. BENCH_OLD=PATH adds a second snak binary as targets old-native and
-# old-irc (before/after a change, in the same run). See BENCHMARKS.md (about 25 minutes).
+# old-irc (before/after a change, in the same run). See BENCHMARKS.md (about 47 minutes).
 CEILING_DIR ?= ../shared/ceiling
 CEILING_BIN = $${CARGO_TARGET_DIR:-target}/ceiling/release/limitd
 BENCH_SCENARIOS ?= idle,idle19k,register19k,fanout100,fanout1000,pairs500,paced,amplify,storms,joinpart
-BENCH_TARGETS ?= snak-native,snak-irc,snak-native-tls,snak-irc-tls,snak-irc-ws,ceiling,ngircd,inspircd,redis,nats
+BENCH_TARGETS ?= snak-native,snak-irc,snak-native-tls,snak-irc-tls,snak-irc-ws,snak-irc-wss,ceiling,ngircd,inspircd,redis,nats
 BENCH_OLD ?=
 bench:
 	$(CARGO) build --release --bin snak --example stress

@@ -1245,7 +1245,11 @@ impl<'p> Engine<'p> {
         if conn.slow {
             self.out.slow_dropped += 1;
         } else if self.fatal.is_none() {
-            self.fatal = Some(format!("the server closed {} (client {c})", conn.nick));
+            let why = match self.out.first_errors.last() {
+                Some(e) if e.starts_with(&format!("{}: ", conn.nick)) => format!(" after {e}"),
+                _ => String::new(),
+            };
+            self.fatal = Some(format!("the server closed {} (client {c}){why}", conn.nick));
         }
         if conn.stage == Stage::Connecting {
             self.inflight -= 1;

@@ -166,17 +166,20 @@ impl Layer {
         let mut clear = Vec::new();
         let bytes = match self.tls.as_mut() {
             Some(tls) => {
-                while !wire.is_empty() {
-                    tls.read_tls(&mut wire).map_err(|e| e.to_string())?;
-                    tls.process_new_packets().map_err(|e| format!("TLS: {e}"))?;
-                }
+                // rustls holds a bounded amount of plaintext: take it after every record batch,
+                // or a big read fills its buffer and `read_tls` refuses the rest.
                 let mut buf = [0u8; 16 * 1024];
-                loop {
-                    match tls.reader().read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => clear.extend_from_slice(&buf[..n]),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(format!("TLS: {e}")),
+                while !wire.is_empty() {
+                    tls.read_tls(&mut wire).map_err(|e| format!("TLS: {e}"))?;
+                    tls.process_new_packets()
+                        .map_err(|e| format!("TLS: {e}"))?;
+                    loop {
+                        match tls.reader().read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) => clear.extend_from_slice(&buf[..n]),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => return Err(format!("TLS: {e}")),
+                        }
                     }
                 }
                 &clear[..]
