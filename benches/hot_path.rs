@@ -19,13 +19,21 @@ struct Bench {
     outbox: Outbox,
     queues: Vec<OutQueue>,
     irc: Vec<bool>,
+    /// IRC capability bits per recipient (see `proto::irc::caps`).
+    caps: Vec<u32>,
 }
 
 impl Bench {
     fn encode(&mut self, irc_proto: bool, me: &str, event: &Event<'_>) -> Span {
+        self.encode_with(irc_proto, 0, me, event)
+    }
+
+    fn encode_with(&mut self, irc_proto: bool, caps: u32, me: &str, event: &Event<'_>) -> Span {
         if irc_proto {
+            // A fixed time: the server passes its pass's clock.
+            let now_ms = 1_767_225_600_000;
             self.outbox
-                .encode(|out| irc::encode(event, me, "snak.bench", out))
+                .encode(|out| irc::encode_with(event, me, "snak.bench", caps, now_ms, out))
         } else {
             self.outbox.encode(|out| line::encode(event, me, out))
         }
@@ -50,13 +58,24 @@ impl Sink for Bench {
     }
 
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
-        let (mut native, mut irc) = (None, None);
+        // One encoding per wire variant: native, or IRC with the caps that matter here.
+        let relevant = irc::caps::relevant(event);
+        let mut native = None;
+        let mut made: Vec<(u32, Span)> = Vec::new();
         for &id in to {
             if Some(id) == except {
                 continue;
             }
             let span = if self.irc[id] {
-                *irc.get_or_insert_with(|| self.encode(true, "", event))
+                let caps = self.caps[id] & relevant;
+                match made.iter().find(|(c, _)| *c == caps) {
+                    Some(&(_, span)) => span,
+                    None => {
+                        let span = self.encode_with(true, caps, "", event);
+                        made.push((caps, span));
+                        span
+                    }
+                }
             } else {
                 *native.get_or_insert_with(|| self.encode(false, "", event))
             };
@@ -67,6 +86,11 @@ impl Sink for Bench {
 
 /// A room `#bench` with `n` members, a quarter of them IRC users.
 fn setup(n: usize) -> (Hub, Bench) {
+    setup_with(n, |i| i % 4 == 3, 0)
+}
+
+/// A room `#bench` with `n` members; `irc(i)`: member i is an IRC user, with `caps`.
+fn setup_with(n: usize, irc: impl Fn(usize) -> bool, caps: u32) -> (Hub, Bench) {
     let mut hub = Hub::new(HubConfig {
         max_file_size: 1 << 20,
         quiet_room_size: 500,
@@ -76,7 +100,8 @@ fn setup(n: usize) -> (Hub, Bench) {
     let mut bench = Bench {
         outbox: Outbox::new(),
         queues: (0..n).map(|_| OutQueue::default()).collect(),
-        irc: (0..n).map(|i| i % 4 == 3).collect(),
+        irc: (0..n).map(&irc).collect(),
+        caps: vec![caps; n],
     };
     let now = Clock::now();
     for id in 0..n {
@@ -119,6 +144,36 @@ fn fanout(c: &mut Criterion) {
     group.finish();
 }
 
+/// A room of 100 IRC users (the sender native, so its messages are split if long), without
+/// tags and with server-time and message-tags: the tags are written once per variant, so
+/// the two should cost about the same per delivery.
+fn fanout_irc_tags(c: &mut Criterion) {
+    use irc::caps::{MESSAGE_TAGS, SERVER_TIME};
+    let mut group = c.benchmark_group("irc room message");
+    for (name, caps) in [
+        ("plain", 0),
+        ("server-time+message-tags", SERVER_TIME | MESSAGE_TAGS),
+    ] {
+        let (mut hub, mut bench) = setup_with(101, |i| i > 0, caps);
+        let now = Clock::now();
+        group.throughput(Throughput::Elements(8 * 100));
+        group.bench_function(BenchmarkId::new("fanout100", name), |b| {
+            b.iter(|| {
+                for _ in 0..8 {
+                    let text = "the quick brown fox jumps over the lazy dog 0123456789";
+                    let cmd = Command::SayCurrent {
+                        kind: MsgKind::Normal,
+                        text,
+                    };
+                    hub.apply(0, cmd, now, &mut bench);
+                }
+                bench.flush();
+            })
+        });
+    }
+    group.finish();
+}
+
 fn parse(c: &mut Criterion) {
     let native = b"/msg bob,carol the quick brown fox jumps over the lazy dog";
     c.bench_function("parse native line", |b| {
@@ -132,5 +187,5 @@ fn parse(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, fanout, parse);
+criterion_group!(benches, fanout, fanout_irc_tags, parse);
 criterion_main!(benches);

@@ -11,6 +11,29 @@ pub struct Source<'a> {
     pub nick: &'a str,
     pub user: &'a str,
     pub host: &'a str,
+    /// The account the user is logged in to, if any.
+    pub account: Option<&'a str>,
+    pub realname: &'a str,
+    /// The user is marked as a bot (+B).
+    pub bot: bool,
+    /// The user's texts may be longer than an IRC line holds (native users): IRC relays
+    /// split them over several lines rather than cut them, as IRC does with IRC senders.
+    pub long_text: bool,
+}
+
+impl<'a> Source<'a> {
+    /// A user with no account, no real name and no bot mark (for tests and plain relays).
+    pub const fn plain(nick: &'a str, user: &'a str, host: &'a str) -> Source<'a> {
+        Source {
+            nick,
+            user,
+            host,
+            account: None,
+            realname: "",
+            bot: false,
+            long_text: false,
+        }
+    }
 }
 
 /// A message's identity: unique on this server across restarts (it grows with the time it was
@@ -56,10 +79,13 @@ pub enum RoomFlag {
     Secret,
     /// +t: only room operators set the topic.
     TopicOps,
+    /// +C: no CTCP but ACTION to the room.
+    NoCtcp,
 }
 
 impl RoomFlag {
-    pub const ALL: [RoomFlag; 5] = [
+    pub const ALL: [RoomFlag; 6] = [
+        RoomFlag::NoCtcp,
         RoomFlag::InviteOnly,
         RoomFlag::Moderated,
         RoomFlag::NoOutside,
@@ -80,6 +106,7 @@ impl RoomFlag {
             RoomFlag::NoOutside => 'n',
             RoomFlag::Secret => 's',
             RoomFlag::TopicOps => 't',
+            RoomFlag::NoCtcp => 'C',
         }
     }
 }
@@ -190,12 +217,15 @@ pub enum Event<'a> {
     Greeting {
         nick: &'a str,
     },
+    /// `room` may carry a status prefix (`@#room`: to the room's operators only).
     RoomMessage {
         meta: Meta,
         from: Source<'a>,
         room: &'a str,
         kind: MsgKind,
         text: &'a str,
+        /// Client-only tags (`+typing=active;+draft/react=x`) as sent, escaped; "" for none.
+        tags: &'a str,
     },
     /// `to` lists every recipient as addressed (one nick, or a comma list for a group).
     DirectMessage {
@@ -204,6 +234,8 @@ pub enum Event<'a> {
         to: &'a str,
         kind: MsgKind,
         text: &'a str,
+        /// As for `RoomMessage`.
+        tags: &'a str,
     },
     Joined {
         who: Source<'a>,
@@ -262,6 +294,96 @@ pub enum Event<'a> {
     Reply(Reply<'a>),
     Fail(Fail<'a>),
     File(FileEvent<'a>),
+    /// What only some front ends show (IRC today); the others write nothing for these.
+    Extra(Extra<'a>),
+}
+
+/// Events that a front end may ignore: IRCv3 notifications, IRC's own listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extra<'a> {
+    /// A message of tags alone (IRC `TAGMSG`) to a room (`to` starts with `#`, possibly after
+    /// a status prefix) or to users (`to` as in `DirectMessage`).
+    TagMessage {
+        meta: Meta,
+        from: Source<'a>,
+        to: &'a str,
+        tags: &'a str,
+    },
+    /// A user went away (`Some(text)`) or came back; `monitor`: told to a watcher that shares
+    /// no room with the user.
+    Away {
+        who: Source<'a>,
+        text: Option<&'a str>,
+        monitor: bool,
+    },
+    /// A user logged in to an account or out (None).
+    Account {
+        who: Source<'a>,
+        account: Option<&'a str>,
+        monitor: bool,
+    },
+    /// A user changed its real name (`who.realname` is the old one).
+    Realname {
+        who: Source<'a>,
+        realname: &'a str,
+        monitor: bool,
+    },
+    /// A message from a server operator to every user with +w.
+    Wallops {
+        from: Source<'a>,
+        text: &'a str,
+    },
+    /// A room's member list in IRC's NAMES form; `end`: followed by the end of the list
+    /// (several rooms asked for at once share one end, [`Extra::EndOfNames`]).
+    Names {
+        room: &'a str,
+        members: &'a [Member<'a>],
+        secret: bool,
+        more: usize,
+        end: bool,
+    },
+    EndOfNames(&'a str),
+    /// WHO's answer: the users that `mask` matched; `room` when it named a room; `fields` is
+    /// WHOX's `%...` parameter as sent, if any.
+    Who {
+        mask: &'a str,
+        room: Option<&'a str>,
+        members: &'a [Member<'a>],
+        fields: Option<&'a str>,
+    },
+    /// MONITOR: these users are on line (as sources) / these nicks are not.
+    MonOnline(&'a [Source<'a>]),
+    MonOffline(&'a [&'a str]),
+    /// The caller's monitor list, then its end.
+    MonList(&'a [&'a str]),
+    /// The monitor list is full: its limit, and the nicks not added.
+    MonListFull {
+        limit: usize,
+        nicks: &'a str,
+    },
+    /// KNOCK: told to the room's operators / the knocker.
+    Knock {
+        who: Source<'a>,
+        room: &'a str,
+        text: &'a str,
+    },
+    Knocked(&'a str),
+    /// How far the recipient has read in `target` (ms since the Unix epoch), if it said.
+    ReadMarker {
+        target: &'a str,
+        at_ms: Option<u64>,
+    },
+    /// Someone offered the recipient a file that its protocol cannot take (an IRC user); the
+    /// sender was told it was refused.
+    FileOffered {
+        from: Source<'a>,
+        name: &'a str,
+        size: u64,
+    },
+    /// The rooms the recipient is invited to, then the end of the list.
+    InviteList(&'a [&'a str]),
+    /// A real name change was refused (empty or too long).
+    BadRealname,
 }
 
 /// One member as listings show it.
@@ -275,6 +397,10 @@ pub struct Member<'a> {
     /// May speak in a moderated room (IRC `+v`).
     pub voice: bool,
     pub away: bool,
+    /// A server operator.
+    pub oper: bool,
+    pub bot: bool,
+    pub account: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -289,6 +415,9 @@ impl<'a> Member<'a> {
             op: false,
             voice: false,
             away: false,
+            oper: false,
+            bot: false,
+            account: None,
         }
     }
 }
@@ -349,6 +478,8 @@ pub enum Reply<'a> {
     /// The nicks asked about that are on line, as registered.
     Ison(&'a [&'a str]),
     Lusers {
+        /// The most users on line at once since the server started.
+        max: usize,
         users: usize,
         invisible: usize,
         opers: usize,
@@ -392,6 +523,7 @@ pub struct Whois<'a> {
     pub away: Option<&'a str>,
     /// The account the user is logged in to, if any (always None until accounts exist).
     pub account: Option<&'a str>,
+    pub bot: bool,
     /// Connected over TLS.
     pub secure: bool,
     /// The TLS client certificate's fingerprint: shown to the user itself and to operators.

@@ -122,6 +122,12 @@ impl Outbox {
         }
     }
 
+    /// The bytes of a span of this pass.
+    pub fn bytes(&self, span: Span) -> &[u8] {
+        let (s, e) = (span.start as usize, (span.start + span.len) as usize);
+        self.arena.get(s..e).unwrap_or_default()
+    }
+
     /// Queues `span` for connection `id`.
     pub fn push(&mut self, q: &mut OutQueue, id: usize, span: Span) {
         if span.len == 0 {

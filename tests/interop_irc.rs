@@ -1,5 +1,6 @@
 //! Interop: a real third-party IRC client library (Python's `irc` package, installed by
-//! `.ci/run` into `.venv-ci`) registers, joins a room, talks with a native client and parts.
+//! `.ci/run` into `.venv-ci`) registers, negotiates message-tags and server-time, joins a
+//! room, talks with a native client (checking the tags it gets) and parts.
 
 mod common;
 

@@ -10,6 +10,11 @@ use common::{Client, Daemon};
 
 const S: &str = ":snak.localhost";
 const QUIET: Duration = Duration::from_millis(300);
+/// What CAP LS offers.
+const CAPS: &str = "account-notify account-tag away-notify batch draft/read-marker cap-notify \
+                    chghost echo-message extended-join extended-monitor invite-notify \
+                    labeled-response message-tags multi-prefix server-time setname \
+                    snak.chat/files standard-replies userhost-in-names";
 
 /// An IRC test client: lines go out with CRLF.
 struct Irc {
@@ -99,14 +104,14 @@ fn registration_with_cap_302_waits_for_cap_end() {
     a.send("CAP LS 302");
     a.send("NICK alice");
     a.send("USER alice 0 * :Alice Liddell");
-    a.expect(&format!("{S} CAP * LS :multi-prefix snak.chat/files"));
+    a.expect(&format!("{S} CAP * LS :{CAPS}"));
     a.silence();
     a.send("CAP REQ :foo multi-prefix");
     a.expect(&format!("{S} CAP alice NAK :foo multi-prefix"));
     a.send("CAP REQ :multi-prefix");
     a.expect(&format!("{S} CAP alice ACK multi-prefix"));
     a.send("CAP LIST");
-    a.expect(&format!("{S} CAP alice LIST multi-prefix"));
+    a.expect(&format!("{S} CAP alice LIST :cap-notify multi-prefix"));
     a.send("CAP BOGUS");
     a.expect(&format!("{S} 410 alice BOGUS :Invalid CAP command"));
     a.silence();
@@ -136,8 +141,14 @@ fn registration_with_cap_302_waits_for_cap_end() {
         " CHANNELLEN=50 ",
         " TOPICLEN=390 ",
         " PREFIX=(ov)@+ ",
-        " CHANMODES=,k,l,imnt ",
+        " CHANMODES=beI,k,l,Cimnst ",
         " NETWORK=snak ",
+        " MONITOR=100 ",
+        " STATUSMSG=@+ ",
+        " BOT=B ",
+        " ELIST=MNU ",
+        " WHOX ",
+        " UTF8ONLY ",
     ] {
         assert!(isupport.contains(token), "{token} missing from {isupport}");
     }
@@ -153,7 +164,7 @@ fn registration_with_cap_302_waits_for_cap_end() {
     // A client that only lists capabilities (IRCv3.1 style) is not left hanging either.
     let mut b = Irc::connect(&d);
     b.send("CAP LS");
-    b.expect(&format!("{S} CAP * LS :multi-prefix snak.chat/files"));
+    b.expect(&format!("{S} CAP * LS :{CAPS}"));
     b.send("NICK bob");
     b.send("USER bob 0 * :Bob");
     b.send("CAP END");
@@ -562,6 +573,11 @@ fn file_offers_to_irc_users_are_refused_without_a_web_listener() {
     let mut i = Irc::named(&d, "ircy");
     n.send("/offer ircy 10 notes.txt");
     n.expect("! cannot-receive-files ircy uses a client that cannot take files");
+    // The IRC user hears of the offer it cannot take.
+    i.expect(&format!(
+        "{S} NOTICE ircy :sender wanted to send you the file \"notes.txt\" (10 bytes); this server \
+         has no file links for IRC clients, so the offer was refused. Ask sender for another way."
+    ));
     i.silence();
 }
 
@@ -769,12 +785,20 @@ fn line_limits() {
     let tags = format!("@label={} ", "t".repeat(1000));
     a.send(&format!("{tags}PRIVMSG #l :tagged"));
     n.expect("#l <alice> tagged");
-    // A long native line reaches IRC cut to 512 bytes at a character boundary.
+    // A long native line reaches IRC split into lines of at most 512 bytes at character
+    // boundaries, nothing lost.
     let long = "é".repeat(1000);
     n.send(&long);
-    let line = a.line();
-    assert!(line.len() + 2 <= 512, "{} bytes", line.len() + 2);
-    assert!(line.starts_with(":nat!native@127.0.0.1 PRIVMSG #l :éé"));
+    let prefix = ":nat!native@127.0.0.1 PRIVMSG #l :";
+    let mut got = String::new();
+    while got.len() < long.len() {
+        let line = a.line();
+        assert!(line.len() + 2 <= 512, "{} bytes", line.len() + 2);
+        let piece = line.strip_prefix(prefix).expect("a PRIVMSG piece");
+        assert!(!piece.is_empty());
+        got.push_str(piece);
+    }
+    assert_eq!(got, long);
     // Odd spacing and an empty trailing parameter.
     a.send("PRIVMSG   #l    :  spaced  ");
     n.expect("#l <alice>   spaced  ");
@@ -784,7 +808,7 @@ fn line_limits() {
     // Invalid UTF-8 and bare LF line endings.
     a.c.send_raw(b"PRIVMSG #l :\xff\xfe\r\n");
     a.expect(&format!(
-        "{S} NOTICE alice :Your line was not valid UTF-8; it was dropped"
+        "{S} FAIL PRIVMSG INVALID_UTF8 :Your line was not valid UTF-8; this server takes UTF-8 only"
     ));
     a.c.send_raw(b"PRIVMSG #l :lf only\n");
     n.expect("#l <alice> lf only");

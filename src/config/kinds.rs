@@ -295,6 +295,38 @@ impl Kind for ServerName {
     }
 }
 
+/// One line of free text (a description): at most 100 bytes, no control characters.
+pub struct Text;
+
+impl Text {
+    fn parse(&self, text: &str) -> Result<String, String> {
+        if text.len() <= 100 && !text.chars().any(char::is_control) {
+            Ok(text.to_string())
+        } else {
+            Err(format!(
+                "bad text {text:?}: one line of at most 100 bytes, no control characters"
+            ))
+        }
+    }
+}
+
+impl Kind for Text {
+    type Value = String;
+    fn read_args(&self, given: &[String]) -> Result<String, String> {
+        self.parse(last(given))
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<String, Problem> {
+        self.parse(string(item, "a text")?)
+            .map_err(|e| item.fail(e))
+    }
+    fn show(&self, v: &String) -> Option<String> {
+        Some(quoted(v))
+    }
+    fn show_arg(&self, v: &String) -> Option<String> {
+        Some(v.clone())
+    }
+}
+
 /// A password: plain, or an argon2id PHC string.
 pub struct Password;
 

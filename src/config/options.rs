@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use super::kinds::{
     Addrs, DataDir, FilePath, LogLevel, Maybe, Motd, Num, Opers, Origins, Password, Secs,
-    ServerName, Switch, Url,
+    ServerName, Switch, Text, Url,
 };
 use super::secret::Secret;
 
@@ -53,6 +53,15 @@ options! {
         reload: Restart,
         default: "snak.localhost".into(),
         help: "the name the server gives itself",
+    },
+    /// What the server says of itself (IRC LINKS, VERSION).
+    server_info: String {
+        flag: "--server-info TEXT",
+        key: "server_info",
+        kind: Text,
+        reload: Live,
+        default: "snak chat server".into(),
+        help: "what the server says of itself (IRC LINKS)",
     },
     /// Names in ASCII only, compared without regard to ASCII case (the old rules); otherwise
     /// UTF-8 names per RFC 8265 with look-alikes refused (see `names`).

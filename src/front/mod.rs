@@ -109,11 +109,22 @@ impl Wire {
 }
 
 /// Appends `event` as `wire`'s protocol writes it (lines ending in `\n` or `\r\n`), told to
-/// the client `me`. The caller frames the lines for WebSocket wires (see [`frame_lines`]).
-pub fn encode(wire: Wire, event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>) {
+/// the client `me`; `now_ms` (ms since the Unix epoch, the pass's clock) dates events that
+/// carry no time of their own. The caller frames the lines for WebSocket wires (see
+/// [`frame_lines`]).
+pub fn encode(
+    wire: Wire,
+    event: &Event<'_>,
+    me: &str,
+    server_name: &str,
+    now_ms: u64,
+    out: &mut Vec<u8>,
+) {
     match wire.proto {
         Proto::Native => crate::proto::line::encode(event, me, out),
-        Proto::Irc => crate::proto::irc::encode_with(event, me, server_name, wire.caps, out),
+        Proto::Irc => {
+            crate::proto::irc::encode_with(event, me, server_name, wire.caps, now_ms, out)
+        }
         Proto::Web | Proto::Metrics => web::encode(event, out),
     }
 }
@@ -214,7 +225,21 @@ pub trait Output: Sink {
     fn wake_at(&mut self, id: ClientId, at: Instant);
     /// `id` is now a user in the hub (its disconnect must be told to the hub).
     fn entered_hub(&mut self, id: ClientId);
+    /// Hands `job` off the loop (the store, a password check); its answer comes back to
+    /// `id`'s front end through [`Session::answer`] with `tag`.
+    fn submit(&mut self, id: ClientId, tag: u32, job: Job);
+    /// Holds back what is queued for `id` from now on (the replies to a labeled command),
+    /// until [`Output::release`].
+    fn capture(&mut self, id: ClientId);
+    /// Stops holding back for `id`: `wrap` gets what was held and writes what is queued
+    /// instead (one tagged line, a batch, or an acknowledgement).
+    fn release(&mut self, id: ClientId, wrap: impl FnOnce(&[u8], &mut Vec<u8>));
 }
+
+/// Work a front end hands off the loop: a store call (accounts, history) or a password check.
+pub type Job = crate::store::Call;
+/// Its answer.
+pub type Answer = crate::store::CallResult;
 
 /// What the input side should do next with a connection's stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,6 +377,22 @@ impl Session {
             Session::Native(_) => native::forward(ctx, frame, bytes, hub, out),
             Session::Web(s) => s.raw(ctx, frame, bytes, hub, out),
             Session::Irc(_) => Flow::Lines,
+        }
+    }
+
+    /// The answer to a job handed off with [`Output::submit`].
+    pub fn answer(
+        &mut self,
+        ctx: &Ctx<'_>,
+        tag: u32,
+        answer: Answer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        match self {
+            Session::Native(s) => s.answer(ctx, tag, answer, hub, out),
+            Session::Irc(s) => s.answer(ctx, tag, answer, hub, out),
+            Session::Web(_) => {}
         }
     }
 

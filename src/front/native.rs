@@ -185,6 +185,20 @@ fn moderate(
     }
 }
 
+impl Native {
+    /// The answer to a job this session handed off (accounts, history).
+    pub fn answer(
+        &mut self,
+        ctx: &Ctx<'_>,
+        tag: u32,
+        answer: super::Answer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        let _ = (ctx, tag, answer, hub, out);
+    }
+}
+
 pub fn too_long(ctx: &Ctx<'_>, hub: &Hub, out: &mut impl Output) {
     let me = hub.nick(ctx.id).unwrap_or("*");
     out.one(

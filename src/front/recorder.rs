@@ -36,6 +36,12 @@ pub struct Recording {
     pub wakes: Vec<(ClientId, Instant)>,
     pub entered: Vec<ClientId>,
     pub closed: Vec<(ClientId, CloseReason)>,
+    /// Jobs handed off the loop, waiting for the test to answer them.
+    pub jobs: Vec<(ClientId, u32, super::Job)>,
+    /// The client whose output is held back, and where its held bytes start.
+    pub capture: Option<(ClientId, usize)>,
+    /// The Unix time events are dated with.
+    pub unix_ms: u64,
 }
 
 fn ctx(cfg: &Config, clock: Clock, id: ClientId) -> Ctx<'_> {
@@ -84,6 +90,7 @@ impl Recorder {
     }
 
     pub fn line(&mut self, conn: &mut Conn, line: &str) -> Flow {
+        self.out.unix_ms = self.clock.unix_ms;
         let ctx = ctx(&self.cfg, self.clock, conn.id);
         conn.session
             .line(&ctx, line.as_bytes(), &mut self.hub, &mut self.out)
@@ -134,7 +141,35 @@ impl Sink for Recording {
     fn one(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
         let wire = self.wire(to);
         let buf = self.bytes.entry(to).or_default();
-        encode(wire, event, me, &self.server_name, buf);
+        encode(wire, event, me, &self.server_name, self.unix_ms, buf);
+    }
+
+    fn relay(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        match self.capture {
+            // Set aside, as the server does: written before what is held.
+            Some((held_for, at)) if held_for == to => {
+                let mut copy = Vec::new();
+                encode(
+                    self.wire(to),
+                    event,
+                    me,
+                    &self.server_name,
+                    self.unix_ms,
+                    &mut copy,
+                );
+                let buf = self.bytes.entry(to).or_default();
+                let at = at.min(buf.len());
+                buf.splice(at..at, copy.iter().copied());
+                self.capture = Some((held_for, at + copy.len()));
+            }
+            _ => self.one(to, me, event),
+        }
+    }
+
+    fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        if self.wire(to).caps & crate::proto::irc::caps::ECHO_MESSAGE != 0 {
+            self.one(to, me, event);
+        }
     }
 
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
@@ -142,7 +177,7 @@ impl Sink for Recording {
             if Some(id) != except {
                 let wire = self.wire(id).for_event(event);
                 let buf = self.bytes.entry(id).or_default();
-                encode(wire, event, "", &self.server_name, buf);
+                encode(wire, event, "", &self.server_name, self.unix_ms, buf);
             }
         }
     }
@@ -177,5 +212,50 @@ impl Output for Recording {
 
     fn entered_hub(&mut self, id: ClientId) {
         self.entered.push(id);
+    }
+
+    fn capture(&mut self, id: ClientId) {
+        let at = self.bytes.get(&id).map_or(0, Vec::len);
+        self.capture = Some((id, at));
+    }
+
+    fn release(&mut self, id: ClientId, wrap: impl FnOnce(&[u8], &mut Vec<u8>)) {
+        let Some((held_for, at)) = self.capture.take() else {
+            return;
+        };
+        if held_for != id {
+            self.capture = Some((held_for, at));
+            return;
+        }
+        let buf = self.bytes.entry(id).or_default();
+        let held = buf.split_off(at.min(buf.len()));
+        wrap(&held, buf);
+    }
+
+    fn submit(&mut self, id: ClientId, tag: u32, job: super::Job) {
+        self.jobs.push((id, tag, job));
+    }
+}
+
+impl Recorder {
+    /// Answers the oldest job `conn` handed off, with what `answer` makes of it.
+    #[allow(dead_code)] // used by the account tests
+    pub fn answer_job(
+        &mut self,
+        conn: &mut Conn,
+        answer: impl FnOnce(&super::Job) -> super::Answer,
+    ) -> super::Job {
+        let at = self
+            .out
+            .jobs
+            .iter()
+            .position(|(id, _, _)| *id == conn.id)
+            .expect("a job to answer");
+        let (_, tag, job) = self.out.jobs.remove(at);
+        let reply = answer(&job);
+        let ctx = ctx(&self.cfg, self.clock, conn.id);
+        conn.session
+            .answer(&ctx, tag, reply, &mut self.hub, &mut self.out);
+        job
     }
 }

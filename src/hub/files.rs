@@ -93,6 +93,15 @@ impl Hub {
         let links = self.files_url.is_some();
         let reachable = |u: &User| u.files == FileWay::InBand || links;
         if !reachable(recipient) || !reachable(me) {
+            if !reachable(recipient) {
+                // The recipient hears of the offer it cannot take, so it is not invisible.
+                let told = Extra::FileOffered {
+                    from: me.source(),
+                    name,
+                    size,
+                };
+                sink.one(to_id, &recipient.nick, &Event::Extra(told));
+            }
             let fail = Fail::CannotReceiveFiles(&recipient.nick);
             sink.one(id, &me.nick, &Event::Fail(fail));
             return None;

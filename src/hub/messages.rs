@@ -14,8 +14,23 @@ impl Hub {
         text: &str,
         sink: &mut impl Sink,
     ) {
+        self.message_tagged(id, targets, Some(kind), text, "", sink);
+    }
+
+    /// [`Hub::message`] with client-only tags; `kind` None is a message of tags alone. A
+    /// room target may carry a status prefix (`@#room`, `+#room`): then only the room's
+    /// operators (and, for `+`, voiced members) get it.
+    pub(super) fn message_tagged(
+        &mut self,
+        id: ClientId,
+        targets: &str,
+        kind: Option<MsgKind>,
+        text: &str,
+        tags: &str,
+        sink: &mut impl Sink,
+    ) {
         let Some(me) = self.user(id) else { return };
-        let answer = kind != MsgKind::Notice;
+        let answer = kind != Some(MsgKind::Notice);
         let max = self.cfg.max_targets;
         if let Some(extra) = targets.split(',').filter(|t| !t.is_empty()).nth(max) {
             if answer {
@@ -30,10 +45,22 @@ impl Hub {
         let mut rooms = std::mem::take(&mut self.room_targets);
         rooms.clear();
         let meta = self.next_meta();
+        let msg = Msg {
+            kind,
+            text,
+            tags,
+            meta,
+            answer,
+        };
         for target in targets.split(',').filter(|t| !t.is_empty()) {
             let Some(me) = self.user(id) else { break };
-            if target.starts_with('#') {
-                let Some(room) = self.room_id(target) else {
+            let (status, name) = match target.as_bytes() {
+                [b'@', b'#', ..] => (OP, &target[1..]),
+                [b'+', b'#', ..] => (OP | VOICE, &target[1..]),
+                _ => (0, target),
+            };
+            if name.starts_with('#') {
+                let Some(room) = self.room_id(name) else {
                     if answer {
                         sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(target)));
                     }
@@ -44,7 +71,7 @@ impl Hub {
                     continue;
                 }
                 rooms.push(room);
-                self.say_in_room_as(id, room, kind, text, meta, answer, sink);
+                self.say_in_room_as(id, room, status, &msg, sink);
             } else {
                 match self.user_id(target) {
                     Some(to) if !nicks.contains(&to) => nicks.push(to),
@@ -56,7 +83,7 @@ impl Hub {
                 }
             }
         }
-        self.tell_direct(id, &nicks, kind, text, meta, answer, sink);
+        self.tell_direct(id, &nicks, &msg, sink);
         self.targets = nicks;
         self.room_targets = rooms;
     }
@@ -72,39 +99,82 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let meta = self.next_meta();
-        self.say_in_room_as(id, room, kind, text, meta, answer, sink);
+        let msg = Msg {
+            kind: Some(kind),
+            text,
+            tags: "",
+            meta,
+            answer,
+        };
+        self.say_in_room_as(id, room, 0, &msg, sink);
     }
 
-    /// A message to every other member of a room, if the room's modes let `id` speak; a
-    /// refusal is answered only if `answer` (never for a NOTICE).
-    #[allow(clippy::too_many_arguments)]
+    /// A message to every other member of a room (with `status`: to its members with one of
+    /// those role bits), if the room's modes let `id` speak; a refusal is answered only if
+    /// `msg.answer` (never for a NOTICE).
     fn say_in_room_as(
         &self,
         id: ClientId,
         room: RoomId,
-        kind: MsgKind,
-        text: &str,
-        meta: Meta,
-        answer: bool,
+        status: u8,
+        msg: &Msg<'_>,
         sink: &mut impl Sink,
     ) {
         let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) else {
             return;
         };
         if let Err(why) = self.may_speak(room, id) {
-            if answer {
+            if msg.answer {
                 sink.one(id, &me.nick, &Event::Fail(Fail::CannotSend(&r.name, why)));
             }
             return;
         }
-        let ev = Event::RoomMessage {
-            meta,
-            from: me.source(),
-            room: &r.name,
-            kind,
-            text,
+        let shown;
+        let target: &str = match status {
+            0 => &r.name,
+            OP => {
+                shown = format!("@{}", r.name);
+                &shown
+            }
+            _ => {
+                shown = format!("+{}", r.name);
+                &shown
+            }
         };
-        sink.many(&r.members, Some(id), &ev);
+        let ctcp = msg.kind != Some(MsgKind::Action) && msg.text.starts_with('\x01');
+        if ctcp && r.has(RoomFlag::NoCtcp) {
+            if msg.answer {
+                let fail = Fail::CannotSend(&r.name, "the room takes no CTCP");
+                sink.one(id, &me.nick, &Event::Fail(fail));
+            }
+            return;
+        }
+        let ev = msg.event(me.source(), target);
+        // CTCP other than ACTION means nothing to users of a client that cannot answer it
+        // (native users): they never see its bytes.
+        if ctcp {
+            let to: Vec<ClientId> = r
+                .members
+                .iter()
+                .zip(&r.roles)
+                .filter(|&(_, &roles)| status == 0 || roles & status != 0)
+                .map(|(&m, _)| m)
+                .filter(|&m| self.user(m).is_some_and(|u| u.files != FileWay::InBand))
+                .collect();
+            sink.many(&to, Some(id), &ev);
+        } else if status == 0 {
+            sink.many(&r.members, Some(id), &ev);
+        } else {
+            let to: Vec<ClientId> = r
+                .members
+                .iter()
+                .zip(&r.roles)
+                .filter(|&(_, &roles)| roles & status != 0)
+                .map(|(&m, _)| m)
+                .collect();
+            sink.many(&to, Some(id), &ev);
+        }
+        sink.echo(id, &me.nick, &ev);
     }
 
     /// Whether `id` may send to `room` (`+n`, `+m`, bans), and if not why.
@@ -132,17 +202,7 @@ impl Hub {
     }
 
     /// One message to one user or a group, each told once; away users answered for.
-    #[allow(clippy::too_many_arguments)]
-    fn tell_direct(
-        &self,
-        id: ClientId,
-        nicks: &[ClientId],
-        kind: MsgKind,
-        text: &str,
-        meta: Meta,
-        answer: bool,
-        sink: &mut impl Sink,
-    ) {
+    fn tell_direct(&self, id: ClientId, nicks: &[ClientId], msg: &Msg<'_>, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let group;
         let to: &str = match nicks {
@@ -154,24 +214,64 @@ impl Hub {
                 &group
             }
         };
-        let ev = Event::DirectMessage {
-            meta,
-            from: me.source(),
-            to,
-            kind,
-            text,
-        };
+        let ev = msg.event(me.source(), to);
+        let away_reply = msg.answer && msg.kind.is_some();
         for &n in nicks {
             if let Some(u) = self.user(n) {
-                sink.one(n, &u.nick, &ev);
-                if let (Some(away), true) = (&u.away, answer) {
+                sink.relay(n, &u.nick, &ev);
+                if let (Some(away), true) = (&u.away, away_reply) {
                     let reply = Reply::Away {
                         nick: &u.nick,
                         text: away,
                     };
                     sink.one(id, &me.nick, &Event::Reply(reply));
                 }
+                // The sender's copy names this recipient alone.
+                let echo = msg.event(me.source(), &u.nick);
+                sink.echo(id, &me.nick, &echo);
             }
+        }
+    }
+}
+
+/// A message on its way: what it is and whether refusals are answered.
+struct Msg<'a> {
+    /// None: tags alone.
+    kind: Option<MsgKind>,
+    text: &'a str,
+    tags: &'a str,
+    meta: Meta,
+    answer: bool,
+}
+
+impl<'a> Msg<'a> {
+    fn event<'e>(&'e self, from: Source<'e>, to: &'e str) -> Event<'e> {
+        let (meta, text, tags) = (self.meta, self.text, self.tags);
+        match self.kind {
+            None => Event::Extra(Extra::TagMessage {
+                meta,
+                from,
+                to,
+                tags,
+            }),
+            Some(kind) if to.starts_with('#') || to.as_bytes().get(1) == Some(&b'#') => {
+                Event::RoomMessage {
+                    meta,
+                    from,
+                    room: to,
+                    kind,
+                    text,
+                    tags,
+                }
+            }
+            Some(kind) => Event::DirectMessage {
+                meta,
+                from,
+                to,
+                kind,
+                text,
+                tags,
+            },
         }
     }
 }

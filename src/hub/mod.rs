@@ -30,11 +30,12 @@ use crate::event::*;
 use crate::names::{NameKeys, NameRules};
 
 mod files;
-mod masks;
+pub mod masks;
 
 pub use files::{LinkRefusal, Opened};
 mod messages;
 mod modes;
+mod monitor;
 mod rooms;
 mod users;
 
@@ -51,6 +52,16 @@ pub trait Sink {
     fn one(&mut self, to: ClientId, me: &str, event: &Event<'_>);
     /// Tells every client in `to` but `except`; the event does not depend on the recipient.
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>);
+    /// A message (or invitation) told to its recipient: never part of the answer to the
+    /// recipient's own command, even when it sent it to itself.
+    fn relay(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        self.one(to, me, event);
+    }
+    /// The sender's own copy of a message it sent, for a client that asked for one (IRC's
+    /// echo-message): the sink decides who gets it; by default nobody does.
+    fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        let _ = (to, me, event);
+    }
 }
 
 /// What a client asks for, whatever its protocol.
@@ -96,8 +107,39 @@ pub enum Command<'a> {
     PartAll,
     /// IRC `LIST [#ROOM,...]`: all rooms or those named.
     List(Option<&'a str>),
-    /// IRC `WHO MASK`: a room's members or one user; an unknown mask lists no one.
-    WhoMask(&'a str),
+    /// IRC `WHO MASK [%FIELDS[,TOKEN]]`: a room's members, one user by nick, or the users
+    /// whose nick matches a glob (`*` everyone visible); `fields` is WHOX's, passed through.
+    WhoMask {
+        mask: &'a str,
+        fields: Option<&'a str>,
+    },
+    /// IRC messages with client-only tags (as sent, escaped; "" for none); `kind` None is
+    /// a `TAGMSG` (tags alone).
+    Tagged {
+        targets: &'a str,
+        kind: Option<MsgKind>,
+        text: &'a str,
+        tags: &'a str,
+    },
+    /// How far one has read in a room or a conversation: shown (None) or moved on (it never
+    /// moves back).
+    MarkRead {
+        target: &'a str,
+        at_ms: Option<u64>,
+    },
+    /// The rooms one is invited to (IRC `INVITE` without parameters).
+    InviteList,
+    /// A new real name (IRC `SETNAME`).
+    SetName(&'a str),
+    /// A message to every user with +w (server operators only).
+    Wallops(&'a str),
+    /// Ask a room's operators for an invitation.
+    Knock {
+        room: &'a str,
+        text: Option<&'a str>,
+    },
+    /// IRC `MONITOR`: watch nicks come and go.
+    Monitor(MonitorOp<'a>),
     /// IRC `NAMES [#ROOM,...]`: the rooms named, or the caller's.
     Names(Option<&'a str>),
     Kick {
@@ -140,6 +182,28 @@ pub enum Command<'a> {
     /// Become a server operator: the caller has checked the credentials.
     Oper,
 }
+
+/// What a MONITOR command asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorOp<'a> {
+    /// `+ nick,nick`: watch these (and tell which are on line now).
+    Add(&'a str),
+    /// `- nick,nick`.
+    Remove(&'a str),
+    /// `C`: watch no one.
+    Clear,
+    /// `L`: the list.
+    List,
+    /// `S`: who on the list is on line and who is not.
+    Status,
+}
+
+/// Most nicks one user may monitor (ISUPPORT `MONITOR`).
+pub const MONITOR_MAX: usize = 100;
+/// Read markers kept per user; the oldest set is forgotten first.
+pub const READ_MARKS_MAX: usize = 100;
+/// Longest real name kept (SETNAME, and IRC's USER).
+pub const REALNAME_MAX: usize = 390;
 
 /// Nicks remembered for WHOWAS.
 const WHOWAS_MAX: usize = 100;
@@ -224,6 +288,12 @@ struct User {
     modes: u8,
     /// Folded names of rooms this user was invited to and has not joined yet.
     invited_to: Vec<Box<str>>,
+    /// The account logged in to (set by the account store, later).
+    account: Option<Box<str>>,
+    /// Folded nicks this user monitors.
+    monitoring: Vec<Box<str>>,
+    /// How far the user has read, per folded target (at most [`READ_MARKS_MAX`]).
+    read_marks: Vec<(Box<str>, u64)>,
     /// Connected over TLS, with this client certificate fingerprint if any.
     secure: bool,
     certfp: Option<Box<str>>,
@@ -235,6 +305,10 @@ impl User {
             nick: &self.nick,
             user: &self.user,
             host: &self.host,
+            account: self.account.as_deref(),
+            realname: &self.realname,
+            bot: self.has(UserMode::Bot),
+            long_text: self.files == FileWay::InBand,
         }
     }
 
@@ -409,6 +483,14 @@ pub struct Hub {
     whowas: VecDeque<WasUser>,
     oper_count: usize,
     invisible_count: usize,
+    /// The most users on line at once.
+    max_users: usize,
+    /// Who monitors each folded nick.
+    watchers: HashMap<Box<str>, Vec<ClientId>>,
+    /// When the hub started, in milliseconds since the Unix epoch.
+    started_ms: u64,
+    /// How often each command was used (STATS m), by the front ends' names for them.
+    command_counts: Vec<(&'static str, u64)>,
 }
 
 impl Hub {
@@ -447,6 +529,81 @@ impl Hub {
             whowas: VecDeque::new(),
             oper_count: 0,
             invisible_count: 0,
+            max_users: 0,
+            watchers: HashMap::new(),
+            started_ms: Clock::now().unix_ms,
+            command_counts: Vec::new(),
+        }
+    }
+
+    /// Counts one use of `command` (a front end's name for it), for STATS m.
+    pub fn note_command(&mut self, command: &'static str) {
+        match self.command_counts.iter_mut().find(|(c, _)| *c == command) {
+            Some((_, n)) => *n += 1,
+            None => self.command_counts.push((command, 1)),
+        }
+    }
+
+    /// How often each command was used.
+    pub fn command_counts(&self) -> &[(&'static str, u64)] {
+        &self.command_counts
+    }
+
+    /// Whether `nick` is a user of a front end that takes no IRC protocol extras (CTCP, DCC):
+    /// a native user (one that receives files).
+    pub fn is_native(&self, nick: &str) -> bool {
+        self.user_id(nick)
+            .and_then(|u| self.user(u))
+            .is_some_and(|u| u.files == FileWay::InBand)
+    }
+
+    /// `nick`'s source, if on line.
+    pub fn source_of(&self, nick: &str) -> Option<Source<'_>> {
+        self.user_id(nick)
+            .and_then(|u| self.user(u))
+            .map(User::source)
+    }
+
+    /// When the hub started, in milliseconds since the Unix epoch.
+    pub fn started_ms(&self) -> u64 {
+        self.started_ms
+    }
+
+    /// The account `id` is logged in to.
+    pub fn account(&self, id: ClientId) -> Option<&str> {
+        self.user(id).and_then(|u| u.account.as_deref())
+    }
+
+    /// `id` logged in to `account` (or out, None): the account store calls this; those who
+    /// share a room with the user (and its watchers) hear of it.
+    pub fn set_account(
+        &mut self,
+        id: ClientId,
+        account: Option<&str>,
+        now: Clock,
+        sink: &mut impl Sink,
+    ) {
+        self.now = now;
+        let Some(u) = self.user(id) else { return };
+        if u.account.as_deref() == account {
+            return;
+        }
+        let rooms = self.rooms_of(id);
+        self.collect_peers(&rooms, None, true);
+        let Some(u) = self.user(id) else { return };
+        // Told as the user is from now on: the account tag is the new account, or none.
+        let ev = Event::Extra(Extra::Account {
+            who: Source {
+                account,
+                ..u.source()
+            },
+            account,
+            monitor: false,
+        });
+        sink.many(&self.peers, Some(id), &ev);
+        self.tell_watchers(id, &ev, sink);
+        if let Some(u) = self.user_mut(id) {
+            u.account = account.map(Into::into);
         }
     }
 
@@ -585,6 +742,7 @@ impl Hub {
             FileWay::InBand,
         );
         sink.one(id, &nick, &Event::Greeting { nick: &nick });
+        self.tell_online(id, sink);
         self.join_one(id, LOBBY, None, false, sink);
     }
 
@@ -635,9 +793,13 @@ impl Hub {
             room_details: files != FileWay::InBand,
             modes: 0,
             invited_to: Vec::new(),
+            account: None,
+            monitoring: Vec::new(),
+            read_marks: Vec::new(),
             secure: false,
             certfp: None,
         });
+        self.max_users = self.max_users.max(self.by_nick.len());
     }
 
     /// How the user is connected: over TLS, with a client certificate's fingerprint.
@@ -673,10 +835,12 @@ impl Hub {
         for room in rooms {
             self.remove_member(room, id);
         }
+        self.unwatch_all(id);
         let Some(user) = self.users.get_mut(id).and_then(Option::take) else {
             return;
         };
         self.unfile_nick(id, &user.keys);
+        self.tell_offline(&user.nick, sink);
     }
 
     /// Takes `id`'s entries for `keys` out of the nick maps (only its own).
@@ -863,7 +1027,19 @@ impl Hub {
             Command::ListRooms => self.list(id, None, sink),
             Command::List(filter) => self.list(id, filter, sink),
             Command::Who(room) => self.who(id, room, false, sink),
-            Command::WhoMask(mask) => self.who_mask(id, mask, sink),
+            Command::WhoMask { mask, fields } => self.who_mask(id, mask, fields, sink),
+            Command::Tagged {
+                targets,
+                kind,
+                text,
+                tags,
+            } => self.message_tagged(id, targets, kind, text, tags, sink),
+            Command::SetName(name) => self.set_name(id, name, sink),
+            Command::InviteList => self.invite_list(id, sink),
+            Command::MarkRead { target, at_ms } => self.mark_read(id, target, at_ms, sink),
+            Command::Wallops(text) => self.wallops(id, text, sink),
+            Command::Knock { room, text } => self.knock(id, room, text, sink),
+            Command::Monitor(op) => self.monitor(id, op, sink),
             Command::Names(rooms) => self.names(id, rooms, sink),
             Command::Topic { room, text } => self.topic(id, room, text, sink),
             Command::Kick {

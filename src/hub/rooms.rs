@@ -85,6 +85,14 @@ impl Hub {
         let quiet = r.members.len() > self.cfg.quiet_room_size;
         if !quiet {
             sink.many(&r.members, (!tell_self).then_some(id), &ev);
+            if let Some(away) = &me.away {
+                let away = Event::Extra(Extra::Away {
+                    who: me.source(),
+                    text: Some(away),
+                    monitor: false,
+                });
+                sink.many(&r.members, Some(id), &away);
+            }
         } else if tell_self {
             sink.one(id, &me.nick, &ev);
         }
@@ -96,10 +104,11 @@ impl Hub {
                 };
                 sink.one(id, &me.nick, &Event::Reply(reply));
             }
+            self.tell_read_mark(id, &r.name, sink);
             if quiet {
                 self.short_members_reply(id, room, sink);
             } else {
-                self.members_reply(id, room, true, sink);
+                self.names_reply(id, room, true, sink);
             }
         }
     }
@@ -112,7 +121,7 @@ impl Hub {
         let listed = |list| super::modes::listed(r, list, &mask);
         if r.key.as_deref().is_some_and(|k| key != Some(k)) {
             Some(Fail::BadKey(&r.name))
-        } else if r.limit.is_some_and(|l| r.members.len() >= l) {
+        } else if r.limit.is_some_and(|l| r.members.len() >= l) && !invited {
             Some(Fail::RoomFull(&r.name))
         } else if r.has(RoomFlag::InviteOnly) && !invited && !listed(ListMode::InviteExcept) {
             Some(Fail::InviteOnly(&r.name))
@@ -197,6 +206,32 @@ impl Hub {
                     }
                 }
             }
+            // ELIST U: rooms with more (`>N`) or fewer (`<N`) members than N.
+            Some(filter) if filter.starts_with(['<', '>']) => {
+                let n: usize = filter[1..].trim().parse().unwrap_or(0);
+                let more = filter.starts_with('>');
+                for (room, r) in &self.rooms {
+                    let members = r.members.len();
+                    let fits = if more { members > n } else { members < n };
+                    if fits && self.visible(room, id) {
+                        sink.one(id, &me.nick, &entry(r));
+                        count += 1;
+                    }
+                }
+            }
+            // ELIST M and N: rooms whose name matches (or, after `!`, does not match) a glob.
+            Some(filter) if filter.contains(['*', '?']) || filter.starts_with('!') => {
+                let (negated, mask) = match filter.strip_prefix('!') {
+                    Some(mask) => (true, mask),
+                    None => (false, filter),
+                };
+                for (room, r) in &self.rooms {
+                    if masks::matches(mask, &r.name) != negated && self.visible(room, id) {
+                        sink.one(id, &me.nick, &entry(r));
+                        count += 1;
+                    }
+                }
+            }
             Some(names) => {
                 for name in names.split(',') {
                     if let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) {
@@ -242,7 +277,31 @@ impl Hub {
             op: roles & OP != 0,
             voice: roles & VOICE != 0,
             away: u.away.is_some(),
+            oper: u.has(UserMode::Oper),
+            bot: u.has(UserMode::Bot),
+            account: u.account.as_deref(),
         })
+    }
+
+    /// Every member of `room` in NAMES form; `end`: with the end of the list.
+    pub(super) fn names_reply(&self, id: ClientId, room: RoomId, end: bool, sink: &mut impl Sink) {
+        let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) else {
+            return;
+        };
+        let members: Vec<Member<'_>> = r
+            .members
+            .iter()
+            .zip(&r.roles)
+            .filter_map(|(&m, &roles)| self.member(m, roles))
+            .collect();
+        let reply = Extra::Names {
+            room: &r.name,
+            members: &members,
+            secret: r.has(RoomFlag::Secret),
+            more: 0,
+            end,
+        };
+        sink.one(id, &me.nick, &Event::Extra(reply));
     }
 
     /// Every member of `room`: O(members), once.
@@ -284,61 +343,128 @@ impl Hub {
             .filter(|&(&m, &roles)| m == id || roles & OP != 0)
             .filter_map(|(&m, &roles)| self.member(m, roles))
             .collect();
-        let reply = Reply::Members {
+        let reply = Extra::Names {
             room: &r.name,
             members: &members,
-            names: true,
+            secret: r.has(RoomFlag::Secret),
             more: r.members.len() - members.len(),
+            end: true,
         };
-        sink.one(id, &me.nick, &Event::Reply(reply));
+        sink.one(id, &me.nick, &Event::Extra(reply));
     }
 
-    /// IRC's WHO: a room's members, or one user by nick; an unknown mask lists no one.
-    pub(super) fn who_mask(&mut self, id: ClientId, mask: &str, sink: &mut impl Sink) {
+    /// IRC's WHO: a room's members (if visible), one user by nick (always), or every user
+    /// whose nick matches the glob `mask`, save invisible ones who share no room with the
+    /// caller.
+    pub(super) fn who_mask(
+        &mut self,
+        id: ClientId,
+        mask: &str,
+        fields: Option<&str>,
+        sink: &mut impl Sink,
+    ) {
         let Some(me) = self.user(id) else { return };
+        let mut room_name = None;
+        let mut found: Vec<Member<'_>> = Vec::new();
         if let Some(room) = self.room_id(mask) {
             if self.visible(room, id) {
-                return self.members_reply(id, room, false, sink);
+                let r = &self.rooms[room];
+                room_name = Some(&*r.name);
+                found = r
+                    .members
+                    .iter()
+                    .zip(&r.roles)
+                    .filter_map(|(&m, &roles)| self.member(m, roles))
+                    .collect();
+            }
+        } else if let Some(one) = self.user_id(mask).and_then(|u| self.member(u, 0)) {
+            found.push(one);
+        } else if mask.contains(['*', '?']) && !mask.starts_with('#') {
+            let mine: Vec<RoomId> = self.rooms_of(id);
+            let me_oper = me.has(UserMode::Oper);
+            for (&_, &u) in self.by_nick.iter() {
+                let Some(user) = self.user(u) else { continue };
+                if !masks::matches(mask, &user.nick) {
+                    continue;
+                }
+                let shares = || mine.iter().any(|&r| self.is_member(r, u));
+                if u != id && user.has(UserMode::Invisible) && !me_oper && !shares() {
+                    continue;
+                }
+                if let Some(m) = self.member(u, 0) {
+                    found.push(m);
+                }
+                if found.len() >= WHO_MAX {
+                    break;
+                }
             }
         }
-        let one = self.user_id(mask).and_then(|u| self.member(u, 0));
-        let members = one.as_slice();
-        let reply = Reply::Members {
-            room: mask,
-            members,
-            names: false,
-            more: 0,
+        let reply = Extra::Who {
+            mask,
+            room: room_name,
+            members: &found,
+            fields,
         };
-        sink.one(id, &me.nick, &Event::Reply(reply));
+        sink.one(id, &me.nick, &Event::Extra(reply));
     }
 
-    /// IRC's NAMES: each room named (an unknown or secret one lists no one), or the caller's
-    /// rooms.
+    /// IRC's NAMES: each room named (an unknown or secret one lists no one), with one end
+    /// for them all, or the caller's rooms.
     pub(super) fn names(&mut self, id: ClientId, rooms: Option<&str>, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         match rooms {
             None => {
                 for room in self.rooms_of(id) {
-                    self.members_reply(id, room, true, sink);
+                    self.names_reply(id, room, true, sink);
                 }
             }
             Some(names) => {
-                for name in names.split(',').filter(|n| !n.is_empty()) {
-                    match self.room_id(name).filter(|&r| self.visible(r, id)) {
-                        Some(room) => self.members_reply(id, room, true, sink),
-                        None => {
-                            let reply = Reply::Members {
-                                room: name,
-                                members: &[],
-                                names: true,
-                                more: 0,
-                            };
-                            sink.one(id, &me.nick, &Event::Reply(reply));
-                        }
+                for name in names.split(',').filter(|n| !n.is_empty()).take(NAMES_MAX) {
+                    if let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) {
+                        self.names_reply(id, room, false, sink);
                     }
                 }
+                let end = Event::Extra(Extra::EndOfNames(names));
+                sink.one(id, &me.nick, &end);
             }
         }
+    }
+
+    /// KNOCK: a user outside a room that it may not join asks its operators to be invited.
+    pub(super) fn knock(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        text: Option<&str>,
+        sink: &mut impl Sink,
+    ) {
+        let Some(me) = self.user(id) else { return };
+        let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) else {
+            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)));
+        };
+        let r = &self.rooms[room];
+        if self.is_member(room, id) {
+            let fail = Fail::UserInRoom(&me.nick, &r.name);
+            return sink.one(id, &me.nick, &Event::Fail(fail));
+        }
+        if self.may_join(room, id, None).is_none() {
+            // Open to the caller already: nothing to ask for.
+            return sink.one(id, &me.nick, &Event::Extra(Extra::Knocked(&r.name)));
+        }
+        let ops: Vec<ClientId> = r
+            .members
+            .iter()
+            .zip(&r.roles)
+            .filter(|&(_, &roles)| roles & OP != 0)
+            .map(|(&m, _)| m)
+            .collect();
+        let ev = Event::Extra(Extra::Knock {
+            who: me.source(),
+            room: &r.name,
+            text: text.unwrap_or("has asked for an invite"),
+        });
+        sink.many(&ops, None, &ev);
+        sink.one(id, &me.nick, &Event::Extra(Extra::Knocked(&r.name)));
     }
 
     pub(super) fn topic(
@@ -461,6 +587,19 @@ impl Hub {
         self.leave(victim, room, sink);
     }
 
+    /// The rooms `id` is invited to and has not joined yet (INVITE without parameters).
+    pub(super) fn invite_list(&mut self, id: ClientId, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        let rooms: Vec<&str> = me
+            .invited_to
+            .iter()
+            .filter_map(|folded| self.by_room.get(folded))
+            .filter_map(|&room| self.rooms.get(room))
+            .map(|r| &*r.name)
+            .collect();
+        sink.one(id, &me.nick, &Event::Extra(Extra::InviteList(&rooms)));
+    }
+
     pub(super) fn invite(&mut self, id: ClientId, nick: &str, name: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let Some(guest) = self.user_id(nick) else {
@@ -494,6 +633,10 @@ impl Hub {
             room: shown,
         };
         sink.one(guest, &g.nick, &ev);
+        // The room's members hear of it too where their protocol shows it (invite-notify).
+        if let Some(r) = self.room_id(name).and_then(|room| self.rooms.get(room)) {
+            sink.many(&r.members, Some(id), &ev);
+        }
         if let Some(away) = &g.away {
             let reply = Reply::Away {
                 nick: &g.nick,
@@ -512,6 +655,11 @@ impl Hub {
         }
     }
 }
+
+/// Most users one WHO mask lists.
+pub const WHO_MAX: usize = 200;
+/// Most rooms one NAMES names.
+pub const NAMES_MAX: usize = 16;
 
 /// Most (room, nick) pairs one KICK may name.
 pub const KICK_MAX: usize = 4;

@@ -21,6 +21,8 @@ impl Hub {
         };
         sink.many(&self.peers, None, &ev);
         let old = me.keys.clone();
+        let old_nick: Box<str> = me.nick.clone();
+        let renamed = old.key != keys.key;
         self.remember(id);
         self.unfile_nick(id, &old);
         self.by_nick.insert(keys.key.clone(), id);
@@ -28,6 +30,11 @@ impl Hub {
         if let Some(me) = self.user_mut(id) {
             me.nick = new.into();
             me.keys = keys;
+        }
+        // A change of case is no departure for those who monitor the nick.
+        if renamed {
+            self.tell_offline(&old_nick, sink);
+            self.tell_online(id, sink);
         }
     }
 
@@ -54,8 +61,97 @@ impl Hub {
             Reply::UnAway
         };
         let Some(me) = self.user_mut(id) else { return };
+        let changed = me.away.as_deref() != text;
         me.away = text.map(Into::into);
         sink.one(id, &me.nick, &Event::Reply(reply));
+        if changed {
+            let rooms = self.rooms_of(id);
+            self.collect_peers(&rooms, None, true);
+            let Some(me) = self.user(id) else { return };
+            let ev = Event::Extra(Extra::Away {
+                who: me.source(),
+                text,
+                monitor: false,
+            });
+            sink.many(&self.peers, Some(id), &ev);
+            self.tell_watchers(id, &ev, sink);
+        }
+    }
+
+    /// SETNAME: a new real name, told to those who share a room with the user and to the
+    /// user itself.
+    pub(super) fn set_name(&mut self, id: ClientId, name: &str, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        if name.is_empty() || name.len() > REALNAME_MAX {
+            return sink.one(id, &me.nick, &Event::Extra(Extra::BadRealname));
+        }
+        let rooms = self.rooms_of(id);
+        self.collect_peers(&rooms, Some(id), true);
+        let Some(me) = self.user(id) else { return };
+        let ev = Event::Extra(Extra::Realname {
+            who: me.source(),
+            realname: name,
+            monitor: false,
+        });
+        sink.many(&self.peers, None, &ev);
+        self.tell_watchers(id, &ev, sink);
+        if let Some(me) = self.user_mut(id) {
+            me.realname = name.into();
+        }
+    }
+
+    /// MARKREAD: moves the user's read marker of `target` on (never back) and tells where it
+    /// is.
+    pub(super) fn mark_read(
+        &mut self,
+        id: ClientId,
+        target: &str,
+        at_ms: Option<u64>,
+        sink: &mut impl Sink,
+    ) {
+        let key = self.cfg.names.fold(target);
+        let Some(me) = self.user_mut(id) else { return };
+        let pos = me.read_marks.iter().position(|(t, _)| *t == key);
+        if let Some(at) = at_ms {
+            match pos {
+                Some(i) => me.read_marks[i].1 = me.read_marks[i].1.max(at),
+                None => {
+                    if me.read_marks.len() >= READ_MARKS_MAX {
+                        me.read_marks.remove(0);
+                    }
+                    me.read_marks.push((key.clone(), at));
+                }
+            }
+        }
+        self.tell_read_mark(id, target, sink);
+    }
+
+    /// Where the user's read marker of `target` is.
+    pub(super) fn tell_read_mark(&self, id: ClientId, target: &str, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        let key = self.cfg.names.fold(target);
+        let at_ms = me.read_marks.iter().find(|(t, _)| *t == key).map(|m| m.1);
+        let ev = Event::Extra(Extra::ReadMarker { target, at_ms });
+        sink.one(id, &me.nick, &ev);
+    }
+
+    /// WALLOPS: a server operator's message to every user with +w (the sender included).
+    pub(super) fn wallops(&mut self, id: ClientId, text: &str, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        if !me.has(UserMode::Oper) {
+            return sink.one(id, &me.nick, &Event::Fail(Fail::NoPrivileges));
+        }
+        let to: Vec<ClientId> = self
+            .by_nick
+            .values()
+            .copied()
+            .filter(|&u| self.user(u).is_some_and(|u| u.has(UserMode::Wallops)))
+            .collect();
+        let ev = Event::Extra(Extra::Wallops {
+            from: me.source(),
+            text,
+        });
+        sink.many(&to, None, &ev);
     }
 
     pub(super) fn whois(&mut self, id: ClientId, nick: &str, sink: &mut impl Sink) {
@@ -79,7 +175,8 @@ impl Hub {
             rooms: &rooms,
             oper: u.has(UserMode::Oper),
             away: u.away.as_deref(),
-            account: None,
+            account: u.account.as_deref(),
+            bot: u.has(UserMode::Bot),
             secure: u.secure,
             certfp: u
                 .certfp
@@ -155,6 +252,7 @@ impl Hub {
     pub(super) fn lusers(&mut self, id: ClientId, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let reply = Reply::Lusers {
+            max: self.max_users,
             users: self.by_nick.len(),
             invisible: self.invisible_count,
             opers: self.oper_count,

@@ -15,33 +15,318 @@ use crate::proto::modes;
 /// Appends the IRC form of `event` as told to the client `me`. Events that mean nothing to an
 /// IRC client (the native greeting, file transfers) append nothing.
 pub fn encode(event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>) {
-    encode_with(event, me, server_name, 0, out);
+    encode_with(event, me, server_name, 0, 0, out);
 }
 
-/// The IRCv3 capabilities that change how events are written, as bits of one `u32`.
+/// The IRCv3 capabilities, as bits of one `u32`. The low bits change how events are written
+/// (see [`relevant`]); the high ones are read by the session or the delivery only.
 pub mod caps {
-    use crate::event::{Event, Reply};
+    use crate::event::{Event, Extra, Reply};
 
     /// Member listings show every prefix (`@+nick`), not only the highest.
     pub const MULTI_PREFIX: u32 = 1 << 0;
+    /// NAMES lists `nick!user@host`.
+    pub const USERHOST_IN_NAMES: u32 = 1 << 1;
+    /// `time=` on every relayed line.
+    pub const SERVER_TIME: u32 = 1 << 2;
+    /// `msgid=`, `bot` and client-only tags; TAGMSG.
+    pub const MESSAGE_TAGS: u32 = 1 << 3;
+    /// `account=` on what a logged-in user does.
+    pub const ACCOUNT_TAG: u32 = 1 << 4;
+    /// JOIN carries the account and the real name.
+    pub const EXTENDED_JOIN: u32 = 1 << 5;
+    /// AWAY of those one shares a room with.
+    pub const AWAY_NOTIFY: u32 = 1 << 6;
+    /// ACCOUNT of those one shares a room with.
+    pub const ACCOUNT_NOTIFY: u32 = 1 << 7;
+    /// SETNAME of those one shares a room with.
+    pub const SETNAME: u32 = 1 << 8;
+    /// INVITE told to a room's members, not only to the guest.
+    pub const INVITE_NOTIFY: u32 = 1 << 9;
+    /// The notifications above also for the users one monitors.
+    pub const EXTENDED_MONITOR: u32 = 1 << 10;
+    /// Several lines that belong together come as a batch (labeled-response's).
+    pub const BATCH: u32 = 1 << 12;
+    /// The sender gets its own messages back (the delivery reads this bit).
+    pub const ECHO_MESSAGE: u32 = 1 << 16;
+    /// Replies to a labeled command carry its label (the session reads the bits below).
+    pub const LABELED_RESPONSE: u32 = 1 << 17;
+    pub const CAP_NOTIFY: u32 = 1 << 18;
+    pub const STANDARD_REPLIES: u32 = 1 << 19;
+    pub const CHGHOST: u32 = 1 << 20;
+    /// MARKREAD (draft/read-marker): where one has read to, told after JOIN and on asking.
+    pub const READ_MARKER: u32 = 1 << 21;
+
+    /// The bits of the tags a relayed line may carry.
+    pub const TAGS: u32 = SERVER_TIME | MESSAGE_TAGS | ACCOUNT_TAG;
     /// `snak.chat/files`: file transfers as `FILE` lines (the web page) rather than notices.
-    pub const SNAK_FILES: u32 = 1 << 1;
+    pub const SNAK_FILES: u32 = 1 << 13;
 
     /// The capability bits that change how `event` is written: recipients that differ only in
     /// others share one encoding.
     pub fn relevant(event: &Event<'_>) -> u32 {
+        let monitor = |m: bool| if m { EXTENDED_MONITOR } else { 0 };
         match event {
+            Event::RoomMessage { .. } | Event::DirectMessage { .. } => TAGS,
+            Event::Joined { .. } => TAGS | EXTENDED_JOIN,
+            Event::Invited { .. } => TAGS | INVITE_NOTIFY,
+            Event::Parted { .. }
+            | Event::Quit { .. }
+            | Event::NickChanged { .. }
+            | Event::TopicChanged { .. }
+            | Event::Kicked { .. }
+            | Event::ModeChanged { .. }
+            | Event::UserModeChanged { .. } => TAGS,
             Event::Reply(Reply::Members { .. }) => MULTI_PREFIX,
+            Event::Extra(extra) => match *extra {
+                Extra::TagMessage { .. } | Extra::Wallops { .. } | Extra::Knock { .. } => TAGS,
+                Extra::Away { monitor: m, .. } => TAGS | AWAY_NOTIFY | monitor(m),
+                Extra::Account { monitor: m, .. } => TAGS | ACCOUNT_NOTIFY | monitor(m),
+                Extra::Realname { monitor: m, .. } => TAGS | SETNAME | monitor(m),
+                Extra::Names { .. } => MULTI_PREFIX | USERHOST_IN_NAMES,
+                Extra::Who { .. } => MULTI_PREFIX,
+                _ => 0,
+            },
             Event::File(_) => SNAK_FILES,
             _ => 0,
         }
     }
 }
 
-/// [`encode`] for a client with the capabilities `caps` ([`caps`] bits).
-pub fn encode_with(event: &Event<'_>, me: &str, server_name: &str, caps: u32, out: &mut Vec<u8>) {
+/// [`encode`] for a client with the capabilities `caps` ([`caps`] bits); `now_ms` (ms since
+/// the Unix epoch) is the time a `server-time` tag gives an event that has none of its own.
+pub fn encode_with(
+    event: &Event<'_>,
+    me: &str,
+    server_name: &str,
+    caps: u32,
+    now_ms: u64,
+    out: &mut Vec<u8>,
+) {
     let me = if me.is_empty() { "*" } else { me };
+    let start = out.len();
+    write_tags(event, caps, now_ms, out);
+    let body = out.len();
+    encode_body(event, me, server_name, caps, start, out);
+    if out.len() == body {
+        // Nothing for this client: no tags either.
+        out.truncate(start);
+    }
+}
+
+/// The source of a relayed event, and its message identity if it has one.
+fn relayed<'e>(event: &'e Event<'e>) -> Option<(Source<'e>, Option<Meta>, &'e str)> {
+    Some(match *event {
+        Event::RoomMessage {
+            meta, from, tags, ..
+        }
+        | Event::DirectMessage {
+            meta, from, tags, ..
+        }
+        | Event::Extra(Extra::TagMessage {
+            meta, from, tags, ..
+        }) => (from, Some(meta), tags),
+        Event::Joined { who, .. }
+        | Event::Parted { who, .. }
+        | Event::Quit { who, .. }
+        | Event::NickChanged { who, .. }
+        | Event::TopicChanged { who, .. }
+        | Event::UserModeChanged { who, .. }
+        | Event::Extra(Extra::Away { who, .. })
+        | Event::Extra(Extra::Account { who, .. })
+        | Event::Extra(Extra::Realname { who, .. })
+        | Event::Extra(Extra::Knock { who, .. }) => (who, None, ""),
+        Event::Kicked { by, .. } | Event::ModeChanged { by, .. } | Event::Invited { by, .. } => {
+            (by, None, "")
+        }
+        Event::Extra(Extra::Wallops { from, .. }) => (from, None, ""),
+        _ => return None,
+    })
+}
+
+/// The tag section (`@a=b;c `) a relayed event gets under `caps`, or nothing.
+fn write_tags(event: &Event<'_>, caps: u32, now_ms: u64, out: &mut Vec<u8>) {
+    if caps & caps::TAGS == 0 {
+        return;
+    }
+    let Some((from, meta, client)) = relayed(event) else {
+        return;
+    };
+    let start = out.len();
+    let sep = |out: &mut Vec<u8>| {
+        out.push(if out.len() == start { b'@' } else { b';' });
+    };
+    if caps & caps::SERVER_TIME != 0 {
+        sep(out);
+        out.extend_from_slice(b"time=");
+        write_time(meta.map_or(now_ms, |m| m.time_ms), out);
+    }
+    let tags = caps & caps::MESSAGE_TAGS != 0;
+    if let (true, Some(meta)) = (tags, meta) {
+        sep(out);
+        let _ = write!(out, "msgid={}", meta.id);
+    }
+    if let (true, Some(account)) = (caps & caps::ACCOUNT_TAG != 0, from.account) {
+        sep(out);
+        out.extend_from_slice(b"account=");
+        crate::proto::irc_msg::write_escaped_tag_value(out, account);
+    }
+    if tags && from.bot {
+        sep(out);
+        out.extend_from_slice(b"bot");
+    }
+    if tags && !client.is_empty() {
+        sep(out);
+        out.extend_from_slice(client.as_bytes());
+    }
+    if out.len() > start {
+        out.push(b' ');
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the Unix epoch (UTC, proleptic
+/// Gregorian calendar), as IRCv3 server-time writes it.
+pub fn write_time(unix_ms: u64, out: &mut Vec<u8>) {
+    let secs = unix_ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        unix_ms % 1000
+    );
+}
+
+/// Reads a server-time timestamp (`YYYY-MM-DDThh:mm:ss[.sss]Z`, UTC) back into milliseconds
+/// since the Unix epoch; None for anything else (or a time before 1970).
+pub fn parse_time(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        let part = b.get(r)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' || b.last() != Some(&b'Z') {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let ms = match &b[19..b.len() - 1] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=3).contains(&digits.len()) => {
+            let n = num(20..20 + digits.len())?;
+            n * 10u64.pow(3 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(y as i64, mo as u32, d as u32);
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + mi * 60 + s;
+    Some(secs * 1000 + ms)
+}
+
+/// The day number (from 1970-01-01) of a date, the inverse of [`civil_from_days`].
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number counted from 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Inserts `tag` (`key=escaped-value`) into the tag section of the one line `line` (which
+/// ends in CRLF), as labeled-response and batches need; appends the result to `out`.
+pub fn insert_tag(line: &[u8], tag: &[u8], out: &mut Vec<u8>) {
+    out.push(b'@');
+    out.extend_from_slice(tag);
+    match line.strip_prefix(b"@") {
+        Some(rest) => {
+            out.push(b';');
+            out.extend_from_slice(rest);
+        }
+        None => {
+            out.push(b' ');
+            out.extend_from_slice(line);
+        }
+    }
+}
+
+/// The answer to a labeled command: `captured` (the lines queued for the client while it
+/// was handled) tagged with `label` (escaped as sent): nothing gives an `ACK`, one line gets
+/// the tag, more come as one `labeled-response` batch named `batch_id`. Without `batch`, more
+/// lines than one go out untagged, as the specification allows.
+pub fn label_response(
+    captured: &[u8],
+    label: &str,
+    batch_id: &str,
+    server_name: &str,
+    batch: bool,
+    out: &mut Vec<u8>,
+) {
+    let mut tag = b"label=".to_vec();
+    tag.extend_from_slice(label.as_bytes());
+    let lines = captured.split_inclusive(|&b| b == b'\n');
+    match lines.clone().count() {
+        0 => {
+            insert_tag(b"", &tag, out);
+            out.truncate(out.len() - 1);
+            let _ = write!(out, " :{server_name} ACK\r\n");
+        }
+        1 => insert_tag(captured, &tag, out),
+        _ if !batch => out.extend_from_slice(captured),
+        _ => {
+            insert_tag(b"", &tag, out);
+            out.truncate(out.len() - 1);
+            let _ = write!(
+                out,
+                " :{server_name} BATCH +{batch_id} labeled-response\r\n"
+            );
+            let mut in_batch = b"batch=".to_vec();
+            in_batch.extend_from_slice(batch_id.as_bytes());
+            for line in lines {
+                insert_tag(line, &in_batch, out);
+            }
+            let _ = write!(out, ":{server_name} BATCH -{batch_id}\r\n");
+        }
+    }
+}
+
+fn encode_body(
+    event: &Event<'_>,
+    me: &str,
+    server_name: &str,
+    caps: u32,
+    tags_start: usize,
+    out: &mut Vec<u8>,
+) {
     let multi_prefix = caps & caps::MULTI_PREFIX != 0;
+    let needs = |bits: u32| caps & bits == bits;
     match *event {
         Event::RoomMessage {
             from,
@@ -49,10 +334,22 @@ pub fn encode_with(event: &Event<'_>, me: &str, server_name: &str, caps: u32, ou
             kind,
             text,
             ..
-        } => text_line(out, from, kind, room, text),
+        } => text_lines(out, tags_start, from, kind, room, text),
         Event::DirectMessage {
-            from, kind, text, ..
-        } => text_line(out, from, kind, me, text),
+            from,
+            to,
+            kind,
+            text,
+            ..
+        } => {
+            // The sender's own copy (echo-message) names the recipients.
+            let target = if from.nick == me { to } else { me };
+            text_lines(out, tags_start, from, kind, target, text)
+        }
+        Event::Joined { who, room } if needs(caps::EXTENDED_JOIN) => {
+            let account = who.account.unwrap_or("*");
+            relay_text(out, who, "JOIN", &[room, account], who.realname)
+        }
         Event::Joined { who, room } => relay(out, who, "JOIN", &[room]),
         Event::Parted { who, room, reason } => match reason.filter(|r| !r.is_empty()) {
             Some(reason) => relay_text(out, who, "PART", &[room], reason),
@@ -82,7 +379,11 @@ pub fn encode_with(event: &Event<'_>, me: &str, server_name: &str, caps: u32, ou
             modes::write_user_changes(changes, &mut modes);
             relay(out, who, "MODE", &[who.nick, &modes]);
         }
-        Event::Invited { by, who, room } => relay(out, by, "INVITE", &[who, room]),
+        // The guest always hears of it; the room's members only with invite-notify.
+        Event::Invited { by, who, room } if who == me || needs(caps::INVITE_NOTIFY) => {
+            relay(out, by, "INVITE", &[who, room])
+        }
+        Event::Invited { .. } => {}
         Event::Killed { by, victim, reason } => {
             relay_text(out, by, "KILL", &[victim], reason);
             let line = out.len();
@@ -106,23 +407,59 @@ pub fn encode_with(event: &Event<'_>, me: &str, server_name: &str, caps: u32, ou
         Event::File(file) => encode_file(&file, me, server_name, caps, out),
         Event::Reply(reply) => encode_reply(&reply, me, server_name, multi_prefix, out),
         Event::Fail(fail) => encode_fail(&fail, me, server_name, out),
+        Event::Extra(extra) => encode_extra(&extra, me, server_name, caps, out),
     }
 }
 
-/// `text` with what a line cannot hold (CR, LF, NUL) left to the writers; cut to fit.
-fn text_line(out: &mut Vec<u8>, from: Source<'_>, kind: MsgKind, target: &str, text: &str) {
-    let start = out.len();
-    push_source(out, from);
+/// A PRIVMSG or NOTICE (CR, LF and NUL in the text written as spaces). A text too long for
+/// one line is split at character boundaries (after a space where there is one) into as many
+/// lines as it needs, each with the tags written before it at `tags_start`: nothing is lost.
+fn text_lines(
+    out: &mut Vec<u8>,
+    tags_start: usize,
+    from: Source<'_>,
+    kind: MsgKind,
+    target: &str,
+    text: &str,
+) {
     let command = if kind == MsgKind::Notice {
         "NOTICE"
     } else {
         "PRIVMSG"
     };
+    let action = kind == MsgKind::Action;
+    let h = host(from.host);
+    // `:nick!user@host COMMAND target :` and an action's `\x01ACTION ` ... `\x01`.
+    let fixed = from.nick.len() + from.user.len() + h.len() + command.len() + target.len() + 7;
+    let fixed = fixed + if action { 9 } else { 0 };
+    let budget = MAX_BODY_LEN.saturating_sub(fixed);
+    if text.len() <= budget || budget < 16 || !from.long_text {
+        return text_line(out, from, command, action, target, text);
+    }
+    let tags = out[tags_start..].to_vec();
+    for (i, piece) in crate::text::split_for_irc(text, budget).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(&tags);
+        }
+        text_line(out, from, command, action, target, piece);
+    }
+}
+
+/// One PRIVMSG or NOTICE line, cut to fit if it must.
+fn text_line(
+    out: &mut Vec<u8>,
+    from: Source<'_>,
+    command: &str,
+    action: bool,
+    target: &str,
+    text: &str,
+) {
+    let start = out.len();
+    push_source(out, from);
     out.extend_from_slice(command.as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" :");
-    let action = kind == MsgKind::Action;
     if action {
         out.extend_from_slice(b"\x01ACTION ");
     }
@@ -269,7 +606,8 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
             names: true,
             more,
         } => {
-            names_lines(out, srv, me, room, members, multi_prefix);
+            let caps = if multi_prefix { caps::MULTI_PREFIX } else { 0 };
+            names_lines(out, srv, me, (room, "="), members, caps);
             if more > 0 {
                 let text = format!(
                     "{room} has {more} more members, not listed on joining; /NAMES {room} lists them all"
@@ -286,11 +624,7 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
         } => {
             let chan = if room.starts_with('#') { room } else { "*" };
             for m in members {
-                let flags = format!(
-                    "{}{}",
-                    if m.away { 'G' } else { 'H' },
-                    prefixes(m, multi_prefix)
-                );
+                let flags = who_flags(m, multi_prefix);
                 let real = format!("0 {}", m.realname);
                 let h = host(m.host);
                 let params = [chan, word(m.user), &h, srv, m.nick, &flags, &real];
@@ -361,6 +695,18 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
                     &[w.nick, "is an IRC operator"],
                 );
             }
+            if let Some(account) = w.account {
+                numeric(
+                    out,
+                    srv,
+                    RPL_WHOISACCOUNT,
+                    me,
+                    &[w.nick, word(account), "is logged in as"],
+                );
+            }
+            if w.bot {
+                numeric(out, srv, RPL_WHOISBOT, me, &[w.nick, "is a bot"]);
+            }
             if w.secure {
                 numeric(out, srv, 671, me, &[w.nick, "is using a secure connection"]);
             }
@@ -416,6 +762,7 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
         }
         Reply::Ison(nicks) => numeric(out, srv, RPL_ISON, me, &[&nicks.join(" ")]),
         Reply::Lusers {
+            max,
             users,
             invisible,
             opers,
@@ -442,11 +789,11 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
             );
             let text = format!("I have {users} clients and 0 servers");
             numeric(out, srv, RPL_LUSERME, me, &[&text]);
-            let n = users.to_string();
-            let text = format!("Current local users {users}, max {users}");
-            numeric(out, srv, RPL_LOCALUSERS, me, &[&n, &n, &text]);
-            let text = format!("Current global users {users}, max {users}");
-            numeric(out, srv, RPL_GLOBALUSERS, me, &[&n, &n, &text]);
+            let (n, m) = (users.to_string(), max.max(users).to_string());
+            let text = format!("Current local users {n}, max {m}");
+            numeric(out, srv, RPL_LOCALUSERS, me, &[&n, &m, &text]);
+            let text = format!("Current global users {n}, max {m}");
+            numeric(out, srv, RPL_GLOBALUSERS, me, &[&n, &m, &text]);
         }
         Reply::RoomModes {
             room,
@@ -596,27 +943,292 @@ fn names_lines(
     out: &mut Vec<u8>,
     srv: &str,
     me: &str,
-    room: &str,
+    (room, symbol): (&str, &str),
     members: &[Member<'_>],
-    multi_prefix: bool,
+    caps: u32,
 ) {
+    let multi_prefix = caps & caps::MULTI_PREFIX != 0;
+    let full = caps & caps::USERHOST_IN_NAMES != 0;
     // `:srv 353 me = #room :` + names + CRLF
     let overhead = srv.len() + me.len() + room.len() + 12;
     let budget = (MAX_BODY_LEN + 2).saturating_sub(overhead + 2).max(64);
     let mut names = String::new();
+    let mut one = String::new();
     for m in members {
-        if !names.is_empty() && names.len() + m.nick.len() + 2 > budget {
-            numeric(out, srv, RPL_NAMREPLY, me, &["=", room, &names]);
+        one.clear();
+        one.push_str(prefixes(m, multi_prefix));
+        one.push_str(m.nick);
+        if full {
+            one.push('!');
+            one.push_str(word(m.user));
+            one.push('@');
+            one.push_str(&host(m.host));
+        }
+        if !names.is_empty() && names.len() + one.len() + 2 > budget {
+            numeric(out, srv, RPL_NAMREPLY, me, &[symbol, room, &names]);
             names.clear();
         }
         if !names.is_empty() {
             names.push(' ');
         }
-        names.push_str(prefixes(m, multi_prefix));
-        names.push_str(m.nick);
+        names.push_str(&one);
     }
     if !names.is_empty() {
-        numeric(out, srv, RPL_NAMREPLY, me, &["=", room, &names]);
+        numeric(out, srv, RPL_NAMREPLY, me, &[symbol, room, &names]);
+    }
+}
+
+/// WHO's flags for a member: here or gone, `*` for a server operator, `B` for a bot, then
+/// its prefixes in the room.
+fn who_flags(m: &Member<'_>, multi_prefix: bool) -> String {
+    let mut flags = String::with_capacity(4);
+    flags.push(if m.away { 'G' } else { 'H' });
+    if m.oper {
+        flags.push('*');
+    }
+    if m.bot {
+        flags.push('B');
+    }
+    flags.push_str(prefixes(m, multi_prefix));
+    flags
+}
+
+/// WHO's answer: one 352 per member (or a WHOX 354 with the fields asked for), then 315.
+fn who_lines(
+    out: &mut Vec<u8>,
+    srv: &str,
+    me: &str,
+    (mask, room): (&str, Option<&str>),
+    members: &[Member<'_>],
+    fields: Option<&str>,
+    multi_prefix: bool,
+) {
+    let chan = room.unwrap_or("*");
+    let whox = fields.and_then(|f| f.strip_prefix('%')).map(|f| {
+        let (letters, token) = f.split_once(',').unwrap_or((f, ""));
+        // A query type is one to three digits; anything else is read as 0.
+        let token_ok = (1..=3).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_digit());
+        (letters, if token_ok { token } else { "0" })
+    });
+    for m in members {
+        let flags = who_flags(m, multi_prefix);
+        let h = host(m.host);
+        match whox {
+            None => {
+                let real = format!("0 {}", m.realname);
+                let params = [chan, word(m.user), &h, srv, m.nick, &flags, &real];
+                numeric(out, srv, RPL_WHOREPLY, me, &params);
+            }
+            Some((letters, token)) => {
+                let ip = if m.host.parse::<std::net::IpAddr>().is_ok() {
+                    &*h
+                } else {
+                    "255.255.255.255"
+                };
+                let mut params: Vec<&str> = Vec::with_capacity(14);
+                // The fields come in this fixed order, whatever order they were asked in.
+                for letter in "tcuihsnfdlaor".chars().filter(|&c| letters.contains(c)) {
+                    params.push(match letter {
+                        't' => token,
+                        'c' => chan,
+                        'u' => word(m.user),
+                        'i' => ip,
+                        'h' => &h,
+                        's' => srv,
+                        'n' => m.nick,
+                        'f' => &flags,
+                        'd' => "0",
+                        'l' => "0",
+                        'a' => m.account.unwrap_or("0"),
+                        'o' => "n/a",
+                        _ => m.realname,
+                    });
+                }
+                // The real name, the only field that may hold spaces, is always last; every
+                // other one must be a middle parameter.
+                let last = params.len().saturating_sub(1);
+                for (i, p) in params.iter_mut().enumerate() {
+                    if i != last || !letters.contains('r') {
+                        *p = word(p);
+                    }
+                }
+                numeric(out, srv, RPL_WHOSPCRPL, me, &params);
+            }
+        }
+    }
+    numeric(
+        out,
+        srv,
+        RPL_ENDOFWHO,
+        me,
+        &[word(mask), "End of /WHO list"],
+    );
+}
+
+/// Lists of nicks or sources for MONITOR numerics, split into lines that fit.
+fn comma_lines<'i>(
+    out: &mut Vec<u8>,
+    srv: &str,
+    me: &str,
+    code: u16,
+    items: impl Iterator<Item = std::borrow::Cow<'i, str>>,
+) {
+    let budget = MAX_BODY_LEN
+        .saturating_sub(srv.len() + me.len() + 10)
+        .max(64);
+    let mut line = String::new();
+    for item in items {
+        if !line.is_empty() && line.len() + item.len() + 1 > budget {
+            numeric(out, srv, code, me, &[&line]);
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(',');
+        }
+        line.push_str(&item);
+    }
+    if !line.is_empty() {
+        numeric(out, srv, code, me, &[&line]);
+    }
+}
+
+fn encode_extra(extra: &Extra<'_>, me: &str, srv: &str, caps: u32, out: &mut Vec<u8>) {
+    let needs = |bits: u32| caps & bits == bits;
+    let via = |monitor: bool| if monitor { caps::EXTENDED_MONITOR } else { 0 };
+    match *extra {
+        Extra::TagMessage { from, to, .. } if needs(caps::MESSAGE_TAGS) => {
+            let room = to.starts_with('#') || to.as_bytes().get(1) == Some(&b'#');
+            let target = if room || from.nick == me { to } else { me };
+            relay(out, from, "TAGMSG", &[target]);
+        }
+        Extra::TagMessage { .. } => {}
+        Extra::Away { who, text, monitor } if needs(caps::AWAY_NOTIFY | via(monitor)) => match text
+        {
+            Some(text) => relay_text(out, who, "AWAY", &[], text),
+            None => relay(out, who, "AWAY", &[]),
+        },
+        Extra::Account {
+            who,
+            account,
+            monitor,
+        } if needs(caps::ACCOUNT_NOTIFY | via(monitor)) => {
+            relay(out, who, "ACCOUNT", &[account.unwrap_or("*")])
+        }
+        Extra::Realname {
+            who,
+            realname,
+            monitor,
+        } if needs(caps::SETNAME | via(monitor)) => relay_text(out, who, "SETNAME", &[], realname),
+        Extra::Away { .. } | Extra::Account { .. } | Extra::Realname { .. } => {}
+        Extra::Wallops { from, text } => relay_text(out, from, "WALLOPS", &[], text),
+        Extra::Names {
+            room,
+            members,
+            secret,
+            more,
+            end,
+        } => {
+            let symbol = if secret { "@" } else { "=" };
+            names_lines(out, srv, me, (room, symbol), members, caps);
+            if more > 0 {
+                let text = format!(
+                    "{room} has {more} more members, not listed on joining; /NAMES {room} lists them all"
+                );
+                notice(out, srv, me, &text);
+            }
+            if end {
+                numeric(out, srv, RPL_ENDOFNAMES, me, &[room, "End of /NAMES list"]);
+            }
+        }
+        Extra::EndOfNames(rooms) => numeric(
+            out,
+            srv,
+            RPL_ENDOFNAMES,
+            me,
+            &[word(rooms), "End of /NAMES list"],
+        ),
+        Extra::Who {
+            mask,
+            room,
+            members,
+            fields,
+        } => {
+            let multi_prefix = caps & caps::MULTI_PREFIX != 0;
+            who_lines(out, srv, me, (mask, room), members, fields, multi_prefix);
+        }
+        Extra::MonOnline(sources) => {
+            let items = sources.iter().map(|s| {
+                std::borrow::Cow::Owned(format!("{}!{}@{}", s.nick, s.user, host(s.host)))
+            });
+            comma_lines(out, srv, me, RPL_MONONLINE, items);
+        }
+        Extra::MonOffline(nicks) => {
+            let items = nicks.iter().map(|n| std::borrow::Cow::Borrowed(*n));
+            comma_lines(out, srv, me, RPL_MONOFFLINE, items);
+        }
+        Extra::MonList(nicks) => {
+            let items = nicks.iter().map(|n| std::borrow::Cow::Borrowed(*n));
+            comma_lines(out, srv, me, RPL_MONLIST, items);
+            numeric(out, srv, RPL_ENDOFMONLIST, me, &["End of MONITOR list"]);
+        }
+        Extra::MonListFull { limit, nicks } => {
+            let limit = limit.to_string();
+            let params = [limit.as_str(), word(nicks), "Monitor list is full"];
+            numeric(out, srv, ERR_MONLISTFULL, me, &params);
+        }
+        Extra::Knock { who, room, text } => {
+            let mask = format!("{}!{}@{}", who.nick, who.user, host(who.host));
+            numeric(out, srv, RPL_KNOCK, me, &[room, &mask, text]);
+        }
+        Extra::Knocked(room) => numeric(
+            out,
+            srv,
+            RPL_KNOCKDLVR,
+            me,
+            &[room, "Your KNOCK has been delivered"],
+        ),
+        Extra::ReadMarker { target, at_ms } if needs(caps::READ_MARKER) => {
+            let value = match at_ms {
+                Some(ms) => {
+                    let mut v = b"timestamp=".to_vec();
+                    write_time(ms, &mut v);
+                    String::from_utf8_lossy(&v).into_owned()
+                }
+                None => "*".into(),
+            };
+            let start = out.len();
+            write_message(out, Some(srv), "MARKREAD", &[word(target), &value]);
+            fit(out, start);
+        }
+        Extra::ReadMarker { .. } => {}
+        Extra::FileOffered { from, name, size } => {
+            let text = format!(
+                "{} wanted to send you the file \"{name}\" ({size} bytes); this server has no \
+                 file links for IRC clients, so the offer was refused. Ask {} for another way.",
+                from.nick, from.nick
+            );
+            notice(out, srv, me, &text);
+        }
+        Extra::InviteList(rooms) => {
+            for room in rooms {
+                numeric(out, srv, RPL_INVITELIST, me, &[room]);
+            }
+            numeric(out, srv, RPL_ENDOFINVITELIST, me, &["End of /INVITE list"]);
+        }
+        Extra::BadRealname => {
+            let start = out.len();
+            write_message(
+                out,
+                Some(srv),
+                "FAIL",
+                &[
+                    "SETNAME",
+                    "INVALID_REALNAME",
+                    "Real name is empty or too long",
+                ],
+            );
+            fit(out, start);
+        }
     }
 }
 
@@ -789,11 +1401,7 @@ mod tests {
     use crate::names::NameError;
     use crate::proto::irc_msg::parse;
 
-    const ALICE: Source<'static> = Source {
-        nick: "alice",
-        user: "al",
-        host: "127.0.0.1",
-    };
+    const ALICE: Source<'static> = Source::plain("alice", "al", "127.0.0.1");
 
     fn enc(ev: Event<'_>) -> String {
         let mut out = Vec::new();
@@ -813,6 +1421,7 @@ mod tests {
             room: "#rust",
             kind: MsgKind::Normal,
             text: "hi there",
+            tags: "",
         };
         assert_eq!(enc(ev), ":alice!al@127.0.0.1 PRIVMSG #rust :hi there\r\n");
         let ev = Event::RoomMessage {
@@ -821,6 +1430,7 @@ mod tests {
             room: "#rust",
             kind: MsgKind::Action,
             text: "waves",
+            tags: "",
         };
         assert_eq!(
             enc(ev),
@@ -832,6 +1442,7 @@ mod tests {
             to: "bob,carol",
             kind: MsgKind::Notice,
             text: "psst",
+            tags: "",
         };
         assert_eq!(enc(ev), ":alice!al@127.0.0.1 NOTICE bob :psst\r\n");
         let ev = Event::RoomMessage {
@@ -840,6 +1451,7 @@ mod tests {
             room: "#x",
             kind: MsgKind::Normal,
             text: ":colon first",
+            tags: "",
         };
         assert_eq!(enc(ev), ":alice!al@127.0.0.1 PRIVMSG #x ::colon first\r\n");
     }
@@ -950,6 +1562,9 @@ mod tests {
                 op: true,
                 voice: true,
                 away: false,
+                oper: false,
+                bot: false,
+                account: None,
             },
             Member {
                 nick: "bob",
@@ -959,6 +1574,9 @@ mod tests {
                 op: false,
                 voice: true,
                 away: true,
+                oper: false,
+                bot: false,
+                account: None,
             },
         ];
         let who = enc(Event::Reply(Reply::Members {
@@ -1002,7 +1620,14 @@ mod tests {
             names: true,
             more: 0,
         });
-        encode_with(&reply, "bob", "snak.test", caps::MULTI_PREFIX, &mut multi);
+        encode_with(
+            &reply,
+            "bob",
+            "snak.test",
+            caps::MULTI_PREFIX,
+            0,
+            &mut multi,
+        );
         assert!(String::from_utf8_lossy(&multi).contains(":@+alice +bob\r\n"));
     }
 
@@ -1037,6 +1662,7 @@ mod tests {
                 room: "#r",
                 kind,
                 text: &text,
+                tags: "",
             });
             assert!(s.len() <= 512, "{} bytes", s.len());
             assert!(s.ends_with("\r\n"));
@@ -1062,6 +1688,7 @@ mod tests {
             room: "#r",
             kind: MsgKind::Normal,
             text: "a\r\nQUIT :x\0",
+            tags: "",
         });
         assert_eq!(s, ":alice!al@127.0.0.1 PRIVMSG #r :a  QUIT :x \r\n");
         let s = enc(Event::Bye { reason: "x\r\ny" });
@@ -1078,7 +1705,7 @@ mod tests {
         );
         let mut files = Vec::new();
         let ev = Event::File(FileEvent::Accepted(1));
-        encode_with(&ev, "bob", "snak.test", caps::SNAK_FILES, &mut files);
+        encode_with(&ev, "bob", "snak.test", caps::SNAK_FILES, 0, &mut files);
         assert_eq!(
             files, b":snak.test FILE ACCEPTED 1\r\n",
             "the web page gets FILE lines"
@@ -1099,6 +1726,7 @@ mod tests {
             oper: true,
             away: Some("lunch"),
             account: None,
+            bot: false,
             secure: false,
             certfp: None,
         })));
@@ -1112,5 +1740,140 @@ mod tests {
                 ":snak.test 301 bob alice lunch\r\n",
             ]
         );
+    }
+
+    #[test]
+    fn times_are_written_and_read_back() {
+        let mut out = Vec::new();
+        write_time(1_764_622_735_123, &mut out);
+        assert_eq!(out, b"2025-12-01T20:58:55.123Z");
+        assert_eq!(
+            parse_time("2025-12-01T20:58:55.123Z"),
+            Some(1_764_622_735_123)
+        );
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_time("2019-01-04T14:33:26.1Z"),
+            Some(1_546_612_406_100)
+        );
+        for bad in [
+            "",
+            "*",
+            "not-a-timestamp",
+            "2019-13-01T00:00:00Z",
+            "2019-01-01 00:00:00Z",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+        let mut out = Vec::new();
+        write_time(951_782_400_000, &mut out);
+        assert_eq!(out, b"2000-02-29T00:00:00.000Z", "a leap day");
+    }
+
+    #[test]
+    fn tags_are_written_once_for_the_caps_that_ask() {
+        let from = Source {
+            bot: true,
+            account: Some("acc"),
+            ..ALICE
+        };
+        let ev = Event::RoomMessage {
+            meta: Meta {
+                id: MsgId(0xab),
+                time_ms: 0,
+            },
+            from,
+            room: "#r",
+            kind: MsgKind::Normal,
+            text: "hi",
+            tags: "+typing=active",
+        };
+        let mut out = Vec::new();
+        encode_with(&ev, "", "s", caps::TAGS, 5, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "@time=1970-01-01T00:00:00.000Z;msgid=00000000000000ab;account=acc;bot;+typing=active \
+             :alice!al@127.0.0.1 PRIVMSG #r :hi\r\n"
+        );
+        let mut out = Vec::new();
+        encode_with(
+            &ev,
+            "",
+            "s",
+            caps::SERVER_TIME | caps::MULTI_PREFIX,
+            5,
+            &mut out,
+        );
+        assert!(out.starts_with(b"@time=1970-01-01T00:00:00.000Z :alice"));
+        // Events without a time of their own get the pass's.
+        let mut out = Vec::new();
+        let join = Event::Joined {
+            who: ALICE,
+            room: "#r",
+        };
+        encode_with(&join, "", "s", caps::SERVER_TIME, 1_500, &mut out);
+        assert_eq!(
+            out,
+            b"@time=1970-01-01T00:00:01.500Z :alice!al@127.0.0.1 JOIN #r\r\n"
+        );
+        // Nothing for a recipient that did not ask: no tags either.
+        let away = Event::Extra(Extra::Away {
+            who: ALICE,
+            text: None,
+            monitor: false,
+        });
+        let mut out = Vec::new();
+        encode_with(&away, "", "s", caps::SERVER_TIME, 0, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(caps::relevant(&away) & caps::AWAY_NOTIFY, caps::AWAY_NOTIFY);
+        assert_eq!(caps::relevant(&ev) & caps::ECHO_MESSAGE, 0);
+    }
+
+    #[test]
+    fn labeled_answers() {
+        let mut out = Vec::new();
+        label_response(b"", "a", "B1", "s", true, &mut out);
+        assert_eq!(out, b"@label=a :s ACK\r\n");
+        let mut out = Vec::new();
+        label_response(b"@time=x :n PING\r\n", "a", "B1", "s", true, &mut out);
+        assert_eq!(out, b"@label=a;time=x :n PING\r\n");
+        let mut out = Vec::new();
+        label_response(b":s 1\r\n@t=1 :s 2\r\n", "a", "B1", "s", true, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "@label=a :s BATCH +B1 labeled-response\r\n@batch=B1 :s 1\r\n@batch=B1;t=1 :s 2\r\n:s BATCH -B1\r\n"
+        );
+        let mut out = Vec::new();
+        label_response(b":s 1\r\n:s 2\r\n", "a", "B1", "s", false, &mut out);
+        assert_eq!(out, b":s 1\r\n:s 2\r\n");
+    }
+
+    #[test]
+    fn long_native_text_is_split_not_cut() {
+        let from = Source {
+            long_text: true,
+            ..ALICE
+        };
+        let text = "rødgrød med fløde ".repeat(60);
+        let ev = Event::RoomMessage {
+            meta: META,
+            from,
+            room: "#r",
+            kind: MsgKind::Normal,
+            text: &text,
+            tags: "",
+        };
+        let mut out = Vec::new();
+        encode_with(&ev, "", "s", caps::SERVER_TIME, 0, &mut out);
+        let s = String::from_utf8(out).unwrap();
+        let mut joined = String::new();
+        for line in lines(&s) {
+            assert!(line.len() <= 512 + 31, "{} bytes", line.len());
+            let msg = parse(line.trim_end_matches("\r\n").as_bytes()).unwrap();
+            assert!(msg.tag("time").is_some(), "every piece has the tags");
+            joined.push_str(msg.param(1).unwrap());
+        }
+        assert!(lines(&s).len() > 1);
+        assert_eq!(joined, text);
     }
 }

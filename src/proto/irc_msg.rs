@@ -300,6 +300,42 @@ fn unescape_tag_value(raw: &str) -> Cow<'_, str> {
     Cow::Owned(value)
 }
 
+/// Most bytes of tags a client's message may carry, without the `@` and the space after
+/// them (the IRCv3 limit: 4096 with them).
+pub const CLIENT_TAGS_MAX: usize = 4094;
+
+/// The client-only tags of a tag section (`+name[=value]`, each kept as sent, still escaped),
+/// joined with `;`, for relaying; the others are the server's to set and are dropped, and so
+/// are items whose name is not `+`, an optional vendor `/`, and letters, digits, `-` and `.`.
+/// Err(()) if the section as sent passes [`CLIENT_TAGS_MAX`].
+#[allow(clippy::result_unit_err)]
+pub fn client_only_tags(raw: Option<&str>) -> Result<String, ()> {
+    let Some(raw) = raw else {
+        return Ok(String::new());
+    };
+    if raw.len() > CLIENT_TAGS_MAX {
+        return Err(());
+    }
+    let mut kept = String::new();
+    for item in raw.split(';') {
+        let key = item.split_once('=').map_or(item, |(k, _)| k);
+        let name = key.strip_prefix('+').unwrap_or("");
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'.'));
+        if !valid {
+            continue;
+        }
+        if !kept.is_empty() {
+            kept.push(';');
+        }
+        // `a=` and `a` mean the same; the shorter is relayed.
+        kept.push_str(item.strip_suffix('=').unwrap_or(item));
+    }
+    Ok(kept)
+}
+
 /// Appends `value` escaped for use as an IRCv3 tag value (the inverse of the
 /// unescaping [`Message::tags`] does). NUL has no escape and is dropped.
 pub fn write_escaped_tag_value(out: &mut Vec<u8>, value: &str) {
@@ -543,6 +579,37 @@ pub mod numeric {
     pub const ERR_UMODEUNKNOWNFLAG: u16 = 501;
     pub const ERR_USERSDONTMATCH: u16 = 502;
     pub const ERR_INVALIDKEY: u16 = 525;
+    pub const RPL_WHOISACCOUNT: u16 = 330;
+    pub const RPL_INVITELIST: u16 = 336;
+    pub const RPL_ENDOFINVITELIST: u16 = 337;
+    pub const RPL_WHOISBOT: u16 = 335;
+    pub const RPL_WHOSPCRPL: u16 = 354;
+    pub const RPL_INFO: u16 = 371;
+    pub const RPL_ENDOFINFO: u16 = 374;
+    pub const RPL_TIME: u16 = 391;
+    pub const RPL_VERSION: u16 = 351;
+    pub const RPL_LINKS: u16 = 364;
+    pub const RPL_ENDOFLINKS: u16 = 365;
+    pub const RPL_ADMINME: u16 = 256;
+    pub const RPL_ADMINLOC1: u16 = 257;
+    pub const RPL_ADMINLOC2: u16 = 258;
+    pub const RPL_ADMINEMAIL: u16 = 259;
+    pub const RPL_STATSCOMMANDS: u16 = 212;
+    pub const RPL_ENDOFSTATS: u16 = 219;
+    pub const RPL_STATSUPTIME: u16 = 242;
+    pub const RPL_HELPSTART: u16 = 704;
+    pub const RPL_HELPTXT: u16 = 705;
+    pub const RPL_ENDOFHELP: u16 = 706;
+    pub const ERR_HELPNOTFOUND: u16 = 524;
+    pub const RPL_KNOCK: u16 = 710;
+    pub const RPL_KNOCKDLVR: u16 = 711;
+    pub const RPL_MONONLINE: u16 = 730;
+    pub const RPL_MONOFFLINE: u16 = 731;
+    pub const RPL_MONLIST: u16 = 732;
+    pub const RPL_ENDOFMONLIST: u16 = 733;
+    pub const ERR_MONLISTFULL: u16 = 734;
+    pub const ERR_UNKNOWNERROR: u16 = 400;
+    pub const ERR_INVALIDUSERNAME: u16 = 468;
 }
 
 #[cfg(test)]
@@ -830,6 +897,16 @@ mod tests {
             (msg.numeric(), msg.params()),
             (Some(RPL_ENDOFWHO), &["alice", "#r"][..])
         );
+    }
+
+    #[test]
+    fn client_only_tags_are_kept_as_sent() {
+        let tags = client_only_tags(Some(r"+a=1;time=x;+draft/react=\s;label=l;+b=;+;+bad name"));
+        assert_eq!(tags.as_deref(), Ok(r"+a=1;+draft/react=\s;+b"));
+        assert_eq!(client_only_tags(None).as_deref(), Ok(""));
+        let max = format!("+k={}", "v".repeat(CLIENT_TAGS_MAX - 3));
+        assert!(client_only_tags(Some(&max)).is_ok());
+        assert!(client_only_tags(Some(&format!("{max}v"))).is_err());
     }
 
     #[test]

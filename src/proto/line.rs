@@ -446,6 +446,7 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
         Event::Reply(reply) => encode_reply(&reply, out),
         Event::Fail(fail) => encode_fail(&fail, out),
         Event::File(file) => encode_file(&file, out),
+        Event::Extra(_) => return,
     }
     out.push(b'\n');
 }
@@ -784,11 +785,7 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    const ALICE: Source<'static> = Source {
-        nick: "alice",
-        user: "alice",
-        host: "127.0.0.1",
-    };
+    const ALICE: Source<'static> = Source::plain("alice", "alice", "127.0.0.1");
 
     #[test]
     fn plain_lines_go_to_the_current_room() {
@@ -1093,6 +1090,7 @@ mod tests {
             room: "#lobby",
             kind: MsgKind::Normal,
             text: "hi",
+            tags: "",
         };
         assert_eq!(enc(room), "#lobby <alice> hi\n");
         let action = Event::RoomMessage {
@@ -1101,6 +1099,7 @@ mod tests {
             room: "#lobby",
             kind: MsgKind::Action,
             text: "waves",
+            tags: "",
         };
         assert_eq!(enc(action), "#lobby * alice waves\n");
         let dm = Event::DirectMessage {
@@ -1109,6 +1108,7 @@ mod tests {
             to: "bob,carol",
             kind: MsgKind::Normal,
             text: "lunch?",
+            tags: "",
         };
         assert_eq!(enc(dm), "@bob,carol <alice> lunch?\n");
         assert_eq!(
@@ -1164,6 +1164,7 @@ mod tests {
             account: Some("alice"),
             secure: true,
             certfp: Some("ab12"),
+            bot: false,
         };
         assert_eq!(
             enc(Event::Reply(Reply::Whois(whois))),
@@ -1183,6 +1184,7 @@ mod tests {
             account: None,
             secure: false,
             certfp: None,
+            bot: false,
             ..whois
         };
         assert_eq!(
@@ -1254,6 +1256,7 @@ mod tests {
             room: "#r",
             kind: MsgKind::Notice,
             text: "heads up",
+            tags: "",
         };
         assert_eq!(enc(notice), "#r -alice- heads up\n");
         let dm = Event::DirectMessage {
@@ -1262,6 +1265,7 @@ mod tests {
             to: "bob",
             kind: MsgKind::Notice,
             text: "psst",
+            tags: "",
         };
         assert_eq!(enc(dm), "@bob -alice- psst\n");
         for (fail, line) in [
@@ -1303,6 +1307,7 @@ mod tests {
             account: None,
             secure: false,
             certfp: None,
+            bot: false,
         })));
         let lines: Vec<&str> = text.lines().collect();
         let room_lines: Vec<&str> = lines
@@ -1328,6 +1333,7 @@ mod tests {
             room: "#x",
             kind: MsgKind::Normal,
             text: "a\r\n% data 1 5\x02b",
+            tags: "",
         };
         assert_eq!(enc(evil), "#x <alice> a% data 1 5b\n");
     }
@@ -1341,6 +1347,7 @@ mod tests {
                 room: "#x",
                 kind: MsgKind::Normal,
                 text,
+                tags: "",
             })
         };
         assert_eq!(says("\x0304red"), "#x <alice> red\n");

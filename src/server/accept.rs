@@ -56,6 +56,7 @@ impl Server {
             &Event::Fail(why),
             "*",
             &self.cfg.server_name,
+            0,
             &mut line,
         );
         line

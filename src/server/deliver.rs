@@ -27,24 +27,30 @@ pub struct Deliver<'a> {
     pub(super) server_name: &'a str,
     pub(super) sendq: SendqLimits,
     pub(super) now: Instant,
+    /// The pass's clock as Unix milliseconds: the time of events that carry none.
+    pub(super) unix_ms: u64,
+    /// The client whose output is held back (a labeled command), and what was held.
+    pub(super) capture: Option<(ClientId, Vec<u8>)>,
     /// Whose command is being carried out: what it queues for others is counted in `work`.
     pub(super) actor: Option<ClientId>,
     pub(super) work: &'a mut u64,
     /// Where lines for a WebSocket wire are written before they are framed.
     pub(super) scratch: &'a mut Vec<u8>,
     pub(super) metrics: &'a mut super::metrics::Metrics,
+    /// Jobs front ends handed off the loop this pass: (connection, serial, tag, job).
+    pub(super) jobs: &'a mut Vec<(ClientId, u64, u32, front::Job)>,
 }
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
 struct Encodings {
-    made: [(Wire, Span); 8],
+    made: [(Wire, Span); 16],
     len: usize,
 }
 
 impl Encodings {
     fn new() -> Encodings {
         Encodings {
-            made: [(Wire::NATIVE, Span::EMPTY); 8],
+            made: [(Wire::NATIVE, Span::EMPTY); 16],
             len: 0,
         }
     }
@@ -113,6 +119,15 @@ impl Deliver<'_> {
     /// Queues `span` for `link`, unless it is being dropped for falling behind; drops it when
     /// it falls too far behind.
     fn queue(&mut self, id: ClientId, span: Span) {
+        if span.is_empty() {
+            return;
+        }
+        if let Some((held_for, held)) = &mut self.capture {
+            if *held_for == id {
+                held.extend_from_slice(self.outbox.bytes(span));
+                return;
+            }
+        }
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
@@ -138,9 +153,28 @@ impl Sink for Deliver<'_> {
         let Some(wire) = self.links.get(to).map(|l| l.wire) else {
             return;
         };
-        let srv = self.server_name;
-        let span = self.encode_for(wire, |out| front::encode(wire, event, me, srv, out));
+        let (srv, now) = (self.server_name, self.unix_ms);
+        let span = self.encode_for(wire, |out| front::encode(wire, event, me, srv, now, out));
         self.queue(to, span);
+    }
+
+    fn relay(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        // Not part of a labeled answer: the capture is set aside for it.
+        let held = self.capture.take_if(|(held_for, _)| *held_for == to);
+        self.one(to, me, event);
+        if held.is_some() {
+            self.capture = held;
+        }
+    }
+
+    fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
+        let wants = self
+            .links
+            .get(to)
+            .is_some_and(|l| l.wire.caps & crate::proto::irc::caps::ECHO_MESSAGE != 0);
+        if wants {
+            self.one(to, me, event);
+        }
     }
 
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
@@ -156,9 +190,9 @@ impl Sink for Deliver<'_> {
             let span = match made.get(wire) {
                 Some(span) => span,
                 None => {
-                    let srv = self.server_name;
+                    let (srv, now) = (self.server_name, self.unix_ms);
                     let span =
-                        self.encode_for(wire, |out| front::encode(wire, event, "", srv, out));
+                        self.encode_for(wire, |out| front::encode(wire, event, "", srv, now, out));
                     made.put(wire, span);
                     span
                 }
@@ -217,6 +251,29 @@ impl Output for Deliver<'_> {
         if let Some(link) = self.links.get_mut(id) {
             link.in_hub = true;
             self.metrics.registrations += 1;
+        }
+    }
+
+    fn capture(&mut self, id: ClientId) {
+        self.capture = Some((id, Vec::new()));
+    }
+
+    fn release(&mut self, id: ClientId, wrap: impl FnOnce(&[u8], &mut Vec<u8>)) {
+        let held = match self.capture.take() {
+            Some((held_for, held)) if held_for == id => held,
+            other => {
+                self.capture = other;
+                return;
+            }
+        };
+        self.make_room();
+        let span = self.outbox.encode(|out| wrap(&held, out));
+        self.queue(id, span);
+    }
+
+    fn submit(&mut self, id: ClientId, tag: u32, job: front::Job) {
+        if let Some(link) = self.links.get(id) {
+            self.jobs.push((id, link.serial, tag, job));
         }
     }
 }

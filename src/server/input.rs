@@ -113,7 +113,14 @@ impl Server {
         } else {
             let mut line = Vec::new();
             let wire = crate::front::Wire::of(link.wire.proto);
-            crate::front::encode(wire, &Event::Fail(Fail::TlsRequired), "*", &srv, &mut line);
+            crate::front::encode(
+                wire,
+                &Event::Fail(Fail::TlsRequired),
+                "*",
+                &srv,
+                0,
+                &mut line,
+            );
             line
         };
         use std::io::Write as _;

@@ -59,10 +59,13 @@ macro_rules! deliver_to {
             server_name: &$s.cfg.server_name,
             sendq: $s.sendq,
             now: $s.clock.mono,
+            unix_ms: $s.clock.unix_ms,
+            capture: None,
             actor: $actor,
             work: &mut $s.work,
             scratch: &mut $s.frame_scratch,
             metrics: &mut $s.metrics,
+            jobs: &mut $s.jobs,
         }
     };
 }
@@ -181,7 +184,15 @@ pub struct Server {
     fd_limit: u64,
     /// The store; it wakes the loop through the one waker of the poll when results are in.
     store: Option<crate::store::StoreHandle>,
+    /// Jobs front ends handed off this pass, sent at its end.
+    jobs: Vec<(ClientId, u64, u32, crate::front::Job)>,
+    /// Jobs out, by call id: whose (connection and serial) and the front end's tag.
+    pending: std::collections::HashMap<u64, (ClientId, u64, u32)>,
+    next_call: u64,
 }
+
+/// Jobs one connection may have out at once; more are answered "busy" at once.
+const JOBS_PER_CLIENT: usize = 4;
 
 /// Loads the certificate and key if the configuration names them (or needs them).
 fn load_tls(cfg: &Config) -> io::Result<Option<Arc<rustls::ServerConfig>>> {
@@ -298,6 +309,9 @@ impl Server {
             metrics: metrics::Metrics::new(Instant::now()),
             fd_limit,
             store,
+            jobs: Vec::new(),
+            pending: std::collections::HashMap::new(),
+            next_call: 1,
         })
     }
 
@@ -353,13 +367,52 @@ impl Server {
         }
     }
 
-    /// Results of work done off the loop: applied here, at one point of the pass.
+    /// Results of work done off the loop: applied here, at one point of the pass, to the
+    /// connection that asked (if it is still the same connection).
     fn drain_off_loop(&mut self) {
-        let Some(store) = &self.store else {
-            return;
-        };
-        while let Some(reply) = store.next_result() {
-            debug!("store reply {} with no one waiting", reply.id);
+        loop {
+            let Some(reply) = self.store.as_ref().and_then(|s| s.next_result()) else {
+                return;
+            };
+            let Some((id, serial, tag)) = self.pending.remove(&reply.id) else {
+                debug!("store reply {} with no one waiting", reply.id);
+                continue;
+            };
+            self.answer(id, serial, tag, reply.result);
+        }
+    }
+
+    fn answer(&mut self, id: ClientId, serial: u64, tag: u32, answer: crate::front::Answer) {
+        let live = self
+            .links
+            .get(id)
+            .is_some_and(|l| l.serial == serial && l.closing.is_none());
+        if live {
+            self.with_session(id, |s, ctx, hub, out| s.answer(ctx, tag, answer, hub, out));
+        }
+    }
+
+    /// Sends the jobs front ends handed off; one that cannot be sent is answered at once.
+    fn dispatch_jobs(&mut self) {
+        for (id, serial, tag, job) in std::mem::take(&mut self.jobs) {
+            let out = self
+                .pending
+                .values()
+                .filter(|&&(c, s, _)| (c, s) == (id, serial))
+                .count();
+            let unavailable = crate::store::CallResult::unavailable(&job);
+            let call_id = self.next_call;
+            self.next_call += 1;
+            let sent = out < JOBS_PER_CLIENT
+                && self
+                    .store
+                    .as_mut()
+                    .is_some_and(|store| store.call(call_id, job).is_ok());
+            if sent {
+                self.pending.insert(call_id, (id, serial, tag));
+            } else {
+                self.answer(id, serial, tag, unavailable);
+            }
         }
     }
 
@@ -429,6 +482,7 @@ impl Server {
     }
 
     fn finish_pass(&mut self) {
+        self.dispatch_jobs();
         for index in std::mem::take(&mut self.accept_pending) {
             self.accept(index);
         }

@@ -42,6 +42,12 @@ pub(crate) enum Job {
         old: Option<String>,
         new: String,
     },
+    /// A password against a hash the caller holds.
+    Secret {
+        id: u64,
+        phc: String,
+        password: String,
+    },
     /// Tests: the hashing thread says it has arrived, then waits for the release.
     #[cfg(test)]
     Pause {
@@ -117,6 +123,11 @@ fn run(ctx: &Context) {
                     Err(AccountError::BadPassword)
                 };
                 reply(ctx, id, CallResult::Login(result));
+            }
+            Job::Secret { id, phc, password } => {
+                // Checked as `snak --hash-password` made it (no SASLprep: that is accounts').
+                let ok = crate::config::Secret::Hash(phc).verify(&password);
+                reply(ctx, id, CallResult::Secret(Ok(ok)));
             }
             Job::Register {
                 id,

@@ -100,6 +100,12 @@ pub enum Call {
     },
     History(HistoryQuery),
     Targets(TargetsQuery),
+    /// Checks a password against an argon2 hash the caller holds (the server password, an
+    /// operator's): slow on purpose, so on the hashing thread like every other.
+    Secret {
+        phc: String,
+        password: String,
+    },
 }
 
 impl std::fmt::Debug for Call {
@@ -116,6 +122,7 @@ impl std::fmt::Debug for Call {
             Call::AccountInfo { key } => write!(f, "AccountInfo({key})"),
             Call::History(q) => write!(f, "History({q:?})"),
             Call::Targets(q) => write!(f, "Targets({q:?})"),
+            Call::Secret { .. } => write!(f, "Secret"),
         }
     }
 }
@@ -139,6 +146,8 @@ pub enum CallResult {
     AccountInfo(Result<AccountInfo, AccountError>),
     History(Result<Vec<HistoryMessage>, HistoryError>),
     Targets(Result<Vec<TargetLatest>, HistoryError>),
+    /// Whether the password matched; `Err` if it could not be checked now (busy).
+    Secret(Result<bool, AccountError>),
 }
 
 impl CallResult {
@@ -160,6 +169,7 @@ impl CallResult {
             Call::AccountInfo { .. } => CallResult::AccountInfo(Err(AccountError::Unavailable)),
             Call::History(_) => CallResult::History(Err(history())),
             Call::Targets(_) => CallResult::Targets(Err(history())),
+            Call::Secret { .. } => CallResult::Secret(Err(AccountError::Unavailable)),
         }
     }
 }

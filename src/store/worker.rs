@@ -393,6 +393,10 @@ impl<B: Backend> Worker<B> {
                 };
                 self.hand_to_hasher(id, job, CallResult::Register(Err(AccountError::Busy)));
             }
+            Call::Secret { phc, password } => {
+                let job = Job::Secret { id, phc, password };
+                self.hand_to_hasher(id, job, CallResult::Secret(Err(AccountError::Busy)));
+            }
             Call::Login { key, password } => {
                 let looked = self.backend.account(&key);
                 match self.found(looked) {

@@ -69,6 +69,11 @@ for arg in "$@"; do
 done
 
 rm -f "$RESULTS/irctest.junit.xml"
+# irctest files the ports it hands out under the temp directory; a run of its own keeps other
+# runs on this machine (other checkouts, other users) from sharing or corrupting that file.
+RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/snak-irctest.XXXXXX")
+trap 'rm -rf "$RUN_TMP"' EXIT
+export TMPDIR=$RUN_TMP
 echo "irctest: running $IRCTEST_DIR against $SNAK_BIN (-m '$MARKERS')"
 start=$(date +%s)
 set +e

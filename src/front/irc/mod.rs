@@ -16,11 +16,14 @@ use std::time::{Duration, Instant};
 use super::{Arrival, CloseReason, Ctx, Output};
 use crate::config::Config;
 use crate::event::{Event, Fail, MsgKind};
-use crate::hub::{ClientId, Command, Hub};
+use crate::hub::{ClientId, Command, Hub, MonitorOp, MONITOR_MAX, REALNAME_MAX};
 use crate::names::{NICK_MAX, ROOM_MAX};
-use crate::proto::irc::caps;
-use crate::proto::irc_msg::{self, numeric::*, write_message, write_numeric, ParseError};
+use crate::proto::irc::{self, caps};
+use crate::proto::irc_msg::{self, numeric::*, write_message, write_numeric, Message, ParseError};
 use crate::proto::modes;
+use crate::text::{self, CtcpKind};
+
+mod info;
 
 /// A connection that has not registered within this time is closed.
 pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,11 +34,110 @@ pub const AWAY_MAX: usize = 200;
 pub const USER_MAX: usize = 10;
 /// The network name in ISUPPORT.
 pub const NETWORK: &str = "snak";
-/// The capabilities offered.
-pub const CAPS: &[(&str, u32)] = &[
-    ("multi-prefix", caps::MULTI_PREFIX),
-    ("snak.chat/files", caps::SNAK_FILES),
+/// The capabilities offered, with their CAP 302 values, in the order CAP LS lists them.
+pub const CAPS: &[(&str, u32, Option<&str>)] = &[
+    ("account-notify", caps::ACCOUNT_NOTIFY, None),
+    ("account-tag", caps::ACCOUNT_TAG, None),
+    ("away-notify", caps::AWAY_NOTIFY, None),
+    ("batch", caps::BATCH, None),
+    ("draft/read-marker", caps::READ_MARKER, None),
+    ("cap-notify", caps::CAP_NOTIFY, None),
+    ("chghost", caps::CHGHOST, None),
+    ("echo-message", caps::ECHO_MESSAGE, None),
+    ("extended-join", caps::EXTENDED_JOIN, None),
+    ("extended-monitor", caps::EXTENDED_MONITOR, None),
+    ("invite-notify", caps::INVITE_NOTIFY, None),
+    ("labeled-response", caps::LABELED_RESPONSE, None),
+    ("message-tags", caps::MESSAGE_TAGS, None),
+    ("multi-prefix", caps::MULTI_PREFIX, None),
+    ("server-time", caps::SERVER_TIME, None),
+    ("setname", caps::SETNAME, None),
+    ("snak.chat/files", caps::SNAK_FILES, None),
+    ("standard-replies", caps::STANDARD_REPLIES, None),
+    ("userhost-in-names", caps::USERHOST_IN_NAMES, None),
 ];
+/// Most capabilities one `CAP REQ` may name; more NAK the whole request.
+pub const CAP_REQ_MAX: usize = 64;
+/// Longest label kept from a labeled command (longer ones are refused).
+pub const LABEL_MAX: usize = 64;
+
+/// The commands STATS m counts.
+const COUNTED: &[&str] = &[
+    "ADMIN", "AWAY", "HELP", "INFO", "INVITE", "ISON", "JOIN", "KICK", "KNOCK", "LINKS", "LIST",
+    "LUSERS", "MODE", "MONITOR", "MOTD", "NAMES", "NICK", "NOTICE", "OPER", "PART", "PRIVMSG",
+    "SETNAME", "STATS", "TAGMSG", "TIME", "TOPIC", "USERHOST", "VERSION", "WALLOPS", "WHO",
+    "WHOIS", "WHOWAS",
+];
+
+/// A parameter usable as a middle one: never empty, no space, no leading `:`.
+fn middle(p: &str) -> &str {
+    if p.is_empty() || p.starts_with(':') || p.contains(' ') {
+        "*"
+    } else {
+        p
+    }
+}
+
+/// The capability names of a CAP LS reply in lines of at most `budget` bytes (at least one
+/// line, empty if there are no names; a name longer than the budget has a line of its own).
+fn cap_ls_lines(names: &[String], budget: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for name in names {
+        if lines
+            .last()
+            .is_some_and(|l| !l.is_empty() && l.len() + name.len() + 1 > budget)
+        {
+            lines.push(String::new());
+        }
+        if let Some(line) = lines.last_mut() {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(name);
+        }
+    }
+    lines
+}
+
+/// RPL_ISUPPORT lines, at most 12 tokens each.
+fn write_isupport(out: &mut Vec<u8>, srv: &str, me: &str, tokens: &[String]) {
+    for chunk in tokens.chunks(12) {
+        let mut params: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        params.push("are supported by this server");
+        write_numeric(out, srv, RPL_ISUPPORT, me, &params);
+    }
+}
+
+/// The ISUPPORT tokens snak sends after the welcome and on VERSION.
+pub fn isupport_tokens(casemapping: &str) -> Vec<String> {
+    let rooms = crate::hub::HubConfig::default().max_rooms_per_user;
+    vec![
+        format!("AWAYLEN={AWAY_MAX}"),
+        "BOT=B".into(),
+        format!("CASEMAPPING={casemapping}"),
+        format!("CHANLIMIT=#:{rooms}"),
+        "CHANMODES=beI,k,l,Cimnst".into(),
+        format!("CHANNELLEN={ROOM_MAX}"),
+        "CHANTYPES=#".into(),
+        "ELIST=MNU".into(),
+        "EXCEPTS=e".into(),
+        "INVEX=I".into(),
+        format!("KICKLEN={TOPIC_MAX}"),
+        format!("MAXLIST=beI:{}", crate::hub::MASKS_MAX),
+        "MODES=4".into(),
+        format!("MONITOR={MONITOR_MAX}"),
+        format!("NAMELEN={REALNAME_MAX}"),
+        format!("NETWORK={NETWORK}"),
+        format!("NICKLEN={NICK_MAX}"),
+        "PREFIX=(ov)@+".into(),
+        "STATUSMSG=@+".into(),
+        "TARGMAX=JOIN:,KICK:4,MONITOR:,NAMES:16,PART:,PRIVMSG:4,NOTICE:4,TAGMSG:4,WHOIS:5".into(),
+        format!("TOPICLEN={TOPIC_MAX}"),
+        format!("USERLEN={USER_MAX}"),
+        "UTF8ONLY".into(),
+        "WHOX".into(),
+    ]
+}
 
 pub struct IrcSession {
     /// Closed if not registered by then.
@@ -49,6 +151,10 @@ pub struct IrcSession {
     cap_pause: bool,
     /// The capabilities negotiated, as [`caps`] bits.
     caps: u32,
+    /// The client asked `CAP LS 302` (values, multi-line replies, cap-notify).
+    cap_302: bool,
+    /// Batches this connection has been sent, for their names.
+    batches: u64,
     /// What the transport told of the connection (a TLS client certificate).
     arrival: Arrival,
     last_seen: Instant,
@@ -93,6 +199,8 @@ impl IrcSession {
             pass_ok: false,
             cap_pause: false,
             caps: 0,
+            cap_302: false,
+            batches: 0,
             arrival,
             last_seen: now,
             ping_sent: None,
@@ -100,6 +208,18 @@ impl IrcSession {
         };
         session.want(ctx.id, now + within, out);
         session
+    }
+
+    /// The answer to a job this session handed off (a password check, accounts, history).
+    pub fn answer(
+        &mut self,
+        ctx: &Ctx<'_>,
+        tag: u32,
+        answer: super::Answer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        let _ = (ctx, tag, answer, hub, out);
     }
 
     /// Asks for a timer at `at` unless one fires before it anyway.
@@ -126,7 +246,7 @@ impl IrcSession {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        let (id, now, cfg) = (ctx.id, ctx.clock.mono, ctx.cfg);
+        let (id, now) = (ctx.id, ctx.clock.mono);
         self.last_seen = now;
         self.ping_sent = None;
         let fail = |s: &Self, hub: &Hub, out: &mut dyn crate::hub::Sink, f: Fail<'_>| {
@@ -143,14 +263,72 @@ impl IrcSession {
                 fail(self, hub, out, Fail::LineTooLong(irc_msg::MAX_BODY_LEN + 2));
                 return;
             }
-            Err(ParseError::InvalidUtf8) => {
-                fail(self, hub, out, Fail::BadUtf8);
-                return;
-            }
+            Err(ParseError::InvalidUtf8) => return self.not_utf8(ctx, line, hub, out),
             Err(ParseError::ForbiddenByte(_)) => {
                 fail(self, hub, out, Fail::ControlChar);
                 return;
             }
+        };
+        self.labeled(ctx, &msg, hub, out);
+    }
+
+    /// A command, its replies tagged with its label if it has one and the client asked for
+    /// labeled-response: what is queued for the client meanwhile is held and sent tagged.
+    fn labeled(&mut self, ctx: &Ctx<'_>, msg: &Message<'_>, hub: &mut Hub, out: &mut impl Output) {
+        let label = match msg.tag("label") {
+            Some(label) if self.caps & caps::LABELED_RESPONSE != 0 => label,
+            _ => return self.handle(ctx, msg, hub, out),
+        };
+        let (id, srv) = (ctx.id, ctx.cfg.server_name.as_str());
+        if label.is_empty() || label.len() > LABEL_MAX {
+            return out.raw(id, |b| {
+                let text = "Labels are 1 to 64 bytes";
+                write_message(b, Some(srv), "FAIL", &["*", "INVALID_LABEL", text]);
+            });
+        }
+        let mut escaped = Vec::with_capacity(label.len());
+        irc_msg::write_escaped_tag_value(&mut escaped, &label);
+        let escaped = String::from_utf8_lossy(&escaped).into_owned();
+        self.batches += 1;
+        let batch_id = format!("L{}", self.batches);
+        let batch = self.caps & caps::BATCH != 0;
+        out.capture(id);
+        self.handle(ctx, msg, hub, out);
+        out.release(id, |held, b| {
+            crate::proto::irc::label_response(held, &escaped, &batch_id, srv, batch, b)
+        });
+    }
+
+    /// A line that is not UTF-8: a USER before registration is taken with its invalid bytes
+    /// replaced (registration must not stall); anything else is refused with
+    /// `FAIL <command> INVALID_UTF8`, as UTF8ONLY servers do.
+    fn not_utf8(&mut self, ctx: &Ctx<'_>, line: &[u8], hub: &mut Hub, out: &mut impl Output) {
+        let text = String::from_utf8_lossy(line);
+        let mut buf = [0u8; 16];
+        // Replacement characters may make the line too long to parse: then it has no name.
+        let cmd = match irc_msg::parse(text.as_bytes()) {
+            Ok(msg) => {
+                let cmd = upper(msg.command(), &mut buf).to_string();
+                if cmd == "USER" && !self.registered {
+                    return self.labeled(ctx, &msg, hub, out);
+                }
+                cmd
+            }
+            Err(_) => String::new(),
+        };
+        let (id, srv) = (ctx.id, ctx.cfg.server_name.as_str());
+        let cmd = middle(&cmd).to_string();
+        out.raw(id, |b| {
+            let text = "Your line was not valid UTF-8; this server takes UTF-8 only";
+            write_message(b, Some(srv), "FAIL", &[&cmd, "INVALID_UTF8", text]);
+        });
+    }
+
+    /// One parsed command.
+    fn handle(&mut self, ctx: &Ctx<'_>, msg: &Message<'_>, hub: &mut Hub, out: &mut impl Output) {
+        let (id, cfg) = (ctx.id, ctx.cfg);
+        let fail = |s: &Self, hub: &Hub, out: &mut dyn crate::hub::Sink, f: Fail<'_>| {
+            out.one(id, s.me(hub, id), &Event::Fail(f));
         };
         let mut buf = [0u8; 16];
         let cmd = upper(msg.command(), &mut buf);
@@ -209,7 +387,7 @@ impl IrcSession {
                 return self.try_register(ctx, hub, out);
             }
             "USER" if !self.registered => {
-                if !need(3) || p.len() < 4 {
+                if !need(4) {
                     fail(self, hub, out, Fail::NeedMoreParams("USER"));
                     return;
                 }
@@ -219,7 +397,7 @@ impl IrcSession {
                     .take(USER_MAX)
                     .collect();
                 let user = if user.is_empty() { "user".into() } else { user };
-                self.user = Some((user.into(), clip(p[3], TOPIC_MAX).into()));
+                self.user = Some((user.into(), clip(p[3], REALNAME_MAX).into()));
                 return self.try_register(ctx, hub, out);
             }
             "PASS" | "USER" => {
@@ -233,21 +411,82 @@ impl IrcSession {
             _ => {}
         }
 
+        if let Some(name) = COUNTED.iter().find(|&&c| c == cmd) {
+            hub.note_command(name);
+        }
         let command = match cmd {
-            "PRIVMSG" | "NOTICE" => {
+            "PRIVMSG" | "NOTICE" | "TAGMSG" => {
                 let notice = cmd == "NOTICE";
+                let tagmsg = cmd == "TAGMSG";
                 let Some(targets) = arg(0).filter(|t| !t.is_empty()) else {
                     if !notice {
                         fail(self, hub, out, Fail::NoRecipient(msg.command()));
                     }
                     return;
                 };
+                let tags = match irc_msg::client_only_tags(msg.raw_tags()) {
+                    Ok(tags) => tags,
+                    Err(()) => {
+                        let me = self.me(hub, id);
+                        out.raw(id, |b| {
+                            let text = "Input line was too long (client tags)";
+                            write_numeric(b, srv, ERR_INPUTTOOLONG, me, &[text]);
+                        });
+                        return;
+                    }
+                };
+                if tagmsg {
+                    if tags.is_empty() {
+                        return;
+                    }
+                    let cmd = Command::Tagged {
+                        targets,
+                        kind: None,
+                        text: "",
+                        tags: &tags,
+                    };
+                    return hub.apply(id, cmd, ctx.clock, out);
+                }
                 let Some(text) = arg(1).filter(|t| !t.is_empty()) else {
                     if !notice {
                         fail(self, hub, out, Fail::NoTextToSend);
                     }
                     return;
                 };
+                if let Some(ctcp) = text::parse_ctcp(text) {
+                    if ctcp.kind() != CtcpKind::Action {
+                        // CTCP to native users is answered here; they never see its bytes.
+                        let natives: Vec<&str> = targets
+                            .split(',')
+                            .filter(|t| !t.starts_with(['#', '@', '+']) && hub.is_native(t))
+                            .collect();
+                        if !natives.is_empty() {
+                            for native in &natives {
+                                self.ctcp_for_native(ctx, native, &ctcp, notice, hub, out);
+                            }
+                            let rest: Vec<&str> = targets
+                                .split(',')
+                                .filter(|t| !natives.contains(t))
+                                .collect();
+                            if rest.is_empty() {
+                                return;
+                            }
+                            let rest = rest.join(",");
+                            let kind = if notice {
+                                MsgKind::Notice
+                            } else {
+                                MsgKind::Normal
+                            };
+                            let cmd = Command::Tagged {
+                                targets: &rest,
+                                kind: Some(kind),
+                                text,
+                                tags: &tags,
+                            };
+                            return hub.apply(id, cmd, ctx.clock, out);
+                        }
+                    }
+                }
                 let action = text
                     .strip_prefix("\x01ACTION")
                     .filter(|rest| rest.is_empty() || rest.starts_with([' ', '\x01']));
@@ -259,11 +498,13 @@ impl IrcSession {
                     _ if notice => (MsgKind::Notice, text),
                     _ => (MsgKind::Normal, text),
                 };
-                Command::Message {
+                let cmd = Command::Tagged {
                     targets,
-                    kind,
+                    kind: Some(kind),
                     text,
-                }
+                    tags: &tags,
+                };
+                return hub.apply(id, cmd, ctx.clock, out);
             }
             "JOIN" if need(1) => match p[0] {
                 "0" => Command::PartAll,
@@ -286,9 +527,96 @@ impl IrcSession {
                 out.raw(id, |b| {
                     write_numeric(b, srv, RPL_LISTSTART, me, &["Channel", "Users  Name"])
                 });
-                Command::List(arg(0).filter(|r| r.starts_with('#')))
+                Command::List(arg(0).filter(|r| !r.is_empty()))
             }
-            "WHO" => Command::WhoMask(arg(0).filter(|m| !m.is_empty()).unwrap_or("*")),
+            "WHO" => Command::WhoMask {
+                mask: arg(0).filter(|m| !m.is_empty()).unwrap_or("*"),
+                fields: arg(1).filter(|f| f.starts_with('%')),
+            },
+            "SETNAME" if need(1) => Command::SetName(p[0]),
+            "WALLOPS" if need(1) => Command::Wallops(clip(p[0], TOPIC_MAX)),
+            "KNOCK" if need(1) => Command::Knock {
+                room: p[0],
+                text: arg(1).filter(|t| !t.is_empty()).map(|t| clip(t, TOPIC_MAX)),
+            },
+            "MONITOR" if need(1) => {
+                let list = arg(1).unwrap_or("");
+                let op = match p[0] {
+                    "+" if !list.is_empty() => MonitorOp::Add(list),
+                    "-" if !list.is_empty() => MonitorOp::Remove(list),
+                    "C" | "c" => MonitorOp::Clear,
+                    "L" | "l" => MonitorOp::List,
+                    "S" | "s" => MonitorOp::Status,
+                    "+" | "-" => {
+                        fail(self, hub, out, Fail::NeedMoreParams("MONITOR"));
+                        return;
+                    }
+                    _ => {
+                        out.raw(id, |b| {
+                            let text = "MONITOR takes +, -, C, L or S";
+                            let params = ["MONITOR", "INVALID_PARAMS", text];
+                            write_message(b, Some(srv), "FAIL", &params);
+                        });
+                        return;
+                    }
+                };
+                Command::Monitor(op)
+            }
+            "VERSION" | "TIME" | "ADMIN" | "INFO" | "LINKS" | "STATS" | "HELP" | "HELPOP" => {
+                let tokens = isupport_tokens(hub.name_rules().casemapping());
+                let about = info::About {
+                    srv,
+                    description: &cfg.server_info,
+                    me: self.me(hub, id),
+                    now_ms: ctx.clock.unix_ms,
+                    started_ms: hub.started_ms(),
+                    isupport: &tokens,
+                };
+                let counts = hub.command_counts().to_vec();
+                out.raw(id, |b| match cmd {
+                    "VERSION" => info::version(&about, b),
+                    "TIME" => info::time(&about, b),
+                    "ADMIN" => info::admin(&about, b),
+                    "INFO" => info::info(&about, b),
+                    "LINKS" => info::links(&about, b),
+                    "STATS" => info::stats(&about, arg(0).unwrap_or(""), &counts, b),
+                    _ => info::help(&about, arg(0).filter(|a| !a.is_empty()), b),
+                });
+                return;
+            }
+            "MARKREAD" => {
+                let Some(target) = arg(0).filter(|t| !t.is_empty()) else {
+                    out.raw(id, |b| {
+                        let params = ["MARKREAD", "NEED_MORE_PARAMS", "MARKREAD needs a target"];
+                        write_message(b, Some(srv), "FAIL", &params);
+                    });
+                    return;
+                };
+                let at_ms = match arg(1) {
+                    None => None,
+                    Some(v) => match v.strip_prefix("timestamp=").and_then(irc::parse_time) {
+                        Some(ms) => Some(ms),
+                        None => {
+                            let target = middle(target);
+                            out.raw(id, |b| {
+                                let text =
+                                    "The timestamp must be timestamp=YYYY-MM-DDThh:mm:ss.sssZ";
+                                let params = ["MARKREAD", "INVALID_PARAMS", target, text];
+                                write_message(b, Some(srv), "FAIL", &params);
+                            });
+                            return;
+                        }
+                    },
+                };
+                Command::MarkRead { target, at_ms }
+            }
+            "BATCH" => {
+                out.raw(id, |b| {
+                    let text = "This server takes no batches from clients";
+                    write_message(b, Some(srv), "FAIL", &["BATCH", "UNSUPPORTED", text]);
+                });
+                return;
+            }
             "WHOIS" | "WHOWAS" => {
                 // WHOIS may name a server first: the nick is the last parameter.
                 let target = if cmd == "WHOIS" { p.last() } else { p.first() };
@@ -325,6 +653,7 @@ impl IrcSession {
                 nicks: p[1],
                 reason: arg(2).map(|r| clip(r, TOPIC_MAX)),
             },
+            "INVITE" if p.is_empty() => Command::InviteList,
             "INVITE" if need(2) => Command::Invite {
                 nick: p[0],
                 room: p[1],
@@ -356,7 +685,7 @@ impl IrcSession {
                 return;
             }
             "JOIN" | "PART" | "TOPIC" | "MODE" | "KICK" | "INVITE" | "USERHOST" | "ISON"
-            | "OPER" | "KILL" => {
+            | "OPER" | "KILL" | "SETNAME" | "WALLOPS" | "KNOCK" | "MONITOR" => {
                 fail(self, hub, out, Fail::NeedMoreParams(msg.command()));
                 return;
             }
@@ -366,6 +695,52 @@ impl IrcSession {
             }
         };
         hub.apply(id, command, ctx.clock, out);
+    }
+
+    /// A CTCP request from this IRC user to a native user, who cannot see CTCP: VERSION,
+    /// PING, TIME and CLIENTINFO are answered on its behalf (a NOTICE from it); a DCC is
+    /// refused at once, with how files reach that user; the rest is dropped. A CTCP NOTICE
+    /// (an answer) is dropped.
+    fn ctcp_for_native(
+        &self,
+        ctx: &Ctx<'_>,
+        nick: &str,
+        ctcp: &text::Ctcp<'_>,
+        notice: bool,
+        hub: &Hub,
+        out: &mut impl Output,
+    ) {
+        let (id, srv) = (ctx.id, ctx.cfg.server_name.as_str());
+        let me = self.me(hub, id).to_string();
+        let Some(them) = hub.source_of(nick) else {
+            return;
+        };
+        if notice {
+            return;
+        }
+        if ctcp.kind() == CtcpKind::Dcc {
+            let text = format!(
+                "{} uses snak's own client and cannot take DCC; files reach {} through snak: \
+                 /quote FILE SEND {} gives you a link to upload one",
+                them.nick, them.nick, them.nick
+            );
+            return out.raw(id, |b| write_message(b, Some(srv), "NOTICE", &[&me, &text]));
+        }
+        let version = format!(
+            "snak {} (native client; answered by the server)",
+            env!("CARGO_PKG_VERSION")
+        );
+        let with = text::CtcpAnswers {
+            version: &version,
+            now_unix: (ctx.clock.unix_ms / 1000) as i64,
+            utc_offset_secs: 0,
+        };
+        if let Some(answer) = text::ctcp_answer(ctcp, &with) {
+            let source = format!("{}!{}@{}", them.nick, them.user, them.host);
+            out.raw(id, |b| {
+                write_message(b, Some(&source), "NOTICE", &[&me, &answer]);
+            });
+        }
     }
 
     /// `CAP LS [302]`, `LIST`, `REQ`, `END`. Negotiation before registration holds it until
@@ -388,14 +763,40 @@ impl IrcSession {
                 if !self.registered {
                     self.cap_pause = true;
                 }
-                let names: Vec<&str> = CAPS.iter().map(|(name, _)| *name).collect();
-                reply(out, &["LS", &names.join(" ")]);
+                let version: u32 = p.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+                if version >= 302 {
+                    self.cap_302 = true;
+                    // cap-notify comes with 302, as the specification says.
+                    self.caps |= caps::CAP_NOTIFY;
+                }
+                let names: Vec<String> = CAPS
+                    .iter()
+                    .map(|&(name, _, value)| match value {
+                        Some(v) if self.cap_302 => format!("{name}={v}"),
+                        _ => name.to_string(),
+                    })
+                    .collect();
+                // Lines that fit in 512 bytes; all but the last marked `*` (302 only).
+                let budget = if self.cap_302 {
+                    400 - me.len().min(100)
+                } else {
+                    usize::MAX
+                };
+                let lines = cap_ls_lines(&names, budget);
+                let last = lines.len() - 1;
+                for (i, line) in lines.iter().enumerate() {
+                    if i < last {
+                        reply(out, &["LS", "*", line]);
+                    } else {
+                        reply(out, &["LS", line]);
+                    }
+                }
             }
             "LIST" => {
                 let on: Vec<&str> = CAPS
                     .iter()
-                    .filter(|(_, bit)| self.caps & bit != 0)
-                    .map(|(name, _)| *name)
+                    .filter(|(_, bit, _)| self.caps & bit != 0)
+                    .map(|(name, _, _)| *name)
                     .collect();
                 reply(out, &["LIST", &on.join(" ")]);
             }
@@ -403,26 +804,29 @@ impl IrcSession {
                 if !self.registered {
                     self.cap_pause = true;
                 }
-                let asked = p.get(1).copied().unwrap_or("");
+                let asked = p.get(1).copied().unwrap_or("").trim();
                 let mut caps = self.caps;
-                let mut known = true;
-                for c in asked.split(' ').filter(|c| !c.is_empty()) {
+                let mut known = !asked.is_empty();
+                for (i, c) in asked.split(' ').filter(|c| !c.is_empty()).enumerate() {
                     let (off, name) = match c.strip_prefix('-') {
                         Some(name) => (true, name),
                         None => (false, c),
                     };
-                    match CAPS.iter().find(|(n, _)| *n == name) {
-                        Some((_, bit)) if off => caps &= !bit,
-                        Some((_, bit)) => caps |= bit,
+                    match CAPS.iter().find(|(n, _, _)| *n == name) {
+                        _ if i >= CAP_REQ_MAX => known = false,
+                        Some((_, bit, _)) if off => caps &= !bit,
+                        Some((_, bit, _)) => caps |= bit,
                         None => known = false,
                     }
                 }
+                // The request is repeated as sent, cut to fit a line.
+                let shown = clip(asked, 400);
                 if known {
                     self.caps = caps;
-                    reply(out, &["ACK", asked]);
+                    reply(out, &["ACK", shown]);
                     out.set_caps(id, caps);
                 } else {
-                    reply(out, &["NAK", asked]);
+                    reply(out, &["NAK", shown]);
                 }
             }
             "END" => {
@@ -432,12 +836,7 @@ impl IrcSession {
                 }
             }
             _ => {
-                let sub = p.first().copied().filter(|s| !s.is_empty()).unwrap_or("*");
-                let sub = if sub.starts_with(':') || sub.contains(' ') {
-                    "*"
-                } else {
-                    sub
-                };
+                let sub = middle(p.first().copied().unwrap_or(""));
                 out.raw(id, |b| {
                     write_numeric(
                         b,
@@ -481,7 +880,7 @@ impl IrcSession {
         self.nick = None;
         self.user = None;
         let version = env!("CARGO_PKG_VERSION");
-        let casemapping = format!("CASEMAPPING={}", hub.name_rules().casemapping());
+        let tokens = isupport_tokens(hub.name_rules().casemapping());
         out.raw(id, |b| {
             let n =
                 |b: &mut Vec<u8>, code, params: &[&str]| write_numeric(b, srv, code, &nick, params);
@@ -492,47 +891,15 @@ impl IrcSession {
             let created = format!("This server runs snak {version}");
             n(b, RPL_CREATED, &[&created]);
             let v = format!("snak-{version}");
-            n(b, RPL_MYINFO, &[srv, &v, "io", "iklmnotv", "klov"]);
-            let nicklen = format!("NICKLEN={NICK_MAX}");
-            let chanlen = format!("CHANNELLEN={ROOM_MAX}");
-            let topiclen = format!("TOPICLEN={TOPIC_MAX}");
-            let kicklen = format!("KICKLEN={TOPIC_MAX}");
-            let awaylen = format!("AWAYLEN={AWAY_MAX}");
-            let userlen = format!("USERLEN={USER_MAX}");
-            let network = format!("NETWORK={NETWORK}");
-            let supported = "are supported by this server";
             n(
                 b,
-                RPL_ISUPPORT,
-                &[
-                    &awaylen,
-                    &casemapping,
-                    "CHANLIMIT=#:",
-                    "CHANMODES=,k,l,imnt",
-                    &chanlen,
-                    "CHANTYPES=#",
-                    "ELIST=",
-                    &kicklen,
-                    "MODES=4",
-                    supported,
-                ],
+                RPL_MYINFO,
+                &[srv, &v, "Biow", "CIbeiklmnostv", "beIklov"],
             );
-            n(
-                b,
-                RPL_ISUPPORT,
-                &[
-                    &network,
-                    &nicklen,
-                    "PREFIX=(ov)@+",
-                    "TARGMAX=JOIN:,KICK:,NAMES:,PART:,PRIVMSG:4,NOTICE:4,WHOIS:5",
-                    &topiclen,
-                    &userlen,
-                    "UTF8ONLY",
-                    supported,
-                ],
-            );
+            write_isupport(b, srv, &nick, &tokens);
         });
         out.entered_hub(id);
+        hub.announce(id, out);
         hub.apply(id, Command::Lusers, ctx.clock, out);
         self.motd(id, cfg, hub, out);
         self.want(id, ctx.clock.mono + cfg.irc_ping, out);
@@ -755,11 +1122,13 @@ mod tests {
         t.line(&mut c, "NICK bob");
         t.line(&mut c, "USER b 0 * :Bob");
         let got = t.take(c.id);
-        assert!(
-            got.starts_with(":snak.localhost CAP * LS :multi-prefix snak.chat/files\r\n"),
-            "{got}"
+        assert_eq!(
+            got,
+            ":snak.localhost CAP * LS :account-notify account-tag away-notify batch \
+             draft/read-marker cap-notify chghost echo-message extended-join extended-monitor \
+             invite-notify labeled-response message-tags multi-prefix server-time setname \
+             snak.chat/files standard-replies userhost-in-names\r\n"
         );
-        assert!(!got.contains(" 001 "), "registered during CAP: {got}");
         t.line(&mut c, "CAP REQ :multi-prefix bogus");
         assert_eq!(
             t.take(c.id),
@@ -767,11 +1136,11 @@ mod tests {
         );
         t.line(&mut c, "CAP REQ multi-prefix");
         assert_eq!(t.take(c.id), ":snak.localhost CAP bob ACK multi-prefix\r\n");
-        assert_eq!(t.wires[&c.id].caps, caps::MULTI_PREFIX);
+        assert_eq!(t.wires[&c.id].caps, caps::MULTI_PREFIX | caps::CAP_NOTIFY);
         t.line(&mut c, "CAP LIST");
         assert_eq!(
             t.take(c.id),
-            ":snak.localhost CAP bob LIST multi-prefix\r\n"
+            ":snak.localhost CAP bob LIST :cap-notify multi-prefix\r\n"
         );
         t.line(&mut c, "CAP END");
         assert!(t.take(c.id).contains(" 001 bob "));
@@ -873,5 +1242,371 @@ mod tests {
         assert!(t
             .closed
             .contains(&(b.id, CloseReason::Quit(Some("bye all".into())))));
+    }
+
+    fn with_caps(t: &mut Recorder, nick: &str, caps: &str) -> Conn {
+        let mut c = t.connect(Proto::Irc);
+        t.line(&mut c, &format!("CAP REQ :{caps}"));
+        t.line(&mut c, &format!("NICK {nick}"));
+        t.line(&mut c, "USER u 0 * :Real Name");
+        t.line(&mut c, "CAP END");
+        let got = t.take(c.id);
+        assert!(got.contains(" ACK "), "{got}");
+        c
+    }
+
+    #[test]
+    fn cap_req_bad_input_changes_nothing() {
+        let mut t = Recorder::new();
+        let mut c = registered(&mut t, "ann");
+        // More than 64 names (all known ones): refused whole.
+        let many = vec!["batch"; 80].join(" ");
+        t.line(&mut c, &format!("CAP REQ :{many}"));
+        let got = t.take(c.id);
+        assert!(
+            got.starts_with(":snak.localhost CAP ann NAK :batch batch"),
+            "{got}"
+        );
+        assert!(got.len() <= 512, "{} bytes", got.len());
+        t.line(&mut c, "CAP REQ :");
+        assert_eq!(t.take(c.id), ":snak.localhost CAP ann NAK :\r\n");
+        assert_eq!(t.wires[&c.id].caps, 0);
+        // Pipelined requests are answered in order.
+        t.line(&mut c, "CAP REQ server-time");
+        t.line(&mut c, "CAP REQ nope");
+        t.line(&mut c, "CAP REQ :-server-time message-tags");
+        assert_eq!(
+            t.take(c.id),
+            ":snak.localhost CAP ann ACK server-time\r\n\
+             :snak.localhost CAP ann NAK nope\r\n\
+             :snak.localhost CAP ann ACK :-server-time message-tags\r\n"
+        );
+        assert_eq!(t.wires[&c.id].caps, caps::MESSAGE_TAGS);
+        t.line(&mut c, "BATCH +x draft/multiline #r");
+        assert_eq!(
+            t.take(c.id),
+            ":snak.localhost FAIL BATCH UNSUPPORTED :This server takes no batches from clients\r\n"
+        );
+    }
+
+    #[test]
+    fn tags_are_relayed_with_msgid_and_time_to_those_who_asked() {
+        let mut t = Recorder::new();
+        let mut a = with_caps(&mut t, "ann", "message-tags echo-message");
+        let mut b = with_caps(&mut t, "bob", "message-tags server-time");
+        let mut c = registered(&mut t, "cat");
+        for conn in [&mut a, &mut b, &mut c] {
+            t.line(conn, "JOIN #r");
+        }
+        for id in [a.id, b.id, c.id] {
+            t.take(id);
+        }
+        t.line(
+            &mut a,
+            "@+typing=active;label=x;+draft/react=hi\\sthere TAGMSG #r",
+        );
+        let echo = t.take(a.id);
+        let msg = irc_msg::parse(echo.trim_end().as_bytes()).unwrap();
+        assert_eq!(msg.command(), "TAGMSG");
+        assert_eq!(msg.tag("+typing").as_deref(), Some("active"));
+        assert_eq!(msg.tag("+draft/react").as_deref(), Some("hi there"));
+        assert_eq!(msg.tag("label"), None, "not a client-only tag: dropped");
+        let id = msg.tag("msgid").unwrap().into_owned();
+        let relayed = t.take(b.id);
+        let m = irc_msg::parse(relayed.trim_end().as_bytes()).unwrap();
+        assert_eq!(m.tag("msgid").as_deref(), Some(id.as_str()));
+        assert!(m.tag("time").unwrap().ends_with('Z'));
+        assert_eq!(m.params(), ["#r"]);
+        assert_eq!(t.take(c.id), "", "no TAGMSG without message-tags");
+        t.line(&mut a, "PRIVMSG #r :plain");
+        assert_eq!(t.take(c.id), ":ann!u@127.0.0.1 PRIVMSG #r :plain\r\n");
+        assert!(t.take(b.id).starts_with("@time="));
+        assert!(t.take(a.id).contains(" PRIVMSG #r :plain"), "echo");
+        // Tags over the 4096-byte limit: 417, nothing relayed.
+        let big = format!("@+big={} PRIVMSG #r :x", "v".repeat(4090));
+        t.line(&mut a, &big);
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 417 ann :Input line was too long (client tags)\r\n"
+        );
+        assert_eq!(t.take(b.id), "");
+    }
+
+    #[test]
+    fn echoes_go_once_per_recipient_and_to_oneself_once() {
+        let mut t = Recorder::new();
+        let mut a = with_caps(&mut t, "ann", "echo-message");
+        let _b = registered(&mut t, "bob");
+        let _c = registered(&mut t, "cat");
+        t.line(&mut a, "PRIVMSG bob,cat :hi");
+        assert_eq!(
+            t.take(a.id),
+            ":ann!u@127.0.0.1 PRIVMSG bob :hi\r\n:ann!u@127.0.0.1 PRIVMSG cat :hi\r\n"
+        );
+        t.line(&mut a, "PRIVMSG nobody :hi");
+        assert!(
+            t.take(a.id).contains(" 401 "),
+            "no echo of what was not sent"
+        );
+    }
+
+    #[test]
+    fn labeled_commands_get_ack_one_tagged_line_or_a_batch() {
+        let mut t = Recorder::new();
+        let mut a = with_caps(&mut t, "ann", "labeled-response batch echo-message");
+        t.line(&mut a, "@label=p1 PONG x");
+        assert_eq!(t.take(a.id), "@label=p1 :snak.localhost ACK\r\n");
+        t.line(&mut a, "@label=p2 PING tok");
+        assert_eq!(
+            t.take(a.id),
+            "@label=p2 :snak.localhost PONG snak.localhost tok\r\n"
+        );
+        t.line(&mut a, "@label=j JOIN #r");
+        let got = t.take(a.id);
+        let lines: Vec<&str> = got.split_inclusive("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "@label=j :snak.localhost BATCH +L3 labeled-response\r\n"
+        );
+        assert_eq!(lines[1], "@batch=L3 :ann!u@127.0.0.1 JOIN #r\r\n");
+        assert!(lines[2].starts_with("@batch=L3 :snak.localhost 353 "));
+        assert_eq!(lines.last(), Some(&":snak.localhost BATCH -L3\r\n"));
+        // To oneself: the message as received is no part of the answer, the echo is.
+        t.line(&mut a, "@label=me PRIVMSG ann :hi");
+        assert_eq!(
+            t.take(a.id),
+            ":ann!u@127.0.0.1 PRIVMSG ann :hi\r\n@label=me :ann!u@127.0.0.1 PRIVMSG ann :hi\r\n"
+        );
+        let long = "l".repeat(65);
+        t.line(&mut a, &format!("@label={long} PING x"));
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost FAIL * INVALID_LABEL :Labels are 1 to 64 bytes\r\n"
+        );
+    }
+
+    #[test]
+    fn monitor_tells_arrivals_departures_and_limits() {
+        let mut t = Recorder::new();
+        let mut a = registered(&mut t, "ann");
+        t.line(&mut a, "MONITOR + bob,Cat,*!x@y");
+        let got = t.take(a.id);
+        assert!(got.contains(" 432 ann *!x@y "), "{got}");
+        assert!(
+            got.ends_with(":snak.localhost 731 ann bob,Cat\r\n"),
+            "{got}"
+        );
+        let mut b = registered(&mut t, "bob");
+        assert_eq!(t.take(a.id), ":snak.localhost 730 ann bob!u@127.0.0.1\r\n");
+        t.line(&mut b, "NICK BOB");
+        assert_eq!(t.take(a.id), "", "a change of case is no departure");
+        t.line(&mut b, "NICK cat");
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 731 ann BOB\r\n:snak.localhost 730 ann cat!u@127.0.0.1\r\n"
+        );
+        t.line(&mut a, "MONITOR L");
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 732 ann bob,Cat\r\n:snak.localhost 733 ann :End of MONITOR list\r\n"
+        );
+        let many: Vec<String> = (0..120).map(|i| format!("n{i}")).collect();
+        t.line(&mut a, &format!("MONITOR + {}", many.join(",")));
+        let got = t.take(a.id);
+        assert!(got.contains(" 734 ann 100 n98,n99,"), "{got}");
+        t.line(&mut a, "MONITOR X");
+        assert!(t.take(a.id).contains("FAIL MONITOR INVALID_PARAMS"));
+        t.line(&mut a, "MONITOR C");
+        t.line(&mut a, "MONITOR L");
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 733 ann :End of MONITOR list\r\n"
+        );
+    }
+
+    #[test]
+    fn whox_fields_come_in_the_fixed_order() {
+        let mut t = Recorder::new();
+        let mut a = registered(&mut t, "ann");
+        let _b = registered(&mut t, "bob");
+        t.line(&mut a, "WHO bob %rnat,42");
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 354 ann 42 bob 0 :Real Name\r\n\
+             :snak.localhost 315 ann bob :End of /WHO list\r\n"
+        );
+        t.line(&mut a, "WHO bob %tzq,abc");
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost 354 ann 0\r\n:snak.localhost 315 ann bob :End of /WHO list\r\n"
+        );
+        t.line(&mut a, "WHO b* %cuihsnfdlaor");
+        let got = t.take(a.id);
+        assert!(
+            got.starts_with(
+                ":snak.localhost 354 ann * u 127.0.0.1 127.0.0.1 snak.localhost bob H 0 0 0 n/a :Real Name\r\n"
+            ),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn ctcp_to_a_native_user_is_answered_for_it_and_dcc_refused() {
+        let mut t = Recorder::new();
+        let mut a = registered(&mut t, "ann");
+        let n = t.connect(Proto::Native);
+        let nat = t.hub.nick(n.id).unwrap().to_string();
+        t.take(n.id);
+        t.line(&mut a, &format!("PRIVMSG {nat} :\x01VERSION\x01"));
+        let got = t.take(a.id);
+        assert!(
+            got.starts_with(&format!(
+                ":{nat}!native@127.0.0.1 NOTICE ann :\x01VERSION snak "
+            )),
+            "{got}"
+        );
+        t.line(&mut a, &format!("PRIVMSG {nat} :\x01PING 123\x01"));
+        assert!(t.take(a.id).contains(":\x01PING 123\x01\r\n"));
+        t.line(
+            &mut a,
+            &format!("PRIVMSG {nat} :\x01DCC SEND f.txt 2130706433 5000 16\x01"),
+        );
+        let got = t.take(a.id);
+        assert!(got.starts_with(":snak.localhost NOTICE ann :"), "{got}");
+        assert!(got.contains("cannot take DCC"), "{got}");
+        assert_eq!(t.take(n.id), "", "the native user never sees CTCP");
+    }
+
+    #[test]
+    fn recipients_differing_in_irrelevant_caps_share_an_encoding() {
+        use crate::event::{Meta, MsgId, MsgKind, Source};
+        use crate::front::Wire;
+        let ev = Event::RoomMessage {
+            meta: Meta {
+                id: MsgId(7),
+                time_ms: 0,
+            },
+            from: Source::plain("a", "u", "h"),
+            room: "#r",
+            kind: MsgKind::Normal,
+            text: "hi",
+            tags: "",
+        };
+        // 1000 members with 6 distinct capability sets, 3 of which matter for a message.
+        let sets = [
+            0,
+            caps::MULTI_PREFIX | caps::ECHO_MESSAGE,
+            caps::SERVER_TIME | caps::MESSAGE_TAGS,
+            caps::SERVER_TIME | caps::MESSAGE_TAGS | caps::AWAY_NOTIFY | caps::BATCH,
+            caps::SERVER_TIME,
+            caps::SERVER_TIME | caps::LABELED_RESPONSE | caps::USERHOST_IN_NAMES,
+        ];
+        let mut variants: Vec<Wire> = (0..1000)
+            .map(|i| Wire {
+                caps: sets[i % sets.len()],
+                ..Wire::IRC
+            })
+            .map(|w| w.for_event(&ev))
+            .collect();
+        variants.sort_by_key(|w| w.caps);
+        variants.dedup();
+        assert_eq!(variants.len(), 3, "{variants:?}");
+    }
+
+    #[test]
+    fn accounts_show_in_notify_tags_join_and_whois() {
+        let mut t = Recorder::new();
+        let mut a = with_caps(&mut t, "ann", "account-notify account-tag extended-join");
+        let mut b = registered(&mut t, "bob");
+        t.line(&mut a, "JOIN #r");
+        t.line(&mut b, "JOIN #r");
+        assert_eq!(
+            t.take(a.id),
+            ":ann!u@127.0.0.1 JOIN #r * :Real Name\r\n\
+            :snak.localhost 353 ann = #r @ann\r\n:snak.localhost 366 ann #r :End of /NAMES list\r\n\
+            :bob!u@127.0.0.1 JOIN #r * :Real Name\r\n"
+        );
+        t.take(b.id);
+        let clock = t.clock;
+        t.hub.set_account(b.id, Some("bobby"), clock, &mut t.out);
+        assert_eq!(
+            t.take(a.id),
+            "@account=bobby :bob!u@127.0.0.1 ACCOUNT bobby\r\n"
+        );
+        assert_eq!(t.take(b.id), "", "no ACCOUNT without account-notify");
+        t.line(&mut b, "PRIVMSG #r :hi");
+        assert_eq!(
+            t.take(a.id),
+            "@account=bobby :bob!u@127.0.0.1 PRIVMSG #r :hi\r\n"
+        );
+        t.line(&mut a, "WHOIS bob");
+        assert!(t
+            .take(a.id)
+            .contains(":snak.localhost 330 ann bob bobby :is logged in as\r\n"));
+        t.hub.set_account(b.id, None, clock, &mut t.out);
+        assert_eq!(t.take(a.id), ":bob!u@127.0.0.1 ACCOUNT *\r\n");
+    }
+
+    #[test]
+    fn away_and_setname_reach_those_who_asked() {
+        let mut t = Recorder::new();
+        let mut a = with_caps(&mut t, "ann", "away-notify setname");
+        let mut b = registered(&mut t, "bob");
+        t.line(&mut a, "JOIN #r");
+        t.line(&mut b, "JOIN #r");
+        t.take(a.id);
+        t.take(b.id);
+        t.line(&mut b, "AWAY :lunch");
+        assert_eq!(t.take(a.id), ":bob!u@127.0.0.1 AWAY :lunch\r\n");
+        t.line(&mut b, "AWAY :lunch");
+        assert_eq!(t.take(a.id), "", "no change, no notice");
+        t.line(&mut b, "AWAY");
+        assert_eq!(t.take(a.id), ":bob!u@127.0.0.1 AWAY\r\n");
+        t.line(&mut b, "SETNAME :Robert B");
+        assert_eq!(t.take(a.id), ":bob!u@127.0.0.1 SETNAME :Robert B\r\n");
+        t.take(b.id);
+        t.line(&mut b, "SETNAME :");
+        assert_eq!(
+            t.take(b.id),
+            ":snak.localhost 461 bob SETNAME :Not enough parameters\r\n"
+        );
+        let long = "x".repeat(400);
+        t.line(&mut b, &format!("SETNAME :{long}"));
+        assert_eq!(
+            t.take(b.id),
+            ":snak.localhost FAIL SETNAME INVALID_REALNAME :Real name is empty or too long\r\n"
+        );
+        assert_eq!(t.take(a.id), "");
+    }
+
+    #[test]
+    fn cap_ls_is_cut_into_lines_that_fit() {
+        let names: Vec<String> = ["aaa", "bbbb", "cc", "d"].map(String::from).to_vec();
+        assert_eq!(cap_ls_lines(&names, 8), ["aaa bbbb", "cc d"]);
+        assert_eq!(cap_ls_lines(&names, 3), ["aaa", "bbbb", "cc", "d"]);
+        assert_eq!(cap_ls_lines(&names, usize::MAX), ["aaa bbbb cc d"]);
+        assert_eq!(cap_ls_lines(&[], 10), [""]);
+    }
+
+    #[test]
+    fn a_no_ctcp_room_takes_actions_only() {
+        let mut t = Recorder::new();
+        let mut a = registered(&mut t, "ann");
+        let mut b = registered(&mut t, "bob");
+        t.line(&mut a, "JOIN #c");
+        t.line(&mut b, "JOIN #c");
+        t.line(&mut a, "MODE #c +C");
+        t.take(a.id);
+        t.take(b.id);
+        t.line(&mut b, "PRIVMSG #c :\x01PING 1\x01");
+        assert_eq!(
+            t.take(b.id),
+            ":snak.localhost 404 bob #c :Cannot send to channel\r\n"
+        );
+        t.line(&mut b, "PRIVMSG #c :\x01ACTION waves\x01");
+        assert_eq!(
+            t.take(a.id),
+            ":bob!u@127.0.0.1 PRIVMSG #c :\x01ACTION waves\x01\r\n"
+        );
     }
 }
