@@ -171,8 +171,7 @@ impl Layer {
                 let mut buf = [0u8; 16 * 1024];
                 while !wire.is_empty() {
                     tls.read_tls(&mut wire).map_err(|e| format!("TLS: {e}"))?;
-                    tls.process_new_packets()
-                        .map_err(|e| format!("TLS: {e}"))?;
+                    tls.process_new_packets().map_err(|e| format!("TLS: {e}"))?;
                     loop {
                         match tls.reader().read(&mut buf) {
                             Ok(0) => break,
