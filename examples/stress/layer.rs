@@ -431,28 +431,18 @@ fn unmask(payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
     }
 }
 
-/// A self-signed ECDSA P-256 certificate and key for `localhost`, made with the `openssl`
-/// command into `dir` (cert.pem, key.pem), for snak's TLS listeners and the proxy.
+/// A self-signed ECDSA P-256 certificate and key for `localhost` (rcgen, a dev-dependency),
+/// written into `dir` (stress-cert.pem, stress-key.pem), for snak's TLS listeners and the proxy.
 pub fn make_certificate(dir: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
     let (cert, key) = (dir.join("stress-cert.pem"), dir.join("stress-key.pem"));
     if cert.is_file() && key.is_file() {
         return Ok((cert, key));
     }
-    let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .map_err(|e| format!("openssl (needed for TLS targets): {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "openssl req failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .map_err(|e| format!("cannot make a certificate: {e}"))?;
+    std::fs::write(&cert, made.cert.pem()).map_err(|e| format!("{}: {e}", cert.display()))?;
+    std::fs::write(&key, made.signing_key.serialize_pem())
+        .map_err(|e| format!("{}: {e}", key.display()))?;
     Ok((cert, key))
 }
 
