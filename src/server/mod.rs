@@ -66,6 +66,7 @@ macro_rules! deliver_to {
             scratch: &mut $s.frame_scratch,
             metrics: &mut $s.metrics,
             jobs: &mut $s.jobs,
+            asks: &mut $s.asks,
         }
     };
 }
@@ -186,6 +187,8 @@ pub struct Server {
     store: Option<crate::store::StoreHandle>,
     /// Jobs front ends handed off this pass, sent at its end.
     jobs: Vec<(ClientId, u64, u32, crate::front::Job)>,
+    /// What front ends asked of the server this pass, answered at its end.
+    asks: Vec<(ClientId, u64, crate::front::ServerAsk)>,
     /// Jobs out, by call id: whose (connection and serial) and the front end's tag.
     pending: std::collections::HashMap<u64, (ClientId, u64, u32)>,
     next_call: u64,
@@ -310,6 +313,7 @@ impl Server {
             fd_limit,
             store,
             jobs: Vec::new(),
+            asks: Vec::new(),
             pending: std::collections::HashMap::new(),
             next_call: 1,
         })
@@ -389,6 +393,42 @@ impl Server {
             .is_some_and(|l| l.serial == serial && l.closing.is_none());
         if live {
             self.with_session(id, |s, ctx, hub, out| s.answer(ctx, tag, answer, hub, out));
+        }
+    }
+
+    /// Answers what front ends asked of the server this pass (their answers may ask again:
+    /// those wait for the next pass).
+    fn answer_asks(&mut self) {
+        use crate::front::{ServerAnswer, ServerAsk};
+        for (id, serial, ask) in std::mem::take(&mut self.asks) {
+            let live = self
+                .links
+                .get(id)
+                .is_some_and(|l| l.serial == serial && l.closing.is_none());
+            if !live {
+                continue;
+            }
+            let answer = match ask {
+                ServerAsk::Reload => {
+                    let source = self
+                        .args
+                        .as_ref()
+                        .and_then(|a| a.config_file())
+                        .map_or_else(
+                            || "the command line".to_string(),
+                            |f| f.display().to_string(),
+                        );
+                    let outcome = match self.reload(Some(id)) {
+                        reload::Outcome::Applied(changes) => {
+                            Ok(changes.iter().map(|c| c.to_string()).collect())
+                        }
+                        reload::Outcome::Failed(errors) => Err(errors),
+                    };
+                    ServerAnswer::Reloaded { source, outcome }
+                }
+                ServerAsk::Figures => ServerAnswer::Figures(self.figures()),
+            };
+            self.with_session(id, |s, ctx, hub, out| s.told(ctx, answer, hub, out));
         }
     }
 
@@ -482,6 +522,7 @@ impl Server {
     }
 
     fn finish_pass(&mut self) {
+        self.answer_asks();
         self.dispatch_jobs();
         for index in std::mem::take(&mut self.accept_pending) {
             self.accept(index);

@@ -65,8 +65,8 @@ pub const LABEL_MAX: usize = 64;
 const COUNTED: &[&str] = &[
     "ADMIN", "AWAY", "HELP", "INFO", "INVITE", "ISON", "JOIN", "KICK", "KNOCK", "LINKS", "LIST",
     "LUSERS", "MODE", "MONITOR", "MOTD", "NAMES", "NICK", "NOTICE", "OPER", "PART", "PRIVMSG",
-    "SETNAME", "STATS", "TAGMSG", "TIME", "TOPIC", "USERHOST", "VERSION", "WALLOPS", "WHO",
-    "WHOIS", "WHOWAS",
+    "REHASH", "SETNAME", "STATS", "TAGMSG", "TIME", "TOPIC", "USERHOST", "VERSION", "WALLOPS",
+    "WHO", "WHOIS", "WHOWAS",
 ];
 
 /// A parameter usable as a middle one: never empty, no space, no leading `:`.
@@ -220,6 +220,19 @@ impl IrcSession {
         out: &mut impl Output,
     ) {
         let _ = (ctx, tag, answer, hub, out);
+    }
+
+    /// The server's answer to what this session asked of it for its operator.
+    pub fn told(
+        &mut self,
+        ctx: &Ctx<'_>,
+        answer: super::ServerAnswer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        let srv = ctx.cfg.server_name.as_str();
+        let me = self.me(hub, ctx.id);
+        out.raw(ctx.id, |b| info::told(srv, me, &answer, b));
     }
 
     /// Asks for a timer at `at` unless one fires before it anyway.
@@ -561,6 +574,19 @@ impl IrcSession {
                     }
                 };
                 Command::Monitor(op)
+            }
+            // The live figures and a reload are the server's to give, to operators only.
+            "STATS" | "REHASH" if cmd == "REHASH" || arg(0).is_some_and(|q| q.starts_with('f')) => {
+                if hub.is_oper(id) {
+                    let ask = match cmd {
+                        "REHASH" => super::ServerAsk::Reload,
+                        _ => super::ServerAsk::Figures,
+                    };
+                    out.ask_server(id, ask);
+                } else {
+                    fail(self, hub, out, Fail::NoPrivileges);
+                }
+                return;
             }
             "VERSION" | "TIME" | "ADMIN" | "INFO" | "LINKS" | "STATS" | "HELP" | "HELPOP" => {
                 let tokens = isupport_tokens(hub.name_rules().casemapping());
