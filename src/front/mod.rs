@@ -201,6 +201,8 @@ pub struct Ctx<'a> {
     /// The connection is encrypted (TLS).
     pub secure: bool,
     pub cfg: &'a Config,
+    /// The port of the server's first IRC listener over TLS, as bound (for `sts`).
+    pub irc_tls_port: Option<u16>,
 }
 
 /// What the transport knows of a new connection once it is ready for its front end.

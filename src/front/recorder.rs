@@ -53,6 +53,7 @@ fn ctx(cfg: &Config, clock: Clock, id: ClientId) -> Ctx<'_> {
         peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
         secure: false,
         cfg,
+        irc_tls_port: None,
     }
 }
 

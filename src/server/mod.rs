@@ -145,6 +145,8 @@ pub struct Server {
     poll: Poll,
     /// Listeners by token (less [`LISTENER_BASE`]); a listener removed by a reload leaves None.
     listeners: Vec<Option<Listener>>,
+    /// The port of the first IRC TLS listener as bound, for the `sts` capability.
+    irc_tls_port: Option<u16>,
     signals: Signals,
     /// The command line, to read the configuration again on SIGHUP.
     args: Option<crate::config::Args>,
@@ -282,7 +284,9 @@ impl Server {
             soft_for: cfg.sendq_soft_for,
         };
         hub.set_files_url(files_url(&cfg, &listeners).as_deref());
+        let irc_tls_port = irc_tls_port(&listeners);
         Ok(Server {
+            irc_tls_port,
             cfg,
             poll,
             listeners,
@@ -496,6 +500,7 @@ impl Server {
             peer,
             secure,
             cfg: &self.cfg,
+            irc_tls_port: self.irc_tls_port,
         };
         let mut out = deliver_to!(self, Some(id));
         Some(f(session, &ctx, &mut self.hub, &mut out))
@@ -608,6 +613,7 @@ impl Server {
                     peer,
                     secure,
                     cfg: &self.cfg,
+                    irc_tls_port: self.irc_tls_port,
                 };
                 let mut out = deliver_to!(self, None);
                 session.closed(&ctx, &mut self.hub, &mut out);
@@ -801,6 +807,15 @@ fn random_token() -> u128 {
         return 0;
     }
     u128::from_le_bytes(bytes)
+}
+
+/// The port of the first IRC listener over TLS.
+fn irc_tls_port(listeners: &[Option<Listener>]) -> Option<u16> {
+    let l = listeners
+        .iter()
+        .flatten()
+        .find(|l| l.proto == Proto::Irc && l.tls)?;
+    Some(l.socket.local_addr().ok()?.port())
 }
 
 /// Where file links point: `--web-url`, else the first web listener as bound (an unspecified

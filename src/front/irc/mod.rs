@@ -99,6 +99,19 @@ fn cap_ls_lines(names: &[String], budget: usize) -> Vec<String> {
     lines
 }
 
+/// The `sts` capability's value (CAP 302 only, never requested): on a plain connection where
+/// to find TLS, on a TLS one how long to keep to it; none without an IRC TLS listener or with
+/// `--sts-duration 0`.
+fn sts_value(ctx: &Ctx<'_>) -> Option<String> {
+    let port = ctx.irc_tls_port?;
+    let duration = ctx.cfg.sts_duration.as_secs();
+    match (duration, ctx.secure) {
+        (0, _) => None,
+        (_, true) => Some(format!("duration={duration}")),
+        (_, false) => Some(format!("port={port},duration={duration}")),
+    }
+}
+
 /// RPL_ISUPPORT lines, at most 12 tokens each.
 fn write_isupport(out: &mut Vec<u8>, srv: &str, me: &str, tokens: &[String]) {
     for chunk in tokens.chunks(12) {
@@ -795,13 +808,16 @@ impl IrcSession {
                     // cap-notify comes with 302, as the specification says.
                     self.caps |= caps::CAP_NOTIFY;
                 }
-                let names: Vec<String> = CAPS
+                let mut names: Vec<String> = CAPS
                     .iter()
                     .map(|&(name, _, value)| match value {
                         Some(v) if self.cap_302 => format!("{name}={v}"),
                         _ => name.to_string(),
                     })
                     .collect();
+                if let Some(sts) = sts_value(ctx).filter(|_| self.cap_302) {
+                    names.push(format!("sts={sts}"));
+                }
                 // Lines that fit in 512 bytes; all but the last marked `*` (302 only).
                 let budget = if self.cap_302 {
                     400 - me.len().min(100)
