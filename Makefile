@@ -35,30 +35,47 @@ lint:
 fmt:
 	$(CARGO) fmt
 
-# The load generator (examples/stress) at full size against a release snak: one table.
+# The load generator (examples/stress) at full size against a release snak: one table (every
+# scenario once, the amplification attack and a reconnect storm of 1 000 among them).
 # Pass generator flags in ARGS, e.g. `make stress ARGS="--scenario fanout100 --proto irc"`.
 STRESS_BIN = $${CARGO_TARGET_DIR:-target}/release
 stress:
 	$(CARGO) build --release --bin snak --example stress
 	$(STRESS_BIN)/examples/stress --snak $(STRESS_BIN)/snak $(ARGS)
 
-# snak (native and IRC) against ngircd and Redis pub/sub (apt-get install ngircd redis-server),
+# snak (native and IRC) against the ceiling (../shared/ceiling: a feature-less relay, the limit
+# of one event loop here; built into the target directory, never inside ../shared), ngircd,
+# InspIRCd, Redis and NATS pub/sub (apt-get install ngircd inspircd redis-server nats-server),
 # in one run: every repeat of a scenario runs once on each target in turn, the server pinned to
-# CPU 1 and the generator to CPU 0; then each target's medians and snak's ratios. A peer that is
-# not installed is reported and skipped. `rooms` is left out: ngircd does not finish it within
-# the run's 120 s timeout. See BENCHMARKS.md.
-BENCH_SCENARIOS ?= idle,idle19k,fanout100,fanout1000,pairs500,paced
-BENCH_TARGETS ?= snak-native,snak-irc,ngircd,redis
+# CPU 1 and the generator to CPU 0; then each target's medians, and every snak figure as a fraction of the
+# ceiling's and beside the best peer. A peer that is not installed, the ceiling where
+# ../shared/ceiling is absent, and TLS/WebSocket targets while snak has no such listener are
+# reported and skipped. BENCH_OLD=PATH adds a second snak binary as targets old-native and
+# old-irc (before/after a change, in the same run). See BENCHMARKS.md (about 47 minutes).
+CEILING_DIR ?= ../shared/ceiling
+CEILING_BIN = $${CARGO_TARGET_DIR:-target}/ceiling/release/limitd
+BENCH_SCENARIOS ?= idle,idle19k,register19k,fanout100,fanout1000,pairs500,paced,amplify,storms,joinpart
+BENCH_TARGETS ?= snak-native,snak-irc,snak-native-tls,snak-irc-tls,snak-irc-ws,snak-irc-wss,ceiling,ngircd,inspircd,redis,nats
+BENCH_OLD ?=
 bench:
 	$(CARGO) build --release --bin snak --example stress
+	@if [ -f $(CEILING_DIR)/Cargo.toml ]; then \
+	  $(CARGO) build --release --manifest-path $(CEILING_DIR)/Cargo.toml \
+	    --target-dir $${CARGO_TARGET_DIR:-target}/ceiling; \
+	else echo "bench: $(CEILING_DIR) is absent: the ceiling target is skipped"; fi
 	mkdir -p stress-out && rm -f stress-out/bench.csv
 	uptime
-	$(STRESS_BIN)/examples/stress --snak $(STRESS_BIN)/snak --target $(BENCH_TARGETS) \
+	$(STRESS_BIN)/examples/stress --snak $(STRESS_BIN)/snak \
+	  --ceiling $(if $(wildcard $(CEILING_DIR)/Cargo.toml),$(CEILING_BIN),$(CEILING_DIR)/absent) \
+	  $(if $(BENCH_OLD),--snak-alt old=$(BENCH_OLD)) \
+	  --target $(BENCH_TARGETS)$(if $(BENCH_OLD),$(comma)old-native$(comma)old-irc) \
 	  --scenario $(BENCH_SCENARIOS) --repeat 3 --csv stress-out/bench.csv $(ARGS) || true
+	uptime
 	$(STRESS_BIN)/examples/stress --compare stress-out/bench.csv
+comma := ,
 
 # The soak (examples/soak): normal chat beside floods, slow readers, half-open and reset
-# connections and file transfers against a release snak, then delivery and memory checks.
+# connections, file transfers and the amplification attack against a release snak, then delivery and memory checks.
 # SOAK_SECONDS bounds the load phase (at most 180).
 SOAK_SECONDS ?= 120
 soak:

@@ -515,3 +515,58 @@ fn a_tls_listener_without_a_certificate_or_with_a_wrong_key_does_not_start() {
     assert!(err.contains("does not fit"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
+
+/// The value of `sts` in a CAP LS 302 reply, if it is offered.
+fn sts_offered(lines: &[String]) -> Option<String> {
+    lines
+        .iter()
+        .flat_map(|l| l.rsplit(':').next().unwrap_or("").split(' '))
+        .find_map(|cap| cap.strip_prefix("sts=").map(String::from))
+}
+
+fn cap_ls_plain(addr: SocketAddr) -> Vec<String> {
+    let mut c = common::Client::connect(addr);
+    c.send("CAP LS 302");
+    let mut lines = Vec::new();
+    loop {
+        let l = c.line();
+        let more = l.contains(" LS * ");
+        lines.push(l);
+        if !more {
+            return lines;
+        }
+    }
+}
+
+#[test]
+fn irc_clients_are_told_to_keep_to_tls_on_both_ports_unless_it_is_off() {
+    let certs = Certs::new("sts");
+    let d = certs.start(&[]);
+    let tls_port = d.addr("irc-tls").port();
+    let plain = sts_offered(&cap_ls_plain(d.addr("irc")));
+    assert_eq!(
+        plain.as_deref(),
+        Some(format!("port={tls_port},duration=2592000").as_str())
+    );
+    let mut secure = TlsClient::connect(d.addr("irc-tls"), client_config(&certs.ca_der, None));
+    secure.send("CAP LS 302");
+    let mut lines = Vec::new();
+    loop {
+        let l = secure.line();
+        let more = l.contains(" LS * ");
+        lines.push(l);
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(sts_offered(&lines).as_deref(), Some("duration=2592000"));
+    // It is never requested.
+    secure.send("CAP REQ sts");
+    assert_eq!(secure.line(), ":snak.localhost CAP * NAK sts");
+
+    let off = certs.start(&["--sts-duration", "0"]);
+    assert_eq!(sts_offered(&cap_ls_plain(off.addr("irc"))), None);
+    // Without an IRC TLS listener there is nothing to point to.
+    let none = common::Daemon::start(&[]);
+    assert_eq!(sts_offered(&cap_ls_plain(none.addr("irc"))), None);
+}

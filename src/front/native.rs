@@ -93,6 +93,18 @@ impl Native {
                 out.close(id, CloseReason::Quit(reason.map(Into::into)));
                 Flow::Lines
             }
+            Ok(Input::Oper { name, password }) => {
+                super::operator::oper(ctx, name, password, hub, out);
+                Flow::Lines
+            }
+            Ok(Input::Rehash) => {
+                super::operator::ask(ctx, super::ServerAsk::Reload, hub, out);
+                Flow::Lines
+            }
+            Ok(Input::Stats) => {
+                super::operator::ask(ctx, super::ServerAsk::Figures, hub, out);
+                Flow::Lines
+            }
             Err(fail) => {
                 out.one(id, me, &Event::Fail(fail));
                 Flow::Lines

@@ -38,6 +38,8 @@ pub struct Recording {
     pub closed: Vec<(ClientId, CloseReason)>,
     /// Jobs handed off the loop, waiting for the test to answer them.
     pub jobs: Vec<(ClientId, u32, super::Job)>,
+    /// What front ends asked of the server.
+    pub asks: Vec<(ClientId, super::ServerAsk)>,
     /// The client whose output is held back, and where its held bytes start.
     pub capture: Option<(ClientId, usize)>,
     /// The Unix time events are dated with.
@@ -51,6 +53,7 @@ fn ctx(cfg: &Config, clock: Clock, id: ClientId) -> Ctx<'_> {
         peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
         secure: false,
         cfg,
+        irc_tls_port: None,
     }
 }
 
@@ -234,6 +237,10 @@ impl Output for Recording {
 
     fn submit(&mut self, id: ClientId, tag: u32, job: super::Job) {
         self.jobs.push((id, tag, job));
+    }
+
+    fn ask_server(&mut self, id: ClientId, ask: super::ServerAsk) {
+        self.asks.push((id, ask));
     }
 }
 

@@ -346,6 +346,9 @@ struct Room {
     members: Vec<ClientId>,
     /// Each member's role bits, parallel to `members`.
     roles: Vec<u8>,
+    /// The members who are operators, in no particular order: a quiet room's joiner and a
+    /// KNOCK need them without a pass over every member.
+    ops: Vec<ClientId>,
     topic: Option<Topic>,
     /// When the room was made (seconds since the Unix epoch), for IRC's 329.
     created: u64,
@@ -854,6 +857,14 @@ impl Hub {
     }
 
     /// The rooms `id` is in, in the order joined.
+    /// Over `--quiet-room-size` members: joins, parts and renames of ordinary members are
+    /// not announced.
+    fn is_quiet(&self, room: RoomId) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|r| r.members.len() > self.cfg.quiet_room_size)
+    }
+
     fn rooms_of(&self, id: ClientId) -> Vec<RoomId> {
         self.user(id)
             .map(|u| u.rooms.iter().map(|m| m.room as usize).collect())
@@ -914,12 +925,22 @@ impl Hub {
         let Some(slot) = self.user(id).and_then(|u| u.slot_in(room)) else {
             return;
         };
-        if let Some(bits) = self.rooms.get_mut(room).and_then(|r| r.roles.get_mut(slot)) {
-            if on {
-                *bits |= role;
-            } else {
-                *bits &= !role;
-            }
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let Some(bits) = r.roles.get_mut(slot) else {
+            return;
+        };
+        let was_op = *bits & OP != 0;
+        if on {
+            *bits |= role;
+        } else {
+            *bits &= !role;
+        }
+        match (was_op, *bits & OP != 0) {
+            (false, true) => r.ops.push(id),
+            (true, false) => r.ops.retain(|&o| o != id),
+            _ => {}
         }
     }
 
@@ -930,6 +951,9 @@ impl Hub {
         let slot = r.members.len() as u32;
         r.members.push(id);
         r.roles.push(roles);
+        if roles & OP != 0 {
+            r.ops.push(id);
+        }
         if let Some(u) = self.users.get_mut(id).and_then(Option::as_mut) {
             u.rooms.push(Membership {
                 room: room as u32,
@@ -952,7 +976,9 @@ impl Hub {
             return;
         };
         r.members.swap_remove(slot);
-        r.roles.swap_remove(slot);
+        if r.roles.swap_remove(slot) & OP != 0 {
+            r.ops.retain(|&o| o != id);
+        }
         if let Some(&moved) = r.members.get(slot) {
             let m = self
                 .users

@@ -24,6 +24,15 @@ pub enum Input<'a> {
         len: u64,
     },
     Quit(Option<&'a str>),
+    /// `/oper NAME PASSWORD`: the front end checks the credentials.
+    Oper {
+        name: &'a str,
+        password: &'a str,
+    },
+    /// `/rehash`: a server operator has the configuration read again.
+    Rehash,
+    /// `/stats`: a server operator's view of the live figures.
+    Stats,
 }
 
 /// The moderation commands, which all name a room or mean the current one.
@@ -118,6 +127,9 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "/offer NICK SIZE NAME",
         "offer a file; /accept ID, /decline ID, /cancel ID answer or stop it",
     ),
+    ("/oper NAME PASSWORD", "become a server operator"),
+    ("/stats", "the server's live figures (server operators)"),
+    ("/rehash", "read the configuration again (server operators)"),
     ("/quit [REASON]", "leave"),
     ("/help", "this list"),
 ];
@@ -333,8 +345,17 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
             }
         }
         "/quit" => return Ok(Input::Quit(nonempty(rest))),
+        "/oper" => {
+            let (password, extra) = word(after_a);
+            return match (a.is_empty() || password.is_empty(), extra.is_empty()) {
+                (false, true) => Ok(Input::Oper { name: a, password }),
+                _ => Err(usage(cmd)),
+            };
+        }
+        "/rehash" if rest.is_empty() => return Ok(Input::Rehash),
+        "/stats" if rest.is_empty() => return Ok(Input::Stats),
         "/help" => Command::Help,
-        "/rooms" | "/who" | "/back" => return Err(usage(cmd)),
+        "/rooms" | "/who" | "/back" | "/rehash" | "/stats" => return Err(usage(cmd)),
         _ => return Err(Fail::UnknownCommand(name_for_error(name))),
     };
     Ok(Input::Command(command))
