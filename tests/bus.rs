@@ -527,6 +527,12 @@ fn kv_create_races_have_exactly_one_winner() {
     let mut a = Node::connected(&urls, |_| {});
     let mut b = Node::connected(&urls, |_| {});
     a.bucket("nicks", BucketConfig::default());
+    // A plain subscription to the bucket's subjects: it sees every attempted write, the
+    // refused ones too, which is why watches are consumers of the stream instead.
+    let mut spy = Node::connected(&urls, |_| {});
+    spy.bus.subscribe("$KV.nicks.nick0").unwrap();
+    spy.bus.flush(Instant::now());
+    spy.sync();
     let mut wins = [0u32; 2];
     for i in 0..100 {
         let key = format!("nick{i}");
@@ -551,6 +557,10 @@ fn kv_create_races_have_exactly_one_winner() {
         let lost = 1 - won[0];
         assert_eq!(results[lost], Err(RequestError::AlreadyExists), "round {i}");
         wins[won[0]] += 1;
+        if i == 0 {
+            let values: Vec<Vec<u8>> = (0..2).map(|_| spy.message().2).collect();
+            assert!(values.contains(&b"a".to_vec()) && values.contains(&b"b".to_vec()));
+        }
         // The value is the winner's.
         let g = a.bus.kv_get("nicks", &key, Instant::now()).unwrap();
         a.bus.flush(Instant::now());

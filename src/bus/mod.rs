@@ -55,7 +55,8 @@
 //!   its socket until the loop has taken them (then NATS buffers, and past its own limit
 //!   drops this slow consumer, which reconnects).
 //!   Requests in flight or waiting for a connection: at most `max_requests`.
-//! - **Requests** (the key-value operations) answer exactly once each, through
+//! - **Requests** (the key-value operations, and [`Bus::request`]) answer exactly once each,
+//!   through
 //!   [`BusEvent::Reply`]: with the result, with [`RequestError::Timeout`] after
 //!   `request_timeout` (also when it could not even be sent because NATS was away), or with
 //!   [`RequestError::ConnectionLost`] when the connection died after it was sent (its outcome is
