@@ -78,8 +78,12 @@ struct Nats {
 
 impl Nats {
     fn start(tag: &str) -> Nats {
+        Nats::start_with(tag, &[])
+    }
+
+    fn start_with(tag: &str, extra: &[&str]) -> Nats {
         let dir = TempDir::new(tag);
-        let (child, port) = Nats::spawn("-1", &dir.0);
+        let (child, port) = Nats::spawn("-1", &dir.0, extra);
         Nats {
             child: Some(child),
             port,
@@ -88,10 +92,11 @@ impl Nats {
     }
 
     /// Starts nats-server with `-p port`, waits until it listens and returns its port.
-    fn spawn(port: &str, dir: &std::path::Path) -> (Child, u16) {
+    fn spawn(port: &str, dir: &std::path::Path, extra: &[&str]) -> (Child, u16) {
         let mut child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
             .arg(dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -147,7 +152,7 @@ impl Nats {
     /// The same server again: same port, same JetStream directory.
     fn restart(&mut self) {
         self.kill();
-        let (child, port) = Nats::spawn(&self.port.to_string(), &self.dir.0);
+        let (child, port) = Nats::spawn(&self.port.to_string(), &self.dir.0, &[]);
         assert_eq!(port, self.port);
         self.child = Some(child);
     }
@@ -1101,4 +1106,34 @@ fn a_watch_whose_bucket_is_recreated_takes_it_whole_and_reports_what_is_gone() {
     let mut held: Vec<&String> = w.bus.kv_watched(watch).unwrap().keys().collect();
     held.sort();
     assert_eq!(held, ["kept"]);
+}
+
+#[test]
+fn credentials_are_sent_and_a_refusal_is_retried() {
+    if !have_nats() {
+        return skip("credentials_are_sent_and_a_refusal_is_retried", MISSING);
+    }
+    let nats = Nats::start_with("auth", &["--user", "snak", "--pass", "s3cret"]);
+    let urls = [nats.url()];
+    let mut good = Node::connected(&urls, |c| {
+        c.user = Some("snak".into());
+        c.pass = Some("s3cret".into());
+    });
+    good.sync();
+    let mut bad = Node::new(&urls, |c| {
+        c.user = Some("snak".into());
+        c.pass = Some("wrong".into());
+    });
+    // Refused and retried, never connected.
+    let deadline = Instant::now() + WAIT;
+    while bad.bus.stats().failures < 3 {
+        assert!(Instant::now() < deadline, "{:?}", bad.bus.stats());
+        bad.pump(Duration::from_millis(50));
+    }
+    assert!(!bad.bus.is_connected());
+    assert!(bad.bus.stats().server_errors >= 1);
+    assert!(bad
+        .got
+        .iter()
+        .all(|e| !matches!(e, BusEvent::Connected { .. })));
 }

@@ -42,6 +42,9 @@
 //!   `reconnect_max`, each with jitter (half to all of the wait).
 //! - **State changes.** [`BusEvent::Connected`] and [`BusEvent::Disconnected`] come exactly
 //!   in turn, so the loop can tell its users the network is split and when it is whole.
+//!   Until the first `Connected` the node is alone ([`Bus::is_connected`] is false); an
+//!   attempt that never got connected (refused, no answer, bad credentials) reports nothing
+//!   but is counted in [`BusStats::failures`] and logged.
 //! - **Subscriptions** survive reconnects: every live one is sent again before anything else.
 //! - **Bounded queues, stated policies.** Connected, the output buffer holds at most
 //!   `max_outgoing` bytes; disconnected, publishes wait in a buffer of at most
