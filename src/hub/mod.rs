@@ -20,7 +20,12 @@
 //! user modes, mask lists), `messages` (routing to rooms and nicks), `users` (nicks, WHOIS and
 //! friends), `files` (transfers).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+/// The hub's maps hash with foldhash: a nick or room lookup on every message is several times
+/// cheaper than with SipHash, and each map's seed is random, so colliding names cannot be
+/// prepared in advance.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -502,17 +507,17 @@ impl Hub {
             cfg,
             now: Clock::now(),
             users: Vec::new(),
-            by_nick: HashMap::new(),
+            by_nick: HashMap::default(),
             rooms: Slab::new(),
-            by_room: HashMap::new(),
-            nick_skeletons: HashMap::new(),
-            room_skeletons: HashMap::new(),
-            transfers: HashMap::new(),
+            by_room: HashMap::default(),
+            nick_skeletons: HashMap::default(),
+            room_skeletons: HashMap::default(),
+            transfers: HashMap::default(),
             offers: VecDeque::new(),
             idle: std::collections::BinaryHeap::new(),
-            transfers_of: HashMap::new(),
-            tokens: HashMap::new(),
-            send_pages: HashMap::new(),
+            transfers_of: HashMap::default(),
+            tokens: HashMap::default(),
+            send_pages: HashMap::default(),
             files_url: None,
             token_source: Box::new({
                 let mut n = 0u128;
@@ -533,7 +538,7 @@ impl Hub {
             oper_count: 0,
             invisible_count: 0,
             max_users: 0,
-            watchers: HashMap::new(),
+            watchers: HashMap::default(),
             started_ms: Clock::now().unix_ms,
             command_counts: Vec::new(),
         }
