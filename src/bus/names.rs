@@ -108,6 +108,12 @@ impl Scheme {
         format!("snak_{}_nicks", self.net)
     }
 
+    /// What each node holds: key = `<node token>.<nick token>`, empty value; the index a
+    /// survivor reads (with a filtered watch) to free a dead node's nicks.
+    pub fn held_bucket(&self) -> String {
+        format!("snak_{}_held", self.net)
+    }
+
     /// Live nodes: key = node id, value = its name and start time; the bucket's TTL is the
     /// liveness bound and each node renews its key.
     pub fn nodes_bucket(&self) -> String {

@@ -90,6 +90,7 @@ fn the_scheme_names() {
     assert_eq!(s.user("bob|away"), "snak.prod.user.bob=7Caway");
     assert_eq!(s.all(), "snak.prod.all");
     assert_eq!(s.nicks_bucket(), "snak_prod_nicks");
+    assert_eq!(s.held_bucket(), "snak_prod_held");
     assert!(names::valid_bucket(&s.nodes_bucket()));
     assert!(names::valid_bucket(
         &Scheme::new("a-b_C9").unwrap().members_bucket()
