@@ -291,11 +291,26 @@ pub enum Event<'a> {
         reason: &'a str,
     },
     ShuttingDown,
+    /// About the network of servers this one is a node of (`--bus`).
+    Network(NetNotice<'a>),
     Reply(Reply<'a>),
     Fail(Fail<'a>),
     File(FileEvent<'a>),
     /// What only some front ends show (IRC today); the others write nothing for these.
     Extra(Extra<'a>),
+}
+
+/// What a node tells its users about the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetNotice<'a> {
+    /// The other servers cannot be reached: neither can their users.
+    Split,
+    /// They can again.
+    Whole,
+    /// `count` messages from users on other servers were lost (in `room`, or to the user).
+    Lost { room: Option<&'a str>, count: u64 },
+    /// While the network was split another server's user took `old`; the user is now `new`.
+    Collision { old: &'a str, new: &'a str },
 }
 
 /// Events that a front end may ignore: IRCv3 notifications, IRC's own listings.
@@ -600,6 +615,10 @@ pub enum Fail<'a> {
     /// Users may only see or change their own modes.
     UsersDontMatch,
     WasNoSuchNick(&'a str),
+    /// The nick cannot be taken now: the network is split (nicks are unique network-wide).
+    NetworkSplit(&'a str),
+    /// `nick` is on another server: files go between users of one server only.
+    RemoteFiles(&'a str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
