@@ -136,6 +136,10 @@ where
 {
     match value.parse::<T>() {
         Ok(n) if n >= min => Ok(n),
+        // All digits and still no number: more digits than the number can hold.
+        Err(_) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("{flag} {value} is too large"))
+        }
         _ => Err(format!(
             "{flag} needs a whole number of at least {min}, not {value:?}"
         )),
@@ -257,6 +261,9 @@ impl Action {
         if !listen.is_empty() {
             cfg.listen = listen;
         }
+        if no_irc && !irc_listen.is_empty() {
+            return Err("--no-irc and --irc-listen contradict each other: give one".into());
+        }
         if no_irc {
             cfg.irc_listen.clear();
         } else if !irc_listen.is_empty() {
@@ -357,6 +364,16 @@ mod tests {
             .unwrap_err()
             .contains("bad address"));
         assert!(run(&["--bogus"]).unwrap_err().contains("unknown option"));
+        assert_eq!(
+            run(&["--max-file-size", "99999999999999999999999"]).unwrap_err(),
+            "--max-file-size 99999999999999999999999 is too large"
+        );
+        assert!(run(&["--max-file-size", "-5"])
+            .unwrap_err()
+            .contains("needs a whole number of at least 0"));
+        assert!(run(&["--no-irc", "--irc-listen", "127.0.0.1:6668"])
+            .unwrap_err()
+            .contains("--no-irc and --irc-listen"));
         assert_eq!(Action::from_args(["--help".to_string()]), Ok(Action::Help));
         assert_eq!(Action::from_args(["-V".to_string()]), Ok(Action::Version));
     }
