@@ -13,9 +13,11 @@ release:
 	$(CARGO) build --release
 
 # The daemon on its defaults: native protocol on 127.0.0.1:12345, IRC on 127.0.0.1:6667.
-# exec: snak takes the shell's place, so Ctrl-C ends with snak's own exit status.
+# At a terminal snak runs as the foreground job of its own (set -m), so Ctrl-C reaches snak
+# alone and `make run` ends with snak's exit status (0), not make's "Interrupt".
 run: release
-	RUST_LOG=$${RUST_LOG:-info} exec ./target/release/snak $(ARGS)
+	@RUST_LOG=$${RUST_LOG:-info} bash -c 'if [ -t 0 ]; then set -m; "$$@" & fg %% >/dev/null; \
+	  else exec "$$@"; fi' make-run ./target/release/snak $(ARGS)
 
 # Everything: what is needed is checked first (tests/prereqs.sh), then format and lint checks,
 # then every suite to its end (tests/suites.sh: unit and integration tests including the

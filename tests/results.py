@@ -8,7 +8,7 @@ usage:
   results.py summary DIR SUITE...  print every DIR/*.result (and a failure for each SUITE
                                    expected but without a file); exit 1 if anything failed
 
-A result file (see docs/TESTING.md) has one item per line:
+A result file (docs/TESTING.md) has one item per line:
   suite NAME / ran N / passed N / failed N / skipped N / skip ID: REASON / fail ID
 """
 
@@ -28,7 +28,8 @@ CRITERION_OK = re.compile(r"^Success\s*$")
 
 
 def label_of(source, exe):
-    """A short name for a test binary, from its source path (as cargo prints it)."""
+    """A short name for a test binary, from its source path and executable (as cargo prints
+    them): integration tests by their name, the others with their kind."""
     stem = os.path.basename(exe).rsplit("-", 1)[0]
     parts = source.split("/")
     if parts[0] == "tests":
@@ -68,7 +69,8 @@ def parse_cargo(log):
     for line in log.splitlines():
         m = RUNNING.match(line)
         if m:
-            current = Target(label_of(m.group(1), m.group(2)), os.path.basename(m.group(2)).rsplit("-", 1)[0])
+            stem = os.path.basename(m.group(2)).rsplit("-", 1)[0]
+            current = Target(label_of(m.group(1), m.group(2)), stem)
             targets.append(current)
             continue
         for pattern in (RERUN, FAILED_TARGET):
@@ -81,13 +83,18 @@ def parse_cargo(log):
         if m:
             current.counts = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
             continue
-        m = TEST.match(line) or FAILED_OUTPUT.match(line)
-        if m and (len(m.groups()) == 1 or m.group(2) == "FAILED"):
-            if m.group(1) not in current.failed_names:
-                current.failed_names.append(m.group(1))
+        failed_name = None
+        m = TEST.match(line)
+        if m and m.group(2) == "FAILED":
+            failed_name = m.group(1)
         elif m and m.group(2) == "ignored":
             current.ignored.append((m.group(1), m.group(3) or "marked #[ignore]"))
-        elif CRITERION_OK.match(line):
+        m = FAILED_OUTPUT.match(line)
+        if m:
+            failed_name = m.group(1)
+        if failed_name and failed_name not in current.failed_names:
+            current.failed_names.append(failed_name)
+        if CRITERION_OK.match(line):
             current.harness_free_ok += 1
     return targets, failed_flags
 

@@ -46,7 +46,13 @@ rust_suite() {
 }
 
 run_suite rust rust_suite
-# The IRC conformance suite (tests/irctest/).
+# The IRC conformance suite (tests/irctest/). A venv of its left half-made (no pip) is
+# removed first, so its runner makes it again.
+irctest_venv=${IRCTEST_VENV:-.venv-irctest}
+if [ -d "$irctest_venv" ] && ! "$irctest_venv/bin/python" -m pip --version >/dev/null 2>&1; then
+    echo "irctest: removing the half-made venv $irctest_venv"
+    rm -rf "$irctest_venv"
+fi
 run_suite irctest tests/irctest/check.sh
 
 echo
