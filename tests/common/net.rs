@@ -9,7 +9,7 @@
 use std::io;
 use std::mem::size_of;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{FromRawFd, RawFd};
 
 /// A connected socket with `SO_RCVBUF` and `SO_SNDBUF` set before connecting (so the window
 /// offered to the peer is small from the first segment, and the kernel does not autotune
@@ -76,22 +76,6 @@ pub fn connect_with_buffers(
     Ok(stream)
 }
 
-/// Sets `SO_SNDBUF` on a connected socket: from then on the kernel no longer grows it.
-pub fn set_sndbuf(stream: &TcpStream, bytes: usize) -> io::Result<()> {
-    set_int(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, bytes)
-}
-
-/// The receive buffer the kernel gave this socket (it doubles what was asked, for its own
-/// bookkeeping, and has a floor).
-pub fn rcvbuf(stream: &TcpStream) -> usize {
-    get_int(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF)
-}
-
-/// The send buffer the kernel gave this socket.
-pub fn sndbuf(stream: &TcpStream) -> usize {
-    get_int(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF)
-}
-
 fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: usize) -> io::Result<()> {
     let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
     // SAFETY: a pointer to a c_int and its size.
@@ -108,26 +92,6 @@ fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: usize) -> io
         Ok(())
     } else {
         Err(io::Error::last_os_error())
-    }
-}
-
-fn get_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> usize {
-    let mut value: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: a pointer to a c_int and to its size, both live for the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            level,
-            name,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc == 0 {
-        usize::try_from(value).unwrap_or(0)
-    } else {
-        0
     }
 }
 
