@@ -31,8 +31,9 @@ test:
 	tests/venv.sh .venv-interop tests/interop/requirements.txt
 	CARGO=$(CARGO) tests/suites.sh
 
-# The public irctest suite (PyPI irctest 0.1.2) against snak, every result shown; `make test`
-# runs it through tests/irctest/check.sh, which accepts only the two known INVITE failures.
+# The public IRC conformance suite (progval/irctest, from IRCTEST_DIR, default ../shared/irctest)
+# against snak, every result shown; `make test` runs it through tests/irctest/check.sh, which
+# fails on any failure. See docs/PROTOCOL.md, "Conformance".
 irctest:
 	@tests/irctest/run.sh $(ARGS); status=$$?; if [ $$status -ne 0 ]; then \
 	  echo "irctest: exit status $$status: not every test passed; every result is above"; fi
@@ -78,7 +79,7 @@ soak:
 # -Z flags libFuzzer needs, so RUSTC_BOOTSTRAP=1 unlocks them; fuzz/ is a workspace of its own.
 FUZZ_SECONDS ?= 60
 fuzz:
-	cd fuzz && for t in native irc; do \
+	cd fuzz && for t in native irc http ws tls; do \
 	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
 

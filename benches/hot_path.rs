@@ -6,9 +6,9 @@
 //! for each N (criterion also prints deliveries per second).
 
 use std::io;
-use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use snak::clock::Clock;
 use snak::event::{Event, MsgKind};
 use snak::hub::{ClientId, Command, Hub, HubConfig, Sink};
 use snak::outbox::{OutQueue, Outbox, Span};
@@ -71,18 +71,19 @@ fn setup(n: usize) -> (Hub, Bench) {
         max_file_size: 1 << 20,
         quiet_room_size: 500,
         offer_timeout: std::time::Duration::from_secs(60),
+        ..HubConfig::default()
     });
     let mut bench = Bench {
         outbox: Outbox::new(),
         queues: (0..n).map(|_| OutQueue::default()).collect(),
         irc: (0..n).map(|i| i % 4 == 3).collect(),
     };
-    let now = Instant::now();
+    let now = Clock::now();
     for id in 0..n {
         if bench.irc[id] {
-            hub.register(id, &format!("irc{id}"), "u", "real", "127.0.0.1");
+            hub.register(id, &format!("irc{id}"), "u", "real", "127.0.0.1", now);
         } else {
-            hub.connect_native(id, "127.0.0.1", &mut bench);
+            hub.connect_native(id, "127.0.0.1", now, &mut bench);
         }
         let join = Command::Join {
             rooms: "#bench",
@@ -98,7 +99,7 @@ fn fanout(c: &mut Criterion) {
     let mut group = c.benchmark_group("room message");
     for n in [10usize, 100, 1000] {
         let (mut hub, mut bench) = setup(n);
-        let now = Instant::now();
+        let now = Clock::now();
         group.throughput(Throughput::Elements(8 * (n as u64 - 1)));
         group.bench_with_input(BenchmarkId::new("fanout", n), &n, |b, _| {
             b.iter(|| {

@@ -90,7 +90,15 @@ struct Daemon {
 impl Daemon {
     fn start(path: &str) -> Result<Daemon, String> {
         let mut child = Command::new(path)
-            .args(["--listen", "127.0.0.1:0", "--irc-listen", "127.0.0.1:0"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--irc-listen",
+                "127.0.0.1:0",
+                "--no-web",
+                "--data-dir",
+                "none",
+            ])
             .args(["--max-sendq", SENDQ, "--irc-ping", "20"])
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())

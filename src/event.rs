@@ -13,6 +13,169 @@ pub struct Source<'a> {
     pub host: &'a str,
 }
 
+/// A message's identity: unique on this server across restarts (it grows with the time it was
+/// made), written as 16 hex digits (`msgid` tags, history selectors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MsgId(pub u64);
+
+impl std::fmt::Display for MsgId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl MsgId {
+    /// Reads the written form back (16 hex digits).
+    pub fn parse(text: &str) -> Option<MsgId> {
+        (text.len() == 16)
+            .then(|| u64::from_str_radix(text, 16).ok())
+            .flatten()
+            .map(MsgId)
+    }
+}
+
+/// When and under which id a message entered the server: every message has both from the
+/// moment it is accepted, whoever receives it and however late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub id: MsgId,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+}
+
+/// A room's binary modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomFlag {
+    /// +i: joining needs an invitation.
+    InviteOnly,
+    /// +m: only operators and voiced members speak.
+    Moderated,
+    /// +n: no messages from outside the room.
+    NoOutside,
+    /// +s: the room is left out of LIST, WHOIS and NAMES for those outside it.
+    Secret,
+    /// +t: only room operators set the topic.
+    TopicOps,
+}
+
+impl RoomFlag {
+    pub const ALL: [RoomFlag; 5] = [
+        RoomFlag::InviteOnly,
+        RoomFlag::Moderated,
+        RoomFlag::NoOutside,
+        RoomFlag::Secret,
+        RoomFlag::TopicOps,
+    ];
+
+    /// The flag's bit in a [`ModeSet`].
+    pub fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// The letter both protocols use for it.
+    pub fn letter(self) -> char {
+        match self {
+            RoomFlag::InviteOnly => 'i',
+            RoomFlag::Moderated => 'm',
+            RoomFlag::NoOutside => 'n',
+            RoomFlag::Secret => 's',
+            RoomFlag::TopicOps => 't',
+        }
+    }
+}
+
+/// A member's standing in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// +o: may change modes, the topic (+t), kick and invite (+i).
+    Op,
+    /// +v: may speak in a moderated room.
+    Voice,
+}
+
+/// The lists of masks a room keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListMode {
+    /// +b: who may not join or speak.
+    Ban,
+    /// +e: exceptions to the bans.
+    Except,
+    /// +I: who may join an invite-only room without an invitation.
+    InviteExcept,
+}
+
+impl ListMode {
+    pub fn letter(self) -> char {
+        match self {
+            ListMode::Ban => 'b',
+            ListMode::Except => 'e',
+            ListMode::InviteExcept => 'I',
+        }
+    }
+}
+
+/// One change to a room's modes, as asked for and as applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeChange<'a> {
+    Flag(bool, RoomFlag),
+    /// +k KEY, or -k.
+    Key(Option<&'a str>),
+    /// +l LIMIT, or -l.
+    Limit(Option<usize>),
+    Member(bool, Role, &'a str),
+    List(bool, ListMode, &'a str),
+}
+
+/// A room's modes as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ModeSet<'a> {
+    /// [`RoomFlag::bit`]s.
+    pub flags: u8,
+    pub key: Option<&'a str>,
+    pub limit: Option<usize>,
+}
+
+impl ModeSet<'_> {
+    pub fn has(&self, flag: RoomFlag) -> bool {
+        self.flags & flag.bit() != 0
+    }
+}
+
+/// A user's own modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserMode {
+    /// +i: left out of WHO and NAMES for those who share no room with the user.
+    Invisible,
+    /// +o: a server operator (only OPER sets it; anyone may drop it).
+    Oper,
+    /// +w: receives WALLOPS.
+    Wallops,
+    /// +B: marked as a bot.
+    Bot,
+}
+
+impl UserMode {
+    pub const ALL: [UserMode; 4] = [
+        UserMode::Invisible,
+        UserMode::Oper,
+        UserMode::Wallops,
+        UserMode::Bot,
+    ];
+
+    pub fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    pub fn letter(self) -> char {
+        match self {
+            UserMode::Invisible => 'i',
+            UserMode::Oper => 'o',
+            UserMode::Wallops => 'w',
+            UserMode::Bot => 'B',
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MsgKind {
     Normal,
@@ -28,6 +191,7 @@ pub enum Event<'a> {
         nick: &'a str,
     },
     RoomMessage {
+        meta: Meta,
         from: Source<'a>,
         room: &'a str,
         kind: MsgKind,
@@ -35,6 +199,7 @@ pub enum Event<'a> {
     },
     /// `to` lists every recipient as addressed (one nick, or a comma list for a group).
     DirectMessage {
+        meta: Meta,
         from: Source<'a>,
         to: &'a str,
         kind: MsgKind,
@@ -71,17 +236,17 @@ pub enum Event<'a> {
     ModeChanged {
         by: Source<'a>,
         room: &'a str,
-        modes: &'a str,
+        changes: &'a [ModeChange<'a>],
     },
     Invited {
         by: Source<'a>,
         who: &'a str,
         room: &'a str,
     },
-    /// A user's own modes changed (told to that user only); `modes` as `+i` or `-o`.
+    /// A user's own modes changed (told to that user only).
     UserModeChanged {
         who: Source<'a>,
-        modes: &'a str,
+        changes: &'a [(bool, UserMode)],
     },
     /// To the victim of a server operator's kill, just before its connection closes.
     Killed {
@@ -148,11 +313,13 @@ pub enum Reply<'a> {
     RoomListEnd {
         count: usize,
     },
-    /// A room's members, in order; `names` is IRC's NAMES form rather than WHO's.
+    /// A room's members; `names` is IRC's NAMES form rather than WHO's; `more` members are
+    /// not listed (a quiet room's list for a joiner).
     Members {
         room: &'a str,
         members: &'a [Member<'a>],
         names: bool,
+        more: usize,
     },
     Topic {
         room: &'a str,
@@ -183,19 +350,27 @@ pub enum Reply<'a> {
     Ison(&'a [&'a str]),
     Lusers {
         users: usize,
+        invisible: usize,
         opers: usize,
         rooms: usize,
     },
-    /// A room's modes as `+ntk` with their parameters after it.
+    /// A room's modes; the key is shown only if `show_key` (to members).
     RoomModes {
         room: &'a str,
-        modes: &'a str,
+        modes: ModeSet<'a>,
+        show_key: bool,
         /// When the room was made, in seconds since the Unix epoch.
         created: u64,
     },
-    /// The end of a room's (always empty) ban list.
-    EndOfBanList(&'a str),
-    UserModes(&'a str),
+    /// One of a room's mask lists, then its end.
+    MaskList {
+        room: &'a str,
+        list: ListMode,
+        /// (mask, who set it, when: seconds since the Unix epoch)
+        entries: &'a [(&'a str, &'a str, u64)],
+    },
+    /// A user's own modes, as [`UserMode::bit`]s.
+    UserModes(u8),
     /// An invitation was passed on.
     Inviting {
         who: &'a str,
@@ -215,6 +390,12 @@ pub struct Whois<'a> {
     pub rooms: &'a [(&'a str, bool)],
     pub oper: bool,
     pub away: Option<&'a str>,
+    /// The account the user is logged in to, if any (always None until accounts exist).
+    pub account: Option<&'a str>,
+    /// Connected over TLS.
+    pub secure: bool,
+    /// The TLS client certificate's fingerprint: shown to the user itself and to operators.
+    pub certfp: Option<&'a str>,
 }
 
 /// A request that could not be carried out; each protocol has its own words for each.
@@ -228,12 +409,25 @@ pub enum Fail<'a> {
     LineTooLong(usize),
     BadNick(&'a str, NameError),
     NickTaken(&'a str),
+    /// The nick looks like another user's (the second), as its skeleton tells.
+    NickLooksLike(&'a str, &'a str),
     BadRoom(&'a str, NameError),
+    /// A new room's name looks like an existing room's: named if the asker may see it.
+    RoomLooksLike(&'a str, Option<&'a str>),
     NoSuchNick(&'a str),
     NoSuchRoom(&'a str),
     NotInRoom(&'a str),
     NoRoom,
     CannotSend(&'a str, &'static str),
+    /// More targets than one command may name; the limit is given.
+    TooManyTargets(&'a str, usize),
+    /// The user is in as many rooms as allowed (given), or the server has as many rooms as it
+    /// holds (0).
+    TooManyRooms(&'a str, usize),
+    /// The user has as many file offers and transfers open as allowed.
+    TooManyTransfers(usize),
+    /// Banned from the room (+b).
+    Banned(&'a str),
     RoomFull(&'a str),
     InviteOnly(&'a str),
     BadKey(&'a str),
@@ -245,8 +439,15 @@ pub enum Fail<'a> {
         max: u64,
     },
     CannotReceiveFiles(&'a str),
+    /// A recipient that takes files through a link accepts by opening it.
+    OpenTheLink(u64),
     Flood,
+    /// Refusals of a new connection, its only line before it is closed.
     ServerFull,
+    TooManyFromAddress,
+    ConnectingTooFast,
+    /// Plain text came to a TLS port.
+    TlsRequired,
     /// A command needs more parameters (IRC); the command is named.
     NeedMoreParams(&'a str),
     /// A message with no target, or no text.
@@ -271,19 +472,22 @@ pub enum Fail<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileEvent<'a> {
-    /// To the sender: the offer is made.
+    /// To the sender: the offer is made; a sender that puts its bytes through a link (IRC,
+    /// the web page) gets the link to put them to once the offer is accepted.
     Offered {
         id: u64,
         to: &'a str,
         size: u64,
         name: &'a str,
+        upload: Option<&'a str>,
     },
-    /// To the recipient.
+    /// To the recipient; one that takes files through a link gets it (opening it accepts).
     Offer {
         id: u64,
         from: &'a str,
         size: u64,
         name: &'a str,
+        download: Option<&'a str>,
     },
     Accepted(u64),
     Declined(u64),
@@ -300,5 +504,13 @@ pub enum AbortReason<'a> {
     CancelledBy(&'a str),
     Disconnected(&'a str),
     TooMuchData,
+    /// The recipient read nothing for the stall deadline while the sender waited.
+    Stalled,
+    /// No data came for an accepted transfer within the idle deadline.
+    Idle,
+    /// The recipient's download link was closed before the end.
+    DownloadClosed,
+    /// The sender's upload was cut off before the end.
+    UploadClosed,
     ShuttingDown,
 }

@@ -13,6 +13,9 @@ pub const LINE_COST: Duration = Duration::from_millis(250);
 pub const BYTE_COST: Duration = Duration::from_micros(100);
 /// How far ahead of the clock a connection may run: a burst of about 20 short lines.
 pub const BURST: Duration = Duration::from_secs(5);
+/// What each copy a line causes for someone else costs its sender, beyond the first: a line
+/// to a room of 10 000 costs about half a second more than a line to one friend.
+pub const DELIVERY_COST: Duration = Duration::from_micros(50);
 
 /// A rate limit as a generic cell rate algorithm: one instant per connection, the time at
 /// which the connection would be even. It may run up to [`BURST`] ahead; past that its lines
@@ -37,6 +40,12 @@ impl FloodGate {
         self.even_at = start + cost;
         Ok(())
     }
+
+    /// Charges the work an admitted line caused: `deliveries` copies queued for others.
+    pub fn charge_work(&mut self, now: Instant, deliveries: u64) {
+        let extra = deliveries.saturating_sub(1).min(1 << 24) as u32;
+        self.even_at = self.even_at.max(now) + DELIVERY_COST * extra;
+    }
 }
 
 /// Why a new connection is refused.
@@ -54,12 +63,15 @@ struct AddressState {
 }
 
 /// Per-address connection accounting. Loopback is exempt unless asked otherwise, so local
-/// tests, bouncers and gateways work.
+/// tests, bouncers and gateways work. IPv4 addresses count one by one; IPv6 addresses by their
+/// leading `ipv6_prefix` bits (a /64 by default, what one customer usually gets), so one
+/// network cannot take unlimited connections by using many of its addresses.
 #[derive(Debug)]
 pub struct AddressLimits {
     max_open: u32,
     max_per_minute: u32,
     include_loopback: bool,
+    ipv6_prefix: u8,
     by_address: HashMap<IpAddr, AddressState>,
     last_sweep: Option<Instant>,
 }
@@ -67,13 +79,36 @@ pub struct AddressLimits {
 const WINDOW: Duration = Duration::from_secs(60);
 
 impl AddressLimits {
-    pub fn new(max_open: u32, max_per_minute: u32, include_loopback: bool) -> AddressLimits {
+    pub fn new(
+        max_open: u32,
+        max_per_minute: u32,
+        include_loopback: bool,
+        ipv6_prefix: u8,
+    ) -> AddressLimits {
         AddressLimits {
             max_open,
             max_per_minute,
             include_loopback,
+            ipv6_prefix: ipv6_prefix.min(128),
             by_address: HashMap::new(),
             last_sweep: None,
+        }
+    }
+
+    /// The address as it is counted: IPv4 (also when mapped into IPv6) whole, IPv6 by prefix.
+    fn key(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let bits = u128::from(v6);
+                    let mask = u128::MAX
+                        .checked_shl(128 - u32::from(self.ipv6_prefix))
+                        .unwrap_or(0);
+                    IpAddr::V6((bits & mask).into())
+                }
+            },
+            v4 => v4,
         }
     }
 
@@ -88,11 +123,22 @@ impl AddressLimits {
         ip.is_loopback() && !self.include_loopback
     }
 
-    /// Counts a new connection from `ip`, or refuses it.
-    pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+    /// New limits (a reload): connections counted before stay counted under the key they were
+    /// admitted with.
+    pub fn set_limits(&mut self, max_open: u32, max_per_minute: u32, loopback: bool, prefix: u8) {
+        self.max_open = max_open;
+        self.max_per_minute = max_per_minute;
+        self.include_loopback = loopback;
+        self.ipv6_prefix = prefix.min(128);
+    }
+
+    /// Counts a new connection from `ip`, or refuses it. Returns the key it is counted under
+    /// (None: exempt), to give back to [`AddressLimits::release`].
+    pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<Option<IpAddr>, Refusal> {
         if self.exempt(ip) {
-            return Ok(());
+            return Ok(None);
         }
+        let ip = self.key(ip);
         self.sweep(now);
         let state = self.by_address.entry(ip).or_insert(AddressState {
             open: 0,
@@ -111,11 +157,20 @@ impl AddressLimits {
         }
         state.open += 1;
         state.opened_in_window += 1;
-        Ok(())
+        Ok(Some(ip))
     }
 
-    /// A connection admitted from `ip` is gone.
-    pub fn release(&mut self, ip: IpAddr) {
+    /// The key `ip` is counted under (None: exempt); tests use it to release.
+    #[cfg(test)]
+    fn key_of(&self, ip: IpAddr) -> Option<IpAddr> {
+        (!self.exempt(ip)).then(|| self.key(ip))
+    }
+
+    /// A connection admitted under `key` is gone.
+    pub fn release(&mut self, key: Option<IpAddr>) {
+        let Some(ip) = key else {
+            return;
+        };
         if let Some(state) = self.by_address.get_mut(&ip) {
             state.open = state.open.saturating_sub(1);
         }
@@ -163,6 +218,26 @@ mod tests {
     }
 
     #[test]
+    fn a_line_to_many_costs_more_than_a_line_to_one() {
+        let t0 = Instant::now();
+        let (mut one, mut many) = (FloodGate::new(t0), FloodGate::new(t0));
+        let (mut to_one, mut to_many) = (0, 0);
+        while one.admit(t0, 10).is_ok() {
+            one.charge_work(t0, 1);
+            to_one += 1;
+        }
+        while many.admit(t0, 10).is_ok() {
+            many.charge_work(t0, 10_000);
+            to_many += 1;
+        }
+        assert!(
+            to_many * 2 < to_one,
+            "{to_many} lines to 10 000 vs {to_one} to one"
+        );
+        assert!(to_many >= 1, "the first line always passes");
+    }
+
+    #[test]
     fn long_lines_cost_more() {
         let t0 = Instant::now();
         let mut gate = FloodGate::new(t0);
@@ -177,21 +252,30 @@ mod tests {
     fn addresses_are_capped_and_rate_limited_loopback_exempt() {
         let t0 = Instant::now();
         let remote: IpAddr = "192.0.2.7".parse().unwrap();
-        let mut limits = AddressLimits::new(2, 3, false);
-        assert_eq!(limits.admit(remote, t0), Ok(()));
-        assert_eq!(limits.admit(remote, t0), Ok(()));
-        assert_eq!(limits.admit(remote, t0), Err(Refusal::TooManyFromAddress));
-        limits.release(remote);
-        assert_eq!(limits.admit(remote, t0), Ok(()));
-        limits.release(remote);
-        assert_eq!(limits.admit(remote, t0), Err(Refusal::TooFast));
-        assert_eq!(limits.admit(remote, t0 + WINDOW), Ok(()));
+        let mut limits = AddressLimits::new(2, 3, false, 64);
+        assert_eq!(limits.admit(remote, t0).map(|_| ()), Ok(()));
+        assert_eq!(limits.admit(remote, t0).map(|_| ()), Ok(()));
+        assert_eq!(
+            limits.admit(remote, t0).map(|_| ()),
+            Err(Refusal::TooManyFromAddress)
+        );
+        limits.release(limits.key_of(remote));
+        assert_eq!(limits.admit(remote, t0).map(|_| ()), Ok(()));
+        limits.release(limits.key_of(remote));
+        assert_eq!(limits.admit(remote, t0).map(|_| ()), Err(Refusal::TooFast));
+        assert_eq!(limits.admit(remote, t0 + WINDOW).map(|_| ()), Ok(()));
         for _ in 0..100 {
-            assert_eq!(limits.admit("127.0.0.5".parse().unwrap(), t0), Ok(()));
-            assert_eq!(limits.admit("::1".parse().unwrap(), t0), Ok(()));
+            assert_eq!(
+                limits.admit("127.0.0.5".parse().unwrap(), t0).map(|_| ()),
+                Ok(())
+            );
+            assert_eq!(limits.admit("::1".parse().unwrap(), t0).map(|_| ()), Ok(()));
         }
-        let mut strict = AddressLimits::new(1, 10, true);
-        assert_eq!(strict.admit("127.0.0.1".parse().unwrap(), t0), Ok(()));
+        let mut strict = AddressLimits::new(1, 10, true, 64);
+        assert_eq!(
+            strict.admit("127.0.0.1".parse().unwrap(), t0).map(|_| ()),
+            Ok(())
+        );
         assert_eq!(
             strict.admit("127.0.0.1".parse().unwrap(), t0),
             Err(Refusal::TooManyFromAddress)
@@ -199,13 +283,49 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_counts_by_prefix_and_ipv4_by_address() {
+        let t0 = Instant::now();
+        let mut limits = AddressLimits::new(2, 100, false, 64);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limits.admit(a, t0).map(|_| ()), Ok(()));
+        assert_eq!(limits.admit(b, t0).map(|_| ()), Ok(()));
+        assert_eq!(
+            limits.admit(a, t0),
+            Err(Refusal::TooManyFromAddress),
+            "same /64"
+        );
+        assert_eq!(limits.admit(other, t0).map(|_| ()), Ok(()), "another /64");
+        limits.release(limits.key_of(b));
+        assert_eq!(limits.admit(a, t0).map(|_| ()), Ok(()));
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let v4_neighbour: IpAddr = "192.0.2.2".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(limits.admit(v4, t0).map(|_| ()), Ok(()));
+        assert_eq!(limits.admit(mapped, t0).map(|_| ()), Ok(()));
+        assert_eq!(
+            limits.admit(v4, t0).map(|_| ()),
+            Err(Refusal::TooManyFromAddress)
+        );
+        assert_eq!(limits.admit(v4_neighbour, t0).map(|_| ()), Ok(()));
+        let mut whole = AddressLimits::new(1, 100, false, 128);
+        assert_eq!(whole.admit(a, t0).map(|_| ()), Ok(()));
+        assert_eq!(
+            whole.admit(b, t0).map(|_| ()),
+            Ok(()),
+            "/128 counts each address"
+        );
+    }
+
+    #[test]
     fn idle_addresses_are_forgotten() {
         let t0 = Instant::now();
-        let mut limits = AddressLimits::new(5, 5, false);
+        let mut limits = AddressLimits::new(5, 5, false, 64);
         for i in 0..50u8 {
             let ip = IpAddr::from([192, 0, 2, i]);
             limits.admit(ip, t0).unwrap();
-            limits.release(ip);
+            limits.release(limits.key_of(ip));
         }
         assert_eq!(limits.tracked(), 50);
         limits

@@ -17,6 +17,8 @@ pub struct Span {
 }
 
 impl Span {
+    pub const EMPTY: Span = Span { start: 0, len: 0 };
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -27,6 +29,8 @@ const NONE: u32 = u32::MAX;
 const MAX_IOV: usize = 256;
 /// The arena is given back if a burst made it larger than this.
 const ARENA_KEEP: usize = 4 << 20;
+/// The span list is given back if a burst made it longer than this.
+const ITEMS_KEEP: usize = 64 << 10;
 
 #[derive(Debug, Clone, Copy)]
 struct Item {
@@ -70,6 +74,11 @@ impl OutQueue {
     fn has_items(&self) -> bool {
         self.head != NONE
     }
+
+    /// Drops everything queued: the connection will never be written to.
+    pub fn forget(&mut self) {
+        *self = OutQueue::default();
+    }
 }
 
 /// What a flush achieved.
@@ -87,6 +96,8 @@ pub struct Outbox {
     items: Vec<Item>,
     /// Connections with spans this pass, each once.
     dirty: Vec<usize>,
+    /// Bytes written to sockets so far (for metrics).
+    pub written: u64,
 }
 
 impl Outbox {
@@ -94,13 +105,20 @@ impl Outbox {
         Outbox::default()
     }
 
-    /// Encodes into the arena; returns the span written.
+    /// Encodes into the arena; returns the span written. The caller keeps the arena far
+    /// below 4 GiB by flushing between events; an encoding that would pass that is dropped.
     pub fn encode(&mut self, f: impl FnOnce(&mut Vec<u8>)) -> Span {
         let start = self.arena.len();
         f(&mut self.arena);
-        Span {
-            start: start as u32,
-            len: (self.arena.len() - start) as u32,
+        match (
+            u32::try_from(start),
+            u32::try_from(self.arena.len() - start),
+        ) {
+            (Ok(start), Ok(len)) if start.checked_add(len).is_some() => Span { start, len },
+            _ => {
+                self.arena.truncate(start);
+                Span::EMPTY
+            }
         }
     }
 
@@ -193,6 +211,7 @@ impl Outbox {
             match socket.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(mut written) => {
+                    self.written += written as u64;
                     let from_backlog = written.min(q.backlog());
                     q.backlog_pos += from_backlog;
                     written -= from_backlog;
@@ -241,12 +260,19 @@ impl Outbox {
         }
     }
 
-    /// Writes a connection's backlog (on writable readiness).
-    pub fn write_backlog(q: &mut OutQueue, socket: &mut impl Write) -> io::Result<Flushed> {
+    /// Writes a connection's backlog (on writable readiness); counts what went in `written`.
+    pub fn write_backlog(
+        q: &mut OutQueue,
+        socket: &mut impl Write,
+        written: &mut u64,
+    ) -> io::Result<Flushed> {
         while q.backlog() > 0 {
             match socket.write(&q.backlog[q.backlog_pos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => q.backlog_pos += n,
+                Ok(n) => {
+                    q.backlog_pos += n;
+                    *written += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if q.backlog_pos > q.backlog.len() / 2 {
@@ -266,9 +292,11 @@ impl Outbox {
     /// Forgets this pass's arena and spans (every queue has been written or kept).
     pub fn end_pass(&mut self) {
         self.items.clear();
+        if self.items.capacity() > ITEMS_KEEP {
+            self.items = Vec::new();
+        }
         if self.arena.capacity() > ARENA_KEEP {
             self.arena = Vec::new();
-            self.items = Vec::new();
         } else {
             self.arena.clear();
         }
@@ -365,11 +393,14 @@ mod tests {
         ob.push(&mut q, 0, span);
         s.room = 3;
         assert_eq!(
-            Outbox::write_backlog(&mut q, &mut s).unwrap(),
+            Outbox::write_backlog(&mut q, &mut s, &mut 0).unwrap(),
             Flushed::Blocked
         );
         s.room = 100;
-        assert_eq!(Outbox::write_backlog(&mut q, &mut s).unwrap(), Flushed::All);
+        assert_eq!(
+            Outbox::write_backlog(&mut q, &mut s, &mut 0).unwrap(),
+            Flushed::All
+        );
         assert_eq!(s.got, b"alpha\nbeta\ngamma\ndelta\n");
         assert_eq!(q.queued(), 0);
     }

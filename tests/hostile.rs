@@ -424,6 +424,9 @@ impl LowFdDaemon {
                 "--listen",
                 "127.0.0.1:0",
                 "--no-irc",
+                "--no-web",
+                "--data-dir",
+                "none",
                 "--max-clients",
                 "1000",
             ])
@@ -656,40 +659,74 @@ fn a_frame_cut_short_by_a_disconnect_leaves_every_stream_in_step() {
 fn confusable_and_invisible_names_are_refused() {
     let d = Daemon::start(&[]);
     let (mut a, mut b) = pair(&d);
-    let nick_rule = "nicks use ASCII letters, digits and - _ [ ] \\ ^ { } | `";
-    let room_rule = "room names use ASCII letters, digits and - _ . + !";
-    for nick in [
-        "\u{430}lice",   // Cyrillic a
-        "bo\u{200b}b",   // zero-width space
-        "\u{202e}ecila", // right-to-left override
-        "al\u{ad}ice",   // soft hyphen
-        "\u{ff41}lice",  // fullwidth a
-        "alice\u{feff}", // byte order mark
+    a.send("/join #rust");
+    a.expect("* alice joined #rust");
+    let invisible = "nicks cannot contain invisible characters (zero-width spaces or joiners, soft hyphens and the like)";
+    let bidi = "nicks cannot contain bidirectional controls (such as right-to-left overrides)";
+    // bob tries to pass for alice, or to hide characters in a name.
+    for (nick, why) in [
+        // Cyrillic a: looks like alice, who is here.
+        (
+            "\u{430}lice",
+            "! nick-taken \u{430}lice looks like alice, a nick in use".to_string(),
+        ),
+        // Fullwidth letters fold to alice itself.
+        (
+            "\u{ff41}lice",
+            "! nick-taken \u{ff41}lice is already in use".to_string(),
+        ),
+        (
+            "bo\u{200b}b",
+            format!("! bad-nick bo\u{200b}b: {invisible}"),
+        ),
+        ("\u{202e}ecila", format!("! bad-nick \u{202e}ecila: {bidi}")),
+        (
+            "al\u{ad}ice",
+            format!("! bad-nick al\u{ad}ice: {invisible}"),
+        ),
+        (
+            "alice\u{feff}",
+            format!("! bad-nick alice\u{feff}: {invisible}"),
+        ),
     ] {
-        a.send(&format!("/nick {nick}"));
-        a.expect(&format!("! bad-nick {nick}: {nick_rule}"));
+        b.send(&format!("/nick {nick}"));
+        b.expect(&why);
     }
-    for room in ["#\u{440}ust", "#ru\u{200b}st", "#\u{202e}tsur"] {
-        a.send(&format!("/join {room}"));
-        a.expect(&format!("! bad-room {room}: {room_rule}"));
+    let room_invisible = "room names cannot contain invisible characters (zero-width spaces or joiners, soft hyphens and the like)";
+    for (room, why) in [
+        // Cyrillic dze: looks like #rust, which exists.
+        ("#ru\u{455}t", "! bad-room #ru\u{455}t: looks like #rust, a room that exists; join that or choose another name".to_string()),
+        ("#ru\u{200b}st", format!("! bad-room #ru\u{200b}st: {room_invisible}")),
+        ("#\u{202e}tsur", "! bad-room #\u{202e}tsur: room names cannot contain bidirectional controls (such as right-to-left overrides)".to_string()),
+    ] {
+        b.send(&format!("/join {room}"));
+        b.expect(&why);
     }
-    a.send("/msg \u{430}lice hi");
-    a.expect("! no-such-nick \u{430}lice");
-    // The same rules for IRC.
+    b.send("/msg \u{430}lice hi");
+    b.expect("! no-such-nick \u{430}lice");
+    // The same rules for IRC, before registration and after.
     let mut irc = Client::connect(d.irc.unwrap());
     irc_send(&mut irc, "NICK \u{430}lice");
-    irc.expect(&format!("{S} 432 * \u{430}lice :{nick_rule}"));
+    irc.expect(&format!(
+        "{S} 433 * \u{430}lice :Nickname looks like alice, which is in use"
+    ));
     irc_send(&mut irc, "NICK b\u{200b}ob");
-    irc.expect(&format!("{S} 432 * b\u{200b}ob :{nick_rule}"));
+    irc.expect(&format!("{S} 432 * b\u{200b}ob :{invisible}"));
     irc_send(&mut irc, "NICK zed");
     irc_send(&mut irc, "USER zed 0 * :Zed");
     irc.line_starting(&format!("{S} 422 zed "));
-    irc_send(&mut irc, "JOIN #\u{440}ust");
-    irc.expect(&format!("{S} 403 zed #\u{440}ust :{room_rule}"));
+    irc_send(&mut irc, "NICK ALIC\u{415}");
+    irc.expect(&format!(
+        "{S} 433 zed ALIC\u{415} :Nickname looks like alice, which is in use"
+    ));
+    irc_send(&mut irc, "JOIN #ru\u{455}t");
+    irc.expect(&format!(
+        "{S} 479 zed #ru\u{455}t :Channel name looks like #rust, which exists"
+    ));
     // Nobody else saw any of it.
-    b.expect_silence(QUIET);
-    b.send("/who");
-    b.expect("= who #lobby @alice bob");
+    a.expect_silence(QUIET);
+    a.send("/who #lobby");
+    a.expect("= who #lobby @alice bob");
 }
 
 // ---- nobody speaks as someone else ----

@@ -51,8 +51,12 @@ fn nick_changes_are_checked_and_announced() {
     b.expect("! nick-taken ALICE is already in use");
     b.send("/nick 9lives");
     b.expect("! bad-nick 9lives: a nick cannot start with a digit or -");
-    b.send("/nick bøb");
-    b.expect("! bad-nick bøb: nicks use ASCII letters, digits and - _ [ ] \\ ^ { } | `");
+    b.send("/nick b@b");
+    b.expect(
+        "! bad-nick b@b: nicks cannot contain , * ? ! @ : # & $ % + ~ . (IRC gives them meanings)",
+    );
+    b.send("/nick b\u{200b}ob");
+    b.expect("! bad-nick b\u{200b}ob: nicks cannot contain invisible characters (zero-width spaces or joiners, soft hyphens and the like)");
     b.send(&format!("/nick {}", "x".repeat(32)));
     assert!(b.line().starts_with("! bad-nick "));
     b.send("/nick");
@@ -141,9 +145,11 @@ fn rooms_join_part_say_me_rooms_who_topic() {
     b.send("/join lobby");
     b.expect("! bad-room lobby: room names start with #");
     b.send("/join #a:b");
-    b.expect("! bad-room #a:b: room names use ASCII letters, digits and - _ . + !");
+    b.expect(
+        "! bad-room #a:b: room names cannot contain , : * ? @ # & $ % ~ after the # (IRC gives them meanings)",
+    );
     b.send("/join #a b c");
-    b.expect("! usage /join #ROOM");
+    b.expect("! usage /join #ROOM [KEY]");
 }
 
 #[test]
@@ -154,8 +160,10 @@ fn help_and_unknown_commands() {
     let lines = a.expect_eventually("= end help");
     assert!(lines.iter().all(|l| l.starts_with("= help /")), "{lines:?}");
     for cmd in [
-        "/nick", "/msg", "/join", "/part", "/say", "/me", "/rooms", "/who", "/topic", "/offer",
-        "/quit",
+        "/nick", "/msg", "/notice", "/join", "/part", "/say", "/me", "/rooms", "/who", "/topic",
+        "/mode", "/op", "/deop", "/voice", "/devoice", "/kick", "/invite", "/ban", "/unban",
+        "/bans", "/whois", "/away", "/back", "/offer", "/accept", "/decline", "/cancel", "/quit",
+        "/help", "/j)", "/leave)", "/query)", "/names)",
     ] {
         assert!(lines.iter().any(|l| l.contains(cmd)), "help lacks {cmd}");
     }
@@ -334,7 +342,14 @@ fn bad_flags_and_busy_ports_fail_clearly() {
     let d = Daemon::start(&[]);
     let busy = d.native.to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_snak"))
-        .args(["--listen", &busy, "--no-irc"])
+        .args([
+            "--listen",
+            &busy,
+            "--no-irc",
+            "--no-web",
+            "--data-dir",
+            "none",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -641,4 +656,286 @@ fn many_clients_at_once_each_get_every_message_in_order() {
         }
         c.expect_silence(Duration::from_millis(50));
     }
+}
+
+// ---- moderation, IRC formatting and names, with IRC users in the room ----
+
+const S: &str = ":snak.localhost";
+
+/// Registers an IRC client as `nick` and skips the welcome burst; returns it and its 005
+/// lines.
+fn irc_named(d: &Daemon, nick: &str) -> (Client, String) {
+    let mut c = Client::connect(d.irc.expect("an IRC listener"));
+    c.nick = nick.to_string();
+    c.send_raw(format!("NICK {nick}\r\nUSER {nick} 0 * :The {nick}\r\n").as_bytes());
+    c.line_starting(&format!("{S} 001 {nick} "));
+    let mut isupport = String::new();
+    loop {
+        let line = c.line();
+        if line.starts_with(&format!("{S} 005 ")) {
+            isupport.push_str(&line);
+        }
+        if line.starts_with(&format!("{S} 422 {nick} ")) {
+            return (c, isupport);
+        }
+    }
+}
+
+fn irc_send(c: &mut Client, line: &str) {
+    c.send_raw(format!("{line}\r\n").as_bytes());
+}
+
+/// The IRC client joins `room` and reads up to the end of its names list (366 names the
+/// room as the server spells it).
+fn irc_join(c: &mut Client, room: &str) {
+    irc_send(c, &format!("JOIN {room}"));
+    c.line_starting(&format!("{S} 366 {} ", c.nick));
+}
+
+#[test]
+fn a_native_op_moderates_a_room_with_an_irc_user_in_it() {
+    let d = Daemon::start(&[]);
+    let mut a = d.named("alice");
+    a.send("/join #mod");
+    a.expect("* alice joined #mod");
+    let (mut i, _) = irc_named(&d, "ircy");
+    irc_join(&mut i, "#mod");
+    a.expect("* ircy joined #mod");
+    let alice = ":alice!native@127.0.0.1";
+
+    // A topic and a moderated room: ircy may not speak until voiced.
+    a.send("/topic rules: be kind");
+    a.expect("* alice set the topic of #mod to: rules: be kind");
+    i.expect(&format!("{alice} TOPIC #mod :rules: be kind"));
+    a.send("/mode +m");
+    a.expect("* alice sets mode +m on #mod");
+    i.expect(&format!("{alice} MODE #mod +m"));
+    irc_send(&mut i, "PRIVMSG #mod :hello?");
+    i.expect(&format!("{S} 404 ircy #mod :Cannot send to channel"));
+    a.send("/voice ircy");
+    a.expect("* alice sets mode +v ircy on #mod");
+    i.expect(&format!("{alice} MODE #mod +v ircy"));
+    irc_send(&mut i, "PRIVMSG #mod :thank you");
+    a.expect("#mod <ircy> thank you");
+    a.send("/mode #mod");
+    a.expect("= modes #mod +mnt");
+    // ircy is no operator: MODE and KICK are refused to it as to anyone.
+    irc_send(&mut i, "MODE #mod -m");
+    i.expect(&format!("{S} 482 ircy #mod :You're not channel operator"));
+    irc_send(&mut i, "KICK #mod alice");
+    i.expect(&format!("{S} 482 ircy #mod :You're not channel operator"));
+
+    // WHOIS as lines a program splits.
+    irc_send(&mut i, "AWAY :making tea");
+    i.line_starting(&format!("{S} 306 ircy "));
+    a.send("/whois ircy");
+    a.expect("= whois ircy host ircy@127.0.0.1");
+    a.expect("= whois ircy name The ircy");
+    a.expect("= whois ircy rooms #mod");
+    a.expect("= whois ircy away making tea");
+    a.expect("= end whois ircy");
+    a.send("/whois nobody");
+    a.expect("! no-such-nick nobody");
+    a.expect("= end whois nobody");
+
+    // A kick with a reason, a ban that keeps ircy out, lifted again.
+    a.send("/kick ircy #mod spamming");
+    a.expect("* ircy was kicked from #mod by alice (spamming)");
+    i.expect(&format!("{alice} KICK #mod ircy :spamming"));
+    a.send("/ban ircy!*@*");
+    a.expect("* alice sets mode +b ircy!*@* on #mod");
+    a.send("/bans");
+    let ban = a.line();
+    assert!(
+        ban.starts_with("= bans #mod ircy!*@* alice!native@127.0.0.1 "),
+        "{ban}"
+    );
+    a.expect("= end bans #mod");
+    irc_send(&mut i, "JOIN #mod");
+    i.expect(&format!("{S} 474 ircy #mod :Cannot join channel (+b)"));
+    a.send("/unban ircy!*@*");
+    a.expect("* alice sets mode -b ircy!*@* on #mod");
+    // Invite-only: the invitation lets ircy in.
+    a.send("/mode +i");
+    a.expect("* alice sets mode +i on #mod");
+    irc_send(&mut i, "JOIN #mod");
+    i.expect(&format!("{S} 473 ircy #mod :Cannot join channel (+i)"));
+    a.send("/invite ircy");
+    a.expect("= inviting ircy #mod");
+    a.expect("* ircy is away: making tea");
+    i.expect(&format!("{alice} INVITE ircy #mod"));
+    irc_join(&mut i, "#mod");
+    a.expect("* ircy joined #mod");
+    // An operator now, ircy may moderate too, and alice sees it natively.
+    a.send("/op ircy");
+    a.expect("* alice sets mode +o ircy on #mod");
+    i.expect(&format!("{alice} MODE #mod +o ircy"));
+    irc_send(&mut i, "MODE #mod -i");
+    a.expect("* ircy sets mode -i on #mod");
+    i.expect(":ircy!ircy@127.0.0.1 MODE #mod -i");
+    a.send("/deop ircy #mod");
+    a.expect("* alice sets mode -o ircy on #mod");
+    i.expect(&format!("{alice} MODE #mod -o ircy"));
+    // Notices both ways; nobody answers a notice, not even the away reply.
+    a.send("/notice ircy heads up");
+    i.expect(&format!("{alice} NOTICE ircy :heads up"));
+    a.send("/away brb");
+    a.expect("= away on");
+    irc_send(&mut i, "NOTICE alice :noted");
+    a.expect("@alice -ircy- noted");
+    irc_send(&mut i, "PRIVMSG alice :are you there?");
+    a.expect("@alice <ircy> are you there?");
+    let away = i.line_starting(&format!("{S} 301 ircy alice "));
+    assert!(away.ends_with(" brb") || away.ends_with(":brb"), "{away}");
+    a.send("/back");
+    a.expect("= away off");
+    a.expect_silence(QUIET);
+}
+
+#[test]
+fn irc_formatting_reaches_native_users_stripped_whole() {
+    let d = Daemon::start(&[]);
+    let mut n = d.named("nat");
+    let (mut i, _) = irc_named(&d, "painter");
+    irc_join(&mut i, "#lobby");
+    n.expect("* painter joined #lobby");
+    for (sent, shown) in [
+        ("\x0304red", "red"),
+        ("\x034,2red", "red"),
+        ("a\tb", "a b"),
+        (
+            "\x02bold\x02 and \x1ditalic\x1d and \x0312,01blue on black\x03 done",
+            "bold and italic and blue on black done",
+        ),
+        ("\x04ff0000hex red", "hex red"),
+    ] {
+        irc_send(&mut i, &format!("PRIVMSG #lobby :{sent}"));
+        n.expect(&format!("#lobby <painter> {shown}"));
+    }
+    irc_send(&mut i, "PRIVMSG nat :\x0304,02direct\x03\tline");
+    n.expect("@nat <painter> direct line");
+}
+
+#[test]
+fn danish_names_from_a_native_and_an_irc_client() {
+    let d = Daemon::start(&[]);
+    let mut s = d.named("søren");
+    let (mut i, isupport) = irc_named(&d, "Åse");
+    assert!(isupport.contains(" CASEMAPPING=rfc8265 "), "{isupport}");
+    s.send("/join #rødgrød");
+    s.expect("* søren joined #rødgrød");
+    // The IRC user finds the room by another case, and the native user's nick likewise.
+    irc_join(&mut i, "#RØDGRØD");
+    s.expect("* Åse joined #rødgrød");
+    irc_send(&mut i, "PRIVMSG #rødgrød :med fløde");
+    s.expect("#rødgrød <Åse> med fløde");
+    s.send("på dansk");
+    i.expect(":søren!native@127.0.0.1 PRIVMSG #rødgrød :på dansk");
+    irc_send(&mut i, "PRIVMSG SØREN :hej søren");
+    s.expect("@søren <Åse> hej søren");
+    s.send("/msg åse hej åse");
+    i.expect(":søren!native@127.0.0.1 PRIVMSG Åse :hej åse");
+    // One nick however it is written: case, or a decomposed å.
+    s.send("/nick A\u{30a}SE");
+    s.expect("! nick-taken A\u{30a}SE is already in use");
+    irc_send(&mut i, "NICK Søren");
+    i.expect(&format!("{S} 433 Åse Søren :Nickname is already in use"));
+    // ø is not o: soren is someone else, and the names list shows both as written.
+    let mut o = d.named("soren");
+    o.send("/join #rodgrod");
+    o.expect("* soren joined #rodgrod");
+    irc_send(&mut i, "NAMES #rødgrød");
+    i.expect(&format!("{S} 353 Åse = #rødgrød :@søren Åse"));
+    i.expect(&format!("{S} 366 Åse #rødgrød :End of /NAMES list"));
+    // The IRC user's nick changes to another Danish one, seen natively (USER names stay
+    // ASCII: Åse's is "se").
+    irc_send(&mut i, "NICK Ærø");
+    i.expect(":Åse!se@127.0.0.1 NICK Ærø");
+    s.expect("* guest-2 joined #lobby");
+    s.expect("* guest-2 is now known as soren");
+    s.expect("* Åse is now known as Ærø");
+}
+
+#[test]
+fn a_look_alike_of_a_connected_user_is_refused_from_both_protocols() {
+    let d = Daemon::start(&[]);
+    let mut alice = d.named("alice");
+    let mut b = d.client();
+    b.send("/nick \u{430}lice");
+    b.expect("! nick-taken \u{430}lice looks like alice, a nick in use");
+    let mut i = Client::connect(d.irc.expect("an IRC listener"));
+    irc_send(&mut i, "NICK \u{430}lice");
+    i.expect(&format!(
+        "{S} 433 * \u{430}lice :Nickname looks like alice, which is in use"
+    ));
+    // alice may take her own look-alike; then plain alice looks like hers.
+    alice.expect_eventually(&format!("* {} joined #lobby", b.nick));
+    alice.send("/nick \u{430}lice");
+    alice.expect("* alice is now known as \u{430}lice");
+    irc_send(&mut i, "NICK alice");
+    i.expect(&format!(
+        "{S} 433 * alice :Nickname looks like \u{430}lice, which is in use"
+    ));
+    // Once she is gone, the name is free.
+    drop(alice);
+    b.expect_eventually("* \u{430}lice quit (connection closed)");
+    irc_send(&mut i, "NICK alice");
+    irc_send(&mut i, "USER alice 0 * :Alice");
+    i.line_starting(&format!("{S} 001 alice "));
+}
+
+#[test]
+fn ascii_names_refuse_utf8_with_a_clear_reason() {
+    let d = Daemon::start(&["--ascii-names"]);
+    let mut n = d.named("soren");
+    n.send("/nick søren");
+    n.expect("! bad-nick søren: nicks use ASCII letters, digits and - _ [ ] \\ ^ { } | `");
+    n.send("/join #rødgrød");
+    n.expect("! bad-room #rødgrød: room names use ASCII letters, digits and - _ . + !");
+    let (mut i, isupport) = irc_named(&d, "ase");
+    assert!(isupport.contains(" CASEMAPPING=ascii "), "{isupport}");
+    // 479 with the reason, which irssi shows as it is (it words any 403 as "No such channel").
+    irc_send(&mut i, "JOIN #rødgrød");
+    i.expect(&format!(
+        "{S} 479 ase #rødgrød :room names use ASCII letters, digits and - _ . + !"
+    ));
+    irc_send(&mut i, "NICK Åse");
+    i.expect(&format!(
+        "{S} 432 ase Åse :nicks use ASCII letters, digits and - _ [ ] \\ ^ {{ }} | `"
+    ));
+    // ASCII case still folds; look-alikes are only a matter of the UTF-8 rules.
+    n.send("/nick SOREN");
+    n.expect("* soren is now known as SOREN");
+    irc_send(&mut i, "NICK soren");
+    i.expect(&format!("{S} 433 ase soren :Nickname is already in use"));
+}
+
+#[test]
+fn a_reload_keeps_the_name_rules_until_a_restart() {
+    let dir = std::env::temp_dir().join(format!("snak-native-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("snak.toml");
+    std::fs::write(&file, "ascii_names = false\n[limits]\nmax_targets = 4\n").unwrap();
+    let d = Daemon::start(&["--config", file.to_str().unwrap()]);
+    let (mut a, mut b) = pair(&d);
+    std::fs::write(&file, "ascii_names = true\n[limits]\nmax_targets = 1\n").unwrap();
+    common::signal(d.pid(), "-HUP");
+    // The limit shows when the reload has been applied.
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        a.send("/msg bob,alice probe");
+        let line = a.line();
+        if line.starts_with("! too-many-targets ") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reload: {line}");
+        b.expect("@bob,alice <alice> probe");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The names in use were filed under the UTF-8 rules, and those rules stay.
+    b.send("/nick søren");
+    b.expect("* bob is now known as søren");
+    let (_i, isupport) = irc_named(&d, "ircy");
+    assert!(isupport.contains(" CASEMAPPING=rfc8265 "), "{isupport}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -24,7 +24,15 @@ impl Daemon {
     ) -> Result<Daemon, String> {
         let logf = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0", "--irc-listen", "127.0.0.1:0"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--irc-listen",
+                "127.0.0.1:0",
+                "--no-web",
+                "--data-dir",
+                "none",
+            ])
             .args(extra)
             .env(
                 "RUST_LOG",

@@ -3,20 +3,40 @@
 //! The hub knows nothing of sockets or protocols. A client is a [`ClientId`]; a command comes
 //! in as a [`Command`], and everything that should be told to anyone goes out through a
 //! [`Sink`] as an [`Event`], with the recipients named. The server behind the sink encodes each
-//! event once per protocol and queues the bytes.
+//! event once per wire variant and queues the bytes.
+//!
+//! Every command's cost is bounded: membership tests, joins, parts, quits and role changes are
+//! O(1) in the size of the room (a member knows its slot in each room's member vector), a
+//! message names at most [`HubConfig::max_targets`] targets, each once, and a user is in at
+//! most [`HubConfig::max_rooms_per_user`] rooms.
+//!
+//! Names follow the operator's [`NameRules`] (UTF-8 per RFC 8265, or ASCII): every check,
+//! fold and lookup goes through them. Beside the maps from folded nick to user and folded room
+//! name to room, the hub keeps maps from each name's look-alike skeleton (Unicode TS #39), so a
+//! new nick or room that would look like one in use is refused; a user may take a look-alike
+//! of its own nick. Lookups by ASCII names fold on the stack: no allocation per message.
+//!
+//! Modules: `rooms` (joining, leaving, listings, topics, kicks, invitations), `modes` (room and
+//! user modes, mask lists), `messages` (routing to rooms and nicks), `users` (nicks, WHOIS and
+//! friends), `files` (transfers).
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use crate::clock::Clock;
 use crate::event::*;
-use crate::names::{self, check_nick, check_room, fold, Key};
+use crate::names::{NameKeys, NameRules};
 
 mod files;
-mod rooms;
+mod masks;
 
-use rooms::RoomModes;
+pub use files::{LinkRefusal, Opened};
+mod messages;
+mod modes;
+mod rooms;
+mod users;
 
 /// A connection's identity, stable while it is connected (the server's slab key).
 pub type ClientId = usize;
@@ -89,11 +109,22 @@ pub enum Command<'a> {
         nick: &'a str,
         room: &'a str,
     },
-    /// `MODE TARGET [CHANGES [ARGS...]]` on a room or on oneself.
-    Mode {
+    /// A room's modes, shown.
+    ShowModes(&'a str),
+    /// Changes to a room's modes (parsed by the front end's codec).
+    RoomMode {
+        room: &'a str,
+        changes: &'a [ModeChange<'a>],
+    },
+    /// One of a room's mask lists, shown.
+    MaskList {
+        room: &'a str,
+        list: ListMode,
+    },
+    /// A user's modes: shown (None) or changed.
+    UserMode {
         target: &'a str,
-        changes: Option<&'a str>,
-        args: &'a [&'a str],
+        changes: Option<&'a [(bool, UserMode)]>,
     },
     /// Set (Some, not empty) or clear the away message.
     Away(Option<&'a str>),
@@ -114,34 +145,88 @@ pub enum Command<'a> {
 const WHOWAS_MAX: usize = 100;
 /// Pending invitations kept per user; the oldest is forgotten first.
 const INVITES_MAX: usize = 16;
-/// The longest room key.
-const KEY_MAX: usize = 23;
+/// Entries per mask list of a room (ISUPPORT `MAXLIST`).
+pub const MASKS_MAX: usize = 100;
 
 #[derive(Debug, Clone, Copy)]
 pub struct HubConfig {
     pub max_file_size: u64,
-    /// Rooms larger than this do not announce joins, parts and quits to their members.
+    /// Rooms larger than this do not announce joins, parts and quits to their members, and a
+    /// joiner gets a short member list.
     pub quiet_room_size: usize,
-    pub offer_timeout: std::time::Duration,
+    pub offer_timeout: Duration,
+    /// Most rooms and nicks one message may name.
+    pub max_targets: usize,
+    /// Most rooms one user may be in.
+    pub max_rooms_per_user: usize,
+    /// Most rooms the server holds.
+    pub max_rooms: usize,
+    /// Most offers and transfers one user may have open at once.
+    pub max_transfers_per_user: usize,
+    /// An accepted transfer with no data for this long is aborted.
+    pub transfer_idle: Duration,
+    /// Which nicks and room names are allowed and how they compare (`--ascii-names`).
+    pub names: NameRules,
+}
+
+impl Default for HubConfig {
+    fn default() -> HubConfig {
+        HubConfig {
+            max_file_size: 1 << 30,
+            quiet_room_size: 500,
+            offer_timeout: Duration::from_secs(60),
+            max_targets: 4,
+            max_rooms_per_user: 100,
+            max_rooms: 100_000,
+            max_transfers_per_user: 8,
+            transfer_idle: Duration::from_secs(120),
+            names: NameRules::default(),
+        }
+    }
+}
+
+/// A user's place in one room: the room, and the user's index in its member vector.
+#[derive(Debug, Clone, Copy)]
+struct Membership {
+    room: u32,
+    slot: u32,
+}
+
+/// Member role bits, per member of a room.
+const OP: u8 = 1;
+const VOICE: u8 = 2;
+
+/// How a user receives files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileWay {
+    /// In its own connection, as data frames (native).
+    InBand,
+    /// Through a download link it opens (IRC and the web page), when the server has one.
+    Link,
 }
 
 #[derive(Debug)]
 struct User {
     nick: Box<str>,
+    /// The nick's folded form and skeleton, as filed in the hub's maps.
+    keys: NameKeys,
     user: Box<str>,
     realname: Box<str>,
     host: Box<str>,
     /// In the order joined: the last is the most recent.
-    rooms: Vec<RoomId>,
+    rooms: Vec<Membership>,
     current: Option<RoomId>,
     away: Option<Box<str>>,
-    files: bool,
+    files: FileWay,
     /// Joins are followed by the room's topic and member list (IRC).
     room_details: bool,
-    oper: bool,
-    invisible: bool,
+    /// [`UserMode::bit`]s.
+    modes: u8,
     /// Folded names of rooms this user was invited to and has not joined yet.
     invited_to: Vec<Box<str>>,
+    /// Connected over TLS, with this client certificate fingerprint if any.
+    secure: bool,
+    certfp: Option<Box<str>>,
 }
 
 impl User {
@@ -152,19 +237,62 @@ impl User {
             host: &self.host,
         }
     }
+
+    fn has(&self, mode: UserMode) -> bool {
+        self.modes & mode.bit() != 0
+    }
+
+    fn slot_in(&self, room: RoomId) -> Option<usize> {
+        self.rooms
+            .iter()
+            .find(|m| m.room as usize == room)
+            .map(|m| m.slot as usize)
+    }
+}
+
+/// One entry of a room's mask list.
+#[derive(Debug)]
+struct MaskEntry {
+    list: ListMode,
+    /// As set (completed to `nick!user@host`), as the list shows it.
+    mask: Box<str>,
+    /// The mask with its nick part folded by the name rules: what users' masks are matched
+    /// against ([`Hub::mask_of`]), and what tells two entries apart.
+    folded: Box<str>,
+    by: Box<str>,
+    at: u64,
 }
 
 #[derive(Debug)]
 struct Room {
     name: Box<str>,
+    /// The name's folded form and skeleton, as filed in the hub's maps.
+    keys: NameKeys,
+    /// The fan-out slice: every member once, in no particular order.
     members: Vec<ClientId>,
-    ops: Vec<ClientId>,
-    /// Members who may speak while the room is moderated (`+v`).
-    voiced: Vec<ClientId>,
+    /// Each member's role bits, parallel to `members`.
+    roles: Vec<u8>,
     topic: Option<Topic>,
     /// When the room was made (seconds since the Unix epoch), for IRC's 329.
     created: u64,
-    modes: RoomModes,
+    flags: u8,
+    key: Option<Box<str>>,
+    limit: Option<usize>,
+    masks: Vec<MaskEntry>,
+}
+
+impl Room {
+    fn has(&self, flag: RoomFlag) -> bool {
+        self.flags & flag.bit() != 0
+    }
+
+    fn mode_set(&self) -> ModeSet<'_> {
+        ModeSet {
+            flags: self.flags,
+            key: self.key.as_deref(),
+            limit: self.limit,
+        }
+    }
 }
 
 /// A room's topic with who set it and when.
@@ -185,13 +313,6 @@ impl Topic {
     }
 }
 
-/// Seconds since the Unix epoch, for the times IRC clients are told.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Who had a nick, for WHOWAS.
 #[derive(Debug)]
 struct WasUser {
@@ -208,6 +329,36 @@ struct Transfer {
     size: u64,
     sent: u64,
     accepted: bool,
+    /// When data last came (or the offer was accepted): idle transfers are aborted.
+    last_data: Instant,
+    name: Box<str>,
+    /// The connections carrying the bytes when they are not the users' own: an HTTP upload
+    /// (the sender's) and an HTTP download (the recipient's).
+    from_pipe: Option<ClientId>,
+    to_pipe: Option<ClientId>,
+    /// The secrets in the transfer's upload and download links.
+    up_token: u128,
+    down_token: u128,
+}
+
+/// What a link's token opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFor {
+    /// The sender's upload of transfer N.
+    Upload(u64),
+    /// The recipient's download of transfer N (opening it accepts the offer).
+    Download(u64),
+    /// An upload page: files from one user to another (for IRC users).
+    SendPage(u128),
+}
+
+/// A page on which a user who cannot send files in its own protocol (IRC) picks files for
+/// one recipient.
+#[derive(Debug)]
+struct SendPage {
+    from: ClientId,
+    to: ClientId,
+    until: Instant,
 }
 
 /// Where a file data frame goes, or why it can't.
@@ -219,48 +370,112 @@ pub enum Route {
 
 pub struct Hub {
     cfg: HubConfig,
+    /// The time of the command being carried out, as its caller read it.
+    now: Clock,
     users: Vec<Option<User>>,
     by_nick: HashMap<Box<str>, ClientId>,
     rooms: Slab<Room>,
     by_room: HashMap<Box<str>, RoomId>,
+    /// Look-alike skeletons of the nicks and room names in use ([`NameRules::skeleton`]).
+    nick_skeletons: HashMap<Box<str>, ClientId>,
+    room_skeletons: HashMap<Box<str>, RoomId>,
     transfers: HashMap<u64, Transfer>,
     /// Offers in the order made; all share one timeout, so the front expires first.
     offers: VecDeque<(Instant, u64)>,
+    /// When accepted transfers may be idle no longer, earliest first (entries of finished
+    /// transfers are skipped when they come up; active ones are put back later).
+    idle: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
+    /// The open offers and transfers of each user who has any.
+    transfers_of: HashMap<ClientId, Vec<u64>>,
+    /// Link tokens of open transfers.
+    tokens: HashMap<u128, u64>,
+    /// Upload pages by token, with their expiry.
+    send_pages: HashMap<u128, SendPage>,
+    /// Where file links point (`http://HOST:PORT`), if the server serves them.
+    files_url: Option<Box<str>>,
+    /// Unguessable tokens for links; the server gives one from the OS, tests a counter.
+    token_source: Box<dyn FnMut() -> u128>,
     next_transfer: u64,
     next_guest: u64,
+    /// The last message id given out.
+    last_msgid: u64,
     /// Scratch for deduplicating recipients across rooms.
     seen: Vec<u32>,
     epoch: u32,
     peers: Vec<ClientId>,
-    /// Scratch for the recipients of a direct message.
+    /// Scratch for the recipients of a direct message, and the rooms a message names.
     targets: Vec<ClientId>,
+    room_targets: Vec<RoomId>,
     whowas: VecDeque<WasUser>,
     oper_count: usize,
+    invisible_count: usize,
 }
 
 impl Hub {
     pub fn new(cfg: HubConfig) -> Hub {
         Hub {
             cfg,
+            now: Clock::now(),
             users: Vec::new(),
             by_nick: HashMap::new(),
             rooms: Slab::new(),
             by_room: HashMap::new(),
+            nick_skeletons: HashMap::new(),
+            room_skeletons: HashMap::new(),
             transfers: HashMap::new(),
             offers: VecDeque::new(),
+            idle: std::collections::BinaryHeap::new(),
+            transfers_of: HashMap::new(),
+            tokens: HashMap::new(),
+            send_pages: HashMap::new(),
+            files_url: None,
+            token_source: Box::new({
+                let mut n = 0u128;
+                move || {
+                    n += 1;
+                    n
+                }
+            }),
             next_transfer: 1,
             next_guest: 1,
+            last_msgid: 0,
             seen: Vec::new(),
             epoch: 0,
             peers: Vec::new(),
             targets: Vec::new(),
+            room_targets: Vec::new(),
             whowas: VecDeque::new(),
             oper_count: 0,
+            invisible_count: 0,
         }
+    }
+
+    /// New limits (a reload); what exists stays, the limits apply from the next command. The
+    /// name rules stay as they were: every name in the maps is filed under them.
+    pub fn set_config(&mut self, cfg: HubConfig) {
+        self.cfg = HubConfig {
+            names: self.cfg.names,
+            ..cfg
+        };
+    }
+
+    /// File links point here (`http://HOST:PORT`); with none, only native users get files.
+    pub fn set_files_url(&mut self, url: Option<&str>) {
+        self.files_url = url.map(|u| u.trim_end_matches('/').into());
+    }
+
+    /// Where unguessable link tokens come from.
+    pub fn set_token_source(&mut self, source: Box<dyn FnMut() -> u128>) {
+        self.token_source = source;
     }
 
     pub fn user_count(&self) -> usize {
         self.by_nick.len()
+    }
+
+    /// File offers and transfers open.
+    pub fn transfer_count(&self) -> usize {
+        self.transfers.len()
     }
 
     pub fn room_count(&self) -> usize {
@@ -271,8 +486,57 @@ impl Hub {
         self.user(id).map(|u| &*u.nick)
     }
 
+    /// The name rules this hub keeps to.
+    pub fn name_rules(&self) -> NameRules {
+        self.cfg.names
+    }
+
+    /// Whether a user has `nick`, compared by the name rules.
     pub fn nick_in_use(&self, nick: &str) -> bool {
-        self.by_nick.contains_key(&*Key::new(nick))
+        self.user_id(nick).is_some()
+    }
+
+    /// Why `id` may not take `nick`: it breaks the rules, another user has it, or it looks like
+    /// another user's nick (its own look-alikes are fine); None if it may. For front ends
+    /// that check a nick before the user exists (IRC registration).
+    pub fn nick_refusal<'a>(&'a self, id: ClientId, nick: &'a str) -> Option<Fail<'a>> {
+        self.claim_nick(id, nick).err()
+    }
+
+    /// Checks that `id` may take `nick` and gives the keys to file it under: the nick keeps
+    /// to the rules, no other user has it, and it looks like no other user's nick (its own
+    /// look-alikes are fine).
+    fn claim_nick<'a>(&'a self, id: ClientId, nick: &'a str) -> Result<NameKeys, Fail<'a>> {
+        let keys = self
+            .cfg
+            .names
+            .nick(nick)
+            .map_err(|e| Fail::BadNick(nick, e))?;
+        if self
+            .by_nick
+            .get(&keys.key)
+            .is_some_and(|&other| other != id)
+        {
+            return Err(Fail::NickTaken(nick));
+        }
+        match self.nick_skeletons.get(&keys.skeleton) {
+            Some(&other) if other != id => {
+                let like = self.nick(other).unwrap_or("*");
+                Err(Fail::NickLooksLike(nick, like))
+            }
+            _ => Ok(keys),
+        }
+    }
+
+    /// The name of the room `id`'s plain lines go to (native), if any.
+    pub fn current_room(&self, id: ClientId) -> Option<&str> {
+        let room = self.user(id)?.current?;
+        self.rooms.get(room).map(|r| &*r.name)
+    }
+
+    /// Whether `id` is a server operator.
+    pub fn is_oper(&self, id: ClientId) -> bool {
+        self.user(id).is_some_and(|u| u.has(UserMode::Oper))
     }
 
     fn user(&self, id: ClientId) -> Option<&User> {
@@ -283,27 +547,59 @@ impl Hub {
         self.users.get_mut(id).and_then(Option::as_mut)
     }
 
+    fn user_id(&self, nick: &str) -> Option<ClientId> {
+        self.by_nick.get(&*self.cfg.names.key(nick)).copied()
+    }
+
     fn room_id(&self, name: &str) -> Option<RoomId> {
-        self.by_room.get(&*Key::new(name)).copied()
+        self.by_room.get(&*self.cfg.names.key(name)).copied()
+    }
+
+    /// The id and time for a message that enters now: ids grow with time (4096 per
+    /// millisecond), so they stay unique across restarts while the clock moves forward.
+    fn next_meta(&mut self) -> Meta {
+        let time_ms = self.now.unix_ms;
+        self.last_msgid = (self.last_msgid + 1).max(time_ms << 12);
+        Meta {
+            id: MsgId(self.last_msgid),
+            time_ms,
+        }
     }
 
     /// A native client arrives: a guest nick, the greeting, and `#lobby`.
-    pub fn connect_native(&mut self, id: ClientId, host: &str, sink: &mut impl Sink) {
+    pub fn connect_native(&mut self, id: ClientId, host: &str, now: Clock, sink: &mut impl Sink) {
+        self.now = now;
         let nick = loop {
             let candidate = format!("guest-{}", self.next_guest);
             self.next_guest += 1;
-            if !self.nick_in_use(&candidate) {
+            if self.claim_nick(id, &candidate).is_ok() {
                 break candidate;
             }
         };
-        self.add_user(id, &nick, "native", "snak native client", host, true);
+        self.add_user(
+            id,
+            &nick,
+            "native",
+            "snak native client",
+            host,
+            FileWay::InBand,
+        );
         sink.one(id, &nick, &Event::Greeting { nick: &nick });
         self.join_one(id, LOBBY, None, false, sink);
     }
 
-    /// A client that registered itself (IRC) with a nick checked by [`Hub::nick_in_use`].
-    pub fn register(&mut self, id: ClientId, nick: &str, user: &str, realname: &str, host: &str) {
-        self.add_user(id, nick, user, realname, host, false);
+    /// A client that registered itself (IRC) with a nick checked by [`Hub::nick_refusal`].
+    pub fn register(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        user: &str,
+        realname: &str,
+        host: &str,
+        now: Clock,
+    ) {
+        self.now = now;
+        self.add_user(id, nick, user, realname, host, FileWay::Link);
     }
 
     fn add_user(
@@ -313,14 +609,22 @@ impl Hub {
         user: &str,
         realname: &str,
         host: &str,
-        files: bool,
+        files: FileWay,
     ) {
         if self.users.len() <= id {
             self.users.resize_with(id + 1, || None);
         }
-        self.by_nick.insert(fold(nick), id);
+        let rules = self.cfg.names;
+        // Checked by the caller; a nick that fails the rules anyway is filed as it folds.
+        let keys = rules.nick(nick).unwrap_or_else(|_| NameKeys {
+            key: rules.fold(nick),
+            skeleton: rules.skeleton(nick),
+        });
+        self.by_nick.insert(keys.key.clone(), id);
+        self.nick_skeletons.insert(keys.skeleton.clone(), id);
         self.users[id] = Some(User {
             nick: nick.into(),
+            keys,
             user: user.into(),
             realname: realname.into(),
             host: host.into(),
@@ -328,33 +632,68 @@ impl Hub {
             current: None,
             away: None,
             files,
-            room_details: !files,
-            oper: false,
-            invisible: false,
+            room_details: files != FileWay::InBand,
+            modes: 0,
             invited_to: Vec::new(),
+            secure: false,
+            certfp: None,
         });
+    }
+
+    /// How the user is connected: over TLS, with a client certificate's fingerprint.
+    pub fn set_connection(&mut self, id: ClientId, secure: bool, certfp: Option<&str>) {
+        if let Some(u) = self.user_mut(id) {
+            u.secure = secure;
+            u.certfp = certfp.map(Into::into);
+        }
     }
 
     /// The client is gone: its rooms hear that it quit, its transfers are aborted.
     pub fn disconnect(&mut self, id: ClientId, reason: Option<&str>, sink: &mut impl Sink) {
         self.remember(id);
-        if self.is_oper(id) {
-            self.oper_count -= 1;
+        if let Some((oper, invisible)) = self
+            .user(id)
+            .map(|u| (u.has(UserMode::Oper), u.has(UserMode::Invisible)))
+        {
+            self.oper_count -= usize::from(oper);
+            self.invisible_count -= usize::from(invisible);
         }
-        let Some(user) = self.users.get_mut(id).and_then(Option::take) else {
+        let Some(nick) = self.nick(id).map(Box::<str>::from) else {
             return;
         };
-        self.by_nick.remove(&*Key::new(&user.nick));
-        self.abort_transfers_of(id, AbortReason::Disconnected(&user.nick), sink);
-        self.collect_peers(&user.rooms, None, true);
+        self.abort_transfers_of(id, AbortReason::Disconnected(&nick), sink);
+        let rooms: Vec<RoomId> = self.rooms_of(id);
+        self.collect_peers(&rooms, None, true);
+        let Some(user) = self.user(id) else { return };
         let quit = Event::Quit {
             who: user.source(),
             reason,
         };
         sink.many(&self.peers, Some(id), &quit);
-        for &room in &user.rooms {
+        for room in rooms {
             self.remove_member(room, id);
         }
+        let Some(user) = self.users.get_mut(id).and_then(Option::take) else {
+            return;
+        };
+        self.unfile_nick(id, &user.keys);
+    }
+
+    /// Takes `id`'s entries for `keys` out of the nick maps (only its own).
+    fn unfile_nick(&mut self, id: ClientId, keys: &NameKeys) {
+        if self.by_nick.get(&keys.key) == Some(&id) {
+            self.by_nick.remove(&keys.key);
+        }
+        if self.nick_skeletons.get(&keys.skeleton) == Some(&id) {
+            self.nick_skeletons.remove(&keys.skeleton);
+        }
+    }
+
+    /// The rooms `id` is in, in the order joined.
+    fn rooms_of(&self, id: ClientId) -> Vec<RoomId> {
+        self.user(id)
+            .map(|u| u.rooms.iter().map(|m| m.room as usize).collect())
+            .unwrap_or_default()
     }
 
     /// Everyone who shares a room with the client, once each (in `self.peers`); rooms over the
@@ -391,23 +730,89 @@ impl Hub {
         }
     }
 
-    fn remove_member(&mut self, room: RoomId, id: ClientId) {
+    // ---- membership: O(1) in the room's size ----
+
+    /// `id`'s role bits in `room`, if a member.
+    fn roles(&self, room: RoomId, id: ClientId) -> Option<u8> {
+        let slot = self.user(id)?.slot_in(room)?;
+        self.rooms.get(room)?.roles.get(slot).copied()
+    }
+
+    fn is_member(&self, room: RoomId, id: ClientId) -> bool {
+        self.user(id).is_some_and(|u| u.slot_in(room).is_some())
+    }
+
+    fn is_op(&self, room: RoomId, id: ClientId) -> bool {
+        self.roles(room, id).is_some_and(|r| r & OP != 0)
+    }
+
+    fn set_role(&mut self, room: RoomId, id: ClientId, role: u8, on: bool) {
+        let Some(slot) = self.user(id).and_then(|u| u.slot_in(room)) else {
+            return;
+        };
+        if let Some(bits) = self.rooms.get_mut(room).and_then(|r| r.roles.get_mut(slot)) {
+            if on {
+                *bits |= role;
+            } else {
+                *bits &= !role;
+            }
+        }
+    }
+
+    fn add_member(&mut self, room: RoomId, id: ClientId, roles: u8) {
         let Some(r) = self.rooms.get_mut(room) else {
             return;
         };
-        if let Some(pos) = r.members.iter().position(|&m| m == id) {
-            r.members.swap_remove(pos);
+        let slot = r.members.len() as u32;
+        r.members.push(id);
+        r.roles.push(roles);
+        if let Some(u) = self.users.get_mut(id).and_then(Option::as_mut) {
+            u.rooms.push(Membership {
+                room: room as u32,
+                slot,
+            });
         }
-        r.ops.retain(|&m| m != id);
-        r.voiced.retain(|&m| m != id);
+    }
+
+    /// Takes `id` out of `room`; the member moved into its slot learns its new slot. An empty
+    /// room is gone.
+    fn remove_member(&mut self, room: RoomId, id: ClientId) {
+        let Some(u) = self.users.get_mut(id).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(pos) = u.rooms.iter().position(|m| m.room as usize == room) else {
+            return;
+        };
+        let slot = u.rooms.remove(pos).slot as usize;
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        r.members.swap_remove(slot);
+        r.roles.swap_remove(slot);
+        if let Some(&moved) = r.members.get(slot) {
+            let m = self
+                .users
+                .get_mut(moved)
+                .and_then(Option::as_mut)
+                .and_then(|u| u.rooms.iter_mut().find(|m| m.room as usize == room));
+            if let Some(m) = m {
+                m.slot = slot as u32;
+            }
+        }
         if r.members.is_empty() {
             let r = self.rooms.remove(room);
-            self.by_room.remove(&*Key::new(&r.name));
+            if self.by_room.get(&r.keys.key) == Some(&room) {
+                self.by_room.remove(&r.keys.key);
+            }
+            if self.room_skeletons.get(&r.keys.skeleton) == Some(&room) {
+                self.room_skeletons.remove(&r.keys.skeleton);
+            }
         }
     }
 
     /// Carries out one command of a registered client.
-    pub fn apply(&mut self, id: ClientId, cmd: Command<'_>, now: Instant, sink: &mut impl Sink) {
+    pub fn apply(&mut self, id: ClientId, cmd: Command<'_>, now: Clock, sink: &mut impl Sink) {
+        self.now = now;
         let Some(me) = self.user(id) else { return };
         match cmd {
             Command::Nick(new) => self.change_nick(id, new, sink),
@@ -438,18 +843,18 @@ impl Hub {
             Command::Part {
                 rooms: None,
                 reason,
-            } => match me.current {
-                Some(room) => {
-                    let name = self.rooms[room].name.clone();
+            } => match me.current.and_then(|r| self.rooms.get(r)) {
+                Some(r) => {
+                    let name = r.name.clone();
                     self.part_one(id, &name, reason, sink);
                 }
                 None => sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
             },
             Command::PartAll => {
-                let names: Vec<Box<str>> = me
-                    .rooms
-                    .iter()
-                    .map(|&r| self.rooms[r].name.clone())
+                let names: Vec<Box<str>> = self
+                    .rooms_of(id)
+                    .into_iter()
+                    .filter_map(|r| self.rooms.get(r).map(|r| r.name.clone()))
                     .collect();
                 for name in names {
                     self.part_one(id, &name, None, sink);
@@ -467,327 +872,23 @@ impl Hub {
                 reason,
             } => self.kick(id, rooms, nicks, reason, sink),
             Command::Invite { nick, room } => self.invite(id, nick, room, sink),
-            Command::Mode {
-                target,
-                changes,
-                args,
-            } => {
-                if target.starts_with('#') {
-                    self.room_mode(id, target, changes, args, sink)
-                } else {
-                    self.user_mode(id, target, changes, sink)
-                }
-            }
-            Command::Away(text) => {
-                let text = text.filter(|t| !t.is_empty());
-                let reply = if text.is_some() {
-                    Reply::NowAway
-                } else {
-                    Reply::UnAway
-                };
-                let nick = me.nick.clone();
-                if let Some(me) = self.user_mut(id) {
-                    me.away = text.map(Into::into);
-                }
-                sink.one(id, &nick, &Event::Reply(reply));
-            }
+            Command::ShowModes(room) => self.show_modes(id, room, sink),
+            Command::RoomMode { room, changes } => self.room_mode(id, room, changes, sink),
+            Command::MaskList { room, list } => self.mask_list(id, room, list, sink),
+            Command::UserMode { target, changes } => self.user_mode(id, target, changes, sink),
+            Command::Away(text) => self.away(id, text, sink),
             Command::Whois(nick) => self.whois(id, nick, sink),
-            Command::Whowas { nick, count } => {
-                let mut found = 0;
-                let key = fold(nick);
-                for w in self.whowas.iter().rev().filter(|w| fold(&w.nick) == key) {
-                    if count.is_some_and(|c| c > 0 && found >= c) {
-                        break;
-                    }
-                    found += 1;
-                    let reply = Reply::Whowas {
-                        nick: &w.nick,
-                        user: &w.user,
-                        host: &w.host,
-                        realname: &w.realname,
-                    };
-                    sink.one(id, &me.nick, &Event::Reply(reply));
-                }
-                if found == 0 {
-                    sink.one(id, &me.nick, &Event::Fail(Fail::WasNoSuchNick(nick)));
-                }
-                sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhowas(nick)));
-            }
-            Command::Userhost(nicks) => {
-                let found: Vec<_> = nicks
-                    .iter()
-                    .flat_map(|n| n.split(' '))
-                    .filter_map(|n| self.by_nick.get(&*Key::new(n)))
-                    .filter_map(|&u| self.user(u))
-                    .take(5)
-                    .map(|u| (&*u.nick, u.oper, u.away.is_some(), &*u.user, &*u.host))
-                    .collect();
-                sink.one(id, &me.nick, &Event::Reply(Reply::Userhost(&found)));
-            }
-            Command::Ison(nicks) => {
-                let found: Vec<&str> = nicks
-                    .iter()
-                    .flat_map(|n| n.split(' '))
-                    .filter_map(|n| self.by_nick.get(&*Key::new(n)))
-                    .filter_map(|&u| self.nick(u))
-                    .collect();
-                sink.one(id, &me.nick, &Event::Reply(Reply::Ison(&found)));
-            }
-            Command::Lusers => {
-                let reply = Reply::Lusers {
-                    users: self.by_nick.len(),
-                    opers: self.oper_count,
-                    rooms: self.rooms.len(),
-                };
-                sink.one(id, &me.nick, &Event::Reply(reply));
-            }
-            Command::Oper => {
-                let was = me.oper;
-                if let Some(me) = self.user_mut(id) {
-                    me.oper = true;
-                }
-                if !was {
-                    self.oper_count += 1;
-                }
-                let Some(me) = self.user(id) else { return };
-                sink.one(id, &me.nick, &Event::Reply(Reply::YoureOper));
-                if !was {
-                    let ev = Event::UserModeChanged {
-                        who: me.source(),
-                        modes: "+o",
-                    };
-                    sink.one(id, &me.nick, &ev);
-                }
-            }
-            Command::Offer { to, size, name } => self.offer(id, to, size, name, now, sink),
+            Command::Whowas { nick, count } => self.whowas(id, nick, count, sink),
+            Command::Userhost(nicks) => self.userhost(id, nicks, sink),
+            Command::Ison(nicks) => self.ison(id, nicks, sink),
+            Command::Lusers => self.lusers(id, sink),
+            Command::Oper => self.oper(id, sink),
+            Command::Offer { to, size, name } => self.offer(id, to, size, name, now.mono, sink),
             Command::Accept(t) => self.answer_offer(id, t, true, sink),
             Command::Decline(t) => self.answer_offer(id, t, false, sink),
             Command::Cancel(t) => self.cancel(id, t, sink),
             Command::Help => sink.one(id, &me.nick, &Event::Reply(Reply::Help)),
         }
-    }
-
-    /// A server operator disconnects `nick`: it is told why, and its id is returned so the
-    /// caller can close the connection.
-    pub fn kill(
-        &mut self,
-        id: ClientId,
-        nick: &str,
-        reason: &str,
-        sink: &mut impl Sink,
-    ) -> Option<ClientId> {
-        let me = self.user(id)?;
-        if !me.oper {
-            sink.one(id, &me.nick, &Event::Fail(Fail::NoPrivileges));
-            return None;
-        }
-        let Some(&victim) = self.by_nick.get(&*Key::new(nick)) else {
-            sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
-            return None;
-        };
-        let v = self.user(victim)?;
-        let ev = Event::Killed {
-            by: me.source(),
-            victim: &v.nick,
-            reason,
-        };
-        sink.one(victim, &v.nick, &ev);
-        Some(victim)
-    }
-
-    /// Whether `id` is a server operator.
-    pub fn is_oper(&self, id: ClientId) -> bool {
-        self.user(id).is_some_and(|u| u.oper)
-    }
-
-    fn change_nick(&mut self, id: ClientId, new: &str, sink: &mut impl Sink) {
-        let Some(me) = self.user(id) else { return };
-        if let Err(e) = check_nick(new) {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::BadNick(new, e)));
-        }
-        if *me.nick == *new {
-            return;
-        }
-        let key = fold(new);
-        if self.by_nick.get(&key).is_some_and(|&other| other != id) {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NickTaken(new)));
-        }
-        let rooms = me.rooms.clone();
-        self.collect_peers(&rooms, Some(id), false);
-        let Some(me) = self.user(id) else { return };
-        sink.many(
-            &self.peers,
-            None,
-            &Event::NickChanged {
-                who: me.source(),
-                new,
-            },
-        );
-        let old_key = fold(&me.nick);
-        self.remember(id);
-        self.by_nick.remove(&old_key);
-        self.by_nick.insert(key, id);
-        if let Some(me) = self.user_mut(id) {
-            me.nick = new.into();
-        }
-    }
-
-    /// Keeps the user's current identity for WHOWAS.
-    fn remember(&mut self, id: ClientId) {
-        let Some(u) = self.user(id) else { return };
-        let entry = WasUser {
-            nick: u.nick.clone(),
-            user: u.user.clone(),
-            host: u.host.clone(),
-            realname: u.realname.clone(),
-        };
-        if self.whowas.len() >= WHOWAS_MAX {
-            self.whowas.pop_front();
-        }
-        self.whowas.push_back(entry);
-    }
-
-    /// Messages to rooms and nicks. A notice never draws an automatic answer (no errors, no
-    /// away replies), as IRC requires.
-    fn message(
-        &mut self,
-        id: ClientId,
-        targets: &str,
-        kind: MsgKind,
-        text: &str,
-        sink: &mut impl Sink,
-    ) {
-        // The recipients, in a buffer kept between messages: no allocation per message.
-        let mut nicks = std::mem::take(&mut self.targets);
-        nicks.clear();
-        self.message_to(id, targets, kind, text, &mut nicks, sink);
-        self.targets = nicks;
-    }
-
-    /// A message to every other member of a room, if the room's modes let `id` speak; a
-    /// refusal is answered only if `answer` (never for a NOTICE).
-    fn say_in_room(
-        &self,
-        id: ClientId,
-        room: RoomId,
-        kind: MsgKind,
-        text: &str,
-        answer: bool,
-        sink: &mut impl Sink,
-    ) {
-        let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) else {
-            return;
-        };
-        if let Err(why) = self.may_speak(room, id) {
-            if answer {
-                sink.one(id, &me.nick, &Event::Fail(Fail::CannotSend(&r.name, why)));
-            }
-            return;
-        }
-        let ev = Event::RoomMessage {
-            from: me.source(),
-            room: &r.name,
-            kind,
-            text,
-        };
-        sink.many(&r.members, Some(id), &ev);
-    }
-
-    fn message_to(
-        &self,
-        id: ClientId,
-        targets: &str,
-        kind: MsgKind,
-        text: &str,
-        nicks: &mut Vec<ClientId>,
-        sink: &mut impl Sink,
-    ) {
-        let Some(me) = self.user(id) else { return };
-        let answer = kind != MsgKind::Notice;
-        for target in targets.split(',').filter(|t| !t.is_empty()) {
-            if target.starts_with('#') {
-                let Some(room) = self.room_id(target) else {
-                    if answer {
-                        sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(target)));
-                    }
-                    continue;
-                };
-                self.say_in_room(id, room, kind, text, answer, sink);
-            } else {
-                match self.by_nick.get(&*Key::new(target)) {
-                    Some(&to) if !nicks.contains(&to) => nicks.push(to),
-                    Some(_) => {}
-                    None if answer => {
-                        sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(target)))
-                    }
-                    None => {}
-                }
-            }
-        }
-        let group;
-        let to: &str = match nicks.as_slice() {
-            [] => return,
-            [one] => self.nick(*one).unwrap_or(""),
-            many => {
-                let names: Vec<&str> = many.iter().filter_map(|&n| self.nick(n)).collect();
-                group = names.join(",");
-                &group
-            }
-        };
-        let ev = Event::DirectMessage {
-            from: me.source(),
-            to,
-            kind,
-            text,
-        };
-        for &n in nicks.iter() {
-            if let Some(u) = self.user(n) {
-                sink.one(n, &u.nick, &ev);
-                if let (Some(away), true) = (&u.away, answer) {
-                    let reply = Reply::Away {
-                        nick: &u.nick,
-                        text: away,
-                    };
-                    sink.one(id, &me.nick, &Event::Reply(reply));
-                }
-            }
-        }
-    }
-
-    fn whois(&mut self, id: ClientId, nick: &str, sink: &mut impl Sink) {
-        let Some(me) = self.user(id) else { return };
-        let end = Event::Reply(Reply::EndOfWhois(nick));
-        let Some(u) = self
-            .by_nick
-            .get(&*Key::new(nick))
-            .and_then(|&u| self.user(u))
-        else {
-            sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
-            return sink.one(id, &me.nick, &end);
-        };
-        let who = self.by_nick.get(&*Key::new(nick)).copied().unwrap_or(id);
-        let rooms: Vec<(&str, bool)> = u
-            .rooms
-            .iter()
-            .filter_map(|&r| self.rooms.get(r))
-            .map(|r| (&*r.name, r.ops.contains(&who)))
-            .collect();
-        let whois = Whois {
-            nick: &u.nick,
-            user: &u.user,
-            host: &u.host,
-            realname: &u.realname,
-            rooms: &rooms,
-            oper: u.oper,
-            away: u.away.as_deref(),
-        };
-        sink.one(id, &me.nick, &Event::Reply(Reply::Whois(whois)));
-        sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(&u.nick)));
-    }
-
-    /// Names for the nick rules, for callers that validate before registering.
-    pub fn check_nick(nick: &str) -> Result<(), names::NameError> {
-        check_nick(nick)
     }
 }
 

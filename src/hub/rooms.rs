@@ -1,52 +1,6 @@
-//! Rooms: joining and leaving, listings, topics, kicks, invitations and modes.
+//! Rooms: joining and leaving, listings, topics, kicks and invitations.
 
 use super::*;
-
-/// A room's modes (IRC `+t +n +i +m +k +l`); new rooms are `+nt`.
-#[derive(Debug, Clone, Default)]
-pub(super) struct RoomModes {
-    /// +t: only room operators set the topic.
-    pub(super) topic_ops: bool,
-    /// +n: no messages from outside the room.
-    pub(super) no_outside: bool,
-    /// +i: joining needs an invitation.
-    pub(super) invite_only: bool,
-    /// +m: only operators and voiced members speak.
-    pub(super) moderated: bool,
-    /// +k
-    pub(super) key: Option<Box<str>>,
-    /// +l
-    pub(super) limit: Option<usize>,
-}
-
-impl RoomModes {
-    /// As `+imntkl KEY LIMIT`; the key is shown as `*` to those outside the room.
-    pub(super) fn describe(&self, show_key: bool) -> String {
-        let mut flags = String::from("+");
-        let mut params = String::new();
-        for (on, c) in [
-            (self.invite_only, 'i'),
-            (self.moderated, 'm'),
-            (self.no_outside, 'n'),
-            (self.topic_ops, 't'),
-        ] {
-            if on {
-                flags.push(c);
-            }
-        }
-        if let Some(key) = &self.key {
-            flags.push('k');
-            params.push(' ');
-            params.push_str(if show_key { key } else { "*" });
-        }
-        if let Some(limit) = self.limit {
-            flags.push('l');
-            params.push(' ');
-            params.push_str(&limit.to_string());
-        }
-        flags + &params
-    }
-}
 
 impl Hub {
     pub(super) fn join_one(
@@ -58,84 +12,123 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let Some(me) = self.user(id) else { return };
-        if let Err(e) = check_room(name) {
+        let rules = self.cfg.names;
+        if let Err(e) = rules.check_room(name) {
             return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e)));
         }
-        let folded = fold(name);
-        let room = match self.room_id(name) {
-            Some(room) if self.rooms[room].members.contains(&id) => {
-                let r = &self.rooms[room];
-                sink.one(
-                    id,
-                    &me.nick,
-                    &Event::Reply(Reply::CurrentRoom(Some(&r.name))),
-                );
-                if let Some(me) = self.user_mut(id) {
-                    me.current = Some(room);
-                }
-                return;
+        let existing = self.room_id(name);
+        if let Some(room) = existing.filter(|&r| self.is_member(r, id)) {
+            let r = &self.rooms[room];
+            let reply = Reply::CurrentRoom(Some(&r.name));
+            sink.one(id, &me.nick, &Event::Reply(reply));
+            if let Some(me) = self.user_mut(id) {
+                me.current = Some(room);
             }
+            return;
+        }
+        if me.rooms.len() >= self.cfg.max_rooms_per_user {
+            let fail = Fail::TooManyRooms(name, self.cfg.max_rooms_per_user);
+            return sink.one(id, &me.nick, &Event::Fail(fail));
+        }
+        let room = match existing {
             Some(room) => {
-                let r = &self.rooms[room];
-                let invited = me.invited_to.contains(&folded);
-                let fail = if r.modes.key.as_deref().is_some_and(|k| key != Some(k)) {
-                    Some(Fail::BadKey(&r.name))
-                } else if r.modes.limit.is_some_and(|l| r.members.len() >= l) {
-                    Some(Fail::RoomFull(&r.name))
-                } else if r.modes.invite_only && !invited {
-                    Some(Fail::InviteOnly(&r.name))
-                } else {
-                    None
-                };
-                if let Some(fail) = fail {
+                if let Some(fail) = self.may_join(room, id, key) {
                     return sink.one(id, &me.nick, &Event::Fail(fail));
                 }
-                self.rooms[room].members.push(id);
+                self.add_member(room, id, 0);
                 room
+            }
+            None if self.rooms.len() >= self.cfg.max_rooms => {
+                return sink.one(id, &me.nick, &Event::Fail(Fail::TooManyRooms(name, 0)));
             }
             None => {
+                // A new room: filed under its key and its skeleton, unless it looks like one
+                // that exists (named only to those who may see that room).
+                let keys = match rules.room(name) {
+                    Ok(keys) => keys,
+                    Err(e) => return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e))),
+                };
+                if let Some(&other) = self.room_skeletons.get(&keys.skeleton) {
+                    let like = Some(&*self.rooms[other].name).filter(|_| self.visible(other, id));
+                    let fail = Fail::RoomLooksLike(name, like);
+                    return sink.one(id, &me.nick, &Event::Fail(fail));
+                }
+                let NameKeys { key, skeleton } = keys.clone();
                 let room = self.rooms.insert(Room {
                     name: name.into(),
-                    members: vec![id],
-                    ops: vec![id],
-                    voiced: Vec::new(),
+                    keys,
+                    members: Vec::new(),
+                    roles: Vec::new(),
                     topic: None,
-                    created: unix_now(),
-                    modes: RoomModes {
-                        topic_ops: true,
-                        no_outside: true,
-                        ..RoomModes::default()
-                    },
+                    created: self.now.unix_secs(),
+                    flags: RoomFlag::TopicOps.bit() | RoomFlag::NoOutside.bit(),
+                    key: None,
+                    limit: None,
+                    masks: Vec::new(),
                 });
-                self.by_room.insert(folded.clone(), room);
+                self.by_room.insert(key, room);
+                self.room_skeletons.insert(skeleton, room);
+                self.add_member(room, id, OP);
                 room
             }
         };
-        let Some(me) = self.users.get_mut(id).and_then(Option::as_mut) else {
-            return;
-        };
-        me.rooms.push(room);
+        let key = self.rooms[room].keys.key.clone();
+        let Some(me) = self.user_mut(id) else { return };
         me.current = Some(room);
-        me.invited_to.retain(|r| *r != folded);
+        me.invited_to.retain(|r| *r != key);
         let Some(me) = self.user(id) else { return };
         let r = &self.rooms[room];
         let ev = Event::Joined {
             who: me.source(),
             room: &r.name,
         };
-        if r.members.len() <= self.cfg.quiet_room_size {
+        let quiet = r.members.len() > self.cfg.quiet_room_size;
+        if !quiet {
             sink.many(&r.members, (!tell_self).then_some(id), &ev);
         } else if tell_self {
             sink.one(id, &me.nick, &ev);
         }
         if me.room_details {
-            let reply = Reply::Topic {
-                room: &r.name,
-                topic: r.topic.as_ref().map(Topic::info),
-            };
-            sink.one(id, &me.nick, &Event::Reply(reply));
-            self.members_reply(id, room, true, sink);
+            if let Some(topic) = &r.topic {
+                let reply = Reply::Topic {
+                    room: &r.name,
+                    topic: Some(topic.info()),
+                };
+                sink.one(id, &me.nick, &Event::Reply(reply));
+            }
+            if quiet {
+                self.short_members_reply(id, room, sink);
+            } else {
+                self.members_reply(id, room, true, sink);
+            }
         }
+    }
+
+    /// Why `id` may not join `room` with `key`, if it may not.
+    fn may_join(&self, room: RoomId, id: ClientId, key: Option<&str>) -> Option<Fail<'_>> {
+        let (r, me) = (&self.rooms[room], self.user(id)?);
+        let invited = me.invited_to.contains(&r.keys.key);
+        let mask = self.mask_of(id);
+        let listed = |list| super::modes::listed(r, list, &mask);
+        if r.key.as_deref().is_some_and(|k| key != Some(k)) {
+            Some(Fail::BadKey(&r.name))
+        } else if r.limit.is_some_and(|l| r.members.len() >= l) {
+            Some(Fail::RoomFull(&r.name))
+        } else if r.has(RoomFlag::InviteOnly) && !invited && !listed(ListMode::InviteExcept) {
+            Some(Fail::InviteOnly(&r.name))
+        } else if listed(ListMode::Ban) && !listed(ListMode::Except) && !invited {
+            Some(Fail::Banned(&r.name))
+        } else {
+            None
+        }
+    }
+
+    /// `nick!user@host` of a user as masks match it, the nick folded by the name rules (as
+    /// each mask's nick part is: see `MaskEntry::folded`).
+    pub(super) fn mask_of(&self, id: ClientId) -> String {
+        self.user(id)
+            .map(|u| format!("{}!{}@{}", u.keys.key, u.user, u.host))
+            .unwrap_or_default()
     }
 
     pub(super) fn part_one(
@@ -146,9 +139,8 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let Some(me) = self.user(id) else { return };
-        let room = match self.room_id(name) {
-            Some(room) if self.rooms[room].members.contains(&id) => room,
-            _ => return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(name))),
+        let Some(room) = self.room_id(name).filter(|&r| self.is_member(r, id)) else {
+            return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(name)));
         };
         let r = &self.rooms[room];
         let ev = Event::Parted {
@@ -169,13 +161,21 @@ impl Hub {
         let was_current = self.user(id).is_some_and(|u| u.current == Some(room));
         self.remove_member(room, id);
         let Some(me) = self.user_mut(id) else { return };
-        me.rooms.retain(|&r| r != room);
         if was_current {
-            me.current = me.rooms.last().copied();
-            let current = me.current.map(|r| &*self.rooms[r].name);
-            let me = self.user(id).map(|u| &*u.nick).unwrap_or("");
-            sink.one(id, me, &Event::Reply(Reply::CurrentRoom(current)));
+            me.current = me.rooms.last().map(|m| m.room as usize);
+            let Some(me) = self.user(id) else { return };
+            let current = me.current.and_then(|r| self.rooms.get(r)).map(|r| &*r.name);
+            sink.one(id, &me.nick, &Event::Reply(Reply::CurrentRoom(current)));
         }
+    }
+
+    /// Whether `id` may see that `room` exists and who is in it (a secret room only to its
+    /// members and server operators).
+    pub(super) fn visible(&self, room: RoomId, id: ClientId) -> bool {
+        let Some(r) = self.rooms.get(room) else {
+            return false;
+        };
+        !r.has(RoomFlag::Secret) || self.is_member(room, id) || self.is_oper(id)
     }
 
     pub(super) fn list(&mut self, id: ClientId, filter: Option<&str>, sink: &mut impl Sink) {
@@ -190,14 +190,16 @@ impl Hub {
         let mut count = 0;
         match filter {
             None => {
-                for (_, r) in &self.rooms {
-                    sink.one(id, &me.nick, &entry(r));
+                for (room, r) in &self.rooms {
+                    if self.visible(room, id) {
+                        sink.one(id, &me.nick, &entry(r));
+                        count += 1;
+                    }
                 }
-                count = self.rooms.len();
             }
             Some(names) => {
                 for name in names.split(',') {
-                    if let Some(room) = self.room_id(name) {
+                    if let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) {
                         sink.one(id, &me.nick, &entry(&self.rooms[room]));
                         count += 1;
                     }
@@ -217,7 +219,7 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let room = match room {
-            Some(name) => match self.room_id(name) {
+            Some(name) => match self.room_id(name).filter(|&r| self.visible(r, id)) {
                 Some(room) => room,
                 None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name))),
             },
@@ -229,37 +231,21 @@ impl Hub {
         self.members_reply(id, room, names, sink);
     }
 
-    /// Whether `id` may send to `room` (`+n` and `+m`), and if not why.
-    pub(super) fn may_speak(&self, room: RoomId, id: ClientId) -> Result<(), &'static str> {
-        let Some(r) = self.rooms.get(room) else {
-            return Err("no such room");
-        };
-        if r.modes.no_outside && !r.members.contains(&id) {
-            return Err("you are not in it");
-        }
-        let privileged = r.ops.contains(&id) || r.voiced.contains(&id) || self.is_oper(id);
-        if r.modes.moderated && !privileged {
-            return Err("the room is moderated");
-        }
-        Ok(())
-    }
-
-    pub(super) fn member(&self, id: ClientId, room: Option<&Room>) -> Option<Member<'_>> {
+    /// One member as listings show it.
+    pub(super) fn member(&self, id: ClientId, roles: u8) -> Option<Member<'_>> {
         let u = self.user(id)?;
-        let (op, voice) = room.map_or((false, false), |r| {
-            (r.ops.contains(&id), r.voiced.contains(&id))
-        });
         Some(Member {
             nick: &u.nick,
             user: &u.user,
             host: &u.host,
             realname: &u.realname,
-            op,
-            voice,
+            op: roles & OP != 0,
+            voice: roles & VOICE != 0,
             away: u.away.is_some(),
         })
     }
 
+    /// Every member of `room`: O(members), once.
     pub(super) fn members_reply(
         &self,
         id: ClientId,
@@ -273,12 +259,36 @@ impl Hub {
         let members: Vec<Member<'_>> = r
             .members
             .iter()
-            .filter_map(|&m| self.member(m, Some(r)))
+            .zip(&r.roles)
+            .filter_map(|(&m, &roles)| self.member(m, roles))
             .collect();
         let reply = Reply::Members {
             room: &r.name,
             members: &members,
             names,
+            more: 0,
+        };
+        sink.one(id, &me.nick, &Event::Reply(reply));
+    }
+
+    /// A quiet room's member list for a joiner: its operators and the joiner, and how many
+    /// more there are (the full list is for whoever asks for it).
+    fn short_members_reply(&self, id: ClientId, room: RoomId, sink: &mut impl Sink) {
+        let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) else {
+            return;
+        };
+        let members: Vec<Member<'_>> = r
+            .members
+            .iter()
+            .zip(&r.roles)
+            .filter(|&(&m, &roles)| m == id || roles & OP != 0)
+            .filter_map(|(&m, &roles)| self.member(m, roles))
+            .collect();
+        let reply = Reply::Members {
+            room: &r.name,
+            members: &members,
+            names: true,
+            more: r.members.len() - members.len(),
         };
         sink.one(id, &me.nick, &Event::Reply(reply));
     }
@@ -287,39 +297,41 @@ impl Hub {
     pub(super) fn who_mask(&mut self, id: ClientId, mask: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         if let Some(room) = self.room_id(mask) {
-            return self.members_reply(id, room, false, sink);
+            if self.visible(room, id) {
+                return self.members_reply(id, room, false, sink);
+            }
         }
-        let one = self
-            .by_nick
-            .get(&fold(mask))
-            .and_then(|&u| self.member(u, None));
+        let one = self.user_id(mask).and_then(|u| self.member(u, 0));
         let members = one.as_slice();
         let reply = Reply::Members {
             room: mask,
             members,
             names: false,
+            more: 0,
         };
         sink.one(id, &me.nick, &Event::Reply(reply));
     }
 
-    /// IRC's NAMES: each room named (an unknown one lists no one), or the caller's rooms.
+    /// IRC's NAMES: each room named (an unknown or secret one lists no one), or the caller's
+    /// rooms.
     pub(super) fn names(&mut self, id: ClientId, rooms: Option<&str>, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         match rooms {
             None => {
-                for &room in &me.rooms {
+                for room in self.rooms_of(id) {
                     self.members_reply(id, room, true, sink);
                 }
             }
             Some(names) => {
                 for name in names.split(',').filter(|n| !n.is_empty()) {
-                    match self.room_id(name) {
+                    match self.room_id(name).filter(|&r| self.visible(r, id)) {
                         Some(room) => self.members_reply(id, room, true, sink),
                         None => {
                             let reply = Reply::Members {
                                 room: name,
                                 members: &[],
                                 names: true,
+                                more: 0,
                             };
                             sink.one(id, &me.nick, &Event::Reply(reply));
                         }
@@ -337,7 +349,7 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let Some(me) = self.user(id) else { return };
-        let room = match room.map(|n| (n, self.room_id(n))) {
+        let room = match room.map(|n| (n, self.room_id(n).filter(|&r| self.visible(r, id)))) {
             Some((_, Some(room))) => room,
             Some((name, None)) => {
                 return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)))
@@ -355,10 +367,11 @@ impl Hub {
             };
             return sink.one(id, &me.nick, &Event::Reply(reply));
         };
-        if !r.members.contains(&id) && !me.oper {
+        let oper = me.has(UserMode::Oper);
+        if !self.is_member(room, id) && !oper {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(&r.name)));
         }
-        if r.modes.topic_ops && !r.ops.contains(&id) && !me.oper {
+        if r.has(RoomFlag::TopicOps) && !self.is_op(room, id) && !oper {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
         }
         sink.many(
@@ -370,16 +383,18 @@ impl Hub {
                 topic: text,
             },
         );
-        let by: Box<str> = me.nick.clone();
+        let by = format!("{}!{}@{}", me.nick, me.user, me.host).into_boxed_str();
+        let at = self.now.unix_secs();
         let r = &mut self.rooms[room];
         r.topic = (!text.is_empty()).then(|| Topic {
             text: text.into(),
             by,
-            at: unix_now(),
+            at,
         });
     }
 
-    /// KICK: one room and several nicks, or as many rooms as nicks, paired in order.
+    /// KICK: one room and several nicks, or as many rooms as nicks, paired in order; at most
+    /// [`KICK_MAX`] pairs.
     pub(super) fn kick(
         &mut self,
         id: ClientId,
@@ -398,6 +413,11 @@ impl Hub {
                 return sink.one(id, me, &Event::Fail(Fail::NeedMoreParams("KICK")));
             }
         };
+        if pairs.len() > KICK_MAX {
+            let me = self.nick(id).unwrap_or("*");
+            let fail = Fail::TooManyTargets(nicks.get(KICK_MAX).copied().unwrap_or("*"), KICK_MAX);
+            return sink.one(id, me, &Event::Fail(fail));
+        }
         for (room, nick) in pairs {
             self.kick_one(id, room, nick, reason, sink);
         }
@@ -416,23 +436,20 @@ impl Hub {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)));
         };
         let r = &self.rooms[room];
-        if !me.oper {
-            if !r.members.contains(&id) {
+        if !me.has(UserMode::Oper) {
+            if !self.is_member(room, id) {
                 return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(&r.name)));
             }
-            if !r.ops.contains(&id) {
+            if !self.is_op(room, id) {
                 return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
             }
         }
-        let Some(&victim) = self.by_nick.get(&*Key::new(nick)) else {
+        let Some(victim) = self.user_id(nick) else {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
         };
-        if !r.members.contains(&victim) {
-            return sink.one(
-                id,
-                &me.nick,
-                &Event::Fail(Fail::UserNotInRoom(nick, &r.name)),
-            );
+        if !self.is_member(room, victim) {
+            let fail = Fail::UserNotInRoom(nick, &r.name);
+            return sink.one(id, &me.nick, &Event::Fail(fail));
         }
         let ev = Event::Kicked {
             by: me.source(),
@@ -446,23 +463,23 @@ impl Hub {
 
     pub(super) fn invite(&mut self, id: ClientId, nick: &str, name: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
-        let Some(&guest) = self.by_nick.get(&*Key::new(nick)) else {
+        let Some(guest) = self.user_id(nick) else {
             return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
         };
         let mut shown = name;
         if let Some(room) = self.room_id(name) {
             let r = &self.rooms[room];
             shown = &r.name;
-            if !r.members.contains(&id) {
+            if !self.is_member(room, id) {
                 return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(&r.name)));
             }
-            if r.modes.invite_only && !r.ops.contains(&id) {
+            if r.has(RoomFlag::InviteOnly) && !self.is_op(room, id) {
                 return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
             }
-            if r.members.contains(&guest) {
+            if self.is_member(room, guest) {
                 return sink.one(id, &me.nick, &Event::Fail(Fail::UserInRoom(nick, &r.name)));
             }
-        } else if let Err(e) = check_room(name) {
+        } else if let Err(e) = self.cfg.names.check_room(name) {
             return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e)));
         }
         let Some(g) = self.user(guest) else { return };
@@ -484,7 +501,7 @@ impl Hub {
             };
             sink.one(id, &me.nick, &Event::Reply(reply));
         }
-        let folded = fold(name);
+        let folded = self.cfg.names.fold(name);
         if let Some(g) = self.user_mut(guest) {
             if !g.invited_to.contains(&folded) {
                 if g.invited_to.len() >= INVITES_MAX {
@@ -494,213 +511,7 @@ impl Hub {
             }
         }
     }
-
-    pub(super) fn user_mode(
-        &mut self,
-        id: ClientId,
-        target: &str,
-        changes: Option<&str>,
-        sink: &mut impl Sink,
-    ) {
-        let Some(me) = self.user(id) else { return };
-        match self.by_nick.get(&*Key::new(target)) {
-            None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(target))),
-            Some(&other) if other != id => {
-                return sink.one(id, &me.nick, &Event::Fail(Fail::UsersDontMatch))
-            }
-            Some(_) => {}
-        }
-        let Some(changes) = changes else {
-            let modes = match (me.invisible, me.oper) {
-                (false, false) => "+",
-                (true, false) => "+i",
-                (false, true) => "+o",
-                (true, true) => "+io",
-            };
-            return sink.one(id, &me.nick, &Event::Reply(Reply::UserModes(modes)));
-        };
-        let (mut invisible, mut oper) = (me.invisible, me.oper);
-        let mut unknown = false;
-        let mut plus = true;
-        for c in changes.chars() {
-            match c {
-                '+' => plus = true,
-                '-' => plus = false,
-                'i' => invisible = plus,
-                // Only OPER makes an operator; anyone may stop being one.
-                'o' if !plus => oper = false,
-                'o' | 'w' => {}
-                _ => unknown = true,
-            }
-        }
-        let mut applied = String::new();
-        let mut push = |on: bool, c: char| {
-            applied.push(if on { '+' } else { '-' });
-            applied.push(c);
-        };
-        if invisible != me.invisible {
-            push(invisible, 'i');
-        }
-        if oper != me.oper {
-            push(oper, 'o');
-        }
-        if unknown {
-            sink.one(id, &me.nick, &Event::Fail(Fail::UnknownUserMode));
-        }
-        if !applied.is_empty() {
-            let ev = Event::UserModeChanged {
-                who: me.source(),
-                modes: &applied,
-            };
-            sink.one(id, &me.nick, &ev);
-        }
-        if me.oper && !oper {
-            self.oper_count -= 1;
-        }
-        if let Some(me) = self.user_mut(id) {
-            me.invisible = invisible;
-            me.oper = oper;
-        }
-    }
-
-    /// MODE on a room: without changes, the modes; `b` alone, the (empty) ban list; else
-    /// room operators (and server operators) change `t n i k l o`.
-    pub(super) fn room_mode(
-        &mut self,
-        id: ClientId,
-        target: &str,
-        changes: Option<&str>,
-        args: &[&str],
-        sink: &mut impl Sink,
-    ) {
-        let Some(me) = self.user(id) else { return };
-        let Some(room) = self.room_id(target) else {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(target)));
-        };
-        let r = &self.rooms[room];
-        let Some(changes) = changes else {
-            let modes = r.modes.describe(r.members.contains(&id) || me.oper);
-            let reply = Reply::RoomModes {
-                room: &r.name,
-                modes: &modes,
-                created: r.created,
-            };
-            return sink.one(id, &me.nick, &Event::Reply(reply));
-        };
-        if matches!(changes, "b" | "+b") && args.is_empty() {
-            return sink.one(id, &me.nick, &Event::Reply(Reply::EndOfBanList(&r.name)));
-        }
-        if !r.ops.contains(&id) && !me.oper {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
-        }
-        let mut modes = r.modes.clone();
-        let mut ops = r.ops.clone();
-        let mut voiced = r.voiced.clone();
-        let (mut flags, mut params) = (String::new(), String::new());
-        let mut last_sign = None;
-        let mut record = |plus: bool, c: char, param: Option<&str>| {
-            if last_sign != Some(plus) {
-                flags.push(if plus { '+' } else { '-' });
-                last_sign = Some(plus);
-            }
-            flags.push(c);
-            if let Some(p) = param {
-                params.push(' ');
-                params.push_str(p);
-            }
-        };
-        let mut args = args.iter().copied();
-        let mut plus = true;
-        for c in changes.chars() {
-            match c {
-                '+' => plus = true,
-                '-' => plus = false,
-                't' | 'n' | 'i' | 'm' => {
-                    let flag = match c {
-                        't' => &mut modes.topic_ops,
-                        'n' => &mut modes.no_outside,
-                        'm' => &mut modes.moderated,
-                        _ => &mut modes.invite_only,
-                    };
-                    if *flag != plus {
-                        *flag = plus;
-                        record(plus, c, None);
-                    }
-                }
-                'k' if plus => {
-                    let Some(key) = args.next() else {
-                        sink.one(id, &me.nick, &Event::Fail(Fail::NeedMoreParams("MODE")));
-                        continue;
-                    };
-                    if key.is_empty() || key.len() > KEY_MAX || key.contains([',', ':', ' ']) {
-                        continue;
-                    }
-                    modes.key = Some(key.into());
-                    record(true, 'k', Some(key));
-                }
-                'k' => {
-                    args.next();
-                    if modes.key.take().is_some() {
-                        record(false, 'k', Some("*"));
-                    }
-                }
-                'l' if plus => {
-                    let Some(arg) = args.next() else {
-                        sink.one(id, &me.nick, &Event::Fail(Fail::NeedMoreParams("MODE")));
-                        continue;
-                    };
-                    let Some(limit) = arg.parse::<usize>().ok().filter(|&l| l > 0) else {
-                        continue;
-                    };
-                    modes.limit = Some(limit);
-                    record(true, 'l', Some(arg));
-                }
-                'l' => {
-                    if modes.limit.take().is_some() {
-                        record(false, 'l', None);
-                    }
-                }
-                'o' | 'v' => {
-                    let Some(nick) = args.next() else {
-                        sink.one(id, &me.nick, &Event::Fail(Fail::NeedMoreParams("MODE")));
-                        continue;
-                    };
-                    let Some(&who) = self.by_nick.get(&*Key::new(nick)) else {
-                        sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
-                        continue;
-                    };
-                    if !r.members.contains(&who) {
-                        let f = Fail::UserNotInRoom(nick, &r.name);
-                        sink.one(id, &me.nick, &Event::Fail(f));
-                        continue;
-                    }
-                    let list = if c == 'o' { &mut ops } else { &mut voiced };
-                    let has = list.contains(&who);
-                    if plus && !has {
-                        list.push(who);
-                    } else if !plus && has {
-                        list.retain(|&o| o != who);
-                    } else {
-                        continue;
-                    }
-                    record(plus, c, self.nick(who));
-                }
-                _ => sink.one(id, &me.nick, &Event::Fail(Fail::UnknownMode(c))),
-            }
-        }
-        if flags.is_empty() {
-            return;
-        }
-        flags.push_str(&params);
-        let ev = Event::ModeChanged {
-            by: me.source(),
-            room: &r.name,
-            modes: &flags,
-        };
-        sink.many(&r.members, None, &ev);
-        let r = &mut self.rooms[room];
-        r.modes = modes;
-        r.ops = ops;
-        r.voiced = voiced;
-    }
 }
+
+/// Most (room, nick) pairs one KICK may name.
+pub const KICK_MAX: usize = 4;

@@ -2,6 +2,7 @@
 //! protocol's words.
 
 use super::*;
+use crate::names::NameRules;
 use crate::proto::line;
 use std::time::Duration;
 
@@ -56,21 +57,22 @@ fn hub() -> Hub {
         max_file_size: 100,
         quiet_room_size: 3,
         offer_timeout: Duration::from_secs(60),
+        ..HubConfig::default()
     })
 }
 
 /// A hub with native users 0..n named u0, u1, ... all in the lobby; the record is cleared.
-fn with_users(n: usize) -> (Hub, Record, Instant) {
-    let (mut h, mut r, now) = (hub(), Record::default(), Instant::now());
+fn with_users(n: usize) -> (Hub, Record, Clock) {
+    let (mut h, mut r, now) = (hub(), Record::default(), Clock::now());
     for id in 0..n {
-        h.connect_native(id, "127.0.0.1", &mut r);
+        h.connect_native(id, "127.0.0.1", now, &mut r);
         h.apply(id, Command::Nick(&format!("u{id}")), now, &mut r);
     }
     r.take();
     (h, r, now)
 }
 
-fn join(h: &mut Hub, r: &mut Record, id: ClientId, room: &str, now: Instant) {
+fn join(h: &mut Hub, r: &mut Record, id: ClientId, room: &str, now: Clock) {
     let cmd = Command::Join {
         rooms: room,
         keys: None,
@@ -78,7 +80,7 @@ fn join(h: &mut Hub, r: &mut Record, id: ClientId, room: &str, now: Instant) {
     h.apply(id, cmd, now, r);
 }
 
-fn say(h: &mut Hub, r: &mut Record, id: ClientId, now: Instant, text: &str) {
+fn say(h: &mut Hub, r: &mut Record, id: ClientId, now: Clock, text: &str) {
     h.apply(
         id,
         Command::SayCurrent {
@@ -93,8 +95,8 @@ fn say(h: &mut Hub, r: &mut Record, id: ClientId, now: Instant, text: &str) {
 #[test]
 fn arrival_greets_and_joins_the_lobby_quietly_for_oneself() {
     let (mut h, mut r) = (hub(), Record::default());
-    h.connect_native(0, "127.0.0.1", &mut r);
-    h.connect_native(1, "127.0.0.1", &mut r);
+    h.connect_native(0, "127.0.0.1", Clock::now(), &mut r);
+    h.connect_native(1, "127.0.0.1", Clock::now(), &mut r);
     assert_eq!(
         r.lines_for(0),
         vec![
@@ -389,10 +391,10 @@ fn frames_past_the_size_abort_and_offers_expire() {
         &mut r,
     );
     r.take();
-    assert_eq!(h.next_deadline(), Some(now + Duration::from_secs(60)));
-    h.expire(now + Duration::from_secs(59), &mut r);
+    assert_eq!(h.next_deadline(), Some(now.mono + Duration::from_secs(60)));
+    h.expire(now.mono + Duration::from_secs(59), &mut r);
     assert!(r.take().is_empty());
-    h.expire(now + Duration::from_secs(60), &mut r);
+    h.expire(now.mono + Duration::from_secs(60), &mut r);
     assert_eq!(
         r.take(),
         vec![
@@ -400,13 +402,16 @@ fn frames_past_the_size_abort_and_offers_expire() {
             (vec![1], "% expired 2".to_string())
         ]
     );
+    // The first transfer's idle deadline is still queued; it passes without a word.
+    h.expire(now.mono + Duration::from_secs(600), &mut r);
+    assert!(r.take().is_empty());
     assert_eq!(h.next_deadline(), None);
 }
 
 #[test]
 fn clients_that_cannot_take_files_are_not_offered_any() {
     let (mut h, mut r, now) = with_users(1);
-    h.register(1, "ircer", "u", "Real Name", "127.0.0.1");
+    h.register(1, "ircer", "u", "Real Name", "127.0.0.1", Clock::now());
     h.apply(
         0,
         Command::Offer {
@@ -424,4 +429,528 @@ fn clients_that_cannot_take_files_are_not_offered_any() {
             "! cannot-receive-files ircer uses a client that cannot take files".to_string()
         )]
     );
+}
+
+impl Hub {
+    /// Every membership points at its member's slot, and roles match members one to one.
+    fn assert_consistent(&self) {
+        for (room, r) in &self.rooms {
+            assert_eq!(r.members.len(), r.roles.len());
+            for (slot, &m) in r.members.iter().enumerate() {
+                let u = self.user(m).expect("a member is a user");
+                assert_eq!(u.slot_in(room), Some(slot), "{} in {}", u.nick, r.name);
+            }
+        }
+        for (id, u) in self.users.iter().enumerate() {
+            let Some(u) = u else { continue };
+            for m in &u.rooms {
+                assert_eq!(self.rooms[m.room as usize].members[m.slot as usize], id);
+            }
+        }
+    }
+}
+
+fn msg<'a>(targets: &'a str, text: &'a str) -> Command<'a> {
+    Command::Message {
+        targets,
+        kind: MsgKind::Normal,
+        text,
+    }
+}
+
+#[test]
+fn a_message_names_at_most_max_targets_and_each_once() {
+    let (mut h, mut r, now) = with_users(3);
+    join(&mut h, &mut r, 1, "#big", now);
+    join(&mut h, &mut r, 2, "#big", now);
+    join(&mut h, &mut r, 0, "#big", now);
+    r.take();
+    h.apply(0, msg("#big,#BIG,#big,u1", "hi"), now, &mut r);
+    let told = r.take();
+    assert_eq!(
+        told,
+        vec![
+            (vec![1, 2], "#big <u0> hi".to_string()),
+            (vec![1], "@u1 <u0> hi".to_string()),
+        ],
+        "one copy per room and per nick"
+    );
+    let many = "#big,".repeat(800);
+    h.apply(0, msg(&many, "x"), now, &mut r);
+    assert_eq!(
+        r.take(),
+        vec![(
+            vec![0],
+            "! too-many-targets a message names at most 4 rooms and nicks; nothing was sent"
+                .to_string()
+        )]
+    );
+    // A notice over the limit is dropped without an answer, as IRC wants.
+    let notice = Command::Message {
+        targets: &many,
+        kind: MsgKind::Notice,
+        text: "x",
+    };
+    h.apply(0, notice, now, &mut r);
+    assert!(r.take().is_empty());
+}
+
+#[test]
+fn a_user_is_in_at_most_max_rooms_and_the_server_holds_at_most_max_rooms() {
+    let mut h = Hub::new(HubConfig {
+        max_rooms_per_user: 3,
+        max_rooms: 4,
+        ..HubConfig::default()
+    });
+    let (mut r, now) = (Record::default(), Clock::now());
+    h.connect_native(0, "h", now, &mut r);
+    h.connect_native(1, "h", now, &mut r);
+    for room in ["#a", "#b"] {
+        join(&mut h, &mut r, 0, room, now);
+    }
+    r.take();
+    join(&mut h, &mut r, 0, "#c", now);
+    assert_eq!(
+        r.take(),
+        vec![(
+            vec![0],
+            "! too-many-rooms #c: you are in 3 rooms, the most allowed; /part one first"
+                .to_string()
+        )],
+        "#lobby, #a and #b are three"
+    );
+    join(&mut h, &mut r, 1, "#d", now);
+    r.take();
+    join(&mut h, &mut r, 1, "#e", now);
+    assert_eq!(
+        r.take(),
+        vec![(
+            vec![1],
+            "! too-many-rooms #e: the server holds as many rooms as it can".to_string()
+        )]
+    );
+    assert_eq!(h.room_count(), 4);
+}
+
+#[test]
+fn membership_stays_consistent_through_joins_parts_kicks_and_quits() {
+    // A small deterministic shuffle: users join and leave rooms in a mixed order.
+    let (mut h, mut r, now) = with_users(40);
+    let mut seed = 7u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for _ in 0..3000 {
+        let id = next() % 40;
+        let room = format!("#r{}", next() % 5);
+        match next() % 4 {
+            0 | 1 => join(&mut h, &mut r, id, &room, now),
+            2 => h.apply(
+                id,
+                Command::Part {
+                    rooms: Some(&room),
+                    reason: None,
+                },
+                now,
+                &mut r,
+            ),
+            _ => {
+                let victim = format!("u{}", next() % 40);
+                h.apply(0, Command::Oper, now, &mut r);
+                let kick = Command::Kick {
+                    rooms: &room,
+                    nicks: &victim,
+                    reason: None,
+                };
+                h.apply(0, kick, now, &mut r);
+            }
+        }
+        h.assert_consistent();
+    }
+    for id in (0..40).step_by(3) {
+        h.disconnect(id, None, &mut r);
+        h.assert_consistent();
+    }
+}
+
+#[test]
+fn a_joiner_of_a_quiet_room_gets_its_ops_itself_and_a_count() {
+    // quiet_room_size is 3 in these tests.
+    let mut h = hub();
+    let (mut r, now) = (Record::default(), Clock::now());
+    for id in 0..6 {
+        h.register(id, &format!("i{id}"), "u", "r", "h", now);
+        join(&mut h, &mut r, id, "#q", now);
+    }
+    let told = r.lines_for(5);
+    assert_eq!(told[0], "* i5 joined #q");
+    assert_eq!(told[1], "= who #q @i0 i5\n= end who #q 2", "{told:?}");
+}
+
+#[test]
+fn bans_keep_out_and_silence_unless_excepted() {
+    let (mut h, mut r, now) = with_users(3);
+    join(&mut h, &mut r, 0, "#b", now);
+    join(&mut h, &mut r, 1, "#b", now);
+    let ban = [ModeChange::List(true, ListMode::Ban, "u*")];
+    let cmd = Command::RoomMode {
+        room: "#b",
+        changes: &ban,
+    };
+    h.apply(0, cmd, now, &mut r);
+    assert!(r
+        .take()
+        .contains(&(vec![0, 1], "* u0 sets mode +b u*!*@* on #b".to_string())));
+    say_in(&mut h, &mut r, 1, "#b", "can I?", now);
+    assert_eq!(
+        r.take(),
+        vec![(vec![1], "! cannot-send #b (you are banned)".to_string())]
+    );
+    say_in(&mut h, &mut r, 0, "#b", "ops may", now);
+    assert_eq!(r.take().len(), 1, "the op speaks though the mask matches");
+    join(&mut h, &mut r, 2, "#b", now);
+    assert_eq!(r.take(), vec![(vec![2], "! banned #b".to_string())]);
+    let except = [ModeChange::List(true, ListMode::Except, "u2!*@*")];
+    let cmd = Command::RoomMode {
+        room: "#b",
+        changes: &except,
+    };
+    h.apply(0, cmd, now, &mut r);
+    r.take();
+    join(&mut h, &mut r, 2, "#b", now);
+    assert!(r.take().iter().any(|(_, l)| l == "* u2 joined #b"));
+}
+
+fn say_in(h: &mut Hub, r: &mut Record, id: ClientId, room: &str, text: &str, now: Clock) {
+    h.apply(id, msg(room, text), now, r);
+}
+
+#[test]
+fn mode_changes_are_applied_once_and_told_once_typed() {
+    let (mut h, mut r, now) = with_users(2);
+    join(&mut h, &mut r, 0, "#m", now);
+    join(&mut h, &mut r, 1, "#m", now);
+    r.take();
+    let changes = [
+        ModeChange::Flag(true, RoomFlag::Moderated),
+        ModeChange::Flag(true, RoomFlag::Moderated),
+        ModeChange::Member(true, Role::Voice, "U1"),
+        ModeChange::Key(Some("k")),
+        ModeChange::Flag(false, RoomFlag::Secret),
+    ];
+    let cmd = Command::RoomMode {
+        room: "#m",
+        changes: &changes,
+    };
+    h.apply(0, cmd, now, &mut r);
+    assert_eq!(
+        r.take(),
+        vec![(vec![0, 1], "* u0 sets mode +mvk u1 k on #m".to_string())]
+    );
+    say_in(&mut h, &mut r, 1, "#m", "voiced", now);
+    assert_eq!(r.take(), vec![(vec![0], "#m <u1> voiced".to_string())]);
+    h.apply(1, cmd, now, &mut r);
+    assert_eq!(
+        r.take(),
+        vec![(
+            vec![1],
+            "! not-operator you are not an operator of #m".to_string()
+        )]
+    );
+}
+
+#[test]
+fn offers_per_user_are_capped_and_idle_transfers_are_aborted() {
+    let mut h = Hub::new(HubConfig {
+        max_transfers_per_user: 2,
+        transfer_idle: Duration::from_secs(10),
+        ..HubConfig::default()
+    });
+    let (mut r, now) = (Record::default(), Clock::now());
+    h.connect_native(0, "h", now, &mut r);
+    h.connect_native(1, "h", now, &mut r);
+    let offer = Command::Offer {
+        to: "guest-2",
+        size: 10,
+        name: "f",
+    };
+    for _ in 0..3 {
+        h.apply(0, offer, now, &mut r);
+    }
+    let told = r.take();
+    assert_eq!(
+        told.last().map(|(_, l)| l.as_str()),
+        Some("! too-many-transfers you have 2 offers and transfers open, the most allowed")
+    );
+    h.apply(1, Command::Accept(1), now, &mut r);
+    r.take();
+    h.expire(now.mono + Duration::from_secs(5), &mut r);
+    assert!(r.take().is_empty());
+    assert_eq!(h.route_data(0, 1, 4, &mut r), Route::To(1));
+    let later = now.after(Duration::from_secs(8));
+    h.apply(0, Command::Help, later, &mut r);
+    h.data_forwarded(1, 4, &mut r);
+    h.expire(now.mono + Duration::from_secs(12), &mut r);
+    assert!(
+        r.take().iter().all(|(_, l)| !l.contains("abort 1")),
+        "data came at 8 s"
+    );
+    h.expire(now.mono + Duration::from_secs(19), &mut r);
+    assert!(r
+        .take()
+        .contains(&(vec![0], "% abort 1 idle: no data came in time".to_string())));
+    h.disconnect(1, None, &mut r);
+    assert!(r
+        .take()
+        .contains(&(vec![0], "% abort 2 guest-2 disconnected".to_string())));
+}
+
+fn nick(h: &mut Hub, r: &mut Record, id: ClientId, new: &str, now: Clock) -> Vec<String> {
+    h.apply(id, Command::Nick(new), now, r);
+    r.take().into_iter().map(|(_, l)| l).collect()
+}
+
+fn joined(h: &mut Hub, r: &mut Record, id: ClientId, room: &str, now: Clock) -> Vec<String> {
+    join(h, r, id, room, now);
+    r.take().into_iter().map(|(_, l)| l).collect()
+}
+
+#[test]
+fn utf8_names_compare_per_rfc_8265() {
+    let (mut h, mut r, now) = with_users(3);
+    assert_eq!(
+        nick(&mut h, &mut r, 0, "Søren", now),
+        ["* u0 is now known as Søren"]
+    );
+    // One nick however it is spelled: any case, composed or decomposed.
+    assert_eq!(
+        nick(&mut h, &mut r, 1, "SØREN", now),
+        ["! nick-taken SØREN is already in use"]
+    );
+    assert_eq!(nick(&mut h, &mut r, 1, "Åse", now).len(), 1);
+    assert_eq!(
+        nick(&mut h, &mut r, 2, "a\u{30a}se", now),
+        ["! nick-taken a\u{30a}se is already in use"]
+    );
+    // ø is not o: soren is someone else.
+    assert_eq!(
+        nick(&mut h, &mut r, 2, "soren", now),
+        ["* u2 is now known as soren"]
+    );
+    assert!(h.nick_in_use("søREN") && h.nick_in_use("åSE"));
+    assert_eq!(h.user_id("A\u{30a}SE"), Some(1));
+    // Rooms too, and a message finds the room by any spelling.
+    assert_eq!(
+        joined(&mut h, &mut r, 0, "#RødGrød", now),
+        ["* Søren joined #RødGrød"]
+    );
+    assert_eq!(
+        joined(&mut h, &mut r, 1, "#rødgrød", now),
+        ["* Åse joined #RødGrød"]
+    );
+    say_in(&mut h, &mut r, 1, "#RØDGRØD", "med fløde", now);
+    assert_eq!(r.take(), vec![(vec![0], "#RødGrød <Åse> med fløde".into())]);
+    // The keys leave with their owners: the names are free again.
+    h.disconnect(0, None, &mut r);
+    h.apply(
+        1,
+        Command::Part {
+            rooms: Some("#rødgrød"),
+            reason: None,
+        },
+        now,
+        &mut r,
+    );
+    r.take();
+    assert!(!h.nick_in_use("søren"));
+    assert_eq!(h.room_count(), 1);
+    assert_eq!(
+        nick(&mut h, &mut r, 2, "søren", now),
+        ["* soren is now known as søren"]
+    );
+}
+
+#[test]
+fn look_alikes_of_names_in_use_are_refused_but_not_ones_own() {
+    let (mut h, mut r, now) = with_users(3);
+    nick(&mut h, &mut r, 0, "alice", now);
+    assert_eq!(
+        nick(&mut h, &mut r, 1, "\u{430}lice", now),
+        ["! nick-taken \u{430}lice looks like alice, a nick in use"]
+    );
+    assert_eq!(
+        nick(&mut h, &mut r, 1, "rn", now),
+        ["* u1 is now known as rn"]
+    );
+    assert_eq!(
+        nick(&mut h, &mut r, 2, "m", now),
+        ["! nick-taken m looks like rn, a nick in use"]
+    );
+    // Its own look-alike is fine, and the look-alike then stands for the same user.
+    assert_eq!(
+        nick(&mut h, &mut r, 0, "\u{430}lice", now),
+        ["* alice is now known as \u{430}lice"]
+    );
+    assert_eq!(
+        nick(&mut h, &mut r, 2, "alice", now),
+        ["! nick-taken alice looks like \u{430}lice, a nick in use"]
+    );
+    assert_eq!(
+        h.nick_refusal(9, "ALICE"),
+        Some(Fail::NickLooksLike("ALICE", "\u{430}lice"))
+    );
+    assert_eq!(h.nick_refusal(0, "alice"), None);
+    // Rooms: a new room may not look like one that exists; the same room by another
+    // spelling is simply joined.
+    joined(&mut h, &mut r, 0, "#rust", now);
+    assert_eq!(
+        joined(&mut h, &mut r, 1, "#ru\u{455}t", now),
+        ["! bad-room #ru\u{455}t: looks like #rust, a room that exists; join that or choose another name"]
+    );
+    assert_eq!(
+        joined(&mut h, &mut r, 1, "#RUST", now),
+        ["* rn joined #rust"]
+    );
+    // A secret room is not named to those who may not see it.
+    let secret = [ModeChange::Flag(true, RoomFlag::Secret)];
+    joined(&mut h, &mut r, 0, "#hidden", now);
+    h.apply(
+        0,
+        Command::RoomMode {
+            room: "#hidden",
+            changes: &secret,
+        },
+        now,
+        &mut r,
+    );
+    r.take();
+    assert_eq!(
+        joined(&mut h, &mut r, 2, "#h\u{456}dden", now),
+        ["! bad-room #h\u{456}dden: looks like a room that exists; choose another name"]
+    );
+    // Once the room is gone its look-alikes are free.
+    h.apply(
+        0,
+        Command::Part {
+            rooms: Some("#rust"),
+            reason: None,
+        },
+        now,
+        &mut r,
+    );
+    h.apply(
+        1,
+        Command::Part {
+            rooms: Some("#rust"),
+            reason: None,
+        },
+        now,
+        &mut r,
+    );
+    r.take();
+    assert_eq!(
+        joined(&mut h, &mut r, 2, "#ru\u{455}t", now),
+        ["* u2 joined #ru\u{455}t"]
+    );
+}
+
+#[test]
+fn a_guest_nick_never_looks_like_a_nick_in_use() {
+    let (mut h, mut r, now) = (hub(), Record::default(), Clock::now());
+    h.connect_native(0, "h", now, &mut r);
+    nick(&mut h, &mut r, 0, "guest-l0", now);
+    for id in 1..=9 {
+        h.connect_native(id, "h", now, &mut r);
+    }
+    let guests: Vec<&str> = (1..=9).filter_map(|id| h.nick(id)).collect();
+    // guest-10 would look like guest-l0 (1 and l share a skeleton): it is skipped.
+    assert_eq!(
+        guests,
+        [
+            "guest-2", "guest-3", "guest-4", "guest-5", "guest-6", "guest-7", "guest-8", "guest-9",
+            "guest-11"
+        ]
+    );
+}
+
+#[test]
+fn the_ascii_rules_refuse_utf8_names_and_compare_ascii_case_only() {
+    let mut h = Hub::new(HubConfig {
+        names: NameRules::Ascii,
+        ..HubConfig::default()
+    });
+    let (mut r, now) = (Record::default(), Clock::now());
+    h.connect_native(0, "h", now, &mut r);
+    h.connect_native(1, "h", now, &mut r);
+    r.take();
+    assert_eq!(
+        nick(&mut h, &mut r, 0, "søren", now),
+        ["! bad-nick søren: nicks use ASCII letters, digits and - _ [ ] \\ ^ { } | `"]
+    );
+    assert_eq!(
+        joined(&mut h, &mut r, 0, "#rødgrød", now),
+        ["! bad-room #rødgrød: room names use ASCII letters, digits and - _ . + !"]
+    );
+    nick(&mut h, &mut r, 0, "rn", now);
+    // No skeletons beyond ASCII case under these rules.
+    assert_eq!(
+        nick(&mut h, &mut r, 1, "m", now),
+        ["* guest-2 is now known as m"]
+    );
+    assert_eq!(
+        nick(&mut h, &mut r, 1, "RN", now),
+        ["! nick-taken RN is already in use"]
+    );
+}
+
+#[test]
+fn bans_match_nicks_as_the_rules_fold_them() {
+    let (mut h, mut r, now) = with_users(3);
+    nick(&mut h, &mut r, 1, "søren", now);
+    join(&mut h, &mut r, 0, "#b", now);
+    let ban = [ModeChange::List(true, ListMode::Ban, "SØREN")];
+    h.apply(
+        0,
+        Command::RoomMode {
+            room: "#b",
+            changes: &ban,
+        },
+        now,
+        &mut r,
+    );
+    assert!(r
+        .take()
+        .contains(&(vec![0], "* u0 sets mode +b SØREN!*@* on #b".to_string())));
+    assert_eq!(joined(&mut h, &mut r, 1, "#b", now), ["! banned #b"]);
+    // The same mask in another case is the same entry: it is removed, not added.
+    let unban = [ModeChange::List(false, ListMode::Ban, "søren!*@*")];
+    h.apply(
+        0,
+        Command::RoomMode {
+            room: "#b",
+            changes: &unban,
+        },
+        now,
+        &mut r,
+    );
+    assert!(r
+        .take()
+        .contains(&(vec![0], "* u0 sets mode -b søren!*@* on #b".to_string())));
+    assert_eq!(joined(&mut h, &mut r, 1, "#b", now), ["* søren joined #b"]);
+}
+
+#[test]
+fn a_reload_keeps_the_name_rules_the_names_are_filed_under() {
+    let (mut h, mut r, now) = with_users(1);
+    nick(&mut h, &mut r, 0, "Søren", now);
+    h.set_config(HubConfig {
+        names: NameRules::Ascii,
+        max_targets: 2,
+        ..HubConfig::default()
+    });
+    assert_eq!(h.name_rules(), NameRules::Unicode);
+    assert!(h.nick_in_use("SØREN"));
 }

@@ -10,29 +10,45 @@ use std::io::Write;
 
 use crate::event::*;
 use crate::proto::irc_msg::{numeric::*, write_message, write_numeric, MAX_BODY_LEN};
+use crate::proto::modes;
 
 /// Appends the IRC form of `event` as told to the client `me`. Events that mean nothing to an
 /// IRC client (the native greeting, file transfers) append nothing.
 pub fn encode(event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>) {
-    encode_for(event, me, server_name, false, out);
+    encode_with(event, me, server_name, 0, out);
 }
 
-/// [`encode`] for a client that negotiated `multi-prefix`: member listings show every prefix
-/// (`@+nick`), not only the highest.
-pub fn encode_for(
-    event: &Event<'_>,
-    me: &str,
-    server_name: &str,
-    multi_prefix: bool,
-    out: &mut Vec<u8>,
-) {
+/// The IRCv3 capabilities that change how events are written, as bits of one `u32`.
+pub mod caps {
+    use crate::event::{Event, Reply};
+
+    /// Member listings show every prefix (`@+nick`), not only the highest.
+    pub const MULTI_PREFIX: u32 = 1 << 0;
+    /// `snak.chat/files`: file transfers as `FILE` lines (the web page) rather than notices.
+    pub const SNAK_FILES: u32 = 1 << 1;
+
+    /// The capability bits that change how `event` is written: recipients that differ only in
+    /// others share one encoding.
+    pub fn relevant(event: &Event<'_>) -> u32 {
+        match event {
+            Event::Reply(Reply::Members { .. }) => MULTI_PREFIX,
+            Event::File(_) => SNAK_FILES,
+            _ => 0,
+        }
+    }
+}
+
+/// [`encode`] for a client with the capabilities `caps` ([`caps`] bits).
+pub fn encode_with(event: &Event<'_>, me: &str, server_name: &str, caps: u32, out: &mut Vec<u8>) {
     let me = if me.is_empty() { "*" } else { me };
+    let multi_prefix = caps & caps::MULTI_PREFIX != 0;
     match *event {
         Event::RoomMessage {
             from,
             room,
             kind,
             text,
+            ..
         } => text_line(out, from, kind, room, text),
         Event::DirectMessage {
             from, kind, text, ..
@@ -54,12 +70,18 @@ pub fn encode_for(
             victim,
             reason,
         } => relay_text(out, by, "KICK", &[room, victim], reason),
-        Event::ModeChanged { by, room, modes } => {
+        Event::ModeChanged { by, room, changes } => {
+            let mut modes = String::new();
+            modes::write_room_changes(changes, &mut modes);
             let mut params = vec![room];
             params.extend(modes.split(' ').filter(|m| !m.is_empty()));
             relay(out, by, "MODE", &params);
         }
-        Event::UserModeChanged { who, modes } => relay(out, who, "MODE", &[who.nick, modes]),
+        Event::UserModeChanged { who, changes } => {
+            let mut modes = String::new();
+            modes::write_user_changes(changes, &mut modes);
+            relay(out, who, "MODE", &[who.nick, &modes]);
+        }
         Event::Invited { by, who, room } => relay(out, by, "INVITE", &[who, room]),
         Event::Killed { by, victim, reason } => {
             relay_text(out, by, "KILL", &[victim], reason);
@@ -80,7 +102,8 @@ pub fn encode_for(
             out.extend_from_slice(b"\r\n");
         }
         Event::ShuttingDown => out.extend_from_slice(b"ERROR :Server shutting down\r\n"),
-        Event::Greeting { .. } | Event::File(_) => {}
+        Event::Greeting { .. } => {}
+        Event::File(file) => encode_file(&file, me, server_name, caps, out),
         Event::Reply(reply) => encode_reply(&reply, me, server_name, multi_prefix, out),
         Event::Fail(fail) => encode_fail(&fail, me, server_name, out),
     }
@@ -244,14 +267,22 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
             room,
             members,
             names: true,
+            more,
         } => {
             names_lines(out, srv, me, room, members, multi_prefix);
+            if more > 0 {
+                let text = format!(
+                    "{room} has {more} more members, not listed on joining; /NAMES {room} lists them all"
+                );
+                notice(out, srv, me, &text);
+            }
             numeric(out, srv, RPL_ENDOFNAMES, me, &[room, "End of /NAMES list"]);
         }
         Reply::Members {
             room,
             members,
             names: false,
+            ..
         } => {
             let chan = if room.starts_with('#') { room } else { "*" };
             for m in members {
@@ -330,6 +361,13 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
                     &[w.nick, "is an IRC operator"],
                 );
             }
+            if w.secure {
+                numeric(out, srv, 671, me, &[w.nick, "is using a secure connection"]);
+            }
+            if let Some(fp) = w.certfp {
+                let text = format!("has client certificate fingerprint {fp}");
+                numeric(out, srv, 276, me, &[w.nick, &text]);
+            }
             if let Some(away) = w.away {
                 numeric(out, srv, RPL_AWAY, me, &[w.nick, away]);
             }
@@ -379,10 +417,12 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
         Reply::Ison(nicks) => numeric(out, srv, RPL_ISON, me, &[&nicks.join(" ")]),
         Reply::Lusers {
             users,
+            invisible,
             opers,
             rooms,
         } => {
-            let text = format!("There are {users} users and 0 invisible on 1 servers");
+            let visible = users - invisible.min(users);
+            let text = format!("There are {visible} users and {invisible} invisible on 1 servers");
             numeric(out, srv, RPL_LUSERCLIENT, me, &[&text]);
             if opers > 0 {
                 numeric(
@@ -411,16 +451,37 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
         Reply::RoomModes {
             room,
             modes,
+            show_key,
             created,
         } => {
+            let mut text = String::new();
+            modes::write_mode_set(&modes, show_key, &mut text);
             let mut params = vec![room];
-            params.extend(modes.split(' ').filter(|m| !m.is_empty()));
+            params.extend(text.split(' ').filter(|m| !m.is_empty()));
             numeric(out, srv, RPL_CHANNELMODEIS, me, &params);
             let created = created.to_string();
             numeric(out, srv, RPL_CREATIONTIME, me, &[room, &created]);
         }
-        Reply::EndOfBanList(room) => numeric(out, srv, 368, me, &[room, "End of channel ban list"]),
-        Reply::UserModes(modes) => numeric(out, srv, RPL_UMODEIS, me, &[modes]),
+        Reply::MaskList {
+            room,
+            list,
+            entries,
+        } => {
+            let (item, end, what) = match list {
+                ListMode::Ban => (367, 368, "End of channel ban list"),
+                ListMode::Except => (348, 349, "End of channel exception list"),
+                ListMode::InviteExcept => (346, 347, "End of channel invite list"),
+            };
+            for &(mask, by, at) in entries {
+                numeric(out, srv, item, me, &[room, mask, by, &at.to_string()]);
+            }
+            numeric(out, srv, end, me, &[room, what]);
+        }
+        Reply::UserModes(bits) => {
+            let mut text = String::new();
+            modes::write_user_modes(bits, &mut text);
+            numeric(out, srv, RPL_UMODEIS, me, &[&text]);
+        }
         Reply::Inviting { who, room } => numeric(out, srv, RPL_INVITING, me, &[who, room]),
         Reply::YoureOper => numeric(
             out,
@@ -430,6 +491,104 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
             &["You are now an IRC operator"],
         ),
     }
+}
+
+/// The token at the end of a file link (`.../f/TOKEN`), or `*`.
+fn token_of(link: Option<&str>) -> &str {
+    link.and_then(|l| l.rsplit('/').next())
+        .filter(|t| !t.is_empty())
+        .unwrap_or("*")
+}
+
+/// Why a transfer was aborted, in words.
+fn abort_text(reason: AbortReason<'_>) -> String {
+    match reason {
+        AbortReason::CancelledBy(n) => format!("cancelled by {n}"),
+        AbortReason::Disconnected(n) => format!("{n} disconnected"),
+        AbortReason::TooMuchData => "more bytes than offered".into(),
+        AbortReason::Stalled => "stalled: the recipient stopped reading".into(),
+        AbortReason::Idle => "idle: no data came in time".into(),
+        AbortReason::DownloadClosed => "the recipient closed its download".into(),
+        AbortReason::UploadClosed => "the sender's upload was cut off".into(),
+        AbortReason::ShuttingDown => "server shutting down".into(),
+    }
+}
+
+/// File transfers: `FILE` lines for clients with `snak.chat/files` (the web page), notices
+/// with links for every other IRC client.
+fn encode_file(file: &FileEvent<'_>, me: &str, srv: &str, caps: u32, out: &mut Vec<u8>) {
+    if caps & caps::SNAK_FILES != 0 {
+        let id_of = |id: u64| id.to_string();
+        let mut line = |source: &str, params: &[&str]| {
+            let start = out.len();
+            write_message(out, Some(source), "FILE", params);
+            fit(out, start);
+        };
+        match *file {
+            FileEvent::Offered {
+                id,
+                to,
+                size,
+                name,
+                upload,
+            } => line(
+                srv,
+                &[
+                    "OFFERED",
+                    &id_of(id),
+                    word(to),
+                    &size.to_string(),
+                    token_of(upload),
+                    name,
+                ],
+            ),
+            FileEvent::Offer {
+                id,
+                from,
+                size,
+                name,
+                download,
+            } => line(
+                from,
+                &[
+                    "OFFER",
+                    &id_of(id),
+                    &size.to_string(),
+                    token_of(download),
+                    name,
+                ],
+            ),
+            FileEvent::Accepted(id) => line(srv, &["ACCEPTED", &id_of(id)]),
+            FileEvent::Declined(id) => line(srv, &["DECLINED", &id_of(id)]),
+            FileEvent::Expired(id) => line(srv, &["EXPIRED", &id_of(id)]),
+            FileEvent::Done(id) => line(srv, &["DONE", &id_of(id)]),
+            FileEvent::Abort { id, reason } => {
+                line(srv, &["ABORT", &id_of(id), &abort_text(reason)])
+            }
+        }
+        return;
+    }
+    let text = match *file {
+        FileEvent::Offered {
+            id, to, size, name, ..
+        } => format!("File {id}: offered \"{name}\" ({size} bytes) to {to}; waiting for them to accept"),
+        FileEvent::Offer {
+            id,
+            from,
+            size,
+            name,
+            download: Some(link),
+        } => format!(
+            "File {id}: {from} offers you \"{name}\" ({size} bytes). Download: {link} (opening the link accepts). Decline: {link}/decline"
+        ),
+        FileEvent::Offer { .. } => return,
+        FileEvent::Accepted(id) => format!("File {id}: accepted"),
+        FileEvent::Declined(id) => format!("File {id}: declined"),
+        FileEvent::Expired(id) => format!("File {id}: expired unanswered"),
+        FileEvent::Done(id) => format!("File {id}: done"),
+        FileEvent::Abort { id, reason } => format!("File {id}: aborted, {}", abort_text(reason)),
+    };
+    notice(out, srv, me, &text);
 }
 
 /// `353` lines (`= #room :@op nick ...`), as many as needed to keep each within 512 bytes.
@@ -480,7 +639,23 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
             ERR_NICKNAMEINUSE,
             &[word(nick), "Nickname is already in use"],
         ),
-        Fail::BadRoom(room, e) => n(out, ERR_NOSUCHCHANNEL, &[word(room), e.room_reason()]),
+        Fail::NickLooksLike(nick, like) => {
+            let text = format!("Nickname looks like {like}, which is in use");
+            n(out, ERR_NICKNAMEINUSE, &[word(nick), &text])
+        }
+        // Not a room name at all: 403. A refused one: 479 with the reason, which clients show
+        // (irssi words any 403 as "No such channel", whatever the text says).
+        Fail::BadRoom(room, e @ crate::names::NameError::BadStart) => {
+            n(out, ERR_NOSUCHCHANNEL, &[word(room), e.room_reason()])
+        }
+        Fail::BadRoom(room, e) => n(out, ERR_BADCHANNAME, &[word(room), e.room_reason()]),
+        Fail::RoomLooksLike(room, like) => {
+            let text = match like {
+                Some(like) => format!("Channel name looks like {like}, which exists"),
+                None => "Channel name looks like one that exists".to_string(),
+            };
+            n(out, ERR_BADCHANNAME, &[word(room), &text])
+        }
         Fail::NoSuchNick(nick) => n(out, ERR_NOSUCHNICK, &[word(nick), "No such nick/channel"]),
         Fail::NoSuchRoom(room) => n(out, ERR_NOSUCHCHANNEL, &[word(room), "No such channel"]),
         Fail::NotInRoom(room) => n(
@@ -492,6 +667,27 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
         Fail::CannotSend(room, _) => {
             n(out, ERR_CANNOTSENDTOCHAN, &[room, "Cannot send to channel"])
         }
+        Fail::TooManyTargets(target, max) => {
+            let text = format!("Too many targets: at most {max} per message; nothing was sent");
+            n(out, ERR_TOOMANYTARGETS, &[word(target), &text])
+        }
+        Fail::TooManyRooms(room, 0) => n(
+            out,
+            ERR_TOOMANYCHANNELS,
+            &[word(room), "The server holds as many channels as it can"],
+        ),
+        Fail::TooManyRooms(room, _) => n(
+            out,
+            ERR_TOOMANYCHANNELS,
+            &[word(room), "You have joined too many channels"],
+        ),
+        Fail::TooManyTransfers(max) => notice(
+            out,
+            srv,
+            me,
+            &format!("You have {max} file offers and transfers open, the most allowed"),
+        ),
+        Fail::Banned(room) => n(out, ERR_BANNEDFROMCHAN, &[room, "Cannot join channel (+b)"]),
         Fail::RoomFull(room) => n(out, ERR_CHANNELISFULL, &[room, "Cannot join channel (+l)"]),
         Fail::InviteOnly(room) => n(out, ERR_INVITEONLYCHAN, &[room, "Cannot join channel (+i)"]),
         Fail::BadKey(room) => n(out, ERR_BADCHANNELKEY, &[room, "Cannot join channel (+k)"]),
@@ -500,17 +696,43 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
             ERR_CHANOPRIVSNEEDED,
             &[room, "You're not channel operator"],
         ),
-        Fail::BadFrame(_)
-        | Fail::NoSuchTransfer(_)
-        | Fail::FileTooLarge { .. }
-        | Fail::CannotReceiveFiles(_) => {}
+        Fail::BadFrame(why) => notice(out, srv, me, why),
+        Fail::NoSuchTransfer(id) => notice(out, srv, me, &format!("File {id}: no such transfer")),
+        Fail::OpenTheLink(id) => notice(
+            out,
+            srv,
+            me,
+            &format!("File {id}: accept it by opening its download link"),
+        ),
+        Fail::FileTooLarge { size, max } => notice(
+            out,
+            srv,
+            me,
+            &format!("A file of {size} bytes is over the limit of {max} bytes"),
+        ),
+        Fail::CannotReceiveFiles(n) => notice(
+            out,
+            srv,
+            me,
+            &format!("{n} cannot be sent files now (this server serves no file links)"),
+        ),
         Fail::Flood => notice(
             out,
             srv,
             me,
             "You send too fast; your lines are being delayed",
         ),
-        Fail::ServerFull => out.extend_from_slice(b"ERROR :Closing link: the server is full\r\n"),
+        Fail::ServerFull => {
+            out.extend_from_slice(b"ERROR :Closing link: the server is full, try again later\r\n")
+        }
+        Fail::TooManyFromAddress => out
+            .extend_from_slice(b"ERROR :Closing link: too many connections from your address\r\n"),
+        Fail::TlsRequired => out.extend_from_slice(
+            b"ERROR :Closing link: this port speaks TLS; connect with TLS, or to the plain port\r\n",
+        ),
+        Fail::ConnectingTooFast => out.extend_from_slice(
+            b"ERROR :Closing link: you connect too often, try again in a minute\r\n",
+        ),
         Fail::NeedMoreParams(c) => n(out, ERR_NEEDMOREPARAMS, &[word(c), "Not enough parameters"]),
         Fail::NoRecipient(c) => n(
             out,
@@ -559,6 +781,11 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const META: Meta = Meta {
+        id: MsgId(1),
+        time_ms: 0,
+    };
     use crate::names::NameError;
     use crate::proto::irc_msg::parse;
 
@@ -581,6 +808,7 @@ mod tests {
     #[test]
     fn messages_carry_the_full_source() {
         let ev = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#rust",
             kind: MsgKind::Normal,
@@ -588,6 +816,7 @@ mod tests {
         };
         assert_eq!(enc(ev), ":alice!al@127.0.0.1 PRIVMSG #rust :hi there\r\n");
         let ev = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#rust",
             kind: MsgKind::Action,
@@ -598,6 +827,7 @@ mod tests {
             ":alice!al@127.0.0.1 PRIVMSG #rust :\x01ACTION waves\x01\r\n"
         );
         let ev = Event::DirectMessage {
+            meta: META,
             from: ALICE,
             to: "bob,carol",
             kind: MsgKind::Notice,
@@ -605,6 +835,7 @@ mod tests {
         };
         assert_eq!(enc(ev), ":alice!al@127.0.0.1 NOTICE bob :psst\r\n");
         let ev = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#x",
             kind: MsgKind::Normal,
@@ -665,7 +896,10 @@ mod tests {
             enc(Event::ModeChanged {
                 by: ALICE,
                 room: "#r",
-                modes: "+ko sesame bob"
+                changes: &[
+                    ModeChange::Key(Some("sesame")),
+                    ModeChange::Member(true, Role::Op, "bob")
+                ]
             }),
             ":alice!al@127.0.0.1 MODE #r +ko sesame bob\r\n"
         );
@@ -731,6 +965,7 @@ mod tests {
             room: "#r",
             members: &members,
             names: false,
+            more: 0,
         }));
         assert_eq!(
             lines(&who),
@@ -744,6 +979,7 @@ mod tests {
             room: "#r",
             members: &members,
             names: true,
+            more: 0,
         }));
         assert_eq!(
             lines(&names),
@@ -756,6 +992,7 @@ mod tests {
             room: "#none",
             members: &[],
             names: true,
+            more: 0,
         }));
         assert_eq!(empty, ":snak.test 366 bob #none :End of /NAMES list\r\n");
         let mut multi = Vec::new();
@@ -763,8 +1000,9 @@ mod tests {
             room: "#r",
             members: &members,
             names: true,
+            more: 0,
         });
-        encode_for(&reply, "bob", "snak.test", true, &mut multi);
+        encode_with(&reply, "bob", "snak.test", caps::MULTI_PREFIX, &mut multi);
         assert!(String::from_utf8_lossy(&multi).contains(":@+alice +bob\r\n"));
     }
 
@@ -776,6 +1014,7 @@ mod tests {
             room: "#big",
             members: &members,
             names: true,
+            more: 0,
         }));
         let mut listed = 0;
         for line in lines(&text) {
@@ -793,6 +1032,7 @@ mod tests {
         let text = "é".repeat(400);
         for kind in [MsgKind::Normal, MsgKind::Action, MsgKind::Notice] {
             let s = enc(Event::RoomMessage {
+                meta: META,
                 from: ALICE,
                 room: "#r",
                 kind,
@@ -817,6 +1057,7 @@ mod tests {
     #[test]
     fn text_cannot_inject_lines() {
         let s = enc(Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#r",
             kind: MsgKind::Normal,
@@ -830,7 +1071,18 @@ mod tests {
     #[test]
     fn nothing_for_native_only_events() {
         assert_eq!(enc(Event::Greeting { nick: "x" }), "");
-        assert_eq!(enc(Event::File(FileEvent::Accepted(1))), "");
+        assert_eq!(
+            enc(Event::File(FileEvent::Accepted(1))),
+            ":snak.test NOTICE bob :File 1: accepted\r\n",
+            "IRC users hear of files as notices"
+        );
+        let mut files = Vec::new();
+        let ev = Event::File(FileEvent::Accepted(1));
+        encode_with(&ev, "bob", "snak.test", caps::SNAK_FILES, &mut files);
+        assert_eq!(
+            files, b":snak.test FILE ACCEPTED 1\r\n",
+            "the web page gets FILE lines"
+        );
         assert_eq!(enc(Event::Reply(Reply::CurrentRoom(None))), "");
         assert_eq!(enc(Event::ShuttingDown), "ERROR :Server shutting down\r\n");
     }
@@ -846,6 +1098,9 @@ mod tests {
             rooms: &rooms,
             oper: true,
             away: Some("lunch"),
+            account: None,
+            secure: false,
+            certfp: None,
         })));
         assert_eq!(
             lines(&s),

@@ -513,6 +513,7 @@ pub mod numeric {
     pub const ERR_CANNOTSENDTOCHAN: u16 = 404;
     pub const ERR_TOOMANYCHANNELS: u16 = 405;
     pub const ERR_WASNOSUCHNICK: u16 = 406;
+    pub const ERR_TOOMANYTARGETS: u16 = 407;
     pub const ERR_INVALIDCAPCMD: u16 = 410;
     pub const ERR_NORECIPIENT: u16 = 411;
     pub const ERR_NOTEXTTOSEND: u16 = 412;
@@ -532,7 +533,10 @@ pub mod numeric {
     pub const ERR_CHANNELISFULL: u16 = 471;
     pub const ERR_UNKNOWNMODE: u16 = 472;
     pub const ERR_INVITEONLYCHAN: u16 = 473;
+    pub const ERR_BANNEDFROMCHAN: u16 = 474;
     pub const ERR_BADCHANNELKEY: u16 = 475;
+    /// A room name the server refuses, with the reason (hybrid, InspIRCd; irssi shows the text).
+    pub const ERR_BADCHANNAME: u16 = 479;
     pub const ERR_NOPRIVILEGES: u16 = 481;
     pub const ERR_CHANOPRIVSNEEDED: u16 = 482;
     pub const ERR_NOOPERHOST: u16 = 491;

@@ -12,6 +12,12 @@ pub enum Input<'a> {
     /// Nothing to do (an empty line).
     Empty,
     Command(Command<'a>),
+    /// A command about one room, the current room unless `room` names one: the front end
+    /// knows which room is current and makes the hub command.
+    InRoom {
+        room: Option<&'a str>,
+        action: RoomAction<'a>,
+    },
     /// `/data ID LEN`: LEN raw bytes follow the line.
     Data {
         id: u64,
@@ -20,20 +26,55 @@ pub enum Input<'a> {
     Quit(Option<&'a str>),
 }
 
+/// The moderation commands, which all name a room or mean the current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomAction<'a> {
+    /// `/mode`: show the modes (no changes), or change them: `changes` as IRC writes them
+    /// (`+ov-k`), `params` the rest of the line (one parameter per word).
+    Mode {
+        changes: Option<&'a str>,
+        params: &'a str,
+    },
+    /// `/op`, `/deop`, `/voice`, `/devoice`.
+    Role {
+        on: bool,
+        role: Role,
+        nick: &'a str,
+    },
+    Kick {
+        nick: &'a str,
+        reason: Option<&'a str>,
+    },
+    Invite {
+        nick: &'a str,
+    },
+    /// `/ban`, `/unban`.
+    Ban {
+        on: bool,
+        mask: &'a str,
+    },
+    /// `/bans`: the ban list.
+    Bans,
+}
+
 /// The usage text of every command, also the `/help` listing.
 pub const COMMANDS: &[(&str, &str)] = &[
     ("/nick NAME", "change your nick"),
     (
         "/msg NICK[,NICK...] TEXT",
-        "a direct message to one user or a group",
+        "a direct message to one user or a group (also /query)",
     ),
     (
-        "/join #ROOM",
-        "join a room (created if needed) and make it current",
+        "/notice NICK|#ROOM TEXT",
+        "a notice: a message that is never answered automatically",
+    ),
+    (
+        "/join #ROOM [KEY]",
+        "join a room (created if needed) and make it current (also /j)",
     ),
     (
         "/part [#ROOM] [REASON]",
-        "leave a room (the current one by default)",
+        "leave a room (the current one by default; also /leave)",
     ),
     (
         "/say #ROOM TEXT",
@@ -41,8 +82,38 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("/me ACTION", "an action in the current room"),
     ("/rooms", "list the rooms and their member counts"),
-    ("/who [#ROOM]", "list a room's members"),
+    ("/who [#ROOM]", "list a room's members (also /names)"),
     ("/topic [#ROOM] [TEXT]", "show or set a room's topic"),
+    (
+        "/mode [#ROOM] [CHANGES [PARAMS...]]",
+        "show or change a room's modes: +i +m +n +s +t, +k KEY, +l N, +o/+v NICK, +b/+e/+I MASK",
+    ),
+    (
+        "/op NICK [#ROOM]",
+        "make NICK an operator of the room; /deop NICK [#ROOM] takes it back",
+    ),
+    (
+        "/voice NICK [#ROOM]",
+        "let NICK speak in a moderated room; /devoice NICK [#ROOM] takes it back",
+    ),
+    ("/kick NICK [#ROOM] [REASON]", "put NICK out of the room"),
+    (
+        "/invite NICK [#ROOM]",
+        "invite NICK to the room (and past +i)",
+    ),
+    (
+        "/ban MASK [#ROOM]",
+        "ban NICK!USER@HOST (* and ? match anything); /unban MASK [#ROOM] lifts it",
+    ),
+    ("/bans [#ROOM]", "list the room's bans"),
+    (
+        "/whois NICK",
+        "who NICK is: address, name, rooms, away, operator",
+    ),
+    (
+        "/away [TEXT]",
+        "say you are away; /away alone or /back: back again",
+    ),
     (
         "/offer NICK SIZE NAME",
         "offer a file; /accept ID, /decline ID, /cancel ID answer or stop it",
@@ -51,12 +122,28 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/help", "this list"),
 ];
 
+/// Other names for commands, as IRC clients have them.
+fn canonical(cmd: &str) -> &str {
+    match cmd {
+        "/j" => "/join",
+        "/leave" => "/part",
+        "/query" => "/msg",
+        "/names" => "/who",
+        "/list" => "/rooms",
+        _ => cmd,
+    }
+}
+
 fn usage(cmd: &str) -> Fail<'static> {
     let text = COMMANDS
         .iter()
         .find(|(u, _)| u.split(' ').next() == Some(cmd))
         .map(|(u, _)| *u);
     Fail::Usage(text.unwrap_or(match cmd {
+        "/deop" => "/deop NICK [#ROOM]",
+        "/devoice" => "/devoice NICK [#ROOM]",
+        "/unban" => "/unban MASK [#ROOM]",
+        "/back" => "/back",
         "/accept" => "/accept ID",
         "/decline" => "/decline ID",
         "/cancel" => "/cancel ID",
@@ -78,19 +165,19 @@ fn nonempty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Whether `bytes` holds a control character (a TAB only if not `tab_ok`). Every message
-/// passes through here twice, so it is written without an early exit, which lets the compiler
-/// check many bytes per instruction.
-fn has_control(bytes: &[u8], tab_ok: bool) -> bool {
+/// Whether `bytes` holds a control character other than TAB. Every line passes through here,
+/// so it is written without an early exit, which lets the compiler check many bytes per
+/// instruction.
+fn has_control(bytes: &[u8]) -> bool {
     bytes.iter().fold(false, |found, &b| {
-        found | ((b < 0x20 && !(tab_ok && b == b'\t')) | (b == 0x7f))
+        found | ((b < 0x20 && b != b'\t') | (b == 0x7f))
     })
 }
 
 /// Parses one line, given without its `\n` or `\r\n`.
 pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
     let text = std::str::from_utf8(line).map_err(|_| Fail::BadUtf8)?;
-    if has_control(text.as_bytes(), true) {
+    if has_control(text.as_bytes()) {
         return Err(Fail::ControlChar);
     }
     if text.trim_matches(|c| c == ' ' || c == '\t').is_empty() {
@@ -111,7 +198,7 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
     let (name, rest) = word(text);
     // Folded on the stack: no allocation per command line.
     let lower = crate::names::Key::new(name);
-    let cmd = &*lower;
+    let cmd = canonical(&lower);
     let (a, after_a) = word(rest);
     let one_arg = |a: &str, after: &str| (!a.is_empty() && after.is_empty()).then_some(());
     let id_arg = || {
@@ -119,16 +206,28 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
             .and_then(|_| a.parse::<u64>().ok())
             .ok_or_else(|| usage(cmd))
     };
+    // `NICK [#ROOM]` and `MASK [#ROOM]`: the first word (not a room), then at most a room.
+    let and_room = || match word(after_a) {
+        (_, extra) if a.is_empty() || a.starts_with('#') || !extra.is_empty() => Err(usage(cmd)),
+        ("", _) => Ok(None),
+        (room, _) if room.starts_with('#') => Ok(Some(room)),
+        _ => Err(usage(cmd)),
+    };
+    let in_room = |room, action| Ok(Input::InRoom { room, action });
     let command = match cmd {
         "/nick" => Command::Nick(one_arg(a, after_a).map(|_| a).ok_or_else(|| usage(cmd))?),
-        "/msg" | "/say" => {
+        "/msg" | "/say" | "/notice" => {
             let text = nonempty(after_a).ok_or_else(|| usage(cmd))?;
             if cmd == "/say" && !a.starts_with('#') {
                 return Err(usage(cmd));
             }
+            let kind = match cmd {
+                "/notice" => MsgKind::Notice,
+                _ => MsgKind::Normal,
+            };
             Command::Message {
                 targets: a,
-                kind: MsgKind::Normal,
+                kind,
                 text,
             }
         }
@@ -156,7 +255,7 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
                 reason: nonempty(rest),
             },
         },
-        "/rooms" | "/list" if rest.is_empty() => Command::ListRooms,
+        "/rooms" if rest.is_empty() => Command::ListRooms,
         "/who" if after_a.is_empty() => Command::Who(nonempty(a)),
         "/topic" => match a.starts_with('#') {
             true => Command::Topic {
@@ -168,6 +267,53 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
                 text: nonempty(rest),
             },
         },
+        "/mode" => {
+            // With a room named, the changes are as IRC takes them (`b` lists the bans);
+            // without, they must start with + or -, so a stray word is not read as modes.
+            let (room, changes) = match a.starts_with('#') {
+                true => (Some(a), after_a),
+                false => (None, rest),
+            };
+            let (changes, params) = word(changes);
+            if room.is_none() && !changes.is_empty() && !changes.starts_with(['+', '-']) {
+                return Err(usage(cmd));
+            }
+            let changes = nonempty(changes);
+            return in_room(room, RoomAction::Mode { changes, params });
+        }
+        "/op" | "/deop" | "/voice" | "/devoice" => {
+            let (on, role) = match cmd {
+                "/op" => (true, Role::Op),
+                "/deop" => (false, Role::Op),
+                "/voice" => (true, Role::Voice),
+                _ => (false, Role::Voice),
+            };
+            return in_room(and_room()?, RoomAction::Role { on, role, nick: a });
+        }
+        "/kick" => {
+            if a.is_empty() || a.starts_with('#') {
+                return Err(usage(cmd));
+            }
+            let (room, after_room) = word(after_a);
+            let (room, reason) = match room.starts_with('#') {
+                true => (Some(room), nonempty(after_room)),
+                false => (None, nonempty(after_a)),
+            };
+            return in_room(room, RoomAction::Kick { nick: a, reason });
+        }
+        "/invite" => return in_room(and_room()?, RoomAction::Invite { nick: a }),
+        "/ban" | "/unban" => {
+            let on = cmd == "/ban";
+            return in_room(and_room()?, RoomAction::Ban { on, mask: a });
+        }
+        "/bans" => match (a, after_a) {
+            ("", _) => return in_room(None, RoomAction::Bans),
+            (room, "") if room.starts_with('#') => return in_room(Some(room), RoomAction::Bans),
+            _ => return Err(usage(cmd)),
+        },
+        "/whois" => Command::Whois(one_arg(a, after_a).map(|_| a).ok_or_else(|| usage(cmd))?),
+        "/away" => Command::Away(nonempty(rest)),
+        "/back" if rest.is_empty() => Command::Away(None),
         "/offer" => {
             let (size, name) = word(after_a);
             let size = size.parse::<u64>().map_err(|_| usage(cmd))?;
@@ -188,7 +334,7 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
         }
         "/quit" => return Ok(Input::Quit(nonempty(rest))),
         "/help" => Command::Help,
-        "/rooms" | "/list" | "/who" => return Err(usage(cmd)),
+        "/rooms" | "/who" | "/back" => return Err(usage(cmd)),
         _ => return Err(Fail::UnknownCommand(name_for_error(name))),
     };
     Ok(Input::Command(command))
@@ -202,14 +348,12 @@ fn name_for_error(name: &str) -> &str {
     }
 }
 
-/// Appends text, leaving out control characters (IRC formatting codes, say) so nothing a peer
-/// sent can break a line or a frame.
+/// Appends text as a native reader sees it: IRC formatting removed whole (a colour code with
+/// its digits), a TAB as a space, every other control character left out, so nothing a peer
+/// sent can break a line or a frame. The encoding of an event is shared by all its native
+/// recipients, so this runs once per event, not once per recipient.
 fn push_text(out: &mut Vec<u8>, text: &str) {
-    let bytes = text.as_bytes();
-    if !has_control(bytes, false) {
-        return out.extend_from_slice(bytes);
-    }
-    out.extend(bytes.iter().filter(|&&b| b >= 0x20 && b != 0x7f));
+    out.extend_from_slice(crate::text::strip_formatting(text).as_bytes());
 }
 
 fn push(out: &mut Vec<u8>, parts: &[&str]) {
@@ -228,18 +372,22 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
             room,
             kind,
             text,
+            ..
         } => match kind {
             MsgKind::Action => push(out, &[room, " * ", from.nick, " ", text]),
-            _ => push(out, &[room, " <", from.nick, "> ", text]),
+            MsgKind::Notice => push(out, &[room, " -", from.nick, "- ", text]),
+            MsgKind::Normal => push(out, &[room, " <", from.nick, "> ", text]),
         },
         Event::DirectMessage {
             from,
             to,
             kind,
             text,
+            ..
         } => match kind {
             MsgKind::Action => push(out, &["@", to, " * ", from.nick, " ", text]),
-            _ => push(out, &["@", to, " <", from.nick, "> ", text]),
+            MsgKind::Notice => push(out, &["@", to, " -", from.nick, "- ", text]),
+            MsgKind::Normal => push(out, &["@", to, " <", from.nick, "> ", text]),
         },
         Event::Greeting { nick } => {
             let version = env!("CARGO_PKG_VERSION");
@@ -273,15 +421,22 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
                 out,
                 &["* ", victim, " was kicked from ", room, " by ", by.nick],
             );
-            push_reason(out, Some(reason));
+            // A kick without a reason carries the kicker's nick, as IRC's do: not repeated.
+            push_reason(out, Some(reason).filter(|r| *r != by.nick));
         }
-        Event::ModeChanged { by, room, modes } => {
-            push(out, &["* ", by.nick, " sets mode ", modes, " on ", room])
+        Event::ModeChanged { by, room, changes } => {
+            let mut modes = String::new();
+            crate::proto::modes::write_room_changes(changes, &mut modes);
+            push(out, &["* ", by.nick, " sets mode ", &modes, " on ", room])
         }
         Event::Invited { by, who: _, room } => {
             push(out, &["* ", by.nick, " invites you to ", room])
         }
-        Event::UserModeChanged { who, modes } => push(out, &["* ", who.nick, " sets mode ", modes]),
+        Event::UserModeChanged { who, changes } => {
+            let mut modes = String::new();
+            crate::proto::modes::write_user_changes(changes, &mut modes);
+            push(out, &["* ", who.nick, " sets mode ", &modes])
+        }
         Event::Killed { by, reason, .. } => {
             push(out, &["* you were disconnected by ", by.nick]);
             push_reason(out, Some(reason));
@@ -349,14 +504,7 @@ fn encode_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
         Reply::Away { nick, text } => push(out, &["* ", nick, " is away: ", text]),
         Reply::UnAway => push(out, &["= away off"]),
         Reply::NowAway => push(out, &["= away on"]),
-        Reply::Whois(w) => {
-            push(
-                out,
-                &[
-                    "= whois ", w.nick, " ", w.user, "@", w.host, " ", w.realname,
-                ],
-            );
-        }
+        Reply::Whois(w) => encode_whois(&w, out),
         Reply::EndOfWhois(nick) => push(out, &["= end whois ", nick]),
         Reply::Whowas {
             nick, user, host, ..
@@ -378,17 +526,94 @@ fn encode_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
             users,
             opers,
             rooms,
+            ..
         } => {
             let _ = write!(
                 out,
                 "= lusers {users} users {opers} operators {rooms} rooms"
             );
         }
-        Reply::RoomModes { room, modes, .. } => push(out, &["= modes ", room, " ", modes]),
-        Reply::EndOfBanList(room) => push(out, &["= end bans ", room]),
-        Reply::UserModes(modes) => push(out, &["= modes ", modes]),
+        Reply::RoomModes {
+            room,
+            modes,
+            show_key,
+            ..
+        } => {
+            let mut text = String::new();
+            crate::proto::modes::write_mode_set(&modes, show_key, &mut text);
+            push(out, &["= modes ", room, " ", &text])
+        }
+        Reply::MaskList {
+            room,
+            list,
+            entries,
+        } => {
+            let word = match list {
+                ListMode::Ban => "bans",
+                ListMode::Except => "excepts",
+                ListMode::InviteExcept => "invex",
+            };
+            for (mask, by, at) in entries {
+                push(out, &["= ", word, " ", room, " ", mask, " ", by]);
+                let _ = writeln!(out, " {at}");
+            }
+            push(out, &["= end ", word, " ", room]);
+        }
+        Reply::UserModes(bits) => {
+            let mut text = String::new();
+            crate::proto::modes::write_user_modes(bits, &mut text);
+            push(out, &["= modes ", &text])
+        }
         Reply::Inviting { who, room } => push(out, &["= inviting ", who, " ", room]),
         Reply::YoureOper => push(out, &["= oper you are now a server operator"]),
+    }
+}
+
+/// WHOIS as lines of one field each, `= whois NICK FIELD VALUE`, then `= end whois NICK`
+/// (written by the hub's `EndOfWhois`): `host USER@HOST`, `name REALNAME`, `rooms` (the rooms
+/// the asker may see, `@` before those NICK operates, lines of about 400 bytes), then
+/// `secure` (over TLS), `certfp FINGERPRINT`, `operator`, `away TEXT` and `account NAME` when
+/// they apply.
+fn encode_whois(w: &Whois<'_>, out: &mut Vec<u8>) {
+    let field = |out: &mut Vec<u8>, name: &str| push(out, &["= whois ", w.nick, " ", name]);
+    field(out, "host ");
+    push(out, &[w.user, "@", w.host]);
+    out.push(b'\n');
+    field(out, "name ");
+    push(out, &[w.realname]);
+    out.push(b'\n');
+    let mut line_start = out.len();
+    field(out, "rooms");
+    for &(room, op) in w.rooms {
+        if out.len() - line_start > 400 {
+            out.push(b'\n');
+            line_start = out.len();
+            field(out, "rooms");
+        }
+        push(out, &[" ", if op { "@" } else { "" }, room]);
+    }
+    if w.secure {
+        out.push(b'\n');
+        field(out, "secure");
+    }
+    if let Some(fp) = w.certfp {
+        out.push(b'\n');
+        field(out, "certfp ");
+        push(out, &[fp]);
+    }
+    if w.oper {
+        out.push(b'\n');
+        field(out, "operator");
+    }
+    if let Some(away) = w.away {
+        out.push(b'\n');
+        field(out, "away ");
+        push(out, &[away]);
+    }
+    if let Some(account) = w.account {
+        out.push(b'\n');
+        field(out, "account ");
+        push(out, &[account]);
     }
 }
 
@@ -410,12 +635,40 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
         ),
         Fail::BadNick(n, e) => write!(out, "! bad-nick {n}: {}", e.nick_reason()),
         Fail::NickTaken(n) => write!(out, "! nick-taken {n} is already in use"),
+        Fail::NickLooksLike(n, like) => {
+            write!(out, "! nick-taken {n} looks like {like}, a nick in use")
+        }
         Fail::BadRoom(r, e) => write!(out, "! bad-room {r}: {}", e.room_reason()),
+        Fail::RoomLooksLike(r, Some(like)) => write!(
+            out,
+            "! bad-room {r}: looks like {like}, a room that exists; join that or choose another name"
+        ),
+        Fail::RoomLooksLike(r, None) => write!(
+            out,
+            "! bad-room {r}: looks like a room that exists; choose another name"
+        ),
         Fail::NoSuchNick(n) => write!(out, "! no-such-nick {n}"),
         Fail::NoSuchRoom(r) => write!(out, "! no-such-room {r}"),
         Fail::NotInRoom(r) => write!(out, "! not-in-room {r}"),
         Fail::NoRoom => write!(out, "! no-room you are in no room; /join #ROOM first"),
         Fail::CannotSend(r, why) => write!(out, "! cannot-send {r} ({why})"),
+        Fail::TooManyTargets(_, max) => write!(
+            out,
+            "! too-many-targets a message names at most {max} rooms and nicks; nothing was sent"
+        ),
+        Fail::TooManyRooms(r, 0) => write!(
+            out,
+            "! too-many-rooms {r}: the server holds as many rooms as it can"
+        ),
+        Fail::TooManyRooms(r, max) => write!(
+            out,
+            "! too-many-rooms {r}: you are in {max} rooms, the most allowed; /part one first"
+        ),
+        Fail::TooManyTransfers(max) => write!(
+            out,
+            "! too-many-transfers you have {max} offers and transfers open, the most allowed"
+        ),
+        Fail::Banned(r) => write!(out, "! banned {r}"),
         Fail::RoomFull(r) => write!(out, "! room-full {r}"),
         Fail::InviteOnly(r) => write!(out, "! invite-only {r}"),
         Fail::BadKey(r) => write!(out, "! bad-key {r}"),
@@ -426,6 +679,10 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
             out,
             "! file-too-large {size} is over the limit of {max} bytes"
         ),
+        Fail::OpenTheLink(id) => write!(
+            out,
+            "! no-such-transfer {id}: accept it by opening its download link"
+        ),
         Fail::CannotReceiveFiles(n) => write!(
             out,
             "! cannot-receive-files {n} uses a client that cannot take files"
@@ -435,6 +692,29 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
             "! flood you send too fast; your lines are being delayed"
         ),
         Fail::ServerFull => write!(out, "! server-full try again later"),
+        Fail::TooManyFromAddress => write!(
+            out,
+            "! too-many-connections from your address; close one and try again"
+        ),
+        Fail::TlsRequired => write!(
+            out,
+            "! tls-required this port speaks TLS; connect with TLS, or to the plain port"
+        ),
+        Fail::ConnectingTooFast => {
+            write!(
+                out,
+                "! too-fast you connect too often; try again in a minute"
+            )
+        }
+        // Moderation: /mode, /op, /kick, /invite and the rest.
+        Fail::UserNotInRoom(n, r) => write!(out, "! user-not-in-room {n} is not in {r}"),
+        Fail::UserInRoom(n, r) => write!(out, "! already-in-room {n} is already in {r}"),
+        Fail::NoPrivileges => write!(out, "! not-operator you are not a server operator"),
+        Fail::UnknownMode(c) => write!(
+            out,
+            "! unknown-mode {}: the room modes are +i +m +n +s +t, +k KEY, +l N, +o/+v NICK, +b/+e/+I MASK",
+            c.escape_debug()
+        ),
         // IRC's failures; native commands do not cause them, but every event has a line.
         Fail::NeedMoreParams(c) => write!(out, "! usage {c} needs more parameters"),
         Fail::NoRecipient(c) => write!(out, "! usage {c} needs a recipient"),
@@ -443,10 +723,6 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
         Fail::NotRegistered => write!(out, "! usage register first"),
         Fail::AlreadyRegistered => write!(out, "! usage you are already registered"),
         Fail::PasswordMismatch => write!(out, "! usage wrong password"),
-        Fail::UserNotInRoom(n, r) => write!(out, "! not-in-room {n} is not in {r}"),
-        Fail::UserInRoom(n, r) => write!(out, "! usage {n} is already in {r}"),
-        Fail::NoPrivileges => write!(out, "! not-operator you are not a server operator"),
-        Fail::UnknownMode(c) => write!(out, "! usage unknown mode {}", c.escape_default()),
         Fail::UnknownUserMode => write!(out, "! usage unknown user mode"),
         Fail::UsersDontMatch => write!(out, "! usage you can only change your own modes"),
         Fail::WasNoSuchNick(n) => write!(out, "! no-such-nick {n}"),
@@ -455,8 +731,8 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
 
 fn encode_file(file: &FileEvent<'_>, out: &mut Vec<u8>) {
     let _ = match *file {
-        FileEvent::Offered { id, to, size, name } => write!(out, "% offered {id} {to} {size} {name}"),
-        FileEvent::Offer { id, from, size, name } => write!(
+        FileEvent::Offered { id, to, size, name, .. } => write!(out, "% offered {id} {to} {size} {name}"),
+        FileEvent::Offer { id, from, size, name, .. } => write!(
             out,
             "% offer {id} {from} {size} {name}\n* {from} offers you \"{name}\" ({size} bytes): /accept {id} or /decline {id}"
         ),
@@ -468,6 +744,10 @@ fn encode_file(file: &FileEvent<'_>, out: &mut Vec<u8>) {
             AbortReason::CancelledBy(n) => write!(out, "% abort {id} cancelled by {n}"),
             AbortReason::Disconnected(n) => write!(out, "% abort {id} {n} disconnected"),
             AbortReason::TooMuchData => write!(out, "% abort {id} too much data"),
+            AbortReason::Stalled => write!(out, "% abort {id} stalled: the recipient stopped reading"),
+            AbortReason::Idle => write!(out, "% abort {id} idle: no data came in time"),
+            AbortReason::DownloadClosed => write!(out, "% abort {id} the recipient closed its download"),
+            AbortReason::UploadClosed => write!(out, "% abort {id} the sender's upload was cut off"),
             AbortReason::ShuttingDown => write!(out, "% abort {id} server shutting down"),
         },
     };
@@ -481,6 +761,11 @@ pub fn encode_data_header(id: u64, len: usize, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const META: Meta = Meta {
+        id: MsgId(1),
+        time_ms: 0,
+    };
 
     fn cmd(line: &str) -> Command<'_> {
         match parse(line.as_bytes()) {
@@ -620,6 +905,161 @@ mod tests {
         );
     }
 
+    fn in_room(line: &str) -> (Option<&str>, RoomAction<'_>) {
+        match parse(line.as_bytes()) {
+            Ok(Input::InRoom { room, action }) => (room, action),
+            other => panic!("{line:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn moderation_commands_name_a_room_or_mean_the_current_one() {
+        use RoomAction::*;
+        let mode = |changes, params| Mode { changes, params };
+        assert_eq!(in_room("/mode"), (None, mode(None, "")));
+        assert_eq!(in_room("/mode #r"), (Some("#r"), mode(None, "")));
+        assert_eq!(
+            in_room("/MODE #r +kl-v  sesame 10 bob"),
+            (Some("#r"), mode(Some("+kl-v"), "sesame 10 bob"))
+        );
+        assert_eq!(in_room("/mode +m"), (None, mode(Some("+m"), "")));
+        // With the room named, IRC's syntax: `b` alone lists the bans.
+        assert_eq!(in_room("/mode #r b"), (Some("#r"), mode(Some("b"), "")));
+        let role = |on, role, nick| Role { on, role, nick };
+        assert_eq!(
+            in_room("/op bob"),
+            (None, role(true, super::Role::Op, "bob"))
+        );
+        assert_eq!(
+            in_room("/deop bob #r"),
+            (Some("#r"), role(false, super::Role::Op, "bob"))
+        );
+        assert_eq!(
+            in_room("/voice bob"),
+            (None, role(true, super::Role::Voice, "bob"))
+        );
+        assert_eq!(
+            in_room("/devoice bob #r "),
+            (Some("#r"), role(false, super::Role::Voice, "bob"))
+        );
+        assert_eq!(
+            in_room("/kick bob"),
+            (
+                None,
+                Kick {
+                    nick: "bob",
+                    reason: None
+                }
+            )
+        );
+        assert_eq!(
+            in_room("/kick bob go away"),
+            (
+                None,
+                Kick {
+                    nick: "bob",
+                    reason: Some("go away")
+                }
+            )
+        );
+        assert_eq!(
+            in_room("/kick bob #r  go away "),
+            (
+                Some("#r"),
+                Kick {
+                    nick: "bob",
+                    reason: Some("go away")
+                }
+            )
+        );
+        assert_eq!(in_room("/invite bob"), (None, Invite { nick: "bob" }));
+        assert_eq!(
+            in_room("/invite bob #r"),
+            (Some("#r"), Invite { nick: "bob" })
+        );
+        assert_eq!(
+            in_room("/ban *!*@bad.host"),
+            (
+                None,
+                Ban {
+                    on: true,
+                    mask: "*!*@bad.host"
+                }
+            )
+        );
+        assert_eq!(
+            in_room("/unban eve #r"),
+            (
+                Some("#r"),
+                Ban {
+                    on: false,
+                    mask: "eve"
+                }
+            )
+        );
+        assert_eq!(in_room("/bans"), (None, Bans));
+        assert_eq!(in_room("/bans #r"), (Some("#r"), Bans));
+    }
+
+    #[test]
+    fn irc_commands_and_aliases() {
+        assert_eq!(cmd("/whois bob"), Command::Whois("bob"));
+        assert_eq!(
+            cmd("/away gone fishing "),
+            Command::Away(Some("gone fishing"))
+        );
+        assert_eq!(cmd("/away"), Command::Away(None));
+        assert_eq!(cmd("/back"), Command::Away(None));
+        assert_eq!(
+            cmd("/notice #r heads up"),
+            Command::Message {
+                targets: "#r",
+                kind: MsgKind::Notice,
+                text: "heads up"
+            }
+        );
+        assert_eq!(cmd("/j #r"), cmd("/join #r"));
+        assert_eq!(cmd("/J #r key"), cmd("/join #r key"));
+        assert_eq!(cmd("/leave #r bye"), cmd("/part #r bye"));
+        assert_eq!(cmd("/leave"), cmd("/part"));
+        assert_eq!(cmd("/query bob hi"), cmd("/msg bob hi"));
+        assert_eq!(cmd("/names"), Command::Who(None));
+        assert_eq!(cmd("/names #r"), Command::Who(Some("#r")));
+        assert_eq!(cmd("/list"), Command::ListRooms);
+    }
+
+    #[test]
+    fn moderation_usage_errors() {
+        fn u(line: &str) -> Fail<'_> {
+            fail(line.as_bytes())
+        }
+        let mode = Fail::Usage("/mode [#ROOM] [CHANGES [PARAMS...]]");
+        assert_eq!(u("/mode alice"), mode);
+        assert_eq!(u("/op"), Fail::Usage("/op NICK [#ROOM]"));
+        assert_eq!(u("/op #r bob"), Fail::Usage("/op NICK [#ROOM]"));
+        assert_eq!(u("/op bob r"), Fail::Usage("/op NICK [#ROOM]"));
+        assert_eq!(u("/op bob #r extra"), Fail::Usage("/op NICK [#ROOM]"));
+        assert_eq!(u("/deop"), Fail::Usage("/deop NICK [#ROOM]"));
+        assert_eq!(u("/devoice"), Fail::Usage("/devoice NICK [#ROOM]"));
+        assert_eq!(u("/voice"), Fail::Usage("/voice NICK [#ROOM]"));
+        assert_eq!(u("/kick"), Fail::Usage("/kick NICK [#ROOM] [REASON]"));
+        assert_eq!(
+            u("/kick #r bob"),
+            Fail::Usage("/kick NICK [#ROOM] [REASON]")
+        );
+        assert_eq!(u("/invite"), Fail::Usage("/invite NICK [#ROOM]"));
+        assert_eq!(u("/ban"), Fail::Usage("/ban MASK [#ROOM]"));
+        assert_eq!(u("/unban x y"), Fail::Usage("/unban MASK [#ROOM]"));
+        assert_eq!(u("/bans r"), Fail::Usage("/bans [#ROOM]"));
+        assert_eq!(u("/whois"), Fail::Usage("/whois NICK"));
+        assert_eq!(u("/whois a b"), Fail::Usage("/whois NICK"));
+        assert_eq!(u("/back now"), Fail::Usage("/back"));
+        assert_eq!(u("/notice bob"), Fail::Usage("/notice NICK|#ROOM TEXT"));
+        assert_eq!(u("/query bob"), Fail::Usage("/msg NICK[,NICK...] TEXT"));
+        assert_eq!(u("/j"), Fail::Usage("/join #ROOM [KEY]"));
+        assert_eq!(u("/names a b"), Fail::Usage("/who [#ROOM]"));
+    }
+
     #[test]
     fn bad_input_gets_a_clear_error() {
         assert_eq!(fail(b"\xff\xfe"), Fail::BadUtf8);
@@ -631,7 +1071,7 @@ mod tests {
         assert_eq!(fail(b"/nick a b"), Fail::Usage("/nick NAME"));
         assert_eq!(fail(b"/msg bob"), Fail::Usage("/msg NICK[,NICK...] TEXT"));
         assert_eq!(fail(b"/say rust hi"), Fail::Usage("/say #ROOM TEXT"));
-        assert_eq!(fail(b"/join"), Fail::Usage("/join #ROOM"));
+        assert_eq!(fail(b"/join"), Fail::Usage("/join #ROOM [KEY]"));
         assert_eq!(fail(b"/accept x"), Fail::Usage("/accept ID"));
         assert_eq!(
             fail(b"/offer bob many f"),
@@ -648,6 +1088,7 @@ mod tests {
     #[test]
     fn events_encode_exactly() {
         let room = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#lobby",
             kind: MsgKind::Normal,
@@ -655,6 +1096,7 @@ mod tests {
         };
         assert_eq!(enc(room), "#lobby <alice> hi\n");
         let action = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#lobby",
             kind: MsgKind::Action,
@@ -662,6 +1104,7 @@ mod tests {
         };
         assert_eq!(enc(action), "#lobby * alice waves\n");
         let dm = Event::DirectMessage {
+            meta: META,
             from: ALICE,
             to: "bob,carol",
             kind: MsgKind::Normal,
@@ -708,14 +1151,221 @@ mod tests {
     }
 
     #[test]
+    fn moderation_replies_and_errors_encode_exactly() {
+        let rooms = [("#rust", true), ("#lobby", false)];
+        let whois = Whois {
+            nick: "alice",
+            user: "native",
+            host: "127.0.0.1",
+            realname: "Alice \x02L\x02iddell",
+            rooms: &rooms,
+            oper: true,
+            away: Some("gone fishing"),
+            account: Some("alice"),
+            secure: true,
+            certfp: Some("ab12"),
+        };
+        assert_eq!(
+            enc(Event::Reply(Reply::Whois(whois))),
+            "= whois alice host native@127.0.0.1\n\
+             = whois alice name Alice Liddell\n\
+             = whois alice rooms @#rust #lobby\n\
+             = whois alice secure\n\
+             = whois alice certfp ab12\n\
+             = whois alice operator\n\
+             = whois alice away gone fishing\n\
+             = whois alice account alice\n"
+        );
+        let plain = Whois {
+            rooms: &[],
+            oper: false,
+            away: None,
+            account: None,
+            secure: false,
+            certfp: None,
+            ..whois
+        };
+        assert_eq!(
+            enc(Event::Reply(Reply::Whois(plain))),
+            "= whois alice host native@127.0.0.1\n= whois alice name Alice Liddell\n= whois alice rooms\n"
+        );
+        assert_eq!(
+            enc(Event::Reply(Reply::EndOfWhois("alice"))),
+            "= end whois alice\n"
+        );
+        let bans = [("eve!*@*", "alice!native@127.0.0.1", 1_750_000_000)];
+        assert_eq!(
+            enc(Event::Reply(Reply::MaskList {
+                room: "#r",
+                list: ListMode::Ban,
+                entries: &bans
+            })),
+            "= bans #r eve!*@* alice!native@127.0.0.1 1750000000\n= end bans #r\n"
+        );
+        let modes = ModeSet {
+            flags: RoomFlag::NoOutside.bit() | RoomFlag::TopicOps.bit(),
+            key: Some("sesame"),
+            limit: Some(10),
+        };
+        let show = |show_key| {
+            enc(Event::Reply(Reply::RoomModes {
+                room: "#r",
+                modes,
+                show_key,
+                created: 0,
+            }))
+        };
+        assert_eq!(show(true), "= modes #r +ntkl sesame 10\n");
+        assert_eq!(show(false), "= modes #r +ntkl * 10\n");
+        let changes = [
+            ModeChange::Member(true, Role::Op, "bob"),
+            ModeChange::List(true, ListMode::Ban, "eve!*@*"),
+        ];
+        assert_eq!(
+            enc(Event::ModeChanged {
+                by: ALICE,
+                room: "#r",
+                changes: &changes
+            }),
+            "* alice sets mode +ob bob eve!*@* on #r\n"
+        );
+        let kick = |reason| {
+            enc(Event::Kicked {
+                by: ALICE,
+                room: "#r",
+                victim: "bob",
+                reason,
+            })
+        };
+        assert_eq!(kick("alice"), "* bob was kicked from #r by alice\n");
+        assert_eq!(kick("spam"), "* bob was kicked from #r by alice (spam)\n");
+        assert_eq!(
+            enc(Event::Reply(Reply::Inviting {
+                who: "bob",
+                room: "#r"
+            })),
+            "= inviting bob #r\n"
+        );
+        assert_eq!(enc(Event::Reply(Reply::NowAway)), "= away on\n");
+        assert_eq!(enc(Event::Reply(Reply::UnAway)), "= away off\n");
+        let notice = Event::RoomMessage {
+            meta: META,
+            from: ALICE,
+            room: "#r",
+            kind: MsgKind::Notice,
+            text: "heads up",
+        };
+        assert_eq!(enc(notice), "#r -alice- heads up\n");
+        let dm = Event::DirectMessage {
+            meta: META,
+            from: ALICE,
+            to: "bob",
+            kind: MsgKind::Notice,
+            text: "psst",
+        };
+        assert_eq!(enc(dm), "@bob -alice- psst\n");
+        for (fail, line) in [
+            (
+                Fail::UnknownMode('x'),
+                "! unknown-mode x: the room modes are +i +m +n +s +t, +k KEY, +l N, +o/+v NICK, +b/+e/+I MASK",
+            ),
+            (Fail::UserNotInRoom("bob", "#r"), "! user-not-in-room bob is not in #r"),
+            (Fail::UserInRoom("bob", "#r"), "! already-in-room bob is already in #r"),
+            (
+                Fail::NickLooksLike("\u{430}lice", "alice"),
+                "! nick-taken \u{430}lice looks like alice, a nick in use",
+            ),
+            (
+                Fail::RoomLooksLike("#ru\u{455}t", Some("#rust")),
+                "! bad-room #ru\u{455}t: looks like #rust, a room that exists; join that or choose another name",
+            ),
+            (
+                Fail::RoomLooksLike("#ru\u{455}t", None),
+                "! bad-room #ru\u{455}t: looks like a room that exists; choose another name",
+            ),
+        ] {
+            assert_eq!(enc(Event::Fail(fail)), format!("{line}\n"));
+        }
+    }
+
+    #[test]
+    fn whois_rooms_are_split_into_short_lines() {
+        let names: Vec<String> = (0..100).map(|i| format!("#room-number-{i:03}")).collect();
+        let rooms: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), false)).collect();
+        let text = enc(Event::Reply(Reply::Whois(Whois {
+            nick: "bob",
+            user: "native",
+            host: "h",
+            realname: "Bob",
+            rooms: &rooms,
+            oper: false,
+            away: None,
+            account: None,
+            secure: false,
+            certfp: None,
+        })));
+        let lines: Vec<&str> = text.lines().collect();
+        let room_lines: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with("= whois bob rooms "))
+            .collect();
+        assert!(room_lines.len() > 3, "{lines:?}");
+        assert_eq!(room_lines.len() + 2, lines.len());
+        assert!(lines.iter().all(|l| l.len() < 420));
+        let listed: Vec<&str> = room_lines
+            .iter()
+            .flat_map(|l| l.split(' ').skip(4))
+            .collect();
+        assert_eq!(listed, names);
+    }
+
+    #[test]
     fn text_from_other_protocols_cannot_break_lines() {
         let evil = Event::RoomMessage {
+            meta: META,
             from: ALICE,
             room: "#x",
             kind: MsgKind::Normal,
             text: "a\r\n% data 1 5\x02b",
         };
         assert_eq!(enc(evil), "#x <alice> a% data 1 5b\n");
+    }
+
+    #[test]
+    fn irc_formatting_is_stripped_whole_and_a_tab_becomes_a_space() {
+        let says = |text| {
+            enc(Event::RoomMessage {
+                meta: META,
+                from: ALICE,
+                room: "#x",
+                kind: MsgKind::Normal,
+                text,
+            })
+        };
+        assert_eq!(says("\x0304red"), "#x <alice> red\n");
+        assert_eq!(says("\x034,2red"), "#x <alice> red\n");
+        assert_eq!(
+            says("\x02bold\x02 \x1ditalic\x0f"),
+            "#x <alice> bold italic\n"
+        );
+        assert_eq!(says("a\tb"), "#x <alice> a b\n");
+        assert_eq!(
+            says("\x03,5 a comma after a bare colour is text"),
+            "#x <alice> ,5 a comma after a bare colour is text\n"
+        );
+        // Every text field, not only messages.
+        let topic = enc(Event::TopicChanged {
+            who: ALICE,
+            room: "#x",
+            topic: "\x0312blue\tand\x03 plain",
+        });
+        assert_eq!(topic, "* alice set the topic of #x to: blue and plain\n");
+        let quit = enc(Event::Quit {
+            who: ALICE,
+            reason: Some("\x02gone\x02\tfishing"),
+        });
+        assert_eq!(quit, "* alice quit (gone fishing)\n");
     }
 
     #[test]
@@ -726,6 +1376,7 @@ mod tests {
             room: "#big",
             members: &members,
             names: false,
+            more: 0,
         }));
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.len() > 3);

@@ -1,9 +1,12 @@
 //! The codecs: pure functions from bytes to commands and from events to bytes.
 
 pub mod frame;
+pub mod http;
 pub mod irc;
 pub mod irc_msg;
 pub mod line;
+pub mod modes;
+pub mod ws;
 
 #[cfg(test)]
 mod irc_chunking;

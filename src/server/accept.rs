@@ -1,19 +1,27 @@
 //! Admission: accepting connections, the limits on who may connect, and refusing politely.
 
 use super::*;
+use crate::event::Fail;
+use crate::front::{self, Wire};
+use crate::limits::Refusal;
+use crate::transport::Transport;
+
+/// Connections taken from one listener per pass; the rest wait for the next pass, so a flood
+/// of connections cannot starve the connections already in.
+pub(super) const ACCEPT_BATCH: usize = 256;
 
 impl Server {
     pub(super) fn accept(&mut self, index: usize) {
         if self.accept_retry.is_some() {
             return;
         }
-        loop {
-            let Some((listener, proto)) = self.listeners.get(index) else {
+        for _ in 0..ACCEPT_BATCH {
+            let Some(listener) = self.listeners.get(index).and_then(Option::as_ref) else {
                 return;
             };
-            let proto = *proto;
-            match listener.accept() {
-                Ok((socket, addr)) => self.admit(socket, addr, proto),
+            let (proto, tls) = (listener.proto, listener.tls);
+            match listener.socket.accept() {
+                Ok((socket, addr)) => self.admit(socket, addr, proto, tls),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
@@ -28,46 +36,88 @@ impl Server {
                     // Out of descriptors or memory: rest instead of spinning; pending
                     // connections wait in the backlog until something frees up.
                     warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
-                    self.accept_retry = Some(Instant::now() + ACCEPT_BACKOFF);
+                    self.accept_retry = Some(self.clock.mono + ACCEPT_BACKOFF);
                     return;
                 }
                 Err(e) => debug!("accept: {e}"),
             }
         }
+        // The batch is used up and more may wait: come back next pass (the edge is spent).
+        if !self.accept_pending.contains(&index) {
+            self.accept_pending.push(index);
+        }
+    }
+
+    /// The one line a refused connection gets, in its listener's protocol.
+    fn refusal(&self, proto: Proto, why: Fail<'_>) -> Vec<u8> {
+        let mut line = Vec::new();
+        front::encode(
+            Wire::of(proto),
+            &Event::Fail(why),
+            "*",
+            &self.cfg.server_name,
+            &mut line,
+        );
+        line
     }
 
     /// Out of descriptors: frees the spare one for long enough to accept one connection and
     /// tell it the server is full. Returns false if that did not work.
-    pub(super) fn refuse_with_spare_fd(&mut self, index: usize, proto: Proto) -> bool {
+    fn refuse_with_spare_fd(&mut self, index: usize, proto: Proto) -> bool {
         if self.spare_fd.take().is_none() {
             return false;
         }
-        let accepted = self.listeners.get(index).and_then(|(l, _)| l.accept().ok());
+        let accepted = self
+            .listeners
+            .get(index)
+            .and_then(Option::as_ref)
+            .and_then(|l| l.socket.accept().ok());
         let took_one = accepted.is_some();
-        if let Some((mut socket, addr)) = accepted {
-            let _ = socket.write(refusal(proto, Refused::Full));
+        if let Some((socket, addr)) = accepted {
+            refuse(socket, &self.refusal(proto, Fail::ServerFull));
             warn!("refused {addr}: out of file descriptors");
         }
         self.spare_fd = std::fs::File::open("/dev/null").ok();
         took_one && self.spare_fd.is_some()
     }
 
-    pub(super) fn admit(&mut self, mut socket: TcpStream, addr: SocketAddr, proto: Proto) {
-        if self.conns.len() >= self.max_clients {
-            let _ = socket.write(refusal(proto, Refused::Full));
-            info!("refused {addr}: server full ({} clients)", self.conns.len());
+    fn admit(
+        &mut self,
+        mut socket: mio::net::TcpStream,
+        addr: SocketAddr,
+        proto: Proto,
+        tls: bool,
+    ) {
+        if self.links.len() >= self.max_clients {
+            self.metrics.dropped(super::metrics::Drop::Full);
+            refuse(socket, &self.refusal(proto, Fail::ServerFull));
+            info!("refused {addr}: server full ({} clients)", self.links.len());
             return;
         }
-        if let Err(why) = self.addresses.admit(addr.ip(), Instant::now()) {
-            let _ = socket.write(refusal(proto, Refused::Address(why)));
-            info!("refused {addr}: {why:?}");
-            return;
-        }
+        let counted_as = match self.addresses.admit(addr.ip(), self.clock.mono) {
+            Ok(key) => key,
+            Err(why) => {
+                let (fail, drop) = match why {
+                    Refusal::TooManyFromAddress => (
+                        Fail::TooManyFromAddress,
+                        super::metrics::Drop::TooManyFromAddress,
+                    ),
+                    Refusal::TooFast => (
+                        Fail::ConnectingTooFast,
+                        super::metrics::Drop::ConnectingTooFast,
+                    ),
+                };
+                self.metrics.dropped(drop);
+                refuse(socket, &self.refusal(proto, fail));
+                info!("refused {addr}: {why:?}");
+                return;
+            }
+        };
         if !cfg!(target_os = "linux") {
             use std::os::fd::AsRawFd;
             set_connection_options(socket.as_raw_fd());
         }
-        let entry = self.conns.vacant_entry();
+        let entry = self.links.vacant_entry();
         let id = entry.key();
         if let Err(e) = self
             .poll
@@ -75,28 +125,71 @@ impl Server {
             .register(&mut socket, Token(id), Interest::READABLE)
         {
             warn!("register {addr}: {e}");
-            self.addresses.release(addr.ip());
+            self.addresses.release(counted_as);
             return;
         }
         self.next_serial += 1;
-        let now = Instant::now();
-        entry.insert(Conn::new(socket, proto, addr.ip(), self.next_serial, now));
-        info!("connect {addr} ({proto:?}) as client {id}");
-        match proto {
-            Proto::Native => {
-                let host = addr.ip().to_string();
-                let (hub, mut out) = self.deliver();
-                hub.connect_native(id, &host, &mut out);
-                self.conns[id].in_hub = true;
+        let transport = match (tls, &self.tls) {
+            (false, _) => Transport::plain(socket),
+            (true, Some(config)) => match Transport::tls(socket, config.clone()) {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!("TLS for {addr}: {e}");
+                    self.addresses.release(counted_as);
+                    return;
+                }
+            },
+            (true, None) => {
+                self.addresses.release(counted_as);
+                return;
             }
-            Proto::Irc => {
-                let now = Instant::now();
-                // A short --irc-ping shortens the registration deadline too.
-                let within = crate::irc::REGISTRATION_TIMEOUT.min(self.cfg.irc_ping);
-                let session = IrcSession::new(now, within);
-                self.conns[id].irc = Some(Box::new(session));
-                self.schedule(id, now + within, TimerKind::Irc);
-            }
+        };
+        let mut link = Link::new(
+            transport,
+            Wire::of(proto),
+            addr.ip(),
+            self.next_serial,
+            self.clock.mono,
+        );
+        link.counted_as = counted_as;
+        entry.insert(link);
+        self.metrics.accepted(Listener::kind_of(proto, tls));
+        info!(
+            "connect {addr} ({}{}) as client {id}",
+            proto.name(),
+            if tls { " over TLS" } else { "" }
+        );
+        if self.sessions.len() <= id {
+            self.sessions.resize_with(id + 1, || None);
+        }
+        if tls {
+            // The front end starts once the handshake is done.
+            let at = self.clock.mono + self.cfg.tls_handshake;
+            self.schedule(id, at, TimerKind::Handshake);
+        } else {
+            self.start_session(id, proto);
+        }
+    }
+
+    /// Starts a connection's front end: at accept, or once its TLS handshake is done.
+    pub(super) fn start_session(&mut self, id: ClientId, proto: Proto) {
+        let Some(link) = self.links.get(id) else {
+            return;
+        };
+        let arrival = crate::front::Arrival {
+            certfp: link.transport.certfp().map(Into::into),
+        };
+        let ctx = Ctx {
+            id,
+            clock: self.clock,
+            peer: link.peer,
+            secure: link.transport.is_tls(),
+            cfg: &self.cfg,
+        };
+        let mut out = deliver_to!(self, Some(id));
+        let session = Session::start(proto, &ctx, arrival, &mut self.hub, &mut out);
+        if let Some(slot) = self.sessions.get_mut(id) {
+            *slot = Some(session);
         }
     }
 }
@@ -122,33 +215,6 @@ pub(super) fn raise_fd_limit() -> u64 {
             }
         }
         lim.rlim_cur
-    }
-}
-
-enum Refused {
-    Full,
-    Address(Refusal),
-}
-
-/// The one line a refused connection gets before it is closed.
-fn refusal(proto: Proto, why: Refused) -> &'static [u8] {
-    match (proto, why) {
-        (Proto::Native, Refused::Full) => b"! server-full try again later\n",
-        (Proto::Native, Refused::Address(Refusal::TooManyFromAddress)) => {
-            b"! too-many-connections from your address; close one and try again\n"
-        }
-        (Proto::Native, Refused::Address(Refusal::TooFast)) => {
-            b"! too-fast you connect too often; try again in a minute\n"
-        }
-        (Proto::Irc, Refused::Full) => {
-            b"ERROR :Closing link: the server is full, try again later\r\n"
-        }
-        (Proto::Irc, Refused::Address(Refusal::TooManyFromAddress)) => {
-            b"ERROR :Closing link: too many connections from your address\r\n"
-        }
-        (Proto::Irc, Refused::Address(Refusal::TooFast)) => {
-            b"ERROR :Closing link: you connect too often, try again in a minute\r\n"
-        }
     }
 }
 

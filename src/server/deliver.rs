@@ -1,113 +1,222 @@
-//! The hub's sink: each event encoded once per protocol and queued for every recipient.
+//! The hub's sink and the front ends' output: each event encoded once per wire variant and
+//! queued for every recipient.
 
-use super::*;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
 
-/// Delivers hub events: encodes each once per protocol into the outbox and queues the span
-/// for every recipient. A recipient that falls too far behind is marked for closing.
+use slab::Slab;
+
+use super::link::{Link, SendqLimits};
+use super::{mark_close, Timer, TimerKind};
+use crate::event::Event;
+use crate::front::{self, CloseReason, Framing, Output, Wire};
+use crate::hub::{ClientId, Sink};
+use crate::outbox::{Outbox, Span};
+
+/// Delivers hub events and front-end output: encodes each event once per distinct [`Wire`]
+/// among its recipients into the outbox and queues the span for each. A recipient that falls
+/// too far behind is marked for closing.
 pub struct Deliver<'a> {
-    pub(super) conns: &'a mut Slab<Conn>,
+    pub(super) links: &'a mut Slab<Link>,
     pub(super) outbox: &'a mut Outbox,
+    pub(super) dirty: &'a mut Vec<ClientId>,
+    pub(super) registry: &'a mio::Registry,
     pub(super) closing: &'a mut Vec<ClientId>,
+    pub(super) timers: &'a mut BinaryHeap<Timer>,
     pub(super) server_name: &'a str,
-    pub(super) max_sendq: usize,
+    pub(super) sendq: SendqLimits,
+    pub(super) now: Instant,
+    /// Whose command is being carried out: what it queues for others is counted in `work`.
+    pub(super) actor: Option<ClientId>,
+    pub(super) work: &'a mut u64,
+    /// Where lines for a WebSocket wire are written before they are framed.
+    pub(super) scratch: &'a mut Vec<u8>,
+    pub(super) metrics: &'a mut super::metrics::Metrics,
 }
 
-/// Encodes `event` in one protocol's words. `multi_prefix`: the recipient asked IRC member
-/// listings to show every prefix.
-fn encode(
-    outbox: &mut Outbox,
-    server_name: &str,
-    proto: Proto,
-    me: &str,
-    multi_prefix: bool,
-    event: &Event<'_>,
-) -> Span {
-    match proto {
-        Proto::Native => outbox.encode(|out| line::encode(event, me, out)),
-        Proto::Irc => {
-            outbox.encode(|out| irc_codec::encode_for(event, me, server_name, multi_prefix, out))
+/// Encodings made for one event, by wire; an event seldom has more than a few variants.
+struct Encodings {
+    made: [(Wire, Span); 8],
+    len: usize,
+}
+
+impl Encodings {
+    fn new() -> Encodings {
+        Encodings {
+            made: [(Wire::NATIVE, Span::EMPTY); 8],
+            len: 0,
         }
     }
+
+    fn get(&self, wire: Wire) -> Option<Span> {
+        self.made[..self.len]
+            .iter()
+            .find(|(w, _)| *w == wire)
+            .map(|&(_, s)| s)
+    }
+
+    /// Remembers an encoding; past the table's size the oldest is forgotten (and would be
+    /// made again: correct, only slower).
+    fn put(&mut self, wire: Wire, span: Span) {
+        if self.len == self.made.len() {
+            self.made.rotate_left(1);
+            self.len -= 1;
+        }
+        self.made[self.len] = (wire, span);
+        self.len += 1;
+    }
 }
+
+/// A pass that has encoded this much flushes before encoding more, so one pass's arena stays
+/// bounded however much a pass's commands cause.
+const ARENA_FLUSH: usize = 64 << 20;
 
 impl Deliver<'_> {
-    /// Queues `span` for `conn`, unless it is being dropped for falling behind; drops it when
-    /// it falls too far behind.
-    fn queue(&mut self, id: ClientId, span: Span) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            queue_for(self.outbox, conn, id, span, self.closing, self.max_sendq);
+    /// Encodes with `f` for `wire` into the arena: as written for a stream, framed one
+    /// WebSocket message per line otherwise.
+    fn encode_for(&mut self, wire: Wire, f: impl FnOnce(&mut Vec<u8>)) -> Span {
+        if wire.framing == Framing::Stream {
+            return self.outbox.encode(f);
         }
+        self.scratch.clear();
+        f(self.scratch);
+        let lines = &*self.scratch;
+        self.outbox
+            .encode(|out| front::frame_lines(wire.framing, lines, out))
     }
 
-    /// Queues raw bytes for one connection (protocol-specific lines, file data).
-    pub fn raw(&mut self, id: ClientId, f: impl FnOnce(&mut Vec<u8>)) {
+    /// Queues bytes for `id` exactly as `f` writes them, not framed again (WebSocket control
+    /// frames).
+    pub(super) fn unframed(&mut self, id: ClientId, f: impl FnOnce(&mut Vec<u8>)) {
+        self.make_room();
         let span = self.outbox.encode(f);
         self.queue(id, span);
     }
 
-    pub fn queued(&self, id: ClientId) -> usize {
-        self.conns.get(id).map_or(0, |c| c.out.queued())
-    }
-
-    /// Marks another connection for closing at the end of the pass (an IRC operator's KILL).
-    pub fn close(&mut self, id: ClientId, reason: CloseReason) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            mark_close(conn, id, self.closing, reason);
+    /// Flushes between events when the arena has grown past [`ARENA_FLUSH`] (never inside
+    /// one event: its spans are shared by its recipients).
+    fn make_room(&mut self) {
+        if self.outbox.arena_len() > ARENA_FLUSH {
+            super::output::flush_links(
+                self.outbox,
+                self.links,
+                self.dirty,
+                self.registry,
+                self.closing,
+                self.sendq,
+                self.now,
+            );
         }
     }
-}
 
-fn queue_for(
-    outbox: &mut Outbox,
-    conn: &mut Conn,
-    id: ClientId,
-    span: Span,
-    closing: &mut Vec<ClientId>,
-    max_sendq: usize,
-) {
-    if conn.closing == Some(CloseReason::SendqExceeded) {
-        return;
-    }
-    outbox.push(&mut conn.out, id, span);
-    if conn.out.backlog() > max_sendq {
-        mark_close(conn, id, closing, CloseReason::SendqExceeded);
+    /// Queues `span` for `link`, unless it is being dropped for falling behind; drops it when
+    /// it falls too far behind.
+    fn queue(&mut self, id: ClientId, span: Span) {
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        if matches!(link.closing, Some(CloseReason::SendqExceeded { .. })) {
+            return;
+        }
+        self.outbox.push(&mut link.out, id, span);
+        if self.actor != Some(id) {
+            *self.work += 1;
+            self.metrics.deliveries += 1;
+        }
+        if link.out.backlog() > 0 {
+            if let Some(reason) = link.sendq_verdict(self.sendq, self.now) {
+                mark_close(link, id, self.closing, reason);
+            }
+        }
     }
 }
 
 impl Sink for Deliver<'_> {
     fn one(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
-        let Some(conn) = self.conns.get_mut(to) else {
+        self.make_room();
+        let Some(wire) = self.links.get(to).map(|l| l.wire) else {
             return;
         };
-        let span = encode(
-            self.outbox,
-            self.server_name,
-            conn.proto,
-            me,
-            conn.multi_prefix,
-            event,
-        );
-        queue_for(self.outbox, conn, to, span, self.closing, self.max_sendq);
+        let srv = self.server_name;
+        let span = self.encode_for(wire, |out| front::encode(wire, event, me, srv, out));
+        self.queue(to, span);
     }
 
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
-        // At most one encoding per protocol, made when the first recipient needs it.
-        let (mut native, mut irc) = (None, None);
+        self.make_room();
+        let mut made = Encodings::new();
         for &id in to {
             if Some(id) == except {
                 continue;
             }
-            let Some(conn) = self.conns.get_mut(id) else {
+            let Some(wire) = self.links.get(id).map(|l| l.wire.for_event(event)) else {
                 continue;
             };
-            let cached = match conn.proto {
-                Proto::Native => &mut native,
-                Proto::Irc => &mut irc,
+            let span = match made.get(wire) {
+                Some(span) => span,
+                None => {
+                    let srv = self.server_name;
+                    let span =
+                        self.encode_for(wire, |out| front::encode(wire, event, "", srv, out));
+                    made.put(wire, span);
+                    span
+                }
             };
-            let span = *cached.get_or_insert_with(|| {
-                encode(self.outbox, self.server_name, conn.proto, "", false, event)
-            });
-            queue_for(self.outbox, conn, id, span, self.closing, self.max_sendq);
+            self.queue(id, span);
+        }
+    }
+}
+
+impl Output for Deliver<'_> {
+    fn raw(&mut self, to: ClientId, f: impl FnOnce(&mut Vec<u8>)) {
+        self.make_room();
+        let Some(wire) = self.links.get(to).map(|l| l.wire) else {
+            return;
+        };
+        let span = self.encode_for(wire, f);
+        self.queue(to, span);
+    }
+
+    fn file_data(&mut self, to: ClientId, transfer: u64, bytes: &[u8]) {
+        self.make_room();
+        self.metrics.file_bytes += bytes.len() as u64;
+        let Some(wire) = self.links.get(to).map(|l| l.wire) else {
+            return;
+        };
+        let span = self
+            .outbox
+            .encode(|out| front::encode_file_data(wire, transfer, bytes, out));
+        self.queue(to, span);
+    }
+
+    fn queued(&self, id: ClientId) -> usize {
+        self.links.get(id).map_or(0, Link::queued)
+    }
+
+    fn close(&mut self, id: ClientId, reason: CloseReason) {
+        if let Some(link) = self.links.get_mut(id) {
+            mark_close(link, id, self.closing, reason);
+        }
+    }
+
+    fn set_caps(&mut self, id: ClientId, caps: u32) {
+        if let Some(link) = self.links.get_mut(id) {
+            link.wire.caps = caps;
+        }
+    }
+
+    fn wake_at(&mut self, id: ClientId, at: Instant) {
+        if let Some(link) = self.links.get(id) {
+            self.timers
+                .push(Reverse((at, id, link.serial, TimerKind::Session)));
+        }
+    }
+
+    fn entered_hub(&mut self, id: ClientId) {
+        if let Some(link) = self.links.get_mut(id) {
+            link.in_hub = true;
+            self.metrics.registrations += 1;
         }
     }
 }

@@ -1,6 +1,10 @@
-//! Reading: bounded reads, framing, flood limits, and handing lines to their protocol.
+//! Reading: bounded reads, framing, the flood limit, and handing pieces to the front end.
 
 use super::*;
+use crate::event::Fail;
+use crate::front::{DataFrame, Flow};
+use crate::proto::frame::{self, Framing, Piece};
+use crate::transport::ReadOutcome;
 
 impl Server {
     /// Reads until the socket is drained (`to_end`) or a short read says it is, within the
@@ -8,14 +12,16 @@ impl Server {
     pub(super) fn on_readable(&mut self, id: ClientId, to_end: bool) {
         let mut budget = config::READ_BUDGET;
         let mut scratch = std::mem::take(&mut self.scratch);
-        while let Some(conn) = self.conns.get_mut(id) {
-            if conn.closing.is_some() || conn.paused {
+        while let Some(link) = self.links.get_mut(id) {
+            if link.closing.is_some() || link.paused {
                 break;
             }
             let wanted = budget;
-            match read_some(&mut conn.socket, &mut scratch[..wanted]) {
+            match link.transport.read(&mut scratch[..wanted]) {
                 ReadOutcome::Data(n) => {
-                    self.input(id, &scratch[..n]);
+                    self.metrics.bytes_in += n as u64;
+                    self.start_when_ready(id);
+                    self.input(id, &mut scratch[..n]);
                     budget -= n;
                     if budget == 0 {
                         // Fair share used: the rest waits for the next pass.
@@ -27,7 +33,18 @@ impl Server {
                         break;
                     }
                 }
-                ReadOutcome::WouldBlock => break,
+                ReadOutcome::WouldBlock => {
+                    self.start_when_ready(id);
+                    break;
+                }
+                ReadOutcome::NotTls => {
+                    self.wrong_protocol(id, false);
+                    break;
+                }
+                ReadOutcome::TlsOnPlain => {
+                    self.wrong_protocol(id, true);
+                    break;
+                }
                 ReadOutcome::Closed => {
                     // An unfinished line or frame dies with the connection: no trace in
                     // anyone's stream.
@@ -41,33 +58,101 @@ impl Server {
             }
         }
         self.scratch = scratch;
+        self.push_tls(id);
+    }
+
+    /// A TLS connection whose handshake is done gets its front end.
+    fn start_when_ready(&mut self, id: ClientId) {
+        let Some(link) = self.links.get(id) else {
+            return;
+        };
+        let waiting = self.sessions.get(id).is_some_and(Option::is_none);
+        if waiting && !link.transport.is_handshaking() && link.closing.is_none() {
+            let proto = link.wire.proto;
+            info!(
+                "client {id}: TLS handshake done{}",
+                if link.transport.certfp().is_some() {
+                    ", with a client certificate"
+                } else {
+                    ""
+                }
+            );
+            self.start_session(id, proto);
+        }
+    }
+
+    /// Sends what a TLS read left to send (handshake records), and output that waited for
+    /// the handshake; keeps write interest while some is left.
+    fn push_tls(&mut self, id: ClientId) {
+        let Some(link) = self.links.get_mut(id).filter(|l| l.transport.is_tls()) else {
+            return;
+        };
+        let mut left = !matches!(link.transport.flush_pending(), Ok(true));
+        if !left && link.out.backlog() > 0 && !link.transport.is_handshaking() {
+            left = !matches!(
+                Outbox::write_backlog(&mut link.out, &mut link.transport, &mut self.outbox.written),
+                Ok(crate::outbox::Flushed::All)
+            );
+        }
+        left |= link.transport.has_pending() || link.out.backlog() > 0;
+        if left {
+            super::output::set_write_interest(self.poll.registry(), link, id, true);
+        }
+    }
+
+    /// The first bytes show the client speaks the other protocol: plain text on a TLS port
+    /// gets one readable line (in its listener's protocol), a TLS handshake on a plain port a
+    /// TLS alert; then the connection is closed.
+    fn wrong_protocol(&mut self, id: ClientId, tls_on_plain: bool) {
+        let srv = self.cfg.server_name.clone();
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        let reply = if tls_on_plain {
+            crate::transport::TLS_REFUSAL_ALERT.to_vec()
+        } else {
+            let mut line = Vec::new();
+            let wire = crate::front::Wire::of(link.wire.proto);
+            crate::front::encode(wire, &Event::Fail(Fail::TlsRequired), "*", &srv, &mut line);
+            line
+        };
+        use std::io::Write as _;
+        let _ = link.transport.socket().write(&reply);
+        link.out.forget();
+        let why = if tls_on_plain {
+            "a TLS handshake on a plain port"
+        } else {
+            "plain text on a TLS port"
+        };
+        info!("client {id} ({}): {why}; closed", link.peer);
+        self.close(id, CloseReason::Other(why));
     }
 
     /// Handles newly read bytes, after any left over from before.
-    pub(super) fn input(&mut self, id: ClientId, data: &[u8]) {
-        let Some(conn) = self.conns.get_mut(id) else {
+    pub(super) fn input(&mut self, id: ClientId, data: &mut [u8]) {
+        let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if conn.inbuf.is_empty() {
+        if link.inbuf.is_empty() {
             let used = self.process(id, data);
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.inbuf.extend_from_slice(&data[used..]);
+            if let Some(link) = self.links.get_mut(id) {
+                link.inbuf.extend_from_slice(&data[used..]);
             }
         } else {
-            let mut buf = std::mem::take(&mut conn.inbuf);
+            let mut buf = std::mem::take(&mut link.inbuf);
             buf.extend_from_slice(data);
-            let used = self.process(id, &buf);
+            let used = self.process(id, &mut buf);
             buf.drain(..used);
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.inbuf = if buf.is_empty() { Vec::new() } else { buf };
+            if let Some(link) = self.links.get_mut(id) {
+                link.inbuf = if buf.is_empty() { Vec::new() } else { buf };
             }
         }
         self.arm_partial_timer(id);
         let recvq_limit = 4 * self.cfg.max_line.max(crate::proto::irc_msg::MAX_LINE_LEN);
-        if let Some(conn) = self.conns.get_mut(id) {
-            if conn.throttled && conn.inbuf.len() > recvq_limit {
+        if let Some(link) = self.links.get_mut(id) {
+            if link.throttled && link.inbuf.len() > recvq_limit {
                 mark_close(
-                    conn,
+                    link,
                     id,
                     &mut self.closing,
                     CloseReason::Other("excess flood"),
@@ -77,228 +162,213 @@ impl Server {
     }
 
     /// A partial line with no more input coming: the tutorial's client ends lines this way.
-    pub(super) fn arm_partial_timer(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get_mut(id) else {
+    fn arm_partial_timer(&mut self, id: ClientId) {
+        let takes_partial = self
+            .sessions
+            .get(id)
+            .and_then(Option::as_ref)
+            .is_some_and(Session::takes_partial_lines);
+        let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if conn.proto != Proto::Native || conn.framing != Framing::Lines || conn.inbuf.is_empty() {
-            conn.partial_deadline = None;
+        if !takes_partial || link.framing != Framing::Lines || link.inbuf.is_empty() {
+            link.partial_deadline = None;
             return;
         }
-        if conn.partial_deadline.is_none() {
-            let at = Instant::now() + config::PARTIAL_LINE_GRACE;
-            conn.partial_deadline = Some(at);
+        if link.partial_deadline.is_none() {
+            let at = self.clock.mono + config::PARTIAL_LINE_GRACE;
+            link.partial_deadline = Some(at);
             self.schedule(id, at, TimerKind::PartialLine);
         }
     }
 
-    /// Consumes as much of `data` as can be handled now; returns how much.
-    pub(super) fn process(&mut self, id: ClientId, data: &[u8]) -> usize {
+    /// The partial-line timer fired: an unfinished line that sat this long is taken as whole.
+    pub(super) fn partial_line_due(&mut self, id: ClientId, at: Instant) {
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        if link.partial_deadline != Some(at) {
+            return;
+        }
+        link.partial_deadline = None;
+        let ready = link.framing == Framing::Lines && !link.paused && !link.throttled;
+        if !ready || link.inbuf.is_empty() {
+            return;
+        }
+        if self.cfg.flood_limit {
+            if let Err(retry) = link.flood.admit(self.clock.mono, link.inbuf.len()) {
+                link.throttled = true;
+                self.schedule(id, retry, TimerKind::Flood);
+                return;
+            }
+        }
+        let buf = std::mem::take(&mut link.inbuf);
+        // The framer leaves one byte of slack for a CR; without one, a partial line of
+        // max-line + 1 bytes is over the limit.
+        let text = buf.strip_suffix(b"\r").unwrap_or(&buf);
+        if text.len() > self.cfg.max_line {
+            self.with_session(id, |s, ctx, hub, out| s.too_long(ctx, hub, out));
+        } else {
+            self.hand_line(id, text);
+        }
+    }
+
+    /// A flood-limited connection may send again: what waited is handled, then the socket is
+    /// read (what waits there raised no new edge).
+    pub(super) fn flood_over(&mut self, id: ClientId) {
+        if let Some(link) = self.links.get_mut(id) {
+            link.throttled = false;
+        }
+        self.input(id, &mut []);
+        if let Some(link) = self.links.get_mut(id) {
+            if !link.throttled {
+                link.warned_flood = false;
+            }
+        }
+        self.carry.push(id);
+    }
+
+    /// Applies what the front end said about the stream after a piece.
+    fn follow(&mut self, id: ClientId, flow: Option<Flow>) {
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        match flow {
+            Some(Flow::Raw { len, frame }) => {
+                link.framing = Framing::Raw { left: len };
+                link.data = frame;
+            }
+            Some(Flow::Upgrade { proto, framing }) => {
+                self.metrics.websocket_upgrades += 1;
+                self.upgraded(id, proto, framing)
+            }
+            Some(Flow::Metrics {
+                keep_alive,
+                head_only,
+            }) => self.serve_metrics(id, keep_alive, head_only),
+            Some(Flow::Lines | Flow::Paused) | None => {}
+        }
+    }
+
+    /// Consumes as much of `data` as can be handled now; returns how much. A connection's
+    /// bytes are lines and data frames, WebSocket frames (after an upgrade), or a stream its
+    /// front end reads itself (HTTP); a data frame inside any of them is raw bytes.
+    fn process(&mut self, id: ClientId, data: &mut [u8]) -> usize {
         let mut pos = 0;
         loop {
-            let Some(conn) = self.conns.get_mut(id).filter(|c| c.closing.is_none()) else {
+            let Some(link) = self.links.get(id).filter(|l| l.closing.is_none()) else {
                 return data.len();
             };
-            let limit = match conn.proto {
-                Proto::Native => self.cfg.max_line,
-                Proto::Irc => crate::proto::irc_msg::MAX_LINE_LEN,
+            let Some(session) = self.sessions.get(id).and_then(Option::as_ref) else {
+                return data.len();
             };
-            let before = conn.framing;
-            let (piece, used) = frame::next_piece(&mut conn.framing, &data[pos..], limit);
-            match piece {
-                Some(Piece::Line(line))
-                    if self.cfg.flood_limit && !is_data_header(conn.proto, line) =>
-                {
-                    if conn.throttled {
-                        conn.framing = before;
-                        return pos;
-                    }
-                    if let Err(at) = conn.flood.admit(Instant::now(), line.len()) {
-                        // Over the rate: the line waits ("fake lag"); reading goes on so a
-                        // client that keeps going is seen and dropped.
-                        conn.framing = before;
-                        conn.throttled = true;
-                        let first_time = !conn.warned_flood;
-                        conn.warned_flood = true;
-                        self.schedule(id, at, TimerKind::Flood);
-                        if first_time {
-                            let (hub, mut out) = self.deliver();
-                            let me = hub.nick(id).unwrap_or("*");
-                            out.one(id, me, &Event::Fail(Fail::Flood));
-                        }
-                        return pos;
-                    }
-                    self.line(id, line);
-                }
-                Some(Piece::Line(line)) => self.line(id, line),
-                Some(Piece::TooLong) => self.too_long(id),
-                Some(Piece::Raw(bytes)) => {
-                    let DataFrame { transfer, to } = conn.data;
-                    if let Some(to) = to {
-                        if self.forward(id, transfer, to, bytes).is_none() {
-                            // Paused: take the frame back up where it stopped.
-                            if let Some(conn) = self.conns.get_mut(id) {
-                                conn.framing = before;
-                            }
-                            return pos;
-                        }
-                    }
-                }
-                None if used == 0 => return pos,
-                None => {}
+            let in_frame = link.framing != Framing::Lines;
+            let step = if !in_frame && link.ws.is_some() {
+                self.ws_step(id, &mut data[pos..])
+            } else if !in_frame && session.reads_stream() {
+                self.stream_step(id, &data[pos..])
+            } else {
+                self.line_step(id, &data[pos..])
+            };
+            match step {
+                Some(used) => pos += used,
+                None => return pos,
             }
-            pos += used;
         }
     }
 
-    pub(super) fn too_long(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get(id) else {
-            return;
+    /// A front end that reads the stream itself (HTTP) takes what it can.
+    fn stream_step(&mut self, id: ClientId, data: &[u8]) -> Option<usize> {
+        let (used, flow) = self
+            .with_session(id, |s, ctx, hub, out| s.stream(ctx, data, hub, out))
+            .unwrap_or((data.len(), Flow::Lines));
+        let progressed = used > 0 || flow != Flow::Lines;
+        self.follow(id, Some(flow));
+        progressed.then_some(used)
+    }
+
+    /// Charges a line to the flood limit; false if it must wait (the client is told once per
+    /// episode, and a timer takes it up again).
+    pub(super) fn flood_admits(&mut self, id: ClientId, len: usize) -> bool {
+        let Some(link) = self.links.get_mut(id) else {
+            return false;
         };
-        match conn.proto {
-            Proto::Native => {
-                let max = self.cfg.max_line;
-                let (hub, mut out) = self.deliver();
-                let me = hub.nick(id).unwrap_or("*");
-                out.one(id, me, &Event::Fail(Fail::LineTooLong(max)));
-            }
-            Proto::Irc => self.irc_line(id, None),
+        if link.throttled {
+            return false;
         }
+        let Err(at) = link.flood.admit(self.clock.mono, len) else {
+            return true;
+        };
+        // Over the rate: the line waits ("fake lag"); reading goes on so a client that keeps
+        // going is seen and dropped.
+        link.throttled = true;
+        let first_time = !link.warned_flood;
+        link.warned_flood = true;
+        self.schedule(id, at, TimerKind::Flood);
+        if first_time {
+            let (hub, mut out) = self.deliver();
+            let me = hub.nick(id).unwrap_or("*");
+            out.one(id, me, &Event::Fail(Fail::Flood));
+        }
+        false
     }
 
-    /// Forwards file bytes to the recipient, or pauses the sender (None) while the recipient
-    /// is behind.
-    pub(super) fn forward(
-        &mut self,
-        id: ClientId,
-        transfer: u64,
-        to: ClientId,
-        bytes: &[u8],
-    ) -> Option<()> {
-        let (hub, mut out) = self.deliver();
-        if !hub.transfer_active(transfer) {
-            return Some(()); // cancelled meanwhile: the bytes are skipped
-        }
-        if out.queued(to) > config::FILE_PAUSE_QUEUE {
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.paused = true;
-                self.paused.push(id);
+    /// Hands one line to the front end and charges the flood limit for what it caused.
+    pub(super) fn hand_line(&mut self, id: ClientId, line: &[u8]) {
+        self.work = 0;
+        self.metrics.lines_in += 1;
+        let flow = self.with_session(id, |s, ctx, hub, out| s.line(ctx, line, hub, out));
+        let (work, now) = (self.work, self.clock.mono);
+        if let Some(link) = self.links.get_mut(id) {
+            if self.cfg.flood_limit {
+                link.flood.charge_work(now, work);
             }
-            return None;
         }
-        out.raw(to, |buf| {
-            line::encode_data_header(transfer, bytes.len(), buf);
-            buf.extend_from_slice(bytes);
-        });
-        hub.data_forwarded(transfer, bytes.len() as u64, &mut out);
-        Some(())
+        self.follow(id, flow);
     }
 
-    /// One complete line, without its `\n`.
-    pub(super) fn line(&mut self, id: ClientId, line: &[u8]) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        match self.conns.get(id).map(|c| c.proto) {
-            Some(Proto::Native) => self.native_line(id, line),
-            Some(Proto::Irc) => self.irc_line(id, Some(line)),
+    /// One line, an over-long line or a piece of a data frame.
+    fn line_step(&mut self, id: ClientId, data: &[u8]) -> Option<usize> {
+        let link = self.links.get_mut(id)?;
+        let session = self.sessions.get(id).and_then(Option::as_ref)?;
+        let limit = session.max_line(&self.cfg);
+        let before = link.framing;
+        let (piece, used) = frame::next_piece(&mut link.framing, data, limit);
+        match piece {
+            Some(Piece::Line(line)) => {
+                let charged = self.cfg.flood_limit && !session.flood_exempt(line);
+                if charged && !self.flood_admits(id, line.len()) {
+                    if let Some(link) = self.links.get_mut(id) {
+                        link.framing = before;
+                    }
+                    return None;
+                }
+                self.hand_line(id, line);
+            }
+            Some(Piece::TooLong) => {
+                self.with_session(id, |s, ctx, hub, out| s.too_long(ctx, hub, out));
+            }
+            Some(Piece::Raw(bytes)) => {
+                let frame: DataFrame = link.data;
+                let flow =
+                    self.with_session(id, |s, ctx, hub, out| s.raw(ctx, frame, bytes, hub, out));
+                if flow == Some(Flow::Paused) {
+                    // Taken back up where it stopped once the recipient catches up.
+                    if let Some(link) = self.links.get_mut(id) {
+                        link.framing = before;
+                        link.paused = true;
+                        link.paused_since.get_or_insert(self.clock.mono);
+                        self.paused.push(id);
+                    }
+                    return None;
+                }
+                if let Some(link) = self.links.get_mut(id) {
+                    link.paused_since = None;
+                }
+            }
+            None if used == 0 => return None,
             None => {}
         }
+        Some(used)
     }
-
-    pub(super) fn native_line(&mut self, id: ClientId, text: &[u8]) {
-        let now = Instant::now();
-        let parsed = line::parse(text);
-        let (hub, mut out) = self.deliver();
-        let me = hub.nick(id).unwrap_or("*");
-        match parsed {
-            Ok(Input::Empty) => {}
-            Ok(Input::Command(cmd)) => hub.apply(id, cmd, now, &mut out),
-            Ok(Input::Data { id: transfer, len }) => {
-                let route = if len == 0 || len > config::MAX_FRAME as u64 {
-                    out.one(
-                        id,
-                        me,
-                        &Event::Fail(Fail::BadFrame("LEN must be 1 to 65536")),
-                    );
-                    None
-                } else {
-                    match hub.route_data(id, transfer, len, &mut out) {
-                        Route::To(to) => Some(to),
-                        Route::Refused(why) => {
-                            let me = hub.nick(id).unwrap_or("*");
-                            out.one(id, me, &Event::Fail(Fail::BadFrame(why)));
-                            None
-                        }
-                    }
-                };
-                if len > 0 {
-                    if let Some(conn) = self.conns.get_mut(id) {
-                        conn.framing = Framing::Raw { left: len };
-                        conn.data = DataFrame {
-                            transfer,
-                            to: route,
-                        };
-                    }
-                }
-            }
-            Ok(Input::Quit(reason)) => {
-                out.one(
-                    id,
-                    me,
-                    &Event::Bye {
-                        reason: reason.unwrap_or(""),
-                    },
-                );
-                self.close(id, CloseReason::Quit(reason.map(Into::into)));
-            }
-            Err(fail) => out.one(id, me, &Event::Fail(fail)),
-        }
-    }
-
-    /// One IRC line (None: it was too long).
-    pub(super) fn irc_line(&mut self, id: ClientId, line: Option<&[u8]>) {
-        let Some(mut session) = self.conns.get_mut(id).and_then(|c| c.irc.take()) else {
-            return;
-        };
-        let now = Instant::now();
-        let peer = self.conns[id].peer;
-        let (cfg, hub, mut out) = self.parts();
-        let action = session.handle(id, line, peer, now, cfg, hub, &mut out);
-        self.irc_done(id, session, action);
-    }
-
-    /// An IRC connection's timer fired (registration deadline or ping check).
-    pub(super) fn irc_timer(&mut self, id: ClientId, now: Instant) {
-        let Some(mut session) = self.conns.get_mut(id).and_then(|c| c.irc.take()) else {
-            return;
-        };
-        let (cfg, _, mut out) = self.parts();
-        let action = session.on_timer(id, now, cfg, &mut out);
-        self.irc_done(id, session, action);
-    }
-
-    pub(super) fn irc_done(
-        &mut self,
-        id: ClientId,
-        mut session: Box<IrcSession>,
-        action: IrcAction,
-    ) {
-        let wake = session.take_wake();
-        if let Some(conn) = self.conns.get_mut(id) {
-            conn.multi_prefix = session.multi_prefix();
-            conn.irc = Some(session);
-            match action {
-                IrcAction::None => {}
-                IrcAction::Registered => conn.in_hub = true,
-                IrcAction::Close(reason) => mark_close(conn, id, &mut self.closing, reason),
-            }
-        }
-        if let Some(at) = wake {
-            self.schedule(id, at, TimerKind::Irc);
-        }
-    }
-}
-
-/// Data frame headers are not charged to the flood limit: files are paced by backpressure.
-pub(super) fn is_data_header(proto: Proto, line: &[u8]) -> bool {
-    proto == Proto::Native && line.starts_with(b"/data ")
 }

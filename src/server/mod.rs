@@ -1,49 +1,85 @@
 //! The event loop: one thread, one `mio::Poll`, listeners and connections in a slab.
 //!
-//! Every pass runs in the same order: poll (timeout = the nearest deadline), accept, read a
-//! bounded amount from each ready connection and apply what it asked for, fire due timers,
-//! flush every connection's queued bytes with one vectored write each, close what was marked
-//! (its peers hear about it, and that is flushed too), then wake paused file senders.
+//! Every pass runs in the same order: poll (timeout = the nearest deadline), read the clock
+//! once, accept, read a bounded amount from each ready connection and hand what it framed to
+//! its front end, fire due timers, flush every connection's queued bytes with one vectored
+//! write each, close what was marked (its peers hear about it, and that is flushed too), then
+//! wake paused file senders.
+//!
+//! A connection is a [`Link`] (transport, buffers, flood state) in `links` and a
+//! [`Session`] (its front end's state) in `sessions` under the same key; the two are apart so
+//! the output side can queue bytes for any link while a front end handles a line.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
+use crate::clock::Clock;
 use crate::config::{self, Config};
-use crate::conn::{read_some, CloseReason, Conn, DataFrame, Proto, ReadOutcome};
-use crate::event::{Event, Fail};
-use crate::hub::{ClientId, Hub, HubConfig, Route, Sink};
-use crate::irc::{IrcAction, IrcSession};
-use crate::limits::{AddressLimits, Refusal};
-use crate::outbox::{Flushed, Outbox, Span};
-use crate::proto::frame::{self, Framing, Piece};
-use crate::proto::irc as irc_codec;
-use crate::proto::line::{self, Input};
+use crate::event::Event;
+use crate::front::{CloseReason, Ctx, Proto, Session};
+use crate::hub::{ClientId, Hub, Sink};
+use crate::limits::AddressLimits;
+use crate::outbox::Outbox;
 
 mod accept;
 mod deliver;
 mod input;
+mod link;
+mod metrics;
 mod output;
+mod reload;
+mod systemd;
+mod websocket;
 
 pub use deliver::Deliver;
+use link::{Link, SendqLimits};
+
+/// The output for front ends and the hub, borrowing only the fields it needs from the server
+/// `$s` (so a session can be borrowed beside it); `$actor` is whose command is carried out.
+macro_rules! deliver_to {
+    ($s:ident, $actor:expr) => {
+        Deliver {
+            links: &mut $s.links,
+            outbox: &mut $s.outbox,
+            dirty: &mut $s.dirty,
+            registry: $s.poll.registry(),
+            closing: &mut $s.closing,
+            timers: &mut $s.timers,
+            server_name: &$s.cfg.server_name,
+            sendq: $s.sendq,
+            now: $s.clock.mono,
+            actor: $actor,
+            work: &mut $s.work,
+            scratch: &mut $s.frame_scratch,
+            metrics: &mut $s.metrics,
+        }
+    };
+}
+use deliver_to;
 
 const SIGNAL: Token = Token(usize::MAX);
+/// Work done off the loop (the store) is ready.
+const WAKE: Token = Token(usize::MAX - 1);
 const LISTENER_BASE: usize = usize::MAX / 2;
 /// How long accept rests after running out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How often paused file senders are looked at while nothing else happens.
+const STALL_CHECK: Duration = Duration::from_secs(1);
 
-fn mark_close(conn: &mut Conn, id: ClientId, closing: &mut Vec<ClientId>, reason: CloseReason) {
-    if conn.closing.is_none() {
-        conn.closing = Some(reason);
+fn mark_close(link: &mut Link, id: ClientId, closing: &mut Vec<ClientId>, reason: CloseReason) {
+    if link.closing.is_none() {
+        link.closing = Some(reason);
         closing.push(id);
     }
 }
@@ -55,21 +91,71 @@ enum TimerKind {
     PartialLine,
     /// A flood-limited connection may send again.
     Flood,
-    /// The IRC session's registration and ping deadlines.
-    Irc,
+    /// The front end asked to be woken (IRC registration and ping deadlines).
+    Session,
+    /// A TLS handshake must be done by now.
+    Handshake,
+    /// A WebSocket's keepalive: ping it if it has been silent, drop it if a ping went
+    /// unanswered.
+    WsPing,
 }
 
 /// A timer: at `.0`, for the connection with key `.1` and serial `.2`.
 type Timer = Reverse<(Instant, ClientId, u64, TimerKind)>;
 
+struct Listener {
+    socket: TcpListener,
+    proto: Proto,
+    tls: bool,
+}
+
+impl Listener {
+    /// What `listening KIND ADDR` calls it.
+    fn kind(&self) -> &'static str {
+        Listener::kind_of(self.proto, self.tls)
+    }
+
+    /// The front end and TLS of a listener kind, as a socket unit names it.
+    fn named(name: &str) -> Option<(Proto, bool)> {
+        let all = [Proto::Native, Proto::Irc, Proto::Web, Proto::Metrics];
+        all.into_iter()
+            .flat_map(|p| [(p, false), (p, true)])
+            .find(|&(p, t)| Listener::kind_of(p, t) == name)
+    }
+
+    fn kind_of(proto: Proto, tls: bool) -> &'static str {
+        match (proto, tls) {
+            (Proto::Native, false) => "native",
+            (Proto::Irc, false) => "irc",
+            (Proto::Web, false) => "web",
+            (Proto::Native, true) => "native-tls",
+            (Proto::Irc, true) => "irc-tls",
+            (Proto::Web, true) => "web-tls",
+            (Proto::Metrics, _) => "metrics",
+        }
+    }
+}
+
 pub struct Server {
     cfg: Config,
     poll: Poll,
-    listeners: Vec<(TcpListener, Proto)>,
+    /// Listeners by token (less [`LISTENER_BASE`]); a listener removed by a reload leaves None.
+    listeners: Vec<Option<Listener>>,
     signals: Signals,
-    conns: Slab<Conn>,
+    /// The command line, to read the configuration again on SIGHUP.
+    args: Option<crate::config::Args>,
+    links: Slab<Link>,
+    /// Each link's front-end state, under the link's key.
+    sessions: Vec<Option<Session>>,
     hub: Hub,
     outbox: Outbox,
+    /// This pass's reading of the clock.
+    clock: Clock,
+    sendq: SendqLimits,
+    /// Deliveries to others caused by the command being carried out (for the flood limit).
+    work: u64,
+    /// Lines for WebSocket wires before they are framed.
+    frame_scratch: Vec<u8>,
     /// One read buffer for all connections: input is parsed where it lands.
     scratch: Vec<u8>,
     dirty: Vec<ClientId>,
@@ -82,31 +168,79 @@ pub struct Server {
     next_serial: u64,
     max_clients: usize,
     accept_retry: Option<Instant>,
+    /// Listeners that used their accept batch this pass and may have more waiting.
+    accept_pending: Vec<usize>,
     addresses: AddressLimits,
     /// A descriptor held back so that, out of descriptors, accept can still take a
     /// connection and tell it the server is full instead of leaving it hanging.
     spare_fd: Option<std::fs::File>,
+    /// The TLS configuration new handshakes use (replaced on reload; connections keep the one
+    /// they started with).
+    tls: Option<Arc<rustls::ServerConfig>>,
+    metrics: metrics::Metrics,
+    fd_limit: u64,
+    /// The store; it wakes the loop through the one waker of the poll when results are in.
+    store: Option<crate::store::StoreHandle>,
+}
+
+/// Loads the certificate and key if the configuration names them (or needs them).
+fn load_tls(cfg: &Config) -> io::Result<Option<Arc<rustls::ServerConfig>>> {
+    let wants_tls = !cfg.tls_listen.is_empty()
+        || !cfg.irc_tls_listen.is_empty()
+        || !cfg.web_tls_listen.is_empty();
+    match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (cert, key) = (cert.display().to_string(), key.display().to_string());
+            crate::transport::tls::load_config(&cert, &key)
+                .map(Some)
+                .map_err(io::Error::other)
+        }
+        (None, None) if !wants_tls => Ok(None),
+        (None, None) => Err(io::Error::other(
+            "a TLS listener needs --tls-cert FILE and --tls-key FILE",
+        )),
+        (Some(_), None) => Err(io::Error::other("--tls-cert needs --tls-key too")),
+        (None, Some(_)) => Err(io::Error::other("--tls-key needs --tls-cert too")),
+    }
 }
 
 impl Server {
-    /// Binds every listener; a port in use is an error here, before anything runs.
-    pub fn bind(cfg: Config) -> io::Result<Server> {
+    /// Binds every listener; a port in use is an error here, before anything runs. With the
+    /// command line `args`, SIGHUP reads the configuration again.
+    pub fn bind(cfg: Config, args: Option<crate::config::Args>) -> io::Result<Server> {
         let poll = Poll::new()?;
+        let tls = load_tls(&cfg)?;
         let mut listeners = Vec::new();
-        let wanted = cfg
-            .listen
-            .iter()
-            .map(|a| (a, Proto::Native))
-            .chain(cfg.irc_listen.iter().map(|a| (a, Proto::Irc)));
-        for (i, (addr, proto)) in wanted.enumerate() {
-            let mut l = TcpListener::bind(*addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            tune_listener(&l);
-            poll.registry()
-                .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
-            listeners.push((l, proto));
+        let mut inherited = systemd::listen_fds();
+        for (addr, proto, tls) in wanted_listeners(&cfg) {
+            let kind = Listener::kind_of(proto, tls);
+            let token = LISTENER_BASE + listeners.len();
+            // A socket systemd handed over takes the place of the listener it names (or of
+            // the one with its address); the rest are bound here.
+            let handed = inherited
+                .iter()
+                .position(|s| s.name.as_deref() == Some(kind) || s.addr == addr);
+            let socket = match handed {
+                Some(i) => adopt_listener(&poll, inherited.remove(i), token)?,
+                None => bind_listener(&poll, addr, token)?,
+            };
+            listeners.push(Some(Listener { socket, proto, tls }));
         }
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        for s in inherited {
+            let Some((proto, tls)) = s.name.as_deref().and_then(Listener::named) else {
+                warn!(
+                    "socket activation: {} has no known name ({:?}); not used",
+                    s.addr, s.name
+                );
+                continue;
+            };
+            let token = LISTENER_BASE + listeners.len();
+            let socket = adopt_listener(&poll, s, token)?;
+            listeners.push(Some(Listener { socket, proto, tls }));
+        }
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+        let (store, _snapshot) = open_store(&cfg, &waker)?;
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)?;
         let fd_limit = accept::raise_fd_limit();
@@ -120,20 +254,34 @@ impl Server {
             None => fd_ceiling,
         };
         info!("open-file limit {fd_limit}: at most {max_clients} clients");
-        let hub = Hub::new(HubConfig {
-            max_file_size: cfg.max_file_size,
-            quiet_room_size: cfg.quiet_room_size,
-            offer_timeout: cfg.offer_timeout,
-        });
-        let cfg_limits = (cfg.max_per_ip, cfg.max_conn_rate, cfg.limit_loopback);
+        let mut hub = Hub::new(crate::front::hub_config(&cfg));
+        hub.set_token_source(Box::new(random_token));
+        let addresses = AddressLimits::new(
+            cfg.max_per_ip,
+            cfg.max_conn_rate,
+            cfg.limit_loopback,
+            cfg.ipv6_prefix,
+        );
+        let sendq = SendqLimits {
+            hard: cfg.max_sendq,
+            soft: cfg.sendq_soft.min(cfg.max_sendq),
+            soft_for: cfg.sendq_soft_for,
+        };
+        hub.set_files_url(files_url(&cfg, &listeners).as_deref());
         Ok(Server {
             cfg,
             poll,
             listeners,
             signals,
-            conns: Slab::new(),
+            args,
+            links: Slab::new(),
+            sessions: Vec::new(),
             hub,
             outbox: Outbox::new(),
+            clock: Clock::now(),
+            sendq,
+            work: 0,
+            frame_scratch: Vec::new(),
             scratch: vec![0; config::READ_BUDGET],
             dirty: Vec::new(),
             closing: Vec::new(),
@@ -143,27 +291,29 @@ impl Server {
             next_serial: 0,
             max_clients,
             accept_retry: None,
-            addresses: AddressLimits::new(cfg_limits.0, cfg_limits.1, cfg_limits.2),
+            accept_pending: Vec::new(),
+            addresses,
             spare_fd: std::fs::File::open("/dev/null").ok(),
+            tls,
+            metrics: metrics::Metrics::new(Instant::now()),
+            fd_limit,
+            store,
         })
     }
 
-    /// The bound addresses with their protocols (port 0 resolved).
+    /// The bound addresses with their kinds (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
         self.listeners
             .iter()
-            .filter_map(|(l, p)| {
-                Some((
-                    if *p == Proto::Native { "native" } else { "irc" },
-                    l.local_addr().ok()?,
-                ))
-            })
+            .flatten()
+            .filter_map(|l| Some((l.kind(), l.socket.local_addr().ok()?)))
             .collect()
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
+        systemd::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
         loop {
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -172,11 +322,17 @@ impl Server {
                 }
                 return Err(e);
             }
+            self.clock = Clock::now();
             for ev in events.iter() {
                 match ev.token() {
+                    WAKE => self.drain_off_loop(),
                     SIGNAL => {
-                        if self.signals.pending().next().is_some() {
+                        let signals: Vec<i32> = self.signals.pending().collect();
+                        if signals.iter().any(|&s| s == SIGINT || s == SIGTERM) {
                             return self.shutdown();
+                        }
+                        if signals.contains(&SIGHUP) {
+                            self.reload(None);
                         }
                     }
                     Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
@@ -197,14 +353,27 @@ impl Server {
         }
     }
 
+    /// Results of work done off the loop: applied here, at one point of the pass.
+    fn drain_off_loop(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        while let Some(reply) = store.next_result() {
+            debug!("store reply {} with no one waiting", reply.id);
+        }
+    }
+
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.carry.is_empty() {
+        if !self.carry.is_empty() || !self.accept_pending.is_empty() {
             return Some(Duration::ZERO);
         }
+        // A paused sender's stall deadline is checked each pass; come back for it.
+        let stall_check = (!self.paused.is_empty()).then(|| self.clock.mono + STALL_CHECK);
         let next = [
             self.timers.peek().map(|Reverse(t)| t.0),
             self.hub.next_deadline(),
             self.accept_retry,
+            stall_check,
         ];
         let now = Instant::now();
         next.into_iter()
@@ -213,38 +382,56 @@ impl Server {
             .map(|at| at.saturating_duration_since(now))
     }
 
-    /// The configuration, the hub and the delivery sink, borrowed apart.
-    fn parts(&mut self) -> (&Config, &mut Hub, Deliver<'_>) {
-        let out = Deliver {
-            conns: &mut self.conns,
-            outbox: &mut self.outbox,
-            closing: &mut self.closing,
-            server_name: &self.cfg.server_name,
-            max_sendq: self.cfg.max_sendq,
-        };
-        (&self.cfg, &mut self.hub, out)
+    /// The hub and the output, for work no client asked for.
+    fn deliver(&mut self) -> (&mut Hub, Deliver<'_>) {
+        let out = deliver_to!(self, None);
+        (&mut self.hub, out)
     }
 
-    fn deliver(&mut self) -> (&mut Hub, Deliver<'_>) {
-        let (_, hub, out) = self.parts();
-        (hub, out)
+    /// Runs `f` on connection `id`'s front end with its context, the hub and the output.
+    fn with_session<R>(
+        &mut self,
+        id: ClientId,
+        f: impl FnOnce(&mut Session, &Ctx<'_>, &mut Hub, &mut Deliver<'_>) -> R,
+    ) -> Option<R> {
+        let link = self.links.get(id)?;
+        let (peer, secure) = (link.peer, link.transport.is_tls());
+        let session = self.sessions.get_mut(id)?.as_mut()?;
+        let ctx = Ctx {
+            id,
+            clock: self.clock,
+            peer,
+            secure,
+            cfg: &self.cfg,
+        };
+        let mut out = deliver_to!(self, Some(id));
+        Some(f(session, &ctx, &mut self.hub, &mut out))
     }
 
     fn close(&mut self, id: ClientId, reason: CloseReason) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            mark_close(conn, id, &mut self.closing, reason);
+        if let Some(link) = self.links.get_mut(id) {
+            mark_close(link, id, &mut self.closing, reason);
         }
     }
 
     fn schedule(&mut self, id: ClientId, at: Instant, kind: TimerKind) {
-        if let Some(conn) = self.conns.get(id) {
-            self.timers.push(Reverse((at, id, conn.serial, kind)));
+        if let Some(link) = self.links.get(id) {
+            self.timers.push(Reverse((at, id, link.serial, kind)));
         }
     }
 
     // ---- end of pass ----
 
     fn end_pass(&mut self) {
+        self.finish_pass();
+        let took = Instant::now().saturating_duration_since(self.clock.mono);
+        self.metrics.pass(took);
+    }
+
+    fn finish_pass(&mut self) {
+        for index in std::mem::take(&mut self.accept_pending) {
+            self.accept(index);
+        }
         for id in std::mem::take(&mut self.carry) {
             self.on_readable(id, true);
         }
@@ -260,7 +447,7 @@ impl Server {
     }
 
     fn fire_timers(&mut self) {
-        let now = Instant::now();
+        let now = self.clock.mono;
         if self.accept_retry.is_some_and(|at| at <= now) {
             self.accept_retry = None;
             for i in 0..self.listeners.len() {
@@ -276,103 +463,136 @@ impl Server {
                 break;
             }
             self.timers.pop();
-            let Some(conn) = self
-                .conns
-                .get_mut(id)
-                .filter(|c| c.serial == serial && c.closing.is_none())
-            else {
+            let live = self
+                .links
+                .get(id)
+                .is_some_and(|l| l.serial == serial && l.closing.is_none());
+            if !live {
                 continue;
-            };
+            }
             match kind {
-                TimerKind::PartialLine if conn.partial_deadline == Some(at) => {
-                    conn.partial_deadline = None;
-                    let ready = conn.framing == Framing::Lines && !conn.paused && !conn.throttled;
-                    if !ready || conn.inbuf.is_empty() {
-                        continue;
-                    }
-                    if self.cfg.flood_limit {
-                        if let Err(retry) = conn.flood.admit(now, conn.inbuf.len()) {
-                            conn.throttled = true;
-                            self.schedule(id, retry, TimerKind::Flood);
-                            continue;
-                        }
-                    }
-                    let buf = std::mem::take(&mut conn.inbuf);
-                    // The framer leaves one byte of slack for a CR; without one, a partial
-                    // line of max-line + 1 bytes is over the limit.
-                    let text = buf.strip_suffix(b"\r").unwrap_or(&buf);
-                    if text.len() > self.cfg.max_line {
-                        self.too_long(id);
-                    } else {
-                        self.line(id, &buf);
+                TimerKind::PartialLine => self.partial_line_due(id, at),
+                TimerKind::Flood => self.flood_over(id),
+                TimerKind::Session => {
+                    self.with_session(id, |s, ctx, hub, out| s.timer(ctx, hub, out));
+                }
+                TimerKind::WsPing => self.ws_keepalive(id),
+                TimerKind::Handshake => {
+                    if self
+                        .links
+                        .get(id)
+                        .is_some_and(|l| l.transport.is_handshaking())
+                    {
+                        info!("client {id}: TLS handshake not done in time");
+                        self.close(id, CloseReason::Other("TLS handshake timed out"));
                     }
                 }
-                TimerKind::PartialLine => {}
-                TimerKind::Flood => {
-                    conn.throttled = false;
-                    self.input(id, &[]);
-                    if let Some(conn) = self.conns.get_mut(id) {
-                        if !conn.throttled {
-                            conn.warned_flood = false;
-                        }
-                    }
-                    // Whatever waits in the socket was not signalled again: read it.
-                    self.carry.push(id);
-                }
-                TimerKind::Irc => self.irc_timer(id, now),
             }
         }
     }
 
     fn close_marked(&mut self) {
         for id in std::mem::take(&mut self.closing) {
-            let Some(conn) = self.conns.get(id) else {
+            let Some(link) = self.links.get(id) else {
                 continue;
             };
-            let reason = conn.closing.clone().unwrap_or(CloseReason::PeerClosed);
-            self.addresses.release(conn.peer);
-            if conn.in_hub {
+            let reason = link.closing.clone().unwrap_or(CloseReason::PeerClosed);
+            if let Some(drop) = metrics::Drop::of(&reason) {
+                self.metrics.dropped(drop);
+            }
+            let (in_hub, peer, secure) = (link.in_hub, link.peer, link.transport.is_tls());
+            self.addresses.release(link.counted_as);
+            if in_hub {
                 let (hub, mut out) = self.deliver();
                 hub.disconnect(id, reason.public_text(), &mut out);
             }
-            let mut conn = self.conns.remove(id);
-            let _ = self.poll.registry().deregister(&mut conn.socket);
+            if let Some(mut session) = self.sessions.get_mut(id).and_then(Option::take) {
+                let ctx = Ctx {
+                    id,
+                    clock: self.clock,
+                    peer,
+                    secure,
+                    cfg: &self.cfg,
+                };
+                let mut out = deliver_to!(self, None);
+                session.closed(&ctx, &mut self.hub, &mut out);
+            }
+            let mut link = self.links.remove(id);
+            if link.ws.is_some() {
+                // A WebSocket says goodbye with a close frame (the front end's own goodbye,
+                // if any, went before it).
+                let mut frame = Vec::new();
+                crate::proto::ws::write_close(&mut frame, crate::proto::ws::close::NORMAL, "");
+                use std::io::Write as _;
+                let _ = link.transport.write(&frame);
+            }
+            let _ = self.poll.registry().deregister(link.transport.socket());
             match &reason {
                 CloseReason::Error(e) => {
-                    info!("disconnect client {id} ({}): error: {e}", conn.peer)
+                    info!("disconnect client {id} ({}): error: {e}", link.peer)
                 }
-                CloseReason::SendqExceeded => {
-                    info!("disconnect client {id} ({}): sendq exceeded", conn.peer)
+                CloseReason::SendqExceeded { soft } => {
+                    let limit = if *soft {
+                        "soft limit held too long"
+                    } else {
+                        "hard limit"
+                    };
+                    info!(
+                        "disconnect client {id} ({}): sendq exceeded ({limit})",
+                        link.peer
+                    )
                 }
                 r => info!(
                     "disconnect client {id} ({}): {}",
-                    conn.peer,
+                    link.peer,
                     r.public_text().unwrap_or("quit")
                 ),
             }
-            discard_unread(&mut conn.socket);
+            link.transport.discard_unread();
         }
     }
 
+    /// Reads paused file senders again once their recipient has caught up. A sender held
+    /// back longer than the stall deadline has its transfer aborted instead: both ends are
+    /// told, the rest of its frame is skipped, and it is read again.
     fn wake_paused(&mut self) {
         let mut i = 0;
         while i < self.paused.len() {
             let id = self.paused[i];
-            let target = self.conns.get(id).and_then(|c| c.data.to);
-            let behind = target.is_some_and(|to| {
-                self.conns
+            let Some(link) = self.links.get(id) else {
+                self.paused.swap_remove(i);
+                continue;
+            };
+            let frame = link.data;
+            let behind = frame.to.is_some_and(|to| {
+                self.links
                     .get(to)
-                    .is_some_and(|c| c.out.queued() > config::FILE_PAUSE_QUEUE / 2)
+                    .is_some_and(|l| l.queued() > config::FILE_PAUSE_QUEUE / 2)
             });
-            if behind {
+            let stalled = link
+                .paused_since
+                .is_some_and(|at| self.clock.mono.duration_since(at) >= self.cfg.file_stall);
+            if behind && !stalled {
                 i += 1;
                 continue;
             }
             self.paused.swap_remove(i);
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.paused = false;
+            if stalled && behind {
+                let (hub, mut out) = self.deliver();
+                hub.abort(frame.transfer, crate::event::AbortReason::Stalled, &mut out);
+                info!(
+                    "client {id}: file transfer {} stalled, aborted",
+                    frame.transfer
+                );
+            }
+            if let Some(link) = self.links.get_mut(id) {
+                link.paused = false;
+                link.paused_since = None;
+                if stalled && behind {
+                    link.data.to = None;
+                }
                 // Handle what was held back, then read what waits in the socket.
-                self.input(id, &[]);
+                self.input(id, &mut []);
                 self.carry.push(id);
             }
         }
@@ -381,11 +601,16 @@ impl Server {
     // ---- shutdown ----
 
     fn shutdown(mut self) -> io::Result<()> {
-        info!("shutting down: {} clients", self.conns.len());
-        for (mut l, _) in self.listeners.drain(..) {
-            let _ = self.poll.registry().deregister(&mut l);
+        systemd::notify("STOPPING=1");
+        let clients = self.links.len();
+        info!(
+            "shutting down: {clients} client{}",
+            if clients == 1 { "" } else { "s" }
+        );
+        for mut l in self.listeners.drain(..).flatten() {
+            let _ = self.poll.registry().deregister(&mut l.socket);
         }
-        let ids: Vec<ClientId> = self.conns.iter().map(|(id, _)| id).collect();
+        let ids: Vec<ClientId> = self.links.iter().map(|(id, _)| id).collect();
         {
             let (hub, mut out) = self.deliver();
             hub.abort_all_transfers(&mut out);
@@ -398,7 +623,11 @@ impl Server {
         // Give slow readers a short, bounded time to take their goodbyes.
         let deadline = Instant::now() + config::SHUTDOWN_FLUSH;
         let mut events = Events::with_capacity(256);
-        while self.conns.iter().any(|(_, c)| c.out.backlog() > 0) {
+        while self
+            .links
+            .iter()
+            .any(|(_, l)| l.out.backlog() > 0 || l.transport.has_pending())
+        {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -410,25 +639,127 @@ impl Server {
                 }
             }
         }
-        for (_, conn) in self.conns.iter_mut() {
-            let _ = conn.socket.shutdown(std::net::Shutdown::Write);
-            discard_unread(&mut conn.socket);
+        for (_, link) in self.links.iter_mut() {
+            link.transport.shutdown_write();
+            link.transport.discard_unread();
+        }
+        if let Some(store) = self.store.take() {
+            let report = store.close();
+            info!(
+                "store closed: {} writes committed of {} submitted{}",
+                report.committed,
+                report.submitted,
+                if report.dropped + report.refused > 0 {
+                    format!(", {} lost", report.dropped + report.refused)
+                } else {
+                    String::new()
+                }
+            );
         }
         info!("bye");
         Ok(())
     }
 }
 
-/// Reads and drops what the peer sent but nobody will handle, so closing sends FIN, not a
-/// reset that could destroy the last lines we wrote.
-fn discard_unread(socket: &mut TcpStream) {
-    let mut sink = [0u8; 4096];
-    for _ in 0..16 {
-        match read_some(socket, &mut sink) {
-            ReadOutcome::Data(_) => {}
-            _ => return,
+/// Opens the store in `--data-dir` (or in memory for `none`); an unusable data directory is
+/// an error here, before anything runs.
+fn open_store(
+    cfg: &Config,
+    waker: &Arc<mio::Waker>,
+) -> io::Result<(Option<crate::store::StoreHandle>, crate::store::Snapshot)> {
+    use crate::store::{self, StoreConfig};
+    let mut store_cfg = StoreConfig::new(StoreConfig::location_from_arg(&cfg.data_dir));
+    store_cfg.recent_per_room = cfg.history_on_join;
+    store_cfg.retention = retention(cfg);
+    match store::open(&store_cfg, Arc::clone(waker)) {
+        Ok((handle, snapshot)) => {
+            info!(
+                "store: {} ({} accounts, {} registered rooms, {} recent lines)",
+                if cfg.data_dir == "none" {
+                    "in memory, nothing kept"
+                } else {
+                    &cfg.data_dir
+                },
+                snapshot.accounts.len(),
+                snapshot.rooms.len(),
+                snapshot.recent.len()
+            );
+            Ok((Some(handle), snapshot))
         }
+        Err(e) => Err(io::Error::other(e.to_string())),
     }
+}
+
+/// How long history is kept, from the configuration.
+fn retention(cfg: &Config) -> crate::store::Retention {
+    crate::store::Retention {
+        max_age_ms: (cfg.history_days > 0).then(|| cfg.history_days as i64 * 86_400_000),
+        max_per_target: (cfg.history_max_per_room > 0).then_some(cfg.history_max_per_room),
+    }
+}
+
+/// An unguessable token for a file link, from the operating system's generator.
+fn random_token() -> u128 {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness at all is a broken machine; a token that cannot be opened is safe.
+        return 0;
+    }
+    u128::from_le_bytes(bytes)
+}
+
+/// Where file links point: `--web-url`, else the first web listener as bound (an unspecified
+/// address replaced by the server name).
+fn files_url(cfg: &Config, listeners: &[Option<Listener>]) -> Option<String> {
+    if let Some(url) = &cfg.web_url {
+        return Some(url.clone());
+    }
+    let web = listeners.iter().flatten().find(|l| l.proto == Proto::Web)?;
+    let addr = web.socket.local_addr().ok()?;
+    let scheme = if web.tls { "https" } else { "http" };
+    let host = if addr.ip().is_unspecified() {
+        format!("{}:{}", cfg.server_name, addr.port())
+    } else {
+        addr.to_string()
+    };
+    Some(format!("{scheme}://{host}"))
+}
+
+/// Every listener the configuration asks for: address, front end, TLS.
+fn wanted_listeners(cfg: &Config) -> Vec<(SocketAddr, Proto, bool)> {
+    let of = |addrs: &[SocketAddr], proto, tls| -> Vec<(SocketAddr, Proto, bool)> {
+        addrs.iter().map(|&a| (a, proto, tls)).collect()
+    };
+    [
+        of(&cfg.listen, Proto::Native, false),
+        of(&cfg.irc_listen, Proto::Irc, false),
+        of(&cfg.web_listen, Proto::Web, false),
+        of(&cfg.tls_listen, Proto::Native, true),
+        of(&cfg.irc_tls_listen, Proto::Irc, true),
+        of(&cfg.web_tls_listen, Proto::Web, true),
+        of(&cfg.metrics_listen, Proto::Metrics, false),
+    ]
+    .concat()
+}
+
+/// A listening socket systemd handed over, made ours.
+fn adopt_listener(poll: &Poll, s: systemd::Inherited, token: usize) -> io::Result<TcpListener> {
+    s.listener.set_nonblocking(true)?;
+    let mut socket = TcpListener::from_std(s.listener);
+    tune_listener(&socket);
+    poll.registry()
+        .register(&mut socket, Token(token), Interest::READABLE)?;
+    info!("socket activation: listening on {}", s.addr);
+    Ok(socket)
+}
+
+fn bind_listener(poll: &Poll, addr: SocketAddr, token: usize) -> io::Result<TcpListener> {
+    let mut socket = TcpListener::bind(addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    tune_listener(&socket);
+    poll.registry()
+        .register(&mut socket, Token(token), Interest::READABLE)?;
+    Ok(socket)
 }
 
 /// A deeper accept queue than the usual 128, so a burst of connections is not dropped before
@@ -442,4 +773,10 @@ fn tune_listener(listener: &TcpListener) {
         libc::listen(fd, 1024);
     }
     accept::set_connection_options(fd);
+}
+
+/// Writes a refusal line and drops the socket.
+fn refuse(mut socket: mio::net::TcpStream, line: &[u8]) {
+    let _ = socket.write(line);
+    debug!("refusal sent");
 }

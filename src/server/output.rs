@@ -1,69 +1,100 @@
-//! Writing: the end-of-pass flush and the writable readiness of slow readers.
+//! Writing: the end-of-pass flush (and the mid-pass one when a pass has encoded a lot), and
+//! the writable readiness of slow readers.
+
+use slab::Slab;
 
 use super::*;
+use crate::outbox::Flushed;
+
+/// Sets or clears a link's write interest (only when it changes).
+pub(super) fn set_write_interest(
+    registry: &mio::Registry,
+    link: &mut Link,
+    id: ClientId,
+    on: bool,
+) {
+    if link.write_armed == on {
+        return;
+    }
+    let interest = if on {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
+    if registry
+        .reregister(link.transport.socket(), Token(id), interest)
+        .is_ok()
+    {
+        link.write_armed = on;
+    }
+}
+
+/// Writes every link with spans this pass with one vectored write each, keeps what the
+/// sockets do not take, and forgets the pass's arena.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn flush_links(
+    outbox: &mut Outbox,
+    links: &mut Slab<Link>,
+    dirty: &mut Vec<ClientId>,
+    registry: &mio::Registry,
+    closing: &mut Vec<ClientId>,
+    sendq: SendqLimits,
+    now: Instant,
+) {
+    outbox.take_dirty(dirty);
+    for &id in dirty.iter() {
+        let Some(link) = links.get_mut(id) else {
+            continue;
+        };
+        match outbox.write(&mut link.out, &mut link.transport) {
+            Ok(Flushed::All) if !link.transport.has_pending() => link.over_soft_since = None,
+            Ok(_) => match link.sendq_verdict(sendq, now) {
+                Some(reason) => mark_close(link, id, closing, reason),
+                None => set_write_interest(registry, link, id, true),
+            },
+            Err(e) => mark_close(link, id, closing, CloseReason::Error(e.to_string())),
+        }
+    }
+    dirty.clear();
+    outbox.end_pass();
+}
 
 impl Server {
     pub(super) fn on_writable(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get_mut(id) else {
+        let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if conn.out.backlog() == 0 {
-            return;
-        }
-        match Outbox::write_backlog(&mut conn.out, &mut conn.socket) {
-            Ok(Flushed::All) => self.set_write_interest(id, false),
-            Ok(Flushed::Blocked) => {}
+        let result = match link.transport.flush_pending() {
+            Ok(true) if link.out.backlog() > 0 => {
+                Outbox::write_backlog(&mut link.out, &mut link.transport, &mut self.outbox.written)
+            }
+            Ok(true) => Ok(Flushed::All),
+            Ok(false) => Ok(Flushed::Blocked),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(Flushed::All) if !link.transport.has_pending() => {
+                link.over_soft_since = None;
+                set_write_interest(self.poll.registry(), link, id, false)
+            }
+            Ok(_) => {
+                if let Some(reason) = link.sendq_verdict(self.sendq, self.clock.mono) {
+                    mark_close(link, id, &mut self.closing, reason);
+                }
+            }
             Err(e) => self.close(id, CloseReason::Error(e.to_string())),
         }
     }
 
-    pub(super) fn set_write_interest(&mut self, id: ClientId, on: bool) {
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        if conn.write_armed == on {
-            return;
-        }
-        let interest = if on {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        if self
-            .poll
-            .registry()
-            .reregister(&mut conn.socket, Token(id), interest)
-            .is_ok()
-        {
-            conn.write_armed = on;
-        }
-    }
-
     pub(super) fn flush(&mut self) {
-        let mut dirty = std::mem::take(&mut self.dirty);
-        self.outbox.take_dirty(&mut dirty);
-        for &id in &dirty {
-            let Some(conn) = self.conns.get_mut(id) else {
-                continue;
-            };
-            match self.outbox.write(&mut conn.out, &mut conn.socket) {
-                Ok(Flushed::All) => {}
-                Ok(Flushed::Blocked) => {
-                    if conn.out.backlog() > self.cfg.max_sendq {
-                        mark_close(conn, id, &mut self.closing, CloseReason::SendqExceeded);
-                    } else {
-                        self.set_write_interest(id, true);
-                    }
-                }
-                Err(e) => mark_close(
-                    conn,
-                    id,
-                    &mut self.closing,
-                    CloseReason::Error(e.to_string()),
-                ),
-            }
-        }
-        self.outbox.end_pass();
-        self.dirty = dirty;
+        flush_links(
+            &mut self.outbox,
+            &mut self.links,
+            &mut self.dirty,
+            self.poll.registry(),
+            &mut self.closing,
+            self.sendq,
+            self.clock.mono,
+        );
     }
 }

@@ -18,6 +18,8 @@ pub struct Daemon {
     pub child: Child,
     pub native: SocketAddr,
     pub irc: Option<SocketAddr>,
+    /// Every `listening KIND ADDR` line, in order.
+    pub listeners: Vec<(String, SocketAddr)>,
     stdout: Option<BufReader<ChildStdout>>,
 }
 
@@ -32,8 +34,30 @@ impl Daemon {
 
     /// Starts snak with exactly `base` + `extra` as arguments.
     pub fn start_with(base: &[&str], extra: &[&str]) -> Daemon {
+        // The web listener's default port would collide between tests run at once.
+        let web_named = base
+            .iter()
+            .chain(extra)
+            .any(|a| a.starts_with("--web-listen") || *a == "--no-web");
+        let web: &[&str] = if web_named {
+            &[]
+        } else {
+            &["--web-listen", "127.0.0.1:0"]
+        };
+        // Nothing kept unless a test names a data directory: tests run at once.
+        let data_named = base
+            .iter()
+            .chain(extra)
+            .any(|a| a.starts_with("--data-dir"));
+        let data: &[&str] = if data_named {
+            &[]
+        } else {
+            &["--data-dir", "none"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_snak"))
             .args(base)
+            .args(web)
+            .args(data)
             .args(extra)
             .env(
                 "RUST_LOG",
@@ -46,6 +70,7 @@ impl Daemon {
             .expect("start snak");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let (mut native, mut irc) = (None, None);
+        let mut listeners = Vec::new();
         // snak prints one `listening PROTOCOL ADDR` line per listener, then `ready`.
         loop {
             let mut line = String::new();
@@ -53,6 +78,9 @@ impl Daemon {
                 panic!("snak exited before it was ready: {:?}", child.wait());
             }
             let words: Vec<&str> = line.split_whitespace().collect();
+            if let ["listening", kind, addr] = words.as_slice() {
+                listeners.push((kind.to_string(), addr.parse().unwrap()));
+            }
             match words.as_slice() {
                 ["listening", "native", addr] => native = native.or(Some(addr.parse().unwrap())),
                 ["listening", "irc", addr] => irc = irc.or(Some(addr.parse().unwrap())),
@@ -64,12 +92,22 @@ impl Daemon {
             child,
             native: native.expect("a native listener"),
             irc,
+            listeners,
             stdout: Some(stdout),
         }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The address of the first listener of `kind` (`native-tls`, `irc-tls`, ...).
+    pub fn addr(&self, kind: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|&(_, a)| a)
+            .unwrap_or_else(|| panic!("no {kind} listener in {:?}", self.listeners))
     }
 
     /// Connects a native client and reads its greeting; returns it with its guest nick.
@@ -380,4 +418,22 @@ impl Client {
             Err(_) => false,
         }
     }
+}
+
+/// A Python that can import `module`: `$SNAK_TEST_PYTHON`, the project's test venv, or the
+/// system's; None if none can.
+pub fn test_python(module: &str) -> Option<String> {
+    let candidates = [
+        std::env::var("SNAK_TEST_PYTHON").ok(),
+        Some(".venv-test/bin/python".to_string()),
+        Some("python3".to_string()),
+    ];
+    candidates.into_iter().flatten().find(|python| {
+        Command::new(python)
+            .args(["-c", &format!("import {module}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }

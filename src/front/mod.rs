@@ -1,0 +1,366 @@
+//! Front ends: one per protocol. Each turns framed input (lines, data frames) into hub
+//! commands and knows how its protocol writes hub events.
+//!
+//! A front end never sees the loop, a socket or a slab. It gets a [`Ctx`] (who, when, from
+//! where, with what configuration) and an [`Output`]: the hub's [`Sink`] plus the few things a
+//! front end may ask of its own connection (raw protocol lines, a timer, a close, a change of
+//! the bytes it expects). The server implements `Output`; tests use a recorder, so every front
+//! end is tested without sockets. This module is the one place that matches on which protocol
+//! a connection speaks.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::event::Event;
+use crate::hub::{ClientId, Hub, Sink};
+
+pub mod irc;
+pub mod native;
+pub mod web;
+
+#[cfg(test)]
+pub(crate) mod recorder;
+
+/// The hub's part of the configuration.
+pub fn hub_config(cfg: &Config) -> crate::hub::HubConfig {
+    crate::hub::HubConfig {
+        max_file_size: cfg.max_file_size,
+        quiet_room_size: cfg.quiet_room_size,
+        offer_timeout: cfg.offer_timeout,
+        max_targets: cfg.max_targets,
+        max_rooms_per_user: cfg.max_rooms_per_user,
+        max_rooms: cfg.max_rooms,
+        max_transfers_per_user: cfg.max_transfers,
+        transfer_idle: cfg.file_idle,
+        names: crate::names::NameRules::ascii_only(cfg.ascii_names),
+    }
+}
+
+/// Which front end a connection speaks. A listener gives the first (native, IRC, or web for
+/// HTTP); a WebSocket upgrade turns a web connection into a native or IRC one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Native,
+    Irc,
+    /// HTTP: the page, WebSocket upgrades, file links.
+    Web,
+    /// HTTP for `GET /metrics` only (a private listener).
+    Metrics,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Native => "native",
+            Proto::Irc => "irc",
+            Proto::Web => "web",
+            Proto::Metrics => "metrics",
+        }
+    }
+}
+
+/// How a connection's protocol lines travel: as a byte stream, or one per WebSocket message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Framing {
+    Stream,
+    /// Each line a text message (`text.ircv3.net`, `snak.native`).
+    WsText,
+    /// Each line a binary message (`binary.ircv3.net`).
+    WsBinary,
+}
+
+/// The bytes a connection expects: its protocol, how lines are framed, and the negotiated
+/// options that change how an event is written (IRC capabilities). Recipients with equal
+/// `Wire`s get the same bytes, so an event is encoded once per distinct `Wire` among its
+/// recipients: a room of TCP and WebSocket IRC users costs two encodings, not one a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Wire {
+    pub proto: Proto,
+    pub framing: Framing,
+    /// IRC capability bits (see [`crate::proto::irc::caps`]); always 0 for native.
+    pub caps: u32,
+}
+
+impl Wire {
+    pub const NATIVE: Wire = Wire::of(Proto::Native);
+    pub const IRC: Wire = Wire::of(Proto::Irc);
+
+    pub const fn of(proto: Proto) -> Wire {
+        Wire {
+            proto,
+            framing: Framing::Stream,
+            caps: 0,
+        }
+    }
+
+    /// The part of this wire that matters for `event`: recipients that differ only in
+    /// options the event does not use share one encoding.
+    pub fn for_event(self, event: &Event<'_>) -> Wire {
+        match self.proto {
+            Proto::Native | Proto::Web | Proto::Metrics => self,
+            Proto::Irc => Wire {
+                caps: self.caps & crate::proto::irc::caps::relevant(event),
+                ..self
+            },
+        }
+    }
+}
+
+/// Appends `event` as `wire`'s protocol writes it (lines ending in `\n` or `\r\n`), told to
+/// the client `me`. The caller frames the lines for WebSocket wires (see [`frame_lines`]).
+pub fn encode(wire: Wire, event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>) {
+    match wire.proto {
+        Proto::Native => crate::proto::line::encode(event, me, out),
+        Proto::Irc => crate::proto::irc::encode_with(event, me, server_name, wire.caps, out),
+        Proto::Web | Proto::Metrics => web::encode(event, out),
+    }
+}
+
+/// Appends the bytes of one forwarded file data frame as `wire` carries them.
+pub fn encode_file_data(wire: Wire, transfer: u64, bytes: &[u8], out: &mut Vec<u8>) {
+    match wire.proto {
+        Proto::Native => {
+            crate::proto::line::encode_data_header(transfer, bytes.len(), out);
+            out.extend_from_slice(bytes);
+        }
+        // A download link's response body: the bytes themselves.
+        Proto::Web => out.extend_from_slice(bytes),
+        // IRC connections never receive file data: they get links.
+        Proto::Irc | Proto::Metrics => {}
+    }
+}
+
+/// Appends `lines` (as the encoders write them) to `out` as `framing` carries them: a stream
+/// as it is, a WebSocket one message per line, without its line ending.
+pub fn frame_lines(framing: Framing, lines: &[u8], out: &mut Vec<u8>) {
+    use crate::proto::ws;
+    let opcode = match framing {
+        Framing::Stream => return out.extend_from_slice(lines),
+        Framing::WsText => ws::Opcode::Text,
+        Framing::WsBinary => ws::Opcode::Binary,
+    };
+    for line in lines.split_inclusive(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.is_empty() {
+            ws::write_frame(out, opcode, line);
+        }
+    }
+}
+
+/// Why a connection is closed; told to its peers where it makes sense.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client asked, with an optional reason of its own.
+    Quit(Option<Box<str>>),
+    PeerClosed,
+    Error(String),
+    /// Too much queued for a reader that does not keep up: over the hard limit at once, or
+    /// over the soft limit for longer than allowed (`soft`).
+    SendqExceeded {
+        soft: bool,
+    },
+    Shutdown,
+    Other(&'static str),
+}
+
+impl CloseReason {
+    /// The reason peers are told.
+    pub fn public_text(&self) -> Option<&str> {
+        match self {
+            CloseReason::Quit(r) => r.as_deref(),
+            CloseReason::PeerClosed => Some("connection closed"),
+            CloseReason::Error(_) => Some("connection error"),
+            CloseReason::SendqExceeded { .. } => Some("sendq exceeded"),
+            CloseReason::Shutdown => Some("server shutting down"),
+            CloseReason::Other(why) => Some(why),
+        }
+    }
+}
+
+/// Who is asking, when, from where, under which configuration.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub id: ClientId,
+    pub clock: Clock,
+    pub peer: IpAddr,
+    /// The connection is encrypted (TLS).
+    pub secure: bool,
+    pub cfg: &'a Config,
+}
+
+/// What the transport knows of a new connection once it is ready for its front end.
+#[derive(Debug, Clone, Default)]
+pub struct Arrival {
+    /// The SHA-256 fingerprint of the TLS client certificate, if one was shown.
+    pub certfp: Option<Box<str>>,
+}
+
+/// What a front end may do besides telling the hub's events: the server implements it.
+pub trait Output: Sink {
+    /// Protocol bytes for one connection, written by `f` (a CAP reply, the welcome burst).
+    fn raw(&mut self, to: ClientId, f: impl FnOnce(&mut Vec<u8>));
+    /// One data frame of a file for `to`, written as its protocol carries file data.
+    fn file_data(&mut self, to: ClientId, transfer: u64, bytes: &[u8]);
+    /// Bytes waiting to be written to `id`.
+    fn queued(&self, id: ClientId) -> usize;
+    /// Closes `id` at the end of the pass (after what is queued for it is flushed).
+    fn close(&mut self, id: ClientId, reason: CloseReason);
+    /// `id` negotiated these IRC capabilities: its events are written for them from now on.
+    fn set_caps(&mut self, id: ClientId, caps: u32);
+    /// Calls the front end's timer for `id` at `at`.
+    fn wake_at(&mut self, id: ClientId, at: Instant);
+    /// `id` is now a user in the hub (its disconnect must be told to the hub).
+    fn entered_hub(&mut self, id: ClientId);
+}
+
+/// What the input side should do next with a connection's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on framing lines.
+    Lines,
+    /// The next `len` bytes are raw data of `frame`.
+    Raw { len: u64, frame: DataFrame },
+    /// Stop reading this connection until its file recipient catches up; the same bytes are
+    /// offered again then.
+    Paused,
+    /// The HTTP connection became a WebSocket speaking `proto` in `framing`.
+    Upgrade { proto: Proto, framing: Framing },
+    /// Answer with the metrics (the loop has them); close after unless `keep_alive`.
+    Metrics { keep_alive: bool, head_only: bool },
+}
+
+/// A file data frame being received: its transfer and its recipient (None: skipped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DataFrame {
+    pub transfer: u64,
+    pub to: Option<ClientId>,
+}
+
+/// One connection's protocol state.
+pub enum Session {
+    Native(native::Native),
+    Irc(Box<irc::IrcSession>),
+    Web(Box<web::Http>),
+}
+
+impl Session {
+    /// The session a new connection of `proto` starts with; it is told it has started.
+    pub fn start(
+        proto: Proto,
+        ctx: &Ctx<'_>,
+        arrival: Arrival,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) -> Session {
+        match proto {
+            Proto::Native => Session::Native(native::Native::start(ctx, arrival, hub, out)),
+            Proto::Irc => Session::Irc(Box::new(irc::IrcSession::start(ctx, arrival, out))),
+            Proto::Web => Session::Web(Box::new(web::Http::start(ctx, false, out))),
+            Proto::Metrics => Session::Web(Box::new(web::Http::start(ctx, true, out))),
+        }
+    }
+
+    /// Whether the front end reads the byte stream itself (HTTP) rather than lines.
+    pub fn reads_stream(&self) -> bool {
+        matches!(self, Session::Web(_))
+    }
+
+    /// Stream input for front ends that read it themselves: the bytes used and what next.
+    pub fn stream(
+        &mut self,
+        ctx: &Ctx<'_>,
+        data: &[u8],
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) -> (usize, Flow) {
+        match self {
+            Session::Web(s) => s.input(ctx, data, hub, out),
+            Session::Native(_) | Session::Irc(_) => (0, Flow::Lines),
+        }
+    }
+
+    /// The connection is closing (after its goodbye): what it carried ends with it.
+    pub fn closed(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
+        if let Session::Web(s) = self {
+            s.closed(ctx, hub, out);
+        }
+    }
+
+    /// The longest line this protocol accepts, without its line ending.
+    pub fn max_line(&self, cfg: &Config) -> usize {
+        match self {
+            Session::Native(_) => cfg.max_line,
+            Session::Irc(_) => crate::proto::irc_msg::MAX_LINE_LEN,
+            Session::Web(_) => crate::proto::http::MAX_HEAD,
+        }
+    }
+
+    /// Whether a line that sits unfinished for a while is taken as whole (the tutorial's
+    /// clients send text with no line ending).
+    pub fn takes_partial_lines(&self) -> bool {
+        matches!(self, Session::Native(_))
+    }
+
+    /// Lines the flood limit does not charge: file data frame headers, paced by backpressure.
+    pub fn flood_exempt(&self, line: &[u8]) -> bool {
+        match self {
+            Session::Native(_) => native::is_data_header(line),
+            Session::Irc(_) | Session::Web(_) => false,
+        }
+    }
+
+    /// One complete line, without its line ending.
+    pub fn line(
+        &mut self,
+        ctx: &Ctx<'_>,
+        line: &[u8],
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) -> Flow {
+        match self {
+            Session::Native(s) => s.line(ctx, line, hub, out),
+            Session::Irc(s) => {
+                s.line(ctx, Some(line), hub, out);
+                Flow::Lines
+            }
+            Session::Web(_) => Flow::Lines,
+        }
+    }
+
+    /// A line longer than [`Session::max_line`] was dropped.
+    pub fn too_long(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
+        match self {
+            Session::Native(_) => native::too_long(ctx, hub, out),
+            Session::Irc(s) => s.line(ctx, None, hub, out),
+            Session::Web(_) => {}
+        }
+    }
+
+    /// Raw bytes of the data frame announced by the last [`Flow::Raw`].
+    pub fn raw(
+        &mut self,
+        ctx: &Ctx<'_>,
+        frame: DataFrame,
+        bytes: &[u8],
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) -> Flow {
+        match self {
+            Session::Native(_) => native::forward(ctx, frame, bytes, hub, out),
+            Session::Web(s) => s.raw(ctx, frame, bytes, hub, out),
+            Session::Irc(_) => Flow::Lines,
+        }
+    }
+
+    /// A timer asked for with [`Output::wake_at`] is due.
+    pub fn timer(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
+        match self {
+            Session::Native(_) => {}
+            Session::Irc(s) => s.timer(ctx, hub, out),
+            Session::Web(s) => s.timer(ctx, hub, out),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Users: nick changes, away, WHOIS, WHOWAS, USERHOST, ISON, LUSERS, OPER and KILL.
+
+use super::*;
+
+impl Hub {
+    pub(super) fn change_nick(&mut self, id: ClientId, new: &str, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        let keys = match self.claim_nick(id, new) {
+            Ok(keys) => keys,
+            Err(fail) => return sink.one(id, &me.nick, &Event::Fail(fail)),
+        };
+        if *me.nick == *new {
+            return;
+        }
+        let rooms = self.rooms_of(id);
+        self.collect_peers(&rooms, Some(id), false);
+        let Some(me) = self.user(id) else { return };
+        let ev = Event::NickChanged {
+            who: me.source(),
+            new,
+        };
+        sink.many(&self.peers, None, &ev);
+        let old = me.keys.clone();
+        self.remember(id);
+        self.unfile_nick(id, &old);
+        self.by_nick.insert(keys.key.clone(), id);
+        self.nick_skeletons.insert(keys.skeleton.clone(), id);
+        if let Some(me) = self.user_mut(id) {
+            me.nick = new.into();
+            me.keys = keys;
+        }
+    }
+
+    /// Keeps the user's current identity for WHOWAS.
+    pub(super) fn remember(&mut self, id: ClientId) {
+        let Some(u) = self.user(id) else { return };
+        let entry = WasUser {
+            nick: u.nick.clone(),
+            user: u.user.clone(),
+            host: u.host.clone(),
+            realname: u.realname.clone(),
+        };
+        if self.whowas.len() >= WHOWAS_MAX {
+            self.whowas.pop_front();
+        }
+        self.whowas.push_back(entry);
+    }
+
+    pub(super) fn away(&mut self, id: ClientId, text: Option<&str>, sink: &mut impl Sink) {
+        let text = text.filter(|t| !t.is_empty());
+        let reply = if text.is_some() {
+            Reply::NowAway
+        } else {
+            Reply::UnAway
+        };
+        let Some(me) = self.user_mut(id) else { return };
+        me.away = text.map(Into::into);
+        sink.one(id, &me.nick, &Event::Reply(reply));
+    }
+
+    pub(super) fn whois(&mut self, id: ClientId, nick: &str, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        let Some((who, u)) = self.user_id(nick).and_then(|w| Some((w, self.user(w)?))) else {
+            sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
+            return sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(nick)));
+        };
+        let rooms: Vec<(&str, bool)> = u
+            .rooms
+            .iter()
+            .map(|m| m.room as usize)
+            .filter(|&r| self.visible(r, id))
+            .filter_map(|r| Some((&*self.rooms.get(r)?.name, self.is_op(r, who))))
+            .collect();
+        let whois = Whois {
+            nick: &u.nick,
+            user: &u.user,
+            host: &u.host,
+            realname: &u.realname,
+            rooms: &rooms,
+            oper: u.has(UserMode::Oper),
+            away: u.away.as_deref(),
+            account: None,
+            secure: u.secure,
+            certfp: u
+                .certfp
+                .as_deref()
+                .filter(|_| who == id || me.has(UserMode::Oper)),
+        };
+        sink.one(id, &me.nick, &Event::Reply(Reply::Whois(whois)));
+        sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(&u.nick)));
+    }
+
+    pub(super) fn whowas(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        count: Option<usize>,
+        sink: &mut impl Sink,
+    ) {
+        let Some(me) = self.user(id) else { return };
+        let mut found = 0;
+        let rules = self.cfg.names;
+        let key = rules.key(nick);
+        for w in self
+            .whowas
+            .iter()
+            .rev()
+            .filter(|w| *rules.key(&w.nick) == *key)
+        {
+            if count.is_some_and(|c| c > 0 && found >= c) {
+                break;
+            }
+            found += 1;
+            let reply = Reply::Whowas {
+                nick: &w.nick,
+                user: &w.user,
+                host: &w.host,
+                realname: &w.realname,
+            };
+            sink.one(id, &me.nick, &Event::Reply(reply));
+        }
+        if found == 0 {
+            sink.one(id, &me.nick, &Event::Fail(Fail::WasNoSuchNick(nick)));
+        }
+        sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhowas(nick)));
+    }
+
+    pub(super) fn userhost(&mut self, id: ClientId, nicks: &[&str], sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        let found: Vec<_> = nicks
+            .iter()
+            .flat_map(|n| n.split(' '))
+            .filter_map(|n| self.user_id(n))
+            .filter_map(|u| self.user(u))
+            .take(5)
+            .map(|u| {
+                let oper = u.has(UserMode::Oper);
+                (&*u.nick, oper, u.away.is_some(), &*u.user, &*u.host)
+            })
+            .collect();
+        sink.one(id, &me.nick, &Event::Reply(Reply::Userhost(&found)));
+    }
+
+    pub(super) fn ison(&mut self, id: ClientId, nicks: &[&str], sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        let found: Vec<&str> = nicks
+            .iter()
+            .flat_map(|n| n.split(' '))
+            .filter_map(|n| self.user_id(n))
+            .filter_map(|u| self.nick(u))
+            .collect();
+        sink.one(id, &me.nick, &Event::Reply(Reply::Ison(&found)));
+    }
+
+    pub(super) fn lusers(&mut self, id: ClientId, sink: &mut impl Sink) {
+        let Some(me) = self.user(id) else { return };
+        let reply = Reply::Lusers {
+            users: self.by_nick.len(),
+            invisible: self.invisible_count,
+            opers: self.oper_count,
+            rooms: self.rooms.len(),
+        };
+        sink.one(id, &me.nick, &Event::Reply(reply));
+    }
+
+    pub(super) fn oper(&mut self, id: ClientId, sink: &mut impl Sink) {
+        let Some(me) = self.user_mut(id) else { return };
+        let was = me.has(UserMode::Oper);
+        me.modes |= UserMode::Oper.bit();
+        self.oper_count += usize::from(!was);
+        let Some(me) = self.user(id) else { return };
+        sink.one(id, &me.nick, &Event::Reply(Reply::YoureOper));
+        if !was {
+            let ev = Event::UserModeChanged {
+                who: me.source(),
+                changes: &[(true, UserMode::Oper)],
+            };
+            sink.one(id, &me.nick, &ev);
+        }
+    }
+
+    /// A server operator disconnects `nick`: it is told why, and its id is returned so the
+    /// caller can close the connection.
+    pub fn kill(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        reason: &str,
+        sink: &mut impl Sink,
+    ) -> Option<ClientId> {
+        let me = self.user(id)?;
+        if !me.has(UserMode::Oper) {
+            sink.one(id, &me.nick, &Event::Fail(Fail::NoPrivileges));
+            return None;
+        }
+        let Some(victim) = self.user_id(nick) else {
+            sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
+            return None;
+        };
+        let v = self.user(victim)?;
+        let ev = Event::Killed {
+            by: me.source(),
+            victim: &v.nick,
+            reason,
+        };
+        sink.one(victim, &v.nick, &ev);
+        Some(victim)
+    }
+}

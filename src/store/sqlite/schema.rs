@@ -1,0 +1,250 @@
+//! The schema and its numbered migrations. `schema_version` holds one row per migration
+//! applied; a database is at the highest version listed. Each migration runs in its own
+//! transaction with its row, so a crash mid-upgrade leaves the previous version intact.
+//! A migration is never edited once released: changes are new migrations at the end.
+
+use rusqlite::{Connection, OptionalExtension};
+
+/// Migration `i + 1` is `MIGRATIONS[i]`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: accounts.
+    "CREATE TABLE accounts (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        password TEXT NOT NULL,
+        scram_salt BLOB,
+        scram_iterations INTEGER,
+        scram_stored_key BLOB,
+        scram_server_key BLOB,
+        email TEXT,
+        registered_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE account_certificates (
+        fingerprint TEXT PRIMARY KEY,
+        account TEXT NOT NULL REFERENCES accounts(key) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE INDEX account_certificates_by_account ON account_certificates(account);",
+    // 2: registered rooms.
+    "CREATE TABLE rooms (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        founder TEXT NOT NULL,
+        registered_ms INTEGER NOT NULL,
+        topic TEXT,
+        topic_by TEXT,
+        topic_ms INTEGER,
+        mode_flags TEXT NOT NULL DEFAULT '',
+        mode_key TEXT,
+        mode_limit INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE room_access (
+        room TEXT NOT NULL REFERENCES rooms(key) ON DELETE CASCADE,
+        list TEXT NOT NULL,
+        account TEXT NOT NULL,
+        PRIMARY KEY (room, list, account)
+    ) WITHOUT ROWID;
+    CREATE TABLE room_bans (
+        room TEXT NOT NULL REFERENCES rooms(key) ON DELETE CASCADE,
+        mask TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_ms INTEGER NOT NULL,
+        PRIMARY KEY (room, mask)
+    ) WITHOUT ROWID;",
+    // 3: history. `seq` (the rowid) breaks ties between equal times, so every two messages
+    // have one order; `conv` is the room key or the direct pair's key. msgids are found
+    // through a 64-bit hash of them: an index of integers is a third the size of one of
+    // the ids and compares faster (a collision only costs a second row read).
+    "CREATE TABLE history (
+        seq INTEGER PRIMARY KEY,
+        conv TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        msgid TEXT NOT NULL,
+        msgid_hash INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        dm_from TEXT,
+        dm_to TEXT,
+        target_name TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        user TEXT NOT NULL,
+        host TEXT NOT NULL,
+        account TEXT,
+        text TEXT NOT NULL,
+        tags TEXT NOT NULL
+    );
+    CREATE INDEX history_by_conv_time ON history(conv, time_ms);
+    CREATE INDEX history_by_msgid ON history(msgid_hash);
+    CREATE INDEX history_by_dm_from ON history(dm_from) WHERE dm_from IS NOT NULL;
+    CREATE INDEX history_by_dm_to ON history(dm_to) WHERE dm_to IS NOT NULL;",
+];
+
+/// The version this build writes.
+pub const LATEST: u32 = MIGRATIONS.len() as u32;
+
+/// What a file holds, before migrating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Empty: a new database.
+    Fresh,
+    Version(u32),
+    /// Tables, but no `schema_version`: some other program's database.
+    Foreign,
+}
+
+pub fn inspect(conn: &Connection) -> rusqlite::Result<Found> {
+    let has_version: bool = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if has_version {
+        let v: Option<u32> =
+            conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))?;
+        return Ok(Found::Version(v.unwrap_or(0)));
+    }
+    let tables: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(if tables == 0 {
+        Found::Fresh
+    } else {
+        Found::Foreign
+    })
+}
+
+/// Brings the database from `from` up to `to` (at most [`LATEST`]), one migration per
+/// transaction.
+pub fn migrate(conn: &mut Connection, from: u32, to: u32, now_ms: i64) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            version INTEGER PRIMARY KEY,
+            applied_ms INTEGER NOT NULL
+        )",
+    )?;
+    for version in from + 1..=to.min(LATEST) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(MIGRATIONS[version as usize - 1])?;
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_ms) VALUES (?1, ?2)",
+            (version, now_ms),
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(version: u32) -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "foreign_keys", true).unwrap();
+        migrate(&mut c, 0, version, 1).unwrap();
+        c
+    }
+
+    fn up(c: &mut Connection, to: u32) {
+        let Found::Version(v) = inspect(c).unwrap() else {
+            panic!("not versioned")
+        };
+        assert_eq!(v, to - 1);
+        migrate(c, v, to, 2).unwrap();
+        assert_eq!(inspect(c).unwrap(), Found::Version(to));
+    }
+
+    fn count(c: &Connection, table: &str) -> i64 {
+        c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn fresh_and_foreign_files() {
+        let c = Connection::open_in_memory().unwrap();
+        assert_eq!(inspect(&c).unwrap(), Found::Fresh);
+        c.execute_batch("CREATE TABLE other (x)").unwrap();
+        assert_eq!(inspect(&c).unwrap(), Found::Foreign);
+    }
+
+    #[test]
+    fn migration_1_from_empty() {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c, 0, 0, 1).unwrap();
+        assert_eq!(inspect(&c).unwrap(), Found::Version(0));
+        up(&mut c, 1);
+        c.execute(
+            "INSERT INTO accounts (key, name, password, registered_ms) VALUES ('a', 'A', 'x', 1)",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO account_certificates (fingerprint, account) VALUES ('fp', 'a')",
+            [],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn migration_2_keeps_accounts() {
+        let mut c = at(1);
+        c.execute(
+            "INSERT INTO accounts (key, name, password, registered_ms) VALUES ('a', 'A', 'x', 1)",
+            [],
+        )
+        .unwrap();
+        up(&mut c, 2);
+        assert_eq!(count(&c, "accounts"), 1);
+        c.execute(
+            "INSERT INTO rooms (key, name, founder, registered_ms) VALUES ('#r', '#R', 'a', 1)",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO room_access (room, list, account) VALUES ('#r', 'o', 'a')",
+            [],
+        )
+        .unwrap();
+        // Access rows go with their room.
+        c.execute("DELETE FROM rooms", []).unwrap();
+        assert_eq!(count(&c, "room_access"), 0);
+    }
+
+    #[test]
+    fn migration_3_keeps_accounts_and_rooms() {
+        let mut c = at(2);
+        c.execute_batch(
+            "INSERT INTO accounts (key, name, password, registered_ms) VALUES ('a', 'A', 'x', 1);
+             INSERT INTO rooms (key, name, founder, registered_ms) VALUES ('#r', '#R', 'a', 1);
+             INSERT INTO room_bans (room, mask, set_by, set_ms) VALUES ('#r', '*!*@x', 'a', 1);",
+        )
+        .unwrap();
+        up(&mut c, 3);
+        assert_eq!(count(&c, "accounts"), 1);
+        assert_eq!(count(&c, "rooms"), 1);
+        assert_eq!(count(&c, "room_bans"), 1);
+        c.execute(
+            "INSERT INTO history (conv, time_ms, msgid, msgid_hash, kind, target_name, nick,
+             user, host, text, tags) VALUES ('#r', 1, 'm1', 7, 0, '#R', 'n', 'u', 'h', 'hi', '')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(count(&c, "history"), 1);
+    }
+
+    #[test]
+    fn every_migration_has_a_test_above() {
+        // Adding migration 4 means adding migration_4_keeps_...: this reminds whoever does.
+        assert_eq!(LATEST, 3);
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let mut c = at(LATEST);
+        migrate(&mut c, LATEST, LATEST, 3).unwrap();
+        assert_eq!(count(&c, "schema_version"), LATEST as i64);
+    }
+}

@@ -1,0 +1,115 @@
+//! snak's SCRAM-SHA-256 server against someone else's client: the Python `scramp` library
+//! (pinned in tests/sasl/requirements.txt), driving `auth::sasl::Exchange` with credentials
+//! made the way registration makes them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use snak::auth::password::{self, HashParams};
+use snak::auth::sasl::{Exchange, Failure, Step};
+use snak::auth::scram::{self, ScramCredentials};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sasl/scramp_client.py");
+
+/// True if python3 with scramp is here; otherwise records the skip (or panics under plain
+/// `cargo test`), so the test never passes without its client.
+fn scramp_available(test: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import scramp"])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        return true;
+    }
+    let reason =
+        "python3 with scramp is not installed (pip install -r tests/sasl/requirements.txt)";
+    match std::env::var_os("SNAK_RESULTS_DIR") {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(std::path::Path::new(&dir).join("rust-skips.txt"))
+                .unwrap();
+            writeln!(f, "{test}: {reason}").unwrap();
+            false
+        }
+        None => panic!("{test} cannot run: {reason}"),
+    }
+}
+
+/// Runs one exchange; returns the server's verdict and the client's last words.
+fn exchange(username: &str, password: &str, creds: Option<&ScramCredentials>) -> (Step, String) {
+    let mut client = Command::new("python3")
+        .args([SCRIPT, username, password])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_client = client.stdin.take().unwrap();
+    let mut from_client = BufReader::new(client.stdout.take().unwrap()).lines();
+    let mut next = || from_client.next().expect("the client stopped").unwrap();
+
+    let (mut ex, first) = Exchange::start("SCRAM-SHA-256").unwrap();
+    assert_eq!(first, Step::Send(vec!["+".into()]));
+    let Step::LookupScram { account } = ex.receive(&next()) else {
+        panic!("no lookup")
+    };
+    assert_eq!(account, username);
+    let nonce = scram::server_nonce().unwrap();
+    let Step::Send(server_first) = ex.scram_credentials(creds, &nonce) else {
+        panic!("no server-first")
+    };
+    writeln!(to_client, "{}", server_first.concat()).unwrap();
+    let verdict = match ex.receive(&next()) {
+        Step::Send(server_final) => {
+            writeln!(to_client, "{}", server_final.concat()).unwrap();
+            let words = next();
+            (ex.receive("+"), words)
+        }
+        other => (other, String::new()),
+    };
+    drop(to_client);
+    client.wait().unwrap();
+    verdict
+}
+
+#[test]
+fn scramp_logs_in_with_the_right_password_and_checks_the_server() {
+    if !scramp_available("scramp_logs_in_with_the_right_password_and_checks_the_server") {
+        return;
+    }
+    let hashes = password::hash(&HashParams::cheap(), "sesame").unwrap();
+    let (step, client) = exchange("Scramtest", "sesame", Some(&hashes.scram));
+    assert_eq!(step, Step::Success);
+    assert_eq!(client, "ok", "scramp rejected the server's signature");
+}
+
+#[test]
+fn scramp_with_a_wrong_password_or_unknown_user_fails() {
+    if !scramp_available("scramp_with_a_wrong_password_or_unknown_user_fails") {
+        return;
+    }
+    let hashes = password::hash(&HashParams::cheap(), "sesame").unwrap();
+    let (step, _) = exchange("Scramtest", "millet", Some(&hashes.scram));
+    assert_eq!(step, Step::Fail(Failure::BadCredentials));
+    let (step, _) = exchange("nobody", "sesame", None);
+    assert_eq!(step, Step::Fail(Failure::BadCredentials));
+}
+
+#[test]
+fn scramp_and_snak_prepare_passwords_alike() {
+    if !scramp_available("scramp_and_snak_prepare_passwords_alike") {
+        return;
+    }
+    // Registered as U+2168 ROMAN NUMERAL NINE; typed as "IX": SASLprep makes them one.
+    let hashes = password::hash(&HashParams::cheap(), "p\u{2168}ss").unwrap();
+    let (step, client) = exchange("alice", "pIXss", Some(&hashes.scram));
+    assert_eq!((step, client.as_str()), (Step::Success, "ok"));
+    assert!(
+        password::verify(&hashes.phc, "pIXss"),
+        "PLAIN agrees with SCRAM"
+    );
+}
