@@ -20,15 +20,17 @@ run: release
 	  else exec "$$@"; fi' make-run ./target/release/snak $(ARGS)
 
 # Everything: what is needed is checked first (tests/prereqs.sh), then format and lint checks,
-# then every suite to its end (tests/suites.sh: unit and integration tests including the
-# soak and stress smoke runs, the IRC interop test, irctest), then a summary of what ran,
-# passed, failed and was skipped, and why. Non-zero if anything failed.
+# then the pinned Python test venv, then every suite to its end (tests/suites.sh: unit and
+# integration tests including the soak and stress smoke runs and the interop tests, irctest,
+# the browser tests), then a summary of what ran, passed, failed and was skipped, and why.
+# Non-zero if anything failed.
 test:
 	tests/prereqs.sh
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) build --bins --examples
-	tests/venv.sh .venv-interop tests/interop/requirements.txt
+	tests/venv.sh .venv-test tests/interop/requirements.txt tests/sasl/requirements.txt \
+	  tests/ops/requirements.txt
 	CARGO=$(CARGO) tests/suites.sh
 
 # The public IRC conformance suite (progval/irctest, from IRCTEST_DIR, default ../shared/irctest)

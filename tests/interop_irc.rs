@@ -1,5 +1,5 @@
 //! Interop: a real third-party IRC client library (Python's `irc` package, pinned in
-//! `tests/interop/requirements.txt` and installed by `make test` into `.venv-interop` through
+//! `tests/interop/requirements.txt` and installed by `make test` into `.venv-test` through
 //! `tests/venv.sh`) registers, joins a room, talks with a native client and parts.
 
 mod common;
@@ -12,18 +12,12 @@ use common::Daemon;
 #[test]
 fn python_irc_library_talks_to_a_native_client() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv-interop/bin/python");
-    let has_lib = python.exists()
-        && Command::new(&python)
-            .args(["-c", "import irc.client"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !has_lib {
+    let Some(python) = common::test_python("irc.client") else {
         return common::skip(
-            "no .venv-interop with the Python irc package; `make test` makes it, or run \
-             tests/venv.sh .venv-interop tests/interop/requirements.txt",
+            "no Python with the irc package; `make test` makes .venv-test with it, or run \
+             tests/venv.sh .venv-test tests/interop/requirements.txt",
         );
-    }
+    };
     let d = Daemon::start(&[]);
     let irc = d.irc.expect("an IRC listener");
     let mut nat = d.named("nat");

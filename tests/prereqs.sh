@@ -5,7 +5,8 @@
 #
 # Needed: cargo with rustfmt and clippy (Rust from rustup), make, a C compiler `cc` (the
 # linker Rust uses; criterion's build needs it too), python3 with a working venv (ensurepip),
-# nc (the README's quick start), openssl, kill (procps).
+# nc (the README's quick start), openssl (the TLS tests), kill (procps), and for the browser
+# tests node, npm and chromium.
 set -uo pipefail
 
 missing_debs=()
@@ -31,10 +32,14 @@ fi
 have nc || missing_debs+=(netcat-openbsd)
 have openssl || missing_debs+=(openssl)
 have kill || missing_debs+=(procps)
+have node || missing_debs+=(nodejs)
+have npm || missing_debs+=(npm)
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || missing_debs+=(chromium)
 
 if [ ${#missing_debs[@]} -eq 0 ] && [ ${#missing_rust[@]} -eq 0 ] && [ ${#notes[@]} -eq 0 ]; then
     echo "prereqs: ok ($(cargo --version | cut -d' ' -f1-2), rustfmt, clippy, make, cc," \
-        "$(python3 --version 2>&1 | tr 'P' 'p') with venv, nc, openssl, kill)"
+        "$(python3 --version 2>&1 | tr 'P' 'p') with venv, nc, openssl, kill, node" \
+        "$(node --version), npm, chromium)"
     exit 0
 fi
 

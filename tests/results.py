@@ -21,6 +21,8 @@ RESULT = re.compile(
     r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored; (\d+) measured;"
 )
 TEST = re.compile(r"^test (\S+) \.\.\. (ok|FAILED|ignored)(?:, (.*))?\s*$")
+# A test's name, even where its result is printed later (one test thread, stderr in between).
+TEST_NAME = re.compile(r"^test (\S+) \.\.\. ")
 FAILED_OUTPUT = re.compile(r"^---- (\S+) stdout ----\s*$")
 RERUN = re.compile(r"to rerun pass `([^`]+)`")
 FAILED_TARGET = re.compile(r"^\s+`(--[^`]+)`\s*$")
@@ -58,7 +60,7 @@ class Target:
     def __init__(self, label, stem):
         self.label, self.stem = label, stem
         self.counts = None  # (passed, failed, ignored) from libtest's `test result` line
-        self.failed_names, self.ignored = [], []
+        self.names, self.failed_names, self.ignored = set(), [], []
         self.harness_free_ok = 0  # criterion's `Success` lines (harness = false)
         self.passed = self.failed = self.skipped = 0
         self.skips, self.fails = [], []
@@ -84,6 +86,9 @@ def parse_cargo(log):
             current.counts = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
             continue
         failed_name = None
+        m = TEST_NAME.match(line)
+        if m:
+            current.names.add(m.group(1))
         m = TEST.match(line)
         if m and m.group(2) == "FAILED":
             failed_name = m.group(1)
@@ -105,7 +110,7 @@ def read_skips(path):
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 key, sep, reason = line.rstrip("\n").partition(": ")
-                if sep and "::" in key:
+                if sep and key:
                     skips.setdefault(key, reason)
     except FileNotFoundError:
         pass
@@ -136,19 +141,26 @@ def rust(log_path, status, out_dir):
             # No libtest harness (criterion in test mode): one check per `Success`, or the
             # binary as one test that exited 0.
             t.passed = max(t.harness_free_ok, 1)
-        for key, reason in skips.items():
-            stem, _, name = key.partition("::")
-            if stem != t.stem or t.counts is None:
-                continue
-            if name in t.failed_names:
-                continue  # it failed after saying it cannot run: a failure it stays
-            if t.passed > 0:
-                t.passed -= 1
-                t.skipped += 1
-                t.skips.append((f"{t.label}::{name}", reason))
+    # A skip names its test as BINARY::TEST (common::skip) or as TEST alone.
+    unmatched = []
+    for key, reason in skips.items():
+        stem, sep, name = key.partition("::")
+        t = next((t for t in targets if sep and t.stem == stem and name in t.names), None)
+        if t is None:
+            name = key
+            t = next((t for t in targets if key in t.names), None)
+        if t is None or t.counts is None:
+            unmatched.append((key, reason))
+        elif name in t.failed_names:
+            continue  # it failed after saying it cannot run: a failure it stays
+        elif t.passed > 0:
+            t.passed -= 1
+            t.skipped += 1
+            t.skips.append((f"{t.label}::{name}", reason))
     fails = [f for t in targets for f in t.fails]
-    skipped = [s for t in targets for s in t.skips]
-    passed = sum(t.passed for t in targets)
+    skipped = [s for t in targets for s in t.skips] + unmatched
+    # A skip whose test was not found in the output still ran as a pass in cargo's count.
+    passed = sum(t.passed for t in targets) - len(unmatched)
     failed = sum(t.failed for t in targets)
     if status != 0 and failed == 0:
         when = "before running any test (a build error?)" if not targets else "with no failed test found in its output"

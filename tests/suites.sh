@@ -53,8 +53,14 @@ if [ -d "$irctest_venv" ] && ! "$irctest_venv/bin/python" -m pip --version >/dev
     echo "irctest: removing the half-made venv $irctest_venv"
     rm -rf "$irctest_venv"
 fi
-run_suite irctest tests/irctest/check.sh
+# irctest keeps the ports it hands out in $TMPDIR/irctest_ports.json, shared (without a lock)
+# by every irctest run on the machine: this one gets a TMPDIR of its own.
+irctest_tmp=$(mktemp -d)
+TMPDIR=$irctest_tmp run_suite irctest tests/irctest/check.sh
+rm -rf "$irctest_tmp"
+# snak's web page in a real browser (tests/browser/).
+run_suite browser tests/browser/run.sh
 
 echo
 echo "== summary (result files in $RESULTS)"
-python3 tests/results.py summary "$RESULTS" rust irctest
+python3 tests/results.py summary "$RESULTS" rust irctest browser
