@@ -30,7 +30,7 @@ test:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) build --bins --examples
 	tests/venv.sh .venv-test tests/interop/requirements.txt tests/sasl/requirements.txt \
-	  tests/ops/requirements.txt
+	  tests/ops/requirements.txt tests/web/requirements.txt
 	CARGO=$(CARGO) tests/suites.sh
 
 # The public IRC conformance suite (progval/irctest, from IRCTEST_DIR, default ../shared/irctest)

@@ -31,6 +31,7 @@ elif ! python3 -c 'import venv, ensurepip; ensurepip.version()' >/dev/null 2>&1;
 fi
 have nc || missing_debs+=(netcat-openbsd)
 have openssl || missing_debs+=(openssl)
+have nats-server || missing_debs+=(nats-server)
 have kill || missing_debs+=(procps)
 have node || missing_debs+=(nodejs)
 have npm || missing_debs+=(npm)
