@@ -13,20 +13,32 @@ release:
 	$(CARGO) build --release
 
 # The daemon on its defaults: native protocol on 127.0.0.1:12345, IRC on 127.0.0.1:6667.
+# At a terminal snak runs as the foreground job of its own (set -m), so Ctrl-C reaches snak
+# alone and `make run` ends with snak's exit status (0), not make's "Interrupt".
 run: release
-	RUST_LOG=$${RUST_LOG:-info} ./target/release/snak $(ARGS)
+	@RUST_LOG=$${RUST_LOG:-info} bash -c 'if [ -t 0 ]; then set -m; "$$@" & fg %% >/dev/null; \
+	  else exec "$$@"; fi' make-run ./target/release/snak $(ARGS)
 
-# Everything: format and lint checks, unit and integration tests, a short stress smoke run.
-test: lint
+# Everything: what is needed is checked first (tests/prereqs.sh), then format and lint checks,
+# then the pinned Python test venv, then every suite to its end (tests/suites.sh: unit and
+# integration tests including the soak and stress smoke runs and the interop tests, irctest,
+# the browser tests), then a summary of what ran, passed, failed and was skipped, and why.
+# Non-zero if anything failed.
+test:
+	tests/prereqs.sh
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) build --bins --examples
-	$(CARGO) test --all-targets
-	tests/irctest/check.sh
+	tests/venv.sh .venv-test tests/interop/requirements.txt tests/sasl/requirements.txt \
+	  tests/ops/requirements.txt tests/web/requirements.txt
+	CARGO=$(CARGO) tests/suites.sh
 
 # The public IRC conformance suite (progval/irctest, from IRCTEST_DIR, default ../shared/irctest)
 # against snak, every result shown; `make test` runs it through tests/irctest/check.sh, which
 # fails on any failure. See docs/PROTOCOL.md, "Conformance".
 irctest:
-	tests/irctest/run.sh
+	@tests/irctest/run.sh $(ARGS); status=$$?; if [ $$status -ne 0 ]; then \
+	  echo "irctest: exit status $$status: not every test passed; every result is above"; fi
 
 lint:
 	$(CARGO) fmt --check

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 const ROOM: &str = "#soak";
 /// Between two messages of a normal client: 2.5 lines a second, under the flood limit.
 const PACE: Duration = Duration::from_millis(400);
+/// How often the load phase prints a progress line.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Padding in normal messages, so slow readers fill up.
 const PAD: usize = 300;
 /// How long the final check waits for the last messages to arrive.
@@ -960,11 +962,28 @@ fn run(opts: &Opts) -> Result<(), Vec<String>> {
         }
         Ok(())
     };
+    // A progress line about every 10 s, so a long run is visibly alive.
+    let mut next_report = start + PROGRESS_EVERY;
     while start.elapsed() < Duration::from_secs(opts.seconds) {
         watch(&mut observer, Instant::now() + Duration::from_millis(250)).map_err(|e| vec![e])?;
-        peak = peak.max(daemon.rss_kib());
+        let rss = daemon.rss_kib();
+        peak = peak.max(rss);
         if !daemon.alive() {
             return Err(vec!["snak died during the run".into()]);
+        }
+        if Instant::now() >= next_report {
+            next_report += PROGRESS_EVERY;
+            let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+            println!(
+                "soak: {:>3}/{} s: {} deliveries to normal clients, {} files; dropped {} \
+                 flooders and {} slow readers; VmRSS {rss} KiB (peak {peak})",
+                start.elapsed().as_secs(),
+                opts.seconds,
+                load(&shared.normal_received),
+                load(&shared.files_done),
+                load(&shared.flood_drops),
+                load(&shared.sendq_drops),
+            );
         }
     }
 
@@ -1015,12 +1034,13 @@ fn run(opts: &Opts) -> Result<(), Vec<String>> {
         "soak: amplification: {amp_lines} lines naming the room 80 to 800 times, {amp_copies} copies seen by the observer, {amp_answers} refusals to the attacker"
     );
     // Memory back down: within 50% (and at least 4 MiB) of the baseline once the hostile
-    // clients were gone.
+    // clients were gone. A measure of the full run only: the smoke run (a test) reports it
+    // and never fails on it, as tests assert no memory figures.
     let margin = (baseline / 2).max(4096);
     println!("soak: VmRSS baseline {baseline} KiB, peak {peak} KiB, after the hostile clients left {after} KiB (allowed {} KiB)", baseline + margin);
 
     let mut errors = shared.errors.lock().unwrap().clone();
-    if after > baseline + margin {
+    if after > baseline + margin && !opts.smoke {
         errors.push(format!(
             "memory did not come back down: {after} KiB against a baseline of {baseline} KiB"
         ));

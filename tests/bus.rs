@@ -3,6 +3,8 @@
 //! client is a `Bus` on a `mio::Poll` of its own, driven the way the loop drives it. Every
 //! wait is for an event, with a timeout; nothing sleeps to let time pass.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -16,25 +18,6 @@ use snak::proto::nats::Headers;
 
 const WAIT: Duration = Duration::from_secs(10);
 const BUS: Token = Token(7);
-
-/// A test that cannot run says so and never passes silently (docs: the test-results
-/// protocol): recorded as skipped under `make test`, a failure under a plain `cargo test`.
-fn skip(test: &str, reason: &str) {
-    match std::env::var_os("SNAK_RESULTS_DIR") {
-        Some(dir) => {
-            use std::io::Write as _;
-            let _ = std::fs::create_dir_all(&dir);
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(std::path::Path::new(&dir).join("rust-skips.txt"))
-                .expect("the results directory is writable");
-            let _ = writeln!(f, "bus::{test}: {reason}");
-            eprintln!("SKIPPED bus::{test}: {reason}");
-        }
-        None => panic!("{test} cannot run: {reason}"),
-    }
-}
 
 const MISSING: &str = "nats-server is not installed (apt-get install nats-server)";
 
@@ -311,10 +294,7 @@ fn headers(pairs: &[(&str, &str)]) -> Headers {
 #[test]
 fn pub_sub_across_two_clients_with_headers_in_order_once() {
     if !have_nats() {
-        return skip(
-            "pub_sub_across_two_clients_with_headers_in_order_once",
-            MISSING,
-        );
+        return common::skip(MISSING);
     }
     let nats = Nats::start("pubsub");
     let urls = [nats.url()];
@@ -377,7 +357,7 @@ fn pub_sub_across_two_clients_with_headers_in_order_once() {
 #[test]
 fn oversized_and_bad_publishes_are_refused_at_once() {
     if !have_nats() {
-        return skip("oversized_and_bad_publishes_are_refused_at_once", MISSING);
+        return common::skip(MISSING);
     }
     let nats = Nats::start("refuse");
     let mut a = Node::connected(&[nats.url()], |c| c.max_outgoing = 64 * 1024);
@@ -410,7 +390,7 @@ fn oversized_and_bad_publishes_are_refused_at_once() {
 #[test]
 fn reconnect_after_the_server_restarts() {
     if !have_nats() {
-        return skip("reconnect_after_the_server_restarts", MISSING);
+        return common::skip(MISSING);
     }
     let mut nats = Nats::start("reconnect");
     let urls = [nats.url()];
@@ -525,7 +505,7 @@ fn reconnect_after_the_server_restarts() {
 #[test]
 fn kv_create_races_have_exactly_one_winner() {
     if !have_nats() {
-        return skip("kv_create_races_have_exactly_one_winner", MISSING);
+        return common::skip(MISSING);
     }
     let nats = Nats::start("race");
     let urls = [nats.url()];
@@ -633,7 +613,7 @@ fn kv_create_races_have_exactly_one_winner() {
 #[test]
 fn a_node_key_expires_when_its_owner_stops_renewing() {
     if !have_nats() {
-        return skip("a_node_key_expires_when_its_owner_stops_renewing", MISSING);
+        return common::skip(MISSING);
     }
     let nats = Nats::start("ttl");
     let urls = [nats.url()];
@@ -739,7 +719,7 @@ fn a_node_key_expires_when_its_owner_stops_renewing() {
 #[test]
 fn requests_time_out_when_the_server_is_gone() {
     if !have_nats() {
-        return skip("requests_time_out_when_the_server_is_gone", MISSING);
+        return common::skip(MISSING);
     }
     let mut nats = Nats::start("timeout");
     let timeout = Duration::from_millis(600);
@@ -778,7 +758,7 @@ fn requests_time_out_when_the_server_is_gone() {
 #[test]
 fn throughput_through_one_bus() {
     if !have_nats() {
-        return skip("throughput_through_one_bus", MISSING);
+        return common::skip(MISSING);
     }
     let nats = Nats::start("rate");
     let urls = [nats.url()];
@@ -887,10 +867,7 @@ fn throughput_through_one_bus() {
 #[test]
 fn watches_see_puts_and_deletes_and_a_filter_keeps_to_its_keys() {
     if !have_nats() {
-        return skip(
-            "watches_see_puts_and_deletes_and_a_filter_keeps_to_its_keys",
-            MISSING,
-        );
+        return common::skip(MISSING);
     }
     let nats = Nats::start("watch");
     let urls = [nats.url()];
@@ -968,10 +945,7 @@ fn watches_see_puts_and_deletes_and_a_filter_keeps_to_its_keys() {
 #[test]
 fn requests_are_answered_by_a_responder_or_by_nobody_at_once() {
     if !have_nats() {
-        return skip(
-            "requests_are_answered_by_a_responder_or_by_nobody_at_once",
-            MISSING,
-        );
+        return common::skip(MISSING);
     }
     let nats = Nats::start("request");
     let urls = [nats.url()];
@@ -1044,10 +1018,7 @@ fn requests_are_answered_by_a_responder_or_by_nobody_at_once() {
 #[test]
 fn a_watch_whose_bucket_is_recreated_takes_it_whole_and_reports_what_is_gone() {
     if !have_nats() {
-        return skip(
-            "a_watch_whose_bucket_is_recreated_takes_it_whole_and_reports_what_is_gone",
-            MISSING,
-        );
+        return common::skip(MISSING);
     }
     let nats = Nats::start("recreate");
     let urls = [nats.url()];
@@ -1111,7 +1082,7 @@ fn a_watch_whose_bucket_is_recreated_takes_it_whole_and_reports_what_is_gone() {
 #[test]
 fn credentials_are_sent_and_a_refusal_is_retried() {
     if !have_nats() {
-        return skip("credentials_are_sent_and_a_refusal_is_retried", MISSING);
+        return common::skip(MISSING);
     }
     let nats = Nats::start_with("auth", &["--user", "snak", "--pass", "s3cret"]);
     let urls = [nats.url()];

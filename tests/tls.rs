@@ -402,13 +402,16 @@ fn the_handshake_has_a_deadline_and_plain_text_on_a_tls_port_is_told() {
     // Connects and says nothing: closed once the deadline passes.
     let mut silent = TcpStream::connect(d.addr("irc-tls")).expect("connect");
     silent.set_read_timeout(Some(WAIT)).ok();
-    let started = Instant::now();
     let mut rest = Vec::new();
-    let _ = silent.read_to_end(&mut rest);
+    // Closed (an end of stream, or a reset) rather than still open when the wait ran out.
+    let end = silent.read_to_end(&mut rest);
     assert!(rest.is_empty(), "{rest:?}");
     assert!(
-        started.elapsed() < WAIT,
-        "not closed by the handshake deadline"
+        !end.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "not closed by the handshake deadline: {end:?}"
     );
     // Plain IRC on the TLS port gets one readable line, then the close.
     let mut plain = common::Client::connect(d.addr("irc-tls"));

@@ -24,7 +24,7 @@ const FILE_QUEUE: usize = 256 * 1024;
 const FRAME: usize = 65536;
 /// The kernel receive buffer of a client that never reads: small, so the server's queue for it
 /// fills fast.
-const SLOW_RCVBUF: usize = 4096;
+pub const SLOW_RCVBUF: usize = 4096;
 /// Bytes of the file pattern: a prime period, so frames never line up with it.
 const PATTERN: usize = 251;
 /// The pacing timer's token (connections are 0..n).

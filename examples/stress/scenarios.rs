@@ -152,9 +152,9 @@ fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
         ("files", true) => {
             (p.n, p.senders, p.rate, p.files, p.file_size) = (5, 1, 500.0, 2, 512 << 10)
         }
-        // On loopback the kernel alone takes about 3 MB for a client that never reads (the
-        // server's send buffer grows to tcp_wmem's maximum), so a slow client only reaches the
-        // server's own queue limit after more than that.
+        // The kernel alone takes megabytes for a client that never reads (the server's send
+        // buffer grows to tcp_wmem's maximum), so a slow client only reaches the server's own
+        // queue limit after more than that: `msgs` is raised below to what this machine needs.
         ("slow", false) => (p.msgs, p.pad) = (3000, 512),
         ("slow", true) => {
             (p.n, p.senders, p.msgs, p.pad, p.slow_share, p.max_sendq) =
@@ -172,6 +172,17 @@ fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
         file_size
     );
     p.senders = p.senders.clamp(1, p.n.max(2) - 1);
+    if name == "slow" && o.msgs.is_none() {
+        // Each slow client is sent more than the kernel can hold for it (a full send buffer
+        // on the server's end, the small receive buffer on its own) plus its send queue, and
+        // 1 MiB to spare, whatever this machine's buffer limits.
+        let need = crate::net::tcp_send_buffer_max()
+            + 2 * crate::engine::SLOW_RCVBUF as u64
+            + p.max_sendq
+            + (1 << 20);
+        let line = p.pad as u64 + 64; // the padding, the payload's header and the framing
+        p.msgs = p.msgs.max(need.div_ceil(line * p.senders as u64));
+    }
     if name == "paced" && o.msgs.is_none() {
         // About 5 s of traffic (1 s for smoke) at the asked rate.
         let per_sender = p.rate / (p.n - 1) as f64 / p.senders as f64;
