@@ -12,7 +12,11 @@ impl Server {
     pub(super) fn on_readable(&mut self, id: ClientId, to_end: bool) {
         let mut budget = config::READ_BUDGET;
         let mut scratch = std::mem::take(&mut self.scratch);
-        while let Some(link) = self.links.get_mut(id) {
+        // A connection whose command waits for the network is read again once it is answered.
+        while !self.held(id) {
+            let Some(link) = self.links.get_mut(id) else {
+                break;
+            };
             if link.is_closing() || link.paused {
                 break;
             }
@@ -199,6 +203,7 @@ impl Server {
         }
         link.set_partial_deadline(None);
         let ready = link.framing() == Framing::Lines && !link.paused && !link.throttled;
+        let ready = ready && !(self.network.is_some() && self.hub.net_waiting(id));
         if !ready || link.inbuf.is_empty() {
             return;
         }
@@ -263,6 +268,9 @@ impl Server {
     fn process(&mut self, id: ClientId, data: &mut [u8]) -> usize {
         let mut pos = 0;
         loop {
+            if self.held(id) {
+                return pos;
+            }
             let Some(link) = self.links.get(id).filter(|l| !l.is_closing()) else {
                 return data.len();
             };

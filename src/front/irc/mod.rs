@@ -901,7 +901,6 @@ impl IrcSession {
         let (Some(nick), Some((user, realname))) = (self.nick.clone(), self.user.clone()) else {
             return;
         };
-        let srv = cfg.server_name.as_str();
         if cfg.password.is_some() && !self.pass_ok {
             out.one(id, &nick, &Event::Fail(Fail::PasswordMismatch));
             out.raw(id, |b| {
@@ -917,6 +916,36 @@ impl IrcSession {
         let host = ctx.peer.to_string();
         hub.register(id, &nick, &user, &realname, &host, ctx.clock);
         hub.set_connection(id, ctx.secure, self.arrival.certfp.as_deref());
+        out.entered_hub(id);
+        if hub.hold_registration(id, out) {
+            // On a network the nick is claimed first; the welcome waits for the answer.
+            return;
+        }
+        self.welcome(ctx, hub, out);
+    }
+
+    /// The network's answer to the claim of the nick this session registers with: the
+    /// welcome, or the nick refused (the client picks another).
+    pub fn nick_claimed(&mut self, ctx: &Ctx<'_>, ok: bool, hub: &mut Hub, out: &mut impl Output) {
+        if self.registered {
+            return;
+        }
+        if ok {
+            return self.welcome(ctx, hub, out);
+        }
+        if let Some(nick) = self.nick.take() {
+            out.one(ctx.id, "*", &Event::Fail(Fail::NickTaken(&nick)));
+        }
+    }
+
+    /// The welcome burst of a registered connection.
+    fn welcome(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
+        let (id, cfg) = (ctx.id, ctx.cfg);
+        let (Some(nick), Some((user, _))) = (self.nick.clone(), self.user.clone()) else {
+            return;
+        };
+        let srv = cfg.server_name.as_str();
+        let host = ctx.peer.to_string();
         self.registered = true;
         // The hub holds the names from now on; an idle connection keeps no second copy.
         self.nick = None;
@@ -940,7 +969,6 @@ impl IrcSession {
             );
             write_isupport(b, srv, &nick, &tokens);
         });
-        out.entered_hub(id);
         hub.announce(id, out);
         hub.apply(id, Command::Lusers, ctx.clock, out);
         self.motd(id, cfg, hub, out);
