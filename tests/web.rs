@@ -479,7 +479,8 @@ fn a_web_client_uploads_to_a_native_user_and_declines_by_link() {
     // The other way round, declined by the link.
     nat.send("/offer page 5 no.txt");
     let id = common::offered_id(&nat.line());
-    let offer = w.text_starting(":getter FILE OFFER");
+    let offer = w.text_starting(":getter!");
+    assert!(offer.contains(" FILE OFFER "), "{offer}");
     let token = offer.split(' ').nth(5).expect("a token").to_string();
     assert_eq!(get(web, &format!("/f/{token}/decline")).status, 200);
     nat.expect(&format!("% declined {id}"));
