@@ -100,6 +100,8 @@ struct Held {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
+    /// Not asked yet: the nick key is created once the skeleton is this user's.
+    Later,
     Waiting,
     Done(u64),
     /// Held already (a rename to a look-alike of one's own nick): not to be given back.
@@ -110,7 +112,7 @@ enum Part {
 
 impl Part {
     fn is_final(self) -> bool {
-        self != Part::Waiting
+        !matches!(self, Part::Waiting | Part::Later)
     }
     fn rev(self) -> Option<u64> {
         match self {
@@ -534,9 +536,16 @@ impl Network {
             skel: kept.map_or(Part::Waiting, Part::Kept),
         };
         let now = clock.mono;
-        claim.nick = self.create(uid, Which::Nick, &claim, now);
+        // The skeleton first, the nick key after: of two claims of one nick at once the one
+        // that gets the skeleton wins both (asked at once, each could win one and both lose).
         if claim.skel == Part::Waiting {
             claim.skel = self.create(uid, Which::Skel, &claim, now);
+            claim.nick = match claim.skel {
+                Part::Waiting => Part::Later,
+                _ => Part::Failed,
+            };
+        } else {
+            claim.nick = self.create(uid, Which::Nick, &claim, now);
         }
         if let Some(old) = self.claims.insert(uid, claim) {
             // A newer claim replaces it; whatever the old one takes is given back.
@@ -659,7 +668,26 @@ impl Network {
                 Which::Skel => c.skel = part,
             }
         }
+        self.claim_nick_after_skeleton(uid, now);
         self.claim_progress(uid, hub, clock, sink);
+    }
+
+    /// The skeleton answered: its nick key is asked for if the skeleton is this user's, and
+    /// not at all if it is not.
+    fn claim_nick_after_skeleton(&mut self, uid: Uid, now: Instant) {
+        let due = self
+            .claims
+            .get(&uid)
+            .is_some_and(|c| c.nick == Part::Later && c.skel.is_final());
+        let Some(mut c) = due.then(|| self.claims.remove(&uid)).flatten() else {
+            return;
+        };
+        c.nick = if c.skel.rev().is_some() {
+            self.create(uid, Which::Nick, &c, now)
+        } else {
+            Part::Failed
+        };
+        self.claims.insert(uid, c);
     }
 
     /// Once both parts are answered: the hub hears the outcome; what was taken in vain is
