@@ -105,17 +105,15 @@ fn mesh(nodes: &[&Daemon]) -> Vec<Client> {
                 format!("* {other} joined #lobby"),
                 format!(" is now known as {other}"),
             );
-            wait_line(&mut probes[i], SLOW, |l| l == joined || l.ends_with(&renamed));
+            wait_line(&mut probes[i], SLOW, |l| {
+                l == joined || l.ends_with(&renamed)
+            });
         }
     }
     let all: Vec<String> = (1..=probes.len()).map(|i| format!("probe{i}")).collect();
+    // Nodes that founded #lobby at once list each other's members once they have merged.
     for p in &mut probes {
-        let mut listed: Vec<String> = who(p, "#lobby")
-            .into_iter()
-            .map(|m| m.trim_start_matches(['@', '+']).to_string())
-            .collect();
-        listed.sort();
-        assert_eq!(listed, all, "{} lists #lobby", p.nick);
+        wait_members(p, "#lobby", &all);
     }
     probes
 }
@@ -290,16 +288,25 @@ fn three_nodes_are_one_network_for_native_and_irc_users() {
     };
     assert_eq!(listed, ":c.test 322 carol #r 3 :the topic");
     carol.numeric("323");
+    carol.send("CAP REQ :away-notify");
+    carol.expect(":c.test CAP carol ACK away-notify");
     alice.send("/away at lunch");
-    alice.expect("= away on");
+    alice.expect_eventually("= away on");
+    // Away travels as alice's record: here once carol hears it.
+    carol.expect(":alice!native@127.0.0.1 AWAY :at lunch");
     carol.send("WHOIS alice");
     let user = carol.numeric("311");
     assert!(user.contains(" alice native 127.0.0.1 "), "{user}");
     let rooms = carol.numeric("319");
     assert!(rooms.contains("@#r"), "{rooms}");
-    let away = carol.numeric("301");
-    assert!(away.ends_with(":at lunch"), "{away}");
-    carol.numeric("318");
+    let rest = carol
+        .c
+        .expect_eventually(":c.test 318 carol alice :End of /WHOIS list");
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with(":c.test 301 carol alice ") && l.ends_with(":at lunch")),
+        "{rest:#?}"
+    );
     carol.send("PRIVMSG alice :are you there");
     let away = carol.numeric("301");
     assert!(away.ends_with(":at lunch"), "{away}");
@@ -335,7 +342,7 @@ fn three_nodes_are_one_network_for_native_and_irc_users() {
     dave.send("/quit");
     let offline = carol.numeric("731");
     assert!(offline.ends_with(" dave"), "{offline}");
-    assert_eq!(who(&mut alice, "#r"), ["@alice", "+carol"]);
+    assert_eq!(who(&mut alice, "#r"), ["+carol", "@alice"]);
     carol.sync();
 }
 
@@ -380,11 +387,14 @@ fn nats_restarted_local_users_keep_chatting_then_the_network_is_whole() {
     let mut nats = Nats::start("restart");
     let a = node(&nats, "a.test", &["--bus-grace", "600"]);
     let b = node(&nats, "b.test", &["--bus-grace", "600"]);
-    let _probes = mesh(&[&a, &b]);
+    let mut probes = mesh(&[&a, &b]);
     let mut alice = a.named("alice");
     let mut amy = a.named("amy");
     let mut bob = b.named("bob");
     for c in [&mut alice, &mut amy, &mut bob] {
+        if c.nick == "bob" {
+            wait_listed(&mut probes[1], "#s");
+        }
         c.send("/join #s");
         let me = format!("* {} joined #s", c.nick);
         c.expect_eventually(&me);
@@ -417,6 +427,63 @@ fn nats_restarted_local_users_keep_chatting_then_the_network_is_whole() {
     assert_eq!(who(&mut bob, "#s"), ["@alice", "amy", "bob"]);
     bob.send("/nick alice");
     bob.expect_eventually("! nick-taken alice is already in use");
+}
+
+/// Returns once `c` lists exactly `want` (sorted, without prefixes) in `room`.
+fn wait_members(c: &mut Client, room: &str, want: &[String]) {
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let got = bare(who(c, room));
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} lists {room} as {got:?}",
+            c.nick
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Without the prefixes `@` and `+`, sorted.
+fn bare(members: Vec<String>) -> Vec<String> {
+    let mut bare: Vec<String> = members
+        .into_iter()
+        .map(|m| m.trim_start_matches(['@', '+']).to_string())
+        .collect();
+    bare.sort();
+    bare
+}
+
+#[test]
+fn two_first_joins_at_once_on_two_nodes_end_in_one_room() {
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let nats = Nats::start("founders");
+    let a = node(&nats, "a.test", &[]);
+    let b = node(&nats, "b.test", &[]);
+    let _probes = mesh(&[&a, &b]);
+    for round in 0..10 {
+        let room = format!("#c{round}");
+        // (Renamed past the lobby's noise: last round's users quitting.)
+        let mut alice = named_when_up(&a, &format!("alice{round}"));
+        let mut bob = named_when_up(&b, &format!("bob{round}"));
+        alice.send(&format!("/join {room}"));
+        bob.send(&format!("/join {room}"));
+        // Both end up listing both: at once (a node that heard of the other's room first
+        // asked for its state), or once each node lists the other's room and merges in its
+        // members.
+        let both = vec![alice.nick.clone(), bob.nick.clone()];
+        for c in [&mut alice, &mut bob] {
+            wait_members(c, &room, &both);
+        }
+        bob.send(&format!("/say {room} hi"));
+        alice.expect_eventually(&format!("{room} <{}> hi", bob.nick));
+        alice.send(&format!("/say {room} hi"));
+        bob.expect_eventually(&format!("{room} <{}> hi", alice.nick));
+    }
 }
 
 #[test]

@@ -749,6 +749,12 @@ impl Hub {
         };
         let message = matches!(effect, RoomEffect::Say { .. } | RoomEffect::Knock { .. });
         if message && net.rooms.get(&room).map_or(true, |c| c.remote == 0) {
+            log::trace!(
+                "network: {}: no members elsewhere ({} members, counts {:?}); not sent",
+                r.name,
+                r.members.len(),
+                net.rooms.get(&room).map(|c| (c.local, c.remote))
+            );
             return;
         }
         let Some(actor) = net.uid_of(actor) else {

@@ -391,6 +391,7 @@ impl Network {
                         None => self.scheme.room(folded),
                     },
                 };
+                log::trace!("network: publish {} bytes to {subject}", payload.len());
                 self.publish(&subject, &payload);
             }
             Outgoing::Claim { uid, keys, value } => {
@@ -863,6 +864,35 @@ impl Network {
         self.maybe_finish_sync(folded, hub, clock, sink);
     }
 
+    /// Another node lists a room this node has too: two first joins at once (each node
+    /// founded the room before it heard of the other), or a node back from a split. Its
+    /// members are asked for and merged in, so both nodes end with every member.
+    fn merge_from(&mut self, folded: &str, node: u64, now: Instant) {
+        if node == self.node || !self.room_subs.contains_key(folded) {
+            return;
+        }
+        let asked = self
+            .syncs
+            .get(folded)
+            .is_some_and(|s| s.asking.contains(&node) || s.states.contains_key(&node));
+        if asked || !self.ask_state(folded, node, 0, now) {
+            return;
+        }
+        debug!(
+            "network: {folded}: node {} has it too; merging",
+            node_hex(node)
+        );
+        self.stats.syncs += 1;
+        let sync = self.syncs.entry(folded.into()).or_insert_with(|| Sync {
+            asking: HashSet::new(),
+            states: HashMap::new(),
+            held: Vec::new(),
+            deadline: now + self.cfg.sync_timeout,
+            merge: true,
+        });
+        sync.asking.insert(node);
+    }
+
     fn ask_state(&mut self, folded: &str, node: u64, offset: u32, now: Instant) -> bool {
         let mut ask = Vec::new();
         wire::state_ask(&mut ask, folded, offset);
@@ -1064,10 +1094,16 @@ impl Network {
                     self.stats.lost += missed;
                 }
                 if let Some(folded) = self.room_of_sub.get(&sub).cloned() {
+                    log::trace!(
+                        "network: {folded}: {} bytes from {origin:?} (syncing: {})",
+                        payload.len(),
+                        self.syncs.contains_key(&folded)
+                    );
                     if let Some(sync) = self.syncs.get_mut(&folded) {
-                        if origin.is_some_and(|o| sync.asking.contains(&o)) {
-                            return; // the node's answer holds it
+                        if origin.is_some_and(|o| sync.asking.contains(&o)) && !is_say(&payload) {
+                            return; // the node's answer holds its effect
                         }
+                        // Messages are no part of a state: they are delivered once it is in.
                         sync.held.push((origin, payload));
                         return;
                     }
@@ -1128,7 +1164,7 @@ impl Network {
                 } else if Some(watch) == self.watch_nicks {
                     self.nick_change(&key, value.as_deref(), revision, op, hub, clock, sink);
                 } else if Some(watch) == self.watch_rooms {
-                    self.rooms_change(&key, value.as_deref(), revision, op, hub);
+                    self.rooms_change(&key, value.as_deref(), revision, op, hub, clock.mono);
                 }
             }
             BusEvent::WatchReady { watch } => {
@@ -1413,6 +1449,7 @@ impl Network {
         revision: u64,
         op: KvOp,
         hub: &mut Hub,
+        now: Instant,
     ) {
         let Some((room, node)) = key.rsplit_once('.') else {
             return;
@@ -1423,8 +1460,11 @@ impl Network {
         match (op, value) {
             (KvOp::Put, Some(v)) => match wire::decode_summary(v) {
                 Ok(s) => {
-                    self.room_keys.insert(key.to_string(), revision);
+                    let new = self.room_keys.insert(key.to_string(), revision).is_none();
                     hub.set_listing(&folded, node, Some(s));
+                    if new {
+                        self.merge_from(&folded, node, now);
+                    }
                 }
                 Err(_) => self.stats.malformed += 1,
             },
@@ -1469,6 +1509,17 @@ fn local_claim(hub: &Hub, uid: Uid) -> Option<(Vec<u8>, Keys)> {
 }
 
 /// A node's id as its subjects and keys spell it.
+/// Whether a room's payload is a message (or a knock): what no room state carries.
+fn is_say(payload: &[u8]) -> bool {
+    matches!(
+        wire::decode(payload),
+        Ok(wire::Msg::Room {
+            effect: RoomEffect::Say { .. } | RoomEffect::Knock { .. },
+            ..
+        })
+    )
+}
+
 pub fn node_hex(node: u64) -> String {
     format!("{node:016x}")
 }
