@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::hub::{ClientId, Hub, Sink};
 
+pub mod accounts;
 pub mod irc;
 pub mod native;
 pub mod web;
@@ -35,6 +36,7 @@ pub fn hub_config(cfg: &Config) -> crate::hub::HubConfig {
         max_transfers_per_user: cfg.max_transfers,
         transfer_idle: cfg.file_idle,
         names: crate::names::NameRules::ascii_only(cfg.ascii_names),
+        nick_grace: cfg.nick_grace,
     }
 }
 
@@ -228,6 +230,8 @@ pub trait Output: Sink {
     /// Hands `job` off the loop (the store, a password check); its answer comes back to
     /// `id`'s front end through [`Session::answer`] with `tag`.
     fn submit(&mut self, id: ClientId, tag: u32, job: Job);
+    /// Queues a write for the store that nobody waits for (a certificate forgotten).
+    fn store_write(&mut self, write: crate::store::Write);
     /// Holds back what is queued for `id` from now on (the replies to a labeled command),
     /// until [`Output::release`].
     fn capture(&mut self, id: ClientId);

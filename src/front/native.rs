@@ -10,9 +10,14 @@ use crate::proto::line::{self, Input, RoomAction};
 use crate::proto::modes;
 use crate::text::clip;
 
-/// A native connection's state: everything it needs lives in the hub and the link.
+mod accounts;
+
+/// A native connection's state: everything else it needs lives in the hub and the link.
 #[derive(Debug, Default)]
-pub struct Native;
+pub struct Native {
+    /// Account jobs handed off to the store, waiting for their answers.
+    jobs: super::accounts::Jobs<super::accounts::Op>,
+}
 
 impl Native {
     /// A native client is a user as soon as it connects: it gets its greeting and `#lobby`.
@@ -21,7 +26,7 @@ impl Native {
         hub.connect_native(ctx.id, &host, ctx.clock, out);
         hub.set_connection(ctx.id, ctx.secure, arrival.certfp.as_deref());
         out.entered_hub(ctx.id);
-        Native
+        Native::default()
     }
 
     pub fn line(
@@ -36,6 +41,22 @@ impl Native {
         let me = hub.nick(id).unwrap_or("*");
         match parsed {
             Ok(Input::Empty) => Flow::Lines,
+            Ok(Input::Service(req)) => {
+                self.service(ctx, req, hub, out);
+                Flow::Lines
+            }
+            // `/msg NickServ IDENTIFY ...` works natively too.
+            Ok(Input::Command(Command::Message {
+                targets,
+                kind: crate::event::MsgKind::Normal,
+                text,
+            })) if crate::proto::services::service_named(targets).is_some() => {
+                if let Some(service) = crate::proto::services::service_named(targets) {
+                    let req = crate::proto::services::parse(service, text);
+                    self.service(ctx, req, hub, out);
+                }
+                Flow::Lines
+            }
             Ok(Input::Command(cmd)) => {
                 hub.apply(id, within_limits(cmd), ctx.clock, out);
                 Flow::Lines
@@ -182,20 +203,6 @@ fn moderate(
             hub.apply(id, cmd, clock, out);
         }
         RoomAction::Invite { nick } => hub.apply(id, Command::Invite { nick, room }, clock, out),
-    }
-}
-
-impl Native {
-    /// The answer to a job this session handed off (accounts, history).
-    pub fn answer(
-        &mut self,
-        ctx: &Ctx<'_>,
-        tag: u32,
-        answer: super::Answer,
-        hub: &mut Hub,
-        out: &mut impl Output,
-    ) {
-        let _ = (ctx, tag, answer, hub, out);
     }
 }
 

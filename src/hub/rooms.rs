@@ -30,12 +30,18 @@ impl Hub {
             let fail = Fail::TooManyRooms(name, self.cfg.max_rooms_per_user);
             return sink.one(id, &me.nick, &Event::Fail(fail));
         }
+        // In a registered room, roles come from its access lists (nobody gets ops for being
+        // first), and those with ops there pass its key, limit, +i and bans.
+        let registered = self.registered_roles(&rules.fold(name), id);
         let room = match existing {
             Some(room) => {
-                if let Some(fail) = self.may_join(room, id, key) {
-                    return sink.one(id, &me.nick, &Event::Fail(fail));
+                let key_of = &self.rooms[room].keys.key;
+                if !self.passes_registered(key_of, id) {
+                    if let Some(fail) = self.may_join(room, id, key) {
+                        return sink.one(id, &me.nick, &Event::Fail(fail));
+                    }
                 }
-                self.add_member(room, id, 0);
+                self.add_member(room, id, registered.unwrap_or(0));
                 room
             }
             None if self.rooms.len() >= self.cfg.max_rooms => {
@@ -68,7 +74,8 @@ impl Hub {
                 });
                 self.by_room.insert(key, room);
                 self.room_skeletons.insert(skeleton, room);
-                self.add_member(room, id, OP);
+                self.restore_live(room);
+                self.add_member(room, id, registered.unwrap_or(OP));
                 room
             }
         };
@@ -83,8 +90,10 @@ impl Hub {
             room: &r.name,
         };
         let quiet = r.members.len() > self.cfg.quiet_room_size;
+        let granted = registered.unwrap_or(0);
         if !quiet {
             sink.many(&r.members, (!tell_self).then_some(id), &ev);
+            self.announce_roles(room, id, granted, sink);
             if let Some(away) = &me.away {
                 let away = Event::Extra(Extra::Away {
                     who: me.source(),
@@ -517,6 +526,7 @@ impl Hub {
             by,
             at,
         });
+        self.keep_topic(room, sink);
     }
 
     /// KICK: one room and several nicks, or as many rooms as nicks, paired in order; at most

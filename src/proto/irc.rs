@@ -20,6 +20,8 @@ pub fn encode(event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>)
 
 /// The IRCv3 capabilities, as bits of one `u32`. The low bits change how events are written
 /// (see [`relevant`]); the high ones are read by the session or the delivery only.
+pub mod services;
+
 pub mod caps {
     use crate::event::{Event, Extra, Reply};
 
@@ -408,6 +410,7 @@ fn encode_body(
         Event::Reply(reply) => encode_reply(&reply, me, server_name, multi_prefix, out),
         Event::Fail(fail) => encode_fail(&fail, me, server_name, out),
         Event::Extra(extra) => encode_extra(&extra, me, server_name, caps, out),
+        Event::Service(reply) => services::encode(&reply, me, out),
     }
 }
 

@@ -38,6 +38,7 @@ mod input;
 mod link;
 mod metrics;
 mod output;
+mod persist;
 mod reload;
 mod systemd;
 mod websocket;
@@ -66,6 +67,7 @@ macro_rules! deliver_to {
             scratch: &mut $s.frame_scratch,
             metrics: &mut $s.metrics,
             jobs: &mut $s.jobs,
+            store: &mut $s.store,
         }
     };
 }
@@ -250,7 +252,7 @@ impl Server {
             listeners.push(Some(Listener { socket, proto, tls }));
         }
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
-        let (store, _snapshot) = open_store(&cfg, &waker)?;
+        let (store, snapshot) = open_store(&cfg, &waker)?;
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)?;
@@ -267,6 +269,7 @@ impl Server {
         info!("open-file limit {fd_limit}: at most {max_clients} clients");
         let mut hub = Hub::new(crate::front::hub_config(&cfg));
         hub.set_token_source(Box::new(random_token));
+        persist::restore(&mut hub, snapshot);
         let addresses = AddressLimits::new(
             cfg.max_per_ip,
             cfg.max_conn_rate,
