@@ -128,16 +128,15 @@ pub fn plausible_email(e: &str) -> bool {
 }
 
 /// The folded name of the account `who` is logged in to.
-fn own_key(hub: &Hub, who: &Who) -> Result<Box<str>, Done> {
-    let account = who.account.as_deref().ok_or(failed(Failure::NotLoggedIn))?;
-    hub.account_key(account)
-        .map_err(|_| failed(Failure::NotLoggedIn))
+fn own_key(hub: &Hub, who: &Who) -> Result<Box<str>, Failure> {
+    let account = who.account.as_deref().ok_or(Failure::NotLoggedIn)?;
+    hub.account_key(account).map_err(|_| Failure::NotLoggedIn)
 }
 
 /// Checks the backoff for `key` from this connection's address.
-fn allowed(ctx: &Ctx<'_>, hub: &Hub, key: &str) -> Result<(), Done> {
+fn allowed(ctx: &Ctx<'_>, hub: &Hub, key: &str) -> Result<(), Failure> {
     hub.login_allowed(key, ctx.peer, ctx.clock.mono)
-        .map_err(|wait| failed(Failure::RateLimited(secs(wait))))
+        .map_err(|wait| Failure::RateLimited(secs(wait)))
 }
 
 /// Starts a request: done at once, or a job to hand off ([`Done::Next`]).
@@ -149,24 +148,24 @@ pub fn request(
     out: &mut impl Output,
 ) -> Done {
     use AccountRequest as R;
-    let outcome = (|| -> Result<Done, Done> {
+    let outcome = (|| -> Result<Done, Failure> {
         Ok(match req {
             R::Register { password, email } => {
                 if let Some(account) = &who.account {
-                    return Err(failed(Failure::AlreadyLoggedIn(account.clone())));
+                    return Err(Failure::AlreadyLoggedIn(account.clone()));
                 }
                 let Some(name) = who.nick.as_deref() else {
                     let why = "choose a nick first: the account is named after it";
-                    return Err(failed(Failure::BadName("*".into(), why)));
+                    return Err(Failure::BadName("*".into(), why));
                 };
                 let key = hub
                     .account_key(name)
-                    .map_err(|why| failed(Failure::BadName(name.into(), why)))?;
+                    .map_err(|why| Failure::BadName(name.into(), why))?;
                 if hub.registered_name(name).is_some() {
-                    return Err(failed(Failure::Exists(name.into())));
+                    return Err(Failure::Exists(name.into()));
                 }
                 if let Some(e) = email.filter(|e| !plausible_email(e)) {
-                    return Err(failed(Failure::BadEmail(e.into())));
+                    return Err(Failure::BadEmail(e.into()));
                 }
                 let job = Job::Register {
                     key: key.to_string(),
@@ -185,10 +184,10 @@ pub fn request(
             }
             R::Identify { account, password } => {
                 let Some(name) = account.or(who.nick.as_deref()) else {
-                    return Err(failed(Failure::BadCredentials));
+                    return Err(Failure::BadCredentials);
                 };
                 let Ok(key) = hub.account_key(name) else {
-                    return Err(failed(Failure::BadCredentials));
+                    return Err(Failure::BadCredentials);
                 };
                 allowed(ctx, hub, &key)?;
                 let job = Job::Login {
@@ -199,7 +198,7 @@ pub fn request(
             }
             R::Logout => {
                 if who.account.is_none() {
-                    return Err(failed(Failure::NotLoggedIn));
+                    return Err(Failure::NotLoggedIn);
                 }
                 if who.in_hub {
                     hub.set_account(ctx.id, None, ctx.clock, out);
@@ -231,7 +230,7 @@ pub fn request(
                     .or(who.nick.as_deref())
                     .unwrap_or("*");
                 let Ok(key) = hub.account_key(name) else {
-                    return Err(failed(Failure::NoSuchAccount(name.into())));
+                    return Err(Failure::NoSuchAccount(name.into()));
                 };
                 let own = own_key(hub, who).is_ok_and(|k| k == key);
                 let job = Job::AccountInfo {
@@ -256,11 +255,11 @@ pub fn request(
             R::CertAdd(typed) => {
                 let key = own_key(hub, who)?;
                 let fp = match typed {
-                    Some(t) => fingerprint(t).ok_or(failed(Failure::BadFingerprint(t.into())))?,
+                    Some(t) => fingerprint(t).ok_or(Failure::BadFingerprint(t.into()))?,
                     None => hub
                         .certfp(ctx.id)
                         .and_then(fingerprint)
-                        .ok_or(failed(Failure::NoCertificate))?,
+                        .ok_or(Failure::NoCertificate)?,
                 };
                 let job = Job::CertificateAdd {
                     key: key.to_string(),
@@ -270,7 +269,7 @@ pub fn request(
             }
             R::CertDel(typed) => {
                 let key = own_key(hub, who)?;
-                let fp = fingerprint(typed).ok_or(failed(Failure::BadFingerprint(typed.into())))?;
+                let fp = fingerprint(typed).ok_or(Failure::BadFingerprint(typed.into()))?;
                 out.store_write(Write::AccountCertRemove {
                     key: key.to_string(),
                     fingerprint: fp.clone(),
@@ -286,7 +285,7 @@ pub fn request(
             }
         })
     })();
-    outcome.unwrap_or_else(|done| done)
+    outcome.unwrap_or_else(Done::Failed)
 }
 
 /// What a store failure means to the user.

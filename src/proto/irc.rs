@@ -58,6 +58,10 @@ pub mod caps {
     pub const CHGHOST: u32 = 1 << 20;
     /// MARKREAD (draft/read-marker): where one has read to, told after JOIN and on asking.
     pub const READ_MARKER: u32 = 1 << 21;
+    /// `sasl`: AUTHENTICATE (the session reads it; no event depends on it).
+    pub const SASL: u32 = 1 << 30;
+    /// `draft/account-registration`: REGISTER (offered; REGISTER works without it too).
+    pub const ACCOUNT_REGISTRATION: u32 = 1 << 31;
 
     /// The bits of the tags a relayed line may carry.
     pub const TAGS: u32 = SERVER_TIME | MESSAGE_TAGS | ACCOUNT_TAG;

@@ -1,0 +1,307 @@
+//! The IRC front end's accounts besides SASL: messages to `NickServ` and `ChanServ` (also
+//! the `NS`/`NICKSERV`/`CS`/`CHANSERV` commands), `draft/account-registration`'s `REGISTER`
+//! and `VERIFY`, and the server and operator passwords given as argon2 hashes, which are
+//! checked off the loop.
+
+use super::{IrcSession, Wait};
+use crate::event::services::{AccountFail, RoomFail, Service};
+use crate::event::{Event, Fail, ServiceReply};
+use crate::front::accounts::{self, Done, Failure, Op, Who};
+use crate::front::{Answer, CloseReason, Ctx, Job, Output};
+use crate::hub::{Command, Hub};
+use crate::proto::irc_msg::write_message;
+use crate::proto::services::{self, AccountRequest, Request};
+
+/// Where an account request came from, which decides how its answer is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Via {
+    /// A message to NickServ: NOTICEs, with 900/901.
+    NickServ,
+    /// `REGISTER`: `REGISTER SUCCESS` or `FAIL REGISTER`, for the account named.
+    Register(Box<str>),
+}
+
+impl IrcSession {
+    /// Who the user is as far as accounts go, registered or not.
+    fn who(&self, ctx: &Ctx<'_>, hub: &Hub) -> Who {
+        if self.registered {
+            return Who::of(hub, ctx.id);
+        }
+        Who {
+            in_hub: false,
+            nick: self
+                .nick
+                .as_deref()
+                .or(self.tried_nick.as_deref())
+                .map(Into::into),
+            account: self.account.as_deref().map(Into::into),
+        }
+    }
+
+    /// A message to a service (PRIVMSG NickServ, NS ...).
+    pub(super) fn service(
+        &mut self,
+        ctx: &Ctx<'_>,
+        service: Service,
+        text: &str,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        let id = ctx.id;
+        let tell = |hub: &Hub, out: &mut dyn crate::hub::Sink, reply: ServiceReply<'_>| {
+            out.one(id, hub.nick(id).unwrap_or("*"), &Event::Service(reply));
+        };
+        match services::parse(service, text) {
+            Request::Account(req) => {
+                let who = self.who(ctx, hub);
+                let done = accounts::request(ctx, req, &who, hub, out);
+                self.account_done(ctx, done, Via::NickServ, hub, out);
+            }
+            Request::Room(req) => hub.apply(id, Command::RoomService(req), ctx.clock, out),
+            Request::Help(service) => tell(hub, out, ServiceReply::Help(service)),
+            Request::Unknown(service, command) => {
+                tell(hub, out, ServiceReply::UnknownCommand(service, command))
+            }
+            Request::Usage(Service::NickServ, form) => tell(
+                hub,
+                out,
+                ServiceReply::AccountFail(AccountFail::Usage(form)),
+            ),
+            Request::Usage(Service::ChanServ, form) => {
+                tell(hub, out, ServiceReply::RoomFail(RoomFail::Usage(form)))
+            }
+        }
+    }
+
+    /// `FAIL REGISTER CODE ACCOUNT :text`.
+    fn register_fail(
+        &self,
+        ctx: &Ctx<'_>,
+        code: &str,
+        account: &str,
+        text: &str,
+        out: &mut impl Output,
+    ) {
+        let srv = ctx.cfg.server_name.as_str();
+        let account = super::middle(account);
+        out.raw(ctx.id, |b| {
+            write_message(b, Some(srv), "FAIL", &["REGISTER", code, account, text])
+        });
+    }
+
+    /// `REGISTER <account> {<email> | *} <password>` (draft/account-registration): the
+    /// account is the current nick (`*` or the nick itself).
+    pub(super) fn register(
+        &mut self,
+        ctx: &Ctx<'_>,
+        p: &[&str],
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        let cfg = ctx.cfg;
+        if p.len() < 3 || p[..3].iter().any(|s| s.is_empty()) {
+            let me = self.me(hub, ctx.id);
+            return out.one(ctx.id, me, &Event::Fail(Fail::NeedMoreParams("REGISTER")));
+        }
+        let (asked, email, password) = (p[0], p[1], p[2]);
+        if !self.registered && !cfg.early_register {
+            let text = "Finish connecting first, then REGISTER";
+            return self.register_fail(ctx, "COMPLETE_CONNECTION_REQUIRED", asked, text, out);
+        }
+        if !self.registered && cfg.password.is_some() && !self.pass_ok {
+            let text = "Send the server password (PASS) first";
+            return self.register_fail(ctx, "TEMPORARILY_UNAVAILABLE", asked, text, out);
+        }
+        let who = self.who(ctx, hub);
+        let Some(nick) = who.nick.clone() else {
+            let text = "Choose a nick first: the account is named after it";
+            return self.register_fail(ctx, "NEED_NICK", "*", text, out);
+        };
+        let rules = hub.name_rules();
+        if asked != "*" && rules.fold(asked) != rules.fold(&nick) {
+            let text = "The account must be named after your nick; change nick first";
+            return self.register_fail(ctx, "ACCOUNT_NAME_MUST_BE_NICK", asked, text, out);
+        }
+        if let Some(account) = &who.account {
+            let text = format!("You are already logged in as {account}");
+            return self.register_fail(ctx, "ALREADY_AUTHENTICATED", &nick, &text, out);
+        }
+        // No land grabs: a nick someone else is using is not free for an account.
+        if !self.registered && hub.nick_in_use(&nick) {
+            let text = "Someone is using that nick";
+            return self.register_fail(ctx, "ACCOUNT_EXISTS", &nick, text, out);
+        }
+        let email = (email != "*").then_some(email);
+        let req = AccountRequest::Register { password, email };
+        let done = accounts::request(ctx, req, &who, hub, out);
+        self.account_done(ctx, done, Via::Register(nick.into()), hub, out);
+    }
+
+    /// `VERIFY <account> <code>`: accounts need no verification here.
+    pub(super) fn verify(&mut self, ctx: &Ctx<'_>, p: &[&str], hub: &Hub, out: &mut impl Output) {
+        if p.len() < 2 {
+            let me = self.me(hub, ctx.id);
+            return out.one(ctx.id, me, &Event::Fail(Fail::NeedMoreParams("VERIFY")));
+        }
+        let srv = ctx.cfg.server_name.as_str();
+        let account = super::middle(p[0]);
+        let text = "Nothing to verify: REGISTER makes accounts at once (no e-mail is sent)";
+        out.raw(ctx.id, |b| {
+            write_message(
+                b,
+                Some(srv),
+                "FAIL",
+                &["VERIFY", "INVALID_CODE", account, text],
+            )
+        });
+    }
+
+    /// Hands the next job off, or tells what came of an account request as `via` asks.
+    fn account_done(
+        &mut self,
+        ctx: &Ctx<'_>,
+        done: Done,
+        via: Via,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        if let Done::Next(job, op) = done {
+            let tag = self.jobs.add(Wait::Account(op, via));
+            return out.submit(ctx.id, tag, job);
+        }
+        if let Done::Registered(account) = &done {
+            if !self.registered {
+                // Kept until the user enters the hub, as a SASL login is.
+                self.account = Some(account.as_str().into());
+            }
+        }
+        match via {
+            Via::NickServ => {
+                accounts::tell(&done, ctx.id, self.me(hub, ctx.id), out);
+                match &done {
+                    Done::Registered(a) | Done::LoggedIn(a) => self.logged_in(ctx, a, hub, out),
+                    Done::LoggedOut => self.logged_out(ctx, hub, out),
+                    _ => {}
+                }
+            }
+            Via::Register(name) => match &done {
+                Done::Registered(account) => {
+                    let srv = ctx.cfg.server_name.as_str();
+                    let text = "Account created; you are logged in to it";
+                    out.raw(ctx.id, |b| {
+                        write_message(b, Some(srv), "REGISTER", &["SUCCESS", account, text])
+                    });
+                    self.logged_in(ctx, account, hub, out);
+                }
+                Done::Failed(f) => {
+                    let (code, text) = match f {
+                        Failure::Exists(_) => {
+                            ("ACCOUNT_EXISTS", "That account exists already".into())
+                        }
+                        Failure::BadName(_, why) => ("BAD_ACCOUNT_NAME", why.to_string()),
+                        Failure::BadEmail(_) => {
+                            ("INVALID_EMAIL", "That is not an e-mail address".into())
+                        }
+                        Failure::BadPassword(why) => ("UNACCEPTABLE_PASSWORD", why.clone()),
+                        Failure::AlreadyLoggedIn(a) => (
+                            "ALREADY_AUTHENTICATED",
+                            format!("You are already logged in as {a}"),
+                        ),
+                        _ => (
+                            "TEMPORARILY_UNAVAILABLE",
+                            "Accounts cannot be made right now; try again later".into(),
+                        ),
+                    };
+                    self.register_fail(ctx, code, &name, &text, out);
+                }
+                _ => {}
+            },
+        }
+    }
+
+    /// The answer to an account job.
+    pub(super) fn account_answer(
+        &mut self,
+        ctx: &Ctx<'_>,
+        op: Op,
+        via: Via,
+        answer: Answer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        let who = self.who(ctx, hub);
+        let done = accounts::answer(ctx, op, answer, &who, hub, out);
+        self.account_done(ctx, done, via, hub, out);
+    }
+
+    /// `PASS` for a server password given as a hash: checked off the loop; registration
+    /// waits for the answer.
+    pub(super) fn check_pass(
+        &mut self,
+        ctx: &Ctx<'_>,
+        phc: &str,
+        given: &str,
+        out: &mut impl Output,
+    ) {
+        self.pass_pending = true;
+        let tag = self.jobs.add(Wait::Pass);
+        let job = Job::Secret {
+            phc: phc.into(),
+            password: given.into(),
+        };
+        out.submit(ctx.id, tag, job);
+    }
+
+    pub(super) fn pass_answer(
+        &mut self,
+        ctx: &Ctx<'_>,
+        answer: Answer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        self.pass_pending = false;
+        match answer {
+            Answer::Secret(Ok(ok)) => {
+                self.pass_ok = ok;
+                self.try_register(ctx, hub, out);
+            }
+            _ => {
+                out.raw(ctx.id, |b| {
+                    b.extend_from_slice(b"ERROR :Closing link (Server busy, try again)\r\n")
+                });
+                out.close(ctx.id, CloseReason::Other("password check unavailable"));
+            }
+        }
+    }
+
+    /// `OPER name password` against a hashed operator password: checked off the loop.
+    pub(super) fn check_oper(
+        &mut self,
+        ctx: &Ctx<'_>,
+        phc: &str,
+        given: &str,
+        out: &mut impl Output,
+    ) {
+        let tag = self.jobs.add(Wait::Oper);
+        let job = Job::Secret {
+            phc: phc.into(),
+            password: given.into(),
+        };
+        out.submit(ctx.id, tag, job);
+    }
+
+    pub(super) fn oper_answer(
+        &mut self,
+        ctx: &Ctx<'_>,
+        answer: Answer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        if answer == Answer::Secret(Ok(true)) {
+            hub.apply(ctx.id, Command::Oper, ctx.clock, out);
+        } else {
+            let me = self.me(hub, ctx.id);
+            out.one(ctx.id, me, &Event::Fail(Fail::PasswordMismatch));
+        }
+    }
+}
