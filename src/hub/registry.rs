@@ -573,3 +573,190 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Native lines per client, and what the hub asked to keep.
+    #[derive(Default)]
+    struct Seen {
+        lines: Vec<(ClientId, String)>,
+        kept: Vec<String>,
+    }
+
+    impl Sink for Seen {
+        fn one(&mut self, to: ClientId, _me: &str, event: &Event<'_>) {
+            let mut out = Vec::new();
+            crate::proto::line::encode(event, "", &mut out);
+            for line in String::from_utf8(out).unwrap().lines() {
+                self.lines.push((to, line.to_string()));
+            }
+        }
+        fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
+            for &id in to {
+                if Some(id) != except {
+                    self.one(id, "", event);
+                }
+            }
+        }
+        fn keep_room(&mut self, change: RoomRecordChange<'_>) {
+            self.kept.push(format!("{change:?}"));
+        }
+    }
+
+    impl Seen {
+        fn of(&mut self, id: ClientId) -> Vec<String> {
+            let (mine, rest) = std::mem::take(&mut self.lines)
+                .into_iter()
+                .partition(|(to, _)| *to == id);
+            self.lines = rest;
+            mine.into_iter().map(|(_, l)| l).collect()
+        }
+    }
+
+    fn setup() -> (Hub, Seen, Clock) {
+        let (mut h, mut s, now) = (Hub::new(HubConfig::default()), Seen::default(), Clock::now());
+        h.load_accounts([("alice", "alice"), ("bob", "bob"), ("carol", "carol")]);
+        for (id, nick) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+            h.connect_native(id, "127.0.0.1", now, &mut s);
+            h.apply(id, Command::Nick(nick), now, &mut s);
+            h.set_account(id, Some(nick), now, &mut s);
+        }
+        s.lines.clear();
+        (h, s, now)
+    }
+
+    fn cs(h: &mut Hub, s: &mut Seen, id: ClientId, req: RoomRequest<'_>, now: Clock) {
+        h.apply(id, Command::RoomService(req), now, s);
+    }
+
+    fn join(h: &mut Hub, s: &mut Seen, id: ClientId, room: &str, now: Clock) {
+        let cmd = Command::Join {
+            rooms: room,
+            keys: None,
+        };
+        h.apply(id, cmd, now, s);
+    }
+
+    #[test]
+    fn only_a_logged_in_operator_registers_and_only_the_founder_drops() {
+        let (mut h, mut s, now) = setup();
+        join(&mut h, &mut s, 1, "#r", now);
+        join(&mut h, &mut s, 2, "#r", now);
+        s.lines.clear();
+        cs(&mut h, &mut s, 2, RoomRequest::Register("#r"), now);
+        assert_eq!(s.of(2), ["! not-operator you are not an operator of #r"]);
+        cs(&mut h, &mut s, 1, RoomRequest::Register("#nowhere"), now);
+        assert_eq!(s.of(1), ["! no-such-room #nowhere"]);
+        h.set_account(1, None, now, &mut s);
+        s.lines.clear();
+        cs(&mut h, &mut s, 1, RoomRequest::Register("#r"), now);
+        assert_eq!(
+            s.of(1),
+            ["! not-logged-in you are not logged in; /login ACCOUNT PASSWORD first"]
+        );
+        h.set_account(1, Some("alice"), now, &mut s);
+        s.lines.clear();
+        cs(&mut h, &mut s, 1, RoomRequest::Register("#R"), now);
+        assert_eq!(s.of(1), ["= registered #r founder alice"]);
+        assert!(s.kept[0].starts_with("Register { key: \"#r\""), "{:?}", s.kept);
+        cs(&mut h, &mut s, 1, RoomRequest::Register("#r"), now);
+        assert_eq!(s.of(1), ["! room-exists #r is registered already"]);
+        cs(&mut h, &mut s, 2, RoomRequest::Drop("#r"), now);
+        assert_eq!(s.of(2), ["! not-founder only the founder of #r may do that"]);
+        cs(&mut h, &mut s, 1, RoomRequest::Drop("#r"), now);
+        assert_eq!(s.of(1), ["= dropped #r"]);
+        assert_eq!(s.kept.last().unwrap(), "Drop { key: \"#r\" }");
+        assert_eq!(h.registered_room_count(), 0);
+    }
+
+    #[test]
+    fn a_registered_room_keeps_its_state_and_gives_roles_only_to_its_lists() {
+        let (mut h, mut s, now) = setup();
+        join(&mut h, &mut s, 1, "#r", now);
+        cs(&mut h, &mut s, 1, RoomRequest::Register("#r"), now);
+        let topic = Command::Topic {
+            room: Some("#r"),
+            text: Some("kept"),
+        };
+        h.apply(1, topic, now, &mut s);
+        let changes = [
+            ModeChange::Flag(true, RoomFlag::Moderated),
+            ModeChange::List(true, ListMode::Ban, "eve"),
+        ];
+        h.apply(1, Command::RoomMode { room: "#r", changes: &changes }, now, &mut s);
+        let access = |account, role, add| RoomRequest::Access {
+            room: "#r",
+            role,
+            account,
+            add,
+        };
+        cs(&mut h, &mut s, 1, access("carol", Role::Voice, true), now);
+        cs(&mut h, &mut s, 2, access("carol", Role::Op, true), now);
+        assert!(s.of(2).contains(
+            &"! no-access only the founder of #r and accounts on its ops list may do that".into()
+        ));
+        cs(&mut h, &mut s, 1, access("nobody", Role::Op, true), now);
+        assert!(s.of(1).contains(&"! no-such-account nobody".into()));
+        let kept = s.kept.join("\n");
+        for want in ["Topic {", "Modes {", "BanAdd {", "Access {"] {
+            assert!(kept.contains(want), "{want} in {kept}");
+        }
+        // Everyone leaves; the room is gone but its registration is not.
+        h.apply(1, Command::Part { rooms: Some("#r"), reason: None }, now, &mut s);
+        assert_eq!(h.room_count(), 1, "only #lobby");
+        s.lines.clear();
+        // The first to come back is not made an operator for being first.
+        join(&mut h, &mut s, 2, "#r", now);
+        let bob = s.of(2);
+        assert_eq!(bob[0], "* bob joined #r");
+        h.apply(2, Command::ShowModes("#r"), now, &mut s);
+        assert_eq!(s.of(2), ["= modes #r +mnt"]);
+        h.apply(2, Command::Topic { room: Some("#r"), text: None }, now, &mut s);
+        assert_eq!(s.of(2), ["= topic #r kept"]);
+        h.apply(2, Command::MaskList { room: "#r", list: ListMode::Ban }, now, &mut s);
+        assert!(s.of(2)[0].starts_with("= bans #r eve!*@* alice!native@127.0.0.1 "));
+        // Voice for carol, ops for the founder, told as ChanServ's mode changes.
+        join(&mut h, &mut s, 3, "#r", now);
+        assert!(s.of(2).contains(&"* ChanServ sets mode +v carol on #r".into()));
+        join(&mut h, &mut s, 1, "#r", now);
+        assert!(s.of(3).contains(&"* ChanServ sets mode +o alice on #r".into()));
+        // DEVOICE takes it away at once, and the list shows it.
+        cs(&mut h, &mut s, 1, access("carol", Role::Voice, false), now);
+        assert!(s.of(3).contains(&"* ChanServ sets mode -v carol on #r".into()));
+        s.lines.clear();
+        cs(&mut h, &mut s, 1, RoomRequest::Info("#r"), now);
+        assert_eq!(
+            s.of(1)[1..],
+            [
+                format!("= info #r registered {}", now.unix_secs()),
+                "= info #r ops".into(),
+                "= info #r voices".into(),
+                "= end info #r".into()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_founders_dropped_account_hands_the_room_on_or_unregisters_it() {
+        let (mut h, mut s, now) = setup();
+        for room in ["#a", "#b"] {
+            join(&mut h, &mut s, 1, room, now);
+            cs(&mut h, &mut s, 1, RoomRequest::Register(room), now);
+        }
+        let op_bob = RoomRequest::Access {
+            room: "#a",
+            role: Role::Op,
+            account: "bob",
+            add: true,
+        };
+        cs(&mut h, &mut s, 1, op_bob, now);
+        s.kept.clear();
+        h.account_removed("alice", now, &mut s);
+        assert_eq!(h.registered_room_count(), 1);
+        let kept = s.kept.join("\n");
+        assert!(kept.contains("Founder { key: \"#a\", founder: \"bob\" }"), "{kept}");
+        assert!(kept.contains("Drop { key: \"#b\" }"), "{kept}");
+    }
+}

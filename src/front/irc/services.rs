@@ -305,3 +305,166 @@ impl IrcSession {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Secret};
+    use crate::front::recorder::{Conn, Recorder};
+    use crate::front::{Answer, Job, Proto};
+    use crate::store::{AccountError, AccountName};
+
+    fn account(n: &str) -> AccountName {
+        AccountName {
+            key: n.to_lowercase(),
+            name: n.into(),
+        }
+    }
+
+    fn registered(t: &mut Recorder, nick: &str) -> Conn {
+        let mut c = t.connect(Proto::Irc);
+        t.line(&mut c, &format!("NICK {nick}"));
+        t.line(&mut c, "USER u 0 * :Real Name");
+        t.take(c.id);
+        c
+    }
+
+    #[test]
+    fn nickserv_register_identify_and_logout() {
+        let mut t = Recorder::new();
+        let mut c = registered(&mut t, "jilles");
+        t.line(&mut c, "PRIVMSG NickServ :REGISTER sesame");
+        t.answer_job(&mut c, |job| {
+            assert!(matches!(job, Job::Register { key, .. } if key == "jilles"));
+            Answer::Register(Ok(account("jilles")))
+        });
+        assert_eq!(
+            t.take(c.id),
+            ":NickServ!NickServ@services NOTICE jilles :Account jilles registered; you are now \
+             logged in to it.\r\n:snak.localhost 900 jilles jilles!u@127.0.0.1 jilles :You are \
+             now logged in as jilles\r\n"
+        );
+        t.line(&mut c, "NS LOGOUT");
+        let got = t.take(c.id);
+        assert!(got.contains("NOTICE jilles :You are now logged out.\r\n"), "{got}");
+        assert!(got.contains(" 901 jilles jilles!u@127.0.0.1 :You are now logged out\r\n"));
+        assert!(got.contains("jilles is registered to the account jilles."), "{got}");
+        t.line(&mut c, "PRIVMSG nickserv :identify millet");
+        t.answer_job(&mut c, |_| Answer::Login(Err(AccountError::BadPassword)));
+        assert_eq!(
+            t.take(c.id),
+            ":NickServ!NickServ@services NOTICE jilles :Invalid account or password.\r\n"
+        );
+        t.line(&mut c, "NICKSERV IDENTIFY jilles sesame");
+        t.answer_job(&mut c, |_| Answer::Login(Ok(account("jilles"))));
+        assert!(t.take(c.id).contains(" 900 jilles "));
+        t.line(&mut c, "PRIVMSG NickServ :bogus");
+        assert!(t.take(c.id).contains(":Unknown command bogus."));
+        t.line(&mut c, "NOTICE NickServ :ignored");
+        assert_eq!(t.take(c.id), "");
+        t.line(&mut c, "CS REGISTER #nope");
+        assert_eq!(
+            t.take(c.id),
+            ":ChanServ!ChanServ@services NOTICE jilles :#nope does not exist (join it first).\r\n"
+        );
+    }
+
+    #[test]
+    fn draft_register_before_and_after_connecting() {
+        let mut t = Recorder::new();
+        let mut c = t.connect(Proto::Irc);
+        t.line(&mut c, "REGISTER * * pw");
+        assert_eq!(
+            t.take(c.id),
+            ":snak.localhost FAIL REGISTER NEED_NICK * :Choose a nick first: the account is \
+             named after it\r\n"
+        );
+        t.line(&mut c, "NICK bar");
+        t.line(&mut c, "REGISTER foo * pw");
+        assert!(t
+            .take(c.id)
+            .starts_with(":snak.localhost FAIL REGISTER ACCOUNT_NAME_MUST_BE_NICK foo :"));
+        t.line(&mut c, "REGISTER BAR * pw");
+        t.answer_job(&mut c, |_| Answer::Register(Ok(account("bar"))));
+        let got = t.take(c.id);
+        assert!(
+            got.starts_with(
+                ":snak.localhost REGISTER SUCCESS bar :Account created; you are logged in to it\r\n"
+            ),
+            "{got}"
+        );
+        t.line(&mut c, "USER u 0 * :R");
+        assert!(t.take(c.id).contains(" 001 bar "));
+        assert_eq!(t.hub.account(c.id), Some("bar"));
+        t.line(&mut c, "REGISTER * * pw");
+        assert!(t
+            .take(c.id)
+            .starts_with(":snak.localhost FAIL REGISTER ALREADY_AUTHENTICATED bar :"));
+        t.line(&mut c, "VERIFY bar 1234");
+        assert!(t
+            .take(c.id)
+            .starts_with(":snak.localhost FAIL VERIFY INVALID_CODE bar :"));
+        // Someone else's nick is not free for an account, even if refused to us.
+        let mut d = t.connect(Proto::Irc);
+        t.line(&mut d, "NICK bar");
+        t.take(d.id);
+        t.line(&mut d, "REGISTER * * pw");
+        assert!(t
+            .take(d.id)
+            .starts_with(":snak.localhost FAIL REGISTER ACCOUNT_EXISTS bar :"));
+        // The store's refusal of a name taken meanwhile.
+        let mut e = registered(&mut t, "zed");
+        t.line(&mut e, "REGISTER * * pw");
+        t.answer_job(&mut e, |_| Answer::Register(Err(AccountError::Taken)));
+        assert!(t
+            .take(e.id)
+            .starts_with(":snak.localhost FAIL REGISTER ACCOUNT_EXISTS zed :"));
+    }
+
+    #[test]
+    fn register_before_connecting_can_be_turned_off() {
+        let mut t = Recorder::with(Config {
+            early_register: false,
+            ..Config::default()
+        });
+        let mut c = t.connect(Proto::Irc);
+        t.line(&mut c, "CAP LS 302");
+        assert!(!t.take(c.id).contains("before-connect"));
+        t.line(&mut c, "NICK bar");
+        t.line(&mut c, "REGISTER * * pw");
+        assert!(t
+            .take(c.id)
+            .starts_with(":snak.localhost FAIL REGISTER COMPLETE_CONNECTION_REQUIRED * :"));
+    }
+
+    #[test]
+    fn hashed_server_and_operator_passwords_are_checked_off_the_loop() {
+        let phc = crate::config::hash_password("sesame").unwrap();
+        let mut t = Recorder::with(Config {
+            password: Some(Secret::Hash(phc.clone())),
+            opers: vec![("op".into(), Secret::Hash(phc.clone()))],
+            ..Config::default()
+        });
+        let mut c = t.connect(Proto::Irc);
+        t.line(&mut c, "PASS sesame");
+        t.line(&mut c, "NICK n");
+        t.line(&mut c, "USER u 0 * :R");
+        assert_eq!(t.take(c.id), "", "registration waits for the check");
+        t.answer_job(&mut c, |job| {
+            assert!(matches!(job, Job::Secret { phc: p, .. } if *p == phc));
+            Answer::Secret(Ok(true))
+        });
+        assert!(t.take(c.id).contains(" 001 n "));
+        t.line(&mut c, "OPER op wrong");
+        t.answer_job(&mut c, |_| Answer::Secret(Ok(false)));
+        assert!(t.take(c.id).contains(" 464 "));
+        t.line(&mut c, "OPER op sesame");
+        t.answer_job(&mut c, |_| Answer::Secret(Ok(true)));
+        assert!(t.take(c.id).contains(" 381 "));
+        let mut d = t.connect(Proto::Irc);
+        t.line(&mut d, "PASS wrong");
+        t.line(&mut d, "NICK m");
+        t.line(&mut d, "USER u 0 * :R");
+        t.answer_job(&mut d, |_| Answer::Secret(Ok(false)));
+        assert!(t.take(d.id).ends_with("ERROR :Closing link (Bad password)\r\n"));
+    }
+}
