@@ -950,15 +950,7 @@ impl Hub {
                 m.slot = slot as u32;
             }
         }
-        if r.members.is_empty() {
-            let r = self.rooms.remove(room);
-            if self.by_room.get(&r.keys.key) == Some(&room) {
-                self.by_room.remove(&r.keys.key);
-            }
-            if self.room_skeletons.get(&r.keys.skeleton) == Some(&room) {
-                self.room_skeletons.remove(&r.keys.skeleton);
-            }
-        }
+        self.forget_empty_room(room);
     }
 
     /// Carries out one command of a registered client.

@@ -616,7 +616,11 @@ mod tests {
     }
 
     fn setup() -> (Hub, Seen, Clock) {
-        let (mut h, mut s, now) = (Hub::new(HubConfig::default()), Seen::default(), Clock::now());
+        let (mut h, mut s, now) = (
+            Hub::new(HubConfig::default()),
+            Seen::default(),
+            Clock::now(),
+        );
         h.load_accounts([("alice", "alice"), ("bob", "bob"), ("carol", "carol")]);
         for (id, nick) in [(1, "alice"), (2, "bob"), (3, "carol")] {
             h.connect_native(id, "127.0.0.1", now, &mut s);
@@ -660,11 +664,18 @@ mod tests {
         s.lines.clear();
         cs(&mut h, &mut s, 1, RoomRequest::Register("#R"), now);
         assert_eq!(s.of(1), ["= registered #r founder alice"]);
-        assert!(s.kept[0].starts_with("Register { key: \"#r\""), "{:?}", s.kept);
+        assert!(
+            s.kept[0].starts_with("Register { key: \"#r\""),
+            "{:?}",
+            s.kept
+        );
         cs(&mut h, &mut s, 1, RoomRequest::Register("#r"), now);
         assert_eq!(s.of(1), ["! room-exists #r is registered already"]);
         cs(&mut h, &mut s, 2, RoomRequest::Drop("#r"), now);
-        assert_eq!(s.of(2), ["! not-founder only the founder of #r may do that"]);
+        assert_eq!(
+            s.of(2),
+            ["! not-founder only the founder of #r may do that"]
+        );
         cs(&mut h, &mut s, 1, RoomRequest::Drop("#r"), now);
         assert_eq!(s.of(1), ["= dropped #r"]);
         assert_eq!(s.kept.last().unwrap(), "Drop { key: \"#r\" }");
@@ -685,7 +696,15 @@ mod tests {
             ModeChange::Flag(true, RoomFlag::Moderated),
             ModeChange::List(true, ListMode::Ban, "eve"),
         ];
-        h.apply(1, Command::RoomMode { room: "#r", changes: &changes }, now, &mut s);
+        h.apply(
+            1,
+            Command::RoomMode {
+                room: "#r",
+                changes: &changes,
+            },
+            now,
+            &mut s,
+        );
         let access = |account, role, add| RoomRequest::Access {
             room: "#r",
             role,
@@ -704,7 +723,15 @@ mod tests {
             assert!(kept.contains(want), "{want} in {kept}");
         }
         // Everyone leaves; the room is gone but its registration is not.
-        h.apply(1, Command::Part { rooms: Some("#r"), reason: None }, now, &mut s);
+        h.apply(
+            1,
+            Command::Part {
+                rooms: Some("#r"),
+                reason: None,
+            },
+            now,
+            &mut s,
+        );
         assert_eq!(h.room_count(), 1, "only #lobby");
         s.lines.clear();
         // The first to come back is not made an operator for being first.
@@ -713,18 +740,40 @@ mod tests {
         assert_eq!(bob[0], "* bob joined #r");
         h.apply(2, Command::ShowModes("#r"), now, &mut s);
         assert_eq!(s.of(2), ["= modes #r +mnt"]);
-        h.apply(2, Command::Topic { room: Some("#r"), text: None }, now, &mut s);
+        h.apply(
+            2,
+            Command::Topic {
+                room: Some("#r"),
+                text: None,
+            },
+            now,
+            &mut s,
+        );
         assert_eq!(s.of(2), ["= topic #r kept"]);
-        h.apply(2, Command::MaskList { room: "#r", list: ListMode::Ban }, now, &mut s);
+        h.apply(
+            2,
+            Command::MaskList {
+                room: "#r",
+                list: ListMode::Ban,
+            },
+            now,
+            &mut s,
+        );
         assert!(s.of(2)[0].starts_with("= bans #r eve!*@* alice!native@127.0.0.1 "));
         // Voice for carol, ops for the founder, told as ChanServ's mode changes.
         join(&mut h, &mut s, 3, "#r", now);
-        assert!(s.of(2).contains(&"* ChanServ sets mode +v carol on #r".into()));
+        assert!(s
+            .of(2)
+            .contains(&"* ChanServ sets mode +v carol on #r".into()));
         join(&mut h, &mut s, 1, "#r", now);
-        assert!(s.of(3).contains(&"* ChanServ sets mode +o alice on #r".into()));
+        assert!(s
+            .of(3)
+            .contains(&"* ChanServ sets mode +o alice on #r".into()));
         // DEVOICE takes it away at once, and the list shows it.
         cs(&mut h, &mut s, 1, access("carol", Role::Voice, false), now);
-        assert!(s.of(3).contains(&"* ChanServ sets mode -v carol on #r".into()));
+        assert!(s
+            .of(3)
+            .contains(&"* ChanServ sets mode -v carol on #r".into()));
         s.lines.clear();
         cs(&mut h, &mut s, 1, RoomRequest::Info("#r"), now);
         assert_eq!(
@@ -756,7 +805,10 @@ mod tests {
         h.account_removed("alice", now, &mut s);
         assert_eq!(h.registered_room_count(), 1);
         let kept = s.kept.join("\n");
-        assert!(kept.contains("Founder { key: \"#a\", founder: \"bob\" }"), "{kept}");
+        assert!(
+            kept.contains("Founder { key: \"#a\", founder: \"bob\" }"),
+            "{kept}"
+        );
         assert!(kept.contains("Drop { key: \"#b\" }"), "{kept}");
     }
 }

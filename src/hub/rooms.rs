@@ -59,7 +59,10 @@ impl Hub {
                     let fail = Fail::RoomLooksLike(name, like);
                     return sink.one(id, &me.nick, &Event::Fail(fail));
                 }
-                let NameKeys { key, skeleton } = keys.clone();
+                let NameKeys {
+                    key: room_key,
+                    skeleton,
+                } = keys.clone();
                 let room = self.rooms.insert(Room {
                     name: name.into(),
                     keys,
@@ -72,9 +75,15 @@ impl Hub {
                     limit: None,
                     masks: Vec::new(),
                 });
-                self.by_room.insert(key, room);
+                self.by_room.insert(room_key.clone(), room);
                 self.room_skeletons.insert(skeleton, room);
                 self.restore_live(room);
+                // A registered room keeps its key, limit, +i and bans while it is empty.
+                let check = registered.is_some() && !self.passes_registered(&room_key, id);
+                if let Some(fail) = check.then(|| self.may_join(room, id, key)).flatten() {
+                    sink.one(id, self.nick(id).unwrap_or("*"), &Event::Fail(fail));
+                    return self.forget_empty_room(room);
+                }
                 self.add_member(room, id, registered.unwrap_or(OP));
                 room
             }
@@ -119,6 +128,20 @@ impl Hub {
             } else {
                 self.names_reply(id, room, true, sink);
             }
+        }
+    }
+
+    /// Takes a room with no members out of the slab and the maps.
+    pub(super) fn forget_empty_room(&mut self, room: RoomId) {
+        if self.rooms.get(room).is_none_or(|r| !r.members.is_empty()) {
+            return;
+        }
+        let r = self.rooms.remove(room);
+        if self.by_room.get(&r.keys.key) == Some(&room) {
+            self.by_room.remove(&r.keys.key);
+        }
+        if self.room_skeletons.get(&r.keys.skeleton) == Some(&room) {
+            self.room_skeletons.remove(&r.keys.skeleton);
         }
     }
 

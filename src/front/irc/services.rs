@@ -345,9 +345,15 @@ mod tests {
         );
         t.line(&mut c, "NS LOGOUT");
         let got = t.take(c.id);
-        assert!(got.contains("NOTICE jilles :You are now logged out.\r\n"), "{got}");
+        assert!(
+            got.contains("NOTICE jilles :You are now logged out.\r\n"),
+            "{got}"
+        );
         assert!(got.contains(" 901 jilles jilles!u@127.0.0.1 :You are now logged out\r\n"));
-        assert!(got.contains("jilles is registered to the account jilles."), "{got}");
+        assert!(
+            got.contains("jilles is registered to the account jilles."),
+            "{got}"
+        );
         t.line(&mut c, "PRIVMSG nickserv :identify millet");
         t.answer_job(&mut c, |_| Answer::Login(Err(AccountError::BadPassword)));
         assert_eq!(
@@ -465,6 +471,8 @@ mod tests {
         t.line(&mut d, "NICK m");
         t.line(&mut d, "USER u 0 * :R");
         t.answer_job(&mut d, |_| Answer::Secret(Ok(false)));
-        assert!(t.take(d.id).ends_with("ERROR :Closing link (Bad password)\r\n"));
+        assert!(t
+            .take(d.id)
+            .ends_with("ERROR :Closing link (Bad password)\r\n"));
     }
 }

@@ -99,14 +99,20 @@ mod tests {
         let mut a = named(&mut t, "alice");
         t.line(&mut a, "/register sesame alice@example.org");
         let job = t.answer_job(&mut a, |job| {
-            let Job::Register { key, name, email, .. } = job else {
+            let Job::Register {
+                key, name, email, ..
+            } = job
+            else {
                 panic!("{job:?}")
             };
             assert_eq!((key.as_str(), name.as_str()), ("alice", "alice"));
             assert_eq!(email.as_deref(), Some("alice@example.org"));
             Answer::Register(Ok(account("alice")))
         });
-        assert!(!format!("{job:?}").contains("sesame"), "no password in Debug");
+        assert!(
+            !format!("{job:?}").contains("sesame"),
+            "no password in Debug"
+        );
         assert_eq!(t.take(a.id), "= registered alice\n");
         assert_eq!(t.hub.account(a.id), Some("alice"));
         assert_eq!(t.hub.registered_name("ALICE"), Some("alice"));
@@ -118,7 +124,10 @@ mod tests {
         t.line(&mut a, "/logout");
         let got = t.take(a.id);
         assert!(got.ends_with("= logout\n"), "{got}");
-        assert!(got.contains("* alice is registered to the account alice"), "{got}");
+        assert!(
+            got.contains("* alice is registered to the account alice"),
+            "{got}"
+        );
         t.line(&mut a, "/login wrong");
         t.answer_job(&mut a, |job| {
             assert!(matches!(job, Job::Login { key, .. } if key == "alice"));
@@ -154,7 +163,12 @@ mod tests {
             Answer::Login(Ok(account("alice")))
         });
         t.answer_job(&mut a, |job| {
-            assert_eq!(job, &Job::DropAccount { key: "alice".into() });
+            assert_eq!(
+                job,
+                &Job::DropAccount {
+                    key: "alice".into()
+                }
+            );
             Answer::DropAccount(Ok(()))
         });
         assert_eq!(t.take(a.id), "= dropped alice\n");
