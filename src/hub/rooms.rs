@@ -133,7 +133,7 @@ impl Hub {
 
     /// Takes a room with no members out of the slab and the maps.
     pub(super) fn forget_empty_room(&mut self, room: RoomId) {
-        if self.rooms.get(room).is_none_or(|r| !r.members.is_empty()) {
+        if !self.rooms.get(room).is_some_and(|r| r.members.is_empty()) {
             return;
         }
         let r = self.rooms.remove(room);
