@@ -735,3 +735,27 @@ fn sasl_external_logs_in_by_client_certificate() {
         "{got}"
     );
 }
+
+#[test]
+fn commands_sent_behind_a_password_check_are_answered_after_it() {
+    let d = Daemon::start(&[]);
+    registered(&d, "alice", "sesame");
+    // Native: a login and a WHOIS in one write; the WHOIS sees the login.
+    let mut n = native(&d, "someone");
+    n.send_raw(b"/login alice sesame\n/whois someone\n");
+    n.expect("= login alice");
+    let whois = n.expect_eventually("= end whois someone");
+    assert!(whois.contains(&"= whois someone account alice".to_string()), "{whois:?}");
+    // IRC: SASL and the end of registration pipelined, as impatient clients send them.
+    let mut i = Client::connect(d.irc.unwrap());
+    i.send_raw(
+        b"CAP REQ sasl\r\nAUTHENTICATE PLAIN\r\nAUTHENTICATE AGFsaWNlAHNlc2FtZQ==\r\n\
+          NICK al\r\nUSER a 0 * :A\r\nCAP END\r\n",
+    );
+    i.line_starting(":snak.localhost CAP * ACK");
+    i.expect("AUTHENTICATE +");
+    i.line_starting(":snak.localhost 900 ");
+    i.line_starting(":snak.localhost 903 ");
+    let welcome = i.line();
+    assert!(welcome.starts_with(":snak.localhost 001 al "), "{welcome}");
+}

@@ -479,6 +479,10 @@ impl<T> Jobs<T> {
     pub fn any(&self, f: impl Fn(&T) -> bool) -> bool {
         self.out.iter().any(|(_, w)| f(w))
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
 }
 
 #[cfg(test)]

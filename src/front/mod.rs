@@ -292,6 +292,16 @@ impl Session {
         }
     }
 
+    /// Whether the front end waits for the answer to work it handed off: the connection's
+    /// next lines wait for it, so that commands are answered in the order they came.
+    pub fn waits(&self) -> bool {
+        match self {
+            Session::Native(s) => s.waits(),
+            Session::Irc(s) => s.waits(),
+            Session::Web(_) => false,
+        }
+    }
+
     /// Whether the front end reads the byte stream itself (HTTP) rather than lines.
     pub fn reads_stream(&self) -> bool {
         matches!(self, Session::Web(_))

@@ -35,6 +35,9 @@ pub struct Link {
     pub paused: bool,
     /// Over the flood limit: lines wait until the gate opens.
     pub throttled: bool,
+    /// Since when the front end waits for work done off the loop (a password check): the
+    /// connection's next lines wait, so that its commands are answered in the order sent.
+    pub held: Option<Instant>,
     /// Told about the flood limit in this episode already.
     pub warned_flood: bool,
     pub flood: FloodGate,
@@ -102,6 +105,7 @@ impl Link {
             in_hub: false,
             paused: false,
             throttled: false,
+            held: None,
             warned_flood: false,
             flood: FloodGate::new(now),
             write_armed: false,

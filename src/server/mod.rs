@@ -103,6 +103,8 @@ enum TimerKind {
     /// A WebSocket's keepalive: ping it if it has been silent, drop it if a ping went
     /// unanswered.
     WsPing,
+    /// A connection held for an answer from off the loop has waited long enough.
+    Held,
 }
 
 /// A timer: at `.0`, for the connection with key `.1` and serial `.2`.
@@ -392,6 +394,7 @@ impl Server {
             .is_some_and(|l| l.serial == serial && l.closing.is_none());
         if live {
             self.with_session(id, |s, ctx, hub, out| s.answer(ctx, tag, answer, hub, out));
+            self.release(id);
         }
     }
 
@@ -534,6 +537,7 @@ impl Server {
                     self.with_session(id, |s, ctx, hub, out| s.timer(ctx, hub, out));
                 }
                 TimerKind::WsPing => self.ws_keepalive(id),
+                TimerKind::Held => self.hold_over(id, at),
                 TimerKind::Handshake => {
                     if self
                         .links

@@ -282,6 +282,11 @@ impl IrcSession {
         }
     }
 
+    /// Whether an answer is awaited (the next lines wait for it).
+    pub fn waits(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
     /// Asks for a timer at `at` unless one fires before it anyway.
     fn want(&mut self, id: ClientId, at: Instant, out: &mut impl Output) {
         if self.timer.map_or(true, |t| at < t) {

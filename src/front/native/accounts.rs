@@ -55,6 +55,11 @@ impl Native {
         }
     }
 
+    /// Whether an answer is awaited (the next lines wait for it).
+    pub fn waits(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
     /// The answer to a job this session handed off.
     pub fn answer(
         &mut self,
