@@ -514,10 +514,7 @@ fn a_corrupt_database_or_a_read_only_data_dir_stops_snak_at_start() {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            return common_skip(
-                "a_corrupt_database_or_a_read_only_data_dir_stops_snak_at_start (read-only part)",
-                "running as root and chattr +i is unavailable here",
-            );
+            return common::skip("running as root and chattr +i is unavailable here");
         }
     } else {
         use std::os::unix::fs::PermissionsExt;
@@ -535,23 +532,6 @@ fn a_corrupt_database_or_a_read_only_data_dir_stops_snak_at_start() {
         )),
         "{err}"
     );
-}
-
-/// Records a skipped part of a test where `make test` collects them (or fails under plain
-/// `cargo test`, so a skip is never silent).
-fn common_skip(test: &str, reason: &str) {
-    match std::env::var_os("SNAK_RESULTS_DIR") {
-        Some(dir) => {
-            std::fs::create_dir_all(&dir).unwrap();
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(Path::new(&dir).join("rust-skips.txt"))
-                .unwrap();
-            writeln!(f, "{test}: {reason}").unwrap();
-        }
-        None => panic!("{test} cannot run: {reason}"),
-    }
 }
 
 // ---- SASL EXTERNAL over TLS ----
@@ -745,7 +725,10 @@ fn commands_sent_behind_a_password_check_are_answered_after_it() {
     n.send_raw(b"/login alice sesame\n/whois someone\n");
     n.expect("= login alice");
     let whois = n.expect_eventually("= end whois someone");
-    assert!(whois.contains(&"= whois someone account alice".to_string()), "{whois:?}");
+    assert!(
+        whois.contains(&"= whois someone account alice".to_string()),
+        "{whois:?}"
+    );
     // IRC: SASL and the end of registration pipelined, as impatient clients send them.
     let mut i = Client::connect(d.irc.unwrap());
     i.send_raw(

@@ -241,12 +241,11 @@ fn a_slow_request_is_dropped_and_costs_nobody_anything() {
     let mut slow = TcpStream::connect(web).expect("connect");
     slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
         .expect("half a head");
-    let started = Instant::now();
+    // Closed before the wait runs out (`closed` is false on a timeout).
     assert!(
         closed(&mut slow),
         "a request that never ends must be dropped"
     );
-    assert!(started.elapsed() < WAIT);
     let mut c = d.named("bystander");
     c.send("/who");
     c.line_starting("= who #lobby");

@@ -19,6 +19,7 @@ use crate::hub::{ClientId, Hub, Sink};
 pub mod accounts;
 pub mod irc;
 pub mod native;
+pub mod operator;
 pub mod web;
 
 #[cfg(test)]
@@ -202,6 +203,8 @@ pub struct Ctx<'a> {
     /// The connection is encrypted (TLS).
     pub secure: bool,
     pub cfg: &'a Config,
+    /// The port of the server's first IRC listener over TLS, as bound (for `sts`).
+    pub irc_tls_port: Option<u16>,
 }
 
 /// What the transport knows of a new connection once it is ready for its front end.
@@ -232,12 +235,37 @@ pub trait Output: Sink {
     fn submit(&mut self, id: ClientId, tag: u32, job: Job);
     /// Queues a write for the store that nobody waits for (a certificate forgotten).
     fn store_write(&mut self, write: crate::store::Write);
+    /// Asks the server itself for something only it has (a reload, its figures), for a
+    /// server operator; the answer comes back to `id`'s front end through [`Session::told`].
+    fn ask_server(&mut self, id: ClientId, ask: ServerAsk);
     /// Holds back what is queued for `id` from now on (the replies to a labeled command),
     /// until [`Output::release`].
     fn capture(&mut self, id: ClientId);
     /// Stops holding back for `id`: `wrap` gets what was held and writes what is queued
     /// instead (one tagged line, a batch, or an acknowledgement).
     fn release(&mut self, id: ClientId, wrap: impl FnOnce(&[u8], &mut Vec<u8>));
+}
+
+/// What a front end asks of the server itself, for a server operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerAsk {
+    /// Read the configuration again (IRC `REHASH`, native `/rehash`).
+    Reload,
+    /// The live figures (IRC `STATS f`, native `/stats`).
+    Figures,
+}
+
+/// The server's answer to a [`ServerAsk`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerAnswer {
+    /// Where the configuration was read from, and what changed (empty: nothing) or why
+    /// nothing did.
+    Reloaded {
+        source: String,
+        outcome: Result<Vec<String>, Vec<String>>,
+    },
+    /// `(name, value)` pairs, named as `/metrics` names them.
+    Figures(Vec<(String, String)>),
 }
 
 /// Work a front end hands off the loop: a store call (accounts, history) or a password check.
@@ -406,6 +434,21 @@ impl Session {
         match self {
             Session::Native(s) => s.answer(ctx, tag, answer, hub, out),
             Session::Irc(s) => s.answer(ctx, tag, answer, hub, out),
+            Session::Web(_) => {}
+        }
+    }
+
+    /// The server's answer to [`Output::ask_server`].
+    pub fn told(
+        &mut self,
+        ctx: &Ctx<'_>,
+        answer: ServerAnswer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        match self {
+            Session::Native(_) => operator::told(ctx, answer, out),
+            Session::Irc(s) => s.told(ctx, answer, hub, out),
             Session::Web(_) => {}
         }
     }

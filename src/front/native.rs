@@ -15,8 +15,8 @@ mod accounts;
 /// A native connection's state: everything else it needs lives in the hub and the link.
 #[derive(Debug, Default)]
 pub struct Native {
-    /// Account jobs handed off to the store, waiting for their answers.
-    jobs: super::accounts::Jobs<super::accounts::Op>,
+    /// Jobs handed off to the store (accounts, password checks), waiting for their answers.
+    jobs: super::accounts::Jobs<accounts::Wait>,
 }
 
 impl Native {
@@ -112,6 +112,20 @@ impl Native {
                 };
                 out.one(id, me, &bye);
                 out.close(id, CloseReason::Quit(reason.map(Into::into)));
+                Flow::Lines
+            }
+            Ok(Input::Oper { name, password }) => {
+                if let Some(phc) = super::operator::oper(ctx, name, password, hub, out) {
+                    self.check_oper(ctx, phc, password, out);
+                }
+                Flow::Lines
+            }
+            Ok(Input::Rehash) => {
+                super::operator::ask(ctx, super::ServerAsk::Reload, hub, out);
+                Flow::Lines
+            }
+            Ok(Input::Stats) => {
+                super::operator::ask(ctx, super::ServerAsk::Figures, hub, out);
                 Flow::Lines
             }
             Err(fail) => {

@@ -41,6 +41,8 @@ pub struct Recording {
     /// Writes for the store, and changes to registered rooms (as their Debug form).
     pub writes: Vec<crate::store::Write>,
     pub room_changes: Vec<String>,
+    /// What front ends asked of the server.
+    pub asks: Vec<(ClientId, super::ServerAsk)>,
     /// The client whose output is held back, and where its held bytes start.
     pub capture: Option<(ClientId, usize)>,
     /// The Unix time events are dated with.
@@ -54,6 +56,7 @@ fn ctx(cfg: &Config, clock: Clock, id: ClientId) -> Ctx<'_> {
         peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
         secure: false,
         cfg,
+        irc_tls_port: None,
     }
 }
 
@@ -245,6 +248,10 @@ impl Output for Recording {
 
     fn store_write(&mut self, write: crate::store::Write) {
         self.writes.push(write);
+    }
+
+    fn ask_server(&mut self, id: ClientId, ask: super::ServerAsk) {
+        self.asks.push((id, ask));
     }
 }
 

@@ -68,6 +68,7 @@ impl Hub {
                     keys,
                     members: Vec::new(),
                     roles: Vec::new(),
+                    ops: Vec::new(),
                     topic: None,
                     created: self.now.unix_secs(),
                     flags: RoomFlag::TopicOps.bit() | RoomFlag::NoOutside.bit(),
@@ -368,12 +369,12 @@ impl Hub {
         let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) else {
             return;
         };
+        let joiner = (!self.is_op(room, id)).then_some(id);
         let members: Vec<Member<'_>> = r
-            .members
+            .ops
             .iter()
-            .zip(&r.roles)
-            .filter(|&(&m, &roles)| m == id || roles & OP != 0)
-            .filter_map(|(&m, &roles)| self.member(m, roles))
+            .chain(joiner.as_ref())
+            .filter_map(|&m| self.member(m, self.roles(room, m)?))
             .collect();
         let reply = Extra::Names {
             room: &r.name,
@@ -483,13 +484,7 @@ impl Hub {
             // Open to the caller already: nothing to ask for.
             return sink.one(id, &me.nick, &Event::Extra(Extra::Knocked(&r.name)));
         }
-        let ops: Vec<ClientId> = r
-            .members
-            .iter()
-            .zip(&r.roles)
-            .filter(|&(_, &roles)| roles & OP != 0)
-            .map(|(&m, _)| m)
-            .collect();
+        let ops = r.ops.clone();
         let ev = Event::Extra(Extra::Knock {
             who: me.source(),
             room: &r.name,

@@ -12,7 +12,14 @@ impl Hub {
         if *me.nick == *new {
             return;
         }
-        let rooms = self.rooms_of(id);
+        // A quiet room's members were never told of an ordinary member (only of its
+        // operators): its rename is not theirs to hear either, which keeps a rename's cost to
+        // the loud rooms.
+        let rooms: Vec<RoomId> = self
+            .rooms_of(id)
+            .into_iter()
+            .filter(|&r| !self.is_quiet(r) || self.is_op(r, id))
+            .collect();
         self.collect_peers(&rooms, Some(id), false);
         let Some(me) = self.user(id) else { return };
         let ev = Event::NickChanged {

@@ -28,6 +28,15 @@ pub enum Input<'a> {
     Quit(Option<&'a str>),
     /// An account or room registration command, as the services take it.
     Service(crate::proto::services::Request<'a>),
+    /// `/oper NAME PASSWORD`: the front end checks the credentials.
+    Oper {
+        name: &'a str,
+        password: &'a str,
+    },
+    /// `/rehash`: a server operator has the configuration read again.
+    Rehash,
+    /// `/stats`: a server operator's view of the live figures.
+    Stats,
 }
 
 /// The moderation commands, which all name a room or mean the current one.
@@ -151,6 +160,9 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "/cert [add [FP]|del FP|list]",
         "TLS client certificates that log you in (SASL EXTERNAL)",
     ),
+    ("/oper NAME PASSWORD", "become a server operator"),
+    ("/stats", "the server's live figures (server operators)"),
+    ("/rehash", "read the configuration again (server operators)"),
     ("/quit [REASON]", "leave"),
     ("/help", "this list"),
 ];
@@ -367,8 +379,17 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
             }
         }
         "/quit" => return Ok(Input::Quit(nonempty(rest))),
+        "/oper" => {
+            let (password, extra) = word(after_a);
+            return match (a.is_empty() || password.is_empty(), extra.is_empty()) {
+                (false, true) => Ok(Input::Oper { name: a, password }),
+                _ => Err(usage(cmd)),
+            };
+        }
+        "/rehash" if rest.is_empty() => return Ok(Input::Rehash),
+        "/stats" if rest.is_empty() => return Ok(Input::Stats),
         "/help" => Command::Help,
-        "/rooms" | "/who" | "/back" => return Err(usage(cmd)),
+        "/rooms" | "/who" | "/back" | "/rehash" | "/stats" => return Err(usage(cmd)),
         _ => match accounts::parse(cmd, rest) {
             Some(service) => return service.map(Input::Service),
             None => return Err(Fail::UnknownCommand(name_for_error(name))),

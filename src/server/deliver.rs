@@ -41,6 +41,8 @@ pub struct Deliver<'a> {
     pub(super) jobs: &'a mut Vec<(ClientId, u64, u32, front::Job)>,
     /// The store, for what the hub and the front ends want kept.
     pub(super) store: &'a mut Option<crate::store::StoreHandle>,
+    /// What front ends asked of the server this pass: (connection, serial, ask).
+    pub(super) asks: &'a mut Vec<(ClientId, u64, front::ServerAsk)>,
 }
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
@@ -133,7 +135,7 @@ impl Deliver<'_> {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if matches!(link.closing, Some(CloseReason::SendqExceeded { .. })) {
+        if matches!(link.closing(), Some(CloseReason::SendqExceeded { .. })) {
             return;
         }
         self.outbox.push(&mut link.out, id, span);
@@ -279,6 +281,12 @@ impl Output for Deliver<'_> {
         self.make_room();
         let span = self.outbox.encode(|out| wrap(&held, out));
         self.queue(id, span);
+    }
+
+    fn ask_server(&mut self, id: ClientId, ask: front::ServerAsk) {
+        if let Some(link) = self.links.get(id) {
+            self.asks.push((id, link.serial, ask));
+        }
     }
 
     fn submit(&mut self, id: ClientId, tag: u32, job: front::Job) {

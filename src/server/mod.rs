@@ -68,6 +68,7 @@ macro_rules! deliver_to {
             metrics: &mut $s.metrics,
             jobs: &mut $s.jobs,
             store: &mut $s.store,
+            asks: &mut $s.asks,
         }
     };
 }
@@ -83,8 +84,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const STALL_CHECK: Duration = Duration::from_secs(1);
 
 fn mark_close(link: &mut Link, id: ClientId, closing: &mut Vec<ClientId>, reason: CloseReason) {
-    if link.closing.is_none() {
-        link.closing = Some(reason);
+    if link.set_closing(reason) {
         closing.push(id);
     }
 }
@@ -148,6 +148,8 @@ pub struct Server {
     poll: Poll,
     /// Listeners by token (less [`LISTENER_BASE`]); a listener removed by a reload leaves None.
     listeners: Vec<Option<Listener>>,
+    /// The port of the first IRC TLS listener as bound, for the `sts` capability.
+    irc_tls_port: Option<u16>,
     signals: Signals,
     /// The command line, to read the configuration again on SIGHUP.
     args: Option<crate::config::Args>,
@@ -190,6 +192,8 @@ pub struct Server {
     store: Option<crate::store::StoreHandle>,
     /// Jobs front ends handed off this pass, sent at its end.
     jobs: Vec<(ClientId, u64, u32, crate::front::Job)>,
+    /// What front ends asked of the server this pass, answered at its end.
+    asks: Vec<(ClientId, u64, crate::front::ServerAsk)>,
     /// Jobs out, by call id: whose (connection and serial) and the front end's tag.
     pending: std::collections::HashMap<u64, (ClientId, u64, u32)>,
     next_call: u64,
@@ -284,7 +288,9 @@ impl Server {
             soft_for: cfg.sendq_soft_for,
         };
         hub.set_files_url(files_url(&cfg, &listeners).as_deref());
+        let irc_tls_port = irc_tls_port(&listeners);
         Ok(Server {
+            irc_tls_port,
             cfg,
             poll,
             listeners,
@@ -315,6 +321,7 @@ impl Server {
             fd_limit,
             store,
             jobs: Vec::new(),
+            asks: Vec::new(),
             pending: std::collections::HashMap::new(),
             next_call: 1,
         })
@@ -391,10 +398,46 @@ impl Server {
         let live = self
             .links
             .get(id)
-            .is_some_and(|l| l.serial == serial && l.closing.is_none());
+            .is_some_and(|l| l.serial == serial && !l.is_closing());
         if live {
             self.with_session(id, |s, ctx, hub, out| s.answer(ctx, tag, answer, hub, out));
             self.release(id);
+        }
+    }
+
+    /// Answers what front ends asked of the server this pass (their answers may ask again:
+    /// those wait for the next pass).
+    fn answer_asks(&mut self) {
+        use crate::front::{ServerAnswer, ServerAsk};
+        for (id, serial, ask) in std::mem::take(&mut self.asks) {
+            let live = self
+                .links
+                .get(id)
+                .is_some_and(|l| l.serial == serial && !l.is_closing());
+            if !live {
+                continue;
+            }
+            let answer = match ask {
+                ServerAsk::Reload => {
+                    let source = self
+                        .args
+                        .as_ref()
+                        .and_then(|a| a.config_file())
+                        .map_or_else(
+                            || "the command line".to_string(),
+                            |f| f.display().to_string(),
+                        );
+                    let outcome = match self.reload(Some(id)) {
+                        reload::Outcome::Applied(changes) => {
+                            Ok(changes.iter().map(|c| c.to_string()).collect())
+                        }
+                        reload::Outcome::Failed(errors) => Err(errors),
+                    };
+                    ServerAnswer::Reloaded { source, outcome }
+                }
+                ServerAsk::Figures => ServerAnswer::Figures(self.figures()),
+            };
+            self.with_session(id, |s, ctx, hub, out| s.told(ctx, answer, hub, out));
         }
     }
 
@@ -462,6 +505,7 @@ impl Server {
             peer,
             secure,
             cfg: &self.cfg,
+            irc_tls_port: self.irc_tls_port,
         };
         let mut out = deliver_to!(self, Some(id));
         Some(f(session, &ctx, &mut self.hub, &mut out))
@@ -488,6 +532,7 @@ impl Server {
     }
 
     fn finish_pass(&mut self) {
+        self.answer_asks();
         self.dispatch_jobs();
         for index in std::mem::take(&mut self.accept_pending) {
             self.accept(index);
@@ -526,7 +571,7 @@ impl Server {
             let live = self
                 .links
                 .get(id)
-                .is_some_and(|l| l.serial == serial && l.closing.is_none());
+                .is_some_and(|l| l.serial == serial && !l.is_closing());
             if !live {
                 continue;
             }
@@ -557,7 +602,7 @@ impl Server {
             let Some(link) = self.links.get(id) else {
                 continue;
             };
-            let reason = link.closing.clone().unwrap_or(CloseReason::PeerClosed);
+            let reason = link.closing().cloned().unwrap_or(CloseReason::PeerClosed);
             if let Some(drop) = metrics::Drop::of(&reason) {
                 self.metrics.dropped(drop);
             }
@@ -574,6 +619,7 @@ impl Server {
                     peer,
                     secure,
                     cfg: &self.cfg,
+                    irc_tls_port: self.irc_tls_port,
                 };
                 let mut out = deliver_to!(self, None);
                 session.closed(&ctx, &mut self.hub, &mut out);
@@ -624,14 +670,14 @@ impl Server {
                 self.paused.swap_remove(i);
                 continue;
             };
-            let frame = link.data;
+            let frame = link.data();
             let behind = frame.to.is_some_and(|to| {
                 self.links
                     .get(to)
                     .is_some_and(|l| l.queued() > config::FILE_PAUSE_QUEUE / 2)
             });
             let stalled = link
-                .paused_since
+                .paused_since()
                 .is_some_and(|at| self.clock.mono.duration_since(at) >= self.cfg.file_stall);
             if behind && !stalled {
                 i += 1;
@@ -648,9 +694,9 @@ impl Server {
             }
             if let Some(link) = self.links.get_mut(id) {
                 link.paused = false;
-                link.paused_since = None;
+                link.set_paused_since(None);
                 if stalled && behind {
-                    link.data.to = None;
+                    link.set_data(crate::front::DataFrame { to: None, ..frame });
                 }
                 // Handle what was held back, then read what waits in the socket.
                 self.input(id, &mut []);
@@ -767,6 +813,15 @@ fn random_token() -> u128 {
         return 0;
     }
     u128::from_le_bytes(bytes)
+}
+
+/// The port of the first IRC listener over TLS.
+fn irc_tls_port(listeners: &[Option<Listener>]) -> Option<u16> {
+    let l = listeners
+        .iter()
+        .flatten()
+        .find(|l| l.proto == Proto::Irc && l.tls)?;
+    Some(l.socket.local_addr().ok()?.port())
 }
 
 /// Where file links point: `--web-url`, else the first web listener as bound (an unspecified

@@ -97,8 +97,8 @@ pub const LABEL_MAX: usize = 64;
 const COUNTED: &[&str] = &[
     "ADMIN", "AWAY", "HELP", "INFO", "INVITE", "ISON", "JOIN", "KICK", "KNOCK", "LINKS", "LIST",
     "LUSERS", "MODE", "MONITOR", "MOTD", "NAMES", "NICK", "NOTICE", "OPER", "PART", "PRIVMSG",
-    "SETNAME", "STATS", "TAGMSG", "TIME", "TOPIC", "USERHOST", "VERSION", "WALLOPS", "WHO",
-    "WHOIS", "WHOWAS",
+    "REHASH", "SETNAME", "STATS", "TAGMSG", "TIME", "TOPIC", "USERHOST", "VERSION", "WALLOPS",
+    "WHO", "WHOIS", "WHOWAS",
 ];
 
 /// A parameter usable as a middle one: never empty, no space, no leading `:`.
@@ -129,6 +129,19 @@ fn cap_ls_lines(names: &[String], budget: usize) -> Vec<String> {
         }
     }
     lines
+}
+
+/// The `sts` capability's value (CAP 302 only, never requested): on a plain connection where
+/// to find TLS, on a TLS one how long to keep to it; none without an IRC TLS listener or with
+/// `--sts-duration 0`.
+fn sts_value(ctx: &Ctx<'_>) -> Option<String> {
+    let port = ctx.irc_tls_port?;
+    let duration = ctx.cfg.sts_duration.as_secs();
+    match (duration, ctx.secure) {
+        (0, _) => None,
+        (_, true) => Some(format!("duration={duration}")),
+        (_, false) => Some(format!("port={port},duration={duration}")),
+    }
 }
 
 /// RPL_ISUPPORT lines, at most 12 tokens each.
@@ -285,6 +298,19 @@ impl IrcSession {
     /// Whether an answer is awaited (the next lines wait for it).
     pub fn waits(&self) -> bool {
         !self.jobs.is_empty()
+    }
+
+    /// The server's answer to what this session asked of it for its operator.
+    pub fn told(
+        &mut self,
+        ctx: &Ctx<'_>,
+        answer: super::ServerAnswer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        let srv = ctx.cfg.server_name.as_str();
+        let me = self.me(hub, ctx.id);
+        out.raw(ctx.id, |b| info::told(srv, me, &answer, b));
     }
 
     /// Asks for a timer at `at` unless one fires before it anyway.
@@ -643,6 +669,19 @@ impl IrcSession {
                 };
                 Command::Monitor(op)
             }
+            // The live figures and a reload are the server's to give, to operators only.
+            "STATS" | "REHASH" if cmd == "REHASH" || arg(0).is_some_and(|q| q.starts_with('f')) => {
+                if hub.is_oper(id) {
+                    let ask = match cmd {
+                        "REHASH" => super::ServerAsk::Reload,
+                        _ => super::ServerAsk::Figures,
+                    };
+                    out.ask_server(id, ask);
+                } else {
+                    fail(self, hub, out, Fail::NoPrivileges);
+                }
+                return;
+            }
             "VERSION" | "TIME" | "ADMIN" | "INFO" | "LINKS" | "STATS" | "HELP" | "HELPOP" => {
                 let tokens = isupport_tokens(hub.name_rules().casemapping());
                 let about = info::About {
@@ -868,13 +907,16 @@ impl IrcSession {
                     // cap-notify comes with 302, as the specification says.
                     self.caps |= caps::CAP_NOTIFY;
                 }
-                let names: Vec<String> = CAPS
+                let mut names: Vec<String> = CAPS
                     .iter()
                     .map(|&(name, _, value)| match cap_value(name, value, ctx.cfg) {
                         Some(v) if self.cap_302 => format!("{name}={v}"),
                         _ => name.to_string(),
                     })
                     .collect();
+                if let Some(sts) = sts_value(ctx).filter(|_| self.cap_302) {
+                    names.push(format!("sts={sts}"));
+                }
                 // Lines that fit in 512 bytes; all but the last marked `*` (302 only).
                 let budget = if self.cap_302 {
                     400 - me.len().min(100)

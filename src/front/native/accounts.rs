@@ -4,12 +4,36 @@
 use super::Native;
 use crate::event::services::{AccountFail, RoomFail, Service};
 use crate::event::{Event, ServiceReply};
-use crate::front::accounts::{self, Done, Who};
-use crate::front::{Answer, Ctx, Output};
+use crate::front::accounts::{self, Done, Op, Who};
+use crate::front::{Answer, Ctx, Job, Output};
 use crate::hub::{Command, Hub};
 use crate::proto::services::Request;
 
+/// What a job this session handed off is for.
+#[derive(Debug)]
+pub(super) enum Wait {
+    Account(Op),
+    /// `/oper` with a password given as a hash.
+    Oper,
+}
+
 impl Native {
+    /// `/oper` against a hashed password: checked off the loop.
+    pub(super) fn check_oper(
+        &mut self,
+        ctx: &Ctx<'_>,
+        phc: String,
+        password: &str,
+        out: &mut impl Output,
+    ) {
+        let tag = self.jobs.add(Wait::Oper);
+        let job = Job::Secret {
+            phc,
+            password: password.into(),
+        };
+        out.submit(ctx.id, tag, job);
+    }
+
     /// An account or room request.
     pub(super) fn service(
         &mut self,
@@ -48,7 +72,7 @@ impl Native {
     fn done(&mut self, ctx: &Ctx<'_>, done: Done, hub: &mut Hub, out: &mut impl Output) {
         match done {
             Done::Next(job, op) => {
-                let tag = self.jobs.add(op);
+                let tag = self.jobs.add(Wait::Account(op));
                 out.submit(ctx.id, tag, job);
             }
             done => accounts::tell(&done, ctx.id, hub.nick(ctx.id).unwrap_or("*"), out),
@@ -69,8 +93,13 @@ impl Native {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        let Some(op) = self.jobs.take(tag) else {
-            return;
+        let op = match self.jobs.take(tag) {
+            Some(Wait::Account(op)) => op,
+            Some(Wait::Oper) => {
+                let ok = answer == Answer::Secret(Ok(true));
+                return crate::front::operator::oper_checked(ctx, ok, hub, out);
+            }
+            None => return,
         };
         let who = Who::of(hub, ctx.id);
         let done = accounts::answer(ctx, op, answer, &who, hub, out);
