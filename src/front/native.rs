@@ -15,8 +15,9 @@ mod accounts;
 /// A native connection's state: everything else it needs lives in the hub and the link.
 #[derive(Debug, Default)]
 pub struct Native {
-    /// Jobs handed off to the store (accounts, password checks), waiting for their answers.
-    jobs: super::accounts::Jobs<accounts::Wait>,
+    /// Jobs handed off to the store (accounts, password checks), waiting for their answers;
+    /// None (a pointer's worth) while there are none, as for most connections.
+    jobs: Option<Box<super::accounts::Jobs<accounts::Wait>>>,
 }
 
 impl Native {

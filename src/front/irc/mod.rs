@@ -206,6 +206,14 @@ pub struct IrcSession {
     ping_sent: Option<Instant>,
     /// When the earliest timer armed for this session fires.
     timer: Option<Instant>,
+    /// What a connection logging in or waiting for a password check holds; None otherwise.
+    auth: Option<Box<Auth>>,
+}
+
+/// The state of logging in and of password checks, boxed apart from the session: most
+/// connections, most of the time, have none of it.
+#[derive(Default)]
+struct Auth {
     /// Jobs handed off the loop (password checks, accounts), by tag.
     jobs: crate::front::accounts::Jobs<Wait>,
     /// A SASL exchange in progress, and the serial of the last one begun.
@@ -215,7 +223,7 @@ pub struct IrcSession {
     sasl_done: bool,
     /// The account logged in to before registration (SASL, REGISTER), applied at it.
     account: Option<Box<str>>,
-    /// The last nick asked for before registration, even if refused (REGISTER names it).
+    /// A nick refused before registration (REGISTER names it: no land grabs).
     tried_nick: Option<Box<str>>,
     /// The server password is being checked off the loop: registration waits.
     pass_pending: bool,
@@ -263,13 +271,7 @@ impl IrcSession {
             last_seen: now,
             ping_sent: None,
             timer: None,
-            jobs: Default::default(),
-            sasl: None,
-            sasl_serial: 0,
-            sasl_done: false,
-            account: None,
-            tried_nick: None,
-            pass_pending: false,
+            auth: None,
         };
         session.want(ctx.id, now + within, out);
         session
@@ -284,7 +286,7 @@ impl IrcSession {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        let Some(wait) = self.jobs.take(tag) else {
+        let Some(wait) = self.auth.as_mut().and_then(|a| a.jobs.take(tag)) else {
             return;
         };
         match wait {
@@ -293,11 +295,32 @@ impl IrcSession {
             Wait::Sasl(serial) => self.sasl_answer(ctx, serial, answer, hub, out),
             Wait::Account(op, via) => self.account_answer(ctx, op, via, answer, hub, out),
         }
+        self.tidy_auth();
     }
 
     /// Whether an answer is awaited (the next lines wait for it).
     pub fn waits(&self) -> bool {
-        !self.jobs.is_empty()
+        self.auth.as_ref().is_some_and(|a| !a.jobs.is_empty())
+    }
+
+    /// The login state, made when first needed.
+    fn auth(&mut self) -> &mut Auth {
+        self.auth.get_or_insert_with(Default::default)
+    }
+
+    /// Gives the login state back once nothing in it matters any more.
+    fn tidy_auth(&mut self) {
+        let idle = self.auth.as_ref().is_some_and(|a| {
+            a.jobs.is_empty()
+                && a.sasl.is_none()
+                && a.account.is_none()
+                && a.tried_nick.is_none()
+                && !a.pass_pending
+                && (self.registered || !a.sasl_done)
+        });
+        if idle {
+            self.auth = None;
+        }
     }
 
     /// The server's answer to what this session asked of it for its operator.
@@ -475,10 +498,13 @@ impl IrcSession {
                     fail(self, hub, out, Fail::NoNickGiven);
                     return;
                 };
-                self.tried_nick = Some(nick.into());
                 if let Some(refusal) = hub.nick_refusal(id, nick) {
+                    self.auth().tried_nick = Some(nick.into());
                     fail(self, hub, out, refusal);
                     return;
+                }
+                if let Some(a) = self.auth.as_mut() {
+                    a.tried_nick = None;
                 }
                 self.nick = Some(nick.into());
                 return self.try_register(ctx, hub, out);
@@ -994,7 +1020,8 @@ impl IrcSession {
     /// Registers once NICK and USER are in and CAP negotiation (if any) is over.
     fn try_register(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
         let (id, cfg) = (ctx.id, ctx.cfg);
-        if self.registered || self.cap_pause || self.pass_pending {
+        let pass_pending = self.auth.as_ref().is_some_and(|a| a.pass_pending);
+        if self.registered || self.cap_pause || pass_pending {
             return;
         }
         let (Some(nick), Some((user, realname))) = (self.nick.clone(), self.user.clone()) else {
@@ -1017,11 +1044,14 @@ impl IrcSession {
         let host = ctx.peer.to_string();
         hub.register(id, &nick, &user, &realname, &host, ctx.clock);
         hub.set_connection(id, ctx.secure, self.arrival.certfp.as_deref());
-        if let Some(account) = self.account.take() {
+        if let Some(account) = self.auth.as_mut().and_then(|a| a.account.take()) {
             hub.set_account_at_registration(id, &account);
         }
         self.registered = true;
-        self.tried_nick = None;
+        if let Some(a) = self.auth.as_mut() {
+            a.tried_nick = None;
+        }
+        self.tidy_auth();
         // The hub holds the names from now on; an idle connection keeps no second copy.
         self.nick = None;
         self.user = None;

@@ -39,6 +39,19 @@ pub(super) struct Sasl {
 }
 
 impl IrcSession {
+    fn sasl_ref(&self) -> Option<&Sasl> {
+        self.auth.as_ref()?.sasl.as_deref()
+    }
+
+    fn sasl_mut(&mut self) -> Option<&mut Sasl> {
+        self.auth.as_mut()?.sasl.as_deref_mut()
+    }
+
+    /// Ends the exchange, if one is going on.
+    fn end_sasl(&mut self) -> Option<Box<Sasl>> {
+        self.auth.as_mut()?.sasl.take()
+    }
+
     /// `nick!user@host` as 900 and 901 show it.
     pub(super) fn mask(&self, ctx: &Ctx<'_>, hub: &Hub) -> String {
         let me = self.me(hub, ctx.id);
@@ -89,7 +102,7 @@ impl IrcSession {
 
     /// Ends the exchange with a failure numeric (904, 905 or 906).
     fn sasl_fail(&mut self, ctx: &Ctx<'_>, failure: &Failure, hub: &Hub, out: &mut impl Output) {
-        self.sasl = None;
+        self.end_sasl();
         let text = match failure {
             Failure::Aborted => "SASL authentication aborted",
             Failure::ChunkTooLong => "SASL message too long",
@@ -100,7 +113,7 @@ impl IrcSession {
 
     /// 904 with a reason of its own (rate limited, store busy).
     fn sasl_refuse(&mut self, ctx: &Ctx<'_>, why: &str, hub: &Hub, out: &mut impl Output) {
-        self.sasl = None;
+        self.end_sasl();
         let text = format!("SASL authentication failed: {why}");
         self.sasl_numeric(ctx, ERR_SASLFAIL, &[&text], hub, out);
     }
@@ -124,23 +137,24 @@ impl IrcSession {
             let text = "SASL authentication failed: request the sasl capability first";
             return self.sasl_numeric(ctx, ERR_SASLFAIL, &[text], hub, out);
         }
-        if let Some(s) = &mut self.sasl {
+        if let Some(s) = self.sasl_mut() {
             let step = s.exchange.receive(param);
             return self.sasl_step(ctx, step, hub, out);
         }
         if param == "*" {
             return self.sasl_fail(ctx, &Failure::Aborted, hub, out);
         }
-        if self.sasl_done && !self.registered {
+        if self.auth.as_ref().is_some_and(|a| a.sasl_done) && !self.registered {
             let text = "You have already authenticated using SASL";
             return self.sasl_numeric(ctx, ERR_SASLALREADY, &[text], hub, out);
         }
         match Exchange::start(param) {
             Ok((exchange, step)) => {
-                self.sasl_serial = self.sasl_serial.wrapping_add(1);
-                self.sasl = Some(Box::new(Sasl {
+                let auth = self.auth();
+                auth.sasl_serial = auth.sasl_serial.wrapping_add(1);
+                auth.sasl = Some(Box::new(Sasl {
                     exchange,
-                    serial: self.sasl_serial,
+                    serial: auth.sasl_serial,
                     key: None,
                     name: None,
                     authzid: None,
@@ -177,10 +191,13 @@ impl IrcSession {
             );
             return self.sasl_refuse(ctx, &why, hub, out);
         }
-        let Some(s) = &mut self.sasl else { return };
+        let Some(auth) = self.auth.as_mut() else {
+            return;
+        };
+        let Some(s) = &mut auth.sasl else { return };
         let serial = s.serial;
         s.key = Some(key.clone());
-        let tag = self.jobs.add(Wait::Sasl(serial));
+        let tag = auth.jobs.add(Wait::Sasl(serial));
         out.submit(ctx.id, tag, job(&key));
     }
 
@@ -213,13 +230,16 @@ impl IrcSession {
                     let why = "no TLS client certificate was presented";
                     return self.sasl_refuse(ctx, why, hub, out);
                 };
-                let Some(s) = &mut self.sasl else { return };
+                let Some(auth) = self.auth.as_mut() else {
+                    return;
+                };
+                let Some(s) = &mut auth.sasl else { return };
                 s.authzid = authzid.map(Into::into);
-                let tag = self.jobs.add(Wait::Sasl(s.serial));
+                let tag = auth.jobs.add(Wait::Sasl(s.serial));
                 out.submit(ctx.id, tag, Job::Certificate { fingerprint: fp });
             }
             Step::Success => {
-                let name = self.sasl.as_ref().and_then(|s| s.name.clone());
+                let name = self.sasl_ref().and_then(|s| s.name.clone());
                 match name {
                     Some(name) => self.sasl_success(ctx, &name, hub, out),
                     None => self.sasl_fail(ctx, &Failure::BadCredentials, hub, out),
@@ -228,7 +248,7 @@ impl IrcSession {
             Step::Fail(failure) => {
                 if failure == Failure::BadCredentials {
                     // A wrong SCRAM proof: a failed login like any other.
-                    if let Some(key) = self.sasl.as_ref().and_then(|s| s.key.clone()) {
+                    if let Some(key) = self.sasl_ref().and_then(|s| s.key.clone()) {
                         hub.login_failed(&key, ctx.peer, ctx.clock.mono);
                     }
                 }
@@ -238,14 +258,15 @@ impl IrcSession {
     }
 
     fn sasl_success(&mut self, ctx: &Ctx<'_>, account: &str, hub: &mut Hub, out: &mut impl Output) {
-        if let Some(key) = self.sasl.take().and_then(|s| s.key) {
+        if let Some(key) = self.end_sasl().and_then(|s| s.key) {
             hub.login_succeeded(&key);
         }
         if self.registered {
             hub.set_account(ctx.id, Some(account), ctx.clock, out);
         } else {
-            self.account = Some(account.into());
-            self.sasl_done = true;
+            let auth = self.auth();
+            auth.account = Some(account.into());
+            auth.sasl_done = true;
         }
         self.logged_in(ctx, account, hub, out);
         let text = "SASL authentication successful";
@@ -261,17 +282,17 @@ impl IrcSession {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        if self.sasl.as_ref().map(|s| s.serial) != Some(serial) {
+        if self.sasl_ref().map(|s| s.serial) != Some(serial) {
             return; // that exchange was aborted meanwhile
         }
-        let key = self.sasl.as_ref().and_then(|s| s.key.clone());
+        let key = self.sasl_ref().and_then(|s| s.key.clone());
         let unavailable = |e: &AccountError| match e {
             AccountError::Busy => "the server is busy; try again in a moment",
             _ => "accounts are unavailable right now; try again later",
         };
         match answer {
             Answer::Login(Ok(account)) => {
-                if let Some(s) = &mut self.sasl {
+                if let Some(s) = self.sasl_mut() {
                     s.exchange.finish();
                 }
                 self.sasl_success(ctx, &account.name, hub, out);
@@ -291,7 +312,7 @@ impl IrcSession {
                 let Ok(nonce) = scram::server_nonce() else {
                     return self.sasl_refuse(ctx, "no randomness for a nonce", hub, out);
                 };
-                let Some(s) = &mut self.sasl else { return };
+                let Some(s) = self.sasl_mut() else { return };
                 if let Ok((name, _)) = &result {
                     s.name = Some(name.name.as_str().into());
                 }
@@ -300,8 +321,8 @@ impl IrcSession {
                 self.sasl_step(ctx, step, hub, out);
             }
             Answer::Certificate(Ok(account)) => {
-                let authzid = self.sasl.as_ref().and_then(|s| s.authzid.clone());
-                if let Some(s) = &mut self.sasl {
+                let authzid = self.sasl_ref().and_then(|s| s.authzid.clone());
+                if let Some(s) = self.sasl_mut() {
                     s.exchange.finish();
                 }
                 match external::authorize(authzid.as_deref(), Some(&account.name)) {
@@ -324,7 +345,7 @@ impl IrcSession {
 
     /// Registration completed during an exchange: it is aborted (906).
     pub(super) fn abort_sasl(&mut self, ctx: &Ctx<'_>, hub: &Hub, out: &mut impl Output) {
-        if self.sasl.is_some() {
+        if self.sasl_ref().is_some() {
             self.sasl_fail(ctx, &Failure::Aborted, hub, out);
         }
     }

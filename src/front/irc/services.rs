@@ -32,9 +32,13 @@ impl IrcSession {
             nick: self
                 .nick
                 .as_deref()
-                .or(self.tried_nick.as_deref())
+                .or(self.auth.as_ref().and_then(|a| a.tried_nick.as_deref()))
                 .map(Into::into),
-            account: self.account.as_deref().map(Into::into),
+            account: self
+                .auth
+                .as_ref()
+                .and_then(|a| a.account.as_deref())
+                .map(Into::into),
         }
     }
 
@@ -166,13 +170,13 @@ impl IrcSession {
         out: &mut impl Output,
     ) {
         if let Done::Next(job, op) = done {
-            let tag = self.jobs.add(Wait::Account(op, via));
+            let tag = self.auth().jobs.add(Wait::Account(op, via));
             return out.submit(ctx.id, tag, job);
         }
         if let Done::Registered(account) = &done {
             if !self.registered {
                 // Kept until the user enters the hub, as a SASL login is.
-                self.account = Some(account.as_str().into());
+                self.auth().account = Some(account.as_str().into());
             }
         }
         match via {
@@ -243,8 +247,9 @@ impl IrcSession {
         given: &str,
         out: &mut impl Output,
     ) {
-        self.pass_pending = true;
-        let tag = self.jobs.add(Wait::Pass);
+        let auth = self.auth();
+        auth.pass_pending = true;
+        let tag = auth.jobs.add(Wait::Pass);
         let job = Job::Secret {
             phc: phc.into(),
             password: given.into(),
@@ -259,7 +264,9 @@ impl IrcSession {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        self.pass_pending = false;
+        if let Some(a) = self.auth.as_mut() {
+            a.pass_pending = false;
+        }
         match answer {
             Answer::Secret(Ok(ok)) => {
                 self.pass_ok = ok;
@@ -282,7 +289,7 @@ impl IrcSession {
         given: &str,
         out: &mut impl Output,
     ) {
-        let tag = self.jobs.add(Wait::Oper);
+        let tag = self.auth().jobs.add(Wait::Oper);
         let job = Job::Secret {
             phc: phc.into(),
             password: given.into(),

@@ -18,6 +18,10 @@ pub(super) enum Wait {
 }
 
 impl Native {
+    fn jobs(&mut self) -> &mut accounts::Jobs<Wait> {
+        self.jobs.get_or_insert_with(Default::default)
+    }
+
     /// `/oper` against a hashed password: checked off the loop.
     pub(super) fn check_oper(
         &mut self,
@@ -26,7 +30,7 @@ impl Native {
         password: &str,
         out: &mut impl Output,
     ) {
-        let tag = self.jobs.add(Wait::Oper);
+        let tag = self.jobs().add(Wait::Oper);
         let job = Job::Secret {
             phc,
             password: password.into(),
@@ -72,7 +76,7 @@ impl Native {
     fn done(&mut self, ctx: &Ctx<'_>, done: Done, hub: &mut Hub, out: &mut impl Output) {
         match done {
             Done::Next(job, op) => {
-                let tag = self.jobs.add(Wait::Account(op));
+                let tag = self.jobs().add(Wait::Account(op));
                 out.submit(ctx.id, tag, job);
             }
             done => accounts::tell(&done, ctx.id, hub.nick(ctx.id).unwrap_or("*"), out),
@@ -81,7 +85,7 @@ impl Native {
 
     /// Whether an answer is awaited (the next lines wait for it).
     pub fn waits(&self) -> bool {
-        !self.jobs.is_empty()
+        self.jobs.is_some()
     }
 
     /// The answer to a job this session handed off.
@@ -93,7 +97,11 @@ impl Native {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        let op = match self.jobs.take(tag) {
+        let taken = self.jobs.as_mut().and_then(|j| j.take(tag));
+        if self.jobs.as_ref().is_some_and(|j| j.is_empty()) {
+            self.jobs = None;
+        }
+        let op = match taken {
             Some(Wait::Account(op)) => op,
             Some(Wait::Oper) => {
                 let ok = answer == Answer::Secret(Ok(true));
