@@ -731,7 +731,7 @@ fn a_native_op_moderates_a_room_with_an_irc_user_in_it() {
     a.send("/whois ircy");
     a.expect("= whois ircy host ircy@127.0.0.1");
     a.expect("= whois ircy name The ircy");
-    a.expect("= whois ircy rooms #mod");
+    a.expect("= whois ircy rooms +#mod");
     a.expect("= whois ircy away making tea");
     a.expect("= end whois ircy");
     a.send("/whois nobody");

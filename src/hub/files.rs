@@ -159,7 +159,7 @@ impl Hub {
         sink.one(id, &me.nick, &Event::File(offered));
         let offer = FileEvent::Offer {
             id: tid,
-            from: &me.nick,
+            from: me.source(),
             size,
             name,
             download: download.as_deref(),

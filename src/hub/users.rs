@@ -168,12 +168,19 @@ impl Hub {
             sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
             return sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(nick)));
         };
-        let rooms: Vec<(&str, bool)> = u
+        let rooms: Vec<(&str, &'static str)> = u
             .rooms
             .iter()
             .map(|m| m.room as usize)
             .filter(|&r| self.visible(r, id))
-            .filter_map(|r| Some((&*self.rooms.get(r)?.name, self.is_op(r, who))))
+            .filter_map(|r| {
+                let prefix = match self.roles(r, who)? {
+                    roles if roles & OP != 0 => "@",
+                    roles if roles & VOICE != 0 => "+",
+                    _ => "",
+                };
+                Some((&*self.rooms.get(r)?.name, prefix))
+            })
             .collect();
         let whois = Whois {
             nick: &u.nick,

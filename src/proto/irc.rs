@@ -676,7 +676,7 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
             let params = [w.nick, word(w.user), &h, "*", w.realname];
             numeric(out, srv, RPL_WHOISUSER, me, &params);
             let mut rooms = String::new();
-            for (room, op) in w.rooms {
+            for &(room, prefix) in w.rooms {
                 if rooms.len() > 300 {
                     numeric(out, srv, RPL_WHOISCHANNELS, me, &[w.nick, &rooms]);
                     rooms.clear();
@@ -684,9 +684,7 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
                 if !rooms.is_empty() {
                     rooms.push(' ');
                 }
-                if *op {
-                    rooms.push('@');
-                }
+                rooms.push_str(prefix);
                 rooms.push_str(room);
             }
             if !rooms.is_empty() {
@@ -902,16 +900,14 @@ fn encode_file(file: &FileEvent<'_>, me: &str, srv: &str, caps: u32, out: &mut V
                 size,
                 name,
                 download,
-            } => line(
-                from,
-                &[
-                    "OFFER",
-                    &id_of(id),
-                    &size.to_string(),
-                    token_of(download),
-                    name,
-                ],
-            ),
+            } => {
+                let start = out.len();
+                push_source(out, from);
+                let size = size.to_string();
+                let params = ["OFFER", &id_of(id), &size, token_of(download), name];
+                write_message(out, None, "FILE", &params);
+                fit(out, start);
+            }
             FileEvent::Accepted(id) => line(srv, &["ACCEPTED", &id_of(id)]),
             FileEvent::Declined(id) => line(srv, &["DECLINED", &id_of(id)]),
             FileEvent::Expired(id) => line(srv, &["EXPIRED", &id_of(id)]),
@@ -933,7 +929,8 @@ fn encode_file(file: &FileEvent<'_>, me: &str, srv: &str, caps: u32, out: &mut V
             name,
             download: Some(link),
         } => format!(
-            "File {id}: {from} offers you \"{name}\" ({size} bytes). Download: {link} (opening the link accepts). Decline: {link}/decline"
+            "File {id}: {} offers you \"{name}\" ({size} bytes). Download: {link} (opening the link accepts). Decline: {link}/decline",
+            from.nick
         ),
         FileEvent::Offer { .. } => return,
         FileEvent::Accepted(id) => format!("File {id}: accepted"),
@@ -1723,7 +1720,7 @@ mod tests {
 
     #[test]
     fn whois_lines() {
-        let rooms = [("#a", true), ("#b", false)];
+        let rooms = [("#a", "@"), ("#b", "+")];
         let s = enc(Event::Reply(Reply::Whois(Whois {
             nick: "alice",
             user: "al",
@@ -1741,7 +1738,7 @@ mod tests {
             lines(&s),
             [
                 ":snak.test 311 bob alice al h * Alice\r\n",
-                ":snak.test 319 bob alice :@#a #b\r\n",
+                ":snak.test 319 bob alice :@#a +#b\r\n",
                 ":snak.test 312 bob alice snak.test snak\r\n",
                 ":snak.test 313 bob alice :is an IRC operator\r\n",
                 ":snak.test 301 bob alice lunch\r\n",

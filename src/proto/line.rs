@@ -644,13 +644,13 @@ fn encode_whois(w: &Whois<'_>, out: &mut Vec<u8>) {
     out.push(b'\n');
     let mut line_start = out.len();
     field(out, "rooms");
-    for &(room, op) in w.rooms {
+    for &(room, prefix) in w.rooms {
         if out.len() - line_start > 400 {
             out.push(b'\n');
             line_start = out.len();
             field(out, "rooms");
         }
-        push(out, &[" ", if op { "@" } else { "" }, room]);
+        push(out, &[" ", prefix, room]);
     }
     if w.secure {
         out.push(b'\n');
@@ -794,7 +794,8 @@ fn encode_file(file: &FileEvent<'_>, out: &mut Vec<u8>) {
         FileEvent::Offered { id, to, size, name, .. } => write!(out, "% offered {id} {to} {size} {name}"),
         FileEvent::Offer { id, from, size, name, .. } => write!(
             out,
-            "% offer {id} {from} {size} {name}\n* {from} offers you \"{name}\" ({size} bytes): /accept {id} or /decline {id}"
+            "% offer {id} {from} {size} {name}\n* {from} offers you \"{name}\" ({size} bytes): /accept {id} or /decline {id}",
+            from = from.nick
         ),
         FileEvent::Accepted(id) => write!(out, "% accepted {id}"),
         FileEvent::Declined(id) => write!(out, "% declined {id}"),
@@ -1211,7 +1212,7 @@ mod tests {
 
     #[test]
     fn moderation_replies_and_errors_encode_exactly() {
-        let rooms = [("#rust", true), ("#lobby", false)];
+        let rooms = [("#rust", "@"), ("#lobby", "")];
         let whois = Whois {
             nick: "alice",
             user: "native",
@@ -1354,7 +1355,7 @@ mod tests {
     #[test]
     fn whois_rooms_are_split_into_short_lines() {
         let names: Vec<String> = (0..100).map(|i| format!("#room-number-{i:03}")).collect();
-        let rooms: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), false)).collect();
+        let rooms: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "")).collect();
         let text = enc(Event::Reply(Reply::Whois(Whois {
             nick: "bob",
             user: "native",

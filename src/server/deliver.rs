@@ -128,7 +128,14 @@ impl Deliver<'_> {
         }
         if let Some((held_for, held)) = &mut self.capture {
             if *held_for == id {
-                held.extend_from_slice(self.outbox.bytes(span));
+                // Held as lines: framed again, with the label, when released.
+                let bytes = self.outbox.bytes(span);
+                match self.links.get(id).map(|l| l.wire.framing) {
+                    Some(Framing::WsText | Framing::WsBinary) => {
+                        crate::proto::ws::unframe_lines(bytes, held)
+                    }
+                    _ => held.extend_from_slice(bytes),
+                }
                 return;
             }
         }
@@ -279,7 +286,10 @@ impl Output for Deliver<'_> {
             }
         };
         self.make_room();
-        let span = self.outbox.encode(|out| wrap(&held, out));
+        let Some(wire) = self.links.get(id).map(|l| l.wire) else {
+            return;
+        };
+        let span = self.encode_for(wire, |out| wrap(&held, out));
         self.queue(id, span);
     }
 
