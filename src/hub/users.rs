@@ -42,6 +42,7 @@ impl Hub {
         if renamed {
             self.tell_offline(&old_nick, sink);
             self.tell_online(id, sink);
+            self.protect_nick(id, sink);
         }
     }
 
