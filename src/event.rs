@@ -5,6 +5,9 @@
 
 use crate::names::NameError;
 
+pub mod services;
+pub use services::ServiceReply;
+
 /// Who did something, as IRC's `nick!user@host` needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Source<'a> {
@@ -298,6 +301,8 @@ pub enum Event<'a> {
     File(FileEvent<'a>),
     /// What only some front ends show (IRC today); the others write nothing for these.
     Extra(Extra<'a>),
+    /// The account and room services' answers and notices.
+    Service(ServiceReply<'a>),
 }
 
 /// What a node tells its users about the network.

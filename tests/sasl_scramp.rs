@@ -1,6 +1,7 @@
 //! snak's SCRAM-SHA-256 server against someone else's client: the Python `scramp` library
 //! (pinned in tests/sasl/requirements.txt), driving `auth::sasl::Exchange` with credentials
-//! made the way registration makes them.
+//! made the way registration makes them, and then the real binary: an IRC client in Python
+//! logs in with SASL PLAIN and SCRAM-SHA-256 before registering.
 
 mod common;
 
@@ -12,6 +13,7 @@ use snak::auth::sasl::{Exchange, Failure, Step};
 use snak::auth::scram::{self, ScramCredentials};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sasl/scramp_client.py");
+const IRC_CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sasl/irc_sasl_client.py");
 
 /// A Python with scramp (the project's test venv, see `common::test_python`); otherwise the
 /// test is recorded as skipped (or fails under plain `cargo test`), so it never passes
@@ -103,5 +105,64 @@ fn scramp_and_snak_prepare_passwords_alike() {
     assert!(
         password::verify(&hashes.phc, "pIXss"),
         "PLAIN agrees with SCRAM"
+    );
+}
+
+/// The lines the Python IRC client printed for one login.
+fn irc_login(
+    python: &str,
+    d: &common::Daemon,
+    mechanism: &str,
+    account: &str,
+    password: &str,
+    nick: &str,
+) -> Vec<String> {
+    let irc = d.irc.expect("an IRC listener");
+    let out = Command::new(python)
+        .args([
+            IRC_CLIENT,
+            &irc.ip().to_string(),
+            &irc.port().to_string(),
+            mechanism,
+            account,
+            password,
+            nick,
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run the IRC SASL client");
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(out.status.success(), "the client stopped early: {lines:?}");
+    lines
+}
+
+#[test]
+fn a_python_irc_client_logs_in_to_snak_with_plain_and_scram() {
+    let Some(python) = scramp_python() else {
+        return;
+    };
+    let d = common::Daemon::start(&[]);
+    let mut reg = d.named("Scramtest");
+    reg.send("/register sesame");
+    reg.expect("= registered Scramtest");
+    for mechanism in ["SCRAM-SHA-256", "PLAIN"] {
+        assert_eq!(
+            irc_login(&python, &d, mechanism, "scramtest", "sesame", "sc1"),
+            ["sasl ok Scramtest", "welcome sc1", "account Scramtest"],
+            "{mechanism}"
+        );
+        assert_eq!(
+            irc_login(&python, &d, mechanism, "Scramtest", "millet", "sc2"),
+            ["sasl fail 904", "welcome sc2"],
+            "{mechanism} with a wrong password"
+        );
+    }
+    assert_eq!(
+        irc_login(&python, &d, "SCRAM-SHA-256", "nobody", "sesame", "sc3"),
+        ["sasl fail 904", "welcome sc3"],
+        "an unknown account"
     );
 }

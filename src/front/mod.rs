@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::hub::{ClientId, Hub, Sink};
 
+pub mod accounts;
 pub mod irc;
 pub mod native;
 pub mod operator;
@@ -36,6 +37,7 @@ pub fn hub_config(cfg: &Config) -> crate::hub::HubConfig {
         max_transfers_per_user: cfg.max_transfers,
         transfer_idle: cfg.file_idle,
         names: crate::names::NameRules::ascii_only(cfg.ascii_names),
+        nick_grace: cfg.nick_grace,
     }
 }
 
@@ -231,6 +233,8 @@ pub trait Output: Sink {
     /// Hands `job` off the loop (the store, a password check); its answer comes back to
     /// `id`'s front end through [`Session::answer`] with `tag`.
     fn submit(&mut self, id: ClientId, tag: u32, job: Job);
+    /// Queues a write for the store that nobody waits for (a certificate forgotten).
+    fn store_write(&mut self, write: crate::store::Write);
     /// Asks the server itself for something only it has (a reload, its figures), for a
     /// server operator; the answer comes back to `id`'s front end through [`Session::told`].
     fn ask_server(&mut self, id: ClientId, ask: ServerAsk);
@@ -313,6 +317,16 @@ impl Session {
             Proto::Irc => Session::Irc(Box::new(irc::IrcSession::start(ctx, arrival, out))),
             Proto::Web => Session::Web(Box::new(web::Http::start(ctx, false, out))),
             Proto::Metrics => Session::Web(Box::new(web::Http::start(ctx, true, out))),
+        }
+    }
+
+    /// Whether the front end waits for the answer to work it handed off: the connection's
+    /// next lines wait for it, so that commands are answered in the order they came.
+    pub fn waits(&self) -> bool {
+        match self {
+            Session::Native(s) => s.waits(),
+            Session::Irc(s) => s.waits(),
+            Session::Web(_) => false,
         }
     }
 

@@ -10,9 +10,15 @@ use crate::proto::line::{self, Input, RoomAction};
 use crate::proto::modes;
 use crate::text::clip;
 
-/// A native connection's state: everything it needs lives in the hub and the link.
+mod accounts;
+
+/// A native connection's state: everything else it needs lives in the hub and the link.
 #[derive(Debug, Default)]
-pub struct Native;
+pub struct Native {
+    /// Jobs handed off to the store (accounts, password checks), waiting for their answers;
+    /// None (a pointer's worth) while there are none, as for most connections.
+    jobs: Option<Box<super::accounts::Jobs<accounts::Wait>>>,
+}
 
 impl Native {
     /// A native client is a user as soon as it connects: it gets its greeting and `#lobby`.
@@ -21,7 +27,7 @@ impl Native {
         hub.connect_native(ctx.id, &host, ctx.clock, out);
         hub.set_connection(ctx.id, ctx.secure, arrival.certfp.as_deref());
         out.entered_hub(ctx.id);
-        Native
+        Native::default()
     }
 
     pub fn line(
@@ -36,6 +42,22 @@ impl Native {
         let me = hub.nick(id).unwrap_or("*");
         match parsed {
             Ok(Input::Empty) => Flow::Lines,
+            Ok(Input::Service(req)) => {
+                self.service(ctx, req, hub, out);
+                Flow::Lines
+            }
+            // `/msg NickServ IDENTIFY ...` works natively too.
+            Ok(Input::Command(Command::Message {
+                targets,
+                kind: crate::event::MsgKind::Normal,
+                text,
+            })) if crate::proto::services::service_named(targets).is_some() => {
+                if let Some(service) = crate::proto::services::service_named(targets) {
+                    let req = crate::proto::services::parse(service, text);
+                    self.service(ctx, req, hub, out);
+                }
+                Flow::Lines
+            }
             Ok(Input::Command(cmd)) => {
                 hub.apply(id, within_limits(cmd), ctx.clock, out);
                 Flow::Lines
@@ -94,7 +116,9 @@ impl Native {
                 Flow::Lines
             }
             Ok(Input::Oper { name, password }) => {
-                super::operator::oper(ctx, name, password, hub, out);
+                if let Some(phc) = super::operator::oper(ctx, name, password, hub, out) {
+                    self.check_oper(ctx, phc, password, out);
+                }
                 Flow::Lines
             }
             Ok(Input::Rehash) => {
@@ -194,20 +218,6 @@ fn moderate(
             hub.apply(id, cmd, clock, out);
         }
         RoomAction::Invite { nick } => hub.apply(id, Command::Invite { nick, room }, clock, out),
-    }
-}
-
-impl Native {
-    /// The answer to a job this session handed off (accounts, history).
-    pub fn answer(
-        &mut self,
-        ctx: &Ctx<'_>,
-        tag: u32,
-        answer: super::Answer,
-        hub: &mut Hub,
-        out: &mut impl Output,
-    ) {
-        let _ = (ctx, tag, answer, hub, out);
     }
 }
 

@@ -5,13 +5,35 @@ use super::{Ctx, Output, ServerAnswer, ServerAsk};
 use crate::event::{Event, Fail};
 use crate::hub::{Command, Hub};
 
-/// `/oper NAME PASSWORD`: the credentials are checked against `--oper`.
-pub fn oper(ctx: &Ctx<'_>, name: &str, password: &str, hub: &mut Hub, out: &mut impl Output) {
-    let ok = ctx
-        .cfg
-        .opers
-        .iter()
-        .any(|(n, pw)| n == name && pw.verify(password));
+/// `/oper NAME PASSWORD`: the credentials are checked against `--oper`; a password given as
+/// an argon2 hash is slow to check on purpose, so for one the answer is the hash, for the
+/// caller to have checked off the loop (then [`oper_checked`]).
+pub fn oper(
+    ctx: &Ctx<'_>,
+    name: &str,
+    password: &str,
+    hub: &mut Hub,
+    out: &mut impl Output,
+) -> Option<String> {
+    let named = || {
+        ctx.cfg
+            .opers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, pw)| pw)
+    };
+    let plain_ok = named().any(|pw| !pw.is_hash() && pw.verify(password));
+    if !plain_ok {
+        if let Some(crate::config::Secret::Hash(phc)) = named().find(|pw| pw.is_hash()) {
+            return Some(phc.clone());
+        }
+    }
+    oper_checked(ctx, plain_ok, hub, out);
+    None
+}
+
+/// The outcome of an operator password check.
+pub fn oper_checked(ctx: &Ctx<'_>, ok: bool, hub: &mut Hub, out: &mut impl Output) {
     if ok {
         hub.apply(ctx.id, Command::Oper, ctx.clock, out);
     } else {

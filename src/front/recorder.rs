@@ -38,6 +38,9 @@ pub struct Recording {
     pub closed: Vec<(ClientId, CloseReason)>,
     /// Jobs handed off the loop, waiting for the test to answer them.
     pub jobs: Vec<(ClientId, u32, super::Job)>,
+    /// Writes for the store, and changes to registered rooms (as their Debug form).
+    pub writes: Vec<crate::store::Write>,
+    pub room_changes: Vec<String>,
     /// What front ends asked of the server.
     pub asks: Vec<(ClientId, super::ServerAsk)>,
     /// The client whose output is held back, and where its held bytes start.
@@ -184,6 +187,10 @@ impl Sink for Recording {
             }
         }
     }
+
+    fn keep_room(&mut self, change: crate::hub::RoomRecordChange<'_>) {
+        self.room_changes.push(format!("{change:?}"));
+    }
 }
 
 impl Output for Recording {
@@ -237,6 +244,10 @@ impl Output for Recording {
 
     fn submit(&mut self, id: ClientId, tag: u32, job: super::Job) {
         self.jobs.push((id, tag, job));
+    }
+
+    fn store_write(&mut self, write: crate::store::Write) {
+        self.writes.push(write);
     }
 
     fn ask_server(&mut self, id: ClientId, ask: super::ServerAsk) {

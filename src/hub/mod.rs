@@ -34,10 +34,13 @@ use crate::clock::Clock;
 use crate::event::*;
 use crate::names::{NameKeys, NameRules};
 
+pub mod accounts;
 mod files;
 pub mod masks;
+pub mod registry;
 
 pub use files::{LinkRefusal, Opened};
+pub use registry::{RoomRecordChange, RoomRegistration, RoomRequest, SavedBan, SavedTopic};
 mod messages;
 mod modes;
 mod monitor;
@@ -78,6 +81,11 @@ pub trait Sink {
     /// A change the other nodes of a network must hear of (only on a network: see
     /// [`Hub::join_network`]); by default nothing hears.
     fn network(&mut self, change: &Change<'_>) {
+        let _ = change;
+    }
+    /// A change to what is kept of a registered room, for the server to persist; by default
+    /// nothing is kept.
+    fn keep_room(&mut self, change: RoomRecordChange<'_>) {
         let _ = change;
     }
 }
@@ -199,6 +207,8 @@ pub enum Command<'a> {
     Lusers,
     /// Become a server operator: the caller has checked the credentials.
     Oper,
+    /// ChanServ: register a room, drop it, show it, change its access lists.
+    RoomService(RoomRequest<'a>),
 }
 
 /// What a MONITOR command asks.
@@ -249,6 +259,9 @@ pub struct HubConfig {
     pub transfer_idle: Duration,
     /// Which nicks and room names are allowed and how they compare (`--ascii-names`).
     pub names: NameRules,
+    /// How long a user may hold a nick that belongs to an account it is not logged in to
+    /// before it is renamed (`--nick-grace`); zero: nicks are not protected.
+    pub nick_grace: Duration,
 }
 
 impl Default for HubConfig {
@@ -263,6 +276,7 @@ impl Default for HubConfig {
             max_transfers_per_user: 8,
             transfer_idle: Duration::from_secs(120),
             names: NameRules::default(),
+            nick_grace: Duration::from_secs(30),
         }
     }
 }
@@ -315,6 +329,8 @@ struct User {
     /// Connected over TLS, with this client certificate fingerprint if any.
     secure: bool,
     certfp: Option<Box<str>>,
+    /// When the user loses its nick, which belongs to an account it is not logged in to.
+    grace_until: Option<Instant>,
 }
 
 impl User {
@@ -515,6 +531,10 @@ pub struct Hub {
     /// On a network: the users of other nodes and what is in flight (None: a single server,
     /// and every hook below is one untaken branch).
     net: Option<Box<remote::Net>>,
+    /// Registered account names, nick protection, failed-login backoff.
+    accounts: accounts::Accounts,
+    /// Registered rooms.
+    registry: registry::Registry,
 }
 
 impl Hub {
@@ -558,6 +578,8 @@ impl Hub {
             started_ms: Clock::now().unix_ms,
             command_counts: Vec::new(),
             net: None,
+            accounts: accounts::Accounts::default(),
+            registry: registry::Registry::default(),
         }
     }
 
@@ -597,40 +619,6 @@ impl Hub {
     /// The account `id` is logged in to.
     pub fn account(&self, id: ClientId) -> Option<&str> {
         self.user(id).and_then(|u| u.account.as_deref())
-    }
-
-    /// `id` logged in to `account` (or out, None): the account store calls this; those who
-    /// share a room with the user (and its watchers) hear of it.
-    pub fn set_account(
-        &mut self,
-        id: ClientId,
-        account: Option<&str>,
-        now: Clock,
-        sink: &mut impl Sink,
-    ) {
-        self.now = now;
-        let Some(u) = self.user(id) else { return };
-        if u.account.as_deref() == account {
-            return;
-        }
-        let rooms = self.rooms_of(id);
-        self.collect_peers(&rooms, None, true);
-        let Some(u) = self.user(id) else { return };
-        // Told as the user is from now on: the account tag is the new account, or none.
-        let ev = Event::Extra(Extra::Account {
-            who: Source {
-                account,
-                ..u.source()
-            },
-            account,
-            monitor: false,
-        });
-        sink.many(&self.peers, Some(id), &ev);
-        self.tell_watchers(id, &ev, sink);
-        if let Some(u) = self.user_mut(id) {
-            u.account = account.map(Into::into);
-        }
-        self.net_presence(id, sink);
     }
 
     /// New limits (a reload); what exists stays, the limits apply from the next command. The
@@ -707,7 +695,10 @@ impl Hub {
                 let like = self.nick(other).unwrap_or("*");
                 Err(Fail::NickLooksLike(nick, like))
             }
-            _ => Ok(keys),
+            _ => match self.account_refusal(id, nick, &keys) {
+                Some(fail) => Err(fail),
+                None => Ok(keys),
+            },
         }
     }
 
@@ -828,6 +819,7 @@ impl Hub {
                 read_marks: Vec::new(),
                 secure: false,
                 certfp: None,
+                grace_until: None,
             },
         );
         self.max_users = self.max_users.max(self.by_nick.len());
@@ -1025,19 +1017,7 @@ impl Hub {
             let folded = r.keys.key.clone();
             self.net_member_removed(room, id, &folded);
         }
-        let Some(r) = self.rooms.get_mut(room) else {
-            return;
-        };
-        if r.members.is_empty() {
-            let r = self.rooms.remove(room);
-            if self.by_room.get(&r.keys.key) == Some(&room) {
-                self.by_room.remove(&r.keys.key);
-            }
-            if self.room_skeletons.get(&r.keys.skeleton) == Some(&room) {
-                self.room_skeletons.remove(&r.keys.skeleton);
-            }
-            self.net_room_removed(room);
-        }
+        self.forget_empty_room(room);
     }
 
     /// Carries out one command of a registered client.
@@ -1125,6 +1105,7 @@ impl Hub {
             Command::Ison(nicks) => self.ison(id, nicks, sink),
             Command::Lusers => self.lusers(id, sink),
             Command::Oper => self.oper(id, sink),
+            Command::RoomService(req) => self.room_service(id, req, sink),
             Command::Offer { to, size, name } => self.offer(id, to, size, name, now.mono, sink),
             Command::Accept(t) => self.answer_offer(id, t, true, sink),
             Command::Decline(t) => self.answer_offer(id, t, false, sink),

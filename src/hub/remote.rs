@@ -1089,17 +1089,6 @@ impl Hub {
         }
     }
 
-    /// A guest nick no user here has.
-    pub(super) fn guest_nick(&mut self, id: ClientId) -> String {
-        loop {
-            let candidate = format!("guest-{}", self.next_guest);
-            self.next_guest += 1;
-            if self.claim_nick(id, &candidate).is_ok() {
-                break candidate;
-            }
-        }
-    }
-
     /// Files a user that nobody has heard of yet under another nick.
     fn refile(&mut self, id: ClientId, nick: &str) {
         let Some(keys) = self.cfg.names.nick(nick).ok() else {

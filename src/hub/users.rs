@@ -45,6 +45,7 @@ impl Hub {
         if renamed {
             self.tell_offline(&old_nick, sink);
             self.tell_online(id, sink);
+            self.protect_nick(id, sink);
         }
         self.net_renamed(id, &old, sink);
     }

@@ -20,6 +20,8 @@ pub fn encode(event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>)
 
 /// The IRCv3 capabilities, as bits of one `u32`. The low bits change how events are written
 /// (see [`relevant`]); the high ones are read by the session or the delivery only.
+pub mod services;
+
 pub mod caps {
     use crate::event::{Event, Extra, Reply};
 
@@ -56,6 +58,10 @@ pub mod caps {
     pub const CHGHOST: u32 = 1 << 20;
     /// MARKREAD (draft/read-marker): where one has read to, told after JOIN and on asking.
     pub const READ_MARKER: u32 = 1 << 21;
+    /// `sasl`: AUTHENTICATE (the session reads it; no event depends on it).
+    pub const SASL: u32 = 1 << 30;
+    /// `draft/account-registration`: REGISTER (offered; REGISTER works without it too).
+    pub const ACCOUNT_REGISTRATION: u32 = 1 << 31;
 
     /// The bits of the tags a relayed line may carry.
     pub const TAGS: u32 = SERVER_TIME | MESSAGE_TAGS | ACCOUNT_TAG;
@@ -409,6 +415,7 @@ fn encode_body(
         Event::Reply(reply) => encode_reply(&reply, me, server_name, multi_prefix, out),
         Event::Fail(fail) => encode_fail(&fail, me, server_name, out),
         Event::Extra(extra) => encode_extra(&extra, me, server_name, caps, out),
+        Event::Service(reply) => services::encode(&reply, me, out),
     }
 }
 

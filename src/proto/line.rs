@@ -6,6 +6,8 @@ use std::io::Write;
 use crate::event::*;
 use crate::hub::Command;
 
+mod accounts;
+
 /// What one client line asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input<'a> {
@@ -24,6 +26,8 @@ pub enum Input<'a> {
         len: u64,
     },
     Quit(Option<&'a str>),
+    /// An account or room registration command, as the services take it.
+    Service(crate::proto::services::Request<'a>),
     /// `/oper NAME PASSWORD`: the front end checks the credentials.
     Oper {
         name: &'a str,
@@ -127,6 +131,35 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "/offer NICK SIZE NAME",
         "offer a file; /accept ID, /decline ID, /cancel ID answer or stop it",
     ),
+    (
+        "/register PASSWORD [EMAIL]",
+        "make your nick an account and log in to it; /register #ROOM keeps a room you operate",
+    ),
+    (
+        "/login [ACCOUNT] PASSWORD",
+        "log in (to the account of your nick if none is named); /logout logs out",
+    ),
+    ("/password OLD NEW", "change your account's password"),
+    (
+        "/ghost NICK",
+        "take your account's nick back from whoever holds it",
+    ),
+    (
+        "/info [ACCOUNT|#ROOM]",
+        "an account's or a registered room's details (your own account by default)",
+    ),
+    (
+        "/access #ROOM [+o|-o|+v|-v ACCOUNT]",
+        "a registered room's ops and voice lists: show them, or change one",
+    ),
+    (
+        "/drop PASSWORD",
+        "delete your account; /drop #ROOM unregisters a room you founded",
+    ),
+    (
+        "/cert [add [FP]|del FP|list]",
+        "TLS client certificates that log you in (SASL EXTERNAL)",
+    ),
     ("/oper NAME PASSWORD", "become a server operator"),
     ("/stats", "the server's live figures (server operators)"),
     ("/rehash", "read the configuration again (server operators)"),
@@ -159,6 +192,7 @@ fn usage(cmd: &str) -> Fail<'static> {
         "/accept" => "/accept ID",
         "/decline" => "/decline ID",
         "/cancel" => "/cancel ID",
+        "/logout" => "/logout",
         _ => "/data ID LEN",
     }))
 }
@@ -356,7 +390,10 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
         "/stats" if rest.is_empty() => return Ok(Input::Stats),
         "/help" => Command::Help,
         "/rooms" | "/who" | "/back" | "/rehash" | "/stats" => return Err(usage(cmd)),
-        _ => return Err(Fail::UnknownCommand(name_for_error(name))),
+        _ => match accounts::parse(cmd, rest) {
+            Some(service) => return service.map(Input::Service),
+            None => return Err(Fail::UnknownCommand(name_for_error(name))),
+        },
     };
     Ok(Input::Command(command))
 }
@@ -469,6 +506,7 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
         Event::Fail(fail) => encode_fail(&fail, out),
         Event::File(file) => encode_file(&file, out),
         Event::Extra(_) => return,
+        Event::Service(reply) => accounts::encode(&reply, out),
     }
     out.push(b'\n');
 }

@@ -7,6 +7,7 @@ pub mod irc_msg;
 pub mod line;
 pub mod modes;
 pub mod nats;
+pub mod services;
 pub mod ws;
 
 #[cfg(test)]

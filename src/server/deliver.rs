@@ -39,6 +39,8 @@ pub struct Deliver<'a> {
     pub(super) metrics: &'a mut super::metrics::Metrics,
     /// Jobs front ends handed off the loop this pass: (connection, serial, tag, job).
     pub(super) jobs: &'a mut Vec<(ClientId, u64, u32, front::Job)>,
+    /// The store, for what the hub and the front ends want kept.
+    pub(super) store: &'a mut Option<crate::store::StoreHandle>,
     /// What front ends asked of the server this pass: (connection, serial, ask).
     pub(super) asks: &'a mut Vec<(ClientId, u64, front::ServerAsk)>,
     /// On a network: what the hub told the other nodes this pass, sent at its end.
@@ -194,6 +196,14 @@ impl Sink for Deliver<'_> {
         }
     }
 
+    fn keep_room(&mut self, change: crate::hub::RoomRecordChange<'_>) {
+        let write = super::persist::room_write(&change);
+        if let Some(store) = self.store.as_mut() {
+            // A refusal (the queue is full) is counted and logged by the store's handle.
+            let _ = store.write(write);
+        }
+    }
+
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
         self.make_room();
         let mut made = Encodings::new();
@@ -300,6 +310,12 @@ impl Output for Deliver<'_> {
     fn submit(&mut self, id: ClientId, tag: u32, job: front::Job) {
         if let Some(link) = self.links.get(id) {
             self.jobs.push((id, link.serial, tag, job));
+        }
+    }
+
+    fn store_write(&mut self, write: crate::store::Write) {
+        if let Some(store) = self.store.as_mut() {
+            let _ = store.write(write);
         }
     }
 }

@@ -17,7 +17,7 @@ impl Server {
             let Some(link) = self.links.get_mut(id) else {
                 break;
             };
-            if link.is_closing() || link.paused {
+            if link.is_closing() || link.paused || link.held().is_some() {
                 break;
             }
             let wanted = budget;
@@ -202,7 +202,10 @@ impl Server {
             return;
         }
         link.set_partial_deadline(None);
-        let ready = link.framing() == Framing::Lines && !link.paused && !link.throttled;
+        let ready = link.framing() == Framing::Lines
+            && !link.paused
+            && !link.throttled
+            && link.held().is_none();
         let ready = ready && !(self.network.is_some() && self.hub.net_waiting(id));
         if !ready || link.inbuf.is_empty() {
             return;
@@ -340,11 +343,70 @@ impl Server {
             }
         }
         self.follow(id, flow);
+        self.hold_if_waiting(id);
+    }
+
+    /// While the front end waits for an answer from off the loop, the connection's next
+    /// lines wait too (and it is not read: the socket's buffer holds what comes). A timer
+    /// makes sure a lost answer cannot hold it for ever.
+    fn hold_if_waiting(&mut self, id: ClientId) {
+        let waits = self
+            .sessions
+            .get(id)
+            .and_then(Option::as_ref)
+            .is_some_and(Session::waits);
+        let now = self.clock.mono;
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        if waits && link.held().is_none() {
+            link.set_held(Some(now));
+            self.schedule(id, now + config::HOLD_MAX, TimerKind::Held);
+        }
+    }
+
+    /// The front end has its answers (or waited too long): what waited is handled, then the
+    /// socket is read again.
+    pub(super) fn release(&mut self, id: ClientId) {
+        let waits = self
+            .sessions
+            .get(id)
+            .and_then(Option::as_ref)
+            .is_some_and(Session::waits);
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        if link.held().is_none() || waits {
+            return;
+        }
+        link.set_held(None);
+        self.input(id, &mut []);
+        self.carry.push(id);
+    }
+
+    /// The hold timer fired: a hold that began at `since` ends now whatever the front end
+    /// waits for (its answer, if it comes, is still handled).
+    pub(super) fn hold_over(&mut self, id: ClientId, at: Instant) {
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        if link
+            .held()
+            .is_some_and(|since| since + config::HOLD_MAX <= at)
+        {
+            warn!("client {id}: no answer from the store in time; its input goes on");
+            link.set_held(None);
+            self.input(id, &mut []);
+            self.carry.push(id);
+        }
     }
 
     /// One line, an over-long line or a piece of a data frame.
     fn line_step(&mut self, id: ClientId, data: &[u8]) -> Option<usize> {
         let link = self.links.get_mut(id)?;
+        if link.held().is_some() && link.framing() == Framing::Lines {
+            return None;
+        }
         let session = self.sessions.get(id).and_then(Option::as_ref)?;
         let limit = session.max_line(&self.cfg);
         let before = link.framing();

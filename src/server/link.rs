@@ -53,6 +53,9 @@ struct Cold {
     over_soft_since: Option<Instant>,
     /// Since when this file sender has waited for its recipient.
     paused_since: Option<Instant>,
+    /// Since when the front end waits for work done off the loop (a password check): the
+    /// connection's next lines wait, so that its commands are answered in the order sent.
+    held: Option<Instant>,
     closing: Option<CloseReason>,
 }
 
@@ -66,6 +69,7 @@ impl Cold {
         partial_deadline: None,
         over_soft_since: None,
         paused_since: None,
+        held: None,
         closing: None,
     };
 }
@@ -182,6 +186,17 @@ impl Link {
     pub fn set_paused_since(&mut self, since: Option<Instant>) {
         if since != self.paused_since() {
             self.with_cold(|c| c.paused_since = since);
+        }
+    }
+
+    /// Since when the connection's input waits for its front end's answer from off the loop.
+    pub fn held(&self) -> Option<Instant> {
+        self.cold().held
+    }
+
+    pub fn set_held(&mut self, since: Option<Instant>) {
+        if since != self.held() {
+            self.with_cold(|c| c.held = since);
         }
     }
 

@@ -39,6 +39,7 @@ mod link;
 mod metrics;
 mod network;
 mod output;
+mod persist;
 mod reload;
 mod reuseport;
 mod systemd;
@@ -68,6 +69,7 @@ macro_rules! deliver_to {
             scratch: &mut $s.frame_scratch,
             metrics: &mut $s.metrics,
             jobs: &mut $s.jobs,
+            store: &mut $s.store,
             asks: &mut $s.asks,
             net: $s.net_out.as_mut(),
         }
@@ -106,6 +108,8 @@ enum TimerKind {
     /// A WebSocket's keepalive: ping it if it has been silent, drop it if a ping went
     /// unanswered.
     WsPing,
+    /// A connection held for an answer from off the loop has waited long enough.
+    Held,
 }
 
 /// A timer: at `.0`, for the connection with key `.1` and serial `.2`.
@@ -262,7 +266,7 @@ impl Server {
             listeners.push(Some(Listener { socket, proto, tls }));
         }
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
-        let (store, _snapshot) = open_store(&cfg, &waker)?;
+        let (store, snapshot) = open_store(&cfg, &waker)?;
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)?;
@@ -279,6 +283,7 @@ impl Server {
         info!("open-file limit {fd_limit}: at most {max_clients} clients");
         let mut hub = Hub::new(crate::front::hub_config(&cfg));
         hub.set_token_source(Box::new(random_token));
+        persist::restore(&mut hub, snapshot);
         let addresses = AddressLimits::new(
             cfg.max_per_ip,
             cfg.max_conn_rate,
@@ -408,6 +413,7 @@ impl Server {
             .is_some_and(|l| l.serial == serial && !l.is_closing());
         if live {
             self.with_session(id, |s, ctx, hub, out| s.answer(ctx, tag, answer, hub, out));
+            self.release(id);
         }
     }
 
@@ -591,6 +597,7 @@ impl Server {
                     self.with_session(id, |s, ctx, hub, out| s.timer(ctx, hub, out));
                 }
                 TimerKind::WsPing => self.ws_keepalive(id),
+                TimerKind::Held => self.hold_over(id, at),
                 TimerKind::Handshake => {
                     if self
                         .links
