@@ -323,8 +323,8 @@ fn three_nodes_are_one_network_for_native_and_irc_users() {
     // Files go between users of one server only: the offer is refused, and says why.
     alice.send("/offer carol 10 notes.txt");
     alice.expect_eventually(
-        "! cannot-receive-files carol is on another server of this network: files go between \
-         users of one server only",
+        "! cannot-receive-files carol is on another server of this network: direct transfers go \
+         between users of one server only; send carol a file link from the web page instead",
     );
 
     // Nick changes, parts and quits are seen everywhere; a freed nick is free everywhere.

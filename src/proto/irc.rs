@@ -1290,8 +1290,8 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
             srv,
             me,
             &format!(
-                "{nick} is on another server of this network: files go between users of one \
-                 server only"
+                "{nick} is on another server of this network: direct transfers go between users \
+                 of one server only; send {nick} a file link from the web page instead"
             ),
         ),
         Fail::NickLooksLike(nick, like) => {

@@ -731,7 +731,7 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
         ),
         Fail::RemoteFiles(n) => write!(
             out,
-            "! cannot-receive-files {n} is on another server of this network: files go between users of one server only"
+            "! cannot-receive-files {n} is on another server of this network: direct transfers go between users of one server only; send {n} a file link from the web page instead"
         ),
         Fail::NickLooksLike(n, like) => {
             write!(out, "! nick-taken {n} looks like {like}, a nick in use")
