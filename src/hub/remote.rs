@@ -303,7 +303,15 @@ struct RoomNet {
     remote: u32,
     /// The winning topic's stamp (ms, node).
     topic: (u64, u64),
+    /// Messages go to the network until then (Unix ms) even with no member known elsewhere:
+    /// a room just made here may have been made on another node at the same moment, whose
+    /// members this node has not heard of yet.
+    young_until_ms: u64,
 }
+
+/// How long a room's messages are published after its first local member came, whoever is
+/// known to be elsewhere (the rooms watch reports another node's entry within it).
+const YOUNG_MS: u64 = 5_000;
 
 /// How a finished claim went, for the server: an IRC registration's front end is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -748,7 +756,15 @@ impl Hub {
             return;
         };
         let message = matches!(effect, RoomEffect::Say { .. } | RoomEffect::Knock { .. });
-        if message && net.rooms.get(&room).map_or(true, |c| c.remote == 0) {
+        // Sent while another node has members, or lists the room (its members may not be
+        // merged in yet: two nodes that founded the room at once).
+        let now_ms = self.now.unix_ms;
+        let alone = net
+            .rooms
+            .get(&room)
+            .map_or(true, |c| c.remote == 0 && now_ms >= c.young_until_ms)
+            && !net.listings.contains_key(&*r.keys.key);
+        if message && alone {
             log::trace!(
                 "network: {}: no members elsewhere ({} members, counts {:?}); not sent",
                 r.name,
@@ -820,6 +836,9 @@ impl Hub {
         if is_remote(id) {
             c.remote += 1;
         } else {
+            if c.local == 0 {
+                c.young_until_ms = self.now.unix_ms + YOUNG_MS;
+            }
             c.local += 1;
         }
     }

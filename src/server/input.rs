@@ -14,6 +14,11 @@ impl Server {
         let mut scratch = std::mem::take(&mut self.scratch);
         // A connection whose command waits for the network is read again once it is answered.
         while !self.held(id) {
+            if self.net_backlogged() {
+                // The network's connection is behind: read again once it has caught up.
+                self.net_paused.push(id);
+                break;
+            }
             let Some(link) = self.links.get_mut(id) else {
                 break;
             };

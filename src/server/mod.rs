@@ -205,6 +205,8 @@ pub struct Server {
     /// On a network (`--bus`): the other nodes, and what the hub tells them this pass.
     network: Option<crate::network::Network>,
     net_out: Option<crate::network::NetOut>,
+    /// Connections not read while the bus was behind (see [`Server::net_backlogged`]).
+    net_paused: Vec<ClientId>,
 }
 
 /// Jobs one connection may have out at once; more are answered "busy" at once.
@@ -335,6 +337,7 @@ impl Server {
             next_call: 1,
             network,
             net_out,
+            net_paused: Vec::new(),
         })
     }
 

@@ -137,11 +137,32 @@ impl Server {
         self.net_out.as_ref().is_some_and(|o| !o.is_empty())
     }
 
-    /// The bus writes what the pass queued for it.
+    /// The bus writes what the pass queued for it; connections paused while it was behind
+    /// are read again once it is not.
     pub(super) fn net_flush(&mut self) {
-        if let Some(network) = &mut self.network {
-            network.bus().flush(self.clock.mono);
+        let Some(network) = &mut self.network else {
+            return;
+        };
+        network.bus().flush(self.clock.mono);
+        if !self.net_paused.is_empty() && !network.bus().is_backlogged() {
+            let mut paused = std::mem::take(&mut self.net_paused);
+            paused.sort_unstable();
+            paused.dedup();
+            self.carry.extend(paused);
         }
+    }
+
+    /// Whether the bus has more waiting to be written than it should (see
+    /// [`crate::bus::Bus::is_backlogged`]); it is given a write first.
+    pub(super) fn net_backlogged(&mut self) -> bool {
+        let Some(network) = &mut self.network else {
+            return false;
+        };
+        if !network.bus().is_backlogged() {
+            return false;
+        }
+        network.bus().flush(self.clock.mono);
+        network.bus().is_backlogged()
     }
 
     /// A clean stop: the other nodes hear it and this node's nicks are free at once.
