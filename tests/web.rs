@@ -281,10 +281,9 @@ fn irc_over_websocket_in_text_and_binary_messages_chats_with_tcp_users() {
             format!(":{nick}!{nick}@127.0.0.1 PRIVMSG #w :hello over websocket")
         );
         tcp.send_raw(b"PRIVMSG #w :and back\r\n");
-        assert_eq!(
-            w.text_starting(":tcpuser!"),
-            ":tcpuser!t@127.0.0.1 PRIVMSG #w :and back"
-        );
+        // (The second time round, the join replayed the room's lines of the first, dated.)
+        let back = ":tcpuser!t@127.0.0.1 PRIVMSG #w :and back";
+        assert_eq!(w.text_starting(back), back);
         w.send("QUIT");
         tcp.line_starting(&format!(":{nick}!"));
     }

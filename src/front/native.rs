@@ -10,9 +10,12 @@ use crate::proto::line::{self, Input, RoomAction};
 use crate::proto::modes;
 use crate::text::clip;
 
-/// A native connection's state: everything it needs lives in the hub and the link.
+/// A native connection's state: nearly everything it needs lives in the hub and the link.
 #[derive(Debug, Default)]
-pub struct Native;
+pub struct Native {
+    /// `/history`: the request waiting for the store.
+    history: super::history::NativeHistory,
+}
 
 impl Native {
     /// A native client is a user as soon as it connects: it gets its greeting and `#lobby`.
@@ -21,7 +24,7 @@ impl Native {
         hub.connect_native(ctx.id, &host, ctx.clock, out);
         hub.set_connection(ctx.id, ctx.secure, arrival.certfp.as_deref());
         out.entered_hub(ctx.id);
-        Native
+        Native::default()
     }
 
     pub fn line(
@@ -84,6 +87,10 @@ impl Native {
                     len,
                     frame: DataFrame { transfer, to },
                 }
+            }
+            Ok(Input::History(args)) => {
+                super::history::native_command(&mut self.history, ctx, args, hub, out);
+                Flow::Lines
             }
             Ok(Input::Quit(reason)) => {
                 let bye = Event::Bye {
@@ -195,6 +202,9 @@ impl Native {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
+        if super::history::owns(tag) {
+            return super::history::native_answer(&mut self.history, ctx, answer, out);
+        }
         let _ = (ctx, tag, answer, hub, out);
     }
 }

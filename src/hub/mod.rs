@@ -30,9 +30,11 @@ use crate::event::*;
 use crate::names::{NameKeys, NameRules};
 
 mod files;
+mod kept;
 pub mod masks;
 
 pub use files::{LinkRefusal, Opened};
+pub use kept::{Kept, KeptKind, KeptTo, Party, RoomRef};
 mod messages;
 mod modes;
 mod monitor;
@@ -61,6 +63,16 @@ pub trait Sink {
     /// echo-message): the sink decides who gets it; by default nobody does.
     fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
         let _ = (to, me, event);
+    }
+    /// A room message, direct message or file offer that was delivered, told once however
+    /// many received it, for what is kept of it (history); by default nothing is.
+    fn keep_message(&mut self, message: &Kept<'_>) {
+        let _ = message;
+    }
+    /// `id` has joined `room` and been told so (with the topic and members, if it gets
+    /// them): the place for what was said there before; by default nothing.
+    fn joined_room(&mut self, id: ClientId, me: &str, room: RoomRef<'_>) {
+        let _ = (id, me, room);
     }
 }
 
@@ -297,9 +309,19 @@ struct User {
     /// Connected over TLS, with this client certificate fingerprint if any.
     secure: bool,
     certfp: Option<Box<str>>,
+    /// Names this connection in history when it has no account ([`Party::session`]).
+    session: u64,
 }
 
 impl User {
+    fn party(&self) -> Party<'_> {
+        Party {
+            source: self.source(),
+            nick_key: &self.keys.key,
+            session: self.session,
+        }
+    }
+
     fn source(&self) -> Source<'_> {
         Source {
             nick: &self.nick,
@@ -780,6 +802,7 @@ impl Hub {
         });
         self.by_nick.insert(keys.key.clone(), id);
         self.nick_skeletons.insert(keys.skeleton.clone(), id);
+        let session = self.next_meta().id.0;
         self.users[id] = Some(User {
             nick: nick.into(),
             keys,
@@ -798,6 +821,7 @@ impl Hub {
             read_marks: Vec::new(),
             secure: false,
             certfp: None,
+            session,
         });
         self.max_users = self.max_users.max(self.by_nick.len());
     }

@@ -24,6 +24,8 @@ pub enum Input<'a> {
         len: u64,
     },
     Quit(Option<&'a str>),
+    /// `/history ...`: the words after the command (read by [`crate::proto::history`]).
+    History(&'a str),
 }
 
 /// The moderation commands, which all name a room or mean the current one.
@@ -117,6 +119,11 @@ pub const COMMANDS: &[(&str, &str)] = &[
     (
         "/offer NICK SIZE NAME",
         "offer a file; /accept ID, /decline ID, /cancel ID answer or stop it",
+    ),
+    (
+        "/history [#ROOM|NICK] [N] [before ID|TIME]",
+        "what was said: the last N lines (20; at most 100) of a room or a conversation, \
+         or those before a message ID or a time (2025-01-02T12:00, UTC)",
     ),
     ("/quit [REASON]", "leave"),
     ("/help", "this list"),
@@ -333,6 +340,7 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
             }
         }
         "/quit" => return Ok(Input::Quit(nonempty(rest))),
+        "/history" => return Ok(Input::History(rest)),
         "/help" => Command::Help,
         "/rooms" | "/who" | "/back" => return Err(usage(cmd)),
         _ => return Err(Fail::UnknownCommand(name_for_error(name))),

@@ -13,7 +13,7 @@ impl Server {
         let mut budget = config::READ_BUDGET;
         let mut scratch = std::mem::take(&mut self.scratch);
         while let Some(link) = self.links.get_mut(id) {
-            if link.closing.is_some() || link.paused {
+            if link.closing.is_some() || link.paused || link.awaiting > 0 {
                 break;
             }
             let wanted = budget;
@@ -198,7 +198,8 @@ impl Server {
             return;
         }
         link.partial_deadline = None;
-        let ready = link.framing == Framing::Lines && !link.paused && !link.throttled;
+        let ready =
+            link.framing == Framing::Lines && !link.paused && !link.throttled && link.awaiting == 0;
         if !ready || link.inbuf.is_empty() {
             return;
         }
@@ -266,6 +267,10 @@ impl Server {
             let Some(link) = self.links.get(id).filter(|l| l.closing.is_none()) else {
                 return data.len();
             };
+            if link.awaiting > 0 {
+                // The rest waits for the answer (kept in the input buffer).
+                return pos;
+            }
             let Some(session) = self.sessions.get(id).and_then(Option::as_ref) else {
                 return data.len();
             };

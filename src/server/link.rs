@@ -35,6 +35,9 @@ pub struct Link {
     pub paused: bool,
     /// Over the flood limit: lines wait until the gate opens.
     pub throttled: bool,
+    /// Jobs handed off the loop and not answered yet: until they are, nothing more is read
+    /// or handled (a client's commands are answered in the order sent).
+    pub awaiting: u32,
     /// Told about the flood limit in this episode already.
     pub warned_flood: bool,
     pub flood: FloodGate,
@@ -102,6 +105,7 @@ impl Link {
             in_hub: false,
             paused: false,
             throttled: false,
+            awaiting: 0,
             warned_flood: false,
             flood: FloodGate::new(now),
             write_armed: false,

@@ -34,6 +34,7 @@ use crate::outbox::Outbox;
 
 mod accept;
 mod deliver;
+mod history;
 mod input;
 mod link;
 mod metrics;
@@ -66,6 +67,8 @@ macro_rules! deliver_to {
             scratch: &mut $s.frame_scratch,
             metrics: &mut $s.metrics,
             jobs: &mut $s.jobs,
+            history: &mut $s.history,
+            store: $s.store.as_mut(),
         }
     };
 }
@@ -189,6 +192,8 @@ pub struct Server {
     /// Jobs out, by call id: whose (connection and serial) and the front end's tag.
     pending: std::collections::HashMap<u64, (ClientId, u64, u32)>,
     next_call: u64,
+    /// What is kept of messages, and the recent window joiners are replayed from.
+    history: history::History,
 }
 
 /// Jobs one connection may have out at once; more are answered "busy" at once.
@@ -250,7 +255,8 @@ impl Server {
             listeners.push(Some(Listener { socket, proto, tls }));
         }
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
-        let (store, _snapshot) = open_store(&cfg, &waker)?;
+        let (store, mut snapshot) = open_store(&cfg, &waker)?;
+        let history = history::History::new(&cfg, std::mem::take(&mut snapshot.recent));
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)?;
@@ -312,6 +318,7 @@ impl Server {
             jobs: Vec::new(),
             pending: std::collections::HashMap::new(),
             next_call: 1,
+            history,
         })
     }
 
@@ -383,12 +390,20 @@ impl Server {
     }
 
     fn answer(&mut self, id: ClientId, serial: u64, tag: u32, answer: crate::front::Answer) {
-        let live = self
+        let Some(link) = self
             .links
-            .get(id)
-            .is_some_and(|l| l.serial == serial && l.closing.is_none());
-        if live {
-            self.with_session(id, |s, ctx, hub, out| s.answer(ctx, tag, answer, hub, out));
+            .get_mut(id)
+            .filter(|l| l.serial == serial && l.closing.is_none())
+        else {
+            return;
+        };
+        link.awaiting = link.awaiting.saturating_sub(1);
+        self.with_session(id, |s, ctx, hub, out| s.answer(ctx, tag, answer, hub, out));
+        // The command is done (unless its answer handed off another job): what the client
+        // sent meanwhile is read now, in order.
+        if self.links.get(id).is_some_and(|l| l.awaiting == 0) {
+            self.input(id, &mut []);
+            self.carry.push(id);
         }
     }
 
@@ -417,7 +432,8 @@ impl Server {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.carry.is_empty() || !self.accept_pending.is_empty() {
+        // Jobs handed off late in a pass (by input read again) are sent at the next one.
+        if !self.carry.is_empty() || !self.accept_pending.is_empty() || !self.jobs.is_empty() {
             return Some(Duration::ZERO);
         }
         // A paused sender's stall deadline is checked each pass; come back for it.

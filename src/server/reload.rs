@@ -75,6 +75,7 @@ impl Server {
         }
         self.tls = tls;
         self.hub.set_config(crate::front::hub_config(&new));
+        self.history.configure(&new);
         self.addresses.set_limits(
             new.max_per_ip,
             new.max_conn_rate,

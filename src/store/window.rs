@@ -174,11 +174,13 @@ impl RecentWindow {
         let Some(ring) = self.slots[slot as usize].as_mut() else {
             return; // slot_for always returns a live slot
         };
-        if ring.lines.len() >= self.per_room {
-            if let Some(old) = ring.lines.pop_front() {
-                self.bytes -= old.cost();
-                self.lines -= 1;
-            }
+        // `while`: the bound may have been lowered since the room's last line.
+        while ring.lines.len() >= self.per_room {
+            let Some(old) = ring.lines.pop_front() else {
+                break;
+            };
+            self.bytes -= old.cost();
+            self.lines -= 1;
         }
         ring.lines.push_back(line);
         self.bytes += cost;
@@ -190,6 +192,11 @@ impl RecentWindow {
         if self.order.len() > 2 * self.lines + 1024 {
             self.compact();
         }
+    }
+
+    /// A new bound per room (a reload): a room's lines past it go as its next line comes.
+    pub fn set_per_room(&mut self, per_room: usize) {
+        self.per_room = per_room;
     }
 
     /// The last `n` lines of a room, oldest first.

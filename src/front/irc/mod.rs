@@ -42,6 +42,7 @@ pub const CAPS: &[(&str, u32, Option<&str>)] = &[
     ("batch", caps::BATCH, None),
     ("draft/read-marker", caps::READ_MARKER, None),
     ("cap-notify", caps::CAP_NOTIFY, None),
+    ("draft/chathistory", caps::CHATHISTORY, None),
     ("chghost", caps::CHGHOST, None),
     ("echo-message", caps::ECHO_MESSAGE, None),
     ("extended-join", caps::EXTENDED_JOIN, None),
@@ -63,10 +64,39 @@ pub const LABEL_MAX: usize = 64;
 
 /// The commands STATS m counts.
 const COUNTED: &[&str] = &[
-    "ADMIN", "AWAY", "HELP", "INFO", "INVITE", "ISON", "JOIN", "KICK", "KNOCK", "LINKS", "LIST",
-    "LUSERS", "MODE", "MONITOR", "MOTD", "NAMES", "NICK", "NOTICE", "OPER", "PART", "PRIVMSG",
-    "SETNAME", "STATS", "TAGMSG", "TIME", "TOPIC", "USERHOST", "VERSION", "WALLOPS", "WHO",
-    "WHOIS", "WHOWAS",
+    "ADMIN",
+    "AWAY",
+    "CHATHISTORY",
+    "HELP",
+    "INFO",
+    "INVITE",
+    "ISON",
+    "JOIN",
+    "KICK",
+    "KNOCK",
+    "LINKS",
+    "LIST",
+    "LUSERS",
+    "MODE",
+    "MONITOR",
+    "MOTD",
+    "NAMES",
+    "NICK",
+    "NOTICE",
+    "OPER",
+    "PART",
+    "PRIVMSG",
+    "SETNAME",
+    "STATS",
+    "TAGMSG",
+    "TIME",
+    "TOPIC",
+    "USERHOST",
+    "VERSION",
+    "WALLOPS",
+    "WHO",
+    "WHOIS",
+    "WHOWAS",
 ];
 
 /// A parameter usable as a middle one: never empty, no space, no leading `:`.
@@ -119,6 +149,7 @@ pub fn isupport_tokens(casemapping: &str) -> Vec<String> {
         "CHANMODES=beI,k,l,Cimnst".into(),
         format!("CHANNELLEN={ROOM_MAX}"),
         "CHANTYPES=#".into(),
+        format!("CHATHISTORY={}", crate::proto::history::MAX_LINES),
         "ELIST=MNU".into(),
         "EXCEPTS=e".into(),
         "INVEX=I".into(),
@@ -126,6 +157,7 @@ pub fn isupport_tokens(casemapping: &str) -> Vec<String> {
         format!("MAXLIST=beI:{}", crate::hub::MASKS_MAX),
         "MODES=4".into(),
         format!("MONITOR={MONITOR_MAX}"),
+        "MSGREFTYPES=msgid,timestamp".into(),
         format!("NAMELEN={REALNAME_MAX}"),
         format!("NETWORK={NETWORK}"),
         format!("NICKLEN={NICK_MAX}"),
@@ -161,6 +193,8 @@ pub struct IrcSession {
     ping_sent: Option<Instant>,
     /// When the earliest timer armed for this session fires.
     timer: Option<Instant>,
+    /// CHATHISTORY: the request waiting for the store.
+    history: super::history::IrcHistory,
 }
 
 fn upper<'b>(cmd: &str, buf: &'b mut [u8; 16]) -> &'b str {
@@ -205,6 +239,7 @@ impl IrcSession {
             last_seen: now,
             ping_sent: None,
             timer: None,
+            history: Default::default(),
         };
         session.want(ctx.id, now + within, out);
         session
@@ -219,6 +254,9 @@ impl IrcSession {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
+        if super::history::owns(tag) {
+            return super::history::irc_answer(&mut self.history, ctx, self.caps, answer, hub, out);
+        }
         let _ = (ctx, tag, answer, hub, out);
     }
 
@@ -294,6 +332,12 @@ impl IrcSession {
         let batch = self.caps & caps::BATCH != 0;
         out.capture(id);
         self.handle(ctx, msg, hub, out);
+        if self.history.waiting() {
+            // The answer comes from the store: it carries the label when it comes (nothing
+            // else of this client's is read meanwhile).
+            self.history.set_label(escaped);
+            return out.release(id, |held, b| b.extend_from_slice(held));
+        }
         out.release(id, |held, b| {
             crate::proto::irc::label_response(held, &escaped, &batch_id, srv, batch, b)
         });
@@ -609,6 +653,10 @@ impl IrcSession {
                     },
                 };
                 Command::MarkRead { target, at_ms }
+            }
+            "CHATHISTORY" => {
+                let history = &mut self.history;
+                return super::history::irc_command(history, ctx, self.caps, p, hub, out);
             }
             "BATCH" => {
                 out.raw(id, |b| {
@@ -1125,9 +1173,9 @@ mod tests {
         assert_eq!(
             got,
             ":snak.localhost CAP * LS :account-notify account-tag away-notify batch \
-             draft/read-marker cap-notify chghost echo-message extended-join extended-monitor \
-             invite-notify labeled-response message-tags multi-prefix server-time setname \
-             snak.chat/files standard-replies userhost-in-names\r\n"
+             draft/read-marker cap-notify draft/chathistory chghost echo-message extended-join \
+             extended-monitor invite-notify labeled-response message-tags multi-prefix \
+             server-time setname snak.chat/files standard-replies userhost-in-names\r\n"
         );
         t.line(&mut c, "CAP REQ :multi-prefix bogus");
         assert_eq!(
