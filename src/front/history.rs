@@ -424,3 +424,337 @@ pub fn native_answer(
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::front::recorder::{Conn, Recorder};
+    use crate::front::{Job, Proto};
+    use crate::store::{Sender, Target, TargetId, TargetLatest};
+
+    fn irc(t: &mut Recorder, nick: &str, caps: &str) -> Conn {
+        let mut c = t.connect(Proto::Irc);
+        t.line(&mut c, &format!("CAP REQ :{caps}"));
+        t.line(&mut c, &format!("NICK {nick}"));
+        t.line(&mut c, "USER u 0 * :Real Name");
+        t.line(&mut c, "CAP END");
+        t.take(c.id);
+        c
+    }
+
+    fn stored(i: u64, target: &str) -> HistoryMessage {
+        HistoryMessage {
+            msgid: format!("{:016x}", 0x100 + i),
+            time: 1000 * i as i64,
+            sender: Sender {
+                nick: "alice".into(),
+                user: "u".into(),
+                host: "h".into(),
+                account: None,
+            },
+            target: Target::Room(target.to_lowercase()),
+            target_name: target.into(),
+            kind: MessageKind::Privmsg,
+            text: format!("line {i}"),
+            tags: String::new(),
+        }
+    }
+
+    fn history_query(job: &Job) -> &HistoryQuery {
+        match job {
+            Call::History(q) => q,
+            other => panic!("not a history query: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn chathistory_asks_the_store_for_members_and_answers_in_a_batch() {
+        let mut t = Recorder::new();
+        let all = "batch server-time message-tags draft/chathistory";
+        let mut a = irc(&mut t, "alice", all);
+        t.line(&mut a, "JOIN #Room");
+        t.take(a.id);
+        t.line(&mut a, "CHATHISTORY BEFORE #ROOM msgid=0000000000000105 3");
+        assert_eq!(t.take(a.id), "", "nothing until the store answers");
+        t.answer_job(&mut a, |job| {
+            let q = history_query(job);
+            assert_eq!(q.conversation, Conversation::Room("#room".into()));
+            assert_eq!(
+                q.selector,
+                Selector::Before(Anchor::MsgId("0000000000000105".into()))
+            );
+            assert_eq!(q.limit, 3);
+            CallResult::History(Ok(vec![stored(2, "#Room"), stored(3, "#Room")]))
+        });
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost BATCH +H1 chathistory #ROOM\r\n\
+             @batch=H1;time=1970-01-01T00:00:02.000Z;msgid=0000000000000102 \
+             :alice!u@h PRIVMSG #Room :line 2\r\n\
+             @batch=H1;time=1970-01-01T00:00:03.000Z;msgid=0000000000000103 \
+             :alice!u@h PRIVMSG #Room :line 3\r\n\
+             :snak.localhost BATCH -H1\r\n"
+        );
+        // An answer nobody waits for is dropped.
+        let stray = Call::History(HistoryQuery {
+            conversation: Conversation::Room("#room".into()),
+            selector: Selector::Latest(None),
+            limit: 1,
+        });
+        t.out.jobs.push((a.id, TAG_LINES, stray));
+        t.answer_job(&mut a, |_| {
+            CallResult::History(Ok(vec![stored(1, "#Room")]))
+        });
+        assert_eq!(t.take(a.id), "");
+    }
+
+    #[test]
+    fn chathistory_refusals_name_the_problem() {
+        let mut t = Recorder::new();
+        let mut a = irc(&mut t, "alice", "batch");
+        let mut b = irc(&mut t, "bob", "batch");
+        t.line(&mut b, "JOIN #bobs");
+        t.take(b.id);
+        let fail = |t: &mut Recorder, c: &mut Conn, line: &str| {
+            t.line(c, line);
+            assert!(t.out.jobs.is_empty(), "{line}: no store query");
+            t.take(c.id)
+        };
+        let invalid_target = ":snak.localhost FAIL CHATHISTORY INVALID_TARGET LATEST";
+        // Not a member, and no such room, look alike.
+        assert_eq!(
+            fail(&mut t, &mut a, "CHATHISTORY LATEST #bobs * 10"),
+            format!("{invalid_target} #bobs :Messages could not be retrieved\r\n")
+        );
+        assert_eq!(
+            fail(&mut t, &mut a, "CHATHISTORY LATEST #nowhere * 10"),
+            format!("{invalid_target} #nowhere :Messages could not be retrieved\r\n")
+        );
+        assert_eq!(
+            fail(&mut t, &mut a, "CHATHISTORY LATEST bad,nick * 10"),
+            format!("{invalid_target} bad,nick :Messages could not be retrieved\r\n")
+        );
+        assert_eq!(
+            fail(&mut t, &mut a, "CHATHISTORY LATEST #bobs * many"),
+            ":snak.localhost FAIL CHATHISTORY INVALID_PARAMS LATEST many :Invalid limit\r\n"
+        );
+        assert_eq!(
+            fail(&mut t, &mut a, "CHATHISTORY SOMETIME #bobs * 1"),
+            ":snak.localhost FAIL CHATHISTORY INVALID_PARAMS SOMETIME :Unknown subcommand\r\n"
+        );
+        assert_eq!(
+            fail(&mut t, &mut a, "CHATHISTORY"),
+            ":snak.localhost FAIL CHATHISTORY INVALID_PARAMS * :Insufficient parameters\r\n"
+        );
+        // The store's failures.
+        t.line(&mut b, "CHATHISTORY AROUND #bobs msgid=0000000000000001 5");
+        t.answer_job(&mut b, |_| {
+            CallResult::History(Err(HistoryError::UnknownMsgId("0000000000000001".into())))
+        });
+        assert_eq!(
+            t.take(b.id),
+            ":snak.localhost FAIL CHATHISTORY MESSAGE_ERROR AROUND #bobs msgid=0000000000000001 \
+             :Messages could not be retrieved: no such message\r\n"
+        );
+        t.line(&mut b, "CHATHISTORY LATEST #bobs * 5");
+        t.answer_job(&mut b, |_| {
+            CallResult::History(Err(HistoryError::Store("disk on fire".into())))
+        });
+        assert_eq!(
+            t.take(b.id),
+            ":snak.localhost FAIL CHATHISTORY MESSAGE_ERROR LATEST #bobs \
+             :Messages could not be retrieved\r\n"
+        );
+    }
+
+    #[test]
+    fn direct_conversations_are_named_by_both_parties() {
+        let mut t = Recorder::new();
+        let mut a = irc(&mut t, "alice", "batch");
+        let b = irc(&mut t, "bob", "batch");
+        let (sa, sb) = (
+            t.hub.party(a.id).unwrap().session,
+            t.hub.party(b.id).unwrap().session,
+        );
+        t.line(&mut a, "CHATHISTORY LATEST BOB * 10");
+        t.answer_job(&mut a, |job| {
+            let q = history_query(job);
+            assert_eq!(
+                q.conversation,
+                Conversation::Direct(format!("session {sa:016x}"), format!("session {sb:016x}"))
+            );
+            CallResult::History(Ok(Vec::new()))
+        });
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost BATCH +H1 chathistory BOB\r\n:snak.localhost BATCH -H1\r\n"
+        );
+        // Someone not on line is taken for an account of that name; an account is folded.
+        t.line(&mut a, "CHATHISTORY LATEST Carol * 10");
+        t.answer_job(&mut a, |job| {
+            let q = history_query(job);
+            assert_eq!(
+                q.conversation,
+                Conversation::Direct(format!("session {sa:016x}"), "carol".into())
+            );
+            CallResult::History(Ok(Vec::new()))
+        });
+        t.hub.set_account(a.id, Some("Alice"), t.clock, &mut t.out);
+        t.line(&mut a, "CHATHISTORY LATEST alice * 10");
+        t.answer_job(&mut a, |job| {
+            let q = history_query(job);
+            assert_eq!(
+                q.conversation,
+                Conversation::Direct("alice".into(), "alice".into())
+            );
+            CallResult::History(Ok(Vec::new()))
+        });
+    }
+
+    #[test]
+    fn a_labeled_request_gets_its_label_with_the_answer() {
+        let mut t = Recorder::new();
+        let caps = "batch labeled-response server-time";
+        let mut a = irc(&mut t, "alice", caps);
+        t.line(&mut a, "JOIN #r");
+        t.take(a.id);
+        t.line(&mut a, "@label=q1 CHATHISTORY LATEST #r * 5");
+        assert_eq!(t.take(a.id), "", "no ACK: the answer carries the label");
+        t.answer_job(&mut a, |_| CallResult::History(Ok(vec![stored(1, "#r")])));
+        assert_eq!(
+            t.take(a.id),
+            "@label=q1 :snak.localhost BATCH +L2 labeled-response\r\n\
+             @batch=L2 :snak.localhost BATCH +H1 chathistory #r\r\n\
+             @batch=H1;time=1970-01-01T00:00:01.000Z :alice!u@h PRIVMSG #r :line 1\r\n\
+             @batch=L2 :snak.localhost BATCH -H1\r\n\
+             :snak.localhost BATCH -L2\r\n"
+        );
+        // Refused at once: the refusal itself is labeled.
+        t.line(&mut a, "@label=q2 CHATHISTORY LATEST #elsewhere * 5");
+        assert_eq!(
+            t.take(a.id),
+            "@label=q2 :snak.localhost FAIL CHATHISTORY INVALID_TARGET LATEST #elsewhere \
+             :Messages could not be retrieved\r\n"
+        );
+    }
+
+    #[test]
+    fn targets_lists_rooms_and_peers_by_latest_message() {
+        let mut t = Recorder::new();
+        let mut a = irc(&mut t, "alice", "batch");
+        t.line(&mut a, "JOIN #one,#two");
+        t.take(a.id);
+        t.line(
+            &mut a,
+            "CHATHISTORY TARGETS timestamp=2020-01-01T00:00:00.000Z timestamp=2030-01-01T00:00:00Z 50",
+        );
+        t.answer_job(&mut a, |job| {
+            let Call::Targets(q) = job else {
+                panic!("{job:?}")
+            };
+            assert_eq!(q.rooms, ["#one", "#two"]);
+            assert_eq!(
+                (q.from, q.to, q.limit),
+                (1_577_836_800_000, 1_893_456_000_000, 50)
+            );
+            assert!(q.user.starts_with("session "));
+            CallResult::Targets(Ok(vec![
+                TargetLatest {
+                    target: TargetId::Room("#one".into()),
+                    name: "#One".into(),
+                    latest: 5,
+                },
+                TargetLatest {
+                    target: TargetId::Peer("bob".into()),
+                    name: "bob".into(),
+                    latest: 7,
+                },
+            ]))
+        });
+        assert_eq!(
+            t.take(a.id),
+            ":snak.localhost BATCH +T1 draft/chathistory-targets\r\n\
+             @batch=T1 :snak.localhost CHATHISTORY TARGETS #One 1970-01-01T00:00:00.005Z\r\n\
+             @batch=T1 :snak.localhost CHATHISTORY TARGETS bob 1970-01-01T00:00:00.007Z\r\n\
+             :snak.localhost BATCH -T1\r\n"
+        );
+    }
+
+    #[test]
+    fn native_history_of_the_current_room_a_room_or_a_nick() {
+        let mut t = Recorder::new();
+        let mut a = t.connect(Proto::Native);
+        t.line(&mut a, "/nick alice");
+        t.line(&mut a, "/join #r");
+        t.take(a.id);
+        t.line(&mut a, "/history");
+        t.answer_job(&mut a, |job| {
+            let q = history_query(job);
+            assert_eq!(
+                (&q.conversation, &q.selector, q.limit),
+                (
+                    &Conversation::Room("#r".into()),
+                    &Selector::Latest(None),
+                    20
+                )
+            );
+            CallResult::History(Ok(vec![stored(1, "#r")]))
+        });
+        assert_eq!(
+            t.take(a.id),
+            "= history #r 1 0000000000000101\n\
+             #r [1970-01-01 00:00:01] <alice> line 1\n\
+             = end history #r 1\n"
+        );
+        t.line(&mut a, "/history #lobby 5 before 2019-01-04");
+        t.answer_job(&mut a, |job| {
+            let q = history_query(job);
+            assert_eq!(
+                q.selector,
+                Selector::Before(Anchor::Time(1_546_560_000_000))
+            );
+            assert_eq!(q.limit, 5);
+            CallResult::History(Err(HistoryError::UnknownMsgId("x".into())))
+        });
+        assert_eq!(
+            t.take(a.id),
+            "! no-such-message x is not in the history of #lobby\n"
+        );
+        t.line(&mut a, "/history alice 1 before 0000000000000101");
+        t.answer_job(&mut a, |job| {
+            let q = history_query(job);
+            assert!(matches!(q.conversation, Conversation::Direct(ref x, ref y) if x == y));
+            CallResult::History(Err(HistoryError::Store("gone".into())))
+        });
+        assert_eq!(
+            t.take(a.id),
+            "! history-unavailable the history cannot be read now; try again later\n"
+        );
+        for (line, want) in [
+            (
+                "/history #r soon",
+                "! usage /history [#ROOM|NICK] [N] [before ID|TIME]\n",
+            ),
+            ("/history #elsewhere", "! not-in-room #elsewhere\n"),
+            ("/history no,body", "! no-such-nick no,body\n"),
+        ] {
+            t.line(&mut a, line);
+            assert_eq!(t.take(a.id), want, "{line}");
+        }
+        t.line(&mut a, "/part #r");
+        t.line(&mut a, "/part #lobby");
+        t.take(a.id);
+        t.line(&mut a, "/history");
+        assert_eq!(
+            t.take(a.id),
+            "! no-room you are in no room; /join #ROOM first\n"
+        );
+        assert!(t.out.jobs.is_empty());
+    }
+
+    #[test]
+    fn tags_of_others_are_left_alone() {
+        assert!(owns(TAG_LINES) && owns(TAG_TARGETS));
+        assert!(!owns(0) && !owns(1) && !owns(0x4854_0001));
+    }
+}

@@ -89,3 +89,191 @@ impl Hub {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::event::Event;
+    use crate::hub::{Command, HubConfig, Sink};
+
+    /// What was kept, as `from>to kind text`, and who was told they joined where.
+    #[derive(Default)]
+    struct Keeper {
+        kept: Vec<String>,
+        joined: Vec<(ClientId, String)>,
+        sessions: Vec<u64>,
+    }
+
+    impl Sink for Keeper {
+        fn one(&mut self, _: ClientId, _: &str, _: &Event<'_>) {}
+        fn many(&mut self, _: &[ClientId], _: Option<ClientId>, _: &Event<'_>) {}
+        fn keep_message(&mut self, k: &Kept<'_>) {
+            let to = match k.to {
+                KeptTo::Room(r) => format!("{}({})", r.name, r.key),
+                KeptTo::Direct(p) => format!("@{}({})", p.source.nick, p.nick_key),
+            };
+            self.sessions.push(k.from.session);
+            self.kept.push(format!(
+                "{}>{to} {:?} {}{}",
+                k.from.source.nick,
+                k.kind,
+                k.text,
+                if k.tags.is_empty() { "" } else { " +tags" }
+            ));
+        }
+        fn joined_room(&mut self, id: ClientId, _me: &str, room: RoomRef<'_>) {
+            self.joined.push((id, room.key.to_owned()));
+        }
+    }
+
+    fn apply(h: &mut Hub, k: &mut Keeper, id: ClientId, cmd: Command<'_>) {
+        h.apply(id, cmd, Clock::now(), k);
+    }
+
+    fn message<'a>(targets: &'a str, kind: Option<MsgKind>, text: &'a str) -> Command<'a> {
+        Command::Tagged {
+            targets,
+            kind,
+            text,
+            tags: "",
+        }
+    }
+
+    #[test]
+    fn each_message_is_kept_once_and_only_what_everyone_saw() {
+        let mut h = Hub::new(HubConfig::default());
+        let mut k = Keeper::default();
+        for (id, nick) in [(0, "Alice"), (1, "bob"), (2, "carol")] {
+            h.connect_native(id, "h", Clock::now(), &mut k);
+            apply(&mut h, &mut k, id, Command::Nick(nick));
+        }
+        // The lobby: every native user is told they joined it.
+        assert_eq!(
+            k.joined,
+            [
+                (0, "#lobby".to_owned()),
+                (1, "#lobby".into()),
+                (2, "#lobby".into())
+            ]
+        );
+        apply(
+            &mut h,
+            &mut k,
+            0,
+            Command::Join {
+                rooms: "#Room",
+                keys: None,
+            },
+        );
+        assert_eq!(k.joined.last(), Some(&(0, "#room".to_owned())));
+        apply(
+            &mut h,
+            &mut k,
+            1,
+            Command::Join {
+                rooms: "#room",
+                keys: None,
+            },
+        );
+        let normal = Some(MsgKind::Normal);
+        // Once per message, not per member; a room named twice is one target.
+        apply(&mut h, &mut k, 0, message("#room,#ROOM", normal, "hello"));
+        apply(
+            &mut h,
+            &mut k,
+            1,
+            message("#room", Some(MsgKind::Action), "waves"),
+        );
+        apply(
+            &mut h,
+            &mut k,
+            1,
+            message("#room", Some(MsgKind::Notice), "note"),
+        );
+        apply(
+            &mut h,
+            &mut k,
+            0,
+            Command::Tagged {
+                targets: "#room",
+                kind: normal,
+                text: "t",
+                tags: "+x=y",
+            },
+        );
+        // Not kept: to the operators only, a CTCP request, tags alone, a refused message.
+        apply(&mut h, &mut k, 0, message("@#room", normal, "ops only"));
+        apply(
+            &mut h,
+            &mut k,
+            0,
+            message("#room", normal, "\u{1}VERSION\u{1}"),
+        );
+        apply(&mut h, &mut k, 0, message("#room", None, ""));
+        apply(&mut h, &mut k, 2, message("#room", normal, "outside"));
+        // A direct message to two is two conversations; to oneself, one.
+        apply(&mut h, &mut k, 0, message("bob,carol", normal, "psst"));
+        apply(&mut h, &mut k, 0, message("alice", normal, "note to self"));
+        apply(
+            &mut h,
+            &mut k,
+            0,
+            message("bob", normal, "\u{1}PING 1\u{1}"),
+        );
+        assert_eq!(
+            k.kept,
+            [
+                "Alice>#Room(#room) Say(Normal) hello",
+                "bob>#Room(#room) Say(Action) waves",
+                "bob>#Room(#room) Say(Notice) note",
+                "Alice>#Room(#room) Say(Normal) t +tags",
+                "Alice>@bob(bob) Say(Normal) psst",
+                "Alice>@carol(carol) Say(Normal) psst",
+                "Alice>@Alice(alice) Say(Normal) note to self",
+            ]
+        );
+        // Each connection has a session of its own, and keeps it.
+        let alice = h.party(0).unwrap().session;
+        assert_ne!(alice, h.party(1).unwrap().session);
+        assert!(k.sessions.iter().filter(|&&s| s != alice).count() == 2);
+        assert_eq!(h.party_by_nick("ALICE").map(|p| p.nick_key), Some("alice"));
+    }
+
+    #[test]
+    fn file_offers_are_kept_as_their_name_and_rooms_answer_for_members_only() {
+        let mut h = Hub::new(HubConfig::default());
+        let mut k = Keeper::default();
+        for (id, nick) in [(0, "alice"), (1, "bob")] {
+            h.connect_native(id, "h", Clock::now(), &mut k);
+            apply(&mut h, &mut k, id, Command::Nick(nick));
+        }
+        let offer = Command::Offer {
+            to: "bob",
+            size: 12,
+            name: "a.txt",
+        };
+        apply(&mut h, &mut k, 0, offer);
+        assert_eq!(k.kept, ["alice>@bob(bob) FileOffer { size: 12 } a.txt"]);
+        apply(
+            &mut h,
+            &mut k,
+            0,
+            Command::Join {
+                rooms: "#Secret",
+                keys: None,
+            },
+        );
+        assert_eq!(
+            h.member_room(0, "#SECRET"),
+            Some(RoomRef {
+                name: "#Secret",
+                key: "#secret"
+            })
+        );
+        assert_eq!(h.member_room(1, "#secret"), None);
+        assert_eq!(h.member_room(0, "#nowhere"), None);
+        let rooms: Vec<&str> = h.member_rooms(0).iter().map(|r| r.key).collect();
+        assert_eq!(rooms, ["#lobby", "#secret"]);
+    }
+}
