@@ -40,15 +40,47 @@ pub fn owns(tag: u32) -> bool {
 /// connection's alone: nobody who takes the nick later (or registers it) reads it. The
 /// connection's key holds a space, which no account name can.
 pub fn participant(rules: NameRules, party: &Party<'_>) -> String {
-    match party.source.account {
-        Some(account) => registered(rules, account),
-        None => format!("session {:016x}", party.session),
-    }
+    PartyKey::of(rules, party).as_str().to_owned()
 }
 
 /// The key of an account (who may not be on line).
 pub fn registered(rules: NameRules, account: &str) -> String {
-    rules.fold(account).into()
+    rules.key(account).to_string()
+}
+
+/// [`participant`] on the stack, for keeping a message without an allocation.
+pub enum PartyKey {
+    /// `session ` and 16 hex digits.
+    Session([u8; 24]),
+    Account(crate::names::Key),
+}
+
+impl PartyKey {
+    pub fn of(rules: NameRules, party: &Party<'_>) -> PartyKey {
+        match party.source.account {
+            Some(account) => PartyKey::Account(rules.key(account)),
+            None => {
+                let mut buf = *b"session 0000000000000000";
+                write_hex(party.session, &mut buf[8..]);
+                PartyKey::Session(buf)
+            }
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            PartyKey::Session(buf) => std::str::from_utf8(buf).unwrap_or(""),
+            PartyKey::Account(key) => key,
+        }
+    }
+}
+
+/// `n` as 16 lowercase hex digits into `out` (at least 16 bytes), as a msgid is written.
+pub fn write_hex(n: u64, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in out.iter_mut().take(16).enumerate() {
+        *b = DIGITS[((n >> (60 - 4 * i)) & 0xf) as usize];
+    }
 }
 
 /// How a stored kind shows (None: tags alone, which no front end shows in history).

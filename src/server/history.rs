@@ -5,14 +5,15 @@
 
 use crate::config::Config;
 use crate::event::MsgKind;
-use crate::front::history::{line_of_window, participant};
+use crate::front::history::{line_of_window, write_hex, PartyKey};
 use crate::front::{Proto, Wire};
 use crate::hub::{Kept, KeptKind, KeptTo, RoomRef};
 use crate::names::NameRules;
 use crate::proto::history as wire;
 use crate::proto::irc::caps;
 use crate::store::{
-    HistoryMessage, MessageKind, RecentWindow, Sender, StoreHandle, Target, WindowLine, Write,
+    HistoryMessage, LineBatch, LineParts, MessageKind, RecentWindow, StoreHandle, Target,
+    TargetParts, WindowLine,
 };
 
 /// The recent window's cap: about 230 000 lines as chat has them (see docs/OPERATIONS.md).
@@ -35,7 +36,14 @@ pub struct History {
     pub kept: u64,
     /// Joins that were given lines.
     pub replays: u64,
+    /// Lines kept this pass, handed to the store together at its end ([`History::flush`]).
+    pending: LineBatch,
 }
+
+/// Lines kept in one pass past this many (or this many bytes) go to the store at once (a
+/// pass holds its deliveries in memory anyway; this only bounds the batch).
+const BATCH_LINES: usize = 1024;
+const BATCH_BYTES: usize = 1 << 20;
 
 impl History {
     /// The history side of the configuration, with the latest lines the store loaded.
@@ -48,6 +56,7 @@ impl History {
             batches: 0,
             kept: 0,
             replays: 0,
+            pending: LineBatch::new(),
         };
         for m in &recent {
             if let Target::Room(key) = &m.target {
@@ -69,57 +78,90 @@ impl History {
         &self.window
     }
 
-    /// The message as the store keeps it.
-    pub fn message(&self, k: &Kept<'_>) -> HistoryMessage {
+    /// Calls `f` with the message as the store keeps it, borrowed (no allocation for it).
+    fn with_parts<R>(rules: NameRules, k: &Kept<'_>, f: impl FnOnce(&LineParts<'_>) -> R) -> R {
+        let mut msgid = [0u8; 16];
+        write_hex(k.meta.id.0, &mut msgid);
+        let (from_key, to_key);
         let (target, target_name) = match k.to {
-            KeptTo::Room(room) => (Target::Room(room.key.to_owned()), room.name.to_owned()),
-            KeptTo::Direct(to) => (
-                Target::Direct {
-                    from: participant(self.rules, &k.from),
-                    to: participant(self.rules, &to),
-                },
-                to.source.nick.to_owned(),
-            ),
+            KeptTo::Room(room) => (TargetParts::Room(room.key), room.name),
+            KeptTo::Direct(to) => {
+                from_key = PartyKey::of(rules, &k.from);
+                to_key = PartyKey::of(rules, &to);
+                let target = TargetParts::Direct {
+                    from: from_key.as_str(),
+                    to: to_key.as_str(),
+                };
+                (target, to.source.nick)
+            }
         };
+        let offer;
         let (kind, text) = match k.kind {
-            KeptKind::Say(MsgKind::Normal) => (MessageKind::Privmsg, k.text.to_owned()),
-            KeptKind::Say(MsgKind::Notice) => (MessageKind::Notice, k.text.to_owned()),
-            KeptKind::Say(MsgKind::Action) => (MessageKind::Action, k.text.to_owned()),
+            KeptKind::Say(MsgKind::Normal) => (MessageKind::Privmsg, k.text),
+            KeptKind::Say(MsgKind::Notice) => (MessageKind::Notice, k.text),
+            KeptKind::Say(MsgKind::Action) => (MessageKind::Action, k.text),
             KeptKind::FileOffer { size } => {
-                (MessageKind::FileOffer, format!("{} ({size} bytes)", k.text))
+                offer = format!("{} ({size} bytes)", k.text);
+                (MessageKind::FileOffer, offer.as_str())
             }
         };
         let from = k.from.source;
-        HistoryMessage {
-            msgid: k.meta.id.to_string(),
+        f(&LineParts {
+            msgid: std::str::from_utf8(&msgid).unwrap_or(""),
             time: i64::try_from(k.meta.time_ms).unwrap_or(i64::MAX),
-            sender: Sender {
-                nick: from.nick.to_owned(),
-                user: from.user.to_owned(),
-                host: from.host.to_owned(),
-                account: from.account.map(str::to_owned),
-            },
+            nick: from.nick,
+            user: from.user,
+            host: from.host,
+            account: from.account,
             target,
             target_name,
             kind,
             text,
-            tags: k.tags.to_owned(),
-        }
+            tags: k.tags,
+        })
     }
 
-    /// Keeps one message: into the window (rooms) and to the store. A store whose queue is
-    /// full refuses it at once: counted (and logged by the store); chat goes on.
+    /// The message as the store keeps it (tests).
+    #[cfg(test)]
+    fn message(&self, k: &Kept<'_>) -> HistoryMessage {
+        let mut one = LineBatch::new();
+        History::with_parts(self.rules, k, |p| one.push(p));
+        one.into_messages()
+            .next()
+            .unwrap_or_else(|| unreachable!("one line was pushed"))
+    }
+
+    /// Keeps one message: into the window (rooms) now, and to the store with the pass's
+    /// other lines at its end (one handoff to the store thread a pass, not one a message;
+    /// its bytes copied once, into the batch).
     pub fn keep(&mut self, k: &Kept<'_>, store: Option<&mut StoreHandle>) {
         if !self.keep {
             return;
         }
-        let m = self.message(k);
-        if let KeptTo::Room(room) = k.to {
-            self.window.push(room.key, &m);
+        let (window, pending) = (&mut self.window, &mut self.pending);
+        History::with_parts(self.rules, k, |p| {
+            if let KeptTo::Room(room) = k.to {
+                window.push_parts(room.key, p);
+            }
+            pending.push(p);
+        });
+        if self.pending.len() >= BATCH_LINES || self.pending.bytes() >= BATCH_BYTES {
+            self.flush(store);
         }
+    }
+
+    /// Hands the lines kept so far to the store. A store whose queue is full refuses them at
+    /// once: counted (and logged by the store); chat goes on. Called at the end of every pass
+    /// and before queries go out, so a query sees every line said before it.
+    pub fn flush(&mut self, store: Option<&mut StoreHandle>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let lines = std::mem::take(&mut self.pending);
+        let n = lines.len() as u64;
         if let Some(store) = store {
-            if store.write(Write::Message(m)).is_ok() {
-                self.kept += 1;
+            if store.write_lines(lines).is_ok() {
+                self.kept += n;
             }
         }
     }
@@ -273,6 +315,19 @@ mod tests {
         for i in 0..5 {
             h.keep(&say(i, "hello", alice, KeptTo::Room(ROOM)), None);
         }
+        assert_eq!(h.pending.len(), 5);
+        assert_eq!(
+            h.pending
+                .clone()
+                .into_messages()
+                .map(|m| m.msgid)
+                .collect::<Vec<_>>(),
+            (0..5)
+                .map(|i| format!("{:016x}", 0x100 + i))
+                .collect::<Vec<_>>()
+        );
+        h.flush(None);
+        assert!(h.pending.is_empty());
         let mut out = Vec::new();
         h.replay(Wire::NATIVE, ROOM, "me", "srv", REPLAY_BYTES, &mut out);
         let text = String::from_utf8(out).unwrap();

@@ -407,8 +407,15 @@ impl Server {
         }
     }
 
+    /// Hands the pass's history lines to the store.
+    fn flush_history(&mut self) {
+        self.history.flush(self.store.as_mut());
+    }
+
     /// Sends the jobs front ends handed off; one that cannot be sent is answered at once.
+    /// Queries go after the lines kept before them, so they see those lines.
     fn dispatch_jobs(&mut self) {
+        self.flush_history();
         for (id, serial, tag, job) in std::mem::take(&mut self.jobs) {
             let out = self
                 .pending
@@ -514,6 +521,7 @@ impl Server {
             self.close_marked();
         }
         self.wake_paused();
+        self.flush_history();
     }
 
     fn fire_timers(&mut self) {
@@ -713,6 +721,7 @@ impl Server {
             link.transport.shutdown_write();
             link.transport.discard_unread();
         }
+        self.flush_history();
         if let Some(store) = self.store.take() {
             let report = store.close();
             info!(
