@@ -27,7 +27,8 @@ use scenarios::{Overrides, Row};
 
 const USAGE: &str = "usage: stress [--scenario all|idle|idle19k|fanout|fanout100|fanout1000|pairs|pairs500|rooms|files|slow|paced[,...]]
               [--proto native|irc] [--snak PATH] [--smoke]
-              [--target snak|snak-native|snak-irc|ngircd|redis[,...]] [--ngircd PATH] [--redis-server PATH]
+              [--target snak|snak-native|snak-irc|snak-native+history|snak-irc+history|ngircd|redis[,...]]
+              [--ngircd PATH] [--redis-server PATH]
               [--timeout SECS] [--stall SECS] [--out DIR]
               [--n N] [--senders S] [--msgs M] [--window W] [--pad BYTES] [--rate DELIVERIES_PER_S]
               [--pairs P] [--rooms R] [--room-size K] [--slow-share F] [--max-sendq BYTES]
@@ -36,7 +37,9 @@ const USAGE: &str = "usage: stress [--scenario all|idle|idle19k|fanout|fanout100
        stress --compare FILE   (medians per target and snak's ratios, from a --csv file)
 
 Several targets run interleaved: each repeat of a scenario runs once on every target in turn,
-so a change in the machine's background load falls on all of them alike.";
+so a change in the machine's background load falls on all of them alike. snak keeps no history
+(--no-history-store) unless the target ends in +history: then it keeps it in a fresh data
+directory on disk, the store's thread beside the loop (its share of the CPU is shown).";
 
 pub const ALL: [&str; 8] = [
     "idle",
@@ -122,6 +125,8 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
                         "snak" => ("snak", ""),
                         "snak-native" => ("snak", "native"),
                         "snak-irc" => ("snak", "irc"),
+                        "snak-native+history" => ("snak+history", "native"),
+                        "snak-irc+history" => ("snak+history", "irc"),
                         "ngircd" => ("ngircd", "irc"),
                         "redis" => ("redis", "redis"),
                         _ => return Err(format!("unknown target {t}\n{USAGE}")),
@@ -298,11 +303,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// How a target is named in tables: snak-native, snak-irc, ngircd, redis.
+/// How a target is named in tables: snak-native, snak-irc(+history), ngircd, redis.
 pub fn label(target: &str, proto: &str) -> String {
-    if target == "snak" {
-        format!("snak-{proto}")
-    } else {
-        target.to_string()
+    match target {
+        "snak" => format!("snak-{proto}"),
+        "snak+history" => format!("snak-{proto}+history"),
+        _ => target.to_string(),
     }
 }

@@ -210,7 +210,7 @@ pub fn run(opts: &Opts, name: &str, nofile: u64) -> Row {
     let na = match name {
         "files" if !proto.files() => Some("n/a: these users cannot take files"),
         // The slow-consumer policy under test is snak's `--max-sendq`.
-        "slow" if opts.target != "snak" => Some("n/a: snak's sendq policy"),
+        "slow" if !opts.target.starts_with("snak") => Some("n/a: snak's sendq policy"),
         _ => None,
     };
     if let Some(na) = na {
@@ -270,7 +270,7 @@ fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), 
         w.finish();
     }
     let r = r.map_err(|e| format!("{e}; {} on stop: {stop}", opts.target));
-    if r.is_ok() && opts.target == "snak" && !stop.contains("exit status: 0") {
+    if r.is_ok() && opts.target.starts_with("snak") && !stop.contains("exit status: 0") {
         return Err(format!("snak did not exit cleanly on SIGTERM: {stop}"));
     }
     r
@@ -294,6 +294,18 @@ fn start_snak(
     }
     if name == "files" {
         flags.extend(["--max-file-size".into(), p.file_size.max(1).to_string()]);
+    }
+    // History on: kept on disk as in production, in a directory of this run's own (the last
+    // --data-dir wins); off: nothing kept (a binary older than history has no switch).
+    let help = daemon::help_text(&snak);
+    if opts.target == "snak+history" {
+        let dir = opts
+            .out
+            .join(format!("snak-data-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        flags.extend(["--data-dir".into(), dir.display().to_string()]);
+    } else if help.contains("--no-history-store") {
+        flags.push("--no-history-store".into());
     }
     Daemon::start_snak(&snak, &flags, log, opts.server_cpu)
 }
@@ -474,8 +486,19 @@ fn traffic<'p>(
         daemon::self_cpu_secs(),
         daemon::machine_busy_secs(),
     );
+    // The loop's thread and the store's, apart (10 ms ticks): history costs the second.
+    let threads = || {
+        let of = |name| daemon::thread_cpu_secs(pid, name);
+        of("snak").zip(of("snak-store"))
+    };
+    let threads0 = threads();
     let r = e.traffic();
     row.srv_cpu = daemon::cpu_secs(pid) - s0;
+    if let (Some((l0, st0)), Some((l1, st1))) = (threads0, threads()) {
+        if st1 > st0 {
+            row.extra = format!("loop {:.2}s, store thread {:.2}s", l1 - l0, st1 - st0);
+        }
+    }
     row.gen_cpu = daemon::self_cpu_secs() - g0;
     row.other_cpu = (daemon::machine_busy_secs() - m0 - row.srv_cpu - row.gen_cpu).max(0.0);
     row.rss_kib = daemon::mem_kib(pid);
