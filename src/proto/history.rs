@@ -372,6 +372,21 @@ pub fn write_irc_line(
     batch: Option<&str>,
     out: &mut Vec<u8>,
 ) {
+    let tag = batch.map(|b| format!("batch={b}"));
+    write_irc_line_in(line, caps, server, me, tag.as_deref(), &mut Vec::new(), out);
+}
+
+/// [`write_irc_line`] with the batch tag made (`batch=ID`) and a scratch buffer, once for
+/// all the lines of a batch.
+fn write_irc_line_in(
+    line: &Line<'_>,
+    caps: u32,
+    server: &str,
+    me: &str,
+    tag: Option<&str>,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) {
     let Some(id) = MsgId::parse(line.msgid) else {
         return;
     };
@@ -414,13 +429,12 @@ pub fn write_irc_line(
         text: &text,
         tags: line.tags,
     };
-    let Some(batch) = batch else {
+    let Some(tag) = tag else {
         return irc::encode_with(&event, me, server, caps, line.time, out);
     };
-    let mut lines = Vec::new();
-    irc::encode_with(&event, me, server, caps, line.time, &mut lines);
-    let tag = format!("batch={batch}");
-    for l in lines.split_inclusive(|&b| b == b'\n') {
+    scratch.clear();
+    irc::encode_with(&event, me, server, caps, line.time, scratch);
+    for l in scratch.split_inclusive(|&b| b == b'\n') {
         irc::insert_tag(l, tag.as_bytes(), out);
     }
 }
@@ -436,15 +450,17 @@ pub fn write_irc_history(
     batch: &str,
     out: &mut Vec<u8>,
 ) {
+    let mut scratch = Vec::new();
     if caps & caps::BATCH == 0 {
         for line in lines {
-            write_irc_line(line, caps, server, me, None, out);
+            write_irc_line_in(line, caps, server, me, None, &mut scratch, out);
         }
         return;
     }
+    let tag = format!("batch={batch}");
     write_batch_start(server, batch, "chathistory", &[target], out);
     for line in lines {
-        write_irc_line(line, caps, server, me, Some(batch), out);
+        write_irc_line_in(line, caps, server, me, Some(&tag), &mut scratch, out);
     }
     write_batch_end(server, batch, out);
 }
