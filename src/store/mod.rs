@@ -19,7 +19,7 @@
 //! 5. At shutdown, [`StoreHandle::close`]: the queue is drained and committed, the threads
 //!    end.
 //!
-//! What is promised (see docs/STORE.md for the operator's version):
+//! What is promised (docs/OPERATIONS.md, "Data and durability", has the operator's version):
 //! - `close()` loses nothing that was accepted, unless the disk is failing at that moment
 //!   (then it retries for `close_timeout` and reports how many writes were lost).
 //! - A kill -9 (or a crash, or a power cut: commits are fsynced) loses at most what was
