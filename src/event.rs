@@ -5,6 +5,9 @@
 
 use crate::names::NameError;
 
+pub mod services;
+pub use services::ServiceReply;
+
 /// Who did something, as IRC's `nick!user@host` needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Source<'a> {
@@ -296,6 +299,8 @@ pub enum Event<'a> {
     File(FileEvent<'a>),
     /// What only some front ends show (IRC today); the others write nothing for these.
     Extra(Extra<'a>),
+    /// The account and room services' answers and notices.
+    Service(ServiceReply<'a>),
 }
 
 /// Events that a front end may ignore: IRCv3 notifications, IRC's own listings.
@@ -517,8 +522,9 @@ pub struct Whois<'a> {
     pub user: &'a str,
     pub host: &'a str,
     pub realname: &'a str,
-    /// The rooms the user is in, with whether an operator there.
-    pub rooms: &'a [(&'a str, bool)],
+    /// The rooms the user is in, each with its highest prefix there: `@` (operator), `+`
+    /// (voice) or none.
+    pub rooms: &'a [(&'a str, &'static str)],
     pub oper: bool,
     pub away: Option<&'a str>,
     /// The account the user is logged in to, if any (always None until accounts exist).
@@ -616,7 +622,7 @@ pub enum FileEvent<'a> {
     /// To the recipient; one that takes files through a link gets it (opening it accepts).
     Offer {
         id: u64,
-        from: &'a str,
+        from: Source<'a>,
         size: u64,
         name: &'a str,
         download: Option<&'a str>,

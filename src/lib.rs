@@ -29,6 +29,7 @@
 //!   TOML config file, `--help`, `--check-config` and reload diffs follow; passwords as secrets.
 
 pub mod auth;
+pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod event;

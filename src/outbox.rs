@@ -44,8 +44,15 @@ pub struct OutQueue {
     head: u32,
     tail: u32,
     pending: u32,
-    backlog: Vec<u8>,
-    backlog_pos: usize,
+    /// Only while behind: boxed, so an idle connection pays one pointer for it.
+    backlog: Option<Box<Backlog>>,
+}
+
+/// What a connection's socket did not take yet: `buf[pos..]`.
+#[derive(Debug, Default)]
+struct Backlog {
+    buf: Vec<u8>,
+    pos: usize,
 }
 
 impl Default for OutQueue {
@@ -54,8 +61,7 @@ impl Default for OutQueue {
             head: NONE,
             tail: NONE,
             pending: 0,
-            backlog: Vec::new(),
-            backlog_pos: 0,
+            backlog: None,
         }
     }
 }
@@ -63,12 +69,43 @@ impl Default for OutQueue {
 impl OutQueue {
     /// Bytes waiting for this connection, this pass's and older.
     pub fn queued(&self) -> usize {
-        self.pending as usize + self.backlog.len() - self.backlog_pos
+        self.pending as usize + self.backlog()
     }
 
     /// Bytes left over from earlier passes (a slow reader's debt).
     pub fn backlog(&self) -> usize {
-        self.backlog.len() - self.backlog_pos
+        self.backlog.as_ref().map_or(0, |b| b.buf.len() - b.pos)
+    }
+
+    fn backlog_bytes(&self) -> &[u8] {
+        self.backlog.as_ref().map_or(&[], |b| &b.buf[b.pos..])
+    }
+
+    fn backlog_extend(&mut self, bytes: &[u8]) {
+        self.backlog
+            .get_or_insert_with(Box::default)
+            .buf
+            .extend_from_slice(bytes);
+    }
+
+    /// `n` bytes of the backlog were written; a backlog written whole is given back.
+    fn backlog_written(&mut self, n: usize) {
+        if let Some(b) = &mut self.backlog {
+            b.pos = (b.pos + n).min(b.buf.len());
+            if b.pos == b.buf.len() {
+                self.backlog = None;
+            }
+        }
+    }
+
+    /// Moves the unwritten bytes to the front once most of the buffer is written.
+    fn backlog_compact(&mut self, always: bool) {
+        if let Some(b) = &mut self.backlog {
+            if b.pos > 0 && (always || b.pos > b.buf.len() / 2) {
+                b.buf.drain(..b.pos);
+                b.pos = 0;
+            }
+        }
     }
 
     fn has_items(&self) -> bool {
@@ -136,7 +173,7 @@ impl Outbox {
         if q.backlog() > 0 {
             // Behind already: keep order by appending to the backlog; the writable event sends it.
             let (s, e) = (span.start as usize, (span.start + span.len) as usize);
-            q.backlog.extend_from_slice(&self.arena[s..e]);
+            q.backlog_extend(&self.arena[s..e]);
             return;
         }
         if q.has_items() {
@@ -181,7 +218,7 @@ impl Outbox {
             let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
             let mut n = 0;
             if q.backlog() > 0 {
-                slices[0] = IoSlice::new(&q.backlog[q.backlog_pos..]);
+                slices[0] = IoSlice::new(q.backlog_bytes());
                 n = 1;
             }
             let (mut c, mut sk) = (cursor, skip);
@@ -210,8 +247,7 @@ impl Outbox {
                 n += 1;
             }
             if n == 0 {
-                q.backlog = Vec::new();
-                q.backlog_pos = 0;
+                q.backlog = None;
                 return Ok(Flushed::All);
             }
             match socket.write_vectored(&slices[..n]) {
@@ -219,12 +255,8 @@ impl Outbox {
                 Ok(mut written) => {
                     self.written += written as u64;
                     let from_backlog = written.min(q.backlog());
-                    q.backlog_pos += from_backlog;
+                    q.backlog_written(from_backlog);
                     written -= from_backlog;
-                    if q.backlog() == 0 && !q.backlog.is_empty() {
-                        q.backlog = Vec::new();
-                        q.backlog_pos = 0;
-                    }
                     while written > 0 && cursor != NONE {
                         let item = self.items[cursor as usize];
                         let left = (item.span.len - skip) as usize;
@@ -250,17 +282,14 @@ impl Outbox {
 
     /// Copies the unwritten spans into the connection's backlog.
     fn keep_rest(&self, q: &mut OutQueue, mut cursor: u32, mut skip: u32) {
-        if q.backlog_pos > 0 {
-            q.backlog.drain(..q.backlog_pos);
-            q.backlog_pos = 0;
-        }
+        q.backlog_compact(true);
         while cursor != NONE {
             let item = self.items[cursor as usize];
             let (s, e) = (
                 (item.span.start + skip) as usize,
                 (item.span.start + item.span.len) as usize,
             );
-            q.backlog.extend_from_slice(&self.arena[s..e]);
+            q.backlog_extend(&self.arena[s..e]);
             cursor = item.next;
             skip = 0;
         }
@@ -273,25 +302,21 @@ impl Outbox {
         written: &mut u64,
     ) -> io::Result<Flushed> {
         while q.backlog() > 0 {
-            match socket.write(&q.backlog[q.backlog_pos..]) {
+            match socket.write(q.backlog_bytes()) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    q.backlog_pos += n;
+                    q.backlog_written(n);
                     *written += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if q.backlog_pos > q.backlog.len() / 2 {
-                        q.backlog.drain(..q.backlog_pos);
-                        q.backlog_pos = 0;
-                    }
+                    q.backlog_compact(false);
                     return Ok(Flushed::Blocked);
                 }
                 Err(e) => return Err(e),
             }
         }
-        q.backlog = Vec::new();
-        q.backlog_pos = 0;
+        q.backlog = None;
         Ok(Flushed::All)
     }
 
@@ -375,7 +400,7 @@ mod tests {
         assert_eq!(sa.got, b"one\ntwo\nthree\n");
         assert_eq!(sa.calls, 1, "three messages, one write");
         assert_eq!(a.queued(), 0);
-        assert_eq!(a.backlog.capacity(), 0, "nothing held after catching up");
+        assert!(a.backlog.is_none(), "nothing held after catching up");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Interop: a real third-party IRC client library (Python's `irc` package, installed by
-//! `.ci/run` into `.venv-ci`) registers, negotiates message-tags and server-time, joins a
-//! room, talks with a native client (checking the tags it gets) and parts.
+//! Interop: a real third-party IRC client library (Python's `irc` package, pinned in
+//! `tests/interop/requirements.txt` and installed by `make test` into `.venv-test` through
+//! `tests/venv.sh`) registers, negotiates message-tags and server-time, joins a room, talks
+//! with a native client (checking the tags it gets) and parts.
 
 mod common;
 
@@ -12,23 +13,12 @@ use common::Daemon;
 #[test]
 fn python_irc_library_talks_to_a_native_client() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv-ci/bin/python");
-    let has_lib = python.exists()
-        && Command::new(&python)
-            .args(["-c", "import irc.client"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !has_lib {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the interop test: .venv-ci with the irc package is missing"
+    let Some(python) = common::test_python("irc.client") else {
+        return common::skip(
+            "no Python with the irc package; `make test` makes .venv-test with it, or run \
+             tests/venv.sh .venv-test tests/interop/requirements.txt",
         );
-        eprintln!(
-            "SKIPPED interop test: no .venv-ci with the Python irc package \
-             (python3 -m venv .venv-ci && .venv-ci/bin/pip install irc==20.5.0)"
-        );
-        return;
-    }
+    };
     let d = Daemon::start(&[]);
     let irc = d.irc.expect("an IRC listener");
     let mut nat = d.named("nat");

@@ -1,7 +1,8 @@
 //! Runs the soak tool (`examples/soak`) for about five seconds against the freshly built
-//! daemon: normal chat beside floods, slow readers, half-open and reset connections and file
-//! transfers; it must report that every normal message arrived exactly once and in order and
-//! that memory came back down. Timings are never asserted.
+//! daemon: normal chat beside floods, slow readers, half-open and reset connections, file
+//! transfers and the amplification attack; it must report that every normal message arrived
+//! exactly once and in order, that the attack was refused, and that memory came back down.
+//! Timings are never asserted.
 //!
 //! `make test` builds the example first; this test only runs it.
 
@@ -25,4 +26,5 @@ fn the_soak_passes_at_smoke_size() {
     );
     assert!(stdout.contains("soak: PASS"), "{stdout}");
     assert!(stdout.contains("transferred and checked"), "{stdout}");
+    assert!(stdout.contains("soak: amplification: "), "{stdout}");
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct Daemon {
     child: Child,
-    pub native: Option<SocketAddr>,
-    pub irc: Option<SocketAddr>,
+    /// Every `listening KIND ADDR` snak printed (a peer: one, of kind "tcp").
+    pub listeners: Vec<(String, SocketAddr)>,
 }
 
 impl Daemon {
@@ -23,16 +23,19 @@ impl Daemon {
         cpu: Option<usize>,
     ) -> Result<Daemon, String> {
         let logf = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        // Nothing kept, and no web listener unless the target is one; an older binary that
+        // knows neither option gets neither.
+        let help = help_text(bin);
+        let mut base = vec!["--listen", "127.0.0.1:0", "--irc-listen", "127.0.0.1:0"];
+        let web = extra.iter().any(|a| a.starts_with("--web"));
+        if help.contains("--no-web") && !web {
+            base.push("--no-web");
+        }
+        if help.contains("--data-dir") {
+            base.extend(["--data-dir", "none"]);
+        }
         let mut child = Command::new(bin)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--irc-listen",
-                "127.0.0.1:0",
-                "--no-web",
-                "--data-dir",
-                "none",
-            ])
+            .args(base)
             .args(extra)
             .env(
                 "RUST_LOG",
@@ -57,8 +60,7 @@ impl Daemon {
         });
         let mut d = Daemon {
             child,
-            native: None,
-            irc: None,
+            listeners: Vec::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -67,8 +69,11 @@ impl Daemon {
                 Ok(line) => {
                     let w: Vec<&str> = line.split_whitespace().collect();
                     match w.as_slice() {
-                        ["listening", "native", a] => d.native = a.parse().ok(),
-                        ["listening", "irc", a] => d.irc = a.parse().ok(),
+                        ["listening", kind, a] => {
+                            if let Ok(a) = a.parse() {
+                                d.listeners.push((kind.to_string(), a));
+                            }
+                        }
                         ["ready"] => break,
                         _ => {}
                     }
@@ -104,8 +109,7 @@ impl Daemon {
         pin_child(&mut child, cpu)?;
         let mut d = Daemon {
             child,
-            native: Some(addr),
-            irc: Some(addr),
+            listeners: vec![("tcp".into(), addr)],
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -123,6 +127,14 @@ impl Daemon {
         }
         d.stop();
         Err(format!("{:?} never listened on {addr}", cmd.get_program()))
+    }
+
+    /// The address of the listener of `kind` (a peer's one listener whatever the kind).
+    pub fn listener(&self, kind: &str) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(k, _)| k == kind || k == "tcp")
+            .map(|l| l.1)
     }
 
     pub fn pid(&self) -> u32 {
@@ -163,6 +175,17 @@ impl Drop for Daemon {
             self.stop();
         }
     }
+}
+
+/// A binary's `--help`, to see which options it has.
+pub fn help_text(bin: &Path) -> String {
+    Command::new(bin)
+        .arg("--help")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+        })
+        .unwrap_or_default()
 }
 
 /// How many CPUs this process may run on.
@@ -218,16 +241,6 @@ pub fn cpu_secs(pid: u32) -> f64 {
         }
     }
     cpu_ticks_secs(pid)
-}
-
-/// `BIN --help`, to learn which options a binary has ("" if it cannot tell).
-pub fn help_text(bin: &Path) -> String {
-    Command::new(bin)
-        .arg("--help")
-        .stdin(Stdio::null())
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
 }
 
 /// CPU seconds of the threads of `pid` named `name` (from /proc, 10 ms ticks); None if it has

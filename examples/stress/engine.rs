@@ -7,14 +7,16 @@
 //! sequence arrives exactly once and in order.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::layer::{Layer, Transport};
 use crate::net::{self, Io};
-use crate::proto::{parse_payload, payload, Event, FileEvent, Proto};
+use crate::proto::{parse_payload, payload, Event, FileEvent, Lobby, Proto};
 use crate::stats::Hist;
 
 /// A file sender keeps at most this much queued in its own buffer.
@@ -22,11 +24,14 @@ const FILE_QUEUE: usize = 256 * 1024;
 const FRAME: usize = 65536;
 /// The kernel receive buffer of a client that never reads: small, so the server's queue for it
 /// fills fast.
-const SLOW_RCVBUF: usize = 4096;
+pub const SLOW_RCVBUF: usize = 4096;
 /// Bytes of the file pattern: a prime period, so frames never line up with it.
 const PATTERN: usize = 251;
 /// The pacing timer's token (connections are 0..n).
 const TIMER: Token = Token(usize::MAX);
+/// A storm's reconnects come from source addresses this many clients further on, so they
+/// never wait for a port of the connection they replace.
+const ROUND_STRIDE: usize = 100_000;
 
 /// A chat group: a room, or (room `None`) a pair exchanging direct messages.
 pub struct Group {
@@ -63,6 +68,11 @@ pub struct Spec {
     /// the client's side only: a native client, which waits for the server to speak first,
     /// then waits forever.
     pub connect_batch: usize,
+    /// Where registration leaves a client.
+    pub lobby: Lobby,
+    /// What carries the protocol, and the TLS configuration if it is TLS.
+    pub transport: Transport,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Spec {
@@ -82,6 +92,9 @@ impl Spec {
             timeout,
             stall: Duration::from_secs(10),
             connect_batch: 100,
+            lobby: Lobby::Out,
+            transport: Transport::Plain,
+            tls: None,
         }
     }
 }
@@ -112,6 +125,16 @@ struct Conn {
     binary_left: usize,
     file: Option<usize>,
     queued: bool,
+    /// TLS or WebSocket under the protocol (None: plain TCP, written straight from `wbuf`).
+    layer: Option<Box<Layer>>,
+    /// Wire bytes from the layer not yet written.
+    wire: Vec<u8>,
+    wire_pos: usize,
+    /// Sent its quit in a storm: what it hears now is ignored, its close is expected.
+    quitting: bool,
+    /// Join/part churn: pairs sent and parts seen.
+    churn_sent: u64,
+    churn_done: u64,
 }
 
 struct Sender {
@@ -154,6 +177,9 @@ pub struct Outcome {
     pub slow_delivered: u64,
     pub sendq_quits: u64,
     pub file_bytes: u64,
+    /// Storm: clients that quit and came back; churn: join/part pairs done.
+    pub storm_back: u64,
+    pub churned: u64,
     pub traffic: Duration,
     pub connect: Duration,
     /// Reads, and those the kernel gave no arrival timestamp for.
@@ -202,6 +228,13 @@ pub struct Engine<'p> {
     /// A timerfd that wakes the loop when the next paced message is due. epoll's timeout has
     /// millisecond granularity (mio rounds up), which alone made paced sends up to 1 ms late.
     timer: Timer,
+    /// Storm: quits go out while on, clients that have closed wait here to reconnect.
+    storming: bool,
+    quit_next: usize,
+    reconnect: Vec<usize>,
+    round: usize,
+    /// Join/part churn: the room, the clients, the pairs each sends.
+    churn: Option<(String, Vec<usize>, u64)>,
 }
 
 /// A one-shot CLOCK_MONOTONIC timerfd with nanosecond resolution, closed on drop.
@@ -276,6 +309,12 @@ impl<'p> Engine<'p> {
                 binary_left: 0,
                 file: None,
                 queued: false,
+                layer: None,
+                wire: Vec::new(),
+                wire_pos: 0,
+                quitting: false,
+                churn_sent: 0,
+                churn_done: 0,
             })
             .collect();
         let mut e = Engine {
@@ -311,6 +350,11 @@ impl<'p> Engine<'p> {
             read_ns: 0,
             rt_start: net::realtime_ns(),
             timer,
+            storming: false,
+            quit_next: 0,
+            reconnect: Vec::new(),
+            round: 0,
+            churn: None,
         };
         e.plan();
         Ok(e)
@@ -413,6 +457,35 @@ impl<'p> Engine<'p> {
             }
         }
         Ok(())
+    }
+
+    /// A reconnect storm: every client quits and, once the server has closed it, connects and
+    /// registers again (at most `connect_batch` of them between quit and registration at
+    /// once). Ends when all are back.
+    pub fn storm(&mut self) -> Result<(), String> {
+        self.storming = true;
+        self.round += 1;
+        (self.quit_next, self.welcomed, self.named) = (0, 0, 0);
+        let r = self.run_until("storm", |e| {
+            e.quit_next == e.spec.n && e.named == e.spec.n && e.reconnect.is_empty()
+        });
+        self.storming = false;
+        self.out.storm_back = self.named as u64;
+        r
+    }
+
+    /// Join/part churn: each of `clients` joins and parts `room` `pairs` times, with at most
+    /// `window` pairs unconfirmed (its own part line confirms one). Ends when all are done.
+    pub fn churn(&mut self, room: &str, clients: Vec<usize>, pairs: u64) -> Result<(), String> {
+        for &c in &clients {
+            // Past `Named`: its own join lines are not registration any more.
+            self.conns[c].stage = Stage::Joined;
+        }
+        let want = clients.len() as u64 * pairs;
+        self.churn = Some((room.to_string(), clients, pairs));
+        let r = self.run_until("join/part", |e| e.out.churned == want);
+        self.churn = None;
+        r
     }
 
     /// Sends every message (and file) and waits until every reading receiver has them all.
@@ -522,6 +595,7 @@ impl<'p> Engine<'p> {
         loop {
             self.start_connects();
             self.pump_senders();
+            self.pump_churn();
             self.flush_dirty();
             if let Some(f) = self.fatal.take() {
                 return Err(format!("{what}: {f}"));
@@ -628,34 +702,95 @@ impl<'p> Engine<'p> {
         best
     }
 
+    /// Starts connects (and, in a storm, quits and reconnects) up to the batch in flight.
     fn start_connects(&mut self) {
-        while self.inflight < self.spec.connect_batch && self.next_connect < self.spec.n {
-            let i = self.next_connect;
-            self.next_connect += 1;
-            let rcvbuf = self.conns[i].slow.then_some(SLOW_RCVBUF);
-            let mut sock =
-                match net::connect_from(net::source_addr(self.spec.first + i), self.addr, rcvbuf) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        self.fatal = Some(format!("connect #{i}: {e}"));
-                        return;
-                    }
-                };
-            if let Err(e) = self.poll.registry().register(
-                &mut sock,
-                Token(i),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                self.fatal = Some(format!("register #{i}: {e}"));
+        while self.inflight < self.spec.connect_batch {
+            let i = if let Some(i) = self.reconnect.pop() {
+                i
+            } else if self.storming && self.quit_next < self.spec.n {
+                let i = self.quit_next;
+                self.quit_next += 1;
+                let c = &mut self.conns[i];
+                if c.sock.is_none() {
+                    continue;
+                }
+                c.quitting = true;
+                self.proto.quit(&mut c.wbuf);
+                self.inflight += 1;
+                self.mark(i);
+                continue;
+            } else if self.next_connect < self.spec.n {
+                self.next_connect += 1;
+                self.next_connect - 1
+            } else {
+                break;
+            };
+            self.open(i);
+            if self.fatal.is_some() {
                 return;
             }
-            let c = &mut self.conns[i];
-            c.sock = Some(sock);
-            c.stage = Stage::Connecting;
-            self.proto.hello(&c.nick, &mut c.wbuf);
-            self.inflight += 1;
-            self.mark(i);
         }
+    }
+
+    /// Connects client `i` (again, in a storm) and queues its hello.
+    fn open(&mut self, i: usize) {
+        let rcvbuf = self.conns[i].slow.then_some(SLOW_RCVBUF);
+        let src = net::source_addr(self.spec.first + i + self.round * ROUND_STRIDE);
+        let mut sock = match net::connect_from(src, self.addr, rcvbuf) {
+            Ok(s) => s,
+            Err(e) => {
+                self.fatal = Some(format!("connect #{i}: {e}"));
+                return;
+            }
+        };
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self.poll.registry().register(&mut sock, Token(i), interest) {
+            self.fatal = Some(format!("register #{i}: {e}"));
+            return;
+        }
+        let layer = match self.spec.transport {
+            Transport::Plain => None,
+            t => match Layer::new(t, "localhost", self.spec.tls.as_ref(), i as u64 + 1) {
+                Ok(l) => Some(Box::new(l)),
+                Err(e) => {
+                    self.fatal = Some(format!("client #{i}: {e}"));
+                    return;
+                }
+            },
+        };
+        let c = &mut self.conns[i];
+        c.sock = Some(sock);
+        c.stage = Stage::Connecting;
+        c.rbuf.clear();
+        c.wbuf.clear();
+        c.wpos = 0;
+        c.wire.clear();
+        c.wire_pos = 0;
+        c.layer = layer;
+        self.proto.hello(&c.nick, &mut c.wbuf);
+        self.inflight += 1;
+        self.mark(i);
+    }
+
+    /// Churning clients send join/part pairs while their window has room.
+    fn pump_churn(&mut self) {
+        let Some((room, clients, pairs)) = self.churn.take() else {
+            return;
+        };
+        for &c in &clients {
+            let conn = &mut self.conns[c];
+            let mut sent = false;
+            while conn.churn_sent < pairs && conn.churn_sent - conn.churn_done < self.spec.window {
+                self.proto.join(&room, &mut conn.wbuf);
+                self.proto.part(&room, &mut conn.wbuf);
+                conn.churn_sent += 1;
+                sent = true;
+            }
+            if sent {
+                self.mark(c);
+            }
+        }
+        self.churn = Some((room, clients, pairs));
     }
 
     fn mark(&mut self, c: usize) {
@@ -676,6 +811,9 @@ impl<'p> Engine<'p> {
     }
 
     fn flush(&mut self, c: usize) {
+        if self.conns[c].layer.is_some() {
+            return self.flush_layered(c);
+        }
         let conn = &mut self.conns[c];
         let Some(sock) = conn.sock.as_mut() else {
             return;
@@ -703,6 +841,44 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// `flush` for a client under TLS or WebSocket: plaintext through the layer, then the
+    /// wire bytes to the socket.
+    fn flush_layered(&mut self, c: usize) {
+        let conn = &mut self.conns[c];
+        let Some(layer) = conn.layer.as_mut() else {
+            return;
+        };
+        if conn.wpos < conn.wbuf.len() || layer.wants_write() {
+            if let Err(e) = layer.send(&conn.wbuf[conn.wpos..], &mut conn.wire) {
+                self.error(c, &e);
+                return self.closed(c);
+            }
+            conn.wbuf.clear();
+            conn.wpos = 0;
+        }
+        let mut lost = false;
+        while conn.wire_pos < conn.wire.len() {
+            let Some(sock) = conn.sock.as_mut() else {
+                return;
+            };
+            match net::write(sock, &conn.wire[conn.wire_pos..]) {
+                Io::Done(n) => conn.wire_pos += n,
+                Io::Blocked => break,
+                Io::Closed => {
+                    lost = true;
+                    break;
+                }
+            }
+        }
+        if lost {
+            return self.closed(c);
+        }
+        if conn.wire_pos == conn.wire.len() {
+            conn.wire.clear();
+            conn.wire_pos = 0;
+        }
+    }
+
     fn read_conn(&mut self, c: usize) {
         let mut buf = std::mem::take(&mut self.scratch);
         while let Some(sock) = self.conns[c].sock.as_mut() {
@@ -718,7 +894,22 @@ impl<'p> Engine<'p> {
                             self.now_ns()
                         }
                     };
-                    self.conns[c].rbuf.extend_from_slice(&buf[..n]);
+                    let conn = &mut self.conns[c];
+                    match conn.layer.as_mut() {
+                        None => conn.rbuf.extend_from_slice(&buf[..n]),
+                        Some(layer) => {
+                            let r = layer.recv(&buf[..n], &mut conn.rbuf);
+                            let more = layer.wants_write();
+                            if let Err(e) = r {
+                                self.error(c, &e);
+                                self.closed(c);
+                                break;
+                            }
+                            if more {
+                                self.mark(c);
+                            }
+                        }
+                    }
                     self.process(c);
                 }
                 Io::Blocked => break,
@@ -765,20 +956,44 @@ impl<'p> Engine<'p> {
     }
 
     fn line(&mut self, c: usize, line: &str) {
+        if self.conns[c].quitting {
+            return; // the goodbye, and what was on its way
+        }
         match self.proto.parse(line) {
             Event::Welcome { named } => {
                 if self.conns[c].stage == Stage::Connecting {
                     self.welcomed += 1;
                     self.inflight -= 1;
-                    if named {
-                        self.conns[c].stage = Stage::Named;
-                        self.named += 1;
-                    } else {
-                        self.conns[c].stage = Stage::Welcomed;
-                        let conn = &mut self.conns[c];
-                        self.proto.settle(&conn.nick, &mut conn.wbuf);
+                    let lobby = self.spec.lobby;
+                    let conn = &mut self.conns[c];
+                    let waits = (!named || lobby != Lobby::Out)
+                        && self.proto.settle(&conn.nick, lobby, &mut conn.wbuf);
+                    if waits {
+                        conn.stage = Stage::Welcomed;
                         self.mark(c);
+                    } else {
+                        conn.stage = Stage::Named;
+                        self.named += 1;
                     }
+                }
+            }
+            Event::Pong => {
+                let conn = &mut self.conns[c];
+                if conn.stage == Stage::Welcomed {
+                    conn.stage = Stage::Named;
+                    self.named += 1;
+                } else if conn.stage == Stage::Named {
+                    conn.stage = Stage::Joined;
+                    self.joined += 1;
+                }
+            }
+            Event::Parted { nick, room } => {
+                let conn = &mut self.conns[c];
+                let churning = self.churn.as_ref().is_some_and(|(r, _, _)| r == room);
+                if churning && nick.eq_ignore_ascii_case(&conn.nick) && conn.churn_sent > 0 {
+                    conn.churn_done += 1;
+                    self.out.churned += 1;
+                    self.last_progress = Instant::now();
                 }
             }
             Event::Renamed { new } => {
@@ -790,9 +1005,11 @@ impl<'p> Engine<'p> {
             }
             Event::Joined { nick, .. } => {
                 let conn = &mut self.conns[c];
-                if conn.stage == Stage::Named
-                    && nick.map_or(true, |n| n.eq_ignore_ascii_case(&conn.nick))
-                {
+                let mine = nick.map_or(true, |n| n.eq_ignore_ascii_case(&conn.nick));
+                if mine && conn.stage == Stage::Welcomed && self.spec.lobby != Lobby::Out {
+                    conn.stage = Stage::Named; // an IRC client's registration into #lobby
+                    self.named += 1;
+                } else if mine && conn.stage == Stage::Named {
                     conn.stage = Stage::Joined;
                     self.joined += 1;
                 }
@@ -1012,13 +1229,27 @@ impl<'p> Engine<'p> {
 
     fn closed(&mut self, c: usize) {
         let conn = &mut self.conns[c];
-        if let Some(mut s) = conn.sock.take() {
-            let _ = self.poll.registry().deregister(&mut s);
+        let Some(mut s) = conn.sock.take() else {
+            return; // seen closed already
+        };
+        let _ = self.poll.registry().deregister(&mut s);
+        conn.layer = None;
+        if conn.quitting {
+            // A storm's quit, as expected: back in the queue to reconnect.
+            conn.quitting = false;
+            conn.stage = Stage::Idle;
+            self.inflight -= 1;
+            self.reconnect.push(c);
+            return;
         }
         if conn.slow {
             self.out.slow_dropped += 1;
         } else if self.fatal.is_none() {
-            self.fatal = Some(format!("the server closed {} (client {c})", conn.nick));
+            let why = match self.out.first_errors.last() {
+                Some(e) if e.starts_with(&format!("{}: ", conn.nick)) => format!(" after {e}"),
+                _ => String::new(),
+            };
+            self.fatal = Some(format!("the server closed {} (client {c}){why}", conn.nick));
         }
         if conn.stage == Stage::Connecting {
             self.inflight -= 1;

@@ -23,6 +23,27 @@ pub fn raise_nofile() -> u64 {
     }
 }
 
+/// The most the kernel lets one TCP socket's send buffer hold on this machine: what it grows
+/// to by itself (`tcp_wmem`, third field) or what a program may set (twice `wmem_max`).
+/// 64 MiB where /proc cannot be read.
+pub fn tcp_send_buffer_max() -> u64 {
+    let read = |path: &str, field: usize| -> Option<u64> {
+        std::fs::read_to_string(path)
+            .ok()?
+            .split_whitespace()
+            .nth(field)?
+            .parse()
+            .ok()
+    };
+    match (
+        read("/proc/sys/net/ipv4/tcp_wmem", 2),
+        read("/proc/sys/net/core/wmem_max", 0),
+    ) {
+        (Some(auto), Some(set)) => auto.max(2 * set),
+        _ => 64 << 20,
+    }
+}
+
 /// The loopback source address for client number `i`. One (source, destination) pair has
 /// about 28k ephemeral ports, so big runs spread over 127.0.0.1, .2, ...
 pub fn source_addr(i: usize) -> Ipv4Addr {

@@ -31,6 +31,13 @@ pub enum Event<'a> {
         from: &'a str,
         text: &'a str,
     },
+    /// `nick` left `room`.
+    Parted {
+        nick: &'a str,
+        room: &'a str,
+    },
+    /// The answer to our PING (NATS: how a client knows its subscriptions are in place).
+    Pong,
     /// `nick` left the server; `reason` is what the server said.
     Quit {
         nick: &'a str,
@@ -74,15 +81,52 @@ pub enum FileEvent<'a> {
     },
 }
 
+/// Where registration leaves a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lobby {
+    /// In no room (native: takes its nick and parts `#lobby`).
+    Out,
+    /// In `#lobby` under the server's guest nick (native); IRC clients join `#lobby`.
+    Guest,
+    /// In `#lobby` under its own nick (native: `/nick`, which the lobby hears); IRC clients
+    /// join `#lobby`.
+    Named,
+}
+
+impl Lobby {
+    pub fn name(self) -> &'static str {
+        match self {
+            Lobby::Out => "out",
+            Lobby::Guest => "guest",
+            Lobby::Named => "named",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Lobby {
+        match name {
+            "guest" => Lobby::Guest,
+            "named" => Lobby::Named,
+            _ => Lobby::Out,
+        }
+    }
+}
+
 /// A client protocol. Requests are appended to `out` whole, so the caller writes them as they are.
 pub trait Proto {
     fn name(&self) -> &'static str;
     /// Bytes to send as soon as the TCP connection is up.
     fn hello(&self, _nick: &str, _out: &mut Vec<u8>) {}
     /// Bytes to send on `Welcome`: take our nick and leave any room the server put us in, so
-    /// thousands of clients don't all hear each other arrive.
-    fn settle(&self, _nick: &str, _out: &mut Vec<u8>) {}
+    /// thousands of clients don't all hear each other arrive; or end up in `#lobby` (see
+    /// [`Lobby`]). Returns whether an answer will confirm it (`Renamed`, our own `Joined` or
+    /// `Pong`); if not, the client is settled now.
+    fn settle(&self, _nick: &str, _lobby: Lobby, _out: &mut Vec<u8>) -> bool {
+        false
+    }
     fn join(&self, room: &str, out: &mut Vec<u8>);
+    fn part(&self, _room: &str, _out: &mut Vec<u8>) {}
+    /// Leave the server (it closes the connection).
+    fn quit(&self, _out: &mut Vec<u8>) {}
     fn say(&self, room: &str, text: &[u8], out: &mut Vec<u8>);
     fn direct(&self, nick: &str, text: &[u8], out: &mut Vec<u8>);
     fn pong(&self, _token: &str, _out: &mut Vec<u8>) {}
@@ -109,11 +153,24 @@ impl Proto for Native {
     fn name(&self) -> &'static str {
         "native"
     }
-    fn settle(&self, nick: &str, out: &mut Vec<u8>) {
-        let _ = write!(out, "/nick {nick}\n/part #lobby\n");
+    fn settle(&self, nick: &str, lobby: Lobby, out: &mut Vec<u8>) -> bool {
+        if lobby == Lobby::Guest {
+            return false;
+        }
+        let _ = writeln!(out, "/nick {nick}");
+        if lobby == Lobby::Out {
+            let _ = writeln!(out, "/part #lobby");
+        }
+        true
     }
     fn join(&self, room: &str, out: &mut Vec<u8>) {
         let _ = writeln!(out, "/join {room}");
+    }
+    fn part(&self, room: &str, out: &mut Vec<u8>) {
+        let _ = writeln!(out, "/part {room}");
+    }
+    fn quit(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"/quit\n");
     }
     fn say(&self, room: &str, text: &[u8], out: &mut Vec<u8>) {
         let _ = write!(out, "/say {room} ");
@@ -181,6 +238,7 @@ impl Proto for Native {
                         room,
                     },
                     ["*", _, "is", "now", "known", "as", new] => Event::Renamed { new },
+                    ["*", nick, "left", room, ..] => Event::Parted { nick, room },
                     ["*", nick, "quit", ..] => {
                         let reason = line.split_once(" quit").map_or("", |(_, r)| r.trim());
                         Event::Quit { nick, reason }
@@ -228,8 +286,20 @@ impl Proto for Irc {
     fn hello(&self, nick: &str, out: &mut Vec<u8>) {
         let _ = write!(out, "NICK {nick}\r\nUSER {nick} 0 * :stress client\r\n");
     }
+    fn settle(&self, _nick: &str, lobby: Lobby, out: &mut Vec<u8>) -> bool {
+        if lobby != Lobby::Out {
+            self.join("#lobby", out);
+        }
+        lobby != Lobby::Out
+    }
     fn join(&self, room: &str, out: &mut Vec<u8>) {
         let _ = write!(out, "JOIN {room}\r\n");
+    }
+    fn part(&self, room: &str, out: &mut Vec<u8>) {
+        let _ = write!(out, "PART {room}\r\n");
+    }
+    fn quit(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"QUIT :storm\r\n");
     }
     fn say(&self, room: &str, text: &[u8], out: &mut Vec<u8>) {
         self.direct(room, text, out)
@@ -270,6 +340,11 @@ impl Proto for Irc {
                 nick,
                 reason: trailing.unwrap_or(""),
             },
+            "PART" => Event::Parted {
+                nick,
+                room: args.next().or(trailing).unwrap_or(""),
+            },
+            "PONG" => Event::Pong,
             "PRIVMSG" => {
                 let target = args.next().unwrap_or("");
                 let text = trailing.or(args.next()).unwrap_or("");
@@ -317,8 +392,9 @@ impl Proto for Redis {
     fn hello(&self, _nick: &str, out: &mut Vec<u8>) {
         resp(out, &[b"HELLO", b"3"]);
     }
-    fn settle(&self, nick: &str, out: &mut Vec<u8>) {
+    fn settle(&self, nick: &str, _lobby: Lobby, out: &mut Vec<u8>) -> bool {
         resp(out, &[b"SUBSCRIBE", nick.as_bytes()]);
+        true
     }
     fn join(&self, room: &str, out: &mut Vec<u8>) {
         resp(out, &[b"SUBSCRIBE", room.as_bytes()]);
@@ -346,6 +422,56 @@ impl Proto for Redis {
                 text: line,
             },
             Some(c) if c.is_ascii_alphabetic() => Event::Renamed { new: line },
+            _ => Event::Other,
+        }
+    }
+}
+
+/// NATS core pub/sub, for comparison: a room is a subject (SUB, PUB), a direct message goes
+/// to the subject named after the recipient. `echo: false` keeps a publisher's own messages
+/// from coming back to it. A PING after the SUBs confirms them (the server answers in order).
+///
+/// A delivery is a `MSG SUBJECT SID LEN` line and then the payload on a line of its own: the
+/// payload lines are the messages, read line by line as for Redis.
+pub struct Nats;
+
+impl Proto for Nats {
+    fn name(&self) -> &'static str {
+        "nats"
+    }
+    fn settle(&self, nick: &str, _lobby: Lobby, out: &mut Vec<u8>) -> bool {
+        let _ = write!(
+            out,
+            "CONNECT {{\"verbose\":false,\"pedantic\":false,\"echo\":false,\"name\":\"{nick}\"}}\r\n\
+             SUB {nick} 1\r\nPING\r\n"
+        );
+        true
+    }
+    fn join(&self, room: &str, out: &mut Vec<u8>) {
+        let _ = write!(out, "SUB {room} 2\r\nPING\r\n");
+    }
+    fn say(&self, room: &str, text: &[u8], out: &mut Vec<u8>) {
+        let _ = write!(out, "PUB {room} {}\r\n", text.len());
+        out.extend_from_slice(text);
+        out.extend_from_slice(b"\r\n");
+    }
+    fn direct(&self, nick: &str, text: &[u8], out: &mut Vec<u8>) {
+        self.say(nick, text, out)
+    }
+    fn pong(&self, _token: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"PONG\r\n");
+    }
+    fn parse<'a>(&self, line: &'a str) -> Event<'a> {
+        match line.as_bytes().first() {
+            Some(b'I') if line.starts_with("INFO ") => Event::Welcome { named: false },
+            Some(b'P') if line == "PING" => Event::Ping(""),
+            Some(b'P') if line == "PONG" => Event::Pong,
+            Some(b'-') => Event::Error(line),
+            Some(b'x') if line.starts_with("x ") => Event::Room {
+                from: "",
+                room: "",
+                text: line,
+            },
             _ => Event::Other,
         }
     }

@@ -1,21 +1,29 @@
-//! What each scenario sets up, which figures it takes, and the table.
+//! What each scenario sets up and which figures it takes.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::daemon::{self, Daemon};
+use crate::daemon;
 use crate::engine::{Engine, Group, Spec};
-use crate::proto::{Irc, Native, Proto, Redis};
-use crate::stats::{dur, si};
+use crate::layer::{self, Transport};
+use crate::proto::{Irc, Lobby, Native, Nats, Proto, Redis};
+use crate::report::Row;
+use crate::stats::dur;
 use crate::Opts;
 
 /// Connections one generator process holds at most; the rest go to worker processes, since the
-/// open-file limit here is 20 000 per process.
-const PER_PROCESS: usize = 16_000;
+/// open-file limit here is 20 000 per process. `STRESS_PER_PROCESS` lowers it (to test the
+/// workers at small sizes).
+fn per_process() -> usize {
+    std::env::var("STRESS_PER_PROCESS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16_000usize)
+        .clamp(1, 16_000)
+}
 
 /// Sizes given on the command line; they replace the scenario's defaults.
 #[derive(Default)]
@@ -38,7 +46,9 @@ pub struct Overrides {
 /// The sizes of one scenario run.
 struct Params {
     n: usize,
+    /// Senders; for joinpart, the clients that join and part.
     senders: usize,
+    /// Messages per sender; for joinpart, join+part pairs per client.
     msgs: u64,
     window: u64,
     pad: usize,
@@ -53,8 +63,40 @@ struct Params {
     file_size: u64,
 }
 
+/// Scenarios besides `ALL` and the group names.
+const OTHERS: [&str; 10] = [
+    "fanout",
+    "pairs",
+    "idle19k",
+    "register19k",
+    "storm5k",
+    "storm10k",
+    "storm19k",
+    "joinpart1k",
+    "joinpart10k",
+    "amplify",
+];
+
 pub fn known(name: &str) -> bool {
-    crate::ALL.contains(&name) || ["fanout", "pairs", "idle19k"].contains(&name)
+    crate::ALL.contains(&name) || OTHERS.contains(&name)
+}
+
+/// Scenarios of many registered clients and no traffic (spread over processes past 16 000).
+fn population(name: &str) -> bool {
+    name.starts_with("idle") || name.starts_with("register") || name.starts_with("storm")
+}
+
+/// Where registration leaves the clients: register19k measures registration itself (native
+/// users keep the server's guest nick in #lobby; IRC users join it); storm users take their
+/// own nick again, as reconnecting clients do.
+fn lobby(name: &str) -> Lobby {
+    if name.starts_with("register") {
+        Lobby::Guest
+    } else if name.starts_with("storm") {
+        Lobby::Named
+    } else {
+        Lobby::Out
+    }
 }
 
 fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
@@ -79,6 +121,25 @@ fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
         // The issue's registration figure: 19 000 clients connect and register.
         ("idle19k", false) => p.n = 19_000,
         ("idle19k", true) => p.n = 60,
+        // Registration into #lobby, 19 000 of them: native users keep their guest nick (a
+        // `/nick` is announced to the whole lobby, quiet or not: see BENCHMARKS.md); IRC users
+        // register and JOIN #lobby.
+        ("register19k", false) => p.n = 19_000,
+        ("register19k", true) => p.n = 60,
+        // Reconnect storms: N users in #lobby quit and come back.
+        ("storm", false) => p.n = 1000,
+        ("storm", true) => p.n = 40,
+        ("storm5k", false) => p.n = 5000,
+        ("storm10k", false) => p.n = 10_000,
+        ("storm19k", false) => p.n = 19_000,
+        ("storm5k", true) => p.n = 40,
+        ("storm10k", true) => p.n = 50,
+        ("storm19k", true) => p.n = 60,
+        // Join/part churn in a room of N: `senders` churners, `msgs` join+part pairs each.
+        ("joinpart1k", false) => (p.n, p.senders, p.msgs, p.window) = (1000, 20, 500, 5),
+        ("joinpart10k", false) => (p.n, p.senders, p.msgs, p.window) = (10_000, 20, 500, 5),
+        ("joinpart1k", true) => (p.n, p.senders, p.msgs, p.window) = (30, 3, 10, 3),
+        ("joinpart10k", true) => (p.n, p.senders, p.msgs, p.window) = (60, 3, 10, 3),
         ("fanout" | "fanout100", true) => (p.n, p.senders, p.msgs, p.window) = (10, 2, 100, 10),
         ("fanout" | "fanout100", false) => p.msgs = 10_000,
         ("fanout1000", false) => (p.n, p.senders, p.msgs) = (1000, 1, 5000),
@@ -91,9 +152,9 @@ fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
         ("files", true) => {
             (p.n, p.senders, p.rate, p.files, p.file_size) = (5, 1, 500.0, 2, 512 << 10)
         }
-        // On loopback the kernel alone takes about 3 MB for a client that never reads (the
-        // server's send buffer grows to tcp_wmem's maximum), so a slow client only reaches the
-        // server's own queue limit after more than that.
+        // The kernel alone takes megabytes for a client that never reads (the server's send
+        // buffer grows to tcp_wmem's maximum), so a slow client only reaches the server's own
+        // queue limit after more than that: `msgs` is raised below to what this machine needs.
         ("slow", false) => (p.msgs, p.pad) = (3000, 512),
         ("slow", true) => {
             (p.n, p.senders, p.msgs, p.pad, p.slow_share, p.max_sendq) =
@@ -111,6 +172,17 @@ fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
         file_size
     );
     p.senders = p.senders.clamp(1, p.n.max(2) - 1);
+    if name == "slow" && o.msgs.is_none() {
+        // Each slow client is sent more than the kernel can hold for it (a full send buffer
+        // on the server's end, the small receive buffer on its own) plus its send queue, and
+        // 1 MiB to spare, whatever this machine's buffer limits.
+        let need = crate::net::tcp_send_buffer_max()
+            + 2 * crate::engine::SLOW_RCVBUF as u64
+            + p.max_sendq
+            + (1 << 20);
+        let line = p.pad as u64 + 64; // the padding, the payload's header and the framing
+        p.msgs = p.msgs.max(need.div_ceil(line * p.senders as u64));
+    }
     if name == "paced" && o.msgs.is_none() {
         // About 5 s of traffic (1 s for smoke) at the asked rate.
         let per_sender = p.rate / (p.n - 1) as f64 / p.senders as f64;
@@ -119,106 +191,53 @@ fn params(name: &str, smoke: bool, o: &Overrides) -> Params {
     p
 }
 
-/// One line of the table.
-pub struct Row {
-    pub name: String,
-    pub proto: String,
-    pub ok: bool,
-    pub result: String,
-    conns: usize,
-    /// What `count` counts: deliveries, messages, connections or MiB.
-    count: f64,
-    secs: f64,
-    unit: &'static str,
-    srv_cpu: f64,
-    gen_cpu: f64,
-    /// Busy CPU time of everything else on the machine meanwhile (other users' jobs).
-    other_cpu: f64,
-    lat: Option<(u64, u64, u64)>,
-    rss_kib: (u64, u64),
-    /// idle: server RSS growth per connection, bytes.
-    per_conn: f64,
-    /// The one-minute load average when the run began.
-    load: f64,
-    extra: String,
-}
-
-impl Row {
-    /// What the scenario counts per second.
-    pub fn rate(&self) -> f64 {
-        if self.secs > 0.0 {
-            self.count / self.secs
-        } else {
-            0.0
-        }
-    }
-
-    /// What the scenario counts per second of server CPU.
-    pub fn per_cpu(&self) -> f64 {
-        if self.srv_cpu > 0.0 {
-            self.count / self.srv_cpu
-        } else {
-            0.0
-        }
-    }
-
-    /// The figure the median run is chosen by, larger is better: server CPU for idle (less is
-    /// better), p99 latency for paced, work per server CPU-second for the rest.
-    pub fn key(&self) -> f64 {
-        match self.name.as_str() {
-            "idle" | "idle19k" => -self.srv_cpu,
-            "paced" => -(self.lat.map_or(0, |l| l.1) as f64),
-            _ => self.per_cpu(),
-        }
-    }
-
-    fn new(name: &str, proto: &str) -> Row {
-        Row {
-            name: name.into(),
-            proto: proto.into(),
-            ok: false,
-            result: String::new(),
-            conns: 0,
-            count: 0.0,
-            secs: 0.0,
-            unit: "",
-            srv_cpu: 0.0,
-            gen_cpu: 0.0,
-            other_cpu: 0.0,
-            lat: None,
-            rss_kib: (0, 0),
-            per_conn: 0.0,
-            load: 0.0,
-            extra: String::new(),
-        }
-    }
-}
-
 /// The protocol the generator speaks to the chosen target.
 fn proto_for(opts: &Opts) -> &'static dyn Proto {
-    match (opts.target.as_str(), opts.proto.as_str()) {
-        ("redis", _) => &Redis,
-        ("ngircd", _) | (_, "irc") => &Irc,
+    match opts.target.proto {
+        "redis" => &Redis,
+        "nats" => &Nats,
+        "irc" => &Irc,
         _ => &Native,
+    }
+}
+
+/// Why a scenario does not apply to the target, if it does not.
+fn not_applicable(name: &str, opts: &Opts, proto: &dyn Proto) -> Option<&'static str> {
+    let t = &opts.target;
+    let chat = t.proto == "irc" || t.proto == "native";
+    match name {
+        "files" if !proto.files() || t.transport != Transport::Plain => {
+            Some("n/a: these users cannot take files")
+        }
+        // The slow-consumer policy under test is snak's `--max-sendq`.
+        "slow" if !t.is_snak() => Some("n/a: snak's sendq policy"),
+        "amplify" if !chat || t.server == "ceiling" => Some("n/a: no room targets to repeat"),
+        // A lobby of 19 000 that announces every arrival, or no part/quit at all.
+        n if lobby(n) != Lobby::Out && !t.is_snak() => Some("n/a: snak's #lobby"),
+        // Peers announce every join to every member: not the cost measured here.
+        n if n.starts_with("joinpart") && !t.is_snak() => Some("n/a: snak's quiet rooms"),
+        // TLS and WebSocket: the figures their issues ask for.
+        "idle" | "fanout100" => None,
+        _ if t.transport != Transport::Plain => Some("n/a: measured over plain TCP"),
+        _ => None,
     }
 }
 
 pub fn run(opts: &Opts, name: &str, nofile: u64) -> Row {
     let proto = proto_for(opts);
-    let mut row = Row::new(name, &crate::label(&opts.target, proto.name()));
+    let mut row = Row::new(name, &opts.target.label, opts.target.kind());
     row.load = daemon::loadavg();
-    let na = match name {
-        "files" if !proto.files() => Some("n/a: these users cannot take files"),
-        // The slow-consumer policy under test is snak's `--max-sendq`.
-        "slow" if !opts.target.starts_with("snak") => Some("n/a: snak's sendq policy"),
-        _ => None,
-    };
-    if let Some(na) = na {
+    if let Some(na) = not_applicable(name, opts, proto) {
         row.ok = true;
         row.result = na.into();
         return row;
     }
-    match run_inner(opts, name, nofile, &mut row) {
+    let r = if name == "amplify" {
+        crate::attack::amplify(opts, &mut row)
+    } else {
+        run_inner(opts, name, nofile, &mut row)
+    };
+    match r {
         Ok(()) => {
             row.ok = true;
             row.result = "ok".into();
@@ -238,28 +257,19 @@ fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), 
     }
     let (mut spec, conns) = build(name, &p, opts.timeout, opts.stall);
     spec.connect_batch = connect_batch(opts, spec.connect_batch);
+    layered(&mut spec, opts)?;
     row.conns = conns;
-    let log = opts
-        .out
-        .join(format!("{}-{name}-{}.log", opts.target, proto.name()));
-    let mut d = match opts.target.as_str() {
-        "ngircd" => start_ngircd(opts, conns, &log)?,
-        "redis" => start_redis(opts, conns, &log)?,
-        _ => start_snak(opts, name, &p, conns, &log)?,
-    };
-    let addr = if proto.name() == "native" {
-        d.native
-    } else {
-        d.irc
-    }
-    .ok_or_else(|| format!("no {} listener", proto.name()))?;
+    let log = opts.out.join(format!("{}-{name}.log", opts.target.label));
+    let (mut d, addr) = crate::peers::start(opts, snak_flags(name, &p, conns), conns, &log)?;
     let pid = d.pid();
     let mut held = Held {
         engine: None,
         workers: Vec::new(),
     };
-    let r = if name.starts_with("idle") {
-        idle(proto, addr, &p, opts, nofile, pid, row, &mut held)
+    let r = if population(name) {
+        idle(proto, addr, &p, opts, name, nofile, pid, row, &mut held)
+    } else if name.starts_with("joinpart") {
+        joinpart(proto, addr, spec, &p, pid, row, &mut held)
     } else {
         traffic(proto, addr, spec, name, &p, pid, row, &mut held)
     };
@@ -269,21 +279,24 @@ fn run_inner(opts: &Opts, name: &str, nofile: u64, row: &mut Row) -> Result<(), 
     for w in held.workers {
         w.finish();
     }
-    let r = r.map_err(|e| format!("{e}; {} on stop: {stop}", opts.target));
-    if r.is_ok() && opts.target.starts_with("snak") && !stop.contains("exit status: 0") {
+    let r = r.map_err(|e| format!("{e}; {} on stop: {stop}", opts.target.label));
+    if r.is_ok() && opts.target.is_snak() && !stop.contains("exit status: 0") {
         return Err(format!("snak did not exit cleanly on SIGTERM: {stop}"));
     }
     r
 }
 
-fn start_snak(
-    opts: &Opts,
-    name: &str,
-    p: &Params,
-    conns: usize,
-    log: &Path,
-) -> Result<Daemon, String> {
-    let snak = daemon::require(&opts.snak, "snak")?;
+/// TLS and WebSocket clients: the transport, and one TLS configuration for all of them.
+fn layered(spec: &mut Spec, opts: &Opts) -> Result<(), String> {
+    spec.transport = opts.target.transport;
+    if spec.transport.is_tls() {
+        spec.tls = Some(layer::client_config()?);
+    }
+    Ok(())
+}
+
+/// snak's flags for a scenario (the flood limit off: trusted load, as with the peers).
+fn snak_flags(name: &str, p: &Params, conns: usize) -> Vec<String> {
     let mut flags: Vec<String> = vec![
         "--no-flood-limit".into(),
         "--max-clients".into(),
@@ -295,96 +308,18 @@ fn start_snak(
     if name == "files" {
         flags.extend(["--max-file-size".into(), p.file_size.max(1).to_string()]);
     }
-    // History on: kept on disk as in production, in a directory of this run's own (the last
-    // --data-dir wins); off: nothing kept (a binary older than history has no switch).
-    let help = daemon::help_text(&snak);
-    if opts.target == "snak+history" {
-        let dir = opts
-            .out
-            .join(format!("snak-data-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        flags.extend(["--data-dir".into(), dir.display().to_string()]);
-    } else if help.contains("--no-history-store") {
-        flags.push("--no-history-store".into());
-    }
-    Daemon::start_snak(&snak, &flags, log, opts.server_cpu)
+    flags
 }
 
 /// Handshakes in flight at once for the target: ngircd accepts slowly and drops SYNs beyond a
-/// short backlog.
+/// short backlog; InspIRCd completes registrations about once a second, with a listen backlog
+/// of 4096 (its `somaxconn`), so it gets more at once.
 fn connect_batch(opts: &Opts, default: usize) -> usize {
-    if opts.target == "ngircd" {
-        8
-    } else {
-        default
+    match opts.target.server {
+        "ngircd" => 8,
+        "inspircd" => 1000,
+        _ => default,
     }
-}
-
-/// A free loopback port (the peers can't be told to pick one and print it).
-fn free_port() -> Result<u16, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
-}
-
-/// ngircd on loopback with a generated config: no DNS or ident lookups, no per-address cap, and
-/// no flood penalties (`MaxPenaltyTime = 0`), like snak's `--no-flood-limit`.
-fn start_ngircd(opts: &Opts, conns: usize, log: &Path) -> Result<Daemon, String> {
-    let bin = daemon::require(&opts.ngircd, "ngircd")?;
-    let port = free_port()?;
-    let dir = std::fs::canonicalize(&opts.out).map_err(|e| e.to_string())?;
-    let conf = dir.join("ngircd.conf");
-    let motd = dir.join("ngircd.motd");
-    std::fs::write(&motd, "stress\n").map_err(|e| e.to_string())?;
-    let text = format!(
-        "[Global]\nName = stress.localhost\nInfo = stress\nListen = 127.0.0.1\nPorts = {port}\n\
-         MotdFile = {}\nPidFile = {}\n\
-         [Limits]\nMaxConnections = {}\nMaxConnectionsIP = 0\nMaxJoins = 0\nMaxNickLength = 31\n\
-         MaxPenaltyTime = 0\nPingTimeout = 600\nPongTimeout = 600\n\
-         [Options]\nDNS = no\nIdent = no\nPAM = no\n",
-        motd.display(),
-        dir.join("ngircd.pid").display(),
-        conns + 64
-    );
-    std::fs::write(&conf, text).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(bin);
-    cmd.args(["--nodaemon", "--config"]).arg(&conf);
-    Daemon::start_cmd(
-        cmd,
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        log,
-        opts.server_cpu,
-    )
-}
-
-/// redis-server on loopback, no persistence.
-fn start_redis(opts: &Opts, conns: usize, log: &Path) -> Result<Daemon, String> {
-    let bin = daemon::require(&opts.redis, "redis-server")?;
-    let port = free_port()?;
-    let mut cmd = Command::new(bin);
-    cmd.args([
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ])
-    .args([
-        "--protected-mode",
-        "no",
-        "--maxclients",
-        &(conns + 64).to_string(),
-        "--daemonize",
-        "no",
-    ]);
-    Daemon::start_cmd(
-        cmd,
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        log,
-        opts.server_cpu,
-    )
 }
 
 /// The groups of a scenario and how many connections they need.
@@ -434,7 +369,16 @@ fn build(name: &str, p: &Params, timeout: Duration, stall: Duration) -> (Spec, u
             }
             spec.n = p.n + 2 * p.files;
         }
-        "idle" | "idle19k" => spec.n = p.n.min(PER_PROCESS),
+        n if population(n) => spec.n = p.n.min(per_process()),
+        "joinpart1k" | "joinpart10k" => {
+            // The room's members; the churners come after them, in no group.
+            spec.groups.push(Group {
+                room: Some("#big".into()),
+                members: (0..p.n).collect(),
+                senders: Vec::new(),
+            });
+            spec.n = p.n + p.senders;
+        }
         _ => {
             // fanout, fanout100, fanout1000, slow, paced: one room.
             spec.groups
@@ -451,11 +395,7 @@ fn build(name: &str, p: &Params, timeout: Duration, stall: Duration) -> (Spec, u
             }
         }
     }
-    let conns = if name.starts_with("idle") {
-        p.n
-    } else {
-        spec.n
-    };
+    let conns = if population(name) { p.n } else { spec.n };
     (spec, conns)
 }
 
@@ -546,18 +486,62 @@ fn e_slow(p: &Params, n: usize) -> usize {
     (((n - p.senders) as f64 * p.slow_share).round() as usize).min(n - p.senders - 1)
 }
 
-/// `idle`: N registered connections held; connect time and server memory per connection.
+/// `joinpart`: N members in `#big`, then the churners join and part it; server CPU for the
+/// churn alone.
+fn joinpart<'p>(
+    proto: &'p dyn Proto,
+    addr: SocketAddr,
+    spec: Spec,
+    p: &Params,
+    pid: u32,
+    row: &mut Row,
+    held: &mut Held<'p>,
+) -> Result<(), String> {
+    let e = held
+        .engine
+        .insert(Engine::new(proto, addr, spec).map_err(|e| e.to_string())?);
+    e.connect()?;
+    e.join()?;
+    let (s0, g0, m0) = (
+        daemon::cpu_secs(pid),
+        daemon::self_cpu_secs(),
+        daemon::machine_busy_secs(),
+    );
+    let t = Instant::now();
+    let churners: Vec<usize> = (p.n..p.n + p.senders).collect();
+    let r = e.churn("#big", churners, p.msgs);
+    row.secs = t.elapsed().as_secs_f64();
+    row.srv_cpu = daemon::cpu_secs(pid) - s0;
+    row.gen_cpu = daemon::self_cpu_secs() - g0;
+    row.other_cpu = (daemon::machine_busy_secs() - m0 - row.srv_cpu - row.gen_cpu).max(0.0);
+    row.rss_kib = daemon::mem_kib(pid);
+    row.count = e.out.churned as f64;
+    row.unit = "join+part";
+    row.extra = format!(
+        "room of {}; {:.2} us per join+part",
+        p.n,
+        row.srv_cpu / row.count.max(1.0) * 1e6
+    );
+    r?;
+    e.verify()
+}
+
+/// `idle`, `register19k`, `storm*`: N clients connect and register (spread over processes
+/// past 16 000). idle and register measure the registration and the memory it leaves; a
+/// storm then has every client quit and come back, and measures that.
 #[allow(clippy::too_many_arguments)]
 fn idle<'p>(
     proto: &'p dyn Proto,
     addr: SocketAddr,
     p: &Params,
     opts: &Opts,
+    name: &str,
     nofile: u64,
     pid: u32,
     row: &mut Row,
     held: &mut Held<'p>,
 ) -> Result<(), String> {
+    let storm = name.starts_with("storm");
     let (rss0, _) = daemon::mem_kib(pid);
     let slab0 = daemon::slab_kib();
     let (s0, g0, m0) = (
@@ -567,18 +551,20 @@ fn idle<'p>(
     );
     let t = Instant::now();
     let here =
-        p.n.min(PER_PROCESS)
+        p.n.min(per_process())
             .min(nofile.saturating_sub(100) as usize);
     // Workers take the rest, each its own share of nicks and source addresses. Together the
     // processes keep no more handshakes in flight than one process alone would.
-    let processes = p.n.div_ceil(PER_PROCESS).max(1);
+    let processes = p.n.div_ceil(per_process()).max(1);
     let batch = (connect_batch(opts, Spec::new(0, opts.timeout).connect_batch) / processes).max(1);
     let mut first = here;
     while first < p.n {
-        let k = (p.n - first).min(PER_PROCESS);
+        let k = (p.n - first).min(per_process());
         held.workers.push(Worker::spawn(
             addr,
             proto.name(),
+            opts.target.transport,
+            lobby(name),
             first,
             k,
             batch,
@@ -590,6 +576,8 @@ fn idle<'p>(
     let mut spec = Spec::new(here, opts.timeout);
     spec.connect_batch = batch;
     spec.stall = opts.stall.max(Duration::from_secs(30));
+    spec.lobby = lobby(name);
+    layered(&mut spec, opts)?;
     let e = held
         .engine
         .insert(Engine::new(proto, addr, spec).map_err(|e| e.to_string())?);
@@ -602,12 +590,15 @@ fn idle<'p>(
     std::thread::sleep(Duration::from_millis(200));
     let (rss1, hwm) = daemon::mem_kib(pid);
     let slab1 = daemon::slab_kib();
+    let gen_cpu = |workers: &[Worker]| {
+        daemon::self_cpu_secs()
+            + workers
+                .iter()
+                .map(|w| daemon::cpu_secs(w.child.id()))
+                .sum::<f64>()
+    };
     row.srv_cpu = daemon::cpu_secs(pid) - s0;
-    row.gen_cpu = daemon::self_cpu_secs() - g0
-        + workers
-            .iter()
-            .map(|w| daemon::cpu_secs(w.child.id()))
-            .sum::<f64>();
+    row.gen_cpu = gen_cpu(workers) - g0;
     // The 200 ms pause is in the machine's figure but not in the others: small either way.
     row.other_cpu = (daemon::machine_busy_secs() - m0 - row.srv_cpu - row.gen_cpu).max(0.0);
     row.rss_kib = (rss1, hwm);
@@ -622,19 +613,54 @@ fn idle<'p>(
         "{per:.0} B/conn; kernel slab +{kernel:.0} B per socket; {} workers",
         workers.len()
     );
+    if !storm {
+        return e.verify();
+    }
+    // The storm: every client quits and reconnects, in every process at once.
+    let (s0, g0, m0) = (
+        daemon::cpu_secs(pid),
+        gen_cpu(workers),
+        daemon::machine_busy_secs(),
+    );
+    let t = Instant::now();
+    for w in workers.iter_mut() {
+        w.command("storm")?;
+    }
+    let r = e.storm();
+    for w in workers.iter_mut() {
+        w.wait_ready(opts.timeout)?;
+    }
+    r?;
+    row.secs = t.elapsed().as_secs_f64();
+    row.srv_cpu = daemon::cpu_secs(pid) - s0;
+    row.gen_cpu = gen_cpu(workers) - g0;
+    row.other_cpu = (daemon::machine_busy_secs() - m0 - row.srv_cpu - row.gen_cpu).max(0.0);
+    row.rss_kib = daemon::mem_kib(pid);
+    row.unit = "users";
+    row.per_conn = 0.0;
+    row.extra = format!(
+        "{} users quit and came back; {:.2} us server CPU per user; {} workers",
+        p.n,
+        row.srv_cpu / p.n as f64 * 1e6,
+        workers.len()
+    );
     e.verify()
 }
 
-/// A child process (this program with `--worker-idle`) holding part of the idle connections.
+/// A child process (this program with `--worker-idle`) holding part of the clients.
 struct Worker {
     child: Child,
+    stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
 }
 
 impl Worker {
+    #[allow(clippy::too_many_arguments)]
     fn spawn(
         addr: SocketAddr,
         proto: &str,
+        transport: Transport,
+        lobby: Lobby,
         first: usize,
         n: usize,
         batch: usize,
@@ -646,6 +672,8 @@ impl Worker {
                 "--worker-idle",
                 &addr.to_string(),
                 proto,
+                &format!("{transport:?}"),
+                lobby.name(),
                 &first.to_string(),
                 &n.to_string(),
                 &batch.to_string(),
@@ -656,7 +684,8 @@ impl Worker {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("cannot start a worker: {e}"))?;
-        let out = child.stdout.take().expect("piped");
+        let out = child.stdout.take().ok_or("no worker stdout")?;
+        let stdin = child.stdin.take();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -665,7 +694,11 @@ impl Worker {
                 }
             }
         });
-        Ok(Worker { child, lines: rx })
+        Ok(Worker {
+            child,
+            stdin,
+            lines: rx,
+        })
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
@@ -676,9 +709,17 @@ impl Worker {
         }
     }
 
+    /// Tells the worker to do something (`storm`); it answers `ok` or `fail ...`.
+    fn command(&mut self, what: &str) -> Result<(), String> {
+        let stdin = self.stdin.as_mut().ok_or("worker stdin closed")?;
+        writeln!(stdin, "{what}")
+            .and_then(|_| stdin.flush())
+            .map_err(|e| format!("worker: {e}"))
+    }
+
     /// Closing its stdin tells the worker to exit.
     fn finish(mut self) {
-        drop(self.child.stdin.take());
+        drop(self.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -691,17 +732,19 @@ impl Worker {
     }
 }
 
-/// The worker side: `--worker-idle ADDR PROTO FIRST N BATCH TIMEOUT_S`. Prints `ok` once its
-/// connections are registered, then holds them until stdin closes.
+/// The worker side: `--worker-idle ADDR PROTO TRANSPORT MODE FIRST N BATCH TIMEOUT_S`. Prints
+/// `ok` once its connections are registered, then holds them; a `storm` line on stdin runs a
+/// storm (answered `ok` or `fail ...`); the end of stdin ends it.
 pub fn worker_idle(args: &[String]) -> ExitCode {
     let run = || -> Result<Engine<'static>, String> {
-        let [addr, proto, first, n, batch, timeout] = args else {
+        let [addr, proto, transport, mode, first, n, batch, timeout] = args else {
             return Err("bad worker arguments".into());
         };
         let addr: SocketAddr = addr.parse().map_err(|_| "bad address")?;
         let proto: &'static dyn Proto = match proto.as_str() {
             "irc" => &Irc,
             "redis" => &Redis,
+            "nats" => &Nats,
             _ => &Native,
         };
         let num = |s: &str| s.parse::<usize>().map_err(|_| format!("bad number {s}"));
@@ -709,349 +752,37 @@ pub fn worker_idle(args: &[String]) -> ExitCode {
         spec.first = num(first)?;
         spec.connect_batch = num(batch)?.max(1);
         spec.stall = Duration::from_secs(30);
+        spec.lobby = Lobby::from_name(mode);
+        spec.transport = match transport.as_str() {
+            "Tls" => Transport::Tls,
+            "Ws" => Transport::Ws,
+            "Wss" => Transport::Wss,
+            _ => Transport::Plain,
+        };
+        if spec.transport.is_tls() {
+            spec.tls = Some(layer::client_config()?);
+        }
         crate::net::raise_nofile();
         let mut e = Engine::new(proto, addr, spec).map_err(|e| e.to_string())?;
         e.connect()?;
         Ok(e)
     };
-    match run() {
-        Ok(e) => {
-            println!("ok");
-            let mut sink = Vec::new();
-            let _ = std::io::stdin().read_to_end(&mut sink);
-            drop(e);
-            ExitCode::SUCCESS
-        }
+    let mut e = match run() {
+        Ok(e) => e,
         Err(err) => {
             println!("fail {err}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
-    }
-}
-
-/// The results as one fixed-width table.
-pub fn table(rows: &[Row], opts: &Opts, pinning: &str) -> String {
-    let mut s = format!(
-        "\nstress: {pinning}{}, snak = {}\n",
-        if opts.smoke {
-            "; smoke sizes: timings mean nothing"
-        } else {
-            ""
-        },
-        opts.snak.display()
-    );
-    let head = [
-        "scenario",
-        "target",
-        "conns",
-        "count",
-        "secs",
-        "rate/s",
-        "per srv-cpu-s",
-        "p50",
-        "p99",
-        "max",
-        "srv cpu",
-        "gen cpu",
-        "other cpu",
-        "srv rss/peak MiB",
-        "notes",
-        "result",
-    ];
-    let mut cells: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
-    for r in rows {
-        let na = r.count == 0.0 && !r.ok;
-        let per = if r.srv_cpu > 0.0 {
-            si(r.per_cpu())
-        } else {
-            "-".into()
-        };
-        let (p50, p99, max) = match r.lat {
-            Some((a, b, c)) if c > 0 => (dur(a), dur(b), dur(c)),
-            _ => ("-".into(), "-".into(), "-".into()),
-        };
-        let dash = |v: String| {
-            if na || r.count == 0.0 {
-                "-".to_string()
-            } else {
-                v
+    };
+    println!("ok");
+    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        if line == "storm" {
+            match e.storm() {
+                Ok(()) => println!("ok"),
+                Err(err) => println!("fail {err}"),
             }
-        };
-        cells.push(vec![
-            r.name.clone(),
-            r.proto.clone(),
-            r.conns.to_string(),
-            dash(format!("{} {}", si(r.count), r.unit)),
-            dash(format!("{:.2}", r.secs)),
-            dash(si(r.rate())),
-            dash(per),
-            p50,
-            p99,
-            max,
-            dash(format!("{:.3}s", r.srv_cpu)),
-            dash(format!("{:.3}s", r.gen_cpu)),
-            dash(format!("{:.2}s", r.other_cpu)),
-            dash(format!(
-                "{:.1}/{:.1}",
-                r.rss_kib.0 as f64 / 1024.0,
-                r.rss_kib.1 as f64 / 1024.0
-            )),
-            r.extra.clone(),
-            if r.ok {
-                r.result.clone()
-            } else {
-                "FAIL".into()
-            },
-        ]);
-    }
-    push_columns(&mut s, &cells);
-    s
-}
-
-/// The CSV columns, one line per run.
-const CSV_HEAD: &str = "who,scenario,run,ok,conns,count,secs,srv_cpu_s,gen_cpu_s,other_cpu_s,\
-                        p50_ns,p99_ns,rss_kib,bytes_per_conn,load1";
-
-/// Appends one run as a line of `CSV_HEAD` (written first if the file is new).
-pub fn append_csv(path: &Path, r: &Row, run: usize) -> std::io::Result<()> {
-    use std::io::Write;
-    let fresh = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    if fresh {
-        writeln!(f, "{CSV_HEAD}")?;
-    }
-    let (p50, p99, _) = r.lat.unwrap_or((0, 0, 0));
-    writeln!(
-        f,
-        "{},{},{},{},{},{:.0},{:.6},{:.6},{:.6},{:.3},{},{},{},{:.0},{:.2}",
-        r.proto,
-        r.name,
-        run + 1,
-        r.ok,
-        r.conns,
-        r.count,
-        r.secs,
-        r.srv_cpu,
-        r.gen_cpu,
-        r.other_cpu,
-        p50,
-        p99,
-        r.rss_kib.0,
-        r.per_conn,
-        r.load
-    )
-}
-
-/// One figure of the comparison: its name, whether more is better, and how it is read from a
-/// run.
-struct Figure {
-    name: &'static str,
-    more_is_better: bool,
-    get: fn(&Rec) -> f64,
-    show: fn(f64) -> String,
-}
-
-struct Rec {
-    who: String,
-    scenario: String,
-    ok: bool,
-    count: f64,
-    secs: f64,
-    srv: f64,
-    gen: f64,
-    p50: f64,
-    p99: f64,
-    per_conn: f64,
-}
-
-fn figures(scenario: &str) -> Vec<Figure> {
-    let per = |r: &Rec| if r.srv > 0.0 { r.count / r.srv } else { 0.0 };
-    let rate = |r: &Rec| if r.secs > 0.0 { r.count / r.secs } else { 0.0 };
-    let gen_per = |r: &Rec| if r.gen > 0.0 { r.count / r.gen } else { 0.0 };
-    let secs = |v: f64| format!("{v:.3}s");
-    let ns = |v: f64| dur(v as u64);
-    match scenario {
-        "idle" | "idle19k" => vec![
-            Figure {
-                name: "server RSS bytes per connection",
-                more_is_better: false,
-                get: |r| r.per_conn,
-                show: |v| format!("{v:.0} B"),
-            },
-            Figure {
-                name: "server CPU to register them all",
-                more_is_better: false,
-                get: |r| r.srv,
-                show: secs,
-            },
-            Figure {
-                name: "generator CPU",
-                more_is_better: false,
-                get: |r| r.gen,
-                show: secs,
-            },
-        ],
-        "paced" => vec![
-            Figure {
-                name: "p99 latency",
-                more_is_better: false,
-                get: |r| r.p99,
-                show: ns,
-            },
-            Figure {
-                name: "p50 latency",
-                more_is_better: false,
-                get: |r| r.p50,
-                show: ns,
-            },
-            Figure {
-                name: "per server CPU-second",
-                more_is_better: true,
-                get: per,
-                show: si,
-            },
-        ],
-        _ => vec![
-            Figure {
-                name: "per server CPU-second",
-                more_is_better: true,
-                get: per,
-                show: si,
-            },
-            Figure {
-                name: "per second (wall)",
-                more_is_better: true,
-                get: rate,
-                show: si,
-            },
-            Figure {
-                name: "per generator CPU-second",
-                more_is_better: true,
-                get: gen_per,
-                show: si,
-            },
-            Figure {
-                name: "p99 latency (loaded)",
-                more_is_better: false,
-                get: |r| r.p99,
-                show: ns,
-            },
-        ],
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-/// Per scenario and figure: each target's median over its runs, then snak's advantage over
-/// each peer (greater than 1: snak is better, whichever way the figure goes).
-pub fn compare(csv: &str) -> String {
-    let recs: Vec<Rec> = csv
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-            (f.len() == 15 && f[0] != "who").then(|| Rec {
-                who: f[0].to_string(),
-                scenario: f[1].to_string(),
-                ok: f[3] == "true",
-                count: num(5),
-                secs: num(6),
-                srv: num(7),
-                gen: num(8),
-                p50: num(10),
-                p99: num(11),
-                per_conn: num(13),
-            })
-        })
-        .collect();
-    let mut whos: Vec<String> = Vec::new();
-    let mut scenarios: Vec<String> = Vec::new();
-    for r in &recs {
-        if !whos.contains(&r.who) {
-            whos.push(r.who.clone());
-        }
-        if !scenarios.contains(&r.scenario) {
-            scenarios.push(r.scenario.clone());
         }
     }
-    let snaks: Vec<&String> = whos.iter().filter(|w| w.starts_with("snak")).collect();
-    let peers: Vec<&String> = whos.iter().filter(|w| !w.starts_with("snak")).collect();
-    let mut out = String::from(
-        "\nmedians per target (runs in brackets); ratio = snak's advantage (>1: snak better)\n",
-    );
-    let mut head = vec!["scenario".to_string(), "figure".to_string()];
-    head.extend(whos.iter().cloned());
-    for s in &snaks {
-        for p in &peers {
-            // snak-native against redis is the like-for-like pair of the native protocol.
-            head.push(format!("{} vs {p}", s.trim_start_matches("snak-")));
-        }
-    }
-    let mut cells = vec![head];
-    for sc in &scenarios {
-        let runs = |w: &str| -> Vec<&Rec> {
-            recs.iter()
-                .filter(|r| r.who == w && &r.scenario == sc)
-                .collect()
-        };
-        for fig in figures(sc) {
-            let med = |w: &str| -> Option<f64> {
-                let rs = runs(w);
-                if rs.is_empty() || rs.iter().any(|r| !r.ok) {
-                    return None;
-                }
-                let v = median(rs.iter().map(|r| (fig.get)(r)).collect());
-                (v > 0.0).then_some(v)
-            };
-            let mut line = vec![sc.clone(), fig.name.to_string()];
-            for w in &whos {
-                let rs = runs(w);
-                line.push(match med(w) {
-                    Some(v) => format!("{} [{}]", (fig.show)(v), rs.len()),
-                    None if rs.iter().any(|r| !r.ok) => "FAIL".into(),
-                    None if rs.is_empty() => "-".into(),
-                    None => "n/a".into(),
-                });
-            }
-            for s in &snaks {
-                for p in &peers {
-                    line.push(match (med(s), med(p)) {
-                        (Some(a), Some(b)) if fig.more_is_better => format!("{:.2}x", a / b),
-                        (Some(a), Some(b)) => format!("{:.2}x", b / a),
-                        _ => "-".into(),
-                    });
-                }
-            }
-            cells.push(line);
-        }
-    }
-    push_columns(&mut out, &cells);
-    out
-}
-
-/// Appends `cells` (the first row being the header) as left-aligned columns.
-fn push_columns(out: &mut String, cells: &[Vec<String>]) {
-    let columns = cells.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..columns)
-        .map(|i| cells.iter().map(|c| c[i].len()).max().unwrap_or(0))
-        .collect();
-    for c in cells {
-        let line: Vec<String> = c
-            .iter()
-            .zip(&widths)
-            .map(|(v, w)| format!("{v:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    drop(e);
+    ExitCode::SUCCESS
 }

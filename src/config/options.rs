@@ -111,6 +111,26 @@ options! {
         help: "where accounts, registered rooms and history are kept (created on first start); \
                none keeps nothing",
     },
+    /// How long a user may keep a nick that belongs to an account it is not logged in to.
+    nick_grace: Duration {
+        flag: "--nick-grace SECS",
+        key: "nick_grace",
+        kind: Secs { min: 0, max: DAY },
+        reload: Live,
+        default: Duration::from_secs(30),
+        help: "a user holding a registered nick without logging in to its account is renamed \
+               to a guest nick after this long (0: nicks are not protected)",
+    },
+    /// Whether IRC clients may register an account (draft/account-registration) before
+    /// their connection is registered.
+    early_register: bool {
+        flag: "--no-early-register",
+        key: "early_register",
+        kind: Switch { given: false },
+        reload: Live,
+        default: true,
+        help: "IRC clients must finish connecting before REGISTER makes them an account",
+    },
     /// The log level (RUST_LOG, if set, wins at start).
     log_level: String {
         flag: "--log-level LEVEL",

@@ -372,7 +372,14 @@ pub fn irc_answer(
 /// A native session's history state: the target of the request waiting for the store.
 #[derive(Debug, Default)]
 pub struct NativeHistory {
-    waiting: Option<String>,
+    waiting: Option<Box<str>>,
+}
+
+impl NativeHistory {
+    /// Whether an answer is out.
+    pub fn waiting(&self) -> bool {
+        self.waiting.is_some()
+    }
 }
 
 /// `/history ARGS` from a native user.
@@ -420,7 +427,7 @@ pub fn native_command(
         selector,
         limit: ask.count,
     };
-    state.waiting = Some(target.to_owned());
+    state.waiting = Some(target.into());
     out.submit(id, TAG_LINES, Call::History(query));
 }
 

@@ -16,9 +16,11 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::hub::{ClientId, Hub, Sink};
 
+pub mod accounts;
 pub mod history;
 pub mod irc;
 pub mod native;
+pub mod operator;
 pub mod web;
 
 #[cfg(test)]
@@ -36,6 +38,7 @@ pub fn hub_config(cfg: &Config) -> crate::hub::HubConfig {
         max_transfers_per_user: cfg.max_transfers,
         transfer_idle: cfg.file_idle,
         names: crate::names::NameRules::ascii_only(cfg.ascii_names),
+        nick_grace: cfg.nick_grace,
     }
 }
 
@@ -201,6 +204,8 @@ pub struct Ctx<'a> {
     /// The connection is encrypted (TLS).
     pub secure: bool,
     pub cfg: &'a Config,
+    /// The port of the server's first IRC listener over TLS, as bound (for `sts`).
+    pub irc_tls_port: Option<u16>,
 }
 
 /// What the transport knows of a new connection once it is ready for its front end.
@@ -229,6 +234,11 @@ pub trait Output: Sink {
     /// Hands `job` off the loop (the store, a password check); its answer comes back to
     /// `id`'s front end through [`Session::answer`] with `tag`.
     fn submit(&mut self, id: ClientId, tag: u32, job: Job);
+    /// Queues a write for the store that nobody waits for (a certificate forgotten).
+    fn store_write(&mut self, write: crate::store::Write);
+    /// Asks the server itself for something only it has (a reload, its figures), for a
+    /// server operator; the answer comes back to `id`'s front end through [`Session::told`].
+    fn ask_server(&mut self, id: ClientId, ask: ServerAsk);
     /// Holds back what is queued for `id` from now on (the replies to a labeled command),
     /// until [`Output::release`].
     fn capture(&mut self, id: ClientId);
@@ -245,6 +255,28 @@ pub trait Output: Sink {
         let _ = (room_key, n);
         None
     }
+}
+
+/// What a front end asks of the server itself, for a server operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerAsk {
+    /// Read the configuration again (IRC `REHASH`, native `/rehash`).
+    Reload,
+    /// The live figures (IRC `STATS f`, native `/stats`).
+    Figures,
+}
+
+/// The server's answer to a [`ServerAsk`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerAnswer {
+    /// Where the configuration was read from, and what changed (empty: nothing) or why
+    /// nothing did.
+    Reloaded {
+        source: String,
+        outcome: Result<Vec<String>, Vec<String>>,
+    },
+    /// `(name, value)` pairs, named as `/metrics` names them.
+    Figures(Vec<(String, String)>),
 }
 
 /// Work a front end hands off the loop: a store call (accounts, history) or a password check.
@@ -296,6 +328,16 @@ impl Session {
             Proto::Irc => Session::Irc(Box::new(irc::IrcSession::start(ctx, arrival, out))),
             Proto::Web => Session::Web(Box::new(web::Http::start(ctx, false, out))),
             Proto::Metrics => Session::Web(Box::new(web::Http::start(ctx, true, out))),
+        }
+    }
+
+    /// Whether the front end waits for the answer to work it handed off: the connection's
+    /// next lines wait for it, so that commands are answered in the order they came.
+    pub fn waits(&self) -> bool {
+        match self {
+            Session::Native(s) => s.waits(),
+            Session::Irc(s) => s.waits(),
+            Session::Web(_) => false,
         }
     }
 
@@ -403,6 +445,21 @@ impl Session {
         match self {
             Session::Native(s) => s.answer(ctx, tag, answer, hub, out),
             Session::Irc(s) => s.answer(ctx, tag, answer, hub, out),
+            Session::Web(_) => {}
+        }
+    }
+
+    /// The server's answer to [`Output::ask_server`].
+    pub fn told(
+        &mut self,
+        ctx: &Ctx<'_>,
+        answer: ServerAnswer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        match self {
+            Session::Native(_) => operator::told(ctx, answer, out),
+            Session::Irc(s) => s.told(ctx, answer, hub, out),
             Session::Web(_) => {}
         }
     }

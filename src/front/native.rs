@@ -10,11 +10,16 @@ use crate::proto::line::{self, Input, RoomAction};
 use crate::proto::modes;
 use crate::text::clip;
 
-/// A native connection's state: nearly everything it needs lives in the hub and the link.
+mod accounts;
+
+/// A native connection's state: everything else it needs lives in the hub and the link.
 #[derive(Debug, Default)]
 pub struct Native {
     /// `/history`: the request waiting for the store.
     history: super::history::NativeHistory,
+    /// Jobs handed off to the store (accounts, password checks), waiting for their answers;
+    /// None (a pointer's worth) while there are none, as for most connections.
+    jobs: Option<Box<super::accounts::Jobs<accounts::Wait>>>,
 }
 
 impl Native {
@@ -39,6 +44,22 @@ impl Native {
         let me = hub.nick(id).unwrap_or("*");
         match parsed {
             Ok(Input::Empty) => Flow::Lines,
+            Ok(Input::Service(req)) => {
+                self.service(ctx, req, hub, out);
+                Flow::Lines
+            }
+            // `/msg NickServ IDENTIFY ...` works natively too.
+            Ok(Input::Command(Command::Message {
+                targets,
+                kind: crate::event::MsgKind::Normal,
+                text,
+            })) if crate::proto::services::service_named(targets).is_some() => {
+                if let Some(service) = crate::proto::services::service_named(targets) {
+                    let req = crate::proto::services::parse(service, text);
+                    self.service(ctx, req, hub, out);
+                }
+                Flow::Lines
+            }
             Ok(Input::Command(cmd)) => {
                 hub.apply(id, within_limits(cmd), ctx.clock, out);
                 Flow::Lines
@@ -98,6 +119,20 @@ impl Native {
                 };
                 out.one(id, me, &bye);
                 out.close(id, CloseReason::Quit(reason.map(Into::into)));
+                Flow::Lines
+            }
+            Ok(Input::Oper { name, password }) => {
+                if let Some(phc) = super::operator::oper(ctx, name, password, hub, out) {
+                    self.check_oper(ctx, phc, password, out);
+                }
+                Flow::Lines
+            }
+            Ok(Input::Rehash) => {
+                super::operator::ask(ctx, super::ServerAsk::Reload, hub, out);
+                Flow::Lines
+            }
+            Ok(Input::Stats) => {
+                super::operator::ask(ctx, super::ServerAsk::Figures, hub, out);
                 Flow::Lines
             }
             Err(fail) => {
@@ -205,7 +240,12 @@ impl Native {
         if super::history::owns(tag) {
             return super::history::native_answer(&mut self.history, ctx, answer, out);
         }
-        let _ = (ctx, tag, answer, hub, out);
+        self.account_answer(ctx, tag, answer, hub, out);
+    }
+
+    /// Whether an answer is awaited (the next lines wait for it).
+    pub fn waits(&self) -> bool {
+        self.jobs.is_some() || self.history.waiting()
     }
 }
 

@@ -38,6 +38,11 @@ pub struct Recording {
     pub closed: Vec<(ClientId, CloseReason)>,
     /// Jobs handed off the loop, waiting for the test to answer them.
     pub jobs: Vec<(ClientId, u32, super::Job)>,
+    /// Writes for the store, and changes to registered rooms (as their Debug form).
+    pub writes: Vec<crate::store::Write>,
+    pub room_changes: Vec<String>,
+    /// What front ends asked of the server.
+    pub asks: Vec<(ClientId, super::ServerAsk)>,
     /// The client whose output is held back, and where its held bytes start.
     pub capture: Option<(ClientId, usize)>,
     /// The Unix time events are dated with.
@@ -51,6 +56,7 @@ fn ctx(cfg: &Config, clock: Clock, id: ClientId) -> Ctx<'_> {
         peer: IpAddr::V4(Ipv4Addr::LOCALHOST),
         secure: false,
         cfg,
+        irc_tls_port: None,
     }
 }
 
@@ -181,6 +187,10 @@ impl Sink for Recording {
             }
         }
     }
+
+    fn keep_room(&mut self, change: crate::hub::RoomRecordChange<'_>) {
+        self.room_changes.push(format!("{change:?}"));
+    }
 }
 
 impl Output for Recording {
@@ -234,6 +244,14 @@ impl Output for Recording {
 
     fn submit(&mut self, id: ClientId, tag: u32, job: super::Job) {
         self.jobs.push((id, tag, job));
+    }
+
+    fn store_write(&mut self, write: crate::store::Write) {
+        self.writes.push(write);
+    }
+
+    fn ask_server(&mut self, id: ClientId, ask: super::ServerAsk) {
+        self.asks.push((id, ask));
     }
 }
 

@@ -160,7 +160,7 @@ impl Hub {
         sink.one(id, &me.nick, &Event::File(offered));
         let offer = FileEvent::Offer {
             id: tid,
-            from: &me.nick,
+            from: me.source(),
             size,
             name,
             download: download.as_deref(),
@@ -512,7 +512,7 @@ impl Hub {
     pub fn next_deadline(&self) -> Option<Instant> {
         let offer = self.offers.front().map(|&(at, _)| at);
         let idle = self.idle.peek().map(|Reverse((at, _))| *at);
-        offer.into_iter().chain(idle).min()
+        offer.into_iter().chain(idle).chain(self.next_grace()).min()
     }
 
     /// Expires unanswered offers and aborts idle transfers whose time has come.
@@ -545,5 +545,6 @@ impl Hub {
         if self.send_pages.values().any(|p| p.until <= now) {
             self.send_pages.retain(|_, p| p.until > now);
         }
+        self.expire_grace(now, sink);
     }
 }

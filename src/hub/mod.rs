@@ -20,7 +20,12 @@
 //! user modes, mask lists), `messages` (routing to rooms and nicks), `users` (nicks, WHOIS and
 //! friends), `files` (transfers).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+/// The hub's maps hash with foldhash: a nick or room lookup on every message is several times
+/// cheaper than with SipHash, and each map's seed is random, so colliding names cannot be
+/// prepared in advance.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -29,12 +34,15 @@ use crate::clock::Clock;
 use crate::event::*;
 use crate::names::{NameKeys, NameRules};
 
+pub mod accounts;
 mod files;
 mod kept;
 pub mod masks;
+pub mod registry;
 
 pub use files::{LinkRefusal, Opened};
 pub use kept::{Kept, KeptKind, KeptTo, Party, RoomRef};
+pub use registry::{RoomRecordChange, RoomRegistration, RoomRequest, SavedBan, SavedTopic};
 mod messages;
 mod modes;
 mod monitor;
@@ -73,6 +81,11 @@ pub trait Sink {
     /// them): the place for what was said there before; by default nothing.
     fn joined_room(&mut self, id: ClientId, me: &str, room: RoomRef<'_>) {
         let _ = (id, me, room);
+    }
+    /// A change to what is kept of a registered room, for the server to persist; by default
+    /// nothing is kept.
+    fn keep_room(&mut self, change: RoomRecordChange<'_>) {
+        let _ = change;
     }
 }
 
@@ -193,6 +206,8 @@ pub enum Command<'a> {
     Lusers,
     /// Become a server operator: the caller has checked the credentials.
     Oper,
+    /// ChanServ: register a room, drop it, show it, change its access lists.
+    RoomService(RoomRequest<'a>),
 }
 
 /// What a MONITOR command asks.
@@ -243,6 +258,9 @@ pub struct HubConfig {
     pub transfer_idle: Duration,
     /// Which nicks and room names are allowed and how they compare (`--ascii-names`).
     pub names: NameRules,
+    /// How long a user may hold a nick that belongs to an account it is not logged in to
+    /// before it is renamed (`--nick-grace`); zero: nicks are not protected.
+    pub nick_grace: Duration,
 }
 
 impl Default for HubConfig {
@@ -257,6 +275,7 @@ impl Default for HubConfig {
             max_transfers_per_user: 8,
             transfer_idle: Duration::from_secs(120),
             names: NameRules::default(),
+            nick_grace: Duration::from_secs(30),
         }
     }
 }
@@ -311,6 +330,8 @@ struct User {
     certfp: Option<Box<str>>,
     /// Names this connection in history when it has no account ([`Party::session`]).
     session: u64,
+    /// When the user loses its nick, which belongs to an account it is not logged in to.
+    grace_until: Option<Instant>,
 }
 
 impl User {
@@ -368,6 +389,9 @@ struct Room {
     members: Vec<ClientId>,
     /// Each member's role bits, parallel to `members`.
     roles: Vec<u8>,
+    /// The members who are operators, in no particular order: a quiet room's joiner and a
+    /// KNOCK need them without a pass over every member.
+    ops: Vec<ClientId>,
     topic: Option<Topic>,
     /// When the room was made (seconds since the Unix epoch), for IRC's 329.
     created: u64,
@@ -513,6 +537,10 @@ pub struct Hub {
     started_ms: u64,
     /// How often each command was used (STATS m), by the front ends' names for them.
     command_counts: Vec<(&'static str, u64)>,
+    /// Registered account names, nick protection, failed-login backoff.
+    accounts: accounts::Accounts,
+    /// Registered rooms.
+    registry: registry::Registry,
 }
 
 impl Hub {
@@ -521,17 +549,17 @@ impl Hub {
             cfg,
             now: Clock::now(),
             users: Vec::new(),
-            by_nick: HashMap::new(),
+            by_nick: HashMap::default(),
             rooms: Slab::new(),
-            by_room: HashMap::new(),
-            nick_skeletons: HashMap::new(),
-            room_skeletons: HashMap::new(),
-            transfers: HashMap::new(),
+            by_room: HashMap::default(),
+            nick_skeletons: HashMap::default(),
+            room_skeletons: HashMap::default(),
+            transfers: HashMap::default(),
             offers: VecDeque::new(),
             idle: std::collections::BinaryHeap::new(),
-            transfers_of: HashMap::new(),
-            tokens: HashMap::new(),
-            send_pages: HashMap::new(),
+            transfers_of: HashMap::default(),
+            tokens: HashMap::default(),
+            send_pages: HashMap::default(),
             files_url: None,
             token_source: Box::new({
                 let mut n = 0u128;
@@ -552,9 +580,11 @@ impl Hub {
             oper_count: 0,
             invisible_count: 0,
             max_users: 0,
-            watchers: HashMap::new(),
+            watchers: HashMap::default(),
             started_ms: Clock::now().unix_ms,
             command_counts: Vec::new(),
+            accounts: accounts::Accounts::default(),
+            registry: registry::Registry::default(),
         }
     }
 
@@ -594,39 +624,6 @@ impl Hub {
     /// The account `id` is logged in to.
     pub fn account(&self, id: ClientId) -> Option<&str> {
         self.user(id).and_then(|u| u.account.as_deref())
-    }
-
-    /// `id` logged in to `account` (or out, None): the account store calls this; those who
-    /// share a room with the user (and its watchers) hear of it.
-    pub fn set_account(
-        &mut self,
-        id: ClientId,
-        account: Option<&str>,
-        now: Clock,
-        sink: &mut impl Sink,
-    ) {
-        self.now = now;
-        let Some(u) = self.user(id) else { return };
-        if u.account.as_deref() == account {
-            return;
-        }
-        let rooms = self.rooms_of(id);
-        self.collect_peers(&rooms, None, true);
-        let Some(u) = self.user(id) else { return };
-        // Told as the user is from now on: the account tag is the new account, or none.
-        let ev = Event::Extra(Extra::Account {
-            who: Source {
-                account,
-                ..u.source()
-            },
-            account,
-            monitor: false,
-        });
-        sink.many(&self.peers, Some(id), &ev);
-        self.tell_watchers(id, &ev, sink);
-        if let Some(u) = self.user_mut(id) {
-            u.account = account.map(Into::into);
-        }
     }
 
     /// New limits (a reload); what exists stays, the limits apply from the next command. The
@@ -703,7 +700,10 @@ impl Hub {
                 let like = self.nick(other).unwrap_or("*");
                 Err(Fail::NickLooksLike(nick, like))
             }
-            _ => Ok(keys),
+            _ => match self.account_refusal(id, nick, &keys) {
+                Some(fail) => Err(fail),
+                None => Ok(keys),
+            },
         }
     }
 
@@ -748,13 +748,7 @@ impl Hub {
     /// A native client arrives: a guest nick, the greeting, and `#lobby`.
     pub fn connect_native(&mut self, id: ClientId, host: &str, now: Clock, sink: &mut impl Sink) {
         self.now = now;
-        let nick = loop {
-            let candidate = format!("guest-{}", self.next_guest);
-            self.next_guest += 1;
-            if self.claim_nick(id, &candidate).is_ok() {
-                break candidate;
-            }
-        };
+        let nick = self.guest_nick(id);
         self.add_user(
             id,
             &nick,
@@ -822,6 +816,7 @@ impl Hub {
             secure: false,
             certfp: None,
             session,
+            grace_until: None,
         });
         self.max_users = self.max_users.max(self.by_nick.len());
     }
@@ -878,6 +873,14 @@ impl Hub {
     }
 
     /// The rooms `id` is in, in the order joined.
+    /// Over `--quiet-room-size` members: joins, parts and renames of ordinary members are
+    /// not announced.
+    fn is_quiet(&self, room: RoomId) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|r| r.members.len() > self.cfg.quiet_room_size)
+    }
+
     fn rooms_of(&self, id: ClientId) -> Vec<RoomId> {
         self.user(id)
             .map(|u| u.rooms.iter().map(|m| m.room as usize).collect())
@@ -938,12 +941,22 @@ impl Hub {
         let Some(slot) = self.user(id).and_then(|u| u.slot_in(room)) else {
             return;
         };
-        if let Some(bits) = self.rooms.get_mut(room).and_then(|r| r.roles.get_mut(slot)) {
-            if on {
-                *bits |= role;
-            } else {
-                *bits &= !role;
-            }
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let Some(bits) = r.roles.get_mut(slot) else {
+            return;
+        };
+        let was_op = *bits & OP != 0;
+        if on {
+            *bits |= role;
+        } else {
+            *bits &= !role;
+        }
+        match (was_op, *bits & OP != 0) {
+            (false, true) => r.ops.push(id),
+            (true, false) => r.ops.retain(|&o| o != id),
+            _ => {}
         }
     }
 
@@ -954,6 +967,9 @@ impl Hub {
         let slot = r.members.len() as u32;
         r.members.push(id);
         r.roles.push(roles);
+        if roles & OP != 0 {
+            r.ops.push(id);
+        }
         if let Some(u) = self.users.get_mut(id).and_then(Option::as_mut) {
             u.rooms.push(Membership {
                 room: room as u32,
@@ -976,7 +992,9 @@ impl Hub {
             return;
         };
         r.members.swap_remove(slot);
-        r.roles.swap_remove(slot);
+        if r.roles.swap_remove(slot) & OP != 0 {
+            r.ops.retain(|&o| o != id);
+        }
         if let Some(&moved) = r.members.get(slot) {
             let m = self
                 .users
@@ -987,15 +1005,7 @@ impl Hub {
                 m.slot = slot as u32;
             }
         }
-        if r.members.is_empty() {
-            let r = self.rooms.remove(room);
-            if self.by_room.get(&r.keys.key) == Some(&room) {
-                self.by_room.remove(&r.keys.key);
-            }
-            if self.room_skeletons.get(&r.keys.skeleton) == Some(&room) {
-                self.room_skeletons.remove(&r.keys.skeleton);
-            }
-        }
+        self.forget_empty_room(room);
     }
 
     /// Carries out one command of a registered client.
@@ -1083,6 +1093,7 @@ impl Hub {
             Command::Ison(nicks) => self.ison(id, nicks, sink),
             Command::Lusers => self.lusers(id, sink),
             Command::Oper => self.oper(id, sink),
+            Command::RoomService(req) => self.room_service(id, req, sink),
             Command::Offer { to, size, name } => self.offer(id, to, size, name, now.mono, sink),
             Command::Accept(t) => self.answer_offer(id, t, true, sink),
             Command::Decline(t) => self.answer_offer(id, t, false, sink),

@@ -81,6 +81,8 @@ impl Hub {
         }
         let mut done: Vec<Done> = Vec::with_capacity(changes.len());
         let mut stored: Vec<String> = Vec::new();
+        // Bans set and lifted, as stored, for a registered room to keep.
+        let mut bans: Vec<(bool, Box<str>)> = Vec::new();
         for (i, &change) in changes.iter().enumerate() {
             match change {
                 ModeChange::Flag(on, flag) => {
@@ -140,9 +142,15 @@ impl Hub {
                             at,
                         }),
                         (false, Some(pos)) => {
-                            r.masks.remove(pos);
+                            let gone = r.masks.remove(pos);
+                            if list == ListMode::Ban {
+                                bans.push((false, gone.mask));
+                            }
                         }
                         _ => continue,
+                    }
+                    if on && list == ListMode::Ban {
+                        bans.push((true, mask.as_str().into()));
                     }
                     done.push(Done::Mask(on, list, stored.len()));
                     stored.push(mask);
@@ -151,6 +159,13 @@ impl Hub {
         }
         if done.is_empty() {
             return;
+        }
+        if done.iter().any(|d| matches!(d, Done::Change(_))) {
+            self.keep_modes(room, sink);
+        }
+        let at = self.now.unix_secs();
+        for (on, mask) in &bans {
+            self.keep_ban(room, *on, mask, &by, at, sink);
         }
         let applied: Vec<ModeChange<'_>> = done
             .iter()

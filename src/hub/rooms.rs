@@ -30,12 +30,18 @@ impl Hub {
             let fail = Fail::TooManyRooms(name, self.cfg.max_rooms_per_user);
             return sink.one(id, &me.nick, &Event::Fail(fail));
         }
+        // In a registered room, roles come from its access lists (nobody gets ops for being
+        // first), and those with ops there pass its key, limit, +i and bans.
+        let registered = self.registered_roles(&rules.fold(name), id);
         let room = match existing {
             Some(room) => {
-                if let Some(fail) = self.may_join(room, id, key) {
-                    return sink.one(id, &me.nick, &Event::Fail(fail));
+                let key_of = &self.rooms[room].keys.key;
+                if !self.passes_registered(key_of, id) {
+                    if let Some(fail) = self.may_join(room, id, key) {
+                        return sink.one(id, &me.nick, &Event::Fail(fail));
+                    }
                 }
-                self.add_member(room, id, 0);
+                self.add_member(room, id, registered.unwrap_or(0));
                 room
             }
             None if self.rooms.len() >= self.cfg.max_rooms => {
@@ -53,12 +59,16 @@ impl Hub {
                     let fail = Fail::RoomLooksLike(name, like);
                     return sink.one(id, &me.nick, &Event::Fail(fail));
                 }
-                let NameKeys { key, skeleton } = keys.clone();
+                let NameKeys {
+                    key: room_key,
+                    skeleton,
+                } = keys.clone();
                 let room = self.rooms.insert(Room {
                     name: name.into(),
                     keys,
                     members: Vec::new(),
                     roles: Vec::new(),
+                    ops: Vec::new(),
                     topic: None,
                     created: self.now.unix_secs(),
                     flags: RoomFlag::TopicOps.bit() | RoomFlag::NoOutside.bit(),
@@ -66,9 +76,16 @@ impl Hub {
                     limit: None,
                     masks: Vec::new(),
                 });
-                self.by_room.insert(key, room);
+                self.by_room.insert(room_key.clone(), room);
                 self.room_skeletons.insert(skeleton, room);
-                self.add_member(room, id, OP);
+                self.restore_live(room);
+                // A registered room keeps its key, limit, +i and bans while it is empty.
+                let check = registered.is_some() && !self.passes_registered(&room_key, id);
+                if let Some(fail) = check.then(|| self.may_join(room, id, key)).flatten() {
+                    sink.one(id, self.nick(id).unwrap_or("*"), &Event::Fail(fail));
+                    return self.forget_empty_room(room);
+                }
+                self.add_member(room, id, registered.unwrap_or(OP));
                 room
             }
         };
@@ -83,8 +100,10 @@ impl Hub {
             room: &r.name,
         };
         let quiet = r.members.len() > self.cfg.quiet_room_size;
+        let granted = registered.unwrap_or(0);
         if !quiet {
             sink.many(&r.members, (!tell_self).then_some(id), &ev);
+            self.announce_roles(room, id, granted, sink);
             if let Some(away) = &me.away {
                 let away = Event::Extra(Extra::Away {
                     who: me.source(),
@@ -118,6 +137,20 @@ impl Hub {
                 key: &r.keys.key,
             };
             sink.joined_room(id, &me.nick, room);
+        }
+    }
+
+    /// Takes a room with no members out of the slab and the maps.
+    pub(super) fn forget_empty_room(&mut self, room: RoomId) {
+        if !self.rooms.get(room).is_some_and(|r| r.members.is_empty()) {
+            return;
+        }
+        let r = self.rooms.remove(room);
+        if self.by_room.get(&r.keys.key) == Some(&room) {
+            self.by_room.remove(&r.keys.key);
+        }
+        if self.room_skeletons.get(&r.keys.skeleton) == Some(&room) {
+            self.room_skeletons.remove(&r.keys.skeleton);
         }
     }
 
@@ -344,12 +377,12 @@ impl Hub {
         let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) else {
             return;
         };
+        let joiner = (!self.is_op(room, id)).then_some(id);
         let members: Vec<Member<'_>> = r
-            .members
+            .ops
             .iter()
-            .zip(&r.roles)
-            .filter(|&(&m, &roles)| m == id || roles & OP != 0)
-            .filter_map(|(&m, &roles)| self.member(m, roles))
+            .chain(joiner.as_ref())
+            .filter_map(|&m| self.member(m, self.roles(room, m)?))
             .collect();
         let reply = Extra::Names {
             room: &r.name,
@@ -459,13 +492,7 @@ impl Hub {
             // Open to the caller already: nothing to ask for.
             return sink.one(id, &me.nick, &Event::Extra(Extra::Knocked(&r.name)));
         }
-        let ops: Vec<ClientId> = r
-            .members
-            .iter()
-            .zip(&r.roles)
-            .filter(|&(_, &roles)| roles & OP != 0)
-            .map(|(&m, _)| m)
-            .collect();
+        let ops = r.ops.clone();
         let ev = Event::Extra(Extra::Knock {
             who: me.source(),
             room: &r.name,
@@ -525,6 +552,7 @@ impl Hub {
             by,
             at,
         });
+        self.keep_topic(room, sink);
     }
 
     /// KICK: one room and several nicks, or as many rooms as nicks, paired in order; at most

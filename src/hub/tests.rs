@@ -445,6 +445,17 @@ impl Hub {
     fn assert_consistent(&self) {
         for (room, r) in &self.rooms {
             assert_eq!(r.members.len(), r.roles.len());
+            let mut ops: Vec<ClientId> = r
+                .members
+                .iter()
+                .zip(&r.roles)
+                .filter(|&(_, &roles)| roles & OP != 0)
+                .map(|(&m, _)| m)
+                .collect();
+            let mut listed = r.ops.clone();
+            ops.sort_unstable();
+            listed.sort_unstable();
+            assert_eq!(ops, listed, "the ops of {}", r.name);
             for (slot, &m) in r.members.iter().enumerate() {
                 let u = self.user(m).expect("a member is a user");
                 assert_eq!(u.slot_in(room), Some(slot), "{} in {}", u.nick, r.name);
@@ -603,6 +614,59 @@ fn a_joiner_of_a_quiet_room_gets_its_ops_itself_and_a_count() {
     let names = ":srv 353 me = #q :@i0 i5\r\n:srv NOTICE me :#q has 4 more members, not listed \
                  on joining; /NAMES #q lists them all\r\n:srv 366 me #q :End of /NAMES list";
     assert_eq!(told[1], names, "{told:?}");
+}
+
+#[test]
+fn a_rename_is_told_in_quiet_rooms_only_for_their_operators() {
+    // quiet_room_size is 3 in these tests; u0 made #q and is its operator.
+    let (mut h, mut r, now) = with_users(5);
+    for id in 0..5 {
+        join(&mut h, &mut r, id, "#q", now);
+        h.apply(
+            id,
+            Command::Part {
+                rooms: Some("#lobby"),
+                reason: None,
+            },
+            now,
+            &mut r,
+        );
+    }
+    r.take();
+    h.apply(4, Command::Nick("plain"), now, &mut r);
+    assert_eq!(
+        r.take(),
+        vec![(vec![4], "* u4 is now known as plain".to_string())]
+    );
+    h.apply(0, Command::Nick("boss"), now, &mut r);
+    assert_eq!(
+        r.take(),
+        vec![(vec![0, 1, 2, 3, 4], "* u0 is now known as boss".to_string())]
+    );
+    // Operators come and go in the list a quiet room's joiner is given.
+    let changes = [ModeChange::Member(true, Role::Op, "u1")];
+    h.apply(
+        0,
+        Command::RoomMode {
+            room: "#q",
+            changes: &changes,
+        },
+        now,
+        &mut r,
+    );
+    h.disconnect(1, None, &mut r);
+    h.assert_consistent();
+    let changes = [ModeChange::Member(false, Role::Op, "boss")];
+    h.apply(
+        0,
+        Command::RoomMode {
+            room: "#q",
+            changes: &changes,
+        },
+        now,
+        &mut r,
+    );
+    h.assert_consistent();
 }
 
 #[test]

@@ -12,7 +12,14 @@ impl Hub {
         if *me.nick == *new {
             return;
         }
-        let rooms = self.rooms_of(id);
+        // A quiet room's members were never told of an ordinary member (only of its
+        // operators): its rename is not theirs to hear either, which keeps a rename's cost to
+        // the loud rooms.
+        let rooms: Vec<RoomId> = self
+            .rooms_of(id)
+            .into_iter()
+            .filter(|&r| !self.is_quiet(r) || self.is_op(r, id))
+            .collect();
         self.collect_peers(&rooms, Some(id), false);
         let Some(me) = self.user(id) else { return };
         let ev = Event::NickChanged {
@@ -35,6 +42,7 @@ impl Hub {
         if renamed {
             self.tell_offline(&old_nick, sink);
             self.tell_online(id, sink);
+            self.protect_nick(id, sink);
         }
     }
 
@@ -160,12 +168,19 @@ impl Hub {
             sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
             return sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(nick)));
         };
-        let rooms: Vec<(&str, bool)> = u
+        let rooms: Vec<(&str, &'static str)> = u
             .rooms
             .iter()
             .map(|m| m.room as usize)
             .filter(|&r| self.visible(r, id))
-            .filter_map(|r| Some((&*self.rooms.get(r)?.name, self.is_op(r, who))))
+            .filter_map(|r| {
+                let prefix = match self.roles(r, who)? {
+                    roles if roles & OP != 0 => "@",
+                    roles if roles & VOICE != 0 => "+",
+                    _ => "",
+                };
+                Some((&*self.rooms.get(r)?.name, prefix))
+            })
             .collect();
         let whois = Whois {
             nick: &u.nick,

@@ -20,6 +20,8 @@ pub fn encode(event: &Event<'_>, me: &str, server_name: &str, out: &mut Vec<u8>)
 
 /// The IRCv3 capabilities, as bits of one `u32`. The low bits change how events are written
 /// (see [`relevant`]); the high ones are read by the session or the delivery only.
+pub mod services;
+
 pub mod caps {
     use crate::event::{Event, Extra, Reply};
 
@@ -58,6 +60,10 @@ pub mod caps {
     pub const READ_MARKER: u32 = 1 << 21;
     /// `draft/chathistory`: the client asks for history itself, so a join replays none.
     pub const CHATHISTORY: u32 = 1 << 26;
+    /// `sasl`: AUTHENTICATE (the session reads it; no event depends on it).
+    pub const SASL: u32 = 1 << 30;
+    /// `draft/account-registration`: REGISTER (offered; REGISTER works without it too).
+    pub const ACCOUNT_REGISTRATION: u32 = 1 << 31;
 
     /// The bits of the tags a relayed line may carry.
     pub const TAGS: u32 = SERVER_TIME | MESSAGE_TAGS | ACCOUNT_TAG;
@@ -417,6 +423,7 @@ fn encode_body(
         Event::Reply(reply) => encode_reply(&reply, me, server_name, multi_prefix, out),
         Event::Fail(fail) => encode_fail(&fail, me, server_name, out),
         Event::Extra(extra) => encode_extra(&extra, me, server_name, caps, out),
+        Event::Service(reply) => services::encode(&reply, me, out),
     }
 }
 
@@ -678,7 +685,7 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
             let params = [w.nick, word(w.user), &h, "*", w.realname];
             numeric(out, srv, RPL_WHOISUSER, me, &params);
             let mut rooms = String::new();
-            for (room, op) in w.rooms {
+            for &(room, prefix) in w.rooms {
                 if rooms.len() > 300 {
                     numeric(out, srv, RPL_WHOISCHANNELS, me, &[w.nick, &rooms]);
                     rooms.clear();
@@ -686,9 +693,7 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
                 if !rooms.is_empty() {
                     rooms.push(' ');
                 }
-                if *op {
-                    rooms.push('@');
-                }
+                rooms.push_str(prefix);
                 rooms.push_str(room);
             }
             if !rooms.is_empty() {
@@ -904,16 +909,14 @@ fn encode_file(file: &FileEvent<'_>, me: &str, srv: &str, caps: u32, out: &mut V
                 size,
                 name,
                 download,
-            } => line(
-                from,
-                &[
-                    "OFFER",
-                    &id_of(id),
-                    &size.to_string(),
-                    token_of(download),
-                    name,
-                ],
-            ),
+            } => {
+                let start = out.len();
+                push_source(out, from);
+                let size = size.to_string();
+                let params = ["OFFER", &id_of(id), &size, token_of(download), name];
+                write_message(out, None, "FILE", &params);
+                fit(out, start);
+            }
             FileEvent::Accepted(id) => line(srv, &["ACCEPTED", &id_of(id)]),
             FileEvent::Declined(id) => line(srv, &["DECLINED", &id_of(id)]),
             FileEvent::Expired(id) => line(srv, &["EXPIRED", &id_of(id)]),
@@ -935,7 +938,8 @@ fn encode_file(file: &FileEvent<'_>, me: &str, srv: &str, caps: u32, out: &mut V
             name,
             download: Some(link),
         } => format!(
-            "File {id}: {from} offers you \"{name}\" ({size} bytes). Download: {link} (opening the link accepts). Decline: {link}/decline"
+            "File {id}: {} offers you \"{name}\" ({size} bytes). Download: {link} (opening the link accepts). Decline: {link}/decline",
+            from.nick
         ),
         FileEvent::Offer { .. } => return,
         FileEvent::Accepted(id) => format!("File {id}: accepted"),
@@ -1725,7 +1729,7 @@ mod tests {
 
     #[test]
     fn whois_lines() {
-        let rooms = [("#a", true), ("#b", false)];
+        let rooms = [("#a", "@"), ("#b", "+")];
         let s = enc(Event::Reply(Reply::Whois(Whois {
             nick: "alice",
             user: "al",
@@ -1743,7 +1747,7 @@ mod tests {
             lines(&s),
             [
                 ":snak.test 311 bob alice al h * Alice\r\n",
-                ":snak.test 319 bob alice :@#a #b\r\n",
+                ":snak.test 319 bob alice :@#a +#b\r\n",
                 ":snak.test 312 bob alice snak.test snak\r\n",
                 ":snak.test 313 bob alice :is an IRC operator\r\n",
                 ":snak.test 301 bob alice lunch\r\n",

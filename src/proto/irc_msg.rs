@@ -596,6 +596,8 @@ pub mod numeric {
     pub const RPL_ADMINEMAIL: u16 = 259;
     pub const RPL_STATSCOMMANDS: u16 = 212;
     pub const RPL_ENDOFSTATS: u16 = 219;
+    pub const RPL_STATSDEBUG: u16 = 249;
+    pub const RPL_REHASHING: u16 = 382;
     pub const RPL_STATSUPTIME: u16 = 242;
     pub const RPL_HELPSTART: u16 = 704;
     pub const RPL_HELPTXT: u16 = 705;

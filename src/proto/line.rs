@@ -6,6 +6,8 @@ use std::io::Write;
 use crate::event::*;
 use crate::hub::Command;
 
+mod accounts;
+
 /// What one client line asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input<'a> {
@@ -26,6 +28,17 @@ pub enum Input<'a> {
     Quit(Option<&'a str>),
     /// `/history ...`: the words after the command (read by [`crate::proto::history`]).
     History(&'a str),
+    /// An account or room registration command, as the services take it.
+    Service(crate::proto::services::Request<'a>),
+    /// `/oper NAME PASSWORD`: the front end checks the credentials.
+    Oper {
+        name: &'a str,
+        password: &'a str,
+    },
+    /// `/rehash`: a server operator has the configuration read again.
+    Rehash,
+    /// `/stats`: a server operator's view of the live figures.
+    Stats,
 }
 
 /// The moderation commands, which all name a room or mean the current one.
@@ -125,6 +138,38 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "what was said: the last N lines (20; at most 100) of a room or a conversation, \
          or those before a message ID or a time (2025-01-02T12:00, UTC)",
     ),
+    (
+        "/register PASSWORD [EMAIL]",
+        "make your nick an account and log in to it; /register #ROOM keeps a room you operate",
+    ),
+    (
+        "/login [ACCOUNT] PASSWORD",
+        "log in (to the account of your nick if none is named); /logout logs out",
+    ),
+    ("/password OLD NEW", "change your account's password"),
+    (
+        "/ghost NICK",
+        "take your account's nick back from whoever holds it",
+    ),
+    (
+        "/info [ACCOUNT|#ROOM]",
+        "an account's or a registered room's details (your own account by default)",
+    ),
+    (
+        "/access #ROOM [+o|-o|+v|-v ACCOUNT]",
+        "a registered room's ops and voice lists: show them, or change one",
+    ),
+    (
+        "/drop PASSWORD",
+        "delete your account; /drop #ROOM unregisters a room you founded",
+    ),
+    (
+        "/cert [add [FP]|del FP|list]",
+        "TLS client certificates that log you in (SASL EXTERNAL)",
+    ),
+    ("/oper NAME PASSWORD", "become a server operator"),
+    ("/stats", "the server's live figures (server operators)"),
+    ("/rehash", "read the configuration again (server operators)"),
     ("/quit [REASON]", "leave"),
     ("/help", "this list"),
 ];
@@ -154,6 +199,7 @@ fn usage(cmd: &str) -> Fail<'static> {
         "/accept" => "/accept ID",
         "/decline" => "/decline ID",
         "/cancel" => "/cancel ID",
+        "/logout" => "/logout",
         _ => "/data ID LEN",
     }))
 }
@@ -341,9 +387,21 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
         }
         "/quit" => return Ok(Input::Quit(nonempty(rest))),
         "/history" => return Ok(Input::History(rest)),
+        "/oper" => {
+            let (password, extra) = word(after_a);
+            return match (a.is_empty() || password.is_empty(), extra.is_empty()) {
+                (false, true) => Ok(Input::Oper { name: a, password }),
+                _ => Err(usage(cmd)),
+            };
+        }
+        "/rehash" if rest.is_empty() => return Ok(Input::Rehash),
+        "/stats" if rest.is_empty() => return Ok(Input::Stats),
         "/help" => Command::Help,
-        "/rooms" | "/who" | "/back" => return Err(usage(cmd)),
-        _ => return Err(Fail::UnknownCommand(name_for_error(name))),
+        "/rooms" | "/who" | "/back" | "/rehash" | "/stats" => return Err(usage(cmd)),
+        _ => match accounts::parse(cmd, rest) {
+            Some(service) => return service.map(Input::Service),
+            None => return Err(Fail::UnknownCommand(name_for_error(name))),
+        },
     };
     Ok(Input::Command(command))
 }
@@ -455,6 +513,7 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
         Event::Fail(fail) => encode_fail(&fail, out),
         Event::File(file) => encode_file(&file, out),
         Event::Extra(_) => return,
+        Event::Service(reply) => accounts::encode(&reply, out),
     }
     out.push(b'\n');
 }
@@ -593,13 +652,13 @@ fn encode_whois(w: &Whois<'_>, out: &mut Vec<u8>) {
     out.push(b'\n');
     let mut line_start = out.len();
     field(out, "rooms");
-    for &(room, op) in w.rooms {
+    for &(room, prefix) in w.rooms {
         if out.len() - line_start > 400 {
             out.push(b'\n');
             line_start = out.len();
             field(out, "rooms");
         }
-        push(out, &[" ", if op { "@" } else { "" }, room]);
+        push(out, &[" ", prefix, room]);
     }
     if w.secure {
         out.push(b'\n');
@@ -743,7 +802,8 @@ fn encode_file(file: &FileEvent<'_>, out: &mut Vec<u8>) {
         FileEvent::Offered { id, to, size, name, .. } => write!(out, "% offered {id} {to} {size} {name}"),
         FileEvent::Offer { id, from, size, name, .. } => write!(
             out,
-            "% offer {id} {from} {size} {name}\n* {from} offers you \"{name}\" ({size} bytes): /accept {id} or /decline {id}"
+            "% offer {id} {from} {size} {name}\n* {from} offers you \"{name}\" ({size} bytes): /accept {id} or /decline {id}",
+            from = from.nick
         ),
         FileEvent::Accepted(id) => write!(out, "% accepted {id}"),
         FileEvent::Declined(id) => write!(out, "% declined {id}"),
@@ -1160,7 +1220,7 @@ mod tests {
 
     #[test]
     fn moderation_replies_and_errors_encode_exactly() {
-        let rooms = [("#rust", true), ("#lobby", false)];
+        let rooms = [("#rust", "@"), ("#lobby", "")];
         let whois = Whois {
             nick: "alice",
             user: "native",
@@ -1303,7 +1363,7 @@ mod tests {
     #[test]
     fn whois_rooms_are_split_into_short_lines() {
         let names: Vec<String> = (0..100).map(|i| format!("#room-number-{i:03}")).collect();
-        let rooms: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), false)).collect();
+        let rooms: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "")).collect();
         let text = enc(Event::Reply(Reply::Whois(Whois {
             nick: "bob",
             user: "native",

@@ -7,6 +7,8 @@ pub mod irc;
 pub mod irc_msg;
 pub mod line;
 pub mod modes;
+pub mod nats;
+pub mod services;
 pub mod ws;
 
 #[cfg(test)]

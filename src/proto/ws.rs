@@ -940,6 +940,37 @@ pub fn write_frame(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// The messages of whole, unmasked frames as [`write_frame`] writes them, each appended to
+/// `out` as a line ending in `\r\n`; control frames are left out. This undoes the server's
+/// own framing (output held back for a labeled response and framed again later); input that
+/// is not such frames stops the reading where it goes wrong.
+pub fn unframe_lines(mut frames: &[u8], out: &mut Vec<u8>) {
+    while frames.len() >= 2 {
+        let control = frames[0] & 0x08 != 0;
+        let (len, head) = match frames[1] & 0x7f {
+            126 if frames.len() >= 4 => (u64::from(u16::from_be_bytes([frames[2], frames[3]])), 4),
+            127 if frames.len() >= 10 => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&frames[2..10]);
+                (u64::from_be_bytes(n), 10)
+            }
+            126 | 127 => return,
+            n => (u64::from(n), 2),
+        };
+        let Some(end) = usize::try_from(len).ok().and_then(|l| l.checked_add(head)) else {
+            return;
+        };
+        let Some(payload) = frames.get(head..end) else {
+            return;
+        };
+        if !control {
+            out.extend_from_slice(payload);
+            out.extend_from_slice(b"\r\n");
+        }
+        frames = &frames[end..];
+    }
+}
+
 /// Appends a close frame with `code` and `reason`, the reason cut to 123 bytes at a
 /// character boundary.
 pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str) {
@@ -1021,6 +1052,25 @@ pub fn replay(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_servers_own_frames_unframe_into_lines_without_control_frames() {
+        let long = "x".repeat(300);
+        let mut frames = Vec::new();
+        write_frame(&mut frames, Opcode::Text, b":srv 311 me a b c * d");
+        write_frame(&mut frames, Opcode::Pong, b"p");
+        write_frame(&mut frames, Opcode::Binary, long.as_bytes());
+        let mut lines = Vec::new();
+        unframe_lines(&frames, &mut lines);
+        assert_eq!(
+            lines,
+            format!(":srv 311 me a b c * d\r\n{long}\r\n").into_bytes()
+        );
+        // A cut frame stops the reading; nothing panics.
+        let mut cut = Vec::new();
+        unframe_lines(&frames[..frames.len() - 1], &mut cut);
+        assert_eq!(cut, b":srv 311 me a b c * d\r\n");
+    }
     use super::*;
     use crate::proto::http::{parse_request, Limits as HttpLimits};
     use proptest::prelude::*;

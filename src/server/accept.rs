@@ -186,6 +186,7 @@ impl Server {
             peer: link.peer,
             secure: link.transport.is_tls(),
             cfg: &self.cfg,
+            irc_tls_port: self.irc_tls_port,
         };
         let mut out = deliver_to!(self, Some(id));
         let session = Session::start(proto, &ctx, arrival, &mut self.hub, &mut out);

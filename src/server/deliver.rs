@@ -41,7 +41,10 @@ pub struct Deliver<'a> {
     pub(super) jobs: &'a mut Vec<(ClientId, u64, u32, front::Job)>,
     /// What is kept of messages (to the store, into the recent window), and replays.
     pub(super) history: &'a mut super::history::History,
-    pub(super) store: Option<&'a mut crate::store::StoreHandle>,
+    /// The store, for what the hub and the front ends want kept.
+    pub(super) store: &'a mut Option<crate::store::StoreHandle>,
+    /// What front ends asked of the server this pass: (connection, serial, ask).
+    pub(super) asks: &'a mut Vec<(ClientId, u64, front::ServerAsk)>,
 }
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
@@ -127,14 +130,21 @@ impl Deliver<'_> {
         }
         if let Some((held_for, held)) = &mut self.capture {
             if *held_for == id {
-                held.extend_from_slice(self.outbox.bytes(span));
+                // Held as lines: framed again, with the label, when released.
+                let bytes = self.outbox.bytes(span);
+                match self.links.get(id).map(|l| l.wire.framing) {
+                    Some(Framing::WsText | Framing::WsBinary) => {
+                        crate::proto::ws::unframe_lines(bytes, held)
+                    }
+                    _ => held.extend_from_slice(bytes),
+                }
                 return;
             }
         }
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if matches!(link.closing, Some(CloseReason::SendqExceeded { .. })) {
+        if matches!(link.closing(), Some(CloseReason::SendqExceeded { .. })) {
             return;
         }
         self.outbox.push(&mut link.out, id, span);
@@ -180,6 +190,14 @@ impl Sink for Deliver<'_> {
         }
     }
 
+    fn keep_room(&mut self, change: crate::hub::RoomRecordChange<'_>) {
+        let write = super::persist::room_write(&change);
+        if let Some(store) = self.store.as_mut() {
+            // A refusal (the queue is full) is counted and logged by the store's handle.
+            let _ = store.write(write);
+        }
+    }
+
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
         self.make_room();
         let mut made = Encodings::new();
@@ -205,7 +223,7 @@ impl Sink for Deliver<'_> {
     }
 
     fn keep_message(&mut self, message: &Kept<'_>) {
-        self.history.keep(message, self.store.as_deref_mut());
+        self.history.keep(message, self.store.as_mut());
     }
 
     fn joined_room(&mut self, id: ClientId, me: &str, room: RoomRef<'_>) {
@@ -292,13 +310,21 @@ impl Output for Deliver<'_> {
             }
         };
         self.make_room();
-        let span = self.outbox.encode(|out| wrap(&held, out));
+        let Some(wire) = self.links.get(id).map(|l| l.wire) else {
+            return;
+        };
+        let span = self.encode_for(wire, |out| wrap(&held, out));
         self.queue(id, span);
     }
 
+    fn ask_server(&mut self, id: ClientId, ask: front::ServerAsk) {
+        if let Some(link) = self.links.get(id) {
+            self.asks.push((id, link.serial, ask));
+        }
+    }
+
     fn submit(&mut self, id: ClientId, tag: u32, job: front::Job) {
-        if let Some(link) = self.links.get_mut(id) {
-            link.awaiting += 1;
+        if let Some(link) = self.links.get(id) {
             self.jobs.push((id, link.serial, tag, job));
         }
     }
@@ -309,5 +335,11 @@ impl Output for Deliver<'_> {
         n: usize,
     ) -> Option<Vec<crate::store::HistoryMessage>> {
         self.history.window_lines(room_key, n)
+    }
+
+    fn store_write(&mut self, write: crate::store::Write) {
+        if let Some(store) = self.store.as_mut() {
+            let _ = store.write(write);
+        }
     }
 }

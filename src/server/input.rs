@@ -13,7 +13,7 @@ impl Server {
         let mut budget = config::READ_BUDGET;
         let mut scratch = std::mem::take(&mut self.scratch);
         while let Some(link) = self.links.get_mut(id) {
-            if link.closing.is_some() || link.paused || link.awaiting > 0 {
+            if link.is_closing() || link.paused || link.held().is_some() {
                 break;
             }
             let wanted = budget;
@@ -67,7 +67,7 @@ impl Server {
             return;
         };
         let waiting = self.sessions.get(id).is_some_and(Option::is_none);
-        if waiting && !link.transport.is_handshaking() && link.closing.is_none() {
+        if waiting && !link.transport.is_handshaking() && !link.is_closing() {
             let proto = link.wire.proto;
             info!(
                 "client {id}: TLS handshake done{}",
@@ -178,13 +178,13 @@ impl Server {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if !takes_partial || link.framing != Framing::Lines || link.inbuf.is_empty() {
-            link.partial_deadline = None;
+        if !takes_partial || link.framing() != Framing::Lines || link.inbuf.is_empty() {
+            link.set_partial_deadline(None);
             return;
         }
-        if link.partial_deadline.is_none() {
+        if link.partial_deadline().is_none() {
             let at = self.clock.mono + config::PARTIAL_LINE_GRACE;
-            link.partial_deadline = Some(at);
+            link.set_partial_deadline(Some(at));
             self.schedule(id, at, TimerKind::PartialLine);
         }
     }
@@ -194,12 +194,14 @@ impl Server {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if link.partial_deadline != Some(at) {
+        if link.partial_deadline() != Some(at) {
             return;
         }
-        link.partial_deadline = None;
-        let ready =
-            link.framing == Framing::Lines && !link.paused && !link.throttled && link.awaiting == 0;
+        link.set_partial_deadline(None);
+        let ready = link.framing() == Framing::Lines
+            && !link.paused
+            && !link.throttled
+            && link.held().is_none();
         if !ready || link.inbuf.is_empty() {
             return;
         }
@@ -243,8 +245,8 @@ impl Server {
         };
         match flow {
             Some(Flow::Raw { len, frame }) => {
-                link.framing = Framing::Raw { left: len };
-                link.data = frame;
+                link.set_framing(Framing::Raw { left: len });
+                link.set_data(frame);
             }
             Some(Flow::Upgrade { proto, framing }) => {
                 self.metrics.websocket_upgrades += 1;
@@ -264,17 +266,13 @@ impl Server {
     fn process(&mut self, id: ClientId, data: &mut [u8]) -> usize {
         let mut pos = 0;
         loop {
-            let Some(link) = self.links.get(id).filter(|l| l.closing.is_none()) else {
+            let Some(link) = self.links.get(id).filter(|l| !l.is_closing()) else {
                 return data.len();
             };
-            if link.awaiting > 0 {
-                // The rest waits for the answer (kept in the input buffer).
-                return pos;
-            }
             let Some(session) = self.sessions.get(id).and_then(Option::as_ref) else {
                 return data.len();
             };
-            let in_frame = link.framing != Framing::Lines;
+            let in_frame = link.framing() != Framing::Lines;
             let step = if !in_frame && link.ws.is_some() {
                 self.ws_step(id, &mut data[pos..])
             } else if !in_frame && session.reads_stream() {
@@ -337,21 +335,82 @@ impl Server {
             }
         }
         self.follow(id, flow);
+        self.hold_if_waiting(id);
+    }
+
+    /// While the front end waits for an answer from off the loop, the connection's next
+    /// lines wait too (and it is not read: the socket's buffer holds what comes). A timer
+    /// makes sure a lost answer cannot hold it for ever.
+    fn hold_if_waiting(&mut self, id: ClientId) {
+        let waits = self
+            .sessions
+            .get(id)
+            .and_then(Option::as_ref)
+            .is_some_and(Session::waits);
+        let now = self.clock.mono;
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        if waits && link.held().is_none() {
+            link.set_held(Some(now));
+            self.schedule(id, now + config::HOLD_MAX, TimerKind::Held);
+        }
+    }
+
+    /// The front end has its answers (or waited too long): what waited is handled, then the
+    /// socket is read again.
+    pub(super) fn release(&mut self, id: ClientId) {
+        let waits = self
+            .sessions
+            .get(id)
+            .and_then(Option::as_ref)
+            .is_some_and(Session::waits);
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        if link.held().is_none() || waits {
+            return;
+        }
+        link.set_held(None);
+        self.input(id, &mut []);
+        self.carry.push(id);
+    }
+
+    /// The hold timer fired: a hold that began at `since` ends now whatever the front end
+    /// waits for (its answer, if it comes, is still handled).
+    pub(super) fn hold_over(&mut self, id: ClientId, at: Instant) {
+        let Some(link) = self.links.get_mut(id) else {
+            return;
+        };
+        if link
+            .held()
+            .is_some_and(|since| since + config::HOLD_MAX <= at)
+        {
+            warn!("client {id}: no answer from the store in time; its input goes on");
+            link.set_held(None);
+            self.input(id, &mut []);
+            self.carry.push(id);
+        }
     }
 
     /// One line, an over-long line or a piece of a data frame.
     fn line_step(&mut self, id: ClientId, data: &[u8]) -> Option<usize> {
         let link = self.links.get_mut(id)?;
+        if link.held().is_some() && link.framing() == Framing::Lines {
+            return None;
+        }
         let session = self.sessions.get(id).and_then(Option::as_ref)?;
         let limit = session.max_line(&self.cfg);
-        let before = link.framing;
-        let (piece, used) = frame::next_piece(&mut link.framing, data, limit);
+        let before = link.framing();
+        let mut framing = before;
+        let (piece, used) = frame::next_piece(&mut framing, data, limit);
+        link.set_framing(framing);
         match piece {
             Some(Piece::Line(line)) => {
                 let charged = self.cfg.flood_limit && !session.flood_exempt(line);
                 if charged && !self.flood_admits(id, line.len()) {
                     if let Some(link) = self.links.get_mut(id) {
-                        link.framing = before;
+                        link.set_framing(before);
                     }
                     return None;
                 }
@@ -361,21 +420,23 @@ impl Server {
                 self.with_session(id, |s, ctx, hub, out| s.too_long(ctx, hub, out));
             }
             Some(Piece::Raw(bytes)) => {
-                let frame: DataFrame = link.data;
+                let frame: DataFrame = link.data();
                 let flow =
                     self.with_session(id, |s, ctx, hub, out| s.raw(ctx, frame, bytes, hub, out));
                 if flow == Some(Flow::Paused) {
                     // Taken back up where it stopped once the recipient catches up.
                     if let Some(link) = self.links.get_mut(id) {
-                        link.framing = before;
+                        link.set_framing(before);
                         link.paused = true;
-                        link.paused_since.get_or_insert(self.clock.mono);
+                        if link.paused_since().is_none() {
+                            link.set_paused_since(Some(self.clock.mono));
+                        }
                         self.paused.push(id);
                     }
                     return None;
                 }
                 if let Some(link) = self.links.get_mut(id) {
-                    link.paused_since = None;
+                    link.set_paused_since(None);
                 }
             }
             None if used == 0 => return None,

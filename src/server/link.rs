@@ -24,31 +24,54 @@ pub struct Link {
     pub out: OutQueue,
     /// Unprocessed input: a partial line or frame; empty (no allocation) most of the time.
     pub inbuf: Vec<u8>,
-    pub framing: Framing,
-    /// Meaningful while `framing` is `Raw`.
-    pub data: DataFrame,
-    /// When the partial line in `inbuf` is taken as whole (the tutorial's client).
-    pub partial_deadline: Option<Instant>,
+    /// What only a connection in the middle of something has (see [`Cold`]); None while idle.
+    cold: Option<Box<Cold>>,
     /// Known to the hub (native: from accept; IRC: after registration).
     pub in_hub: bool,
     /// Not read while a file recipient catches up.
     pub paused: bool,
     /// Over the flood limit: lines wait until the gate opens.
     pub throttled: bool,
-    /// Jobs handed off the loop and not answered yet: until they are, nothing more is read
-    /// or handled (a client's commands are answered in the order sent).
-    pub awaiting: u32,
     /// Told about the flood limit in this episode already.
     pub warned_flood: bool,
     pub flood: FloodGate,
     pub write_armed: bool,
-    /// Since when the backlog has been over the soft send-queue limit.
-    pub over_soft_since: Option<Instant>,
-    /// Since when this file sender has waited for its recipient.
-    pub paused_since: Option<Instant>,
-    pub closing: Option<CloseReason>,
     /// The WebSocket under the front end, once an HTTP connection upgraded.
     pub ws: Option<Box<WsLink>>,
+}
+
+/// The state of a connection mid-frame, mid-line, behind or closing: boxed apart so an idle
+/// connection (most of them, most of the time) holds a pointer instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cold {
+    framing: Framing,
+    /// Meaningful while `framing` is `Raw`.
+    data: DataFrame,
+    /// When the partial line in `inbuf` is taken as whole (the tutorial's client).
+    partial_deadline: Option<Instant>,
+    /// Since when the backlog has been over the soft send-queue limit.
+    over_soft_since: Option<Instant>,
+    /// Since when this file sender has waited for its recipient.
+    paused_since: Option<Instant>,
+    /// Since when the front end waits for work done off the loop (a password check): the
+    /// connection's next lines wait, so that its commands are answered in the order sent.
+    held: Option<Instant>,
+    closing: Option<CloseReason>,
+}
+
+impl Cold {
+    const IDLE: Cold = Cold {
+        framing: Framing::Lines,
+        data: DataFrame {
+            transfer: 0,
+            to: None,
+        },
+        partial_deadline: None,
+        over_soft_since: None,
+        paused_since: None,
+        held: None,
+        closing: None,
+    };
 }
 
 /// A WebSocket's input state: the frame decoder, a fragmented message being put together,
@@ -99,21 +122,107 @@ impl Link {
             serial,
             out: OutQueue::default(),
             inbuf: Vec::new(),
-            framing: Framing::Lines,
-            data: DataFrame::default(),
-            partial_deadline: None,
+            cold: None,
             in_hub: false,
             paused: false,
             throttled: false,
-            awaiting: 0,
             warned_flood: false,
             flood: FloodGate::new(now),
             write_armed: false,
-            over_soft_since: None,
-            paused_since: None,
-            closing: None,
             ws: None,
         }
+    }
+
+    fn cold(&self) -> &Cold {
+        self.cold.as_deref().unwrap_or(&Cold::IDLE)
+    }
+
+    /// Changes the cold state; it is given back once everything in it is idle again.
+    fn with_cold(&mut self, f: impl FnOnce(&mut Cold)) {
+        let cold = self.cold.get_or_insert_with(|| Box::new(Cold::IDLE));
+        f(cold);
+        if **cold == Cold::IDLE {
+            self.cold = None;
+        }
+    }
+
+    pub fn framing(&self) -> Framing {
+        self.cold().framing
+    }
+
+    pub fn set_framing(&mut self, framing: Framing) {
+        if framing != self.framing() {
+            self.with_cold(|c| c.framing = framing);
+        }
+    }
+
+    /// The data frame being read, meaningful while the framing is `Raw`.
+    pub fn data(&self) -> DataFrame {
+        self.cold().data
+    }
+
+    pub fn set_data(&mut self, data: DataFrame) {
+        if data != self.data() {
+            self.with_cold(|c| c.data = data);
+        }
+    }
+
+    /// When the partial line in `inbuf` is taken as whole (the tutorial's client).
+    pub fn partial_deadline(&self) -> Option<Instant> {
+        self.cold().partial_deadline
+    }
+
+    pub fn set_partial_deadline(&mut self, at: Option<Instant>) {
+        if at != self.partial_deadline() {
+            self.with_cold(|c| c.partial_deadline = at);
+        }
+    }
+
+    /// Since when this file sender has waited for its recipient.
+    pub fn paused_since(&self) -> Option<Instant> {
+        self.cold().paused_since
+    }
+
+    pub fn set_paused_since(&mut self, since: Option<Instant>) {
+        if since != self.paused_since() {
+            self.with_cold(|c| c.paused_since = since);
+        }
+    }
+
+    /// Since when the connection's input waits for its front end's answer from off the loop.
+    pub fn held(&self) -> Option<Instant> {
+        self.cold().held
+    }
+
+    pub fn set_held(&mut self, since: Option<Instant>) {
+        if since != self.held() {
+            self.with_cold(|c| c.held = since);
+        }
+    }
+
+    /// The backlog is no longer over the soft limit.
+    pub fn caught_up(&mut self) {
+        if self.cold().over_soft_since.is_some() {
+            self.with_cold(|c| c.over_soft_since = None);
+        }
+    }
+
+    /// Why the connection is closing, once it is.
+    pub fn closing(&self) -> Option<&CloseReason> {
+        self.cold().closing.as_ref()
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing().is_some()
+    }
+
+    /// Marks the connection closing for `reason`; the first reason stays. Whether it was new.
+    pub fn set_closing(&mut self, reason: CloseReason) -> bool {
+        if self.is_closing() {
+            return false;
+        }
+        self.with_cold(|c| c.closing = Some(reason));
+        true
     }
 
     /// Bytes waiting for this connection, queued this pass and left over from earlier ones.
@@ -128,11 +237,30 @@ impl Link {
             return Some(CloseReason::SendqExceeded { soft: false });
         }
         if backlog <= limits.soft {
-            self.over_soft_since = None;
+            self.caught_up();
             return None;
         }
-        let since = *self.over_soft_since.get_or_insert(now);
+        let since = match self.cold().over_soft_since {
+            Some(since) => since,
+            None => {
+                self.with_cold(|c| c.over_soft_since = Some(now));
+                now
+            }
+        };
         (now.duration_since(since) > limits.soft_for)
             .then_some(CloseReason::SendqExceeded { soft: true })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connection pays for a `Link` in the slab: what only a busy one needs is boxed.
+    #[test]
+    fn a_link_keeps_its_cold_state_apart() {
+        let size = std::mem::size_of::<Link>();
+        println!("Link {size} B, Cold {} B", std::mem::size_of::<Cold>());
+        assert!(size <= 160, "Link grew to {size} B");
     }
 }

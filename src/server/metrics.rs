@@ -181,6 +181,19 @@ impl Server {
         }
     }
 
+    /// The same figures as `/metrics`, as (name, value) pairs for an operator's STATS:
+    /// comments and the pass histogram's buckets left out.
+    pub(super) fn figures(&self) -> Vec<(String, String)> {
+        self.render_metrics()
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.contains("_bucket{"))
+            .filter_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                Some((name.to_string(), value.to_string()))
+            })
+            .collect()
+    }
+
     /// The Prometheus text exposition of everything the loop counts and knows.
     pub(super) fn render_metrics(&self) -> String {
         let m = &self.metrics;

@@ -39,6 +39,7 @@ mod input;
 mod link;
 mod metrics;
 mod output;
+mod persist;
 mod reload;
 mod systemd;
 mod websocket;
@@ -68,7 +69,8 @@ macro_rules! deliver_to {
             metrics: &mut $s.metrics,
             jobs: &mut $s.jobs,
             history: &mut $s.history,
-            store: $s.store.as_mut(),
+            store: &mut $s.store,
+            asks: &mut $s.asks,
         }
     };
 }
@@ -84,8 +86,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const STALL_CHECK: Duration = Duration::from_secs(1);
 
 fn mark_close(link: &mut Link, id: ClientId, closing: &mut Vec<ClientId>, reason: CloseReason) {
-    if link.closing.is_none() {
-        link.closing = Some(reason);
+    if link.set_closing(reason) {
         closing.push(id);
     }
 }
@@ -104,6 +105,8 @@ enum TimerKind {
     /// A WebSocket's keepalive: ping it if it has been silent, drop it if a ping went
     /// unanswered.
     WsPing,
+    /// A connection held for an answer from off the loop has waited long enough.
+    Held,
 }
 
 /// A timer: at `.0`, for the connection with key `.1` and serial `.2`.
@@ -147,6 +150,8 @@ pub struct Server {
     poll: Poll,
     /// Listeners by token (less [`LISTENER_BASE`]); a listener removed by a reload leaves None.
     listeners: Vec<Option<Listener>>,
+    /// The port of the first IRC TLS listener as bound, for the `sts` capability.
+    irc_tls_port: Option<u16>,
     signals: Signals,
     /// The command line, to read the configuration again on SIGHUP.
     args: Option<crate::config::Args>,
@@ -189,6 +194,8 @@ pub struct Server {
     store: Option<crate::store::StoreHandle>,
     /// Jobs front ends handed off this pass, sent at its end.
     jobs: Vec<(ClientId, u64, u32, crate::front::Job)>,
+    /// What front ends asked of the server this pass, answered at its end.
+    asks: Vec<(ClientId, u64, crate::front::ServerAsk)>,
     /// Jobs out, by call id: whose (connection and serial) and the front end's tag.
     pending: std::collections::HashMap<u64, (ClientId, u64, u32)>,
     next_call: u64,
@@ -273,6 +280,7 @@ impl Server {
         info!("open-file limit {fd_limit}: at most {max_clients} clients");
         let mut hub = Hub::new(crate::front::hub_config(&cfg));
         hub.set_token_source(Box::new(random_token));
+        persist::restore(&mut hub, snapshot);
         let addresses = AddressLimits::new(
             cfg.max_per_ip,
             cfg.max_conn_rate,
@@ -285,7 +293,9 @@ impl Server {
             soft_for: cfg.sendq_soft_for,
         };
         hub.set_files_url(files_url(&cfg, &listeners).as_deref());
+        let irc_tls_port = irc_tls_port(&listeners);
         Ok(Server {
+            irc_tls_port,
             cfg,
             poll,
             listeners,
@@ -316,6 +326,7 @@ impl Server {
             fd_limit,
             store,
             jobs: Vec::new(),
+            asks: Vec::new(),
             pending: std::collections::HashMap::new(),
             next_call: 1,
             history,
@@ -390,20 +401,49 @@ impl Server {
     }
 
     fn answer(&mut self, id: ClientId, serial: u64, tag: u32, answer: crate::front::Answer) {
-        let Some(link) = self
+        let live = self
             .links
-            .get_mut(id)
-            .filter(|l| l.serial == serial && l.closing.is_none())
-        else {
-            return;
-        };
-        link.awaiting = link.awaiting.saturating_sub(1);
-        self.with_session(id, |s, ctx, hub, out| s.answer(ctx, tag, answer, hub, out));
-        // The command is done (unless its answer handed off another job): what the client
-        // sent meanwhile is read now, in order.
-        if self.links.get(id).is_some_and(|l| l.awaiting == 0) {
-            self.input(id, &mut []);
-            self.carry.push(id);
+            .get(id)
+            .is_some_and(|l| l.serial == serial && !l.is_closing());
+        if live {
+            self.with_session(id, |s, ctx, hub, out| s.answer(ctx, tag, answer, hub, out));
+            self.release(id);
+        }
+    }
+
+    /// Answers what front ends asked of the server this pass (their answers may ask again:
+    /// those wait for the next pass).
+    fn answer_asks(&mut self) {
+        use crate::front::{ServerAnswer, ServerAsk};
+        for (id, serial, ask) in std::mem::take(&mut self.asks) {
+            let live = self
+                .links
+                .get(id)
+                .is_some_and(|l| l.serial == serial && !l.is_closing());
+            if !live {
+                continue;
+            }
+            let answer = match ask {
+                ServerAsk::Reload => {
+                    let source = self
+                        .args
+                        .as_ref()
+                        .and_then(|a| a.config_file())
+                        .map_or_else(
+                            || "the command line".to_string(),
+                            |f| f.display().to_string(),
+                        );
+                    let outcome = match self.reload(Some(id)) {
+                        reload::Outcome::Applied(changes) => {
+                            Ok(changes.iter().map(|c| c.to_string()).collect())
+                        }
+                        reload::Outcome::Failed(errors) => Err(errors),
+                    };
+                    ServerAnswer::Reloaded { source, outcome }
+                }
+                ServerAsk::Figures => ServerAnswer::Figures(self.figures()),
+            };
+            self.with_session(id, |s, ctx, hub, out| s.told(ctx, answer, hub, out));
         }
     }
 
@@ -479,6 +519,7 @@ impl Server {
             peer,
             secure,
             cfg: &self.cfg,
+            irc_tls_port: self.irc_tls_port,
         };
         let mut out = deliver_to!(self, Some(id));
         Some(f(session, &ctx, &mut self.hub, &mut out))
@@ -505,6 +546,7 @@ impl Server {
     }
 
     fn finish_pass(&mut self) {
+        self.answer_asks();
         self.dispatch_jobs();
         for index in std::mem::take(&mut self.accept_pending) {
             self.accept(index);
@@ -544,7 +586,7 @@ impl Server {
             let live = self
                 .links
                 .get(id)
-                .is_some_and(|l| l.serial == serial && l.closing.is_none());
+                .is_some_and(|l| l.serial == serial && !l.is_closing());
             if !live {
                 continue;
             }
@@ -555,6 +597,7 @@ impl Server {
                     self.with_session(id, |s, ctx, hub, out| s.timer(ctx, hub, out));
                 }
                 TimerKind::WsPing => self.ws_keepalive(id),
+                TimerKind::Held => self.hold_over(id, at),
                 TimerKind::Handshake => {
                     if self
                         .links
@@ -574,7 +617,7 @@ impl Server {
             let Some(link) = self.links.get(id) else {
                 continue;
             };
-            let reason = link.closing.clone().unwrap_or(CloseReason::PeerClosed);
+            let reason = link.closing().cloned().unwrap_or(CloseReason::PeerClosed);
             if let Some(drop) = metrics::Drop::of(&reason) {
                 self.metrics.dropped(drop);
             }
@@ -591,6 +634,7 @@ impl Server {
                     peer,
                     secure,
                     cfg: &self.cfg,
+                    irc_tls_port: self.irc_tls_port,
                 };
                 let mut out = deliver_to!(self, None);
                 session.closed(&ctx, &mut self.hub, &mut out);
@@ -641,14 +685,14 @@ impl Server {
                 self.paused.swap_remove(i);
                 continue;
             };
-            let frame = link.data;
+            let frame = link.data();
             let behind = frame.to.is_some_and(|to| {
                 self.links
                     .get(to)
                     .is_some_and(|l| l.queued() > config::FILE_PAUSE_QUEUE / 2)
             });
             let stalled = link
-                .paused_since
+                .paused_since()
                 .is_some_and(|at| self.clock.mono.duration_since(at) >= self.cfg.file_stall);
             if behind && !stalled {
                 i += 1;
@@ -665,9 +709,9 @@ impl Server {
             }
             if let Some(link) = self.links.get_mut(id) {
                 link.paused = false;
-                link.paused_since = None;
+                link.set_paused_since(None);
                 if stalled && behind {
-                    link.data.to = None;
+                    link.set_data(crate::front::DataFrame { to: None, ..frame });
                 }
                 // Handle what was held back, then read what waits in the socket.
                 self.input(id, &mut []);
@@ -785,6 +829,15 @@ fn random_token() -> u128 {
         return 0;
     }
     u128::from_le_bytes(bytes)
+}
+
+/// The port of the first IRC listener over TLS.
+fn irc_tls_port(listeners: &[Option<Listener>]) -> Option<u16> {
+    let l = listeners
+        .iter()
+        .flatten()
+        .find(|l| l.proto == Proto::Irc && l.tls)?;
+    Some(l.socket.local_addr().ok()?.port())
 }
 
 /// Where file links point: `--web-url`, else the first web listener as bound (an unspecified

@@ -47,7 +47,7 @@ pub(super) fn flush_links(
             continue;
         };
         match outbox.write(&mut link.out, &mut link.transport) {
-            Ok(Flushed::All) if !link.transport.has_pending() => link.over_soft_since = None,
+            Ok(Flushed::All) if !link.transport.has_pending() => link.caught_up(),
             Ok(_) => match link.sendq_verdict(sendq, now) {
                 Some(reason) => mark_close(link, id, closing, reason),
                 None => set_write_interest(registry, link, id, true),
@@ -74,7 +74,7 @@ impl Server {
         };
         match result {
             Ok(Flushed::All) if !link.transport.has_pending() => {
-                link.over_soft_since = None;
+                link.caught_up();
                 set_write_interest(self.poll.registry(), link, id, false)
             }
             Ok(_) => {

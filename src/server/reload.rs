@@ -74,6 +74,9 @@ impl Server {
             return Outcome::Failed(vec![e.to_string()]);
         }
         self.tls = tls;
+        self.irc_tls_port = super::irc_tls_port(&self.listeners);
+        self.hub
+            .set_files_url(super::files_url(&new, &self.listeners).as_deref());
         self.hub.set_config(crate::front::hub_config(&new));
         self.history.configure(&new);
         self.addresses.set_limits(

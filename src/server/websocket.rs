@@ -39,6 +39,9 @@ impl Server {
     pub(super) fn ws_step(&mut self, id: ClientId, data: &mut [u8]) -> Option<usize> {
         let flood = self.cfg.flood_limit;
         let link = self.links.get_mut(id)?;
+        if link.held().is_some() {
+            return None;
+        }
         let ws = link.ws.as_mut()?;
         if let Some(held) = ws.held.take() {
             if flood && !self.flood_admits(id, held.len()) {

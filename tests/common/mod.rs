@@ -2,6 +2,9 @@
 //! it over real sockets, waiting with timeouts instead of sleeping.
 #![allow(dead_code)]
 
+pub mod net;
+pub mod tutorial;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -109,7 +112,18 @@ impl Daemon {
 
     /// Connects a native client and reads its greeting; returns it with its guest nick.
     pub fn client(&self) -> Client {
-        let mut c = Client::connect(self.native);
+        self.greeted(Client::connect(self.native))
+    }
+
+    /// A native client with a receive buffer of about `rcvbuf` bytes (set before connecting),
+    /// greeted and renamed to `nick`: a reader whose socket fills up after little.
+    pub fn named_small(&self, nick: &str, rcvbuf: usize) -> Client {
+        let c = self.greeted(Client::connect_with(self.native, Some(rcvbuf), None));
+        self.rename(c, nick)
+    }
+
+    /// Reads the greeting of a native client just connected; takes its guest nick.
+    fn greeted(&self, mut c: Client) -> Client {
         let hello = c.line();
         assert!(
             hello.starts_with("* Hello, world! This is snak "),
@@ -127,7 +141,11 @@ impl Daemon {
     /// Connects a native client and renames it to `nick`, consuming the rename line (and
     /// the lobby's latest lines, which come before it if anything was said there).
     pub fn named(&self, nick: &str) -> Client {
-        let mut c = self.client();
+        let c = self.client();
+        self.rename(c, nick)
+    }
+
+    fn rename(&self, mut c: Client, nick: &str) -> Client {
         c.send(&format!("/nick {nick}"));
         let skipped = c.expect_eventually(&format!("* {} is now known as {nick}", c.nick));
         let replay = skipped
@@ -171,6 +189,47 @@ impl Drop for Daemon {
 
 fn libc_sigterm() -> &'static str {
     "-TERM"
+}
+
+/// Marks the running test as one that cannot run here, for `reason` (say what is missing and
+/// where to get it); the test must return right after. Under `make test`
+/// (`SNAK_RESULTS_DIR` set) it records `BINARY::TEST: reason` in
+/// `$SNAK_RESULTS_DIR/rust-skips.txt`, and the summary counts the test as skipped, not
+/// passed. Without that directory (a plain `cargo test`) it panics with the reason, so a test
+/// whose input is missing never passes silently.
+pub fn skip(reason: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_string();
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|stem| match stem.rsplit_once('-') {
+            Some((name, _hash)) => name.to_string(),
+            None => stem,
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let reason = reason.replace(['\n', '\r'], " ");
+    let Some(dir) = std::env::var_os("SNAK_RESULTS_DIR") else {
+        panic!(
+            "cannot run: {reason} (under `make test` this test is reported as skipped; \
+             a plain `cargo test` fails it so it never passes silently)"
+        );
+    };
+    let path = std::path::Path::new(&dir).join("rust-skips.txt");
+    let line = format!("{binary}::{test}: {reason}\n");
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+    });
+    if let Err(e) = written {
+        panic!("cannot run: {reason}; and cannot record the skip in {path:?}: {e}");
+    }
+    eprintln!("SKIPPED {binary}::{test}: {reason}");
 }
 
 /// `target/<profile>/examples/NAME`, found from the running test's own path
@@ -238,7 +297,16 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
+        Client::from_stream(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// Connects with `SO_RCVBUF`/`SO_SNDBUF` set first (see [`net::connect_with_buffers`]).
+    pub fn connect_with(addr: SocketAddr, rcvbuf: Option<usize>, sndbuf: Option<usize>) -> Client {
+        let stream = net::connect_with_buffers(addr, rcvbuf, sndbuf).expect("connect");
+        Client::from_stream(stream)
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Client {
         stream.set_nodelay(true).ok();
         Client {
             stream,

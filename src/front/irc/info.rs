@@ -1,7 +1,9 @@
 //! Server information commands, answered by the front end alone: VERSION, TIME, ADMIN, INFO,
 //! LINKS, STATS and HELP. Pure writers: everything they tell is passed in.
 
-use crate::proto::irc_msg::{numeric::*, write_numeric};
+use crate::front::operator::one_line;
+use crate::front::ServerAnswer;
+use crate::proto::irc_msg::{numeric::*, write_message, write_numeric};
 
 /// What the information commands need to know.
 pub struct About<'a> {
@@ -75,6 +77,47 @@ pub fn links(a: &About<'_>, out: &mut Vec<u8>) {
     );
 }
 
+/// A server operator's REHASH (382, then a NOTICE per change or per reason it failed) or
+/// `STATS f` (one 249 per figure, then 219).
+pub fn told(srv: &str, me: &str, answer: &ServerAnswer, out: &mut Vec<u8>) {
+    let notice = |out: &mut Vec<u8>, text: &str| {
+        write_message(out, Some(srv), "NOTICE", &[me, &one_line(text)]);
+    };
+    match answer {
+        ServerAnswer::Reloaded { source, outcome } => match outcome {
+            Ok(changes) => {
+                // A middle parameter cannot hold a space (a path might).
+                let source = match source.contains(' ') || source.is_empty() {
+                    true => "*",
+                    false => source.as_str(),
+                };
+                write_numeric(out, srv, RPL_REHASHING, me, &[source, "Rehashing"]);
+                if changes.is_empty() {
+                    notice(out, "*** REHASH: nothing changed");
+                }
+                for c in changes {
+                    notice(out, &format!("*** REHASH: {c}"));
+                }
+            }
+            Err(errors) => {
+                for e in errors {
+                    notice(
+                        out,
+                        &format!("*** REHASH failed, the old settings stay: {e}"),
+                    );
+                }
+            }
+        },
+        ServerAnswer::Figures(figures) => {
+            for (name, value) in figures {
+                let text = format!("{name} {value}");
+                write_numeric(out, srv, RPL_STATSDEBUG, me, &["f", &text]);
+            }
+            write_numeric(out, srv, RPL_ENDOFSTATS, me, &["f", "End of /STATS report"]);
+        }
+    }
+}
+
 /// STATS `u` (uptime) and `m` (commands used, from `counts`); other letters list nothing.
 pub fn stats(a: &About<'_>, query: &str, counts: &[(&str, u64)], out: &mut Vec<u8>) {
     let letter = query.chars().next().unwrap_or('*');
@@ -120,8 +163,8 @@ const HELP: &[(&str, &[&str])] = &[
         &[
             "snak understands these commands:",
             "ADMIN AWAY CAP HELP INFO INVITE ISON JOIN KICK KNOCK LINKS LIST LUSERS MODE",
-            "MONITOR MOTD NAMES NICK NOTICE OPER PART PING PRIVMSG QUIT SETNAME STATS",
-            "TAGMSG TIME TOPIC USERHOST VERSION WALLOPS WHO WHOIS WHOWAS",
+            "MONITOR MOTD NAMES NICK NOTICE OPER PART PING PRIVMSG QUIT REHASH SETNAME",
+            "STATS TAGMSG TIME TOPIC USERHOST VERSION WALLOPS WHO WHOIS WHOWAS",
             "HELP <command> tells more about one.",
         ],
     ),

@@ -24,6 +24,20 @@ use crate::proto::modes;
 use crate::text::{self, CtcpKind};
 
 mod info;
+mod sasl;
+mod services;
+
+/// What a job this session handed off is for.
+#[derive(Debug)]
+enum Wait {
+    /// The server password, given as a hash.
+    Pass,
+    /// An operator password, given as a hash.
+    Oper,
+    /// A lookup for the SASL exchange with this serial.
+    Sasl(u32),
+    Account(crate::front::accounts::Op, services::Via),
+}
 
 /// A connection that has not registered within this time is closed.
 pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,6 +51,11 @@ pub const NETWORK: &str = "snak";
 /// The capabilities offered, with their CAP 302 values, in the order CAP LS lists them.
 pub const CAPS: &[(&str, u32, Option<&str>)] = &[
     ("account-notify", caps::ACCOUNT_NOTIFY, None),
+    (
+        "draft/account-registration",
+        caps::ACCOUNT_REGISTRATION,
+        Some("before-connect"),
+    ),
     ("account-tag", caps::ACCOUNT_TAG, None),
     ("away-notify", caps::AWAY_NOTIFY, None),
     ("batch", caps::BATCH, None),
@@ -51,12 +70,25 @@ pub const CAPS: &[(&str, u32, Option<&str>)] = &[
     ("labeled-response", caps::LABELED_RESPONSE, None),
     ("message-tags", caps::MESSAGE_TAGS, None),
     ("multi-prefix", caps::MULTI_PREFIX, None),
+    ("sasl", caps::SASL, Some("PLAIN,SCRAM-SHA-256")),
     ("server-time", caps::SERVER_TIME, None),
     ("setname", caps::SETNAME, None),
     ("snak.chat/files", caps::SNAK_FILES, None),
     ("standard-replies", caps::STANDARD_REPLIES, None),
     ("userhost-in-names", caps::USERHOST_IN_NAMES, None),
 ];
+/// A capability's CAP 302 value under this configuration: SASL EXTERNAL only where client
+/// certificates can reach IRC (a TLS listener), `before-connect` unless turned off.
+fn cap_value(name: &str, value: Option<&'static str>, cfg: &Config) -> Option<&'static str> {
+    match name {
+        "sasl" => Some(crate::auth::sasl::mechanism_list(
+            !cfg.irc_tls_listen.is_empty(),
+        )),
+        "draft/account-registration" => value.filter(|_| cfg.early_register),
+        _ => value,
+    }
+}
+
 /// Most capabilities one `CAP REQ` may name; more NAK the whole request.
 pub const CAP_REQ_MAX: usize = 64;
 /// Longest label kept from a labeled command (longer ones are refused).
@@ -86,6 +118,7 @@ const COUNTED: &[&str] = &[
     "OPER",
     "PART",
     "PRIVMSG",
+    "REHASH",
     "SETNAME",
     "STATS",
     "TAGMSG",
@@ -127,6 +160,19 @@ fn cap_ls_lines(names: &[String], budget: usize) -> Vec<String> {
         }
     }
     lines
+}
+
+/// The `sts` capability's value (CAP 302 only, never requested): on a plain connection where
+/// to find TLS, on a TLS one how long to keep to it; none without an IRC TLS listener or with
+/// `--sts-duration 0`.
+fn sts_value(ctx: &Ctx<'_>) -> Option<String> {
+    let port = ctx.irc_tls_port?;
+    let duration = ctx.cfg.sts_duration.as_secs();
+    match (duration, ctx.secure) {
+        (0, _) => None,
+        (_, true) => Some(format!("duration={duration}")),
+        (_, false) => Some(format!("port={port},duration={duration}")),
+    }
 }
 
 /// RPL_ISUPPORT lines, at most 12 tokens each.
@@ -193,8 +239,29 @@ pub struct IrcSession {
     ping_sent: Option<Instant>,
     /// When the earliest timer armed for this session fires.
     timer: Option<Instant>,
-    /// CHATHISTORY: the request waiting for the store.
-    history: super::history::IrcHistory,
+    /// CHATHISTORY's state (the request waiting for the store), made at the first one.
+    history: Option<Box<super::history::IrcHistory>>,
+    /// What a connection logging in or waiting for a password check holds; None otherwise.
+    auth: Option<Box<Auth>>,
+}
+
+/// The state of logging in and of password checks, boxed apart from the session: most
+/// connections, most of the time, have none of it.
+#[derive(Default)]
+struct Auth {
+    /// Jobs handed off the loop (password checks, accounts), by tag.
+    jobs: crate::front::accounts::Jobs<Wait>,
+    /// A SASL exchange in progress, and the serial of the last one begun.
+    sasl: Option<Box<sasl::Sasl>>,
+    sasl_serial: u32,
+    /// SASL succeeded before registration (a second exchange then gets 907).
+    sasl_done: bool,
+    /// The account logged in to before registration (SASL, REGISTER), applied at it.
+    account: Option<Box<str>>,
+    /// A nick refused before registration (REGISTER names it: no land grabs).
+    tried_nick: Option<Box<str>>,
+    /// The server password is being checked off the loop: registration waits.
+    pass_pending: bool,
 }
 
 fn upper<'b>(cmd: &str, buf: &'b mut [u8; 16]) -> &'b str {
@@ -239,7 +306,8 @@ impl IrcSession {
             last_seen: now,
             ping_sent: None,
             timer: None,
-            history: Default::default(),
+            history: None,
+            auth: None,
         };
         session.want(ctx.id, now + within, out);
         session
@@ -255,9 +323,60 @@ impl IrcSession {
         out: &mut impl Output,
     ) {
         if super::history::owns(tag) {
-            return super::history::irc_answer(&mut self.history, ctx, self.caps, answer, hub, out);
+            let Some(history) = self.history.as_mut() else {
+                return;
+            };
+            return super::history::irc_answer(history, ctx, self.caps, answer, hub, out);
         }
-        let _ = (ctx, tag, answer, hub, out);
+        let Some(wait) = self.auth.as_mut().and_then(|a| a.jobs.take(tag)) else {
+            return;
+        };
+        match wait {
+            Wait::Pass => self.pass_answer(ctx, answer, hub, out),
+            Wait::Oper => self.oper_answer(ctx, answer, hub, out),
+            Wait::Sasl(serial) => self.sasl_answer(ctx, serial, answer, hub, out),
+            Wait::Account(op, via) => self.account_answer(ctx, op, via, answer, hub, out),
+        }
+        self.tidy_auth();
+    }
+
+    /// Whether an answer is awaited (the next lines wait for it).
+    pub fn waits(&self) -> bool {
+        self.auth.as_ref().is_some_and(|a| !a.jobs.is_empty())
+            || self.history.as_ref().is_some_and(|h| h.waiting())
+    }
+
+    /// The login state, made when first needed.
+    fn auth(&mut self) -> &mut Auth {
+        self.auth.get_or_insert_with(Default::default)
+    }
+
+    /// Gives the login state back once nothing in it matters any more.
+    fn tidy_auth(&mut self) {
+        let idle = self.auth.as_ref().is_some_and(|a| {
+            a.jobs.is_empty()
+                && a.sasl.is_none()
+                && a.account.is_none()
+                && a.tried_nick.is_none()
+                && !a.pass_pending
+                && (self.registered || !a.sasl_done)
+        });
+        if idle {
+            self.auth = None;
+        }
+    }
+
+    /// The server's answer to what this session asked of it for its operator.
+    pub fn told(
+        &mut self,
+        ctx: &Ctx<'_>,
+        answer: super::ServerAnswer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        let srv = ctx.cfg.server_name.as_str();
+        let me = self.me(hub, ctx.id);
+        out.raw(ctx.id, |b| info::told(srv, me, &answer, b));
     }
 
     /// Asks for a timer at `at` unless one fires before it anyway.
@@ -332,10 +451,10 @@ impl IrcSession {
         let batch = self.caps & caps::BATCH != 0;
         out.capture(id);
         self.handle(ctx, msg, hub, out);
-        if self.history.waiting() {
+        if let Some(history) = self.history.as_mut().filter(|h| h.waiting()) {
             // The answer comes from the store: it carries the label when it comes (nothing
             // else of this client's is read meanwhile).
-            self.history.set_label(escaped);
+            history.set_label(escaped);
             return out.release(id, |held, b| b.extend_from_slice(held));
         }
         out.release(id, |held, b| {
@@ -411,21 +530,30 @@ impl IrcSession {
                 return out.close(id, CloseReason::Quit(reason.map(Into::into)));
             }
             "PASS" if !self.registered => {
-                if !need(1) {
-                    fail(self, hub, out, Fail::NeedMoreParams("PASS"));
-                } else {
-                    self.pass_ok = cfg.password.as_ref().map_or(true, |pw| pw.verify(p[0]));
+                match &cfg.password {
+                    _ if !need(1) => fail(self, hub, out, Fail::NeedMoreParams("PASS")),
+                    // A hash is slow to check on purpose: off the loop.
+                    Some(crate::config::Secret::Hash(phc)) => self.check_pass(ctx, phc, p[0], out),
+                    Some(pw) => self.pass_ok = pw.verify(p[0]),
+                    None => self.pass_ok = true,
                 }
                 return;
             }
+            "AUTHENTICATE" => return self.authenticate(ctx, p, hub, out),
+            "REGISTER" => return self.register(ctx, p, hub, out),
+            "VERIFY" => return self.verify(ctx, p, hub, out),
             "NICK" if !self.registered => {
                 let Some(nick) = arg(0).filter(|n| !n.is_empty()) else {
                     fail(self, hub, out, Fail::NoNickGiven);
                     return;
                 };
                 if let Some(refusal) = hub.nick_refusal(id, nick) {
+                    self.auth().tried_nick = Some(nick.into());
                     fail(self, hub, out, refusal);
                     return;
+                }
+                if let Some(a) = self.auth.as_mut() {
+                    a.tried_nick = None;
                 }
                 self.nick = Some(nick.into());
                 return self.try_register(ctx, hub, out);
@@ -468,6 +596,16 @@ impl IrcSession {
                     }
                     return;
                 };
+                if let Some(service) = crate::proto::services::service_named(targets) {
+                    match arg(1).filter(|t| !t.is_empty()) {
+                        Some(text) if cmd == "PRIVMSG" => {
+                            self.service(ctx, service, text, hub, out)
+                        }
+                        None if cmd == "PRIVMSG" => fail(self, hub, out, Fail::NoTextToSend),
+                        _ => {} // a NOTICE or TAGMSG to a service: nothing to answer
+                    }
+                    return;
+                }
                 let tags = match irc_msg::client_only_tags(msg.raw_tags()) {
                     Ok(tags) => tags,
                     Err(()) => {
@@ -606,6 +744,19 @@ impl IrcSession {
                 };
                 Command::Monitor(op)
             }
+            // The live figures and a reload are the server's to give, to operators only.
+            "STATS" | "REHASH" if cmd == "REHASH" || arg(0).is_some_and(|q| q.starts_with('f')) => {
+                if hub.is_oper(id) {
+                    let ask = match cmd {
+                        "REHASH" => super::ServerAsk::Reload,
+                        _ => super::ServerAsk::Figures,
+                    };
+                    out.ask_server(id, ask);
+                } else {
+                    fail(self, hub, out, Fail::NoPrivileges);
+                }
+                return;
+            }
             "VERSION" | "TIME" | "ADMIN" | "INFO" | "LINKS" | "STATS" | "HELP" | "HELPOP" => {
                 let tokens = isupport_tokens(hub.name_rules().casemapping());
                 let about = info::About {
@@ -655,7 +806,7 @@ impl IrcSession {
                 Command::MarkRead { target, at_ms }
             }
             "CHATHISTORY" => {
-                let history = &mut self.history;
+                let history = self.history.get_or_insert_with(Default::default);
                 return super::history::irc_command(history, ctx, self.caps, p, hub, out);
             }
             "BATCH" => {
@@ -707,6 +858,13 @@ impl IrcSession {
                 room: p[1],
             },
             "FILE" => return file_command(ctx, p, hub, out),
+            "NS" | "NICKSERV" | "CS" | "CHANSERV" => {
+                let service = match cmd {
+                    "NS" | "NICKSERV" => crate::event::services::Service::NickServ,
+                    _ => crate::event::services::Service::ChanServ,
+                };
+                return self.service(ctx, service, &p.join(" "), hub, out);
+            }
             "USERHOST" if need(1) => Command::Userhost(p),
             "ISON" if need(1) => Command::Ison(p),
             "LUSERS" => Command::Lusers,
@@ -715,12 +873,23 @@ impl IrcSession {
                 return;
             }
             "OPER" if need(2) => {
-                let ok = cfg.opers.iter().any(|(n, pw)| n == p[0] && pw.verify(p[1]));
-                if !ok {
+                let named = || {
+                    cfg.opers
+                        .iter()
+                        .filter(|(n, _)| n == p[0])
+                        .map(|(_, pw)| pw)
+                };
+                if named().any(|pw| !pw.is_hash() && pw.verify(p[1])) {
+                    Command::Oper
+                } else if let Some(crate::config::Secret::Hash(phc)) =
+                    named().find(|pw| pw.is_hash())
+                {
+                    // A hash is slow to check on purpose: off the loop.
+                    return self.check_oper(ctx, phc, p[1], out);
+                } else {
                     fail(self, hub, out, Fail::PasswordMismatch);
                     return;
                 }
-                Command::Oper
             }
             "KILL" if need(1) => {
                 let reason = arg(1).filter(|r| !r.is_empty()).unwrap_or("no reason");
@@ -817,13 +986,16 @@ impl IrcSession {
                     // cap-notify comes with 302, as the specification says.
                     self.caps |= caps::CAP_NOTIFY;
                 }
-                let names: Vec<String> = CAPS
+                let mut names: Vec<String> = CAPS
                     .iter()
-                    .map(|&(name, _, value)| match value {
+                    .map(|&(name, _, value)| match cap_value(name, value, ctx.cfg) {
                         Some(v) if self.cap_302 => format!("{name}={v}"),
                         _ => name.to_string(),
                     })
                     .collect();
+                if let Some(sts) = sts_value(ctx).filter(|_| self.cap_302) {
+                    names.push(format!("sts={sts}"));
+                }
                 // Lines that fit in 512 bytes; all but the last marked `*` (302 only).
                 let budget = if self.cap_302 {
                     400 - me.len().min(100)
@@ -901,7 +1073,8 @@ impl IrcSession {
     /// Registers once NICK and USER are in and CAP negotiation (if any) is over.
     fn try_register(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
         let (id, cfg) = (ctx.id, ctx.cfg);
-        if self.registered || self.cap_pause {
+        let pass_pending = self.auth.as_ref().is_some_and(|a| a.pass_pending);
+        if self.registered || self.cap_pause || pass_pending {
             return;
         }
         let (Some(nick), Some((user, realname))) = (self.nick.clone(), self.user.clone()) else {
@@ -920,10 +1093,18 @@ impl IrcSession {
             self.nick = None;
             return;
         }
+        self.abort_sasl(ctx, hub, out);
         let host = ctx.peer.to_string();
         hub.register(id, &nick, &user, &realname, &host, ctx.clock);
         hub.set_connection(id, ctx.secure, self.arrival.certfp.as_deref());
+        if let Some(account) = self.auth.as_mut().and_then(|a| a.account.take()) {
+            hub.set_account_at_registration(id, &account);
+        }
         self.registered = true;
+        if let Some(a) = self.auth.as_mut() {
+            a.tried_nick = None;
+        }
+        self.tidy_auth();
         // The hub holds the names from now on; an idle connection keeps no second copy.
         self.nick = None;
         self.user = None;
@@ -950,6 +1131,7 @@ impl IrcSession {
         hub.announce(id, out);
         hub.apply(id, Command::Lusers, ctx.clock, out);
         self.motd(id, cfg, hub, out);
+        hub.protect_nick(id, out);
         self.want(id, ctx.clock.mono + cfg.irc_ping, out);
     }
 
@@ -1172,10 +1354,11 @@ mod tests {
         let got = t.take(c.id);
         assert_eq!(
             got,
-            ":snak.localhost CAP * LS :account-notify account-tag away-notify batch \
-             draft/read-marker cap-notify draft/chathistory chghost echo-message extended-join \
-             extended-monitor invite-notify labeled-response message-tags multi-prefix \
-             server-time setname snak.chat/files standard-replies userhost-in-names\r\n"
+            ":snak.localhost CAP * LS :account-notify draft/account-registration=before-connect \
+             account-tag away-notify batch draft/read-marker cap-notify draft/chathistory \
+             chghost echo-message extended-join extended-monitor invite-notify \
+             labeled-response message-tags multi-prefix sasl=PLAIN,SCRAM-SHA-256 server-time \
+             setname snak.chat/files standard-replies userhost-in-names\r\n"
         );
         t.line(&mut c, "CAP REQ :multi-prefix bogus");
         assert_eq!(
