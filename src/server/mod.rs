@@ -34,6 +34,7 @@ use crate::outbox::Outbox;
 
 mod accept;
 mod deliver;
+mod history;
 mod input;
 mod link;
 mod metrics;
@@ -67,6 +68,7 @@ macro_rules! deliver_to {
             scratch: &mut $s.frame_scratch,
             metrics: &mut $s.metrics,
             jobs: &mut $s.jobs,
+            history: &mut $s.history,
             store: &mut $s.store,
             asks: &mut $s.asks,
         }
@@ -197,6 +199,8 @@ pub struct Server {
     /// Jobs out, by call id: whose (connection and serial) and the front end's tag.
     pending: std::collections::HashMap<u64, (ClientId, u64, u32)>,
     next_call: u64,
+    /// What is kept of messages, and the recent window joiners are replayed from.
+    history: history::History,
 }
 
 /// Jobs one connection may have out at once; more are answered "busy" at once.
@@ -258,7 +262,8 @@ impl Server {
             listeners.push(Some(Listener { socket, proto, tls }));
         }
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
-        let (store, snapshot) = open_store(&cfg, &waker)?;
+        let (store, mut snapshot) = open_store(&cfg, &waker)?;
+        let history = history::History::new(&cfg, std::mem::take(&mut snapshot.recent));
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)?;
@@ -324,6 +329,7 @@ impl Server {
             asks: Vec::new(),
             pending: std::collections::HashMap::new(),
             next_call: 1,
+            history,
         })
     }
 
@@ -441,8 +447,15 @@ impl Server {
         }
     }
 
+    /// Hands the pass's history lines to the store.
+    fn flush_history(&mut self) {
+        self.history.flush(self.store.as_mut());
+    }
+
     /// Sends the jobs front ends handed off; one that cannot be sent is answered at once.
+    /// Queries go after the lines kept before them, so they see those lines.
     fn dispatch_jobs(&mut self) {
+        self.flush_history();
         for (id, serial, tag, job) in std::mem::take(&mut self.jobs) {
             let out = self
                 .pending
@@ -466,7 +479,8 @@ impl Server {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.carry.is_empty() || !self.accept_pending.is_empty() {
+        // Jobs handed off late in a pass (by input read again) are sent at the next one.
+        if !self.carry.is_empty() || !self.accept_pending.is_empty() || !self.jobs.is_empty() {
             return Some(Duration::ZERO);
         }
         // A paused sender's stall deadline is checked each pass; come back for it.
@@ -549,6 +563,7 @@ impl Server {
             self.close_marked();
         }
         self.wake_paused();
+        self.flush_history();
     }
 
     fn fire_timers(&mut self) {
@@ -750,6 +765,7 @@ impl Server {
             link.transport.shutdown_write();
             link.transport.discard_unread();
         }
+        self.flush_history();
         if let Some(store) = self.store.take() {
             let report = store.close();
             info!(
