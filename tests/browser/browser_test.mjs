@@ -542,6 +542,31 @@ async function account(srv) {
   await bad.close();
 }
 
+// Logging in to an account whose nick someone else holds: the page connects under another
+// nick, logs in, and takes its nick back (the holder is renamed).
+async function accountNickHeld(srv) {
+  const owner = await nativeUser(srv, 'sol');
+  let mark = owner.lines.length;
+  owner.send('/register sunny-days-9');
+  await owner.waitFor((l) => l === '= registered sol', 'registered', mark);
+  // Once the server has closed the owner's connection after /quit, the nick is free.
+  const gone = new Promise((r) => owner.sock.once('close', r));
+  owner.send('/quit');
+  await withTimeout(gone, WAIT, 'sol quits');
+  const squat = await ircUser(srv, 'tam');
+  mark = squat.lines.length;
+  squat.send('NICK sol');
+  await squat.waitFor((l) => /^:tam!\S+ NICK :?sol$/.test(l), 'tam takes sol', mark);
+  await squat.waitFor((l) => /NOTICE sol :sol is registered to the account sol/.test(l), 'tam is told', mark);
+  mark = squat.lines.length;
+  const page = await openAuthPage(srv, 'sol', 'login', 'sunny-days-9', '');
+  await loggedIn(page, 'sol', 'sol');
+  await squat.waitFor((l) => /NOTICE sol :sol was taken back by sol_ \(GHOST\)/.test(l), 'told of the GHOST', mark);
+  await squat.waitFor((l) => /^:sol!\S+ NICK :?guest-\d+$/.test(l), 'tam renamed', mark);
+  squat.close();
+  await page.close();
+}
+
 // Lines in a room's log, in order: [text, is marked as history].
 const logLines = (page, buf) => page.locator(`ol.log[data-name="${esc(buf)}"] > li.msg`).evaluateAll((lis) => lis.map((li) => [li.querySelector('.text').textContent, li.classList.contains('history')]));
 async function history(srv) {
@@ -607,6 +632,7 @@ const SCENARIOS = [
   ['nick-taken', nickTaken],
   ['commands', commands],
   ['account', account, 'the dev bridge has no accounts of its own', ['--nick-grace', '2']],
+  ['account-nick-held', accountNickHeld, 'the dev bridge has no accounts of its own'],
   ['history', history],
 ];
 
