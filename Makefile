@@ -64,13 +64,14 @@ stress:
 # ../shared/ceiling is absent, and TLS/WebSocket targets while snak has no such listener are
 # reported and skipped. BENCH_OLD=PATH adds a second snak binary as targets old-native and
 # old-irc (before/after a change, in the same run). See BENCHMARKS.md (about 47 minutes).
+# Then examples/file_bench: a 1 GiB file from one web client to another (BENCHMARKS.md).
 CEILING_DIR ?= ../shared/ceiling
 CEILING_BIN = $${CARGO_TARGET_DIR:-target}/ceiling/release/limitd
 BENCH_SCENARIOS ?= idle,idle19k,register19k,fanout100,fanout1000,pairs500,paced,amplify,storms,joinpart
 BENCH_TARGETS ?= snak-native,snak-irc,snak-native-tls,snak-irc-tls,snak-irc-ws,snak-irc-wss,ceiling,ngircd,inspircd,redis,nats
 BENCH_OLD ?=
 bench:
-	$(CARGO) build --release --bin snak --example stress
+	$(CARGO) build --release --bin snak --example stress --example file_bench
 	@if [ -f $(CEILING_DIR)/Cargo.toml ]; then \
 	  $(CARGO) build --release --manifest-path $(CEILING_DIR)/Cargo.toml \
 	    --target-dir $${CARGO_TARGET_DIR:-target}/ceiling; \
@@ -84,6 +85,7 @@ bench:
 	  --scenario $(BENCH_SCENARIOS) --repeat 3 --csv stress-out/bench.csv $(ARGS) || true
 	uptime
 	$(STRESS_BIN)/examples/stress --compare stress-out/bench.csv
+	$(STRESS_BIN)/examples/file_bench --snak $(STRESS_BIN)/snak
 comma := ,
 
 # The soak (examples/soak): normal chat beside floods, slow readers, half-open and reset

@@ -60,13 +60,14 @@ impl Rng {
     }
 }
 
-/// `--sequential-ids`: msgids that sort by time (a time-prefixed id), which keeps the
-/// msgid index append-only; random ones (the default) touch a random index page each.
+/// `--sequential-ids`: msgids that sort by time, as snak's do (a time-prefixed id), which
+/// keeps the msgid index append-only; random ones (the default) touch a random index page
+/// each.
 fn sequential_ids() -> bool {
     std::env::args().any(|a| a == "--sequential-ids")
 }
 
-/// A line as chat has them: 20-character msgid, nicks of 4-12, hosts of 9-40, text of
+/// A line as chat has them: 16-character msgid, nicks of 4-12, hosts of 9-40, text of
 /// 10-200 characters (mean about 100), an account on half, client tags on one in ten.
 fn line(rng: &mut Rng, n: u64, rooms: usize) -> HistoryMessage {
     let room = format!("#room{}", n as usize % rooms);
@@ -81,10 +82,11 @@ fn line(rng: &mut Rng, n: u64, rooms: usize) -> HistoryMessage {
     }
     let host_len = rng.range(4, 28);
     HistoryMessage {
+        // 16 hex digits, as snak writes its msgids (which grow with the time they were made).
         msgid: if sequential_ids() {
-            format!("{n:020x}")
+            format!("{:016x}", (1_780_000_000_000u64 << 12) + n)
         } else {
-            format!("{:020x}", rng.next() as u128 * 7 + n as u128)
+            format!("{:016x}", rng.next().wrapping_mul(7).wrapping_add(n))
         },
         time: 1_780_000_000_000 + n as i64,
         sender: Sender {
@@ -198,6 +200,65 @@ fn insert_rate(location: Location, rows: u64, rooms: usize, label: &str) {
     );
 }
 
+/// What the loop does: lines packed into batches of up to 1024 (one a pass) and handed over
+/// with `write_lines`; a refused batch is retried, as the loop does not (it would drop it).
+fn batch_rate(location: Location, rows: u64, rooms: usize, label: &str) {
+    let poll = Poll::new().unwrap();
+    let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+    let (mut store, _) = open(&StoreConfig::new(location), waker).unwrap();
+    let mut rng = Rng(0x5eed);
+    let lines: Vec<HistoryMessage> = (0..rows).map(|n| line(&mut rng, n, rooms)).collect();
+    let started = Instant::now();
+    let (mut packing, mut handoff, mut full) = (Duration::ZERO, Duration::ZERO, 0u64);
+    for chunk in lines.chunks(1024) {
+        let t = Instant::now();
+        let mut batch = LineBatch::new();
+        for l in chunk {
+            batch.push(&l.parts());
+        }
+        packing += t.elapsed();
+        loop {
+            let attempt = batch.clone();
+            let t = Instant::now();
+            let r = store.write_lines(attempt);
+            let took = t.elapsed();
+            match r {
+                Ok(_) => {
+                    handoff += took;
+                    break;
+                }
+                Err(Refused::QueueFull) => {
+                    full += 1;
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+            assert!(started.elapsed() < PHASE_LIMIT, "batch phase over time");
+        }
+    }
+    assert!(
+        wait_committed(&store, rows, PHASE_LIMIT),
+        "{:?}",
+        store.stats()
+    );
+    let elapsed = started.elapsed();
+    let cpu = thread_cpu("snak-store");
+    store.close();
+    println!(
+        "insert {label}, batches of 1024 lines (the loop's way): {rows} rows in {:.2} s = {:.0} \
+         rows/s sustained; on the loop's side {:.0} ns per row to pack, {:.0} ns to hand over \
+         (refused {full} times); store thread CPU {:.2} s = {:.1} us per row, {:.0} rows per \
+         CPU-second",
+        elapsed.as_secs_f64(),
+        rows as f64 / elapsed.as_secs_f64(),
+        packing.as_nanos() as f64 / rows as f64,
+        handoff.as_nanos() as f64 / rows as f64,
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / rows as f64,
+        rows as f64 / cpu.as_secs_f64(),
+    );
+}
+
 /// The backend alone, on this thread: what SQLite costs per row, without the queue.
 fn backend_rate(location: Location, rows: u64, label: &str) {
     use snak::store::backend::Backend;
@@ -270,39 +331,43 @@ fn window(rooms: usize, per_room: usize) {
         fill.as_secs_f64() * 1e3,
     );
 
-    // Replay 50 lines on join: walk them and encode each as an IRC line with server-time
-    // and msgid, into one buffer (about what the IRC front end will do per joiner).
+    // Replay 50 lines on join with the server's own code: the window's lines as the codecs
+    // take them, written as a chathistory batch with server-time and msgid (IRC) or as the
+    // native block. (examples/history_bench.rs measures joins against the binary.)
+    use snak::front::history::line_of_window;
+    use snak::proto::history::{write_irc_history, write_native_block};
+    use snak::proto::irc::caps;
     let replays = 100_000usize.min(rooms * 20);
+    let irc = caps::BATCH | caps::SERVER_TIME | caps::MESSAGE_TAGS;
     let mut out = Vec::with_capacity(64 * 1024);
-    let started = Instant::now();
-    let mut bytes = 0;
-    for i in 0..replays {
-        out.clear();
-        let room = format!("#room{}", (i * 7919) % rooms);
-        for l in w.recent(&room, 50) {
-            use std::io::Write as _;
-            let _ = write!(
-                out,
-                "@time={};msgid={} :{}!{}@{} PRIVMSG {} :{}\r\n",
-                l.time(),
-                l.msgid(),
-                l.nick(),
-                l.user(),
-                l.host(),
-                l.target_name(),
-                l.text()
-            );
+    for native in [false, true] {
+        let started = Instant::now();
+        let mut bytes = 0;
+        for i in 0..replays {
+            out.clear();
+            let room = format!("#room{}", (i * 7919) % rooms);
+            let lines: Vec<_> = w.recent(&room, 50).filter_map(line_of_window).collect();
+            if native {
+                write_native_block(&room, &lines, &mut out);
+            } else {
+                write_irc_history(&lines, &room, irc, "srv", "me", "R1", &mut out);
+            }
+            bytes += out.len();
+            assert!(started.elapsed() < PHASE_LIMIT);
         }
-        bytes += out.len();
-        assert!(started.elapsed() < PHASE_LIMIT);
+        let per = started.elapsed() / replays as u32;
+        println!(
+            "replay ({}): 50 lines from the window in {:.1} us each, encoding included \
+             ({replays} replays, {:.0} bytes each)",
+            if native {
+                "native block"
+            } else {
+                "IRC batch, server-time, msgid"
+            },
+            per.as_secs_f64() * 1e6,
+            bytes as f64 / replays as f64
+        );
     }
-    let per = started.elapsed() / replays as u32;
-    println!(
-        "replay: 50 lines from the window in {:.1} us each, encoding included \
-         ({replays} replays, {:.0} bytes each)",
-        per.as_secs_f64() * 1e6,
-        bytes as f64 / replays as f64
-    );
 }
 
 /// A start on the database just written: integrity check, migrations (none), rooms,
@@ -368,6 +433,7 @@ fn main() {
     backend_rate(Location::Dir(dir.join("alone")), rows, disk);
     backend_rate(Location::Memory, rows, "in memory");
     insert_rate(Location::Dir(dir.join("handle")), rows, 1000, disk);
+    batch_rate(Location::Dir(dir.join("batches")), rows, 1000, disk);
     reopen(&dir.join("handle"));
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);

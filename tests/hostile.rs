@@ -319,7 +319,14 @@ fn an_irc_client_that_never_registers_is_closed() {
 #[test]
 fn memory_stays_bounded_while_readers_never_read_and_they_are_dropped() {
     let max_sendq = 262_144;
-    let d = Daemon::start(&["--max-sendq", &max_sendq.to_string(), "--no-flood-limit"]);
+    // History off: with --data-dir none the store keeps its lines in this process's memory,
+    // which is not what this test measures (tests/history.rs and BENCHMARKS.md do).
+    let d = Daemon::start(&[
+        "--max-sendq",
+        &max_sendq.to_string(),
+        "--no-flood-limit",
+        "--no-history-store",
+    ]);
     let (mut a, mut b) = pair(&d);
     // Five sleepers that never read: three native, two IRC in the room, each with a small
     // receive buffer on its own end.

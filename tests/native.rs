@@ -766,6 +766,9 @@ fn a_native_op_moderates_a_room_with_an_irc_user_in_it() {
     i.expect(&format!("{alice} INVITE ircy #mod"));
     irc_join(&mut i, "#mod");
     a.expect("* ircy joined #mod");
+    // Back in the room, ircy is given its latest line, dated in the text (no server-time).
+    let replayed = i.line();
+    assert!(replayed.ends_with("] thank you"), "{replayed}");
     // An operator now, ircy may moderate too, and alice sees it natively.
     a.send("/op ircy");
     a.expect("* alice sets mode +o ircy on #mod");

@@ -280,10 +280,9 @@ fn irc_over_websocket_in_text_and_binary_messages_chats_with_tcp_users() {
             format!(":{nick}!{nick}@127.0.0.1 PRIVMSG #w :hello over websocket")
         );
         tcp.send_raw(b"PRIVMSG #w :and back\r\n");
-        assert_eq!(
-            w.text_starting(":tcpuser!"),
-            ":tcpuser!t@127.0.0.1 PRIVMSG #w :and back"
-        );
+        // (The second time round, the join replayed the room's lines of the first, dated.)
+        let back = ":tcpuser!t@127.0.0.1 PRIVMSG #w :and back";
+        assert_eq!(w.text_starting(back), back);
         // A labeled command's replies, held back and sent as one batch, are still one
         // WebSocket message per line.
         w.send("CAP REQ :labeled-response batch");

@@ -243,9 +243,31 @@ pub fn cpu_secs(pid: u32) -> f64 {
     cpu_ticks_secs(pid)
 }
 
+/// CPU seconds of the threads of `pid` named `name` (from /proc, 10 ms ticks); None if it has
+/// none.
+pub fn thread_cpu_secs(pid: u32, name: &str) -> Option<f64> {
+    let mut found = None;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            let stat = task.path().join("stat");
+            *found.get_or_insert(0.0) += stat_cpu_secs(&stat.display().to_string());
+        }
+    }
+    found
+}
+
 /// CPU seconds of a process from /proc/PID/stat (10 ms ticks).
 fn cpu_ticks_secs(pid: u32) -> f64 {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    stat_cpu_secs(&format!("/proc/{pid}/stat"))
+}
+
+/// utime + stime of a /proc stat file, in seconds.
+fn stat_cpu_secs(path: &str) -> f64 {
+    let Ok(s) = std::fs::read_to_string(path) else {
         return 0.0;
     };
     // Fields after the command name, which is in parentheses and may hold spaces.

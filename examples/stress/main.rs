@@ -57,7 +57,9 @@ nats (pub/sub).
 the client side while snak has no such listener; its figures are not snak's).
 
 Several targets run interleaved: each repeat of a scenario runs once on every target in turn,
-so a change in the machine's background load falls on all of them alike.";
+so a change in the machine's background load falls on all of them alike. snak keeps no history
+(--no-history-store) unless the target ends in +history: then it keeps it in a fresh data
+directory on disk, the store's thread beside the loop (its share of the CPU is shown).";
 
 /// What `--scenario all` (and `make stress`) runs: every scenario at its everyday size.
 pub const ALL: [&str; 10] = [
@@ -92,6 +94,8 @@ pub struct Target {
     pub transport: Transport,
     /// The server's binary.
     pub bin: PathBuf,
+    /// snak keeps history on disk (a `+history` target); otherwise it runs with none.
+    pub history: bool,
 }
 
 impl Target {
@@ -153,6 +157,7 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
             proto: "native",
             transport: Transport::Plain,
             bin: PathBuf::new(),
+            history: false,
         },
         target_names: Vec::new(),
         ceiling: PathBuf::from("target/ceiling/release/limitd"),
@@ -275,6 +280,7 @@ fn resolve(name: &str, o: &Opts) -> Result<Target, String> {
         proto,
         transport: Transport::Plain,
         bin: bin.clone(),
+        history: false,
     };
     match name {
         "ceiling" => return Ok(peer("ceiling", "irc", &o.ceiling)),
@@ -284,12 +290,21 @@ fn resolve(name: &str, o: &Opts) -> Result<Target, String> {
         "nats" => return Ok(peer("nats", "nats", &o.nats)),
         _ => {}
     }
-    let name = if name == "snak" {
+    let (base, history) = match name.strip_suffix("+history") {
+        Some(base) => (base, true),
+        None => (name, false),
+    };
+    let base = if base == "snak" {
         format!("snak-{}", o.proto)
     } else {
-        name.to_string()
+        base.to_string()
     };
-    let mut parts = name.splitn(3, '-');
+    let name = if history {
+        format!("{base}+history")
+    } else {
+        base.clone()
+    };
+    let mut parts = base.splitn(3, '-');
     let (who, proto, transport) = (parts.next(), parts.next(), parts.next());
     let bin = match who {
         Some("snak") => o.snak.clone(),
@@ -316,6 +331,7 @@ fn resolve(name: &str, o: &Opts) -> Result<Target, String> {
         proto,
         transport,
         bin,
+        history,
     })
 }
 

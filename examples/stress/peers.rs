@@ -108,6 +108,16 @@ fn start_snak(
         }
         flags.extend([listen_flag(t).to_string(), "127.0.0.1:0".into()]);
     }
+    // History on: kept on disk as in production, in a directory of this run's own (the last
+    // --data-dir wins); off: nothing kept (a binary older than history has no switch).
+    if t.history {
+        let run = log.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+        let data = dir.join(format!("snak-data-{}-{run}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        flags.extend(["--data-dir".into(), data.display().to_string()]);
+    } else if daemon::help_text(&snak).contains("--no-history-store") {
+        flags.push("--no-history-store".into());
+    }
     let d = Daemon::start_snak(&snak, &flags, log, opts.server_cpu)?;
     let plain = if t.proto == "native" { "native" } else { "irc" };
     let addr = match (t.transport, opts.proxy) {

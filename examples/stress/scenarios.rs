@@ -426,8 +426,19 @@ fn traffic<'p>(
         daemon::self_cpu_secs(),
         daemon::machine_busy_secs(),
     );
+    // The loop's thread and the store's, apart (10 ms ticks): history costs the second.
+    let threads = || {
+        let of = |name| daemon::thread_cpu_secs(pid, name);
+        of("snak").zip(of("snak-store"))
+    };
+    let threads0 = threads();
     let r = e.traffic();
     row.srv_cpu = daemon::cpu_secs(pid) - s0;
+    if let (Some((l0, st0)), Some((l1, st1))) = (threads0, threads()) {
+        if st1 > st0 {
+            row.extra = format!("loop {:.2}s, store thread {:.2}s", l1 - l0, st1 - st0);
+        }
+    }
     row.gen_cpu = daemon::self_cpu_secs() - g0;
     row.other_cpu = (daemon::machine_busy_secs() - m0 - row.srv_cpu - row.gen_cpu).max(0.0);
     row.rss_kib = daemon::mem_kib(pid);

@@ -346,6 +346,15 @@ options! {
         default: 100_000,
         help: "lines of history kept per room or conversation (0: no count limit)",
     },
+    /// Whether room messages and direct messages are kept as history.
+    history_store: bool {
+        flag: "--no-history-store",
+        key: "history.store",
+        kind: Switch { given: false },
+        reload: Live,
+        default: true,
+        help: "keep no new history: messages are not stored (what was kept stays readable)",
+    },
     /// None: as many as the open-file limit allows.
     max_clients: Option<usize> {
         flag: "--max-clients N",

@@ -17,6 +17,7 @@ use crate::event::Event;
 use crate::hub::{ClientId, Hub, Sink};
 
 pub mod accounts;
+pub mod history;
 pub mod irc;
 pub mod native;
 pub mod operator;
@@ -244,6 +245,16 @@ pub trait Output: Sink {
     /// Stops holding back for `id`: `wrap` gets what was held and writes what is queued
     /// instead (one tagged line, a batch, or an acknowledgement).
     fn release(&mut self, id: ClientId, wrap: impl FnOnce(&[u8], &mut Vec<u8>));
+    /// The newest `n` lines of the room with key `room_key`, oldest first, if the recent
+    /// window in memory holds that many (then no store query is needed).
+    fn history_window(
+        &self,
+        room_key: &str,
+        n: usize,
+    ) -> Option<Vec<crate::store::HistoryMessage>> {
+        let _ = (room_key, n);
+        None
+    }
 }
 
 /// What a front end asks of the server itself, for a server operator.

@@ -15,6 +15,8 @@ mod accounts;
 /// A native connection's state: everything else it needs lives in the hub and the link.
 #[derive(Debug, Default)]
 pub struct Native {
+    /// `/history`: the request waiting for the store.
+    history: super::history::NativeHistory,
     /// Jobs handed off to the store (accounts, password checks), waiting for their answers;
     /// None (a pointer's worth) while there are none, as for most connections.
     jobs: Option<Box<super::accounts::Jobs<accounts::Wait>>>,
@@ -106,6 +108,10 @@ impl Native {
                     len,
                     frame: DataFrame { transfer, to },
                 }
+            }
+            Ok(Input::History(args)) => {
+                super::history::native_command(&mut self.history, ctx, args, hub, out);
+                Flow::Lines
             }
             Ok(Input::Quit(reason)) => {
                 let bye = Event::Bye {
@@ -218,6 +224,28 @@ fn moderate(
             hub.apply(id, cmd, clock, out);
         }
         RoomAction::Invite { nick } => hub.apply(id, Command::Invite { nick, room }, clock, out),
+    }
+}
+
+impl Native {
+    /// The answer to a job this session handed off (accounts, history).
+    pub fn answer(
+        &mut self,
+        ctx: &Ctx<'_>,
+        tag: u32,
+        answer: super::Answer,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        if super::history::owns(tag) {
+            return super::history::native_answer(&mut self.history, ctx, answer, out);
+        }
+        self.account_answer(ctx, tag, answer, hub, out);
+    }
+
+    /// Whether an answer is awaited (the next lines wait for it).
+    pub fn waits(&self) -> bool {
+        self.jobs.is_some() || self.history.waiting()
     }
 }
 

@@ -148,6 +148,7 @@ impl Hub {
             self.transfers_of.entry(end).or_default().push(tid);
         }
         self.offers.push_back((now + self.cfg.offer_timeout, tid));
+        let meta = self.next_meta();
         let (me, recipient) = (self.user(id)?, self.user(to_id)?);
         let upload = (me.files == FileWay::Link)
             .then(|| self.link("f", up_token))
@@ -171,6 +172,14 @@ impl Hub {
             download: download.as_deref(),
         };
         sink.one(to_id, &recipient.nick, &Event::File(offer));
+        sink.keep_message(&Kept {
+            meta,
+            from: me.party(),
+            to: KeptTo::Direct(recipient.party()),
+            kind: KeptKind::FileOffer { size },
+            text: name,
+            tags: "",
+        });
         Some(tid)
     }
 

@@ -175,6 +175,15 @@ impl Hub {
             sink.many(&to, Some(id), &ev);
         }
         sink.echo(id, &me.nick, &ev);
+        // Kept: what every member saw. Not a message to the operators alone, a CTCP request
+        // or tags alone.
+        if let (0, false, Some(kind)) = (status, ctcp, msg.kind) {
+            let room = RoomRef {
+                name: &r.name,
+                key: &r.keys.key,
+            };
+            sink.keep_message(&msg.kept(me.party(), KeptTo::Room(room), kind));
+        }
         if self.net.is_some() {
             let said = RoomEffect::Say {
                 meta: msg.meta,
@@ -226,6 +235,7 @@ impl Hub {
         };
         let ev = msg.event(me.source(), to);
         let away_reply = msg.answer && msg.kind.is_some();
+        let ctcp = msg.kind != Some(MsgKind::Action) && msg.text.starts_with('\x01');
         for &n in nicks {
             if let Some(u) = self.user(n) {
                 if is_remote(n) {
@@ -250,6 +260,9 @@ impl Hub {
                 // The sender's copy names this recipient alone.
                 let echo = msg.event(me.source(), &u.nick);
                 sink.echo(id, &me.nick, &echo);
+                if let (false, Some(kind)) = (ctcp, msg.kind) {
+                    sink.keep_message(&msg.kept(me.party(), KeptTo::Direct(u.party()), kind));
+                }
             }
         }
     }
@@ -266,6 +279,17 @@ struct Msg<'a> {
 }
 
 impl<'a> Msg<'a> {
+    fn kept<'e>(&'e self, from: Party<'e>, to: KeptTo<'e>, kind: MsgKind) -> Kept<'e> {
+        Kept {
+            meta: self.meta,
+            from,
+            to,
+            kind: KeptKind::Say(kind),
+            text: self.text,
+            tags: self.tags,
+        }
+    }
+
     fn event<'e>(&'e self, from: Source<'e>, to: &'e str) -> Event<'e> {
         let (meta, text, tags) = (self.meta, self.text, self.tags);
         match self.kind {

@@ -36,10 +36,12 @@ use crate::names::{NameKeys, NameRules};
 
 pub mod accounts;
 mod files;
+mod kept;
 pub mod masks;
 pub mod registry;
 
 pub use files::{LinkRefusal, Opened};
+pub use kept::{Kept, KeptKind, KeptTo, Party, RoomRef};
 pub use registry::{RoomRecordChange, RoomRegistration, RoomRequest, SavedBan, SavedTopic};
 mod messages;
 mod modes;
@@ -82,6 +84,16 @@ pub trait Sink {
     /// [`Hub::join_network`]); by default nothing hears.
     fn network(&mut self, change: &Change<'_>) {
         let _ = change;
+    }
+    /// A room message, direct message or file offer that was delivered, told once however
+    /// many received it, for what is kept of it (history); by default nothing is.
+    fn keep_message(&mut self, message: &Kept<'_>) {
+        let _ = message;
+    }
+    /// `id` has joined `room` and been told so (with the topic and members, if it gets
+    /// them): the place for what was said there before; by default nothing.
+    fn joined_room(&mut self, id: ClientId, me: &str, room: RoomRef<'_>) {
+        let _ = (id, me, room);
     }
     /// A change to what is kept of a registered room, for the server to persist; by default
     /// nothing is kept.
@@ -329,11 +341,21 @@ struct User {
     /// Connected over TLS, with this client certificate fingerprint if any.
     secure: bool,
     certfp: Option<Box<str>>,
+    /// Names this connection in history when it has no account ([`Party::session`]).
+    session: u64,
     /// When the user loses its nick, which belongs to an account it is not logged in to.
     grace_until: Option<Instant>,
 }
 
 impl User {
+    fn party(&self) -> Party<'_> {
+        Party {
+            source: self.source(),
+            nick_key: &self.keys.key,
+            session: self.session,
+        }
+    }
+
     fn source(&self) -> Source<'_> {
         Source {
             nick: &self.nick,
@@ -799,6 +821,7 @@ impl Hub {
         });
         self.by_nick.insert(keys.key.clone(), id);
         self.nick_skeletons.insert(keys.skeleton.clone(), id);
+        let session = self.next_meta().id.0;
         self.users.put(
             id,
             User {
@@ -819,6 +842,7 @@ impl Hub {
                 read_marks: Vec::new(),
                 secure: false,
                 certfp: None,
+                session,
                 grace_until: None,
             },
         );

@@ -136,6 +136,14 @@ impl Hub {
                 self.names_reply(id, room, true, sink);
             }
         }
+        // After the join and the member list, so the room is open where the lines land.
+        if let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) {
+            let room = RoomRef {
+                name: &r.name,
+                key: &r.keys.key,
+            };
+            sink.joined_room(id, &me.nick, room);
+        }
     }
 
     /// Takes a room with no members out of the slab and the maps.

@@ -58,6 +58,8 @@ pub mod caps {
     pub const CHGHOST: u32 = 1 << 20;
     /// MARKREAD (draft/read-marker): where one has read to, told after JOIN and on asking.
     pub const READ_MARKER: u32 = 1 << 21;
+    /// `draft/chathistory`: the client asks for history itself, so a join replays none.
+    pub const CHATHISTORY: u32 = 1 << 26;
     /// `sasl`: AUTHENTICATE (the session reads it; no event depends on it).
     pub const SASL: u32 = 1 << 30;
     /// `draft/account-registration`: REGISTER (offered; REGISTER works without it too).
@@ -285,8 +287,9 @@ pub fn insert_tag(line: &[u8], tag: &[u8], out: &mut Vec<u8>) {
 
 /// The answer to a labeled command: `captured` (the lines queued for the client while it
 /// was handled) tagged with `label` (escaped as sent): nothing gives an `ACK`, one line gets
-/// the tag, more come as one `labeled-response` batch named `batch_id`. Without `batch`, more
-/// lines than one go out untagged, as the specification allows.
+/// the tag, more come as one `labeled-response` batch named `batch_id` (a batch among them,
+/// history's, is nested in it). Without `batch`, more lines than one go out untagged, as the
+/// specification allows.
 pub fn label_response(
     captured: &[u8],
     label: &str,
@@ -316,7 +319,13 @@ pub fn label_response(
             let mut in_batch = b"batch=".to_vec();
             in_batch.extend_from_slice(batch_id.as_bytes());
             for line in lines {
-                insert_tag(line, &in_batch, out);
+                // A line of a batch nested in this one (history) belongs to that batch; its
+                // BATCH lines, which carry no batch tag, join this one.
+                if crate::proto::history::has_batch_tag(line) {
+                    out.extend_from_slice(line);
+                } else {
+                    insert_tag(line, &in_batch, out);
+                }
             }
             let _ = write!(out, ":{server_name} BATCH -{batch_id}\r\n");
         }

@@ -26,6 +26,8 @@ pub enum Input<'a> {
         len: u64,
     },
     Quit(Option<&'a str>),
+    /// `/history ...`: the words after the command (read by [`crate::proto::history`]).
+    History(&'a str),
     /// An account or room registration command, as the services take it.
     Service(crate::proto::services::Request<'a>),
     /// `/oper NAME PASSWORD`: the front end checks the credentials.
@@ -130,6 +132,11 @@ pub const COMMANDS: &[(&str, &str)] = &[
     (
         "/offer NICK SIZE NAME",
         "offer a file; /accept ID, /decline ID, /cancel ID answer or stop it",
+    ),
+    (
+        "/history [#ROOM|NICK] [N] [before ID|TIME]",
+        "what was said: the last N lines (20; at most 100) of a room or a conversation, \
+         or those before a message ID or a time (2025-01-02T12:00, UTC)",
     ),
     (
         "/register PASSWORD [EMAIL]",
@@ -379,6 +386,7 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
             }
         }
         "/quit" => return Ok(Input::Quit(nonempty(rest))),
+        "/history" => return Ok(Input::History(rest)),
         "/oper" => {
             let (password, extra) = word(after_a);
             return match (a.is_empty() || password.is_empty(), extra.is_empty()) {

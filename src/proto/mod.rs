@@ -1,6 +1,7 @@
 //! The codecs: pure functions from bytes to commands and from events to bytes.
 
 pub mod frame;
+pub mod history;
 pub mod http;
 pub mod irc;
 pub mod irc_msg;

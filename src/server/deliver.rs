@@ -11,7 +11,7 @@ use super::link::{Link, SendqLimits};
 use super::{mark_close, Timer, TimerKind};
 use crate::event::Event;
 use crate::front::{self, CloseReason, Framing, Output, Wire};
-use crate::hub::{ClientId, Sink};
+use crate::hub::{ClientId, Kept, RoomRef, Sink};
 use crate::outbox::{Outbox, Span};
 
 /// Delivers hub events and front-end output: encodes each event once per distinct [`Wire`]
@@ -39,6 +39,8 @@ pub struct Deliver<'a> {
     pub(super) metrics: &'a mut super::metrics::Metrics,
     /// Jobs front ends handed off the loop this pass: (connection, serial, tag, job).
     pub(super) jobs: &'a mut Vec<(ClientId, u64, u32, front::Job)>,
+    /// What is kept of messages (to the store, into the recent window), and replays.
+    pub(super) history: &'a mut super::history::History,
     /// The store, for what the hub and the front ends want kept.
     pub(super) store: &'a mut Option<crate::store::StoreHandle>,
     /// What front ends asked of the server this pass: (connection, serial, ask).
@@ -227,6 +229,28 @@ impl Sink for Deliver<'_> {
             self.queue(id, span);
         }
     }
+
+    fn keep_message(&mut self, message: &Kept<'_>) {
+        self.history.keep(message, self.store.as_mut());
+    }
+
+    fn joined_room(&mut self, id: ClientId, me: &str, room: RoomRef<'_>) {
+        let Some(link) = self.links.get(id) else {
+            return;
+        };
+        let wire = link.wire;
+        // Half of what the joiner may still have queued before it counts as slow, at most.
+        let room_left = self.sendq.soft.saturating_sub(link.queued()) / 2;
+        let budget = super::history::REPLAY_BYTES.min(room_left);
+        let mut lines = Vec::new();
+        self.history
+            .replay(wire, room, me, self.server_name, budget, &mut lines);
+        if !lines.is_empty() {
+            self.make_room();
+            let span = self.encode_for(wire, |out| out.extend_from_slice(&lines));
+            self.queue(id, span);
+        }
+    }
 }
 
 impl Output for Deliver<'_> {
@@ -311,6 +335,14 @@ impl Output for Deliver<'_> {
         if let Some(link) = self.links.get(id) {
             self.jobs.push((id, link.serial, tag, job));
         }
+    }
+
+    fn history_window(
+        &self,
+        room_key: &str,
+        n: usize,
+    ) -> Option<Vec<crate::store::HistoryMessage>> {
+        self.history.window_lines(room_key, n)
     }
 
     fn store_write(&mut self, write: crate::store::Write) {

@@ -374,6 +374,35 @@ impl Server {
                 &[("", (s.dropped + s.refused) as f64)],
             );
         }
+        let h = &self.history;
+        metric(
+            &mut out,
+            "history_kept_total",
+            "counter",
+            "Messages handed to the store for history.",
+            &[("", h.kept as f64)],
+        );
+        metric(
+            &mut out,
+            "history_replays_total",
+            "counter",
+            "Joins that were replayed the room's latest lines.",
+            &[("", h.replays as f64)],
+        );
+        metric(
+            &mut out,
+            "history_window_lines",
+            "gauge",
+            "Lines in the recent window (the latest lines of each room, in memory).",
+            &[("", h.window().lines() as f64)],
+        );
+        metric(
+            &mut out,
+            "history_window_bytes",
+            "gauge",
+            "The recent window's size by its own count.",
+            &[("", h.window().bytes() as f64)],
+        );
         // The pass histogram: cumulative buckets in seconds.
         let _ = writeln!(
             out,

@@ -34,6 +34,7 @@ use crate::outbox::Outbox;
 
 mod accept;
 mod deliver;
+mod history;
 mod input;
 mod link;
 mod metrics;
@@ -69,6 +70,7 @@ macro_rules! deliver_to {
             scratch: &mut $s.frame_scratch,
             metrics: &mut $s.metrics,
             jobs: &mut $s.jobs,
+            history: &mut $s.history,
             store: &mut $s.store,
             asks: &mut $s.asks,
             net: $s.net_out.as_mut(),
@@ -207,6 +209,8 @@ pub struct Server {
     net_out: Option<crate::network::NetOut>,
     /// Connections not read while the bus was behind (see [`Server::net_backlogged`]).
     net_paused: Vec<ClientId>,
+    /// What is kept of messages, and the recent window joiners are replayed from.
+    history: history::History,
 }
 
 /// Jobs one connection may have out at once; more are answered "busy" at once.
@@ -268,7 +272,8 @@ impl Server {
             listeners.push(Some(Listener { socket, proto, tls }));
         }
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
-        let (store, snapshot) = open_store(&cfg, &waker)?;
+        let (store, mut snapshot) = open_store(&cfg, &waker)?;
+        let history = history::History::new(&cfg, std::mem::take(&mut snapshot.recent));
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNAL, Interest::READABLE)?;
@@ -338,6 +343,7 @@ impl Server {
             network,
             net_out,
             net_paused: Vec::new(),
+            history,
         })
     }
 
@@ -456,8 +462,15 @@ impl Server {
         }
     }
 
+    /// Hands the pass's history lines to the store.
+    fn flush_history(&mut self) {
+        self.history.flush(self.store.as_mut());
+    }
+
     /// Sends the jobs front ends handed off; one that cannot be sent is answered at once.
+    /// Queries go after the lines kept before them, so they see those lines.
     fn dispatch_jobs(&mut self) {
+        self.flush_history();
         for (id, serial, tag, job) in std::mem::take(&mut self.jobs) {
             let out = self
                 .pending
@@ -481,7 +494,8 @@ impl Server {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.carry.is_empty() || !self.accept_pending.is_empty() {
+        // Jobs handed off late in a pass (by input read again) are sent at the next one.
+        if !self.carry.is_empty() || !self.accept_pending.is_empty() || !self.jobs.is_empty() {
             return Some(Duration::ZERO);
         }
         // A paused sender's stall deadline is checked each pass; come back for it.
@@ -567,6 +581,7 @@ impl Server {
         }
         self.wake_paused();
         self.net_flush();
+        self.flush_history();
     }
 
     fn fire_timers(&mut self) {
@@ -769,6 +784,7 @@ impl Server {
             link.transport.shutdown_write();
             link.transport.discard_unread();
         }
+        self.flush_history();
         if let Some(store) = self.store.take() {
             let report = store.close();
             info!(

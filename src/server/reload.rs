@@ -78,6 +78,7 @@ impl Server {
         self.hub
             .set_files_url(super::files_url(&new, &self.listeners).as_deref());
         self.hub.set_config(crate::front::hub_config(&new));
+        self.history.configure(&new);
         self.addresses.set_limits(
             new.max_per_ip,
             new.max_conn_rate,

@@ -22,6 +22,9 @@ pub struct StoreHandle {
     pub(crate) submitted: u64,
     pub(crate) refused: u64,
     pub(crate) refused_log: LogEvery,
+    /// Most writes accepted and not yet committed that a batch may add to: the queue's
+    /// bound counts requests, and a batch is one request of many writes.
+    pub(crate) max_in_flight: u64,
 }
 
 /// What [`StoreHandle::close`] reports.
@@ -45,6 +48,32 @@ impl StoreHandle {
     pub fn write(&mut self, write: Write) -> Result<u64, Refused> {
         self.send(Request::Write(write))?;
         self.submitted += 1;
+        Ok(self.submitted)
+    }
+
+    /// Queues history lines in one handoff to the store thread (each a write, as if sent
+    /// with [`write`](Self::write) one by one, but one request). `Ok(seq)`: the last of them
+    /// is the `seq`-th write accepted. `Err`: all of them were dropped now (each counted as
+    /// refused): the queue is full, or as many writes as it holds wait already (the store is
+    /// behind).
+    pub fn write_lines(&mut self, lines: super::LineBatch) -> Result<u64, Refused> {
+        let n = lines.len() as u64;
+        if n == 0 {
+            return Ok(self.submitted);
+        }
+        let in_flight = self.submitted.saturating_sub(self.committed());
+        let behind = in_flight + n > self.max_in_flight;
+        let sent = if behind {
+            Err(self.refuse(Refused::QueueFull))
+        } else {
+            self.send(Request::Lines(lines))
+        };
+        if let Err(e) = sent {
+            // `send` counted the request once.
+            self.refused += n - 1;
+            return Err(e);
+        }
+        self.submitted += n;
         Ok(self.submitted)
     }
 
@@ -121,21 +150,26 @@ impl StoreHandle {
                     TrySendError::Full(_) => Refused::QueueFull,
                     TrySendError::Disconnected(_) => Refused::Closed,
                 };
-                self.refused += 1;
-                if let Some(more) = self.refused_log.ready(Instant::now()) {
-                    log::warn!(
-                        "store: {} (request refused; {more} more refused since the last report, \
-                         {} in all); chat goes on",
-                        match refused {
-                            Refused::QueueFull => "the queue to the store is full",
-                            Refused::Closed => "the store thread is gone",
-                        },
-                        self.refused
-                    );
-                }
-                Err(refused)
+                Err(self.refuse(refused))
             }
         }
+    }
+
+    /// Counts a refusal (logged at most once a minute).
+    fn refuse(&mut self, refused: Refused) -> Refused {
+        self.refused += 1;
+        if let Some(more) = self.refused_log.ready(Instant::now()) {
+            log::warn!(
+                "store: {} (request refused; {more} more refused since the last report, \
+                 {} in all); chat goes on",
+                match refused {
+                    Refused::QueueFull => "the queue to the store is full",
+                    Refused::Closed => "the store thread is gone",
+                },
+                self.refused
+            );
+        }
+        refused
     }
 }
 

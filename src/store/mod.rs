@@ -8,7 +8,8 @@
 //!    [`Snapshot`] (registered rooms, account names, the latest lines per room for the
 //!    [`RecentWindow`]). Any [`OpenError`] is one line for the operator and exit 1.
 //! 2. Writes: [`StoreHandle::write`] queues a [`Write`] (a message for history, a room
-//!    change) and returns its sequence number, or [`Refused`] at once if the queue is full.
+//!    change) and returns its sequence number, or [`Refused`] at once if the queue is full;
+//!    [`StoreHandle::write_lines`] queues a [`LineBatch`] of history lines in one handoff.
 //!    [`StoreHandle::committed`] says how far writes are durable.
 //! 3. Calls: [`StoreHandle::call`] queues a [`Call`] (log in, register, a history query)
 //!    with an id of the caller's choosing; the [`Reply`] comes back later.
@@ -18,7 +19,7 @@
 //! 5. At shutdown, [`StoreHandle::close`]: the queue is drained and committed, the threads
 //!    end.
 //!
-//! What is promised (see docs/STORE.md for the operator's version):
+//! What is promised (docs/OPERATIONS.md, "Data and durability", has the operator's version):
 //! - `close()` loses nothing that was accepted, unless the disk is failing at that moment
 //!   (then it retries for `close_timeout` and reports how many writes were lost).
 //! - A kill -9 (or a crash, or a power cut: commits are fsynced) loses at most what was
@@ -36,6 +37,7 @@
 //! recent lines), `datadir` (directory, lock).
 
 pub mod backend;
+mod batch;
 mod datadir;
 mod handle;
 mod hasher;
@@ -58,6 +60,7 @@ use std::time::{Duration, Instant};
 use mio::Waker;
 
 pub use backend::{Backend, Retention, Snapshot};
+pub use batch::{LineBatch, LineParts, TargetParts};
 pub use handle::{wait_committed, CloseReport, StoreHandle};
 pub use request::{Call, CallResult, Refused, Reply, Write};
 pub use sqlite::{IntegrityCheck, Location};
@@ -380,5 +383,6 @@ pub fn start<B: Backend>(
         submitted: 0,
         refused: 0,
         refused_log: LogEvery::new(Duration::from_secs(60)),
+        max_in_flight: (config.queue_capacity + config.group_rows) as u64,
     })
 }

@@ -337,6 +337,83 @@ fn a_full_queue_refuses_and_everything_accepted_is_kept() {
 }
 
 #[test]
+fn a_batch_is_many_writes_in_one_handoff() {
+    let dir = TempPath::new("batch");
+    let mut lp = new_loop();
+    let mut c = config(&dir.0);
+    c.queue_capacity = 2;
+    let (mut h, _) = open_at(&c, &lp);
+    let batch = |from: usize| {
+        let mut b = LineBatch::new();
+        for i in from..from + 100 {
+            b.push(&msg("#r", i, "x").parts());
+        }
+        b
+    };
+    assert_eq!(h.write_lines(LineBatch::new()), Ok(0));
+    assert_eq!(h.write_lines(batch(0)), Ok(100));
+    assert_eq!(h.write(Write::Message(msg("#r", 100, "one more"))), Ok(101));
+    assert!(wait_committed(&h, 101, WAIT));
+    let got = latest(&mut h, &mut lp, 1, "#r");
+    assert_eq!(got.len(), 101);
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, m)| m.msgid == format!("m{i}")));
+    // Refused whole when the queue is full, each write counted.
+    let (arrived_tx, arrived) = sync_channel(1);
+    let (release, release_rx) = sync_channel(1);
+    h.send_test(Request::Pause {
+        arrived: arrived_tx,
+        release: release_rx,
+    })
+    .unwrap();
+    arrived.recv_timeout(WAIT).unwrap();
+    h.write_lines(batch(200)).unwrap();
+    h.write_lines(batch(300)).unwrap();
+    assert_eq!(h.write_lines(batch(400)), Err(Refused::QueueFull));
+    assert_eq!(h.stats().refused, 100);
+    release.send(()).unwrap();
+    let report = h.close();
+    assert_eq!(
+        (report.submitted, report.committed, report.refused),
+        (301, 301, 100)
+    );
+    assert_eq!(count_rows(&dir.0.join("snak.db")), 301);
+}
+
+#[test]
+fn batches_wait_for_no_more_writes_than_the_queue_holds() {
+    let lp = new_loop();
+    let mut c = StoreConfig::new(Location::Memory);
+    (c.queue_capacity, c.group_rows) = (4, 100);
+    let (mut h, _) = open_at(&c, &lp);
+    let (arrived_tx, arrived) = sync_channel(1);
+    let (release, release_rx) = sync_channel(1);
+    h.send_test(Request::Pause {
+        arrived: arrived_tx,
+        release: release_rx,
+    })
+    .unwrap();
+    arrived.recv_timeout(WAIT).unwrap();
+    let batch = |n: usize| {
+        let mut b = LineBatch::new();
+        for i in 0..n {
+            b.push(&msg("#r", i, "x").parts());
+        }
+        b
+    };
+    // One request in a queue of four, but 104 writes are all that may wait.
+    assert_eq!(h.write_lines(batch(100)), Ok(100));
+    assert_eq!(h.write_lines(batch(10)), Err(Refused::QueueFull));
+    assert_eq!(h.write_lines(batch(4)), Ok(104));
+    assert_eq!(h.stats().refused, 10);
+    release.send(()).unwrap();
+    assert!(wait_committed(&h, 104, WAIT));
+    assert_eq!(h.write_lines(batch(10)), Ok(114));
+}
+
+#[test]
 fn close_drains_and_commits_everything() {
     let dir = TempPath::new("close");
     let lp = new_loop();

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::batch::LineParts;
 use super::types::*;
 
 /// What a line costs beyond its struct and text: the allocator's header and the global
@@ -27,17 +28,16 @@ pub struct WindowLine {
 }
 
 impl WindowLine {
-    fn new(m: &HistoryMessage, stamp: u64) -> WindowLine {
-        let account = m.sender.account.as_deref().unwrap_or("");
+    fn new(m: &LineParts<'_>, stamp: u64) -> WindowLine {
         let parts = [
-            m.msgid.as_str(),
-            &m.sender.nick,
-            &m.sender.user,
-            &m.sender.host,
-            account,
-            &m.target_name,
-            &m.tags,
-            &m.text,
+            m.msgid,
+            m.nick,
+            m.user,
+            m.host,
+            m.account.unwrap_or(""),
+            m.target_name,
+            m.tags,
+            m.text,
         ];
         let mut buf = String::with_capacity(parts.iter().map(|p| p.len()).sum());
         let mut ends = [0u32; 7];
@@ -53,7 +53,7 @@ impl WindowLine {
             buf: buf.into_boxed_str(),
             ends,
             kind: m.kind,
-            has_account: m.sender.account.is_some(),
+            has_account: m.account.is_some(),
         }
     }
 
@@ -160,6 +160,11 @@ impl RecentWindow {
 
     /// Adds a room message (DMs have no place here).
     pub fn push(&mut self, room_key: &str, m: &HistoryMessage) {
+        self.push_parts(room_key, &m.parts());
+    }
+
+    /// [`RecentWindow::push`] from borrowed parts (the loop's hot path: no message made).
+    pub fn push_parts(&mut self, room_key: &str, m: &LineParts<'_>) {
         if self.per_room == 0 {
             return;
         }
@@ -174,11 +179,13 @@ impl RecentWindow {
         let Some(ring) = self.slots[slot as usize].as_mut() else {
             return; // slot_for always returns a live slot
         };
-        if ring.lines.len() >= self.per_room {
-            if let Some(old) = ring.lines.pop_front() {
-                self.bytes -= old.cost();
-                self.lines -= 1;
-            }
+        // `while`: the bound may have been lowered since the room's last line.
+        while ring.lines.len() >= self.per_room {
+            let Some(old) = ring.lines.pop_front() else {
+                break;
+            };
+            self.bytes -= old.cost();
+            self.lines -= 1;
         }
         ring.lines.push_back(line);
         self.bytes += cost;
@@ -190,6 +197,11 @@ impl RecentWindow {
         if self.order.len() > 2 * self.lines + 1024 {
             self.compact();
         }
+    }
+
+    /// A new bound per room (a reload): a room's lines past it go as its next line comes.
+    pub fn set_per_room(&mut self, per_room: usize) {
+        self.per_room = per_room;
     }
 
     /// The last `n` lines of a room, oldest first.
@@ -336,7 +348,7 @@ mod tests {
 
     #[test]
     fn byte_bound_evicts_the_oldest_of_all_rooms() {
-        let one = WindowLine::new(&msg(0, "0123456789"), 0).cost();
+        let one = WindowLine::new(&msg(0, "0123456789").parts(), 0).cost();
         let mut w = RecentWindow::new(100, one * 4);
         w.push("#a", &msg(0, "0123456789"));
         w.push("#b", &msg(0, "0123456789"));

@@ -24,6 +24,8 @@ use super::{LogEvery, Shared};
 
 pub(crate) enum Request {
     Write(Write),
+    /// History lines sent together (one handoff for many: a pass's).
+    Lines(crate::store::LineBatch),
     Call {
         id: u64,
         call: Call,
@@ -235,6 +237,12 @@ impl<B: Backend> Worker<B> {
             Request::Write(w) => {
                 self.writes_seen += 1;
                 self.write(w);
+            }
+            Request::Lines(batch) => {
+                for m in batch.into_messages() {
+                    self.writes_seen += 1;
+                    self.write(Write::Message(m));
+                }
             }
             Request::Call { id, call } => self.call(id, call),
             Request::Effect { id, effect } => self.effect(id, effect),

@@ -88,9 +88,9 @@ async function stop(proc) {
 // One snak (and, in bridge mode, the dev bridge in front of it). restart() stops snak by its
 // PID and starts it again on the same ports.
 class Server {
-  static async start() { const s = new Server(); await s.startSnak({}); return s; }
+  static async start(extra = []) { const s = new Server(); s.extra = extra; await s.startSnak({}); return s; }
   async startSnak(ports) {
-    const argv = ['--listen', ports.native || '127.0.0.1:0', '--irc-listen', ports.irc || '127.0.0.1:0'];
+    const argv = ['--listen', ports.native || '127.0.0.1:0', '--irc-listen', ports.irc || '127.0.0.1:0', ...this.extra];
     if (!BRIDGE) argv.push('--web-listen', ports.web || '127.0.0.1:0', '--data-dir', 'none');
     this.snak = await launch(SNAK, argv, 'snak');
     const a = this.snak.addrs;
@@ -189,6 +189,33 @@ async function openPage(srv, nick, room, viewport = { width: 1200, height: 800 }
   await page.locator('#conn[data-state=connected]').waitFor({ timeout: WAIT });
   if (room) await member(page, nick).waitFor({ state: 'attached', timeout: WAIT });
   return page;
+}
+// A page that connects with an account: mode 'login' or 'register' in the connect box.
+async function openAuthPage(srv, nick, mode, password, room, page) {
+  if (!page) {
+    page = await browser.newPage();
+    page.on('pageerror', (e) => pageErrors.push(nick + ': ' + e.message));
+    page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(nick + ' console: ' + m.text()); });
+    await page.goto(srv.url + '/');
+  }
+  await page.locator('#login[open]').waitFor({ timeout: WAIT });
+  await page.fill('#nickIn', nick);
+  await page.fill('#roomIn', room || '');
+  await page.check(`input[name=mode][value=${mode}]`);
+  await page.fill('#passIn', password);
+  await page.press('#passIn', 'Enter');
+  return page;
+}
+const loggedIn = (page, nick, account) => page.locator(`#conn[data-state=connected][data-account="${esc(account)}"]`, { hasText: `Connected as ${nick}, account ${account}` }).waitFor({ timeout: WAIT });
+// The account a native user's /whois names for NICK ('' when NICK is on line but logged in to none).
+async function whoisAccount(c, nick) {
+  const mark = c.lines.length;
+  c.send('/whois ' + nick);
+  await c.waitFor((l) => l === '= end whois ' + nick, 'whois ' + nick, mark);
+  const got = c.lines.slice(mark);
+  if (got.includes('! no-such-nick ' + nick)) return null;
+  const a = got.find((l) => l.startsWith(`= whois ${nick} account `));
+  return a ? a.split(' ')[4] : '';
 }
 const esc = (s) => s.replace(/["\\]/g, '\\$&');
 const line = (page, buf, text) => page.locator(`ol.log[data-name="${esc(buf)}"] > li`, { hasText: text });
@@ -454,6 +481,147 @@ async function commands(srv) {
   await pat.close();
 }
 
+async function account(srv) {
+  const pass = 'correct horse 7';
+  // Register: the page makes its nick an account before it finishes connecting.
+  const ada = await openAuthPage(srv, 'ada', 'register', pass, '#acct');
+  await loggedIn(ada, 'ada', 'ada');
+  await line(ada, 'server', 'Registered account ada').first().waitFor({ state: 'attached', timeout: WAIT });
+  const wren = await nativeUser(srv, 'wren');
+  wren.send('/join #acct');
+  await member(ada, 'wren').waitFor({ timeout: WAIT });
+  check(await whoisAccount(wren, 'ada') === 'ada', 'the server has ada logged in to the account ada');
+
+  // While the owner is on line the nick is simply in use, for IRC and native users alike.
+  const ivo = await ircUser(srv, 'ivo');
+  let mark = ivo.lines.length;
+  ivo.send('NICK ada');
+  await ivo.waitFor((l) => / 433 ivo ada :/.test(l), '433 for ada', mark);
+  mark = wren.lines.length;
+  wren.send('/nick ada');
+  await wren.waitFor((l) => l === '! nick-taken ada is already in use', 'nick-taken', mark);
+
+  // The owner leaves; an IRC user who takes the nick is told, then renamed (--nick-grace 2).
+  mark = wren.lines.length;
+  await ada.close();
+  await wren.waitFor((l) => /^\* ada quit/.test(l), 'ada quit', mark);
+  mark = ivo.lines.length;
+  ivo.send('NICK ada');
+  await ivo.waitFor((l) => /^:NickServ!\S+ NOTICE ada :ada is registered to the account ada/.test(l), 'told of the account', mark);
+  await ivo.waitFor((l) => /^:ada!\S+ NICK :?guest-\d+$/.test(l), 'renamed to a guest nick', mark);
+
+  // Log in on a second page with the password: SASL, shown logged in, back in the room.
+  const ada2 = await openAuthPage(srv, 'ada', 'login', pass, '#acct');
+  await loggedIn(ada2, 'ada', 'ada');
+  await member(ada2, 'wren').waitFor({ timeout: WAIT });
+  check(await whoisAccount(wren, 'ada') === 'ada', 'the second page is logged in to ada');
+  mark = wren.lines.length;
+  await ada2.close();
+  await wren.waitFor((l) => /^\* ada quit/.test(l), 'ada quit again', mark);
+
+  // A wrong password: the connect box says so, and the page is not connected at all.
+  mark = wren.lines.length;
+  const bad = await openAuthPage(srv, 'ada', 'login', 'not the password', '#acct');
+  await bad.locator('#loginMsg', { hasText: 'Log in failed: wrong nick or password' }).waitFor({ timeout: WAIT });
+  await bad.locator('#login[open]').waitFor({ timeout: WAIT });
+  await bad.locator('#conn[data-state=offline]').waitFor({ timeout: WAIT });
+  check(await bad.locator('#conn').getAttribute('data-account') === '', 'no account shown');
+  check(await whoisAccount(wren, 'ada') === null, 'nobody is on line as ada');
+  check(!wren.lines.slice(mark).some((l) => /^\* ada joined/.test(l)), 'the failed page never joined as ada');
+  check(await bad.locator('input[name=mode][value=login]').isChecked(), 'still in log-in mode to try again');
+  // Registering a nick that is an account already is refused in the box as well.
+  await openAuthPage(srv, 'ada', 'register', 'another password', '#acct', bad);
+  await bad.locator('#loginMsg', { hasText: 'Could not register ada: That account exists already' }).waitFor({ timeout: WAIT });
+  await bad.locator('#conn[data-state=offline]').waitFor({ timeout: WAIT });
+  check(await whoisAccount(wren, 'ada') === null, 'still nobody on line as ada');
+  // The same box, the right password: logged in.
+  await openAuthPage(srv, 'ada', 'login', pass, '#acct', bad);
+  await loggedIn(bad, 'ada', 'ada');
+  await wren.waitFor((l) => l === '* ada joined #acct', 'ada joined after retry', mark);
+  ivo.close(); wren.close();
+  await bad.close();
+}
+
+// Logging in to an account whose nick someone else holds: the page connects under another
+// nick, logs in, and takes its nick back (the holder is renamed).
+async function accountNickHeld(srv) {
+  const owner = await nativeUser(srv, 'sol');
+  let mark = owner.lines.length;
+  owner.send('/register sunny-days-9');
+  await owner.waitFor((l) => l === '= registered sol', 'registered', mark);
+  // Once the server has closed the owner's connection after /quit, the nick is free.
+  const gone = new Promise((r) => owner.sock.once('close', r));
+  owner.send('/quit');
+  await withTimeout(gone, WAIT, 'sol quits');
+  const squat = await ircUser(srv, 'tam');
+  mark = squat.lines.length;
+  squat.send('NICK sol');
+  await squat.waitFor((l) => /^:tam!\S+ NICK :?sol$/.test(l), 'tam takes sol', mark);
+  await squat.waitFor((l) => /NOTICE sol :sol is registered to the account sol/.test(l), 'tam is told', mark);
+  mark = squat.lines.length;
+  const page = await openAuthPage(srv, 'sol', 'login', 'sunny-days-9', '');
+  await loggedIn(page, 'sol', 'sol');
+  await squat.waitFor((l) => /NOTICE sol :sol was taken back by sol_ \(GHOST\)/.test(l), 'told of the GHOST', mark);
+  await squat.waitFor((l) => /^:sol!\S+ NICK :?guest-\d+$/.test(l), 'tam renamed', mark);
+  squat.close();
+  await page.close();
+}
+
+// Lines in a room's log, in order: [text, is marked as history].
+const logLines = (page, buf) => page.locator(`ol.log[data-name="${esc(buf)}"] > li.msg`).evaluateAll((lis) => lis.map((li) => [li.querySelector('.text').textContent, li.classList.contains('history')]));
+async function history(srv) {
+  const hal = await nativeUser(srv, 'hal');
+  hal.send('/join #hist');
+  await hal.waitFor((l) => l === '* hal joined #hist', 'joined');
+  const earlier = ['earlier one', 'earlier two', 'earlier three'];
+  for (const t of earlier) hal.send(t);
+  let mark = hal.lines.length;
+  hal.send('/history #hist');
+  await hal.waitFor((l) => l === '= end history #hist 3', 'the three lines are kept', mark);
+
+  // A page that joins afterwards shows them, in order, marked as earlier, before its join line.
+  const pia = await openPage(srv, 'pia', '#hist');
+  await see(pia, '#hist', 'earlier three');
+  let got = await logLines(pia, '#hist');
+  check(JSON.stringify(got) === JSON.stringify(earlier.map((t) => [t, true])), 'history on join, in order, marked: ' + JSON.stringify(got));
+  const joinedAt = await pia.locator('ol.log[data-name="#hist"] > li').evaluateAll((lis) => lis.findIndex((li) => li.textContent.includes('You joined #hist')));
+  check(joinedAt === 3, 'the history comes before "You joined" (at ' + joinedAt + ')');
+  hal.send('live four');
+  await see(pia, '#hist', 'live four');
+
+  // Away and back in the same page: only what was missed is added, nothing twice.
+  mark = hal.lines.length;
+  await say(pia, '/quit brb');
+  await pia.locator('#conn[data-state=offline]').waitFor({ timeout: WAIT });
+  await hal.waitFor((l) => /^\* pia quit/.test(l), 'pia quit', mark);
+  hal.send('while away');
+  await pia.click('#reconnectNow');
+  await pia.locator('#login[open]').waitFor({ timeout: WAIT });
+  await pia.fill('#roomIn', '#hist');
+  await pia.press('#nickIn', 'Enter');
+  await pia.locator('#conn[data-state=connected][data-sessions="2"]').waitFor({ timeout: WAIT });
+  await see(pia, '#hist', 'while away');
+  const all = [...earlier, 'live four', 'while away'];
+  got = await logLines(pia, '#hist');
+  check(JSON.stringify(got.map(([t]) => t)) === JSON.stringify(all), 'after coming back, each line once, in order: ' + JSON.stringify(got));
+  check(got[4][1] === true && got[3][1] === false, 'the missed line is marked earlier, the live one not');
+
+  // After a reload the page shows the room's history again, each line once.
+  await pia.reload();
+  await pia.locator('#login[open]').waitFor({ timeout: WAIT });
+  await pia.fill('#nickIn', 'pia');
+  await pia.fill('#roomIn', '#hist');
+  await pia.press('#nickIn', 'Enter');
+  await pia.locator('#conn[data-state=connected]').waitFor({ timeout: WAIT });
+  await see(pia, '#hist', 'while away');
+  got = await logLines(pia, '#hist');
+  check(JSON.stringify(got) === JSON.stringify(all.map((t) => [t, true])), 'history after reload, each once, in order, marked: ' + JSON.stringify(got));
+  const nick = await line(pia, '#hist', 'earlier one').locator('.nick').textContent();
+  check(nick === 'hal', 'the sender of a history line is shown (' + nick + ')');
+  hal.close();
+  await pia.close();
+}
+
 const SCENARIOS = [
   ['two-pages-chat', twoPagesChat],
   ['page-native-irc-room', pageNativeIrc],
@@ -463,6 +631,9 @@ const SCENARIOS = [
   ['restart-reconnect', restart],
   ['nick-taken', nickTaken],
   ['commands', commands],
+  ['account', account, 'the dev bridge has no accounts of its own', ['--nick-grace', '2']],
+  ['account-nick-held', accountNickHeld, 'the dev bridge has no accounts of its own'],
+  ['history', history],
 ];
 
 // ------------------------------------------------------------------ main
@@ -483,7 +654,7 @@ async function main() {
   });
   browser = context;
   const r = { ran: 0, passed: 0, failed: 0, skipped: 0, skips: [], fails: [] };
-  for (const [id, fn, bridgeSkip] of SCENARIOS) {
+  for (const [id, fn, bridgeSkip, args] of SCENARIOS) {
     if (only.length && !only.includes(id)) continue;
     r.ran++;
     if (BRIDGE && bridgeSkip) { r.skipped++; r.skips.push([id, bridgeSkip]); console.log(`skip ${id}: ${bridgeSkip}`); continue; }
@@ -491,7 +662,7 @@ async function main() {
     pageErrors.length = 0;
     let srv;
     try {
-      srv = await Server.start();
+      srv = await Server.start(args);
       await withTimeout(fn(srv), SCENARIO_TIMEOUT, id);
       check(pageErrors.length === 0, 'errors in the page: ' + pageErrors.join('; '));
       r.passed++;

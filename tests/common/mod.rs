@@ -139,7 +139,8 @@ impl Daemon {
         c
     }
 
-    /// Connects a native client and renames it to `nick`, consuming the rename line.
+    /// Connects a native client and renames it to `nick`, consuming the rename line (and
+    /// the lobby's latest lines, which come before it if anything was said there).
     pub fn named(&self, nick: &str) -> Client {
         let c = self.client();
         self.rename(c, nick)
@@ -147,7 +148,17 @@ impl Daemon {
 
     fn rename(&self, mut c: Client, nick: &str) -> Client {
         c.send(&format!("/nick {nick}"));
-        c.expect(&format!("* {} is now known as {nick}", c.nick));
+        let skipped = c.expect_eventually(&format!("* {} is now known as {nick}", c.nick));
+        let replay = skipped
+            .first()
+            .is_some_and(|l| l.starts_with("= history #lobby "))
+            && skipped
+                .last()
+                .is_some_and(|l| l.starts_with("= end history #lobby "));
+        assert!(
+            skipped.is_empty() || replay,
+            "before the rename: {skipped:?}"
+        );
         c.nick = nick.to_string();
         c
     }

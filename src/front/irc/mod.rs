@@ -61,6 +61,7 @@ pub const CAPS: &[(&str, u32, Option<&str>)] = &[
     ("batch", caps::BATCH, None),
     ("draft/read-marker", caps::READ_MARKER, None),
     ("cap-notify", caps::CAP_NOTIFY, None),
+    ("draft/chathistory", caps::CHATHISTORY, None),
     ("chghost", caps::CHGHOST, None),
     ("echo-message", caps::ECHO_MESSAGE, None),
     ("extended-join", caps::EXTENDED_JOIN, None),
@@ -95,10 +96,40 @@ pub const LABEL_MAX: usize = 64;
 
 /// The commands STATS m counts.
 const COUNTED: &[&str] = &[
-    "ADMIN", "AWAY", "HELP", "INFO", "INVITE", "ISON", "JOIN", "KICK", "KNOCK", "LINKS", "LIST",
-    "LUSERS", "MODE", "MONITOR", "MOTD", "NAMES", "NICK", "NOTICE", "OPER", "PART", "PRIVMSG",
-    "REHASH", "SETNAME", "STATS", "TAGMSG", "TIME", "TOPIC", "USERHOST", "VERSION", "WALLOPS",
-    "WHO", "WHOIS", "WHOWAS",
+    "ADMIN",
+    "AWAY",
+    "CHATHISTORY",
+    "HELP",
+    "INFO",
+    "INVITE",
+    "ISON",
+    "JOIN",
+    "KICK",
+    "KNOCK",
+    "LINKS",
+    "LIST",
+    "LUSERS",
+    "MODE",
+    "MONITOR",
+    "MOTD",
+    "NAMES",
+    "NICK",
+    "NOTICE",
+    "OPER",
+    "PART",
+    "PRIVMSG",
+    "REHASH",
+    "SETNAME",
+    "STATS",
+    "TAGMSG",
+    "TIME",
+    "TOPIC",
+    "USERHOST",
+    "VERSION",
+    "WALLOPS",
+    "WHO",
+    "WHOIS",
+    "WHOWAS",
 ];
 
 /// A parameter usable as a middle one: never empty, no space, no leading `:`.
@@ -164,6 +195,7 @@ pub fn isupport_tokens(casemapping: &str) -> Vec<String> {
         "CHANMODES=beI,k,l,Cimnst".into(),
         format!("CHANNELLEN={ROOM_MAX}"),
         "CHANTYPES=#".into(),
+        format!("CHATHISTORY={}", crate::proto::history::MAX_LINES),
         "ELIST=MNU".into(),
         "EXCEPTS=e".into(),
         "INVEX=I".into(),
@@ -171,6 +203,7 @@ pub fn isupport_tokens(casemapping: &str) -> Vec<String> {
         format!("MAXLIST=beI:{}", crate::hub::MASKS_MAX),
         "MODES=4".into(),
         format!("MONITOR={MONITOR_MAX}"),
+        "MSGREFTYPES=msgid,timestamp".into(),
         format!("NAMELEN={REALNAME_MAX}"),
         format!("NETWORK={NETWORK}"),
         format!("NICKLEN={NICK_MAX}"),
@@ -206,6 +239,8 @@ pub struct IrcSession {
     ping_sent: Option<Instant>,
     /// When the earliest timer armed for this session fires.
     timer: Option<Instant>,
+    /// CHATHISTORY's state (the request waiting for the store), made at the first one.
+    history: Option<Box<super::history::IrcHistory>>,
     /// What a connection logging in or waiting for a password check holds; None otherwise.
     auth: Option<Box<Auth>>,
 }
@@ -271,6 +306,7 @@ impl IrcSession {
             last_seen: now,
             ping_sent: None,
             timer: None,
+            history: None,
             auth: None,
         };
         session.want(ctx.id, now + within, out);
@@ -286,6 +322,12 @@ impl IrcSession {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
+        if super::history::owns(tag) {
+            let Some(history) = self.history.as_mut() else {
+                return;
+            };
+            return super::history::irc_answer(history, ctx, self.caps, answer, hub, out);
+        }
         let Some(wait) = self.auth.as_mut().and_then(|a| a.jobs.take(tag)) else {
             return;
         };
@@ -301,6 +343,7 @@ impl IrcSession {
     /// Whether an answer is awaited (the next lines wait for it).
     pub fn waits(&self) -> bool {
         self.auth.as_ref().is_some_and(|a| !a.jobs.is_empty())
+            || self.history.as_ref().is_some_and(|h| h.waiting())
     }
 
     /// The login state, made when first needed.
@@ -408,6 +451,12 @@ impl IrcSession {
         let batch = self.caps & caps::BATCH != 0;
         out.capture(id);
         self.handle(ctx, msg, hub, out);
+        if let Some(history) = self.history.as_mut().filter(|h| h.waiting()) {
+            // The answer comes from the store: it carries the label when it comes (nothing
+            // else of this client's is read meanwhile).
+            history.set_label(escaped);
+            return out.release(id, |held, b| b.extend_from_slice(held));
+        }
         out.release(id, |held, b| {
             crate::proto::irc::label_response(held, &escaped, &batch_id, srv, batch, b)
         });
@@ -755,6 +804,10 @@ impl IrcSession {
                     },
                 };
                 Command::MarkRead { target, at_ms }
+            }
+            "CHATHISTORY" => {
+                let history = self.history.get_or_insert_with(Default::default);
+                return super::history::irc_command(history, ctx, self.caps, p, hub, out);
             }
             "BATCH" => {
                 out.raw(id, |b| {
@@ -1330,10 +1383,10 @@ mod tests {
         assert_eq!(
             got,
             ":snak.localhost CAP * LS :account-notify draft/account-registration=before-connect \
-             account-tag away-notify batch draft/read-marker cap-notify chghost echo-message \
-             extended-join extended-monitor invite-notify labeled-response message-tags \
-             multi-prefix sasl=PLAIN,SCRAM-SHA-256 server-time setname snak.chat/files \
-             standard-replies userhost-in-names\r\n"
+             account-tag away-notify batch draft/read-marker cap-notify draft/chathistory \
+             chghost echo-message extended-join extended-monitor invite-notify \
+             labeled-response message-tags multi-prefix sasl=PLAIN,SCRAM-SHA-256 server-time \
+             setname snak.chat/files standard-replies userhost-in-names\r\n"
         );
         t.line(&mut c, "CAP REQ :multi-prefix bogus");
         assert_eq!(

@@ -83,13 +83,8 @@ impl Native {
         }
     }
 
-    /// Whether an answer is awaited (the next lines wait for it).
-    pub fn waits(&self) -> bool {
-        self.jobs.is_some()
-    }
-
-    /// The answer to a job this session handed off.
-    pub fn answer(
+    /// The answer to a job of the accounts' this session handed off.
+    pub(super) fn account_answer(
         &mut self,
         ctx: &Ctx<'_>,
         tag: u32,

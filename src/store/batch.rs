@@ -1,0 +1,216 @@
+//! Many history lines in one handoff to the store thread: their strings end to end in one
+//! buffer, so keeping a line costs the loop a copy of its bytes and no allocation of its own;
+//! the [`HistoryMessage`]s are made on the store thread ([`LineBatch::into_messages`]).
+
+use super::types::*;
+
+/// One line's parts, borrowed from wherever the loop has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineParts<'a> {
+    pub msgid: &'a str,
+    pub time: Millis,
+    pub nick: &'a str,
+    pub user: &'a str,
+    pub host: &'a str,
+    pub account: Option<&'a str>,
+    pub target: TargetParts<'a>,
+    /// The target as the sender addressed it.
+    pub target_name: &'a str,
+    pub kind: MessageKind,
+    pub text: &'a str,
+    pub tags: &'a str,
+}
+
+/// [`Target`], borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetParts<'a> {
+    Room(&'a str),
+    Direct { from: &'a str, to: &'a str },
+}
+
+impl HistoryMessage {
+    /// This message's parts, borrowed.
+    pub fn parts(&self) -> LineParts<'_> {
+        LineParts {
+            msgid: &self.msgid,
+            time: self.time,
+            nick: &self.sender.nick,
+            user: &self.sender.user,
+            host: &self.sender.host,
+            account: self.sender.account.as_deref(),
+            target: match &self.target {
+                Target::Room(key) => TargetParts::Room(key),
+                Target::Direct { from, to } => TargetParts::Direct { from, to },
+            },
+            target_name: &self.target_name,
+            kind: self.kind,
+            text: &self.text,
+            tags: &self.tags,
+        }
+    }
+}
+
+/// msgid, nick, user, host, account, room key or direct `from`, direct `to`, target name,
+/// tags, text: the order the parts are laid end to end.
+const PARTS: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Packed {
+    /// Where each part ends in the batch's buffer (the first starts where the line before
+    /// ended).
+    ends: [u32; PARTS],
+    time: Millis,
+    kind: MessageKind,
+    has_account: bool,
+    direct: bool,
+}
+
+/// Lines packed for one handoff.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineBatch {
+    text: String,
+    lines: Vec<Packed>,
+}
+
+impl LineBatch {
+    pub fn new() -> LineBatch {
+        LineBatch::default()
+    }
+
+    pub fn push(&mut self, p: &LineParts<'_>) {
+        let (key, to, direct) = match p.target {
+            TargetParts::Room(key) => (key, "", false),
+            TargetParts::Direct { from, to } => (from, to, true),
+        };
+        let parts = [
+            p.msgid,
+            p.nick,
+            p.user,
+            p.host,
+            p.account.unwrap_or(""),
+            key,
+            to,
+            p.target_name,
+            p.tags,
+            p.text,
+        ];
+        let mut ends = [0u32; PARTS];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            self.text.push_str(part);
+            *end = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
+        }
+        self.lines.push(Packed {
+            ends,
+            time: p.time,
+            kind: p.kind,
+            has_account: p.account.is_some(),
+            direct,
+        });
+    }
+
+    /// Lines in the batch.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Bytes of text in the batch.
+    pub fn bytes(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The lines as messages, in the order pushed.
+    pub fn into_messages(self) -> impl Iterator<Item = HistoryMessage> {
+        let LineBatch { text, lines } = self;
+        let mut start = 0usize;
+        lines.into_iter().map(move |l| {
+            let mut part = |i: usize| {
+                let end = (l.ends[i] as usize).min(text.len());
+                let s = text.get(start.min(end)..end).unwrap_or("").to_owned();
+                start = end;
+                s
+            };
+            let (msgid, nick, user, host, account) = (part(0), part(1), part(2), part(3), part(4));
+            let (key, to, target_name, tags, text) = (part(5), part(6), part(7), part(8), part(9));
+            HistoryMessage {
+                msgid,
+                time: l.time,
+                sender: Sender {
+                    nick,
+                    user,
+                    host,
+                    account: l.has_account.then_some(account),
+                },
+                target: if l.direct {
+                    Target::Direct { from: key, to }
+                } else {
+                    Target::Room(key)
+                },
+                target_name,
+                kind: l.kind,
+                text,
+                tags,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(i: usize, direct: bool) -> HistoryMessage {
+        HistoryMessage {
+            msgid: format!("id{i}"),
+            time: i as i64,
+            sender: Sender {
+                nick: "ñick".into(),
+                user: "u".into(),
+                host: "h".into(),
+                account: (i % 2 == 0).then(|| "Acct".into()),
+            },
+            target: if direct {
+                Target::Direct {
+                    from: "a".into(),
+                    to: format!("session {i}"),
+                }
+            } else {
+                Target::Room("#r".into())
+            },
+            target_name: if direct { "bob".into() } else { "#R".into() },
+            kind: if i % 3 == 0 {
+                MessageKind::Action
+            } else {
+                MessageKind::Privmsg
+            },
+            text: format!("text {i} ✓"),
+            tags: if i % 2 == 1 {
+                "+x=y".into()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    #[test]
+    fn lines_come_back_as_they_went_in() {
+        let all: Vec<HistoryMessage> = (0..7).map(|i| message(i, i % 2 == 0)).collect();
+        let mut batch = LineBatch::new();
+        assert!(batch.is_empty());
+        for m in &all {
+            batch.push(&m.parts());
+        }
+        assert_eq!(batch.len(), 7);
+        assert!(batch.bytes() > 0);
+        assert_eq!(batch.into_messages().collect::<Vec<_>>(), all);
+        // An empty account is an account still; none is none.
+        let mut m = message(0, false);
+        m.sender.account = Some(String::new());
+        let mut batch = LineBatch::new();
+        batch.push(&m.parts());
+        assert_eq!(batch.into_messages().next(), Some(m));
+    }
+}
