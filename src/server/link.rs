@@ -85,6 +85,9 @@ pub struct WsLink {
     /// When the last frame came, and whether a ping is out since.
     pub last_input: Instant,
     pub ping_out: bool,
+    /// A close frame was queued already: the teardown sends no second one (a peer that
+    /// gets two counts the close as unclean).
+    pub close_sent: bool,
 }
 
 impl WsLink {
@@ -99,6 +102,7 @@ impl WsLink {
             held: None,
             last_input: now,
             ping_out: false,
+            close_sent: false,
         }
     }
 }

@@ -658,7 +658,7 @@ impl Server {
                 session.closed(&ctx, &mut self.hub, &mut out);
             }
             let mut link = self.links.remove(id);
-            if link.ws.is_some() {
+            if link.ws.as_ref().is_some_and(|ws| !ws.close_sent) {
                 // A WebSocket says goodbye with a close frame (the front end's own goodbye,
                 // if any, went before it).
                 let mut frame = Vec::new();

@@ -60,6 +60,7 @@ impl Server {
             Ok(Some(decoded)) => decoded,
             Err(e) => {
                 info!("client {id}: WebSocket: {e}");
+                ws.close_sent = true;
                 let mut out = deliver_to!(self, None);
                 out.unframed(id, |b| e.write_close(b));
                 self.close(id, CloseReason::Other("WebSocket protocol error"));
@@ -95,6 +96,7 @@ impl Server {
             }
             Piece::Pong(_) => {}
             Piece::Close { code, .. } => {
+                ws.close_sent = true;
                 let mut out = deliver_to!(self, None);
                 let code = code.unwrap_or(ws::close::NORMAL);
                 out.unframed(id, |b| ws::write_close(b, code, ""));
