@@ -549,6 +549,8 @@ pub struct Whois<'a> {
     pub secure: bool,
     /// The TLS client certificate's fingerprint: shown to the user itself and to operators.
     pub certfp: Option<&'a str>,
+    /// On a network: the server the user is connected to, when it is another node.
+    pub server: Option<&'a str>,
 }
 
 /// A request that could not be carried out; each protocol has its own words for each.

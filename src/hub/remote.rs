@@ -330,6 +330,8 @@ const GONE_FOR: Duration = Duration::from_secs(120);
 #[derive(Debug)]
 pub(super) struct Net {
     node: u64,
+    /// Other nodes' server names, from their node keys (WHOIS shows them).
+    node_names: HashMap<u64, Box<str>>,
     /// Connected to the bus: nicks are claimed; otherwise they are provisional.
     online: bool,
     next_n: u64,
@@ -383,6 +385,7 @@ impl Hub {
     pub fn join_network(&mut self, node: u64, guest_start: u64) {
         self.next_guest = guest_start.max(1);
         self.net = Some(Box::new(Net {
+            node_names: HashMap::default(),
             node,
             online: false,
             next_n: 1,
@@ -962,6 +965,25 @@ impl Hub {
         if entry.is_empty() {
             net.listings.remove(folded);
         }
+    }
+
+    /// Node `node` is called `name` (its `--server-name`); None: it is gone.
+    pub fn set_node_name(&mut self, node: u64, name: Option<&str>) {
+        let Some(net) = &mut self.net else { return };
+        match name {
+            Some(n) => net.node_names.insert(node, n.into()),
+            None => net.node_names.remove(&node),
+        };
+    }
+
+    /// The server a user of another node is connected to, if its name is known.
+    pub(super) fn server_of(&self, id: ClientId) -> Option<&str> {
+        let uid = self.uid(id)?;
+        let net = self.net.as_ref()?;
+        if uid.node == net.node {
+            return None;
+        }
+        net.node_names.get(&uid.node).map(|n| &**n)
     }
 
     /// The nodes that say they have members in a room.

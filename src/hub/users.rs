@@ -204,6 +204,7 @@ impl Hub {
                 .certfp
                 .as_deref()
                 .filter(|_| who == id || me.has(UserMode::Oper)),
+            server: self.server_of(who),
         };
         sink.one(id, &me.nick, &Event::Reply(Reply::Whois(whois)));
         sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(&u.nick)));

@@ -1160,7 +1160,7 @@ impl Network {
                 ..
             } => {
                 if Some(watch) == self.watch_nodes {
-                    self.node_change(&key, op, hub, clock, sink);
+                    self.node_change(&key, value.as_deref(), op, hub, clock, sink);
                 } else if Some(watch) == self.watch_nicks {
                     self.nick_change(&key, value.as_deref(), revision, op, hub, clock, sink);
                 } else if Some(watch) == self.watch_rooms {
@@ -1292,9 +1292,11 @@ impl Network {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn node_change(
         &mut self,
         key: &str,
+        value: Option<&[u8]>,
         op: KvOp,
         hub: &mut Hub,
         clock: Clock,
@@ -1306,6 +1308,9 @@ impl Network {
         match op {
             KvOp::Put => {
                 self.dead.remove(&node);
+                if let Some(name) = value.and_then(|v| std::str::from_utf8(v).ok()) {
+                    hub.set_node_name(node, Some(name));
+                }
                 if self.live.insert(node) && node != self.node {
                     info!("network: node {key} is up");
                 }

@@ -721,7 +721,13 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
             if !rooms.is_empty() {
                 numeric(out, srv, RPL_WHOISCHANNELS, me, &[w.nick, &rooms]);
             }
-            numeric(out, srv, RPL_WHOISSERVER, me, &[w.nick, srv, "snak"]);
+            numeric(
+                out,
+                srv,
+                RPL_WHOISSERVER,
+                me,
+                &[w.nick, w.server.unwrap_or(srv), "snak"],
+            );
             if w.oper {
                 numeric(
                     out,
@@ -1781,6 +1787,7 @@ mod tests {
             bot: false,
             secure: false,
             certfp: None,
+            server: None,
         })));
         assert_eq!(
             lines(&s),

@@ -1270,6 +1270,7 @@ mod tests {
             account: Some("alice"),
             secure: true,
             certfp: Some("ab12"),
+            server: None,
             bot: false,
         };
         assert_eq!(
@@ -1290,6 +1291,7 @@ mod tests {
             account: None,
             secure: false,
             certfp: None,
+            server: None,
             bot: false,
             ..whois
         };
@@ -1413,6 +1415,7 @@ mod tests {
             account: None,
             secure: false,
             certfp: None,
+            server: None,
             bot: false,
         })));
         let lines: Vec<&str> = text.lines().collect();
