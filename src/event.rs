@@ -294,6 +294,8 @@ pub enum Event<'a> {
         reason: &'a str,
     },
     ShuttingDown,
+    /// About the network of servers this one is a node of (`--bus`).
+    Network(NetNotice<'a>),
     Reply(Reply<'a>),
     Fail(Fail<'a>),
     File(FileEvent<'a>),
@@ -301,6 +303,19 @@ pub enum Event<'a> {
     Extra(Extra<'a>),
     /// The account and room services' answers and notices.
     Service(ServiceReply<'a>),
+}
+
+/// What a node tells its users about the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetNotice<'a> {
+    /// The other servers cannot be reached: neither can their users.
+    Split,
+    /// They can again.
+    Whole,
+    /// `count` messages from users on other servers were lost (in `room`, or to the user).
+    Lost { room: Option<&'a str>, count: u64 },
+    /// While the network was split another server's user took `old`; the user is now `new`.
+    Collision { old: &'a str, new: &'a str },
 }
 
 /// Events that a front end may ignore: IRCv3 notifications, IRC's own listings.
@@ -534,6 +549,8 @@ pub struct Whois<'a> {
     pub secure: bool,
     /// The TLS client certificate's fingerprint: shown to the user itself and to operators.
     pub certfp: Option<&'a str>,
+    /// On a network: the server the user is connected to, when it is another node.
+    pub server: Option<&'a str>,
 }
 
 /// A request that could not be carried out; each protocol has its own words for each.
@@ -606,6 +623,10 @@ pub enum Fail<'a> {
     /// Users may only see or change their own modes.
     UsersDontMatch,
     WasNoSuchNick(&'a str),
+    /// The nick cannot be taken now: the network is split (nicks are unique network-wide).
+    NetworkSplit(&'a str),
+    /// `nick` is on another server: files go between users of one server only.
+    RemoteFiles(&'a str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,6 +21,9 @@
 //! - [`event`]: the vocabulary between the hub and the codecs.
 //! - [`names`]: the nick and room name rules (UTF-8 per PRECIS, or ASCII), look-alike skeletons.
 //! - [`text`]: message text rules (pure): IRC formatting stripped, long text split, CTCP.
+//! - [`network`]: this server as one node of a network of snak servers over NATS (`--bus`):
+//!   the glue between the hub's typed network changes and the [`bus`]; `wire` is its codec.
+//! - [`bus`]: a NATS client the loop owns (one more non-blocking connection on its poll).
 //! - [`store`]: what survives a restart (accounts, registered rooms, history) in SQLite on a
 //!   thread of its own, behind a small interface; the loop never waits for the disk.
 //! - [`auth`]: password hashing and SASL (PLAIN, SCRAM-SHA-256, EXTERNAL), pure state machines.
@@ -37,6 +40,7 @@ pub mod front;
 pub mod hub;
 pub mod limits;
 pub mod names;
+pub mod network;
 pub mod outbox;
 pub mod proto;
 pub mod server;

@@ -557,6 +557,13 @@ impl Bus {
         }
     }
 
+    /// Whether publishes pile up faster than the connection takes them: more than half of
+    /// `max_outgoing` is waiting to be written. The loop stops reading its clients until it
+    /// is not, so that the network pushes back on senders instead of refusing publishes.
+    pub fn is_backlogged(&self) -> bool {
+        self.conn.is_connected() && self.conn.queued() > self.cfg.max_outgoing / 2
+    }
+
     /// Publishes to `subject` with `headers` (the bus adds `Snak-Node` and `Snak-Seq`).
     /// Queued: it leaves with the next [`Bus::flush`] (or, while disconnected, after the
     /// reconnect). Refused at once if a buffer is full or the message too large.

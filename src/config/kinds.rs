@@ -295,6 +295,67 @@ impl Kind for ServerName {
     }
 }
 
+/// NATS servers: `nats://HOST:PORT` (or `HOST:PORT`, or `HOST` for port 4222), a list.
+pub struct NatsUrls;
+
+impl NatsUrls {
+    fn parse(&self, url: &str) -> Result<String, String> {
+        crate::bus::servers::parse_url(url).map(|_| url.to_string())
+    }
+}
+
+impl Kind for NatsUrls {
+    type Value = Vec<String>;
+    const REPEATABLE: bool = true;
+    fn read_args(&self, given: &[String]) -> Result<Self::Value, String> {
+        given.iter().map(|s| self.parse(s)).collect()
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<Self::Value, Problem> {
+        let one = |it: &Item<'_>| {
+            self.parse(string(it, "nats://HOST:PORT")?)
+                .map_err(|e| it.fail(e))
+        };
+        match item.value {
+            DeValue::Array(a) => a.iter().map(|v| one(&item.child(v))).collect(),
+            _ => Ok(vec![one(item)?]),
+        }
+    }
+    fn show(&self, v: &Self::Value) -> Option<String> {
+        let each: Vec<String> = v.iter().map(|u| quoted(u)).collect();
+        Some(format!("[{}]", each.join(", ")))
+    }
+    fn show_arg(&self, v: &Self::Value) -> Option<String> {
+        (!v.is_empty()).then(|| v.join(", "))
+    }
+}
+
+/// A network's name on NATS: 1 to 32 letters, digits, `-` or `_` (it is part of subjects
+/// and bucket names).
+pub struct NetworkName;
+
+impl NetworkName {
+    fn parse(&self, name: &str) -> Result<String, String> {
+        crate::bus::names::Scheme::new(name).map(|_| name.to_string())
+    }
+}
+
+impl Kind for NetworkName {
+    type Value = String;
+    fn read_args(&self, given: &[String]) -> Result<String, String> {
+        self.parse(last(given))
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<String, Problem> {
+        self.parse(string(item, "a name")?)
+            .map_err(|e| item.fail(e))
+    }
+    fn show(&self, v: &String) -> Option<String> {
+        Some(quoted(v))
+    }
+    fn show_arg(&self, v: &String) -> Option<String> {
+        Some(v.clone())
+    }
+}
+
 /// One line of free text (a description): at most 100 bytes, no control characters.
 pub struct Text;
 

@@ -27,8 +27,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::kinds::{
-    Addrs, DataDir, FilePath, LogLevel, Maybe, Motd, Num, Opers, Origins, Password, Secs,
-    ServerName, Switch, Text, Url,
+    Addrs, DataDir, FilePath, LogLevel, Maybe, Motd, NatsUrls, NetworkName, Num, Opers, Origins,
+    Password, Secs, ServerName, Switch, Text, Url,
 };
 use super::secret::Secret;
 
@@ -148,6 +148,53 @@ options! {
         reload: Live,
         default: Vec::new(),
         help: "serve Prometheus metrics at GET /metrics here (off unless given; keep it private)",
+    },
+    /// NATS servers through which this server is one node of a network (docs/NETWORK.md);
+    /// none: a server on its own, and nothing of the network costs anything.
+    bus: Vec<String> {
+        flag: "--bus URL",
+        key: "bus",
+        kind: NatsUrls,
+        reload: Restart,
+        default: Vec::new(),
+        help: "be one node of a network of snak servers through this NATS server, \
+               nats://HOST:PORT (one per server of a NATS cluster; off unless given)",
+    },
+    /// The network's name on NATS: several networks may share one NATS cluster.
+    network: String {
+        flag: "--network NAME",
+        key: "network",
+        kind: NetworkName,
+        reload: Restart,
+        default: "snak".into(),
+        help: "the network's name on NATS (letters, digits, - and _), with --bus",
+    },
+    /// A node that dies is gone from every member list (its nicks freed) within this.
+    bus_ttl: Duration {
+        flag: "--bus-ttl SECS",
+        key: "bus_ttl",
+        kind: Secs { min: 1, max: 600 },
+        reload: Restart,
+        default: Duration::from_secs(15),
+        help: "a node that stops renewing its key is gone, its nicks freed, within this",
+    },
+    /// While NATS is away, other servers' users stay listed this long, then leave.
+    bus_grace: Duration {
+        flag: "--bus-grace SECS",
+        key: "bus_grace",
+        kind: Secs { min: 0, max: DAY },
+        reload: Restart,
+        default: Duration::from_secs(10),
+        help: "while NATS is away, other servers' users are shown leaving after this",
+    },
+    /// Listeners share their ports with other processes (several nodes on one machine).
+    reuse_port: bool {
+        flag: "--reuse-port",
+        key: "reuse_port",
+        kind: Switch { given: true },
+        reload: Restart,
+        default: false,
+        help: "listeners share their ports with other processes (SO_REUSEPORT); on with --bus",
     },
     /// IRC listeners.
     irc_listen: Vec<SocketAddr> {

@@ -449,6 +449,14 @@ impl Session {
         }
     }
 
+    /// On a network: the answer to the claim of the nick a registration waited for (see
+    /// [`Hub::hold_registration`]).
+    pub fn nick_claimed(&mut self, ctx: &Ctx<'_>, ok: bool, hub: &mut Hub, out: &mut impl Output) {
+        if let Session::Irc(s) = self {
+            s.nick_claimed(ctx, ok, hub, out);
+        }
+    }
+
     /// The server's answer to [`Output::ask_server`].
     pub fn told(
         &mut self,

@@ -229,6 +229,7 @@ impl Hub {
         if let Some(u) = self.user_mut(id) {
             u.account = account.map(Into::into);
         }
+        self.net_presence(id, sink);
         self.protect_nick(id, sink);
         if let Some(account) = account {
             let key = self.cfg.names.fold(account);

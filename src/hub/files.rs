@@ -82,6 +82,12 @@ impl Hub {
         sink: &mut impl Sink,
     ) -> Option<u64> {
         let (me, recipient) = (self.user(id)?, self.user(to_id)?);
+        if is_remote(to_id) {
+            // Across nodes a transfer would need its own flow control through the bus.
+            let fail = Fail::RemoteFiles(&recipient.nick);
+            sink.one(id, &me.nick, &Event::Fail(fail));
+            return None;
+        }
         if size > self.cfg.max_file_size {
             let f = Fail::FileTooLarge {
                 size,

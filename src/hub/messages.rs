@@ -184,6 +184,16 @@ impl Hub {
             };
             sink.keep_message(&msg.kept(me.party(), KeptTo::Room(room), kind));
         }
+        if self.net.is_some() {
+            let said = RoomEffect::Say {
+                meta: msg.meta,
+                kind: msg.kind,
+                status,
+                text: msg.text,
+                tags: msg.tags,
+            };
+            self.share_room(room, id, said, sink);
+        }
     }
 
     /// Whether `id` may send to `room` (`+n`, `+m`, bans), and if not why.
@@ -228,7 +238,18 @@ impl Hub {
         let ctcp = msg.kind != Some(MsgKind::Action) && msg.text.starts_with('\x01');
         for &n in nicks {
             if let Some(u) = self.user(n) {
-                sink.relay(n, &u.nick, &ev);
+                if is_remote(n) {
+                    let sent = DirectEffect::Message {
+                        meta: msg.meta,
+                        kind: msg.kind,
+                        to,
+                        text: msg.text,
+                        tags: msg.tags,
+                    };
+                    self.share_direct(id, n, sent, sink);
+                } else {
+                    sink.relay(n, &u.nick, &ev);
+                }
                 if let (Some(away), true) = (&u.away, away_reply) {
                     let reply = Reply::Away {
                         nick: &u.nick,

@@ -46,8 +46,16 @@ pub use registry::{RoomRecordChange, RoomRegistration, RoomRequest, SavedBan, Sa
 mod messages;
 mod modes;
 mod monitor;
+mod remote;
 mod rooms;
+mod table;
 mod users;
+
+pub use remote::{
+    Change, ClaimOutcome, Claimed, DirectEffect, MaskState, Record, RoomEffect, RoomState,
+    RoomSummary, TopicState, Uid, UserInfo,
+};
+pub use table::{is_remote, REMOTE_BASE};
 
 /// A connection's identity, stable while it is connected (the server's slab key).
 pub type ClientId = usize;
@@ -71,6 +79,11 @@ pub trait Sink {
     /// echo-message): the sink decides who gets it; by default nobody does.
     fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
         let _ = (to, me, event);
+    }
+    /// A change the other nodes of a network must hear of (only on a network: see
+    /// [`Hub::join_network`]); by default nothing hears.
+    fn network(&mut self, change: &Change<'_>) {
+        let _ = change;
     }
     /// A room message, direct message or file offer that was delivered, told once however
     /// many received it, for what is kept of it (history); by default nothing is.
@@ -492,7 +505,7 @@ pub struct Hub {
     cfg: HubConfig,
     /// The time of the command being carried out, as its caller read it.
     now: Clock,
-    users: Vec<Option<User>>,
+    users: table::UserTable,
     by_nick: HashMap<Box<str>, ClientId>,
     rooms: Slab<Room>,
     by_room: HashMap<Box<str>, RoomId>,
@@ -537,6 +550,9 @@ pub struct Hub {
     started_ms: u64,
     /// How often each command was used (STATS m), by the front ends' names for them.
     command_counts: Vec<(&'static str, u64)>,
+    /// On a network: the users of other nodes and what is in flight (None: a single server,
+    /// and every hook below is one untaken branch).
+    net: Option<Box<remote::Net>>,
     /// Registered account names, nick protection, failed-login backoff.
     accounts: accounts::Accounts,
     /// Registered rooms.
@@ -548,7 +564,7 @@ impl Hub {
         Hub {
             cfg,
             now: Clock::now(),
-            users: Vec::new(),
+            users: table::UserTable::default(),
             by_nick: HashMap::default(),
             rooms: Slab::new(),
             by_room: HashMap::default(),
@@ -583,6 +599,7 @@ impl Hub {
             watchers: HashMap::default(),
             started_ms: Clock::now().unix_ms,
             command_counts: Vec::new(),
+            net: None,
             accounts: accounts::Accounts::default(),
             registry: registry::Registry::default(),
         }
@@ -757,6 +774,17 @@ impl Hub {
             host,
             FileWay::InBand,
         );
+        if self.net_hold_native(id, sink) {
+            return; // greeted once the network has confirmed the guest nick
+        }
+        self.native_welcome(id, sink);
+    }
+
+    /// A native user's greeting, its arrival told to its watchers, and `#lobby`.
+    fn native_welcome(&mut self, id: ClientId, sink: &mut impl Sink) {
+        let Some(nick) = self.nick(id).map(Box::<str>::from) else {
+            return;
+        };
         sink.one(id, &nick, &Event::Greeting { nick: &nick });
         self.tell_online(id, sink);
         self.join_one(id, LOBBY, None, false, sink);
@@ -785,9 +813,6 @@ impl Hub {
         host: &str,
         files: FileWay,
     ) {
-        if self.users.len() <= id {
-            self.users.resize_with(id + 1, || None);
-        }
         let rules = self.cfg.names;
         // Checked by the caller; a nick that fails the rules anyway is filed as it folds.
         let keys = rules.nick(nick).unwrap_or_else(|_| NameKeys {
@@ -797,28 +822,32 @@ impl Hub {
         self.by_nick.insert(keys.key.clone(), id);
         self.nick_skeletons.insert(keys.skeleton.clone(), id);
         let session = self.next_meta().id.0;
-        self.users[id] = Some(User {
-            nick: nick.into(),
-            keys,
-            user: user.into(),
-            realname: realname.into(),
-            host: host.into(),
-            rooms: Vec::new(),
-            current: None,
-            away: None,
-            files,
-            room_details: files != FileWay::InBand,
-            modes: 0,
-            invited_to: Vec::new(),
-            account: None,
-            monitoring: Vec::new(),
-            read_marks: Vec::new(),
-            secure: false,
-            certfp: None,
-            session,
-            grace_until: None,
-        });
+        self.users.put(
+            id,
+            User {
+                nick: nick.into(),
+                keys,
+                user: user.into(),
+                realname: realname.into(),
+                host: host.into(),
+                rooms: Vec::new(),
+                current: None,
+                away: None,
+                files,
+                room_details: files != FileWay::InBand,
+                modes: 0,
+                invited_to: Vec::new(),
+                account: None,
+                monitoring: Vec::new(),
+                read_marks: Vec::new(),
+                secure: false,
+                certfp: None,
+                session,
+                grace_until: None,
+            },
+        );
         self.max_users = self.max_users.max(self.by_nick.len());
+        self.net_user_added(id);
     }
 
     /// How the user is connected: over TLS, with a client certificate's fingerprint.
@@ -831,6 +860,7 @@ impl Hub {
 
     /// The client is gone: its rooms hear that it quit, its transfers are aborted.
     pub fn disconnect(&mut self, id: ClientId, reason: Option<&str>, sink: &mut impl Sink) {
+        self.net_leaving(id, reason, sink);
         self.remember(id);
         if let Some((oper, invisible)) = self
             .user(id)
@@ -897,11 +927,12 @@ impl Hub {
         }
         self.peers.clear();
         let add = |id: ClientId, seen: &mut Vec<u32>, peers: &mut Vec<ClientId>, epoch| {
-            if seen.len() <= id {
-                seen.resize(id + 1, 0);
+            let i = table::dense(id);
+            if seen.len() <= i {
+                seen.resize(i + 1, 0);
             }
-            if seen[id] != epoch {
-                seen[id] = epoch;
+            if seen[i] != epoch {
+                seen[i] = epoch;
                 peers.push(id);
             }
         };
@@ -976,6 +1007,7 @@ impl Hub {
                 slot,
             });
         }
+        self.net_member_added(room, id);
     }
 
     /// Takes `id` out of `room`; the member moved into its slot learns its new slot. An empty
@@ -1004,6 +1036,10 @@ impl Hub {
             if let Some(m) = m {
                 m.slot = slot as u32;
             }
+        }
+        if self.net.is_some() {
+            let folded = r.keys.key.clone();
+            self.net_member_removed(room, id, &folded);
         }
         self.forget_empty_room(room);
     }

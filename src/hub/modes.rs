@@ -184,6 +184,16 @@ impl Hub {
             changes: &applied,
         };
         sink.many(&r.members, None, &ev);
+        let at = self.now.unix_secs();
+        self.share_room(
+            room,
+            id,
+            RoomEffect::Modes {
+                changes: &applied,
+                at,
+            },
+            sink,
+        );
     }
 
     pub(super) fn user_mode(
@@ -232,5 +242,6 @@ impl Hub {
         if let Some(me) = self.user_mut(id) {
             me.modes = modes;
         }
+        self.net_presence(id, sink);
     }
 }

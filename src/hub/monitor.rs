@@ -172,7 +172,11 @@ impl Hub {
             },
             _ => return,
         };
-        let told = |w: ClientId| self.seen.get(w).is_some_and(|&s| s == self.epoch);
+        let told = |w: ClientId| {
+            self.seen
+                .get(table::dense(w))
+                .is_some_and(|&s| s == self.epoch)
+        };
         let to: Vec<ClientId> = watchers
             .iter()
             .copied()

@@ -30,6 +30,11 @@ impl Hub {
             let fail = Fail::TooManyRooms(name, self.cfg.max_rooms_per_user);
             return sink.one(id, &me.nick, &Event::Fail(fail));
         }
+        // A room other nodes may have: its state is gathered first (the join waits).
+        if existing.is_none() && self.net_sync_room(id, name, key, tell_self, sink) {
+            return;
+        }
+        let Some(me) = self.user(id) else { return };
         // In a registered room, roles come from its access lists (nobody gets ops for being
         // first), and those with ops there pass its key, limit, +i and bans.
         let registered = self.registered_roles(&rules.fold(name), id);
@@ -89,6 +94,7 @@ impl Hub {
                 room
             }
         };
+        self.share_join(id, room, sink);
         let key = self.rooms[room].keys.key.clone();
         let Some(me) = self.user_mut(id) else { return };
         me.current = Some(room);
@@ -152,6 +158,7 @@ impl Hub {
         if self.room_skeletons.get(&r.keys.skeleton) == Some(&room) {
             self.room_skeletons.remove(&r.keys.skeleton);
         }
+        self.net_room_removed(room);
     }
 
     /// Why `id` may not join `room` with `key`, if it may not.
@@ -203,6 +210,7 @@ impl Hub {
         } else {
             sink.one(id, &me.nick, &ev);
         }
+        self.share_room(room, id, RoomEffect::Part { reason }, sink);
         self.leave(id, room, sink);
     }
 
@@ -281,6 +289,9 @@ impl Hub {
                     }
                 }
             }
+        }
+        if self.net.is_some() {
+            count += self.list_remote(id, |name, members| remote_fits(filter, name, members), sink);
         }
         let end = Event::Reply(Reply::RoomListEnd { count });
         sink.one(id, &me.nick, &end);
@@ -493,12 +504,14 @@ impl Hub {
             return sink.one(id, &me.nick, &Event::Extra(Extra::Knocked(&r.name)));
         }
         let ops = r.ops.clone();
+        let text = text.unwrap_or("has asked for an invite");
         let ev = Event::Extra(Extra::Knock {
             who: me.source(),
             room: &r.name,
-            text: text.unwrap_or("has asked for an invite"),
+            text,
         });
         sink.many(&ops, None, &ev);
+        self.share_room(room, id, RoomEffect::Knock { text }, sink);
         sink.one(id, &me.nick, &Event::Extra(Extra::Knocked(&r.name)));
     }
 
@@ -544,6 +557,8 @@ impl Hub {
                 topic: text,
             },
         );
+        let at_ms = self.now.unix_ms;
+        self.share_room(room, id, RoomEffect::Topic { text, at_ms }, sink);
         let by = format!("{}!{}@{}", me.nick, me.user, me.host).into_boxed_str();
         let at = self.now.unix_secs();
         let r = &mut self.rooms[room];
@@ -552,6 +567,7 @@ impl Hub {
             by,
             at,
         });
+        self.net_topic_set(room);
         self.keep_topic(room, sink);
     }
 
@@ -613,13 +629,17 @@ impl Hub {
             let fail = Fail::UserNotInRoom(nick, &r.name);
             return sink.one(id, &me.nick, &Event::Fail(fail));
         }
+        let reason = reason.filter(|r| !r.is_empty()).unwrap_or(&me.nick);
         let ev = Event::Kicked {
             by: me.source(),
             room: &r.name,
             victim: self.nick(victim).unwrap_or(nick),
-            reason: reason.filter(|r| !r.is_empty()).unwrap_or(&me.nick),
+            reason,
         };
         sink.many(&r.members, None, &ev);
+        if let Some(victim) = self.uid(victim) {
+            self.share_room(room, id, RoomEffect::Kick { victim, reason }, sink);
+        }
         self.leave(victim, room, sink);
     }
 
@@ -669,6 +689,9 @@ impl Hub {
             room: shown,
         };
         sink.one(guest, &g.nick, &ev);
+        if is_remote(guest) {
+            self.share_direct(id, guest, DirectEffect::Invite { room: shown }, sink);
+        }
         // The room's members hear of it too where their protocol shows it (invite-notify).
         if let Some(r) = self.room_id(name).and_then(|room| self.rooms.get(room)) {
             sink.many(&r.members, Some(id), &ev);
@@ -689,6 +712,26 @@ impl Hub {
                 g.invited_to.push(folded);
             }
         }
+    }
+}
+
+/// Whether a room only other nodes have fits LIST's filter (as the local rooms do).
+fn remote_fits(filter: Option<&str>, name: &str, members: usize) -> bool {
+    match filter {
+        None => true,
+        Some(f) if f.starts_with(['<', '>']) => {
+            let n: usize = f[1..].trim().parse().unwrap_or(0);
+            if f.starts_with('>') {
+                members > n
+            } else {
+                members < n
+            }
+        }
+        Some(f) if f.contains(['*', '?']) || f.starts_with('!') => match f.strip_prefix('!') {
+            Some(mask) => !masks::matches(mask, name),
+            None => masks::matches(f, name),
+        },
+        Some(names) => names.split(',').any(|n| n.eq_ignore_ascii_case(name)),
     }
 }
 

@@ -461,8 +461,7 @@ impl Hub {
                 assert_eq!(u.slot_in(room), Some(slot), "{} in {}", u.nick, r.name);
             }
         }
-        for (id, u) in self.users.iter().enumerate() {
-            let Some(u) = u else { continue };
+        for (id, u) in self.users.iter() {
             for m in &u.rooms {
                 assert_eq!(self.rooms[m.room as usize].members[m.slot as usize], id);
             }

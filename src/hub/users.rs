@@ -12,6 +12,9 @@ impl Hub {
         if *me.nick == *new {
             return;
         }
+        if self.net_hold_rename(id, new, &keys, sink) {
+            return; // carried out once the network has given the nick
+        }
         // A quiet room's members were never told of an ordinary member (only of its
         // operators): its rename is not theirs to hear either, which keeps a rename's cost to
         // the loud rooms.
@@ -44,6 +47,7 @@ impl Hub {
             self.tell_online(id, sink);
             self.protect_nick(id, sink);
         }
+        self.net_renamed(id, &old, sink);
     }
 
     /// Keeps the user's current identity for WHOWAS.
@@ -83,6 +87,7 @@ impl Hub {
             });
             sink.many(&self.peers, Some(id), &ev);
             self.tell_watchers(id, &ev, sink);
+            self.net_presence(id, sink);
         }
     }
 
@@ -106,6 +111,7 @@ impl Hub {
         if let Some(me) = self.user_mut(id) {
             me.realname = name.into();
         }
+        self.net_presence(id, sink);
     }
 
     /// MARKREAD: moves the user's read marker of `target` on (never back) and tells where it
@@ -160,6 +166,7 @@ impl Hub {
             text,
         });
         sink.many(&to, None, &ev);
+        self.share_wallops(id, text, sink);
     }
 
     pub(super) fn whois(&mut self, id: ClientId, nick: &str, sink: &mut impl Sink) {
@@ -197,6 +204,7 @@ impl Hub {
                 .certfp
                 .as_deref()
                 .filter(|_| who == id || me.has(UserMode::Oper)),
+            server: self.server_of(who),
         };
         sink.one(id, &me.nick, &Event::Reply(Reply::Whois(whois)));
         sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(&u.nick)));
@@ -289,6 +297,7 @@ impl Hub {
                 changes: &[(true, UserMode::Oper)],
             };
             sink.one(id, &me.nick, &ev);
+            self.net_presence(id, sink);
         }
     }
 
@@ -317,6 +326,9 @@ impl Hub {
             reason,
         };
         sink.one(victim, &v.nick, &ev);
+        if is_remote(victim) {
+            self.share_direct(id, victim, DirectEffect::Kill { reason }, sink);
+        }
         Some(victim)
     }
 }

@@ -418,6 +418,7 @@ fn encode_body(
             out.extend_from_slice(b"\r\n");
         }
         Event::ShuttingDown => out.extend_from_slice(b"ERROR :Server shutting down\r\n"),
+        Event::Network(notice) => encode_network(&notice, me, server_name, out),
         Event::Greeting { .. } => {}
         Event::File(file) => encode_file(&file, me, server_name, caps, out),
         Event::Reply(reply) => encode_reply(&reply, me, server_name, multi_prefix, out),
@@ -592,6 +593,27 @@ fn numeric(out: &mut Vec<u8>, server: &str, code: u16, me: &str, params: &[&str]
     fit(out, start);
 }
 
+/// What a node tells its users about the network, as server notices.
+fn encode_network(told: &NetNotice<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
+    let text = match *told {
+        NetNotice::Split => {
+            "The network is split: users on other servers cannot be reached".to_string()
+        }
+        NetNotice::Whole => "The network is whole again".to_string(),
+        NetNotice::Lost {
+            room: Some(room),
+            count,
+        } => format!("{count} messages from users on other servers were lost in {room}"),
+        NetNotice::Lost { room: None, count } => {
+            format!("{count} messages from users on other servers were lost")
+        }
+        NetNotice::Collision { old, new } => format!(
+            "Another server's user took {old} while the network was split; you are now {new}"
+        ),
+    };
+    notice(out, srv, me, &text);
+}
+
 fn notice(out: &mut Vec<u8>, server: &str, me: &str, text: &str) {
     let start = out.len();
     write_message(out, Some(server), "NOTICE", &[me, text]);
@@ -699,7 +721,13 @@ fn encode_reply(reply: &Reply<'_>, me: &str, srv: &str, multi_prefix: bool, out:
             if !rooms.is_empty() {
                 numeric(out, srv, RPL_WHOISCHANNELS, me, &[w.nick, &rooms]);
             }
-            numeric(out, srv, RPL_WHOISSERVER, me, &[w.nick, srv, "snak"]);
+            numeric(
+                out,
+                srv,
+                RPL_WHOISSERVER,
+                me,
+                &[w.nick, w.server.unwrap_or(srv), "snak"],
+            );
             if w.oper {
                 numeric(
                     out,
@@ -1264,6 +1292,23 @@ fn encode_fail(fail: &Fail<'_>, me: &str, srv: &str, out: &mut Vec<u8>) {
             ERR_NICKNAMEINUSE,
             &[word(nick), "Nickname is already in use"],
         ),
+        Fail::NetworkSplit(nick) => n(
+            out,
+            ERR_UNAVAILRESOURCE,
+            &[
+                word(nick),
+                "Nick is temporarily unavailable: the network is split",
+            ],
+        ),
+        Fail::RemoteFiles(nick) => notice(
+            out,
+            srv,
+            me,
+            &format!(
+                "{nick} is on another server of this network: direct transfers go between users \
+                 of one server only; send {nick} a file link from the web page instead"
+            ),
+        ),
         Fail::NickLooksLike(nick, like) => {
             let text = format!("Nickname looks like {like}, which is in use");
             n(out, ERR_NICKNAMEINUSE, &[word(nick), &text])
@@ -1742,6 +1787,7 @@ mod tests {
             bot: false,
             secure: false,
             certfp: None,
+            server: None,
         })));
         assert_eq!(
             lines(&s),

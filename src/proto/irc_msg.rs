@@ -559,6 +559,7 @@ pub mod numeric {
     pub const ERR_NONICKNAMEGIVEN: u16 = 431;
     pub const ERR_ERRONEUSNICKNAME: u16 = 432;
     pub const ERR_NICKNAMEINUSE: u16 = 433;
+    pub const ERR_UNAVAILRESOURCE: u16 = 437;
     pub const ERR_USERNOTINCHANNEL: u16 = 441;
     pub const ERR_NOTONCHANNEL: u16 = 442;
     pub const ERR_USERONCHANNEL: u16 = 443;

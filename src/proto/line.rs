@@ -509,6 +509,7 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
         }
         Event::Bye { .. } => push(out, &["* bye"]),
         Event::ShuttingDown => push(out, &["* server shutting down"]),
+        Event::Network(notice) => encode_network(&notice, out),
         Event::Reply(reply) => encode_reply(&reply, out),
         Event::Fail(fail) => encode_fail(&fail, out),
         Event::File(file) => encode_file(&file, out),
@@ -521,6 +522,35 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
 fn push_reason(out: &mut Vec<u8>, reason: Option<&str>) {
     if let Some(r) = reason.filter(|r| !r.is_empty()) {
         push(out, &[" (", r, ")"]);
+    }
+}
+
+fn encode_network(notice: &NetNotice<'_>, out: &mut Vec<u8>) {
+    match *notice {
+        NetNotice::Split => push(
+            out,
+            &["* the network is split: users on other servers cannot be reached"],
+        ),
+        NetNotice::Whole => push(out, &["* the network is whole again"]),
+        NetNotice::Lost { room, count } => {
+            let n = count.to_string();
+            push(
+                out,
+                &["* ", &n, " messages from users on other servers were lost"],
+            );
+            if let Some(room) = room {
+                push(out, &[" in ", room]);
+            }
+        }
+        NetNotice::Collision { old, new } => push(
+            out,
+            &[
+                "* another server's user took ",
+                old,
+                " while the network was split; you are now ",
+                new,
+            ],
+        ),
     }
 }
 
@@ -703,6 +733,14 @@ fn encode_fail(fail: &Fail<'_>, out: &mut Vec<u8>) {
         ),
         Fail::BadNick(n, e) => write!(out, "! bad-nick {n}: {}", e.nick_reason()),
         Fail::NickTaken(n) => write!(out, "! nick-taken {n} is already in use"),
+        Fail::NetworkSplit(n) => write!(
+            out,
+            "! network-split {n} cannot be taken while the network is split; try again when it is whole"
+        ),
+        Fail::RemoteFiles(n) => write!(
+            out,
+            "! cannot-receive-files {n} is on another server of this network: direct transfers go between users of one server only; send {n} a file link from the web page instead"
+        ),
         Fail::NickLooksLike(n, like) => {
             write!(out, "! nick-taken {n} looks like {like}, a nick in use")
         }
@@ -1232,6 +1270,7 @@ mod tests {
             account: Some("alice"),
             secure: true,
             certfp: Some("ab12"),
+            server: None,
             bot: false,
         };
         assert_eq!(
@@ -1252,6 +1291,7 @@ mod tests {
             account: None,
             secure: false,
             certfp: None,
+            server: None,
             bot: false,
             ..whois
         };
@@ -1375,6 +1415,7 @@ mod tests {
             account: None,
             secure: false,
             certfp: None,
+            server: None,
             bot: false,
         })));
         let lines: Vec<&str> = text.lines().collect();

@@ -45,6 +45,8 @@ pub struct Deliver<'a> {
     pub(super) store: &'a mut Option<crate::store::StoreHandle>,
     /// What front ends asked of the server this pass: (connection, serial, ask).
     pub(super) asks: &'a mut Vec<(ClientId, u64, front::ServerAsk)>,
+    /// On a network: what the hub told the other nodes this pass, sent at its end.
+    pub(super) net: Option<&'a mut crate::network::NetOut>,
 }
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
@@ -187,6 +189,12 @@ impl Sink for Deliver<'_> {
             .is_some_and(|l| l.wire.caps & crate::proto::irc::caps::ECHO_MESSAGE != 0);
         if wants {
             self.one(to, me, event);
+        }
+    }
+
+    fn network(&mut self, change: &crate::hub::Change<'_>) {
+        if let Some(net) = self.net.as_deref_mut() {
+            net.push(change);
         }
     }
 

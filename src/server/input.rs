@@ -12,7 +12,16 @@ impl Server {
     pub(super) fn on_readable(&mut self, id: ClientId, to_end: bool) {
         let mut budget = config::READ_BUDGET;
         let mut scratch = std::mem::take(&mut self.scratch);
-        while let Some(link) = self.links.get_mut(id) {
+        // A connection whose command waits for the network is read again once it is answered.
+        while !self.held(id) {
+            if self.net_backlogged() {
+                // The network's connection is behind: read again once it has caught up.
+                self.net_paused.push(id);
+                break;
+            }
+            let Some(link) = self.links.get_mut(id) else {
+                break;
+            };
             if link.is_closing() || link.paused || link.held().is_some() {
                 break;
             }
@@ -202,6 +211,7 @@ impl Server {
             && !link.paused
             && !link.throttled
             && link.held().is_none();
+        let ready = ready && !(self.network.is_some() && self.hub.net_waiting(id));
         if !ready || link.inbuf.is_empty() {
             return;
         }
@@ -266,6 +276,9 @@ impl Server {
     fn process(&mut self, id: ClientId, data: &mut [u8]) -> usize {
         let mut pos = 0;
         loop {
+            if self.held(id) {
+                return pos;
+            }
             let Some(link) = self.links.get(id).filter(|l| !l.is_closing()) else {
                 return data.len();
             };

@@ -38,9 +38,11 @@ mod history;
 mod input;
 mod link;
 mod metrics;
+mod network;
 mod output;
 mod persist;
 mod reload;
+mod reuseport;
 mod systemd;
 mod websocket;
 
@@ -71,6 +73,7 @@ macro_rules! deliver_to {
             history: &mut $s.history,
             store: &mut $s.store,
             asks: &mut $s.asks,
+            net: $s.net_out.as_mut(),
         }
     };
 }
@@ -79,6 +82,8 @@ use deliver_to;
 const SIGNAL: Token = Token(usize::MAX);
 /// Work done off the loop (the store) is ready.
 const WAKE: Token = Token(usize::MAX - 1);
+/// The bus's connection to NATS (on a network).
+const BUS: Token = Token(usize::MAX - 2);
 const LISTENER_BASE: usize = usize::MAX / 2;
 /// How long accept rests after running out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -199,6 +204,11 @@ pub struct Server {
     /// Jobs out, by call id: whose (connection and serial) and the front end's tag.
     pending: std::collections::HashMap<u64, (ClientId, u64, u32)>,
     next_call: u64,
+    /// On a network (`--bus`): the other nodes, and what the hub tells them this pass.
+    network: Option<crate::network::Network>,
+    net_out: Option<crate::network::NetOut>,
+    /// Connections not read while the bus was behind (see [`Server::net_backlogged`]).
+    net_paused: Vec<ClientId>,
     /// What is kept of messages, and the recent window joiners are replayed from.
     history: history::History,
 }
@@ -245,7 +255,7 @@ impl Server {
                 .position(|s| s.name.as_deref() == Some(kind) || s.addr == addr);
             let socket = match handed {
                 Some(i) => adopt_listener(&poll, inherited.remove(i), token)?,
-                None => bind_listener(&poll, addr, token)?,
+                None => bind_listener(&poll, addr, token, reuse_port(&cfg))?,
             };
             listeners.push(Some(Listener { socket, proto, tls }));
         }
@@ -293,6 +303,7 @@ impl Server {
             soft_for: cfg.sendq_soft_for,
         };
         hub.set_files_url(files_url(&cfg, &listeners).as_deref());
+        let (network, net_out) = network::start(&cfg, &poll, BUS, &mut hub)?;
         let irc_tls_port = irc_tls_port(&listeners);
         Ok(Server {
             irc_tls_port,
@@ -329,6 +340,9 @@ impl Server {
             asks: Vec::new(),
             pending: std::collections::HashMap::new(),
             next_call: 1,
+            network,
+            net_out,
+            net_paused: Vec::new(),
             history,
         })
     }
@@ -367,6 +381,7 @@ impl Server {
                             self.reload(None);
                         }
                     }
+                    BUS => self.net_ready(ev),
                     Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
                     Token(id) => {
                         if ev.is_writable() {
@@ -490,6 +505,7 @@ impl Server {
             self.hub.next_deadline(),
             self.accept_retry,
             stall_check,
+            self.net_deadline(),
         ];
         let now = Instant::now();
         next.into_iter()
@@ -556,6 +572,7 @@ impl Server {
         }
         self.fire_timers();
         loop {
+            self.net_pump();
             self.flush();
             if self.closing.is_empty() {
                 break;
@@ -563,6 +580,7 @@ impl Server {
             self.close_marked();
         }
         self.wake_paused();
+        self.net_flush();
         self.flush_history();
     }
 
@@ -742,6 +760,7 @@ impl Server {
             }
         }
         self.flush();
+        self.net_shutdown();
         // Give slow readers a short, bounded time to take their goodbyes.
         let deadline = Instant::now() + config::SHUTDOWN_FLUSH;
         let mut events = Events::with_capacity(256);
@@ -885,9 +904,24 @@ fn adopt_listener(poll: &Poll, s: systemd::Inherited, token: usize) -> io::Resul
     Ok(socket)
 }
 
-fn bind_listener(poll: &Poll, addr: SocketAddr, token: usize) -> io::Result<TcpListener> {
-    let mut socket = TcpListener::bind(addr)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+/// Whether listeners share their ports (`--reuse-port`, always on a network).
+fn reuse_port(cfg: &Config) -> bool {
+    cfg.reuse_port || !cfg.bus.is_empty()
+}
+
+fn bind_listener(
+    poll: &Poll,
+    addr: SocketAddr,
+    token: usize,
+    reuse_port: bool,
+) -> io::Result<TcpListener> {
+    let bound = if reuse_port {
+        reuseport::bind(addr).map(TcpListener::from_std)
+    } else {
+        TcpListener::bind(addr)
+    };
+    let mut socket =
+        bound.map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     tune_listener(&socket);
     poll.registry()
         .register(&mut socket, Token(token), Interest::READABLE)?;

@@ -116,7 +116,7 @@ impl Server {
             .filter(|w| !current.iter().any(|c| same(w, c)))
         {
             let token = LISTENER_BASE + self.listeners.len() + added.len();
-            let socket = bind_listener(&self.poll, want.0, token)?;
+            let socket = bind_listener(&self.poll, want.0, token, super::reuse_port(&self.cfg))?;
             added.push(Listener {
                 socket,
                 proto: want.1,

@@ -1080,7 +1080,6 @@ impl IrcSession {
         let (Some(nick), Some((user, realname))) = (self.nick.clone(), self.user.clone()) else {
             return;
         };
-        let srv = cfg.server_name.as_str();
         if cfg.password.is_some() && !self.pass_ok {
             out.one(id, &nick, &Event::Fail(Fail::PasswordMismatch));
             out.raw(id, |b| {
@@ -1100,6 +1099,36 @@ impl IrcSession {
         if let Some(account) = self.auth.as_mut().and_then(|a| a.account.take()) {
             hub.set_account_at_registration(id, &account);
         }
+        out.entered_hub(id);
+        if hub.hold_registration(id, out) {
+            // On a network the nick is claimed first; the welcome waits for the answer.
+            return;
+        }
+        self.welcome(ctx, hub, out);
+    }
+
+    /// The network's answer to the claim of the nick this session registers with: the
+    /// welcome, or the nick refused (the client picks another).
+    pub fn nick_claimed(&mut self, ctx: &Ctx<'_>, ok: bool, hub: &mut Hub, out: &mut impl Output) {
+        if self.registered {
+            return;
+        }
+        if ok {
+            return self.welcome(ctx, hub, out);
+        }
+        if let Some(nick) = self.nick.take() {
+            out.one(ctx.id, "*", &Event::Fail(Fail::NickTaken(&nick)));
+        }
+    }
+
+    /// The welcome burst of a registered connection.
+    fn welcome(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
+        let (id, cfg) = (ctx.id, ctx.cfg);
+        let (Some(nick), Some((user, _))) = (self.nick.clone(), self.user.clone()) else {
+            return;
+        };
+        let srv = cfg.server_name.as_str();
+        let host = ctx.peer.to_string();
         self.registered = true;
         if let Some(a) = self.auth.as_mut() {
             a.tried_nick = None;
@@ -1127,7 +1156,6 @@ impl IrcSession {
             );
             write_isupport(b, srv, &nick, &tokens);
         });
-        out.entered_hub(id);
         hub.announce(id, out);
         hub.apply(id, Command::Lusers, ctx.clock, out);
         self.motd(id, cfg, hub, out);
