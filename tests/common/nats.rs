@@ -52,8 +52,13 @@ pub struct Nats {
 
 impl Nats {
     pub fn start(tag: &str) -> Nats {
+        Nats::start_with(tag, &[])
+    }
+
+    /// With more nats-server options (`extra`; a restart goes without them).
+    pub fn start_with(tag: &str, extra: &[&str]) -> Nats {
         let dir = TempDir::new(tag);
-        let (child, port) = spawn("-1", &dir.0);
+        let (child, port) = spawn("-1", &dir.0, extra);
         Nats {
             child: Some(child),
             port,
@@ -80,23 +85,34 @@ impl Nats {
     /// The same server again: same port, same JetStream directory.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, port) = spawn(&self.port.to_string(), &self.dir.0);
+        let (child, port) = spawn(&self.port.to_string(), &self.dir.0, &[]);
         assert_eq!(port, self.port);
         self.child = Some(child);
+    }
+
+    /// SIGSTOP / SIGCONT: the server is there but answers nothing.
+    pub fn signal(&self, sig: i32) {
+        let Some(pid) = self.pid() else { return };
+        // SAFETY: kill(2) on the PID of a child this test started and has not reaped.
+        unsafe {
+            libc::kill(pid as i32, sig);
+        }
     }
 }
 
 impl Drop for Nats {
     fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
         self.kill();
     }
 }
 
 /// Starts nats-server with `-p port`, waits until it is ready and returns it with its port.
-fn spawn(port: &str, dir: &Path) -> (Child, u16) {
+fn spawn(port: &str, dir: &Path, extra: &[&str]) -> (Child, u16) {
     let mut child = Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
         .arg(dir)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
