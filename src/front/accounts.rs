@@ -8,11 +8,38 @@
 use std::time::Duration;
 
 use super::{CloseReason, Ctx, Job, Output};
-use crate::event::services::AccountFail;
+use crate::event::services::{AccountFail, RoomFail, Service};
 use crate::event::{Event, ServiceReply};
-use crate::hub::{ClientId, Hub};
-use crate::proto::services::{fingerprint, AccountRequest};
+use crate::hub::{ClientId, Command, Hub};
+use crate::proto::services::{fingerprint, AccountRequest, Request};
 use crate::store::{AccountError, AccountInfo, CallResult, Write};
+
+/// A service request answered alike for every front end: rooms go to the hub, help and
+/// usage errors are told. An account request is handed back for the front end's own path
+/// (its jobs and replies differ).
+pub fn answer_service<'a>(
+    ctx: &Ctx<'_>,
+    request: Request<'a>,
+    hub: &mut Hub,
+    out: &mut impl Output,
+) -> Option<AccountRequest<'a>> {
+    let id = ctx.id;
+    let reply = match request {
+        Request::Account(req) => return Some(req),
+        Request::Room(req) => {
+            hub.apply(id, Command::RoomService(req), ctx.clock, out);
+            return None;
+        }
+        Request::Help(service) => ServiceReply::Help(service),
+        Request::Unknown(service, command) => ServiceReply::UnknownCommand(service, command),
+        Request::Usage(Service::NickServ, form) => {
+            ServiceReply::AccountFail(AccountFail::Usage(form))
+        }
+        Request::Usage(Service::ChanServ, form) => ServiceReply::RoomFail(RoomFail::Usage(form)),
+    };
+    out.one(id, hub.nick(id).unwrap_or("*"), &Event::Service(reply));
+    None
+}
 
 /// What a job handed off was for.
 #[derive(Debug, Clone, PartialEq, Eq)]

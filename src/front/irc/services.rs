@@ -4,13 +4,13 @@
 //! checked off the loop.
 
 use super::{IrcSession, Wait};
-use crate::event::services::{AccountFail, RoomFail, Service};
-use crate::event::{Event, Fail, ServiceReply};
+use crate::event::services::Service;
+use crate::event::{Event, Fail};
 use crate::front::accounts::{self, Done, Failure, Op, Who};
 use crate::front::{Answer, CloseReason, Ctx, Job, Output};
 use crate::hub::{Command, Hub};
 use crate::proto::irc_msg::write_message;
-use crate::proto::services::{self, AccountRequest, Request};
+use crate::proto::services::{self, AccountRequest};
 
 /// Where an account request came from, which decides how its answer is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,30 +51,13 @@ impl IrcSession {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        let id = ctx.id;
-        let tell = |hub: &Hub, out: &mut dyn crate::hub::Sink, reply: ServiceReply<'_>| {
-            out.one(id, hub.nick(id).unwrap_or("*"), &Event::Service(reply));
+        let request = services::parse(service, text);
+        let Some(req) = accounts::answer_service(ctx, request, hub, out) else {
+            return;
         };
-        match services::parse(service, text) {
-            Request::Account(req) => {
-                let who = self.who(ctx, hub);
-                let done = accounts::request(ctx, req, &who, hub, out);
-                self.account_done(ctx, done, Via::NickServ, hub, out);
-            }
-            Request::Room(req) => hub.apply(id, Command::RoomService(req), ctx.clock, out),
-            Request::Help(service) => tell(hub, out, ServiceReply::Help(service)),
-            Request::Unknown(service, command) => {
-                tell(hub, out, ServiceReply::UnknownCommand(service, command))
-            }
-            Request::Usage(Service::NickServ, form) => tell(
-                hub,
-                out,
-                ServiceReply::AccountFail(AccountFail::Usage(form)),
-            ),
-            Request::Usage(Service::ChanServ, form) => {
-                tell(hub, out, ServiceReply::RoomFail(RoomFail::Usage(form)))
-            }
-        }
+        let who = self.who(ctx, hub);
+        let done = accounts::request(ctx, req, &who, hub, out);
+        self.account_done(ctx, done, Via::NickServ, hub, out);
     }
 
     /// `FAIL REGISTER CODE ACCOUNT :text`.

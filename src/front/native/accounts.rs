@@ -2,11 +2,9 @@
 //! `/msg ChanServ`) carried out through [`crate::front::accounts`], answered in native lines.
 
 use super::Native;
-use crate::event::services::{AccountFail, RoomFail, Service};
-use crate::event::{Event, ServiceReply};
 use crate::front::accounts::{self, Done, Op, Who};
 use crate::front::{Answer, Ctx, Job, Output};
-use crate::hub::{Command, Hub};
+use crate::hub::Hub;
 use crate::proto::services::Request;
 
 /// What a job this session handed off is for.
@@ -46,30 +44,12 @@ impl Native {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        let id = ctx.id;
-        let tell = |hub: &Hub, out: &mut dyn crate::hub::Sink, reply: ServiceReply<'_>| {
-            out.one(id, hub.nick(id).unwrap_or("*"), &Event::Service(reply));
+        let Some(req) = accounts::answer_service(ctx, req, hub, out) else {
+            return;
         };
-        match req {
-            Request::Account(req) => {
-                let who = Who::of(hub, id);
-                let done = accounts::request(ctx, req, &who, hub, out);
-                self.done(ctx, done, hub, out);
-            }
-            Request::Room(req) => hub.apply(id, Command::RoomService(req), ctx.clock, out),
-            Request::Help(service) => tell(hub, out, ServiceReply::Help(service)),
-            Request::Unknown(service, command) => {
-                tell(hub, out, ServiceReply::UnknownCommand(service, command))
-            }
-            Request::Usage(Service::NickServ, form) => tell(
-                hub,
-                out,
-                ServiceReply::AccountFail(AccountFail::Usage(form)),
-            ),
-            Request::Usage(Service::ChanServ, form) => {
-                tell(hub, out, ServiceReply::RoomFail(RoomFail::Usage(form)))
-            }
-        }
+        let who = Who::of(hub, ctx.id);
+        let done = accounts::request(ctx, req, &who, hub, out);
+        self.done(ctx, done, hub, out);
     }
 
     /// Hands the next job off, or tells what came of the request.
