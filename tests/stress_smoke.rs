@@ -47,9 +47,10 @@ fn every_scenario_passes_at_smoke_sizes() {
 }
 
 /// The generator's TLS and WebSocket clients against snak's own TLS, WebSocket and WebSocket
-/// over TLS listeners: registration and a small fan-out must pass their checks on each.
+/// over TLS listeners, IRC clients with tags, and history on: registration and a small
+/// fan-out must pass their checks on each.
 #[test]
-fn tls_and_websocket_targets_pass_at_smoke_sizes() {
+fn tls_websocket_tags_and_history_targets_pass_at_smoke_sizes() {
     let bin = common::example_bin("stress");
     let out_dir =
         std::env::temp_dir().join(format!("snak-stress-smoke-tls-{}", std::process::id()));
@@ -58,6 +59,8 @@ fn tls_and_websocket_targets_pass_at_smoke_sizes() {
         "snak-irc-tls",
         "snak-irc-ws",
         "snak-irc-wss",
+        "snak-irc+tags",
+        "snak-native+history",
     ];
     let out = Command::new(&bin)
         .args(["--smoke", "--snak", env!("CARGO_BIN_EXE_snak"), "--out"])

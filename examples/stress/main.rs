@@ -52,7 +52,8 @@ TARGET: snak (speaking --proto), snak-native, snak-irc, and either with -tls (sn
 listener), snak-irc-ws / snak-irc-wss (WebSocket, subprotocol text.ircv3.net, on --web-listen
 or --web-tls-listen); NAME-native, NAME-irc (... -tls, -ws) for a second snak binary given by
 --snak-alt NAME=PATH; ceiling (../shared/ceiling's relay, IRC), ngircd, inspircd (IRC), redis,
-nats (pub/sub).
+nats (pub/sub). An IRC snak target with +tags (snak-irc+tags) has its clients ask for
+server-time and message-tags, so every delivery carries @time and msgid.
 --proxy puts the tool's own TLS / WebSocket front in front of snak's plain listeners (a test of
 the client side while snak has no such listener; its figures are not snak's).
 
@@ -96,6 +97,8 @@ pub struct Target {
     pub bin: PathBuf,
     /// snak keeps history on disk (a `+history` target); otherwise it runs with none.
     pub history: bool,
+    /// IRC clients ask for server-time and message-tags (a `+tags` target).
+    pub tags: bool,
 }
 
 impl Target {
@@ -158,6 +161,7 @@ fn parse_args(args: Vec<String>) -> Result<Opts, String> {
             transport: Transport::Plain,
             bin: PathBuf::new(),
             history: false,
+            tags: false,
         },
         target_names: Vec::new(),
         ceiling: PathBuf::from("target/ceiling/release/limitd"),
@@ -281,6 +285,7 @@ fn resolve(name: &str, o: &Opts) -> Result<Target, String> {
         transport: Transport::Plain,
         bin: bin.clone(),
         history: false,
+        tags: false,
     };
     match name {
         "ceiling" => return Ok(peer("ceiling", "irc", &o.ceiling)),
@@ -290,20 +295,24 @@ fn resolve(name: &str, o: &Opts) -> Result<Target, String> {
         "nats" => return Ok(peer("nats", "nats", &o.nats)),
         _ => {}
     }
-    let (base, history) = match name.strip_suffix("+history") {
+    let (base, tags) = match name.strip_suffix("+tags") {
         Some(base) => (base, true),
         None => (name, false),
+    };
+    let (base, history) = match base.strip_suffix("+history") {
+        Some(base) => (base, true),
+        None => (base, false),
     };
     let base = if base == "snak" {
         format!("snak-{}", o.proto)
     } else {
         base.to_string()
     };
-    let name = if history {
-        format!("{base}+history")
-    } else {
-        base.clone()
-    };
+    let name = format!(
+        "{base}{}{}",
+        if history { "+history" } else { "" },
+        if tags { "+tags" } else { "" }
+    );
     let mut parts = base.splitn(3, '-');
     let (who, proto, transport) = (parts.next(), parts.next(), parts.next());
     let bin = match who {
@@ -319,6 +328,11 @@ fn resolve(name: &str, o: &Opts) -> Result<Target, String> {
         Some("irc") => "irc",
         _ => return Err(format!("unknown target {name}: -native or -irc\n{USAGE}")),
     };
+    if tags && proto != "irc" {
+        return Err(format!(
+            "unknown target {name}: +tags is for IRC targets\n{USAGE}"
+        ));
+    }
     let transport = match transport {
         None => Transport::Plain,
         Some(t) => Transport::from_name(t)
@@ -332,6 +346,7 @@ fn resolve(name: &str, o: &Opts) -> Result<Target, String> {
         transport,
         bin,
         history,
+        tags,
     })
 }
 

@@ -367,6 +367,49 @@ impl Proto for Irc {
     }
 }
 
+/// IRC with `server-time` and `message-tags` asked for at registration: every message comes
+/// with its `@time=...;msgid=...` tags, which are skipped when reading it.
+pub struct IrcTags;
+
+impl Proto for IrcTags {
+    fn name(&self) -> &'static str {
+        "irc"
+    }
+    fn hello(&self, nick: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"CAP REQ :server-time message-tags\r\n");
+        Irc.hello(nick, out);
+        out.extend_from_slice(b"CAP END\r\n");
+    }
+    fn settle(&self, nick: &str, lobby: Lobby, out: &mut Vec<u8>) -> bool {
+        Irc.settle(nick, lobby, out)
+    }
+    fn join(&self, room: &str, out: &mut Vec<u8>) {
+        Irc.join(room, out)
+    }
+    fn part(&self, room: &str, out: &mut Vec<u8>) {
+        Irc.part(room, out)
+    }
+    fn quit(&self, out: &mut Vec<u8>) {
+        Irc.quit(out)
+    }
+    fn say(&self, room: &str, text: &[u8], out: &mut Vec<u8>) {
+        Irc.say(room, text, out)
+    }
+    fn direct(&self, nick: &str, text: &[u8], out: &mut Vec<u8>) {
+        Irc.direct(nick, text, out)
+    }
+    fn pong(&self, token: &str, out: &mut Vec<u8>) {
+        Irc.pong(token, out)
+    }
+    fn parse<'a>(&self, line: &'a str) -> Event<'a> {
+        let untagged = match line.strip_prefix('@') {
+            Some(tagged) => tagged.split_once(' ').map_or("", |(_, rest)| rest),
+            None => line,
+        };
+        Irc.parse(untagged)
+    }
+}
+
 /// Redis pub/sub over RESP3, for comparison: a room is a channel (SUBSCRIBE, PUBLISH) and a
 /// direct message goes to the channel named after the recipient. RESP3 lets a subscribed client
 /// publish on the same connection, so each user is one connection as with snak.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::daemon;
 use crate::engine::{Engine, Group, Spec};
 use crate::layer::{self, Transport};
-use crate::proto::{Irc, Lobby, Native, Nats, Proto, Redis};
+use crate::proto::{Irc, IrcTags, Lobby, Native, Nats, Proto, Redis};
 use crate::report::Row;
 use crate::stats::dur;
 use crate::Opts;
@@ -196,6 +196,7 @@ fn proto_for(opts: &Opts) -> &'static dyn Proto {
     match opts.target.proto {
         "redis" => &Redis,
         "nats" => &Nats,
+        "irc" if opts.target.tags => &IrcTags,
         "irc" => &Irc,
         _ => &Native,
     }
