@@ -15,6 +15,13 @@ use common::{Client, Daemon};
 const SLOW: Duration = Duration::from_secs(30);
 
 /// One snak node of the network `nats` serves, named `name` (its `--server-name`).
+/// One network test at a time: each runs a nats-server and several nodes, and six of them at
+/// once on a small loaded machine starve each other's JetStream writes.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static NETWORK_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    NETWORK_TESTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn node(nats: &Nats, name: &str, extra: &[&str]) -> Daemon {
     let url = nats.url();
     // The flood limit would delay the bursts these tests send.
@@ -136,7 +143,9 @@ impl Irc {
         let mut irc = Irc::connect(d, srv);
         irc.send(&format!("NICK {nick}"));
         irc.send(&format!("USER {nick} 0 * :The {nick}"));
-        irc.numeric("001");
+        // The welcome waits for the nick's claim on the network (a JetStream write).
+        let welcome = format!(":{srv} 001 ");
+        wait_line(&mut irc.c, SLOW, |l| l.starts_with(&welcome));
         irc.numeric("422");
         irc.c.nick = nick.into();
         irc
@@ -180,6 +189,7 @@ fn who(c: &mut Client, room: &str) -> Vec<String> {
 
 #[test]
 fn three_nodes_are_one_network_for_native_and_irc_users() {
+    let _one = one_at_a_time();
     if !have_nats() {
         return common::skip(MISSING);
     }
@@ -356,6 +366,7 @@ fn three_nodes_are_one_network_for_native_and_irc_users() {
 
 #[test]
 fn a_killed_node_leaves_every_member_list_within_the_ttl() {
+    let _one = one_at_a_time();
     if !have_nats() {
         return common::skip(MISSING);
     }
@@ -389,6 +400,7 @@ fn a_killed_node_leaves_every_member_list_within_the_ttl() {
 
 #[test]
 fn nats_restarted_local_users_keep_chatting_then_the_network_is_whole() {
+    let _one = one_at_a_time();
     if !have_nats() {
         return common::skip(MISSING);
     }
@@ -466,6 +478,7 @@ fn bare(members: Vec<String>) -> Vec<String> {
 
 #[test]
 fn two_first_joins_at_once_on_two_nodes_end_in_one_room() {
+    let _one = one_at_a_time();
     if !have_nats() {
         return common::skip(MISSING);
     }
@@ -496,6 +509,7 @@ fn two_first_joins_at_once_on_two_nodes_end_in_one_room() {
 
 #[test]
 fn of_two_users_racing_for_one_nick_on_two_nodes_exactly_one_wins_100_times() {
+    let _one = one_at_a_time();
     if !have_nats() {
         return common::skip(MISSING);
     }
@@ -541,6 +555,7 @@ fn of_two_users_racing_for_one_nick_on_two_nodes_exactly_one_wins_100_times() {
 
 #[test]
 fn nodes_on_one_machine_share_their_ports() {
+    let _one = one_at_a_time();
     if !have_nats() {
         return common::skip(MISSING);
     }
