@@ -258,33 +258,59 @@ impl Kind for Addrs {
     }
 }
 
-/// The server's own name: letters, digits, `.` and `-`, at most 63 bytes.
-pub struct ServerName;
+/// A string that passes a check: the server's name, the network's name, a line of text.
+pub struct Checked {
+    /// What the TOML value must be, for the error when it is not a string.
+    what: &'static str,
+    check: fn(&str) -> Result<(), String>,
+}
 
-impl ServerName {
-    fn parse(&self, name: &str) -> Result<String, String> {
+/// The server's own name: letters, digits, `.` and `-`, at most 63 bytes.
+pub const SERVER_NAME: Checked = Checked {
+    what: "a name",
+    check: |name| {
         let ok = !name.is_empty()
             && name.len() <= 63
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-        if ok {
-            Ok(name.to_string())
-        } else {
-            Err(format!(
-                "bad server name {name:?}: use letters, digits, . and - (at most 63)"
-            ))
-        }
+        ok.then_some(()).ok_or_else(|| {
+            format!("bad server name {name:?}: use letters, digits, . and - (at most 63)")
+        })
+    },
+};
+
+/// A network's name on NATS: 1 to 32 letters, digits, `-` or `_` (it is part of subjects
+/// and bucket names).
+pub const NETWORK_NAME: Checked = Checked {
+    what: "a name",
+    check: |name| crate::bus::names::Scheme::new(name).map(|_| ()),
+};
+
+/// One line of free text (a description): at most 100 bytes, no control characters.
+pub const TEXT: Checked = Checked {
+    what: "a text",
+    check: |text| {
+        let ok = text.len() <= 100 && !text.chars().any(char::is_control);
+        ok.then_some(()).ok_or_else(|| {
+            format!("bad text {text:?}: one line of at most 100 bytes, no control characters")
+        })
+    },
+};
+
+impl Checked {
+    fn parse(&self, value: &str) -> Result<String, String> {
+        (self.check)(value).map(|()| value.to_string())
     }
 }
 
-impl Kind for ServerName {
+impl Kind for Checked {
     type Value = String;
     fn read_args(&self, given: &[String]) -> Result<String, String> {
         self.parse(last(given))
     }
     fn read_toml(&self, item: &Item<'_>) -> Result<String, Problem> {
-        self.parse(string(item, "a name")?)
+        self.parse(string(item, self.what)?)
             .map_err(|e| item.fail(e))
     }
     fn show(&self, v: &String) -> Option<String> {
@@ -326,65 +352,6 @@ impl Kind for NatsUrls {
     }
     fn show_arg(&self, v: &Self::Value) -> Option<String> {
         (!v.is_empty()).then(|| v.join(", "))
-    }
-}
-
-/// A network's name on NATS: 1 to 32 letters, digits, `-` or `_` (it is part of subjects
-/// and bucket names).
-pub struct NetworkName;
-
-impl NetworkName {
-    fn parse(&self, name: &str) -> Result<String, String> {
-        crate::bus::names::Scheme::new(name).map(|_| name.to_string())
-    }
-}
-
-impl Kind for NetworkName {
-    type Value = String;
-    fn read_args(&self, given: &[String]) -> Result<String, String> {
-        self.parse(last(given))
-    }
-    fn read_toml(&self, item: &Item<'_>) -> Result<String, Problem> {
-        self.parse(string(item, "a name")?)
-            .map_err(|e| item.fail(e))
-    }
-    fn show(&self, v: &String) -> Option<String> {
-        Some(quoted(v))
-    }
-    fn show_arg(&self, v: &String) -> Option<String> {
-        Some(v.clone())
-    }
-}
-
-/// One line of free text (a description): at most 100 bytes, no control characters.
-pub struct Text;
-
-impl Text {
-    fn parse(&self, text: &str) -> Result<String, String> {
-        if text.len() <= 100 && !text.chars().any(char::is_control) {
-            Ok(text.to_string())
-        } else {
-            Err(format!(
-                "bad text {text:?}: one line of at most 100 bytes, no control characters"
-            ))
-        }
-    }
-}
-
-impl Kind for Text {
-    type Value = String;
-    fn read_args(&self, given: &[String]) -> Result<String, String> {
-        self.parse(last(given))
-    }
-    fn read_toml(&self, item: &Item<'_>) -> Result<String, Problem> {
-        self.parse(string(item, "a text")?)
-            .map_err(|e| item.fail(e))
-    }
-    fn show(&self, v: &String) -> Option<String> {
-        Some(quoted(v))
-    }
-    fn show_arg(&self, v: &String) -> Option<String> {
-        Some(v.clone())
     }
 }
 

@@ -27,8 +27,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::kinds::{
-    Addrs, DataDir, FilePath, LogLevel, Maybe, Motd, NatsUrls, NetworkName, Num, Opers, Origins,
-    Password, Secs, ServerName, Switch, Text, Url,
+    Addrs, DataDir, FilePath, LogLevel, Maybe, Motd, NatsUrls, Num, Opers, Origins, Password, Secs,
+    Switch, Url, NETWORK_NAME, SERVER_NAME, TEXT,
 };
 use super::secret::Secret;
 
@@ -49,7 +49,7 @@ options! {
     server_name: String {
         flag: "--server-name NAME",
         key: "server_name",
-        kind: ServerName,
+        kind: SERVER_NAME,
         reload: Restart,
         default: "snak.localhost".into(),
         help: "the name the server gives itself",
@@ -58,7 +58,7 @@ options! {
     server_info: String {
         flag: "--server-info TEXT",
         key: "server_info",
-        kind: Text,
+        kind: TEXT,
         reload: Live,
         default: "snak chat server".into(),
         help: "what the server says of itself (IRC LINKS)",
@@ -164,7 +164,7 @@ options! {
     network: String {
         flag: "--network NAME",
         key: "network",
-        kind: NetworkName,
+        kind: NETWORK_NAME,
         reload: Restart,
         default: "snak".into(),
         help: "the network's name on NATS (letters, digits, - and _), with --bus",
