@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// A room as a message's target names it: `@#room` or `+#room` for a message to its ops or
+/// voiced members only (STATUSMSG), else the room.
+pub(super) fn status_target(room: &str, status: u8) -> std::borrow::Cow<'_, str> {
+    match status {
+        0 => room.into(),
+        OP => format!("@{room}").into(),
+        _ => format!("+{room}").into(),
+    }
+}
+
 impl Hub {
     /// Messages to rooms and nicks. A notice never draws an automatic answer (no errors, no
     /// away replies), as IRC requires. A line naming more targets than allowed is refused
@@ -129,18 +139,7 @@ impl Hub {
             }
             return;
         }
-        let shown;
-        let target: &str = match status {
-            0 => &r.name,
-            OP => {
-                shown = format!("@{}", r.name);
-                &shown
-            }
-            _ => {
-                shown = format!("+{}", r.name);
-                &shown
-            }
-        };
+        let target = &*status_target(&r.name, status);
         let ctcp = msg.kind != Some(MsgKind::Action) && msg.text.starts_with('\x01');
         if ctcp && r.has(RoomFlag::NoCtcp) {
             if msg.answer {

@@ -1604,18 +1604,7 @@ impl Hub {
                 let (Some(u), Some(r)) = (self.user(id), self.rooms.get(room)) else {
                     return;
                 };
-                let shown;
-                let target: &str = match status {
-                    0 => &r.name,
-                    OP => {
-                        shown = format!("@{}", r.name);
-                        &shown
-                    }
-                    _ => {
-                        shown = format!("+{}", r.name);
-                        &shown
-                    }
-                };
+                let target = &*messages::status_target(&r.name, status);
                 let ev = match kind {
                     None => Event::Extra(Extra::TagMessage {
                         meta,
