@@ -51,6 +51,16 @@ impl std::fmt::Display for MsgId {
 }
 
 impl MsgId {
+    /// Appends the written form (16 lower-case hex digits) without the formatting machinery.
+    pub fn write_to(self, out: &mut Vec<u8>) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 16];
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = HEX[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        out.extend_from_slice(&buf);
+    }
+
     /// Reads the written form back (16 hex digits).
     pub fn parse(text: &str) -> Option<MsgId> {
         (text.len() == 16)

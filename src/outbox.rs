@@ -10,7 +10,7 @@
 use std::io::{self, IoSlice, Write};
 
 /// A range of the arena.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
     start: u32,
     len: u32,
@@ -21,6 +21,23 @@ impl Span {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Whether `next` starts where this span ends (the two are one range of the arena).
+    pub fn is_followed_by(&self, next: Span) -> bool {
+        self.start.checked_add(self.len) == Some(next.start)
+    }
+
+    /// This span lengthened by `next`, which must follow it ([`Span::is_followed_by`]).
+    pub fn joined(self, next: Span) -> Span {
+        debug_assert!(self.is_empty() || self.is_followed_by(next));
+        if self.is_empty() {
+            return next;
+        }
+        Span {
+            start: self.start,
+            len: self.len + next.len,
+        }
     }
 }
 

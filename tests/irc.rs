@@ -882,3 +882,95 @@ fn voice_moderated_rooms_and_multi_prefix() {
     a.send("MODE #m");
     a.expect(&format!("{S} 324 alice #m +mnt"));
 }
+
+/// A burst of lines to one room in one write is queued to the members together (when they
+/// all share one encoding); whatever else reaches a member in between (a direct message, a
+/// nick change, an action) still arrives in the order it happened.
+#[test]
+fn a_burst_to_a_room_arrives_in_order_with_what_came_between() {
+    let d = Daemon::start(&[]);
+    let mut alice = d.named("alice");
+    let mut bob = d.named("bob");
+    alice.expect_eventually("* guest-2 is now known as bob");
+    let mut carol = d.named("carol");
+    bob.expect_eventually("* guest-3 is now known as carol");
+    alice.expect_eventually("* guest-3 is now known as carol");
+    alice.send_raw(
+        b"one\ntwo\n/msg bob psst\nthree\nfour\n/nick alicia\nfive\n/me waves\nsix\n/msg carol hey\n",
+    );
+    let lines = [
+        "#lobby <alice> one",
+        "#lobby <alice> two",
+        "@bob <alice> psst",
+        "#lobby <alice> three",
+        "#lobby <alice> four",
+        "* alice is now known as alicia",
+        "#lobby <alicia> five",
+        "#lobby * alicia waves",
+        "#lobby <alicia> six",
+        "@carol <alicia> hey",
+    ];
+    for want in lines.iter().filter(|l| !l.starts_with("@carol")) {
+        assert_eq!(&bob.line(), want);
+    }
+    for want in lines.iter().filter(|l| !l.starts_with("@bob")) {
+        assert_eq!(&carol.line(), want);
+    }
+    bob.expect_silence(QUIET);
+    carol.expect_silence(QUIET);
+}
+
+/// The same over IRC, with a member of two rooms and a member whose caps differ (two
+/// encodings of each line).
+#[test]
+fn an_irc_burst_arrives_in_order_for_every_kind_of_member() {
+    let d = Daemon::start(&[]);
+    let mut a = Irc::named(&d, "alice");
+    let mut b = Irc::named(&d, "bob");
+    let mut c = Irc::named(&d, "carol");
+    c.send("CAP REQ :server-time");
+    c.numeric("CAP");
+    for x in [&mut a, &mut b, &mut c] {
+        x.send("JOIN #r");
+        x.numeric("366");
+    }
+    b.send("JOIN #s");
+    b.numeric("366");
+    a.send("JOIN #s");
+    a.numeric("366");
+    a.sync();
+    b.sync();
+    c.sync();
+    a.c.send_raw(
+        b"PRIVMSG #r :one\r\nPRIVMSG #r :two\r\nPRIVMSG #s :elsewhere\r\nPRIVMSG #r :three\r\n\
+NOTICE bob :psst\r\nPRIVMSG #r :four\r\nNICK alicia\r\nPRIVMSG #r :five\r\n",
+    );
+    let (old, new) = ("alice!alice@127.0.0.1", "alicia!alice@127.0.0.1");
+    for want in [
+        format!(":{old} PRIVMSG #r :one"),
+        format!(":{old} PRIVMSG #r :two"),
+        format!(":{old} PRIVMSG #s :elsewhere"),
+        format!(":{old} PRIVMSG #r :three"),
+        format!(":{old} NOTICE bob :psst"),
+        format!(":{old} PRIVMSG #r :four"),
+        format!(":{old} NICK alicia"),
+        format!(":{new} PRIVMSG #r :five"),
+    ] {
+        b.expect(&want);
+    }
+    for want in [
+        format!(":{old} PRIVMSG #r :one"),
+        format!(":{old} PRIVMSG #r :two"),
+        format!(":{old} PRIVMSG #r :three"),
+        format!(":{old} PRIVMSG #r :four"),
+        format!(":{old} NICK alicia"),
+        format!(":{new} PRIVMSG #r :five"),
+    ] {
+        let got = c.line();
+        let (tags, rest) = got.split_once(' ').expect("a tagged line");
+        assert!(tags.starts_with("@time="), "{got}");
+        assert_eq!(rest, want);
+    }
+    b.silence();
+    c.silence();
+}

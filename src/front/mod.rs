@@ -102,10 +102,15 @@ impl Wire {
     /// The part of this wire that matters for `event`: recipients that differ only in
     /// options the event does not use share one encoding.
     pub fn for_event(self, event: &Event<'_>) -> Wire {
+        self.for_event_caps(crate::proto::irc::caps::relevant(event))
+    }
+
+    /// The wire for events whose encoding depends on the caps in `relevant` alone.
+    pub fn for_event_caps(self, relevant: u32) -> Wire {
         match self.proto {
             Proto::Native | Proto::Web | Proto::Metrics => self,
             Proto::Irc => Wire {
-                caps: self.caps & crate::proto::irc::caps::relevant(event),
+                caps: self.caps & relevant,
                 ..self
             },
         }

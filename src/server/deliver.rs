@@ -47,6 +47,49 @@ pub struct Deliver<'a> {
     pub(super) asks: &'a mut Vec<(ClientId, u64, front::ServerAsk)>,
     /// On a network: what the hub told the other nodes this pass, sent at its end.
     pub(super) net: Option<&'a mut crate::network::NetOut>,
+    /// Room events waiting to be queued together (see [`Run`]).
+    pub(super) run: &'a mut Run,
+}
+
+/// Consecutive events to the same recipients (a sender's burst of lines to one room), each
+/// encoded for the one wire all of them share and lying back to back in the arena. The first
+/// event was queued to every recipient at once; the later ones wait here as one span and are
+/// queued when the run ends, one push per recipient for the whole run (the span merges with
+/// the first event's), instead of one per recipient per event.
+///
+/// A run ends before anything else is queued, before a flush, before a capture, a change
+/// of caps or a link's removal, so every recipient still gets everything in order.
+#[derive(Default)]
+pub struct Run {
+    to: Vec<ClientId>,
+    except: Option<ClientId>,
+    actor: Option<ClientId>,
+    /// The caps that decide the events' encoding (see `caps::relevant`).
+    relevant: u32,
+    wire: Option<Wire>,
+    /// Everything encoded for the run so far (the first event's bytes included).
+    encoded: Span,
+    /// The later events' bytes, not queued yet.
+    waiting: Span,
+    /// Recipients the first event was queued to, the actor left out: what each later event
+    /// adds to the work and the deliveries counted.
+    counted: u64,
+}
+
+impl Run {
+    /// The wire the next event shares with the run, if it goes to the same recipients and
+    /// is encoded the same way for them.
+    fn continues(
+        &self,
+        to: &[ClientId],
+        except: Option<ClientId>,
+        actor: Option<ClientId>,
+        relevant: u32,
+    ) -> Option<Wire> {
+        let wire = self.wire?;
+        (self.except == except && self.actor == actor && self.relevant == relevant && self.to == to)
+            .then_some(wire)
+    }
 }
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
@@ -108,10 +151,36 @@ impl Deliver<'_> {
         self.queue(id, span);
     }
 
+    /// Queues the waiting events of the open run, if any, to its recipients, and closes it.
+    pub(super) fn end_run(&mut self) {
+        let Some(wire) = self.run.wire.take() else {
+            return;
+        };
+        let span = std::mem::replace(&mut self.run.waiting, Span::EMPTY);
+        if span.is_empty() {
+            return;
+        }
+        let to = std::mem::take(&mut self.run.to);
+        for &id in &to {
+            if Some(id) == self.run.except {
+                continue;
+            }
+            if self
+                .links
+                .get(id)
+                .is_some_and(|l| l.wire.for_event_caps(self.run.relevant) == wire)
+            {
+                self.push_to(id, span);
+            }
+        }
+        self.run.to = to;
+    }
+
     /// Flushes between events when the arena has grown past [`ARENA_FLUSH`] (never inside
     /// one event: its spans are shared by its recipients).
     fn make_room(&mut self) {
         if self.outbox.arena_len() > ARENA_FLUSH {
+            self.end_run();
             super::output::flush_links(
                 self.outbox,
                 self.links,
@@ -126,10 +195,12 @@ impl Deliver<'_> {
 
     /// Queues `span` for `link`, unless it is being dropped for falling behind; drops it when
     /// it falls too far behind.
-    fn queue(&mut self, id: ClientId, span: Span) {
+    /// True if it was queued to a link and counted as a delivery.
+    fn queue(&mut self, id: ClientId, span: Span) -> bool {
         if span.is_empty() {
-            return;
+            return false;
         }
+        self.end_run();
         if let Some((held_for, held)) = &mut self.capture {
             if *held_for == id {
                 // Held as lines: framed again, with the label, when released.
@@ -140,25 +211,33 @@ impl Deliver<'_> {
                     }
                     _ => held.extend_from_slice(bytes),
                 }
-                return;
+                return false;
             }
         }
-        let Some(link) = self.links.get_mut(id) else {
-            return;
-        };
-        if matches!(link.closing(), Some(CloseReason::SendqExceeded { .. })) {
-            return;
-        }
-        self.outbox.push(&mut link.out, id, span);
-        if self.actor != Some(id) {
+        let counted = self.push_to(id, span) && self.actor != Some(id);
+        if counted {
             *self.work += 1;
             self.metrics.deliveries += 1;
         }
+        counted
+    }
+
+    /// Queues `span` for `id` unless it is gone or being dropped for falling behind; drops it
+    /// when it falls too far behind. False if nothing was queued.
+    fn push_to(&mut self, id: ClientId, span: Span) -> bool {
+        let Some(link) = self.links.get_mut(id) else {
+            return false;
+        };
+        if matches!(link.closing(), Some(CloseReason::SendqExceeded { .. })) {
+            return false;
+        }
+        self.outbox.push(&mut link.out, id, span);
         if link.out.backlog() > 0 {
             if let Some(reason) = link.sendq_verdict(self.sendq, self.now) {
                 mark_close(link, id, self.closing, reason);
             }
         }
+        true
     }
 }
 
@@ -208,7 +287,35 @@ impl Sink for Deliver<'_> {
 
     fn many(&mut self, to: &[ClientId], except: Option<ClientId>, event: &Event<'_>) {
         self.make_room();
+        let relevant = crate::proto::irc::caps::relevant(event);
+        let (srv, now) = (self.server_name, self.unix_ms);
+        let next = match self.capture {
+            None => self.run.continues(to, except, self.actor, relevant),
+            Some(_) => None,
+        };
+        let mut first = None;
+        if let Some(wire) = next {
+            let span = self.encode_for(wire, |out| front::encode(wire, event, "", srv, now, out));
+            if self.run.encoded.is_followed_by(span) {
+                // The run goes on: counted now (the flood limit charges the sender's line for
+                // what it caused), queued when the run ends.
+                self.run.encoded = self.run.encoded.joined(span);
+                self.run.waiting = self.run.waiting.joined(span);
+                *self.work += self.run.counted;
+                self.metrics.deliveries += self.run.counted;
+                return;
+            }
+            first = Some((wire, span));
+        }
+        self.end_run();
         let mut made = Encodings::new();
+        if let Some((wire, span)) = first {
+            made.put(wire, span);
+        }
+        // One wire among all recipients (and no capture) lets a run start with this event.
+        let mut shared: Option<(Wire, Span)> = None;
+        let mut one_wire = self.capture.is_none();
+        let mut counted = 0;
         for &id in to {
             if Some(id) == except {
                 continue;
@@ -219,14 +326,31 @@ impl Sink for Deliver<'_> {
             let span = match made.get(wire) {
                 Some(span) => span,
                 None => {
-                    let (srv, now) = (self.server_name, self.unix_ms);
                     let span =
                         self.encode_for(wire, |out| front::encode(wire, event, "", srv, now, out));
                     made.put(wire, span);
                     span
                 }
             };
-            self.queue(id, span);
+            match shared {
+                None => shared = Some((wire, span)),
+                Some((w, _)) if w != wire => one_wire = false,
+                Some(_) => {}
+            }
+            if self.queue(id, span) {
+                counted += 1;
+            }
+        }
+        if let (true, Some((wire, span))) = (one_wire, shared) {
+            self.run.to.clear();
+            self.run.to.extend_from_slice(to);
+            self.run.except = except;
+            self.run.actor = self.actor;
+            self.run.relevant = relevant;
+            self.run.wire = Some(wire);
+            self.run.encoded = span;
+            self.run.waiting = Span::EMPTY;
+            self.run.counted = counted;
         }
     }
 
@@ -286,6 +410,7 @@ impl Output for Deliver<'_> {
     }
 
     fn set_caps(&mut self, id: ClientId, caps: u32) {
+        self.end_run();
         if let Some(link) = self.links.get_mut(id) {
             link.wire.caps = caps;
         }
@@ -306,6 +431,7 @@ impl Output for Deliver<'_> {
     }
 
     fn capture(&mut self, id: ClientId) {
+        self.end_run();
         self.capture = Some((id, Vec::new()));
     }
 

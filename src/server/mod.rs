@@ -74,6 +74,7 @@ macro_rules! deliver_to {
             store: &mut $s.store,
             asks: &mut $s.asks,
             net: $s.net_out.as_mut(),
+            run: &mut $s.run,
         }
     };
 }
@@ -172,6 +173,8 @@ pub struct Server {
     work: u64,
     /// Lines for WebSocket wires before they are framed.
     frame_scratch: Vec<u8>,
+    /// Room events waiting to be queued together (see `deliver::Run`).
+    run: deliver::Run,
     /// One read buffer for all connections: input is parsed where it lands.
     scratch: Vec<u8>,
     dirty: Vec<ClientId>,
@@ -320,6 +323,7 @@ impl Server {
             sendq,
             work: 0,
             frame_scratch: Vec::new(),
+            run: deliver::Run::default(),
             scratch: vec![0; config::READ_BUDGET],
             dirty: Vec::new(),
             closing: Vec::new(),
@@ -657,6 +661,8 @@ impl Server {
                 let mut out = deliver_to!(self, None);
                 session.closed(&ctx, &mut self.hub, &mut out);
             }
+            // A run still holding events for this slot must not reach its next owner.
+            deliver_to!(self, None).end_run();
             let mut link = self.links.remove(id);
             if link.ws.as_ref().is_some_and(|ws| !ws.close_sent) {
                 // A WebSocket says goodbye with a close frame (the front end's own goodbye,

@@ -87,6 +87,7 @@ impl Server {
     }
 
     pub(super) fn flush(&mut self) {
+        deliver_to!(self, None).end_run();
         flush_links(
             &mut self.outbox,
             &mut self.links,
