@@ -47,6 +47,10 @@ pub struct Deliver<'a> {
     pub(super) asks: &'a mut Vec<(ClientId, u64, front::ServerAsk)>,
     /// On a network: what the hub told the other nodes this pass, sent at its end.
     pub(super) net: Option<&'a mut crate::network::NetOut>,
+    /// The file thread (FILEHOST), if uploads are stored.
+    pub(super) disk: Option<&'a crate::filehost::Disk>,
+    /// Connections to tell when their output has drained.
+    pub(super) feeding: &'a mut Vec<ClientId>,
 }
 
 /// Encodings made for one event, by wire; an event seldom has more than a few variants.
@@ -343,6 +347,19 @@ impl Output for Deliver<'_> {
         n: usize,
     ) -> Option<Vec<crate::store::HistoryMessage>> {
         self.history.window_lines(room_key, n)
+    }
+
+    fn disk(&mut self, id: ClientId, job: crate::filehost::Job) -> bool {
+        let (Some(disk), Some(link)) = (self.disk, self.links.get(id)) else {
+            return false;
+        };
+        disk.send(Some((id, link.serial)), job).is_ok()
+    }
+
+    fn when_drained(&mut self, id: ClientId) {
+        if !self.feeding.contains(&id) {
+            self.feeding.push(id);
+        }
     }
 
     fn store_write(&mut self, write: crate::store::Write) {
