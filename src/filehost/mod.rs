@@ -53,7 +53,11 @@ pub enum Job {
     /// The upload stopped before its end: its `.part` goes. No answer.
     Abort { token: u128 },
     /// `len` bytes of a stored file from `offset`; answered [`Done::Chunk`].
-    Read { token: u128, offset: u64, len: usize },
+    Read {
+        token: u128,
+        offset: u64,
+        len: usize,
+    },
     /// The file expired. No answer.
     Delete { token: u128 },
 }

@@ -38,10 +38,17 @@ pub struct HostLimits {
 /// Why an upload may not start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostRefusal {
-    TooLarge { max: u64 },
+    TooLarge {
+        max: u64,
+    },
     /// The server's storage is full.
-    Full { total: u64 },
-    OverQuota { quota: u64, used: u64 },
+    Full {
+        total: u64,
+    },
+    OverQuota {
+        quota: u64,
+        used: u64,
+    },
     /// Too many uploads under way.
     Busy,
 }
@@ -232,7 +239,11 @@ mod tests {
     #[test]
     fn expiry_frees_room_soonest_first() {
         let mut h = Hosted::default();
-        h.load(vec![file(1, "a", 10, 30), file(2, "a", 20, 10), file(3, "b", 5, 20)]);
+        h.load(vec![
+            file(1, "a", 10, 30),
+            file(2, "a", 20, 10),
+            file(3, "b", 5, 20),
+        ]);
         assert_eq!(h.used_by("a"), 30);
         assert_eq!(h.next_expiry(), Some(10));
         assert_eq!(h.take_expired(9), Vec::<u128>::new());

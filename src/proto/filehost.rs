@@ -249,9 +249,21 @@ mod tests {
     #[test]
     fn disposition_names() {
         let d = parse_disposition(b"attachment; filename=\"a \\\"b\\\".txt\"");
-        assert_eq!(d, Disposition { inline: false, name: Some("a \"b\".txt".into()) });
+        assert_eq!(
+            d,
+            Disposition {
+                inline: false,
+                name: Some("a \"b\".txt".into())
+            }
+        );
         let d = parse_disposition(b"inline; filename=plain.png");
-        assert_eq!(d, Disposition { inline: true, name: Some("plain.png".into()) });
+        assert_eq!(
+            d,
+            Disposition {
+                inline: true,
+                name: Some("plain.png".into())
+            }
+        );
         // filename* wins, wherever it stands.
         let d = parse_disposition(
             b"attachment; filename*=UTF-8''r%C3%B8d%20gr%C3%B8d.txt; filename=\"rod.txt\"",
@@ -263,9 +275,17 @@ mod tests {
         assert_eq!(parse_disposition(b"attachment; filename=\"..\"").name, None);
         assert_eq!(parse_disposition(b"attachment").name, None);
         assert_eq!(parse_disposition(b"attachment; filename=\"open").name, None);
-        assert_eq!(parse_disposition(b"attachment; filename*=ISO-8859-1''x").name, None);
+        assert_eq!(
+            parse_disposition(b"attachment; filename*=ISO-8859-1''x").name,
+            None
+        );
         assert_eq!(parse_disposition(b"\xff").name, None);
-        assert_eq!(parse_disposition(b"attachment; ;; filename=x").name.as_deref(), Some("x"));
+        assert_eq!(
+            parse_disposition(b"attachment; ;; filename=x")
+                .name
+                .as_deref(),
+            Some("x")
+        );
     }
 
     #[test]

@@ -779,7 +779,10 @@ impl IrcSession {
                 return;
             }
             "VERSION" | "TIME" | "ADMIN" | "INFO" | "LINKS" | "STATS" | "HELP" | "HELPOP" => {
-                let tokens = isupport_tokens(hub.name_rules().casemapping(), hub.filehost_url().as_deref());
+                let tokens = isupport_tokens(
+                    hub.name_rules().casemapping(),
+                    hub.filehost_url().as_deref(),
+                );
                 let about = info::About {
                     srv,
                     description: &cfg.server_info,
@@ -1159,7 +1162,10 @@ impl IrcSession {
         self.nick = None;
         self.user = None;
         let version = env!("CARGO_PKG_VERSION");
-        let tokens = isupport_tokens(hub.name_rules().casemapping(), hub.filehost_url().as_deref());
+        let tokens = isupport_tokens(
+            hub.name_rules().casemapping(),
+            hub.filehost_url().as_deref(),
+        );
         out.raw(id, |b| {
             let n =
                 |b: &mut Vec<u8>, code, params: &[&str]| write_numeric(b, srv, code, &nick, params);

@@ -29,8 +29,8 @@ use crate::filehost::{self, Done as DiskDone, Job as DiskJob};
 use crate::hub::{HostLimits, HostRefusal, HostedFile, Hub, LinkRefusal, TokenFor};
 use crate::proto::filehost::{self as fh, Credentials};
 use crate::proto::http::{self, HeadScan, Limits, Request, ResponseHead, Status};
-use crate::store::{AccountError, CallResult};
 use crate::proto::ws::{self, Subprotocol};
+use crate::store::{AccountError, CallResult};
 
 /// The page, with its script and style: one file, nothing fetched from elsewhere.
 pub const PAGE: &str = include_str!("client.html");
@@ -350,7 +350,10 @@ impl Http {
                 self.serve(ctx, req, token, hub, out);
                 Flow::Lines
             }
-            (_, [] | ["index.html"] | ["f", ..] | ["u", ..] | ["ws"] | ["upload"] | ["file", ..]) => {
+            (
+                _,
+                [] | ["index.html"] | ["f", ..] | ["u", ..] | ["ws"] | ["upload"] | ["file", ..],
+            ) => {
                 let allow = match segments.first() {
                     Some(&"u") => "GET, HEAD, POST",
                     Some(&"upload") => "OPTIONS, POST",
@@ -641,7 +644,14 @@ impl Http {
     fn preflight(&mut self, ctx: &Ctx<'_>, req: &Request<'_>, hub: &Hub, out: &mut impl Output) {
         if hub.filehost_url().is_none() {
             let close = !req.keep_alive || req.content_length > 0;
-            answer(ctx, out, Status::NOT_FOUND, "uploads are off here", close, &[]);
+            answer(
+                ctx,
+                out,
+                Status::NOT_FOUND,
+                "uploads are off here",
+                close,
+                &[],
+            );
             if close {
                 self.state = State::Done;
             }
@@ -699,7 +709,14 @@ impl Http {
     ) -> Flow {
         let cors = cors_origin(ctx.cfg, req);
         if hub.filehost_url().is_none() {
-            return self.refuse_upload(ctx, cors, Status::NOT_FOUND, "uploads are off here", &[], out);
+            return self.refuse_upload(
+                ctx,
+                cors,
+                Status::NOT_FOUND,
+                "uploads are off here",
+                &[],
+                out,
+            );
         }
         if req.origin.is_some() && cors.is_none() {
             let detail = "this page's origin may not upload here (see --web-origin)";
@@ -719,14 +736,28 @@ impl Http {
         let credentials = match req.header("authorization").map(fh::parse_authorization) {
             None => {
                 let detail = "log in: send your account name and password (HTTP Basic)";
-                return self.refuse_upload(ctx, cors, Status::UNAUTHORIZED, detail, &challenge, out);
+                return self.refuse_upload(
+                    ctx,
+                    cors,
+                    Status::UNAUTHORIZED,
+                    detail,
+                    &challenge,
+                    out,
+                );
             }
             Some(Err(why)) => {
                 return self.refuse_upload(ctx, cors, Status::UNAUTHORIZED, why, &challenge, out)
             }
             Some(Ok(Credentials::Bearer(_))) => {
                 let detail = "only Basic credentials (account name and password) are accepted";
-                return self.refuse_upload(ctx, cors, Status::UNAUTHORIZED, detail, &challenge, out);
+                return self.refuse_upload(
+                    ctx,
+                    cors,
+                    Status::UNAUTHORIZED,
+                    detail,
+                    &challenge,
+                    out,
+                );
             }
             Some(Ok(Credentials::Basic { user, password })) => (user, password),
         };
@@ -913,7 +944,12 @@ impl Http {
         };
         if up.reserved {
             hub.hosted_mut().unreserve(&up.file.account, up.file.size);
-            out.disk(ctx.id, DiskJob::Abort { token: up.file.token });
+            out.disk(
+                ctx.id,
+                DiskJob::Abort {
+                    token: up.file.token,
+                },
+            );
         }
         let status = if why.contains("busy") {
             Status::SERVICE_UNAVAILABLE
