@@ -1354,6 +1354,19 @@ mod tests {
     use crate::front::Proto;
 
     #[test]
+    fn filehost_tokens_only_with_a_url_and_escaped() {
+        let none = isupport_tokens("ascii", None);
+        assert!(!none.iter().any(|t| t.contains("FILEHOST")));
+        let some = isupport_tokens("ascii", Some("https://h.example/upload?a=b c\\d"));
+        let want = "https://h.example/upload?a\\x3Db\\x20c\\x5Cd";
+        assert!(
+            some.contains(&format!("soju.im/FILEHOST={want}")),
+            "{some:?}"
+        );
+        assert!(some.contains(&format!("draft/FILEHOST={want}")), "{some:?}");
+    }
+
+    #[test]
     fn helpers() {
         let mut buf = [0u8; 16];
         assert_eq!(upper("privMsg", &mut buf), "PRIVMSG");
