@@ -82,7 +82,6 @@ enum State {
 struct HostedUpload {
     /// The file as it will be stored (its token once the account is known).
     file: HostedFile,
-    password: String,
     expect_continue: bool,
     /// The page origin allowed to read the answer (CORS), if a browser sent one.
     cors: Option<Box<str>>,
@@ -776,7 +775,8 @@ impl Http {
             .header("content-disposition")
             .map(fh::parse_disposition)
             .unwrap_or_default();
-        let created = ctx.clock.unix_secs();
+        // Rounded up: a file lives at least the expiry, never a fraction of a second less.
+        let created = ctx.clock.unix_ms.div_ceil(1000);
         self.hosted = Some(Box::new(HostedUpload {
             file: HostedFile {
                 token: 0,
@@ -788,7 +788,6 @@ impl Http {
                 created,
                 expires: created.saturating_add(ctx.cfg.filehost_expiry.as_secs()),
             },
-            password: password.clone(),
             expect_continue: req.expect_continue,
             cors: cors.map(Into::into),
             reserved: false,
@@ -834,7 +833,6 @@ impl Http {
         let cors = up.cors.clone();
         let cors = cors.as_deref();
         let key = up.file.account.clone();
-        up.password.clear();
         let challenge = [("WWW-Authenticate", CHALLENGE)];
         match result {
             CallResult::Login(Ok(_)) => hub.login_succeeded(&key),
