@@ -352,7 +352,14 @@ fn quota_per_account_and_the_total_cap() {
     let dir = TempDir::new("quota");
     let d = start(
         &dir,
-        &["--filehost-quota", "1000", "--filehost-total", "1500"],
+        &[
+            "--filehost-quota",
+            "1000",
+            "--filehost-total",
+            "1500",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
     );
     let _a = registered(&d, "alice", "sesame");
     let _b = registered(&d, "bob", "hunter22");
@@ -378,6 +385,15 @@ fn quota_per_account_and_the_total_cap() {
     let r = upload(web(&d), "carol", "letmein", "e", &pattern(100));
     assert_eq!(r.status, 507, "{r:?}");
     assert!(r.text().contains("is full"), "{r:?}");
+    let metrics = get(d.addr("metrics"), "GET", "/metrics").text();
+    assert!(
+        metrics.contains("\nsnak_uploads_stored_files 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nsnak_uploads_stored_bytes 1500\n"),
+        "{metrics}"
+    );
 }
 
 /// Waits until `path` answers 404.
