@@ -555,3 +555,43 @@ fn a_large_upload_streams_through_the_file_thread() {
     let got = get(web(&d), "GET", path_of(r.header("Location").unwrap()));
     assert!(got.body == body, "the bytes differ");
 }
+
+/// A stock HTTP client: Python's urllib answers the 401 challenge with Basic credentials by
+/// itself (see tests/filehost/urllib_upload.py).
+#[test]
+fn a_stock_client_answers_the_challenge_and_uploads() {
+    let Some(python) = common::test_python("urllib.request") else {
+        return common::skip("no python3 with urllib (the standard library)");
+    };
+    let dir = TempDir::new("urllib");
+    let d = start(&dir, &[]);
+    let _a = registered(&d, "alice", "sesame");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/filehost/urllib_upload.py"
+    );
+    let url = format!("http://{}/upload", web(&d));
+    let out = std::process::Command::new(python)
+        .args([script, &url, "alice", "sesame"])
+        .output()
+        .expect("run the urllib client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prefix = format!("location http://{}/file/", web(&d));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "status 201", "{text}");
+    assert!(
+        lines[1].starts_with(&prefix) && lines[1].ends_with("/caf%C3%A9.bin"),
+        "{text}"
+    );
+    assert_eq!(lines[2], "type application/x-test");
+    assert_eq!(
+        lines[3],
+        "disposition attachment; filename=\"caf_.bin\"; filename*=UTF-8''caf%C3%A9.bin"
+    );
+    assert_eq!(&lines[4..], ["length 256000", "same True"], "{text}");
+}
