@@ -41,7 +41,8 @@ pub const SEND_PAGE: &str = include_str!("send.html");
 pub const IDLE_DEADLINE: Duration = Duration::from_secs(60);
 /// How often a download in progress looks whether its transfer is still on.
 const DOWNLOAD_CHECK: Duration = Duration::from_secs(1);
-/// A FILEHOST upload whose client sends nothing for this long is dropped.
+/// A FILEHOST upload whose client sends nothing for this long is dropped, and so is a
+/// download whose reader takes nothing.
 pub const UPLOAD_IDLE: Duration = Duration::from_secs(60);
 /// FILEHOST uploads under way at once, on the whole server (more get `503`).
 pub const MAX_UPLOADS: usize = 32;
@@ -71,8 +72,14 @@ enum State {
     Authorizing,
     /// A FILEHOST upload's bytes go to the file thread (see [`Http::hosted`]).
     Storing,
-    /// A stored file goes out a chunk at a time: `sent` of `size` bytes so far.
-    Serving { token: u128, sent: u64, size: u64 },
+    /// A stored file goes out a chunk at a time: `sent` of `size` bytes so far, the last
+    /// chunk at `last`.
+    Serving {
+        token: u128,
+        sent: u64,
+        size: u64,
+        last: Instant,
+    },
     /// The answer is out; the connection closes.
     Done,
 }
@@ -999,13 +1006,18 @@ impl Http {
             token: file.token,
             sent: 0,
             size: file.size,
+            last: ctx.clock.mono,
         };
+        out.wake_at(ctx.id, ctx.clock.mono + UPLOAD_IDLE);
         self.read_next(ctx, out);
     }
 
     /// Asks the file thread for the next chunk of the file being served.
     fn read_next(&mut self, ctx: &Ctx<'_>, out: &mut impl Output) {
-        let State::Serving { token, sent, size } = self.state else {
+        let State::Serving {
+            token, sent, size, ..
+        } = self.state
+        else {
             return;
         };
         let len = (size - sent).min(filehost::READ_CHUNK as u64) as usize;
@@ -1057,13 +1069,23 @@ impl Http {
             (State::Storing, DiskDone::Stored(Err(why))) => {
                 self.upload_failed(ctx, &why, hub, out);
             }
-            (State::Serving { token, sent, size }, DiskDone::Chunk(Ok(bytes))) => {
+            (
+                State::Serving {
+                    token, sent, size, ..
+                },
+                DiskDone::Chunk(Ok(bytes)),
+            ) => {
                 let sent = sent + bytes.len() as u64;
                 out.raw(ctx.id, |b| b.extend_from_slice(&bytes));
                 if sent >= size {
                     self.finish(ctx, out);
                 } else {
-                    self.state = State::Serving { token, sent, size };
+                    self.state = State::Serving {
+                        token,
+                        sent,
+                        size,
+                        last: ctx.clock.mono,
+                    };
                     out.when_drained(ctx.id);
                 }
             }
@@ -1158,7 +1180,12 @@ impl Http {
                     out.wake_at(ctx.id, last + UPLOAD_IDLE);
                 }
             }
-            State::Upload { .. } | State::Authorizing | State::Serving { .. } | State::Done => {}
+            State::Serving { last, .. } if now >= last + UPLOAD_IDLE => {
+                // A reader that took nothing for this long is not coming back.
+                self.finish(ctx, out);
+            }
+            State::Serving { last, .. } => out.wake_at(ctx.id, last + UPLOAD_IDLE),
+            State::Upload { .. } | State::Authorizing | State::Done => {}
         }
     }
 
