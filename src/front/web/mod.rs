@@ -3,7 +3,7 @@
 //! native protocol (`snak.native`), and carries files through links: a recipient's download
 //! (`GET /f/TOKEN`, which accepts the offer) and a sender's upload (`PUT /f/TOKEN`), plus an
 //! upload page for users whose protocol cannot send files (`/u/TOKEN`, for IRC users); and
-//! FILEHOST uploads, which are stored (see [`hosted`]).
+//! FILEHOST uploads, which are stored (see `hosted.rs`).
 //!
 //! Routes:
 //!
