@@ -595,3 +595,53 @@ fn a_stock_client_answers_the_challenge_and_uploads() {
     );
     assert_eq!(&lines[4..], ["length 256000", "same True"], "{text}");
 }
+
+/// An upload cut short keeps nothing: its `.part` goes and its room is free again.
+#[test]
+fn an_upload_cut_short_keeps_nothing() {
+    let dir = TempDir::new("cut");
+    let d = start(&dir, &["--filehost-quota", "1000"]);
+    let _a = registered(&d, "alice", "sesame");
+    let mut s = TcpStream::connect(web(&d)).unwrap();
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: 900\r\nExpect: 100-continue\r\n\r\n",
+        basic("alice", "sesame")
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    // 100 Continue: the account is known and the room taken; then a part of the body.
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut cont = [0u8; 25];
+    s.read_exact(&mut cont).unwrap();
+    assert_eq!(&cont, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(&pattern(300)).unwrap();
+    // While it is under way, the room is taken.
+    let r = upload(web(&d), "alice", "sesame", "b", &pattern(900));
+    assert_eq!(r.status, 413, "{r:?}");
+    drop(s);
+    let until = Instant::now() + WAIT;
+    let link = loop {
+        let r = upload(web(&d), "alice", "sesame", "c", &pattern(900));
+        if r.status == 201 {
+            break r.header("Location").unwrap().to_string();
+        }
+        assert_eq!(r.status, 413, "{r:?}");
+        assert!(
+            Instant::now() < until,
+            "the cut upload's room was not given back"
+        );
+    };
+    let token = &path_of(&link)["/file/".len()..][..32];
+    let until = Instant::now() + WAIT;
+    loop {
+        let mut names: Vec<String> = std::fs::read_dir(dir.uploads())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        if names == [format!("{token}.data"), format!("{token}.meta")] {
+            break;
+        }
+        assert!(Instant::now() < until, "left on disk: {names:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
