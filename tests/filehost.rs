@@ -645,3 +645,38 @@ fn an_upload_cut_short_keeps_nothing() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Uploads under way at once are bounded server-wide: past 32, `503` with `Retry-After`.
+#[test]
+fn too_many_uploads_at_once_get_503() {
+    let dir = TempDir::new("busy");
+    let d = start(&dir, &[]);
+    let _a = registered(&d, "alice", "sesame");
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n",
+        basic("alice", "sesame")
+    );
+    // Each of these has its room once it hears 100 Continue, and holds it while open.
+    let mut open: Vec<TcpStream> = (0..32)
+        .map(|_| {
+            let mut s = TcpStream::connect(web(&d)).unwrap();
+            s.write_all(head.as_bytes()).unwrap();
+            s.set_read_timeout(Some(WAIT)).unwrap();
+            let mut cont = [0u8; 25];
+            s.read_exact(&mut cont).unwrap();
+            assert_eq!(&cont, b"HTTP/1.1 100 Continue\r\n\r\n");
+            s
+        })
+        .collect();
+    let r = upload(web(&d), "alice", "sesame", "x", b"0123456789");
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.header("Retry-After"), Some("10"));
+    // One finishes (the 31 others still open): the next may start.
+    let mut first = open.remove(0);
+    first.write_all(b"0123456789").unwrap();
+    assert_eq!(read_response(&mut first, false).status, 201);
+    assert_eq!(
+        upload(web(&d), "alice", "sesame", "y", b"0123456789").status,
+        201
+    );
+}
