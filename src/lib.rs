@@ -26,6 +26,8 @@
 //! - [`bus`]: a NATS client the loop owns (one more non-blocking connection on its poll).
 //! - [`store`]: what survives a restart (accounts, registered rooms, history) in SQLite on a
 //!   thread of its own, behind a small interface; the loop never waits for the disk.
+//! - [`filehost`]: files uploaded for FILEHOST clients, on disk under the data directory, by
+//!   a thread of its own that writes uploads and reads downloads a chunk at a time.
 //! - [`auth`]: password hashing and SASL (PLAIN, SCRAM-SHA-256, EXTERNAL), pure state machines.
 //! - [`clock`]: the time, read once per loop pass and passed down.
 //! - [`config`]: one table of every option and its default, from which the command line, the
@@ -36,6 +38,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod event;
+pub mod filehost;
 pub mod front;
 pub mod hub;
 pub mod limits;

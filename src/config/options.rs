@@ -319,6 +319,43 @@ options! {
         help: "the address file links point to, e.g. https://chat.example.org \
                (default: the first web listener's)",
     },
+    /// The largest file a FILEHOST upload may be; 0: uploads are off.
+    filehost_max_size: u64 {
+        flag: "--filehost-max-size BYTES",
+        key: "filehost.max_size",
+        kind: Num::at_least(0),
+        reload: Live,
+        default: 25 << 20,
+        help: "largest file IRC clients may upload (FILEHOST, stored under --data-dir; \
+               0: no uploads)",
+    },
+    /// All stored uploads together at most.
+    filehost_total: u64 {
+        flag: "--filehost-total BYTES",
+        key: "filehost.total",
+        kind: Num::at_least(0),
+        reload: Live,
+        default: 1 << 30,
+        help: "most bytes of uploads stored at once, everyone's together",
+    },
+    /// One account's stored uploads together at most.
+    filehost_quota: u64 {
+        flag: "--filehost-quota BYTES",
+        key: "filehost.quota",
+        kind: Num::at_least(0),
+        reload: Live,
+        default: 100 << 20,
+        help: "most bytes of uploads one account may have stored at once",
+    },
+    /// How long an upload is kept.
+    filehost_expiry: Duration {
+        flag: "--filehost-expiry-secs SECS",
+        key: "filehost.expiry_secs",
+        kind: Secs { min: 1, max: 366 * DAY },
+        reload: Live,
+        default: Duration::from_secs(DAY),
+        help: "uploads are deleted this long after they were made",
+    },
     /// Lines of a room's history a joiner gets.
     history_on_join: usize {
         flag: "--history-on-join N",

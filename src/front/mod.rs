@@ -239,6 +239,17 @@ pub trait Output: Sink {
     /// Hands `job` off the loop (the store, a password check); its answer comes back to
     /// `id`'s front end through [`Session::answer`] with `tag`.
     fn submit(&mut self, id: ClientId, tag: u32, job: Job);
+    /// Hands `job` to the file thread (FILEHOST uploads and downloads); its answer comes
+    /// back to `id`'s front end through [`Session::disk`]. False if it could not be queued
+    /// (no file thread, or its queue is full).
+    fn disk(&mut self, id: ClientId, job: crate::filehost::Job) -> bool {
+        let _ = (id, job);
+        false
+    }
+    /// Calls [`Session::drained`] for `id` once what is queued for it is mostly written.
+    fn when_drained(&mut self, id: ClientId) {
+        let _ = id;
+    }
     /// Queues a write for the store that nobody waits for (a certificate forgotten).
     fn store_write(&mut self, write: crate::store::Write);
     /// Asks the server itself for something only it has (a reload, its figures), for a
@@ -342,7 +353,7 @@ impl Session {
         match self {
             Session::Native(s) => s.waits(),
             Session::Irc(s) => s.waits(),
-            Session::Web(_) => false,
+            Session::Web(s) => s.waits(),
         }
     }
 
@@ -450,7 +461,27 @@ impl Session {
         match self {
             Session::Native(s) => s.answer(ctx, tag, answer, hub, out),
             Session::Irc(s) => s.answer(ctx, tag, answer, hub, out),
-            Session::Web(_) => {}
+            Session::Web(s) => s.answer(ctx, tag, answer, hub, out),
+        }
+    }
+
+    /// The file thread's answer to a job handed off with [`Output::disk`].
+    pub fn disk(
+        &mut self,
+        ctx: &Ctx<'_>,
+        done: crate::filehost::Done,
+        hub: &mut Hub,
+        out: &mut impl Output,
+    ) {
+        if let Session::Web(s) = self {
+            s.disk(ctx, done, hub, out);
+        }
+    }
+
+    /// What was queued for the connection is mostly written (see [`Output::when_drained`]).
+    pub fn drained(&mut self, ctx: &Ctx<'_>, out: &mut impl Output) {
+        if let Session::Web(s) = self {
+            s.drained(ctx, out);
         }
     }
 

@@ -46,10 +46,14 @@ impl Hub {
     }
 
     /// A fresh token, never 0 (0 means none).
-    fn new_token(&mut self) -> u128 {
+    pub(super) fn new_token(&mut self) -> u128 {
         loop {
             let t = (self.token_source)();
-            if t != 0 && !self.tokens.contains_key(&t) && !self.send_pages.contains_key(&t) {
+            if t != 0
+                && !self.tokens.contains_key(&t)
+                && !self.send_pages.contains_key(&t)
+                && !self.hosted.contains(t)
+            {
                 return t;
             }
         }

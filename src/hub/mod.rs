@@ -36,11 +36,13 @@ use crate::names::{NameKeys, NameRules};
 
 pub mod accounts;
 mod files;
+pub mod hosted;
 mod kept;
 pub mod masks;
 pub mod registry;
 
 pub use files::{LinkRefusal, Opened};
+pub use hosted::{HostLimits, HostRefusal, Hosted, HostedFile};
 pub use kept::{Kept, KeptKind, KeptTo, Party, RoomRef};
 pub use registry::{RoomRecordChange, RoomRegistration, RoomRequest, SavedBan, SavedTopic};
 mod messages;
@@ -557,6 +559,10 @@ pub struct Hub {
     accounts: accounts::Accounts,
     /// Registered rooms.
     registry: registry::Registry,
+    /// Files stored for FILEHOST uploads (the bytes are on disk).
+    hosted: Hosted,
+    /// Whether this server stores uploads (a data directory, and not turned off).
+    filehost: bool,
 }
 
 impl Hub {
@@ -602,6 +608,8 @@ impl Hub {
             net: None,
             accounts: accounts::Accounts::default(),
             registry: registry::Registry::default(),
+            hosted: Hosted::default(),
+            filehost: false,
         }
     }
 
@@ -655,6 +663,36 @@ impl Hub {
     /// File links point here (`http://HOST:PORT`); with none, only native users get files.
     pub fn set_files_url(&mut self, url: Option<&str>) {
         self.files_url = url.map(|u| u.trim_end_matches('/').into());
+    }
+
+    /// Whether uploads are stored here (FILEHOST): the server says so once its file thread
+    /// runs.
+    pub fn set_filehost(&mut self, on: bool) {
+        self.filehost = on;
+    }
+
+    /// Where FILEHOST clients upload (`http://HOST:PORT/upload`), if uploads are stored.
+    pub fn filehost_url(&self) -> Option<String> {
+        let base = self.files_url.as_deref().filter(|_| self.filehost)?;
+        Some(format!("{base}/upload"))
+    }
+
+    /// Where file links point (`http://HOST:PORT`), if anywhere.
+    pub fn files_url(&self) -> Option<&str> {
+        self.files_url.as_deref()
+    }
+
+    pub fn hosted(&self) -> &Hosted {
+        &self.hosted
+    }
+
+    pub fn hosted_mut(&mut self) -> &mut Hosted {
+        &mut self.hosted
+    }
+
+    /// A fresh token for a stored file.
+    pub fn new_hosted_token(&mut self) -> u128 {
+        self.new_token()
     }
 
     /// Where unguessable link tokens come from.

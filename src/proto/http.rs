@@ -135,24 +135,29 @@ impl Status {
     pub const CONTINUE: Status = Status::new(100, "Continue");
     pub const SWITCHING_PROTOCOLS: Status = Status::new(101, "Switching Protocols");
     pub const OK: Status = Status::new(200, "OK");
+    pub const CREATED: Status = Status::new(201, "Created");
     pub const NO_CONTENT: Status = Status::new(204, "No Content");
     pub const NOT_MODIFIED: Status = Status::new(304, "Not Modified");
     pub const BAD_REQUEST: Status = Status::new(400, "Bad Request");
+    pub const UNAUTHORIZED: Status = Status::new(401, "Unauthorized");
     pub const FORBIDDEN: Status = Status::new(403, "Forbidden");
     pub const NOT_FOUND: Status = Status::new(404, "Not Found");
     pub const METHOD_NOT_ALLOWED: Status = Status::new(405, "Method Not Allowed");
     pub const REQUEST_TIMEOUT: Status = Status::new(408, "Request Timeout");
     pub const CONFLICT: Status = Status::new(409, "Conflict");
     pub const GONE: Status = Status::new(410, "Gone");
+    pub const LENGTH_REQUIRED: Status = Status::new(411, "Length Required");
     pub const CONTENT_TOO_LARGE: Status = Status::new(413, "Content Too Large");
     pub const URI_TOO_LONG: Status = Status::new(414, "URI Too Long");
     pub const EXPECTATION_FAILED: Status = Status::new(417, "Expectation Failed");
     pub const UPGRADE_REQUIRED: Status = Status::new(426, "Upgrade Required");
+    pub const TOO_MANY_REQUESTS: Status = Status::new(429, "Too Many Requests");
     pub const HEADER_FIELDS_TOO_LARGE: Status = Status::new(431, "Request Header Fields Too Large");
     pub const INTERNAL_SERVER_ERROR: Status = Status::new(500, "Internal Server Error");
     pub const NOT_IMPLEMENTED: Status = Status::new(501, "Not Implemented");
     pub const SERVICE_UNAVAILABLE: Status = Status::new(503, "Service Unavailable");
     pub const VERSION_NOT_SUPPORTED: Status = Status::new(505, "HTTP Version Not Supported");
+    pub const INSUFFICIENT_STORAGE: Status = Status::new(507, "Insufficient Storage");
 
     pub const fn new(code: u16, reason: &'static str) -> Status {
         Status { code, reason }

@@ -1,5 +1,6 @@
 //! The codecs: pure functions from bytes to commands and from events to bytes.
 
+pub mod filehost;
 pub mod frame;
 pub mod history;
 pub mod http;

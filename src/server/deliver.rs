@@ -49,6 +49,10 @@ pub struct Deliver<'a> {
     pub(super) net: Option<&'a mut crate::network::NetOut>,
     /// Room events waiting to be queued together (see [`Run`]).
     pub(super) run: &'a mut Run,
+    /// The file thread (FILEHOST), if uploads are stored.
+    pub(super) disk: Option<&'a crate::filehost::Disk>,
+    /// Connections to tell when their output has drained.
+    pub(super) feeding: &'a mut Vec<ClientId>,
 }
 
 /// Consecutive events to the same recipients (a sender's burst of lines to one room), each
@@ -469,6 +473,19 @@ impl Output for Deliver<'_> {
         n: usize,
     ) -> Option<Vec<crate::store::HistoryMessage>> {
         self.history.window_lines(room_key, n)
+    }
+
+    fn disk(&mut self, id: ClientId, job: crate::filehost::Job) -> bool {
+        let (Some(disk), Some(link)) = (self.disk, self.links.get(id)) else {
+            return false;
+        };
+        disk.send(Some((id, link.serial)), job).is_ok()
+    }
+
+    fn when_drained(&mut self, id: ClientId) {
+        if !self.feeding.contains(&id) {
+            self.feeding.push(id);
+        }
     }
 
     fn store_write(&mut self, write: crate::store::Write) {

@@ -307,6 +307,7 @@ impl Server {
             .unwrap_or((data.len(), Flow::Lines));
         let progressed = used > 0 || flow != Flow::Lines;
         self.follow(id, Some(flow));
+        self.hold_if_waiting(id);
         progressed.then_some(used)
     }
 
@@ -409,10 +410,12 @@ impl Server {
     /// One line, an over-long line or a piece of a data frame.
     fn line_step(&mut self, id: ClientId, data: &[u8]) -> Option<usize> {
         let link = self.links.get_mut(id)?;
-        if link.held().is_some() && link.framing() == Framing::Lines {
+        let session = self.sessions.get(id).and_then(Option::as_ref)?;
+        // A held HTTP request's body waits too (its upload's account is being checked, or
+        // the file thread is behind); a native data frame goes on (it is no command).
+        if link.held().is_some() && (link.framing() == Framing::Lines || session.reads_stream()) {
             return None;
         }
-        let session = self.sessions.get(id).and_then(Option::as_ref)?;
         let limit = session.max_line(&self.cfg);
         let before = link.framing();
         let mut framing = before;
@@ -451,6 +454,8 @@ impl Server {
                 if let Some(link) = self.links.get_mut(id) {
                     link.set_paused_since(None);
                 }
+                // An upload whose writes are behind holds its input (HTTP FILEHOST).
+                self.hold_if_waiting(id);
             }
             None if used == 0 => return None,
             None => {}

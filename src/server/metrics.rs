@@ -319,6 +319,21 @@ impl Server {
             "File bytes forwarded.",
             &[("", m.file_bytes as f64)],
         );
+        let (stored_bytes, stored_files) = self.hub.hosted().totals();
+        metric(
+            &mut out,
+            "uploads_stored_files",
+            "gauge",
+            "FILEHOST uploads stored.",
+            &[("", stored_files as f64)],
+        );
+        metric(
+            &mut out,
+            "uploads_stored_bytes",
+            "gauge",
+            "Bytes of FILEHOST uploads stored or being uploaded.",
+            &[("", stored_bytes as f64)],
+        );
         metric(
             &mut out,
             "reloads_total",

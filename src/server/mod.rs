@@ -75,6 +75,8 @@ macro_rules! deliver_to {
             asks: &mut $s.asks,
             net: $s.net_out.as_mut(),
             run: &mut $s.run,
+            disk: $s.disk.as_ref(),
+            feeding: &mut $s.feeding,
         }
     };
 }
@@ -214,6 +216,12 @@ pub struct Server {
     net_paused: Vec<ClientId>,
     /// What is kept of messages, and the recent window joiners are replayed from.
     history: history::History,
+    /// The file thread for FILEHOST uploads (None: uploads are off).
+    disk: Option<crate::filehost::Disk>,
+    /// Connections serving a stored file, told when their output has drained.
+    feeding: Vec<ClientId>,
+    /// Deletions of expired files the file thread's queue had no room for.
+    disk_backlog: Vec<crate::filehost::Job>,
 }
 
 /// Jobs one connection may have out at once; more are answered "busy" at once.
@@ -306,6 +314,7 @@ impl Server {
             soft_for: cfg.sendq_soft_for,
         };
         hub.set_files_url(files_url(&cfg, &listeners).as_deref());
+        let disk = open_disk(&cfg, &waker, &mut hub)?;
         let (network, net_out) = network::start(&cfg, &poll, BUS, &mut hub)?;
         let irc_tls_port = irc_tls_port(&listeners);
         Ok(Server {
@@ -348,6 +357,9 @@ impl Server {
             net_out,
             net_paused: Vec::new(),
             history,
+            disk,
+            feeding: Vec::new(),
+            disk_backlog: Vec::new(),
         })
     }
 
@@ -407,6 +419,16 @@ impl Server {
     /// Results of work done off the loop: applied here, at one point of the pass, to the
     /// connection that asked (if it is still the same connection).
     fn drain_off_loop(&mut self) {
+        while let Some(((id, serial), done)) = self.disk.as_ref().and_then(|d| d.next()) {
+            let live = self
+                .links
+                .get(id)
+                .is_some_and(|l| l.serial == serial && !l.is_closing());
+            if live {
+                self.with_session(id, |s, ctx, hub, out| s.disk(ctx, done, hub, out));
+                self.release(id);
+            }
+        }
         loop {
             let Some(reply) = self.store.as_ref().and_then(|s| s.next_result()) else {
                 return;
@@ -506,6 +528,7 @@ impl Server {
         let stall_check = (!self.paused.is_empty()).then(|| self.clock.mono + STALL_CHECK);
         let next = [
             self.timers.peek().map(|Reverse(t)| t.0),
+            self.next_file_expiry(),
             self.hub.next_deadline(),
             self.accept_retry,
             stall_check,
@@ -584,8 +607,58 @@ impl Server {
             self.close_marked();
         }
         self.wake_paused();
+        self.feed_drained();
         self.net_flush();
         self.flush_history();
+    }
+
+    /// Connections serving a stored file whose output is mostly written get the next
+    /// chunk asked for (it comes back through the waker).
+    fn feed_drained(&mut self) {
+        let mut i = 0;
+        while i < self.feeding.len() {
+            let id = self.feeding[i];
+            let Some(link) = self.links.get(id).filter(|l| !l.is_closing()) else {
+                self.feeding.swap_remove(i);
+                continue;
+            };
+            if link.queued() > config::FILE_PAUSE_QUEUE / 2 {
+                i += 1;
+                continue;
+            }
+            self.feeding.swap_remove(i);
+            self.with_session(id, |s, ctx, _, out| s.drained(ctx, out));
+        }
+    }
+
+    /// When the next stored file expires, on the loop's clock.
+    fn next_file_expiry(&self) -> Option<Instant> {
+        let at = self.hub.hosted().next_expiry()?;
+        let wait = at.saturating_sub(self.clock.unix_secs());
+        Some(self.clock.mono + Duration::from_secs(wait))
+    }
+
+    /// Forgets stored files that expired and has the file thread delete them.
+    fn expire_files(&mut self) {
+        let Some(disk) = &self.disk else {
+            return;
+        };
+        let now = self.clock.unix_secs();
+        let mut jobs = std::mem::take(&mut self.disk_backlog);
+        let expired = self.hub.hosted_mut().take_expired(now);
+        if !expired.is_empty() {
+            info!("files: {} expired", expired.len());
+        }
+        jobs.extend(
+            expired
+                .into_iter()
+                .map(|token| crate::filehost::Job::Delete { token }),
+        );
+        for job in jobs {
+            if let Err(job) = disk.send(None, job) {
+                self.disk_backlog.push(job);
+            }
+        }
     }
 
     fn fire_timers(&mut self) {
@@ -600,6 +673,7 @@ impl Server {
             let (hub, mut out) = self.deliver();
             hub.expire(now, &mut out);
         }
+        self.expire_files();
         while let Some(&Reverse((at, id, serial, kind))) = self.timers.peek() {
             if at > now {
                 break;
@@ -836,6 +910,28 @@ fn open_store(
         }
         Err(e) => Err(io::Error::other(e.to_string())),
     }
+}
+
+/// Starts the file thread for FILEHOST uploads under `DATA_DIR/uploads` and tells the hub
+/// what is stored there. Off without a data directory (`none` keeps nothing: files that
+/// vanish at a restart would break links people were given), without a web listener (no
+/// link to give) or with `--filehost-max-size 0`.
+fn open_disk(
+    cfg: &Config,
+    waker: &Arc<mio::Waker>,
+    hub: &mut Hub,
+) -> io::Result<Option<crate::filehost::Disk>> {
+    if cfg.data_dir == "none" || cfg.filehost_max_size == 0 || hub.files_url().is_none() {
+        info!("files: uploads (FILEHOST) off");
+        return Ok(None);
+    }
+    let dir = std::path::Path::new(&cfg.data_dir).join("uploads");
+    let now = Clock::now().unix_secs();
+    let (disk, kept) = crate::filehost::Disk::open(dir.clone(), now, Arc::clone(waker))
+        .map_err(|e| io::Error::other(format!("{}: {e}", dir.display())))?;
+    hub.hosted_mut().load(kept);
+    hub.set_filehost(true);
+    Ok(Some(disk))
 }
 
 /// How long history is kept, from the configuration.

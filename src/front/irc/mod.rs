@@ -184,10 +184,11 @@ fn write_isupport(out: &mut Vec<u8>, srv: &str, me: &str, tokens: &[String]) {
     }
 }
 
-/// The ISUPPORT tokens snak sends after the welcome and on VERSION.
-pub fn isupport_tokens(casemapping: &str) -> Vec<String> {
+/// The ISUPPORT tokens snak sends after the welcome and on VERSION; `filehost` is where
+/// uploads go, if this server stores them.
+pub fn isupport_tokens(casemapping: &str, filehost: Option<&str>) -> Vec<String> {
     let rooms = crate::hub::HubConfig::default().max_rooms_per_user;
-    vec![
+    let mut tokens = vec![
         format!("AWAYLEN={AWAY_MAX}"),
         "BOT=B".into(),
         format!("CASEMAPPING={casemapping}"),
@@ -214,7 +215,27 @@ pub fn isupport_tokens(casemapping: &str) -> Vec<String> {
         format!("USERLEN={USER_MAX}"),
         "UTF8ONLY".into(),
         "WHOX".into(),
-    ]
+    ];
+    if let Some(url) = filehost {
+        // soju's name, which senpai and gamja read, and the IRCv3 draft's.
+        let url = isupport_escape(url);
+        tokens.push(format!("draft/FILEHOST={url}"));
+        tokens.push(format!("soju.im/FILEHOST={url}"));
+    }
+    tokens
+}
+
+/// An ISUPPORT value with what may not stand in one escaped (`\xHH`).
+fn isupport_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' | ' ' | '=' => out.push_str(&format!("\\x{:02X}", c as u32)),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub struct IrcSession {
@@ -758,7 +779,10 @@ impl IrcSession {
                 return;
             }
             "VERSION" | "TIME" | "ADMIN" | "INFO" | "LINKS" | "STATS" | "HELP" | "HELPOP" => {
-                let tokens = isupport_tokens(hub.name_rules().casemapping());
+                let tokens = isupport_tokens(
+                    hub.name_rules().casemapping(),
+                    hub.filehost_url().as_deref(),
+                );
                 let about = info::About {
                     srv,
                     description: &cfg.server_info,
@@ -1138,7 +1162,10 @@ impl IrcSession {
         self.nick = None;
         self.user = None;
         let version = env!("CARGO_PKG_VERSION");
-        let tokens = isupport_tokens(hub.name_rules().casemapping());
+        let tokens = isupport_tokens(
+            hub.name_rules().casemapping(),
+            hub.filehost_url().as_deref(),
+        );
         out.raw(id, |b| {
             let n =
                 |b: &mut Vec<u8>, code, params: &[&str]| write_numeric(b, srv, code, &nick, params);
@@ -1325,6 +1352,19 @@ mod tests {
     use super::*;
     use crate::front::recorder::{Conn, Recorder};
     use crate::front::Proto;
+
+    #[test]
+    fn filehost_tokens_only_with_a_url_and_escaped() {
+        let none = isupport_tokens("ascii", None);
+        assert!(!none.iter().any(|t| t.contains("FILEHOST")));
+        let some = isupport_tokens("ascii", Some("https://h.example/upload?a=b c\\d"));
+        let want = "https://h.example/upload?a\\x3Db\\x20c\\x5Cd";
+        assert!(
+            some.contains(&format!("soju.im/FILEHOST={want}")),
+            "{some:?}"
+        );
+        assert!(some.contains(&format!("draft/FILEHOST={want}")), "{some:?}");
+    }
 
     #[test]
     fn helpers() {

@@ -2,7 +2,8 @@
 //! binary), upgrades to WebSocket for IRC (`text.ircv3.net`, `binary.ircv3.net`) and the
 //! native protocol (`snak.native`), and carries files through links: a recipient's download
 //! (`GET /f/TOKEN`, which accepts the offer) and a sender's upload (`PUT /f/TOKEN`), plus an
-//! upload page for users whose protocol cannot send files (`/u/TOKEN`, for IRC users).
+//! upload page for users whose protocol cannot send files (`/u/TOKEN`, for IRC users); and
+//! FILEHOST uploads, which are stored (see `hosted.rs`).
 //!
 //! Routes:
 //!
@@ -16,12 +17,20 @@
 //! | `PUT /f/TOKEN` | the file's bytes, once the offer is accepted; `200` when all arrived |
 //! | `GET /u/TOKEN` | a page to pick a file for one recipient |
 //! | `POST /u/TOKEN?name=NAME&size=BYTES` | makes the offer: `{"id":N,"upload":"/f/TOKEN"}` |
+//! | `OPTIONS /upload` | FILEHOST: what uploads accept (and CORS for allowed pages) |
+//! | `POST /upload` | FILEHOST: stores the body for a logged-in account: `201` + `Location` |
+//! | `GET /file/TOKEN[/NAME]` | a stored upload, to anyone with the link |
 
 use std::time::{Duration, Instant};
+
+mod hosted;
+
+use hosted::HostedUpload;
 
 use super::{CloseReason, Ctx, DataFrame, Flow, Framing, Output, Proto};
 use crate::config;
 use crate::event::{Event, Fail};
+use crate::filehost::{self, Job as DiskJob};
 use crate::hub::{Hub, LinkRefusal, TokenFor};
 use crate::proto::http::{self, HeadScan, Limits, Request, ResponseHead, Status};
 use crate::proto::ws::{self, Subprotocol};
@@ -35,6 +44,9 @@ pub const SEND_PAGE: &str = include_str!("send.html");
 pub const IDLE_DEADLINE: Duration = Duration::from_secs(60);
 /// How often a download in progress looks whether its transfer is still on.
 const DOWNLOAD_CHECK: Duration = Duration::from_secs(1);
+/// A FILEHOST upload whose client sends nothing for this long is dropped, and so is a
+/// download whose reader takes nothing.
+pub const UPLOAD_IDLE: Duration = Duration::from_secs(60);
 
 /// The WebSocket subprotocols offered, in the order the specification prefers.
 pub const SUBPROTOCOLS: [Subprotocol; 3] = [
@@ -53,6 +65,18 @@ enum State {
     /// Taking a file's bytes from the client: `left` to come; `cut` once the transfer ended
     /// before all came (the rest is read and dropped).
     Upload { transfer: u64, left: u64, cut: bool },
+    /// A FILEHOST upload waits for its account's password to be checked (off the loop).
+    Authorizing,
+    /// A FILEHOST upload's bytes go to the file thread (see [`Http::hosted`]).
+    Storing,
+    /// A stored file goes out a chunk at a time: `sent` of `size` bytes so far, the last
+    /// chunk at `last`.
+    Serving {
+        token: u128,
+        sent: u64,
+        size: u64,
+        last: Instant,
+    },
     /// The answer is out; the connection closes.
     Done,
 }
@@ -65,11 +89,13 @@ pub struct Http {
     state: State,
     /// When the current request head must be complete by.
     head_by: Instant,
+    /// The FILEHOST upload in [`State::Authorizing`] and [`State::Storing`].
+    hosted: Option<Box<HostedUpload>>,
 }
 
 fn limits(cfg: &config::Config) -> Limits {
     Limits {
-        max_body: cfg.max_file_size,
+        max_body: cfg.max_file_size.max(cfg.filehost_max_size),
         ..Limits::default()
     }
 }
@@ -138,6 +164,21 @@ impl Http {
             scan: HeadScan::new(),
             state: State::Head,
             head_by,
+            hosted: None,
+        }
+    }
+
+    /// Whether the connection's input must wait: a password check, or the file thread
+    /// behind on an upload's writes (its socket is not read meanwhile: backpressure).
+    pub fn waits(&self) -> bool {
+        match (self.state, &self.hosted) {
+            (State::Authorizing, _) => true,
+            (State::Storing, Some(h)) => {
+                h.finishing
+                    || h.unacked_jobs >= filehost::WRITE_WINDOW
+                    || h.unacked_bytes >= filehost::WRITE_WINDOW_BYTES
+            }
+            _ => false,
         }
     }
 
@@ -256,11 +297,24 @@ impl Http {
                 self.offer_from_page(ctx, req, token, hub, out);
                 Flow::Lines
             }
-            (_, [] | ["index.html"] | ["f", ..] | ["u", ..] | ["ws"]) => {
-                let allow = if segments.first() == Some(&"u") {
-                    "GET, HEAD, POST"
-                } else {
-                    "GET, HEAD, PUT"
+            ("OPTIONS", ["upload"]) => {
+                self.preflight(ctx, req, hub, out);
+                Flow::Lines
+            }
+            ("POST", ["upload"]) => self.post_upload(ctx, req, hub, out),
+            ("GET" | "HEAD", ["file", token] | ["file", token, _]) => {
+                self.serve(ctx, req, token, hub, out);
+                Flow::Lines
+            }
+            (
+                _,
+                [] | ["index.html"] | ["f", ..] | ["u", ..] | ["ws"] | ["upload"] | ["file", ..],
+            ) => {
+                let allow = match segments.first() {
+                    Some(&"u") => "GET, HEAD, POST",
+                    Some(&"upload") => "OPTIONS, POST",
+                    Some(&"file") => "GET, HEAD",
+                    _ => "GET, HEAD, PUT",
                 };
                 let close = !req.keep_alive || req.content_length > 0;
                 answer(
@@ -551,6 +605,19 @@ impl Http {
         hub: &mut Hub,
         out: &mut impl Output,
     ) -> Flow {
+        match self.state {
+            State::Storing if !self.hosted.as_ref().is_some_and(|h| h.finishing) => {
+                self.store_bytes(ctx, bytes, hub, out);
+                return Flow::Lines;
+            }
+            State::Authorizing => {
+                // The check took longer than the loop holds input for.
+                let why = "the server is too busy to check accounts now";
+                self.upload_failed(ctx, why, hub, out);
+                return Flow::Lines;
+            }
+            _ => {}
+        }
         let State::Upload {
             transfer,
             left,
@@ -596,7 +663,23 @@ impl Http {
                 self.finish(ctx, out);
             }
             State::Download { .. } => out.wake_at(ctx.id, now + DOWNLOAD_CHECK),
-            State::Upload { .. } | State::Done => {}
+            State::Storing => {
+                let Some(last) = self.hosted.as_ref().map(|h| h.last) else {
+                    return;
+                };
+                if now >= last + UPLOAD_IDLE {
+                    // closed() gives the upload's room back.
+                    self.finish(ctx, out);
+                } else {
+                    out.wake_at(ctx.id, last + UPLOAD_IDLE);
+                }
+            }
+            State::Serving { last, .. } if now >= last + UPLOAD_IDLE => {
+                // A reader that took nothing for this long is not coming back.
+                self.finish(ctx, out);
+            }
+            State::Serving { last, .. } => out.wake_at(ctx.id, last + UPLOAD_IDLE),
+            State::Upload { .. } | State::Authorizing | State::Done => {}
         }
     }
 
@@ -606,7 +689,20 @@ impl Http {
             State::Download { transfer } | State::Upload { transfer, .. } => {
                 hub.pipe_closed(transfer, ctx.id, out)
             }
-            State::Head | State::Done => {}
+            State::Head | State::Done | State::Authorizing | State::Serving { .. } => {}
+            State::Storing => {}
+        }
+        // An upload cut short: its room is given back and what was written goes (after a
+        // store that may still finish, the file is deleted: nobody was told its link).
+        if let Some(up) = self.hosted.take().filter(|h| h.reserved) {
+            hub.hosted_mut().unreserve(&up.file.account, up.file.size);
+            let token = up.file.token;
+            let job = if up.finishing {
+                DiskJob::Delete { token }
+            } else {
+                DiskJob::Abort { token }
+            };
+            out.disk(ctx.id, job);
         }
     }
 }
