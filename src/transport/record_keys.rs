@@ -322,6 +322,17 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_direction_keeps_less_than_an_expanded_key() {
+        // The point of this module: what a connection holds between records.
+        assert!(
+            std::mem::size_of::<Sealer>() <= 56,
+            "{}",
+            std::mem::size_of::<Sealer>()
+        );
+        assert!(std::mem::size_of::<Opener>() * 8 < std::mem::size_of::<LessSafeKey>());
+    }
+
+    #[test]
     fn a_wrong_sequence_key_or_byte_is_refused_without_a_panic() {
         let alg: &dyn Tls13AeadAlgorithm = &AES_256_GCM;
         let record = seal(alg, 7, 3, ContentType::ApplicationData, b"hello");
