@@ -190,6 +190,25 @@ impl TlsClient {
     }
 }
 
+/// A client that offers only the given suites (in that order), trusting the test CA.
+fn client_config_offering(
+    ca_der: &[u8],
+    suites: Vec<rustls::SupportedCipherSuite>,
+) -> Arc<rustls::ClientConfig> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = suites;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(ca_der.to_vec()))
+        .expect("trust the test CA");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
 fn irc_register(c: &mut TlsClient, nick: &str) {
     c.send(&format!("NICK {nick}"));
     c.send(&format!("USER {nick} 0 * :{nick} over TLS"));
@@ -232,6 +251,58 @@ fn native_and_irc_users_over_tls_chat_with_plain_users() {
         whois,
         ":snak.localhost 671 ivy ivy :is using a secure connection"
     );
+}
+
+#[test]
+fn every_suite_carries_full_lines_both_ways_among_clients_of_different_suites() {
+    // The server seals TLS 1.3 records itself (src/transport/record_keys.rs): each suite's
+    // records must open in a real client, and the expanded key the loop keeps between records
+    // must follow whichever connection it is writing to.
+    use rustls::crypto::ring::cipher_suite as suite;
+    let certs = Certs::new("suites");
+    let d = certs.start(&[]);
+    let offers = [
+        (suite::TLS13_AES_256_GCM_SHA384, "aes256"),
+        (suite::TLS13_AES_128_GCM_SHA256, "aes128"),
+        (suite::TLS13_CHACHA20_POLY1305_SHA256, "chacha"),
+        (suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "tls12"),
+    ];
+    let mut clients = Vec::new();
+    for (offer, nick) in offers {
+        let config = client_config_offering(&certs.ca_der, vec![offer]);
+        let mut c = TlsClient::connect(d.addr("irc-tls"), config);
+        irc_register(&mut c, nick);
+        assert_eq!(
+            c.tls.conn.negotiated_cipher_suite().map(|s| s.suite()),
+            Some(offer.suite())
+        );
+        c.send("JOIN #suites");
+        c.line_starting(&format!(":snak.localhost 366 {nick} #suites"));
+        clients.push((c, nick));
+    }
+    // A client that offers them all gets its own first choice (rustls: AES-256-GCM).
+    let mut any = TlsClient::connect(d.addr("irc-tls"), client_config(&certs.ca_der, None));
+    irc_register(&mut any, "any");
+    assert_eq!(
+        any.tls.conn.negotiated_cipher_suite().map(|s| s.suite()),
+        Some(rustls::CipherSuite::TLS13_AES_256_GCM_SHA384)
+    );
+    let text = "x".repeat(400);
+    for i in 0..clients.len() {
+        let from = clients[i].1;
+        clients[i]
+            .0
+            .send(&format!("PRIVMSG #suites :{from} {text}"));
+        for (j, (c, _)) in clients.iter_mut().enumerate() {
+            if j != i {
+                let got = c.line_starting(&format!(":{from}!{from}@127.0.0.1 PRIVMSG "));
+                assert_eq!(
+                    got,
+                    format!(":{from}!{from}@127.0.0.1 PRIVMSG #suites :{from} {text}")
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -286,7 +357,7 @@ with ctx.wrap_socket(socket.create_connection((host, irc)), server_hostname="loc
         chunk = s.recv(4096)
         assert chunk, got
         got += chunk
-    print("irc", s.version())
+    print("irc", s.version(), s.cipher()[0])
 "#;
     let out = Command::new("python3")
         .args(["-c", script, &ca])
@@ -302,6 +373,11 @@ with ctx.wrap_socket(socket.create_connection((host, irc)), server_hostname="loc
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("native TLSv1.3") && text.contains("irc TLSv1.3"),
+        "{text}"
+    );
+    // The server's own TLS 1.3 records (src/transport/record_keys.rs) with OpenSSL's.
+    assert!(
+        text.contains("irc TLSv1.3 TLS_AES_256_GCM_SHA384"),
         "{text}"
     );
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use mio::net::TcpStream;
 
+mod record_keys;
 pub mod tls;
 
 /// The outcome of one read, sorted once.
