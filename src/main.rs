@@ -92,10 +92,16 @@ fn main() -> ExitCode {
             log::info!("chat in a browser: {scheme}://{addr}/");
         }
     }
-    let _ = writeln!(stdout, "ready");
     let _ = stdout.flush();
     drop(stdout);
-    match server.run() {
+    // `ready` once the server can serve (on a network: once NATS is reached, or after a
+    // bounded wait as a split node).
+    let ready = || {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "ready");
+        let _ = stdout.flush();
+    };
+    match server.run(ready) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("snak: {e}");

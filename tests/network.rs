@@ -588,3 +588,41 @@ fn nodes_on_one_machine_share_their_ports() {
         "200 connections all went to one node"
     );
 }
+
+/// `ready` means the node has reached NATS: a nick can be claimed at once, with no retry.
+#[test]
+fn a_node_is_ready_once_it_has_reached_nats() {
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let _serial = one_at_a_time();
+    let nats = Nats::start("ready");
+    let d = node(&nats, "r.test", &[]);
+    let mut c = d.client();
+    c.send("/nick rita");
+    c.expect(&format!("* {} is now known as rita", c.nick));
+}
+
+/// A node whose NATS does not answer still starts (after a bounded wait), serves its local
+/// users and says the network is split.
+#[test]
+fn a_node_without_nats_starts_split_after_a_bounded_wait() {
+    let _serial = one_at_a_time();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let asked = Instant::now();
+    let d = Daemon::start(&["--bus", &url, "--server-name", "s.test"]);
+    // Not `ready` before the wait is over: a node says ready once it can serve the network.
+    assert!(asked.elapsed() >= snak::config::BUS_READY_WAIT);
+    let mut a = d.client();
+    let mut b = d.client();
+    a.expect_eventually(&format!("* {} joined #lobby", b.nick));
+    b.send("hello");
+    a.expect(&format!("#lobby <{}> hello", b.nick));
+    a.send("/nick sam");
+    wait_line(&mut a, SLOW, |l| l.starts_with("! network-split sam "));
+}

@@ -42,6 +42,9 @@ pub const MAX_FRAME: usize = 64 * 1024;
 pub const FILE_PAUSE_QUEUE: usize = 256 * 1024;
 /// How long shutdown may spend flushing goodbyes.
 pub const SHUTDOWN_FLUSH: Duration = Duration::from_millis(500);
+/// On a network, how long a starting node waits for its first connection to NATS before it
+/// says `ready` anyway (and serves its local users as a split node until NATS answers).
+pub const BUS_READY_WAIT: Duration = Duration::from_secs(5);
 /// The longest a connection's input waits for an answer from the store (a password check,
 /// usually some tens of milliseconds); past it the input goes on without the answer.
 pub const HOLD_MAX: Duration = Duration::from_secs(15);

@@ -372,12 +372,25 @@ impl Server {
             .collect()
     }
 
-    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
-    pub fn run(mut self) -> io::Result<()> {
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully. `ready` is called once the
+    /// server can serve: at once, or on a network when the bus first reaches NATS (or after
+    /// [`config::BUS_READY_WAIT`], as a split node).
+    pub fn run(mut self, ready: impl FnOnce()) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        systemd::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
+        let mut ready = Some(ready);
+        let ready_by = self
+            .network
+            .is_some()
+            .then(|| Instant::now() + config::BUS_READY_WAIT);
         loop {
-            let timeout = self.poll_timeout();
+            if ready.is_some() {
+                self.announce_when_ready(&mut ready, ready_by);
+            }
+            let mut timeout = self.poll_timeout();
+            if let (Some(_), Some(by)) = (&ready, ready_by) {
+                let left = by.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -413,6 +426,25 @@ impl Server {
                 }
             }
             self.end_pass();
+        }
+    }
+
+    /// Calls `ready` (and tells systemd) once the server can serve: see [`Server::run`].
+    fn announce_when_ready(&self, ready: &mut Option<impl FnOnce()>, by: Option<Instant>) {
+        let connected = self.network.as_ref().is_none_or(|n| n.is_connected());
+        let waited = by.is_none_or(|at| Instant::now() >= at);
+        if !connected && !waited {
+            return;
+        }
+        if !connected {
+            warn!(
+                "network: NATS not reached within {} s; serving local users as a split node until it is",
+                config::BUS_READY_WAIT.as_secs()
+            );
+        }
+        if let Some(ready) = ready.take() {
+            ready();
+            systemd::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
         }
     }
 
