@@ -9,10 +9,12 @@
 //! (everything strictly later), so messages *at* a timestamp are excluded both ways, as the
 //! spec's "excluding" asks.
 //!
-//! Blocks of one conversation may overlap in time (a clock step back, a remote server's
-//! lines arriving late), so a page walks blocks from the anchor outwards by their nearest
-//! edge and stops only when no block left can hold a line nearer than the ones it has. A
-//! block spans at most [`block::MAX_SPAN_MS`], which bounds that walk's range.
+//! A conversation is named by a number (`conversations`): the one index over blocks,
+//! `(conv, last_ms, first_ms, lines)`, then has small entries, and a commit touches fewer of
+//! its pages. Blocks of one conversation may overlap in time (a clock step back, a remote
+//! server's lines arriving late), so a page walks blocks from the anchor outwards by their
+//! newest time and stops only when no block left can hold a line nearer than the ones it
+//! has. A block spans at most [`block::MAX_SPAN_MS`], which bounds that walk.
 
 use std::collections::HashMap;
 
@@ -49,6 +51,43 @@ pub struct Pending {
     open: HashMap<String, Builder>,
     /// The direct conversation key being built (reused: no allocation per line).
     key: String,
+    /// Conversation numbers already looked up (or made) in this database.
+    ids: HashMap<String, i64>,
+}
+
+/// A conversation: its number (in SQL) and its key (in the messages made).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Conv<'a> {
+    pub id: i64,
+    pub key: &'a str,
+}
+
+/// At most this many conversation numbers are remembered (then forgotten all at once).
+const IDS_MAX: usize = 100_000;
+
+/// The number of an existing conversation.
+pub(super) fn conv_id(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT id FROM conversations WHERE key = ?1")?
+        .query_row(params![key], |r| r.get(0))
+        .optional()
+}
+
+/// The number of a conversation, made (with a direct one's parties) if it is new.
+fn make_conv(conn: &Connection, key: &str) -> rusqlite::Result<i64> {
+    if let Some(id) = conv_id(conn, key)? {
+        return Ok(id);
+    }
+    conn.prepare_cached("INSERT INTO conversations (key) VALUES (?1)")?
+        .execute(params![key])?;
+    let id = conn.last_insert_rowid();
+    if let Some((a, b)) = direct_pair(key) {
+        let mut stmt = conn.prepare_cached(
+            "INSERT OR IGNORE INTO direct_parties (party, conv) VALUES (?1, ?2)",
+        )?;
+        stmt.execute(params![a, id])?;
+        stmt.execute(params![b, id])?;
+    }
+    Ok(id)
 }
 
 impl Pending {
@@ -75,30 +114,46 @@ impl Pending {
             .ok_or_else(|| StoreError::row("the open block went missing"))?;
         if !b.fits(p.time) {
             let full = std::mem::take(b);
-            write_block(conn, key, &full)?;
+            let id = Pending::id(&mut self.ids, conn, key)?;
+            write_block(conn, id, &full)?;
         }
         b.push(p);
         Ok(())
+    }
+
+    fn id(ids: &mut HashMap<String, i64>, conn: &Connection, key: &str) -> Result<i64, StoreError> {
+        if let Some(&id) = ids.get(key) {
+            return Ok(id);
+        }
+        let id = make_conv(conn, key).map_err(sql_error)?;
+        if ids.len() >= IDS_MAX {
+            ids.clear();
+        }
+        ids.insert(key.to_owned(), id);
+        Ok(id)
     }
 
     /// Writes every open block; `touched` hears of each conversation written to.
     pub fn flush(
         &mut self,
         conn: &Connection,
-        mut touched: impl FnMut(String),
+        mut touched: impl FnMut(i64),
     ) -> Result<(), StoreError> {
         for (conv, b) in self.open.drain() {
             if !b.is_empty() {
-                write_block(conn, &conv, &b)?;
-                touched(conv);
+                let id = Pending::id(&mut self.ids, conn, &conv)?;
+                write_block(conn, id, &b)?;
+                touched(id);
             }
         }
         Ok(())
     }
 
-    /// Forgets the open blocks (the group was rolled back; its writes come again).
+    /// Forgets the open blocks and the numbers learnt (the group was rolled back, and the
+    /// conversations it made with it; its writes come again).
     pub fn clear(&mut self) {
         self.open.clear();
+        self.ids.clear();
     }
 }
 
@@ -107,34 +162,23 @@ fn direct_pair(conv: &str) -> Option<(&str, &str)> {
     conv.strip_prefix('\n')?.split_once('\n')
 }
 
-fn write_block(conn: &Connection, conv: &str, b: &Builder) -> Result<(), StoreError> {
+fn write_block(conn: &Connection, conv: i64, b: &Builder) -> Result<(), StoreError> {
     insert_block(conn, conv, b).map_err(sql_error)
 }
 
-fn insert_block(conn: &Connection, conv: &str, b: &Builder) -> rusqlite::Result<()> {
-    let (a, z) = direct_pair(conv).unzip();
+fn insert_block(conn: &Connection, conv: i64, b: &Builder) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO history_blocks (conv, first_ms, last_ms, lines, dm_a, dm_b, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            conv,
-            b.first_ms,
-            b.last_ms,
-            b.lines as i64,
-            a,
-            z,
-            b.data
-        ])
-    })?;
+        "INSERT INTO history_blocks (conv, first_ms, last_ms, lines, data)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![conv, b.first_ms, b.last_ms, b.lines as i64, b.data])?;
     Ok(())
 }
 
 /// The two exclusive bounds of an anchor: (upper bound for "before", lower for "after").
 fn bounds(
     conn: &Connection,
-    conv: &str,
+    conv: Conv<'_>,
     anchor: &Anchor,
 ) -> Result<Option<(Pos, Pos)>, StoreError> {
     match anchor {
@@ -147,7 +191,7 @@ fn bounds(
 /// their line's time ([`crate::event::MsgId::latest_time_ms`]): the search starts at the
 /// blocks that may hold that time and walks back. Other ids (none of snak's making) are
 /// looked for among the conversation's newest blocks.
-fn find_msgid(conn: &Connection, conv: &str, id: &str) -> Result<Option<Pos>, StoreError> {
+fn find_msgid(conn: &Connection, conv: Conv<'_>, id: &str) -> Result<Option<Pos>, StoreError> {
     let top = crate::event::MsgId::parse(id)
         .and_then(|m| i64::try_from(m.latest_time_ms()).ok())
         .unwrap_or(i64::MAX);
@@ -159,7 +203,7 @@ fn find_msgid(conn: &Connection, conv: &str, id: &str) -> Result<Option<Pos>, St
         .map_err(sql_error)?;
     let mut rows = stmt
         .query(params![
-            conv,
+            conv.id,
             top.saturating_add(MAX_SPAN_MS),
             top,
             MSGID_SCAN_BLOCKS
@@ -188,7 +232,7 @@ enum Dir {
 /// them counted from the bottom (`Up`) or the top (`Down`), returned oldest first.
 fn page(
     conn: &Connection,
-    conv: &str,
+    conv: Conv<'_>,
     lo: Option<Pos>,
     lo_inclusive: bool,
     hi: Option<Pos>,
@@ -228,17 +272,18 @@ fn page(
         Dir::Up => x.cmp(y),
     };
     let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
-    let mut rows = stmt.query(params![conv, a, b, c]).map_err(sql_error)?;
+    let mut rows = stmt.query(params![conv.id, a, b, c]).map_err(sql_error)?;
     let mut found: Vec<(Pos, HistoryMessage)> = Vec::new();
     while let Some(r) = rows.next().map_err(sql_error)? {
         let bid: i64 = r.get(0).map_err(sql_error)?;
         let edge: i64 = r.get(1).map_err(sql_error)?;
-        // Every line left is at or beyond `edge`: done once the limit is met nearer than it.
+        // Every line left is at or before `edge` going down, at or after `edge` minus the
+        // span going up: done once the limit is met nearer than that.
         if found.len() >= limit {
             let far = found[limit - 1].0 .0;
             let done = match dir {
                 Dir::Down => far > edge,
-                Dir::Up => far < edge,
+                Dir::Up => far < edge.saturating_sub(MAX_SPAN_MS),
             };
             if done {
                 break;
@@ -256,7 +301,7 @@ fn page(
             .collect();
         here.sort_by(|x, y| nearer(&x.0, &y.0));
         here.truncate(limit);
-        found.extend(here.into_iter().map(|(p, i)| (p, lines[i].to_message(conv))));
+        found.extend(here.into_iter().map(|(p, i)| (p, lines[i].to_message(conv.key))));
         found.sort_by(|x, y| nearer(&x.0, &y.0));
         found.truncate(limit);
     }
@@ -271,11 +316,29 @@ pub fn query(
     conn: &Connection,
     q: &HistoryQuery,
 ) -> Result<Result<Vec<HistoryMessage>, HistoryError>, StoreError> {
-    let conv = q.conversation.key();
+    let key = q.conversation.key();
+    let Some(id) = conv_id(conn, &key).map_err(sql_error)? else {
+        // Nothing kept: a msgid anchor names nothing here.
+        let anchors = match &q.selector {
+            Selector::Latest(None) => vec![],
+            Selector::Latest(Some(a))
+            | Selector::Before(a)
+            | Selector::After(a)
+            | Selector::Around(a) => vec![a],
+            Selector::Between(a, b) => vec![a, b],
+        };
+        for a in anchors {
+            if let Anchor::MsgId(id) = a {
+                return Ok(Err(HistoryError::UnknownMsgId(id.clone())));
+            }
+        }
+        return Ok(Ok(Vec::new()));
+    };
+    let conv = Conv { id, key: &key };
     let n = q.limit;
     macro_rules! resolve {
         ($a:expr) => {
-            match bounds(conn, &conv, $a)? {
+            match bounds(conn, conv, $a)? {
                 Some(b) => b,
                 None => {
                     let Anchor::MsgId(id) = $a else {
@@ -287,26 +350,26 @@ pub fn query(
         };
     }
     let rows = match &q.selector {
-        Selector::Latest(None) => page(conn, &conv, None, false, None, Dir::Down, n)?,
+        Selector::Latest(None) => page(conn, conv, None, false, None, Dir::Down, n)?,
         Selector::Latest(Some(a)) => {
             let (_, lo) = resolve!(a);
-            page(conn, &conv, Some(lo), false, None, Dir::Down, n)?
+            page(conn, conv, Some(lo), false, None, Dir::Down, n)?
         }
         Selector::Before(a) => {
             let (hi, _) = resolve!(a);
-            page(conn, &conv, None, false, Some(hi), Dir::Down, n)?
+            page(conn, conv, None, false, Some(hi), Dir::Down, n)?
         }
         Selector::After(a) => {
             let (_, lo) = resolve!(a);
-            page(conn, &conv, Some(lo), false, None, Dir::Up, n)?
+            page(conn, conv, Some(lo), false, None, Dir::Up, n)?
         }
         Selector::Around(a) => {
             // Half before, the rest from the anchor on; a side with fewer lines leaves its
             // share to the other.
             let (hi, _) = resolve!(a);
             let n = n.min(MAX_QUERY_ROWS);
-            let mut before = page(conn, &conv, None, false, Some(hi), Dir::Down, n)?;
-            let mut after = page(conn, &conv, Some(hi), true, None, Dir::Up, n)?;
+            let mut before = page(conn, conv, None, false, Some(hi), Dir::Down, n)?;
+            let mut after = page(conn, conv, Some(hi), true, None, Dir::Up, n)?;
             let mut take_before = before.len().min(n / 2);
             let take_after = after.len().min(n - take_before);
             take_before = before.len().min(n - take_after);
@@ -319,9 +382,9 @@ pub fn query(
             let (a_hi, a_lo) = resolve!(a);
             let (b_hi, b_lo) = resolve!(b);
             if a_hi <= b_hi {
-                page(conn, &conv, Some(a_lo), false, Some(b_hi), Dir::Up, n)?
+                page(conn, conv, Some(a_lo), false, Some(b_hi), Dir::Up, n)?
             } else {
-                page(conn, &conv, Some(b_lo), false, Some(a_hi), Dir::Down, n)?
+                page(conn, conv, Some(b_lo), false, Some(a_hi), Dir::Down, n)?
             }
         }
     };
@@ -331,7 +394,7 @@ pub fn query(
 /// The newest line of `conv`, handed to `f`, if it has any.
 fn latest<R>(
     conn: &Connection,
-    conv: &str,
+    conv: i64,
     f: impl FnOnce(&Line<'_>) -> R,
 ) -> Result<Option<R>, StoreError> {
     // Every block ending at the newest time (usually one): the newest line is among them.
@@ -376,8 +439,10 @@ fn blob<'r>(r: &'r rusqlite::Row<'_>, bid: i64) -> Result<&'r [u8], StoreError> 
 pub fn targets(conn: &Connection, q: &TargetsQuery) -> Result<Vec<TargetLatest>, StoreError> {
     let mut found = Vec::new();
     for room in &q.rooms {
-        let conv = Conversation::Room(room.clone()).key();
-        if let Some((latest, name)) = latest(conn, &conv, |l| (l.time, l.target_name.to_owned()))? {
+        let Some(conv) = conv_id(conn, room).map_err(sql_error)? else {
+            continue;
+        };
+        if let Some((latest, name)) = latest(conn, conv, |l| (l.time, l.target_name.to_owned()))? {
             found.push(TargetLatest {
                 target: TargetId::Room(room.clone()),
                 name,
@@ -387,21 +452,18 @@ pub fn targets(conn: &Connection, q: &TargetsQuery) -> Result<Vec<TargetLatest>,
     }
     // The user's direct conversations, through the participant indexes; then the newest
     // line of each.
-    let convs: Vec<String> = {
+    let convs: Vec<i64> = {
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT conv FROM history_blocks WHERE dm_a = ?1
-                 UNION SELECT conv FROM history_blocks WHERE dm_b = ?1",
-            )
+            .prepare_cached("SELECT conv FROM direct_parties WHERE party = ?1")
             .map_err(sql_error)?;
         let rows = stmt
-            .query_map(params![q.user], |r| r.get::<_, String>(0))
+            .query_map(params![q.user], |r| r.get::<_, i64>(0))
             .map_err(sql_error)?;
         rows.collect::<Result<_, _>>().map_err(sql_error)?
     };
     for conv in convs {
         let user = q.user.as_str();
-        let found_one = latest(conn, &conv, |l| {
+        let found_one = latest(conn, conv, |l| {
             let (from, to) = l.direct.unwrap_or(("", ""));
             let (peer, name) = if from == user {
                 (to, l.target_name)
@@ -443,29 +505,22 @@ pub fn recent_per_room(
     if per_room == 0 || max_rows == 0 {
         return Ok(Vec::new());
     }
-    // Walk the distinct room keys through the index; direct keys start with "\n" and sort
-    // before any room key.
-    let mut rooms: Vec<(i64, String)> = Vec::new();
+    // Every room conversation with its newest time (direct keys start with "\n").
+    let mut rooms: Vec<(i64, i64, String)> = Vec::new();
     {
-        let mut next = conn
-            .prepare("SELECT conv FROM history_blocks WHERE conv > ?1 ORDER BY conv LIMIT 1")
+        let mut all = conn
+            .prepare(
+                "SELECT c.id, c.key, (SELECT MAX(last_ms) FROM history_blocks b
+                 WHERE b.conv = c.id) FROM conversations c",
+            )
             .map_err(sql_error)?;
-        let mut newest = conn
-            .prepare("SELECT MAX(last_ms) FROM history_blocks WHERE conv = ?1")
-            .map_err(sql_error)?;
-        let mut cursor = String::from("\n\u{10FFFF}");
-        while let Some(conv) = next
-            .query_row(params![cursor], |r| r.get::<_, String>(0))
-            .optional()
-            .map_err(sql_error)?
-        {
-            if !conv.starts_with('\n') {
-                let t: i64 = newest
-                    .query_row(params![conv], |r| r.get(0))
-                    .map_err(sql_error)?;
-                rooms.push((t, conv.clone()));
+        let mut rows = all.query([]).map_err(sql_error)?;
+        while let Some(r) = rows.next().map_err(sql_error)? {
+            let key: String = r.get(1).map_err(sql_error)?;
+            let newest: Option<i64> = r.get(2).map_err(sql_error)?;
+            if let (false, Some(t)) = (key.starts_with('\n'), newest) {
+                rooms.push((t, r.get(0).map_err(sql_error)?, key));
             }
-            cursor = conv;
         }
     }
     // The most recently active rooms are loaded when `max_rows` cannot hold them all; they
@@ -473,13 +528,13 @@ pub fn recent_per_room(
     rooms.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut chunks = Vec::new();
     let mut total = 0;
-    for (_, conv) in rooms {
+    for (_, id, key) in rooms {
         if total >= max_rows {
             break;
         }
         let rows = page(
             conn,
-            &conv,
+            Conv { id, key: &key },
             None,
             false,
             None,
@@ -501,6 +556,7 @@ pub(super) fn blocks_from_rows(conn: &Connection) -> rusqlite::Result<u64> {
     )?;
     let mut rows = stmt.query([])?;
     let mut conv = String::new();
+    let mut id = 0;
     let mut b = Builder::default();
     let mut n = 0u64;
     while let Some(r) = rows.next()? {
@@ -512,9 +568,12 @@ pub(super) fn blocks_from_rows(conn: &Connection) -> rusqlite::Result<u64> {
         let time: i64 = r.get(1)?;
         if this != conv || !b.fits(time) {
             if !b.is_empty() {
-                insert_block(conn, &conv, &std::mem::take(&mut b))?;
+                insert_block(conn, id, &std::mem::take(&mut b))?;
             }
-            this.clone_into(&mut conv);
+            if this != conv {
+                this.clone_into(&mut conv);
+                id = make_conv(conn, this)?;
+            }
         }
         let kind: i64 = r.get(3)?;
         let (dm_from, dm_to, account) = (opt(4)?, opt(5)?, opt(10)?);
@@ -538,7 +597,7 @@ pub(super) fn blocks_from_rows(conn: &Connection) -> rusqlite::Result<u64> {
         n += 1;
     }
     if !b.is_empty() {
-        insert_block(conn, &conv, &b)?;
+        insert_block(conn, id, &b)?;
     }
     Ok(n)
 }

@@ -28,10 +28,10 @@ pub const CONVERSATIONS_PER_ROUND: usize = 16;
 
 #[derive(Debug, Default)]
 pub struct RetentionState {
-    /// Conversations written to since their last count check.
-    pub dirty: HashSet<String>,
+    /// Conversations (by number) written to since their last count check.
+    pub dirty: HashSet<i64>,
     /// Where the walk over all conversations stands.
-    cursor: Option<String>,
+    cursor: Option<i64>,
 }
 
 /// At most this many conversations wait for a count check by name; past it (or with no
@@ -40,7 +40,7 @@ pub struct RetentionState {
 const DIRTY_MAX: usize = 100_000;
 
 impl RetentionState {
-    pub fn touched(&mut self, conv: String) {
+    pub fn touched(&mut self, conv: i64) {
         if self.dirty.len() < DIRTY_MAX {
             self.dirty.insert(conv);
         }
@@ -87,25 +87,25 @@ pub fn round(
         state.dirty.clear();
         return Ok(report);
     };
-    let mut todo: Vec<String> = Vec::with_capacity(CONVERSATIONS_PER_ROUND);
+    let mut todo: Vec<i64> = Vec::with_capacity(CONVERSATIONS_PER_ROUND);
     while todo.len() < CONVERSATIONS_PER_ROUND / 2 {
-        let Some(conv) = state.dirty.iter().next().cloned() else {
+        let Some(conv) = state.dirty.iter().next().copied() else {
             break;
         };
         state.dirty.remove(&conv);
         todo.push(conv);
     }
     while todo.len() < CONVERSATIONS_PER_ROUND {
-        let next: Option<String> = conn
-            .prepare_cached("SELECT conv FROM history_blocks WHERE conv > ?1 ORDER BY conv LIMIT 1")
+        let next: Option<i64> = conn
+            .prepare_cached("SELECT id FROM conversations WHERE id > ?1 ORDER BY id LIMIT 1")
             .and_then(|mut s| {
-                s.query_row(params![state.cursor.as_deref().unwrap_or("")], |r| r.get(0))
+                s.query_row(params![state.cursor.unwrap_or(i64::MIN)], |r| r.get(0))
                     .optional()
             })
             .map_err(sql_error)?;
         match next {
             Some(conv) => {
-                state.cursor = Some(conv.clone());
+                state.cursor = Some(conv);
                 todo.push(conv);
             }
             None => {
@@ -128,7 +128,7 @@ pub fn round(
         let blocks: Vec<Meta> = conn
             .prepare_cached(
                 "SELECT id, conv, first_ms, last_ms, lines FROM history_blocks
-                 WHERE conv = ?1 ORDER BY first_ms, id",
+                 WHERE conv = ?1 ORDER BY last_ms, first_ms",
             )
             .and_then(|mut s| {
                 s.query_map(params![conv], Meta::of)?
@@ -192,7 +192,10 @@ fn trim(
     doomed: impl Fn(&Line<'_>) -> bool,
 ) -> Result<u64, StoreError> {
     let (conv, data): (String, Vec<u8>) = conn
-        .prepare_cached("SELECT conv, data FROM history_blocks WHERE id = ?1")
+        .prepare_cached(
+            "SELECT c.key, b.data FROM history_blocks b JOIN conversations c ON c.id = b.conv
+             WHERE b.id = ?1",
+        )
         .and_then(|mut s| s.query_row(params![m.id], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(sql_error)?;
     let lines = block::decode(&data).map_err(|e| {

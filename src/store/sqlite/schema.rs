@@ -77,24 +77,29 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX history_by_dm_to ON history(dm_to) WHERE dm_to IS NOT NULL;",
     // 4: history in blocks: one row per conversation and commit group, its lines in one blob
     // (`block.rs` has the format), so a line costs no row and no index entry of its own.
-    // `by_last` serves pages counted from the newest end (and holds `lines`, for the count
-    // limit), `by_first` those counted from the oldest; `dm_a`, `dm_b` are a direct
-    // conversation's participants (TARGETS). The rows of migration 3 are packed into blocks
-    // by `history::blocks_from_rows` in the same transaction ([`after`]), then dropped.
-    "CREATE TABLE history_blocks (
+    // Conversations are numbered, so the one index over blocks has small entries (fewer
+    // pages for a commit to touch); it serves pages from either end (a block's span is
+    // bounded) and holds `lines`, for the count limit. `direct_parties` names a direct
+    // conversation's two participants (TARGETS). The rows of migration 3 are packed into
+    // blocks by `history::blocks_from_rows` in the same transaction ([`after`]), then dropped.
+    "CREATE TABLE conversations (
         id INTEGER PRIMARY KEY,
-        conv TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE direct_parties (
+        party TEXT NOT NULL,
+        conv INTEGER NOT NULL,
+        PRIMARY KEY (party, conv)
+    ) WITHOUT ROWID;
+    CREATE TABLE history_blocks (
+        id INTEGER PRIMARY KEY,
+        conv INTEGER NOT NULL,
         first_ms INTEGER NOT NULL,
         last_ms INTEGER NOT NULL,
         lines INTEGER NOT NULL,
-        dm_a TEXT,
-        dm_b TEXT,
         data BLOB NOT NULL
     );
-    CREATE INDEX history_blocks_by_last ON history_blocks(conv, last_ms, first_ms, lines);
-    CREATE INDEX history_blocks_by_first ON history_blocks(conv, first_ms, last_ms);
-    CREATE INDEX history_blocks_by_dm_a ON history_blocks(dm_a) WHERE dm_a IS NOT NULL;
-    CREATE INDEX history_blocks_by_dm_b ON history_blocks(dm_b) WHERE dm_b IS NOT NULL;",
+    CREATE INDEX history_blocks_by_conv ON history_blocks(conv, last_ms, first_ms, lines);",
 ];
 
 /// What a migration does beyond its SQL, in its transaction.
@@ -305,9 +310,14 @@ mod tests {
             .unwrap();
         assert_eq!(lines, 5002);
         assert!(count(&c, "history_blocks") >= 3);
+        assert_eq!(count(&c, "conversations"), 2);
+        assert_eq!(count(&c, "direct_parties"), 2);
         let mut got = Vec::new();
         let mut stmt = c
-            .prepare("SELECT conv, data FROM history_blocks ORDER BY id")
+            .prepare(
+                "SELECT c.key, b.data FROM history_blocks b JOIN conversations c
+                 ON c.id = b.conv ORDER BY b.id",
+            )
             .unwrap();
         let mut rows = stmt.query([]).unwrap();
         while let Some(r) = rows.next().unwrap() {
