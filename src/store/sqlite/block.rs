@@ -8,9 +8,15 @@
 //! time      zigzag varint: the line's time in ms minus the previous line's (0 before the first)
 //! kind      one byte (0 PRIVMSG, 1 NOTICE, 2 ACTION, 3 TAGMSG, 4 file offer)
 //! flags     one byte: 1 the sender had an account, 2 a direct message
+//! same      one byte: bit i set when string i of the list below is the previous line's
+//!           (then it is not written again): 0 nick, 1 user, 2 host, 3 account, 4 target
+//!           name, 5 tags, 6 from key, 7 to key
 //! strings   each a varint length then UTF-8: msgid, nick, user, host, [account], target
-//!           name, tags, text, [direct: from key, to key]
+//!           name, tags, text, [direct: from key, to key], leaving out those marked same
 //! ```
+//!
+//! A conversation's lines mostly repeat their sender and target, so a block holds little
+//! more than each line's id, time and text.
 //!
 //! Decoding checks every length against what is left and every string's UTF-8: a damaged
 //! blob is an error for the query that met it, never a panic.
@@ -34,6 +40,9 @@ pub const MAX_SPAN_MS: Millis = 1000;
 const ACCOUNT: u8 = 1;
 const DIRECT: u8 = 2;
 
+/// The strings that may repeat the previous line's (their bit in `same`).
+const REPEATABLE: usize = 8;
+
 /// A block being filled.
 #[derive(Debug, Clone)]
 pub struct Builder {
@@ -42,6 +51,8 @@ pub struct Builder {
     pub first_ms: Millis,
     pub last_ms: Millis,
     prev_ms: Millis,
+    /// Where the previous line's repeatable strings are in `data` (None: it had none).
+    prev: [Option<(usize, usize)>; REPEATABLE],
 }
 
 impl Default for Builder {
@@ -52,6 +63,7 @@ impl Default for Builder {
             first_ms: 0,
             last_ms: 0,
             prev_ms: 0,
+            prev: [None; REPEATABLE],
         }
     }
 }
@@ -102,20 +114,47 @@ impl Builder {
         if matches!(p.target, TargetParts::Direct { .. }) {
             flags |= DIRECT;
         }
+        let (from, to) = match p.target {
+            TargetParts::Direct { from, to } => (Some(from), Some(to)),
+            TargetParts::Room(_) => (None, None),
+        };
+        let repeatable = [
+            Some(p.nick),
+            Some(p.user),
+            Some(p.host),
+            p.account,
+            Some(p.target_name),
+            Some(p.tags),
+            from,
+            to,
+        ];
+        let mut same = 0u8;
+        for (i, v) in repeatable.iter().enumerate() {
+            if let (Some(v), Some((start, end))) = (v, self.prev[i]) {
+                if self.data.get(start..end) == Some(v.as_bytes()) {
+                    same |= 1 << i;
+                }
+            }
+        }
         self.data.push(p.kind.code() as u8);
         self.data.push(flags);
-        for s in [p.msgid, p.nick, p.user, p.host] {
-            string(&mut self.data, s);
-        }
-        if let Some(a) = p.account {
-            string(&mut self.data, a);
-        }
-        for s in [p.target_name, p.tags, p.text] {
-            string(&mut self.data, s);
-        }
-        if let TargetParts::Direct { from, to } = p.target {
-            string(&mut self.data, from);
-            string(&mut self.data, to);
+        self.data.push(same);
+        string(&mut self.data, p.msgid);
+        for (i, v) in repeatable.iter().enumerate() {
+            if i == 6 {
+                // The text goes between the room fields and the direct ones.
+                string(&mut self.data, p.text);
+            }
+            match v {
+                Some(_) if same & (1 << i) != 0 => {}
+                Some(v) => {
+                    varint(&mut self.data, v.len() as u64);
+                    let start = self.data.len();
+                    self.data.extend_from_slice(v.as_bytes());
+                    self.prev[i] = Some((start, self.data.len()));
+                }
+                None => self.prev[i] = None,
+            }
         }
         self.lines += 1;
     }
@@ -236,6 +275,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<Line<'_>>, Corrupt> {
     let mut r = Reader { data, at: 1 };
     let mut lines = Vec::new();
     let mut time: Millis = 0;
+    let mut prev: [Option<&str>; REPEATABLE] = [None; REPEATABLE];
     while r.at < data.len() {
         if lines.len() >= MAX_LINES {
             return Err(Corrupt("too many lines"));
@@ -247,18 +287,40 @@ pub fn decode(data: &[u8]) -> Result<Vec<Line<'_>>, Corrupt> {
             // An unknown code can only come from a newer snak; show it as a plain message.
             .unwrap_or(MessageKind::Privmsg);
         let flags = r.byte()?;
-        let (msgid, nick, user, host) = (r.string()?, r.string()?, r.string()?, r.string()?);
-        let account = if flags & ACCOUNT != 0 {
-            Some(r.string()?)
-        } else {
-            None
-        };
-        let (target_name, tags, text) = (r.string()?, r.string()?, r.string()?);
-        let direct = if flags & DIRECT != 0 {
-            Some((r.string()?, r.string()?))
-        } else {
-            None
-        };
+        let same = r.byte()?;
+        let msgid = r.string()?;
+        let present = [
+            true,
+            true,
+            true,
+            flags & ACCOUNT != 0,
+            true,
+            true,
+            flags & DIRECT != 0,
+            flags & DIRECT != 0,
+        ];
+        let mut v: [Option<&str>; REPEATABLE] = [None; REPEATABLE];
+        let mut text = "";
+        for i in 0..REPEATABLE {
+            if i == 6 {
+                text = r.string()?;
+            }
+            v[i] = if !present[i] {
+                if same & (1 << i) != 0 {
+                    return Err(Corrupt("a missing string is marked as repeated"));
+                }
+                None
+            } else if same & (1 << i) != 0 {
+                Some(prev[i].ok_or(Corrupt("a string repeats one the line before lacks"))?)
+            } else {
+                Some(r.string()?)
+            };
+        }
+        prev = v;
+        let s = |i: usize| v[i].unwrap_or("");
+        let (nick, user, host, account) = (s(0), s(1), s(2), v[3]);
+        let (target_name, tags) = (s(4), s(5));
+        let direct = v[6].zip(v[7]);
         lines.push(Line {
             time,
             kind,
@@ -325,6 +387,24 @@ mod tests {
         let back: Vec<LineParts<'_>> = got.iter().map(|l| l.parts("#r")).collect();
         assert_eq!(back, all);
         assert_eq!(decode(&[FORMAT]).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_conversation_repeats_its_sender_and_target_for_free() {
+        let one = encode([parts(1, true)]).data.len() - 1;
+        let hundred = encode((0..100).map(|_| parts(1, true))).data.len() - 1;
+        // Each line after the first: time, kind, flags, same, msgid and text only.
+        let rest = 1 + 3 + 17 + 1 + "text ✓".len();
+        assert_eq!(hundred, one + 99 * rest);
+        // A change of sender is written out again, and read back as changed.
+        let mut other = parts(1, true);
+        other.nick = "bob";
+        let lines = [parts(1, true), other, parts(1, true)];
+        let b = encode(lines);
+        let got = decode(&b.data).unwrap();
+        let nicks: Vec<&str> = got.iter().map(|l| l.nick).collect();
+        assert_eq!(nicks, ["ñick", "bob", "ñick"]);
+        assert!(got.iter().all(|l| l.direct == Some(("a", "session 1"))));
     }
 
     #[test]

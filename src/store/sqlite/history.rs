@@ -105,19 +105,21 @@ impl Pending {
             }
             _ => return Err(StoreError::row("a participant key holds a newline")),
         };
-        if !self.open.contains_key(key) {
-            self.open.insert(key.to_owned(), Builder::default());
+        match self.open.get_mut(key) {
+            Some(b) => {
+                if !b.fits(p.time) {
+                    let full = std::mem::take(b);
+                    let id = Pending::id(&mut self.ids, conn, key)?;
+                    write_block(conn, id, &full)?;
+                }
+                b.push(p);
+            }
+            None => {
+                let mut b = Builder::default();
+                b.push(p);
+                self.open.insert(key.to_owned(), b);
+            }
         }
-        let b = self
-            .open
-            .get_mut(key)
-            .ok_or_else(|| StoreError::row("the open block went missing"))?;
-        if !b.fits(p.time) {
-            let full = std::mem::take(b);
-            let id = Pending::id(&mut self.ids, conn, key)?;
-            write_block(conn, id, &full)?;
-        }
-        b.push(p);
         Ok(())
     }
 
