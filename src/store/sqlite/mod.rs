@@ -184,7 +184,8 @@ impl SqliteBackend {
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;
              PRAGMA cache_size = -16384;
-             PRAGMA journal_size_limit = 67108864;",
+             PRAGMA journal_size_limit = 67108864;
+             PRAGMA wal_autocheckpoint = 8192;",
         )?;
         let check = match load.integrity {
             IntegrityCheck::Quick => Some("PRAGMA quick_check"),
