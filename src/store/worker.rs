@@ -78,6 +78,8 @@ struct Pending {
 }
 
 /// A write as the group keeps it (to retry the group if the medium fails).
+// As large as `Request::Write`, which it is taken from: boxing would allocate per write.
+#[allow(clippy::large_enum_variant)]
 enum Item {
     Write(Write),
     /// A pass's history lines, kept packed as they came.
@@ -313,7 +315,9 @@ impl<B: Backend> Worker<B> {
             Item::Lines(b) => {
                 let refused = self.backend.apply_lines(b)?;
                 if refused > 0 {
-                    self.shared.dropped.fetch_add(refused - 1, Ordering::Relaxed);
+                    self.shared
+                        .dropped
+                        .fetch_add(refused - 1, Ordering::Relaxed);
                     self.dropped("a history line names a conversation that cannot be stored");
                 }
                 Ok(refused)

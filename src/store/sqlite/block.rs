@@ -93,7 +93,10 @@ impl Builder {
         }
         self.lines < MAX_LINES
             && self.data.len() < MAX_BYTES
-            && time.max(self.last_ms).saturating_sub(time.min(self.first_ms)) <= MAX_SPAN_MS
+            && time
+                .max(self.last_ms)
+                .saturating_sub(time.min(self.first_ms))
+                <= MAX_SPAN_MS
     }
 
     pub fn push(&mut self, p: &LineParts<'_>) {
@@ -198,7 +201,7 @@ impl<'a> Line<'a> {
     }
 
     /// The line as a message of conversation `conv` (a room's key; direct lines carry theirs).
-    pub fn to_message(&self, conv: &str) -> HistoryMessage {
+    pub fn to_message(self, conv: &str) -> HistoryMessage {
         HistoryMessage {
             msgid: self.msgid.to_owned(),
             time: self.time,
@@ -382,7 +385,10 @@ mod tests {
     fn lines_come_back_as_they_went_in() {
         let all: Vec<LineParts<'static>> = (0..9).map(|i| parts(i, i % 2 == 1)).collect();
         let b = encode(all.iter().copied());
-        assert_eq!((b.lines, b.first_ms, b.last_ms), (9, all[2].time, all[3].time));
+        assert_eq!(
+            (b.lines, b.first_ms, b.last_ms),
+            (9, all[2].time, all[3].time)
+        );
         let got = decode(&b.data).unwrap();
         let back: Vec<LineParts<'_>> = got.iter().map(|l| l.parts("#r")).collect();
         assert_eq!(back, all);
@@ -415,7 +421,10 @@ mod tests {
         // Every truncation and every single-byte change: an error or lines, never a panic.
         for end in 1..b.data.len() {
             if let Ok(lines) = decode(&b.data[..end]) {
-                assert!(lines.len() < 4, "cut at {end}: only at a line's end, fewer lines");
+                assert!(
+                    lines.len() < 4,
+                    "cut at {end}: only at a line's end, fewer lines"
+                );
             }
         }
         for i in 1..b.data.len() {
@@ -425,7 +434,9 @@ mod tests {
                 let _ = decode(&d);
             }
         }
-        assert!(decode(&[FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(
+            decode(&[FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err()
+        );
     }
 
     #[test]

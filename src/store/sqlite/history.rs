@@ -81,9 +81,8 @@ fn make_conv(conn: &Connection, key: &str) -> rusqlite::Result<i64> {
         .execute(params![key])?;
     let id = conn.last_insert_rowid();
     if let Some((a, b)) = direct_pair(key) {
-        let mut stmt = conn.prepare_cached(
-            "INSERT OR IGNORE INTO direct_parties (party, conv) VALUES (?1, ?2)",
-        )?;
+        let mut stmt = conn
+            .prepare_cached("INSERT OR IGNORE INTO direct_parties (party, conv) VALUES (?1, ?2)")?;
         stmt.execute(params![a, id])?;
         stmt.execute(params![b, id])?;
     }
@@ -291,9 +290,11 @@ fn page(
                 break;
             }
         }
-        let data = r.get_ref(2).map_err(sql_error)?.as_blob().map_err(|e| {
-            StoreError::row(format!("history block {bid} is not a blob: {e}"))
-        })?;
+        let data = r
+            .get_ref(2)
+            .map_err(sql_error)?
+            .as_blob()
+            .map_err(|e| StoreError::row(format!("history block {bid} is not a blob: {e}")))?;
         let lines = block::decode(data).map_err(|e| corrupt(bid, e))?;
         let mut here: Vec<(Pos, usize)> = lines
             .iter()
@@ -303,7 +304,10 @@ fn page(
             .collect();
         here.sort_by(|x, y| nearer(&x.0, &y.0));
         here.truncate(limit);
-        found.extend(here.into_iter().map(|(p, i)| (p, lines[i].to_message(conv.key))));
+        found.extend(
+            here.into_iter()
+                .map(|(p, i)| (p, lines[i].to_message(conv.key))),
+        );
         found.sort_by(|x, y| nearer(&x.0, &y.0));
         found.truncate(limit);
     }
@@ -418,7 +422,7 @@ fn latest<R>(
             .map(|(i, l)| ((l.time, seq(bid, i)), i))
             .max();
         if let Some((pos, i)) = newest {
-            if best.as_ref().is_none_or(|b| pos > b.0) {
+            if best.as_ref().map_or(true, |b| pos > b.0) {
                 best = Some((pos, data.to_vec(), i));
             }
         }
@@ -563,9 +567,8 @@ pub(super) fn blocks_from_rows(conn: &Connection) -> rusqlite::Result<u64> {
     let mut n = 0u64;
     while let Some(r) = rows.next()? {
         let text = |i: usize| -> rusqlite::Result<&str> { Ok(r.get_ref(i)?.as_str()?) };
-        let opt = |i: usize| -> rusqlite::Result<Option<&str>> {
-            Ok(r.get_ref(i)?.as_str_or_null()?)
-        };
+        let opt =
+            |i: usize| -> rusqlite::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
         let this = text(0)?;
         let time: i64 = r.get(1)?;
         if this != conv || !b.fits(time) {

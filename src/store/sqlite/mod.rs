@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::backend::*;
-use super::datadir::DataDir;
 use super::batch::LineBatch;
+use super::datadir::DataDir;
 use super::request::Write;
 use super::types::*;
 use super::OpenError;

@@ -198,9 +198,8 @@ fn trim(
         )
         .and_then(|mut s| s.query_row(params![m.id], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(sql_error)?;
-    let lines = block::decode(&data).map_err(|e| {
-        StoreError::row(format!("history block {} is damaged: {}", m.id, e.0))
-    })?;
+    let lines = block::decode(&data)
+        .map_err(|e| StoreError::row(format!("history block {} is damaged: {}", m.id, e.0)))?;
     let mut order: Vec<usize> = (0..lines.len()).filter(|&i| doomed(&lines[i])).collect();
     order.sort_by_key(|&i| (lines[i].time, i));
     order.truncate(budget as usize);

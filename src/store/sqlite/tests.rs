@@ -705,7 +705,10 @@ fn queries_use_the_block_indexes() {
 /// A line with a msgid as the hub makes them (its time in it).
 fn snak_msg(room: &str, time: Millis) -> HistoryMessage {
     HistoryMessage {
-        msgid: format!("{:016x}", ((time as u64) << crate::event::MsgId::SEQ_BITS) + 1),
+        msgid: format!(
+            "{:016x}",
+            ((time as u64) << crate::event::MsgId::SEQ_BITS) + 1
+        ),
         ..room_msg(room, time as usize, time)
     }
 }
@@ -714,7 +717,9 @@ fn snak_msg(room: &str, time: Millis) -> HistoryMessage {
 fn snak_msgids_are_found_through_their_time() {
     let mut b = backend();
     // 400 groups of one line each: 400 blocks, more than a scan of the newest would reach.
-    let m: Vec<_> = (0..400).map(|i| snak_msg("#r", 1_000_000 + 1000 * i)).collect();
+    let m: Vec<_> = (0..400)
+        .map(|i| snak_msg("#r", 1_000_000 + 1000 * i))
+        .collect();
     for x in &m {
         put(&mut b, std::slice::from_ref(x));
     }
@@ -747,9 +752,13 @@ fn late_lines_take_their_place_by_time() {
     // Blocks of one conversation may overlap in time (a remote server's lines arriving
     // late, a clock step back): pages still come out in (time, arrival) order.
     let mut b = backend();
-    let first: Vec<_> = (0..10).map(|i| room_msg("#r", i, 100 + 10 * i as i64)).collect();
+    let first: Vec<_> = (0..10)
+        .map(|i| room_msg("#r", i, 100 + 10 * i as i64))
+        .collect();
     let late = vec![room_msg("#r", 10, 95), room_msg("#r", 11, 150)];
-    let newer: Vec<_> = (12..15).map(|i| room_msg("#r", i, 300 + i as i64)).collect();
+    let newer: Vec<_> = (12..15)
+        .map(|i| room_msg("#r", i, 300 + i as i64))
+        .collect();
     put(&mut b, &first);
     put(&mut b, &late);
     put(&mut b, &newer);
