@@ -807,3 +807,74 @@ fn a_damaged_block_is_an_error_for_its_query() {
     assert_eq!(s.len(), 1);
     let _ = m;
 }
+
+#[test]
+fn a_schema_3_database_opens_with_its_history_readable() {
+    let dir = std::env::temp_dir().join(format!("snak-schema3-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    {
+        // The file an older snak left: schema 3, one row per line.
+        let mut c = Connection::open(dir.join(crate::store::datadir::DB_FILE)).unwrap();
+        schema::migrate(&mut c, 0, 3, 1).unwrap();
+        let mut stmt = c
+            .prepare(
+                "INSERT INTO history (conv, time_ms, msgid, msgid_hash, kind, dm_from, dm_to,
+                 target_name, nick, user, host, account, text, tags)
+                 VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, 'alice', 'a', 'h', 'alice', ?7, '')",
+            )
+            .unwrap();
+        for i in 0..20i64 {
+            let id = format!("{:016x}", ((100 + i) << 12) as u64);
+            stmt.execute(rusqlite::params![
+                "#r",
+                100 + i,
+                id,
+                None::<String>,
+                None::<String>,
+                "#R",
+                format!("message {i}")
+            ])
+            .unwrap();
+        }
+        stmt.execute(rusqlite::params![
+            "\na\nb", 50, "dm1", "a", "b", "B", "hi b"
+        ])
+        .unwrap();
+    }
+    let load = LoadOptions {
+        recent_per_room: 3,
+        recent_max_rows: 1000,
+        integrity: IntegrityCheck::Quick,
+    };
+    let (mut b, snapshot) = SqliteBackend::open(&Location::Dir(dir.clone()), &load, 0).unwrap();
+    let texts: Vec<&str> = snapshot.recent.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["message 17", "message 18", "message 19"]);
+    let anchor = Anchor::MsgId(format!("{:016x}", 105u64 << 12));
+    let after: Vec<String> = q(&mut b, Selector::After(anchor), 2)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(after, ["message 6", "message 7"]);
+    let dm = b
+        .history(&HistoryQuery {
+            conversation: Conversation::Direct("b".into(), "a".into()),
+            selector: Selector::Latest(None),
+            limit: 10,
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(dm.len(), 1);
+    assert_eq!(
+        dm[0].target,
+        Target::Direct {
+            from: "a".into(),
+            to: "b".into()
+        }
+    );
+    // New lines go into blocks beside the migrated ones.
+    put(&mut b, &[room_msg("#r", 99, 500)]);
+    assert_eq!(q(&mut b, Selector::Latest(None), 1)[0].text, "message 99");
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
