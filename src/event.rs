@@ -68,6 +68,16 @@ impl MsgId {
             .flatten()
             .map(MsgId)
     }
+
+    /// The hub's ids are the time they were made (Unix ms) times 2^SEQ_BITS plus a count,
+    /// never below that time's first id: see `Hub::next_meta`.
+    pub const SEQ_BITS: u32 = 12;
+
+    /// The latest time the message with this id can have been sent at: the store finds a
+    /// msgid's line from here without a per-line index of ids.
+    pub fn latest_time_ms(self) -> u64 {
+        self.0 >> MsgId::SEQ_BITS
+    }
 }
 
 /// When and under which id a message entered the server: every message has both from the

@@ -102,7 +102,8 @@ fn temp(tag: &str) -> TempDir {
     TempDir(p)
 }
 
-/// Reopens through the store (recovering the WAL as snak would at start), then counts.
+/// Reopens through the store (recovering the WAL as snak would at start), then counts the
+/// lines in their blocks and the newest line's time.
 fn survivors(dir: &Path) -> (u64, i64) {
     let poll = Poll::new().unwrap();
     let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
@@ -110,7 +111,7 @@ fn survivors(dir: &Path) -> (u64, i64) {
     store.close();
     let c = rusqlite::Connection::open(dir.join("snak.db")).unwrap();
     c.query_row(
-        "SELECT COUNT(*), COALESCE(MAX(time_ms), -1) FROM history",
+        "SELECT COALESCE(SUM(lines), 0), COALESCE(MAX(last_ms), -1) FROM history_blocks",
         [],
         |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
     )

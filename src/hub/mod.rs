@@ -790,10 +790,12 @@ impl Hub {
     }
 
     /// The id and time for a message that enters now: ids grow with time (4096 per
-    /// millisecond), so they stay unique across restarts while the clock moves forward.
+    /// millisecond), so they stay unique across restarts while the clock moves forward, and
+    /// an id is never earlier than its time ([`MsgId::latest_time_ms`]: the store relies on
+    /// it to find a msgid's line).
     fn next_meta(&mut self) -> Meta {
         let time_ms = self.now.unix_ms;
-        self.last_msgid = (self.last_msgid + 1).max(time_ms << 12);
+        self.last_msgid = (self.last_msgid + 1).max(time_ms << MsgId::SEQ_BITS);
         Meta {
             id: MsgId(self.last_msgid),
             time_ms,

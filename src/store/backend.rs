@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use super::batch::LineBatch;
 use super::request::Write;
 use super::types::*;
 use crate::auth::password::PasswordHashes;
@@ -151,6 +152,19 @@ pub trait Backend: Send + 'static {
     fn in_group(&self) -> bool;
 
     fn apply(&mut self, write: &Write) -> Result<(), StoreError>;
+    /// Many history lines at once (a pass's, from the loop); returns how many were refused
+    /// as rows (each counted as dropped). A medium error fails them all, as for `apply`.
+    fn apply_lines(&mut self, lines: &LineBatch) -> Result<u64, StoreError> {
+        let mut refused = 0;
+        for m in lines.clone().into_messages() {
+            match self.apply(&Write::Message(m)) {
+                Ok(()) => {}
+                Err(e) if e.kind == ErrorKind::Row => refused += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(refused)
+    }
     fn effect(&mut self, effect: &Effect) -> Result<Applied, StoreError>;
 
     fn account(&mut self, key: &str) -> Result<Option<StoredAccount>, StoreError>;

@@ -122,6 +122,40 @@ impl LineBatch {
         self.text.len()
     }
 
+    /// The lines' parts, borrowed, in the order pushed (the store thread packs them into
+    /// blocks from here, with no message made).
+    pub fn iter(&self) -> impl Iterator<Item = LineParts<'_>> + '_ {
+        let text = self.text.as_str();
+        let mut start = 0usize;
+        self.lines.iter().map(move |l| {
+            let mut part = |i: usize| {
+                let end = (l.ends[i] as usize).min(text.len());
+                let s = text.get(start.min(end)..end).unwrap_or("");
+                start = end;
+                s
+            };
+            let (msgid, nick, user, host, account) = (part(0), part(1), part(2), part(3), part(4));
+            let (key, to, target_name, tags, text) = (part(5), part(6), part(7), part(8), part(9));
+            LineParts {
+                msgid,
+                time: l.time,
+                nick,
+                user,
+                host,
+                account: l.has_account.then_some(account),
+                target: if l.direct {
+                    TargetParts::Direct { from: key, to }
+                } else {
+                    TargetParts::Room(key)
+                },
+                target_name,
+                kind: l.kind,
+                text,
+                tags,
+            }
+        })
+    }
+
     /// The lines as messages, in the order pushed.
     pub fn into_messages(self) -> impl Iterator<Item = HistoryMessage> {
         let LineBatch { text, lines } = self;
@@ -205,6 +239,8 @@ mod tests {
         }
         assert_eq!(batch.len(), 7);
         assert!(batch.bytes() > 0);
+        let parts: Vec<LineParts<'_>> = all.iter().map(|m| m.parts()).collect();
+        assert_eq!(batch.iter().collect::<Vec<_>>(), parts);
         assert_eq!(batch.into_messages().collect::<Vec<_>>(), all);
         // An empty account is an account still; none is none.
         let mut m = message(0, false);

@@ -128,10 +128,15 @@ fn msg(room: &str, i: usize, text: &str) -> HistoryMessage {
     }
 }
 
+/// History lines on disk (in their blocks).
 fn count_rows(db: &Path) -> i64 {
     let c = rusqlite::Connection::open(db).unwrap();
-    c.query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0))
-        .unwrap()
+    c.query_row(
+        "SELECT COALESCE(SUM(lines), 0) FROM history_blocks",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
 }
 
 fn latest(h: &mut StoreHandle, lp: &mut Loop, id: u64, room: &str) -> Vec<HistoryMessage> {

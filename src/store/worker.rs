@@ -77,12 +77,44 @@ struct Pending {
     unavailable: CallResult,
 }
 
+/// A write as the group keeps it (to retry the group if the medium fails).
+// As large as `Request::Write`, which it is taken from: boxing would allocate per write.
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    Write(Write),
+    /// A pass's history lines, kept packed as they came.
+    Lines(crate::store::LineBatch),
+}
+
+impl Item {
+    fn rows(&self) -> usize {
+        match self {
+            Item::Write(_) => 1,
+            Item::Lines(b) => b.len(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Group {
     open: bool,
     deadline: Option<Instant>,
-    writes: Vec<Write>,
+    writes: Vec<Item>,
+    /// Rows in `writes` (a batch counts its lines).
+    rows: usize,
     pending: Vec<Pending>,
+}
+
+impl Group {
+    fn push(&mut self, item: Item) {
+        self.rows += item.rows();
+        self.writes.push(item);
+    }
+
+    fn take(&mut self) -> Vec<Item> {
+        self.rows = 0;
+        std::mem::take(&mut self.writes)
+    }
 }
 
 struct Failing {
@@ -236,12 +268,12 @@ impl<B: Backend> Worker<B> {
         match req {
             Request::Write(w) => {
                 self.writes_seen += 1;
-                self.write(w);
+                self.write(Item::Write(w));
             }
             Request::Lines(batch) => {
-                for m in batch.into_messages() {
-                    self.writes_seen += 1;
-                    self.write(Write::Message(m));
+                self.writes_seen += batch.len() as u64;
+                if !batch.is_empty() {
+                    self.write(Item::Lines(batch));
                 }
             }
             Request::Call { id, call } => self.call(id, call),
@@ -266,7 +298,31 @@ impl<B: Backend> Worker<B> {
     }
 
     fn group_len(&self) -> usize {
-        self.group.writes.len() + self.group.pending.len()
+        self.group.rows + self.group.pending.len()
+    }
+
+    /// Applies one item: Ok(rows the backend refused), or the medium's error.
+    fn apply(&mut self, item: &Item) -> Result<u64, StoreError> {
+        match item {
+            Item::Write(w) => match self.backend.apply(w) {
+                Ok(()) => Ok(0),
+                Err(e) if e.kind == ErrorKind::Row && self.backend.in_group() => {
+                    self.dropped(&e.message);
+                    Err(e)
+                }
+                Err(e) => Err(e),
+            },
+            Item::Lines(b) => {
+                let refused = self.backend.apply_lines(b)?;
+                if refused > 0 {
+                    self.shared
+                        .dropped
+                        .fetch_add(refused - 1, Ordering::Relaxed);
+                    self.dropped("a history line names a conversation that cannot be stored");
+                }
+                Ok(refused)
+            }
+        }
     }
 
     /// Opens a group if none is open; false if the medium refuses (now failing).
@@ -287,18 +343,17 @@ impl<B: Backend> Worker<B> {
         }
     }
 
-    fn write(&mut self, w: Write) {
+    fn write(&mut self, w: Item) {
         if self.failing.is_some() || !self.ensure_group() {
             self.retain(w);
             return;
         }
-        match self.backend.apply(&w) {
-            Ok(()) => self.group.writes.push(w),
-            Err(e) if e.kind == ErrorKind::Row && self.backend.in_group() => {
-                self.dropped(&e.message)
-            }
+        match self.apply(&w) {
+            Ok(_) => self.group.push(w),
+            // A refused row (already counted) is not kept.
+            Err(e) if e.kind == ErrorKind::Row && self.backend.in_group() => {}
             Err(e) => {
-                self.group.writes.push(w);
+                self.group.push(w);
                 self.fail_group(&e);
             }
         }
@@ -307,13 +362,17 @@ impl<B: Backend> Worker<B> {
         }
     }
 
-    fn retain(&mut self, w: Write) {
-        if self.group.writes.len() < self.cfg.retain_on_failure {
-            self.group.writes.push(w);
+    fn retain(&mut self, w: Item) {
+        let rows = w.rows();
+        if self.group.rows + rows <= self.cfg.retain_on_failure {
+            self.group.push(w);
             self.shared
                 .retained
-                .store(self.group.writes.len() as u64, Ordering::Relaxed);
+                .store(self.group.rows as u64, Ordering::Relaxed);
         } else {
+            self.shared
+                .dropped
+                .fetch_add(rows as u64 - 1, Ordering::Relaxed);
             self.dropped("the store is failing and the writes kept in memory are at their limit");
         }
     }
@@ -518,7 +577,7 @@ impl<B: Backend> Worker<B> {
     /// Bookkeeping after a successful commit: everything received so far is now either
     /// committed or counted as dropped.
     fn committed(&mut self, started: Instant) {
-        let rows = self.group.writes.len() as u64;
+        let rows = self.group.rows as u64;
         let s = &self.shared;
         s.commits.fetch_add(1, Ordering::Relaxed);
         s.rows_written.fetch_add(rows, Ordering::Relaxed);
@@ -527,7 +586,7 @@ impl<B: Backend> Worker<B> {
             .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         s.retained.store(0, Ordering::Relaxed);
         s.committed.store(self.writes_seen, Ordering::Release);
-        self.group.writes.clear();
+        self.group.take();
         self.group.open = false;
         self.group.deadline = None;
         for p in std::mem::take(&mut self.group.pending) {
@@ -552,28 +611,26 @@ impl<B: Backend> Worker<B> {
             backoff,
             next_retry: now + backoff,
         });
-        let excess = self
-            .group
-            .writes
-            .len()
-            .saturating_sub(self.cfg.retain_on_failure);
-        if excess > 0 {
-            self.group.writes.truncate(self.cfg.retain_on_failure);
+        // The newest writes past the bound go (a batch whole).
+        while self.group.rows > self.cfg.retain_on_failure {
+            let Some(last) = self.group.writes.pop() else {
+                break;
+            };
+            self.group.rows -= last.rows();
             self.shared
                 .dropped
-                .fetch_add(excess as u64, Ordering::Relaxed);
+                .fetch_add(last.rows() as u64, Ordering::Relaxed);
         }
         let s = &self.shared;
         s.failures.fetch_add(1, Ordering::Relaxed);
         s.failing.store(true, Ordering::Relaxed);
-        s.retained
-            .store(self.group.writes.len() as u64, Ordering::Relaxed);
+        s.retained.store(self.group.rows as u64, Ordering::Relaxed);
         if let Some(more) = self.fail_log.ready(now) {
             log::error!(
                 "store: writes are failing ({e}); {} writes kept in memory (at most {}), {} \
                  dropped so far; retrying; chat goes on ({more} more failures since the last \
                  report)",
-                self.group.writes.len(),
+                self.group.rows,
                 self.cfg.retain_on_failure,
                 s.dropped.load(Ordering::Relaxed),
             );
@@ -586,24 +643,21 @@ impl<B: Backend> Worker<B> {
             return self.fail_group(&e);
         }
         self.group.open = true;
-        let writes = std::mem::take(&mut self.group.writes);
-        let mut kept = Vec::with_capacity(writes.len());
+        let writes = self.group.take();
         let mut rest = writes.into_iter();
         while let Some(w) = rest.next() {
-            match self.backend.apply(&w) {
-                Ok(()) => kept.push(w),
-                Err(e) if e.kind == ErrorKind::Row && self.backend.in_group() => {
-                    self.dropped(&e.message)
-                }
+            match self.apply(&w) {
+                Ok(_) => self.group.push(w),
+                Err(e) if e.kind == ErrorKind::Row && self.backend.in_group() => {}
                 Err(e) => {
-                    kept.push(w);
-                    kept.extend(rest);
-                    self.group.writes = kept;
+                    self.group.push(w);
+                    for w in rest {
+                        self.group.push(w);
+                    }
                     return self.fail_group(&e);
                 }
             }
         }
-        self.group.writes = kept;
         let started = Instant::now();
         match self.backend.commit() {
             Ok(()) => {
@@ -612,7 +666,7 @@ impl<B: Backend> Worker<B> {
                 log::warn!(
                     "store: writes resumed after {:.1} s; {} kept writes committed",
                     since.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0),
-                    self.group.writes.len()
+                    self.group.rows
                 );
                 self.committed(started);
             }
@@ -671,7 +725,7 @@ impl<B: Backend> Worker<B> {
             self.retry();
         }
         if self.failing.is_some() {
-            let lost = self.group.writes.len() as u64;
+            let lost = self.group.rows as u64;
             self.shared.dropped.fetch_add(lost, Ordering::Relaxed);
             log::error!("store: {lost} writes could not be committed before exit and are lost");
         }

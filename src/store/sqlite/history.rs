@@ -1,128 +1,224 @@
-//! History rows: insert, the `draft/chathistory` selectors, TARGETS, and the latest lines per
-//! room for the recent window at start.
+//! History: lines packed in blocks (one row per conversation and commit group, see
+//! [`super::block`]), the `draft/chathistory` selectors over them, TARGETS, and the latest
+//! lines per room for the recent window at start.
 //!
-//! Order is `(time_ms, seq)`: server time, ties broken by insertion order. An anchor becomes
-//! two exclusive bounds: a msgid is its own row's position both ways; a timestamp `t` is
+//! Order is `(time_ms, seq)`: server time, ties broken by insertion order, where a line's
+//! `seq` is its block's id times 2^16 plus its index in the block. An anchor becomes two
+//! exclusive bounds: a msgid is its own line's position both ways; a timestamp `t` is
 //! `(t, MIN)` as an upper bound (everything strictly earlier) and `(t, MAX)` as a lower bound
 //! (everything strictly later), so messages *at* a timestamp are excluded both ways, as the
 //! spec's "excluding" asks.
+//!
+//! A conversation is named by a number (`conversations`): the one index over blocks,
+//! `(conv, last_ms, first_ms, lines)`, then has small entries, and a commit touches fewer of
+//! its pages. Blocks of one conversation may overlap in time (a clock step back, a remote
+//! server's lines arriving late), so a page walks blocks from the anchor outwards by their
+//! newest time and stops only when no block left can hold a line nearer than the ones it
+//! has. A block spans at most [`block::MAX_SPAN_MS`], which bounds that walk.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::collections::HashMap;
 
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::block::{self, Builder, Line, MAX_SPAN_MS};
 use super::sql_error;
 use crate::store::backend::StoreError;
+use crate::store::batch::{LineParts, TargetParts};
 use crate::store::types::*;
 
 /// No query returns more rows than this, whatever limit it asks (the loop should advertise
 /// less in `CHATHISTORY=`).
 pub const MAX_QUERY_ROWS: usize = 1000;
 
+/// A msgid is looked for in at most this many blocks: those that may hold its time when it
+/// is one of snak's (the time is in the id), else the conversation's newest.
+pub const MSGID_SCAN_BLOCKS: i64 = 256;
+
 type Pos = (i64, i64);
 
-const COLUMNS: &str = "seq, time_ms, msgid, kind, conv, dm_from, dm_to, target_name, nick, \
-                       user, host, account, text, tags";
-
-pub fn insert(conn: &Connection, m: &HistoryMessage) -> Result<String, StoreError> {
-    let conversation = m.target.conversation();
-    if !conversation.is_valid() {
-        return Err(StoreError::row("a participant key holds a newline"));
-    }
-    let conv = conversation.key();
-    let (dm_from, dm_to) = match &m.target {
-        Target::Room(_) => (None, None),
-        Target::Direct { from, to } => (Some(from.as_str()), Some(to.as_str())),
-    };
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT INTO history (conv, time_ms, msgid, msgid_hash, kind, dm_from, dm_to,
-             target_name, nick, user, host, account, text, tags)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )
-        .map_err(sql_error)?;
-    stmt.execute(params![
-        conv,
-        m.time,
-        m.msgid,
-        msgid_hash(&m.msgid),
-        m.kind.code(),
-        dm_from,
-        dm_to,
-        m.target_name,
-        m.sender.nick,
-        m.sender.user,
-        m.sender.host,
-        m.sender.account,
-        m.text,
-        m.tags,
-    ])
-    .map_err(sql_error)?;
-    Ok(conv)
+fn seq(block: i64, index: usize) -> i64 {
+    (block << 16) | index as i64
 }
 
-/// FNV-1a, 64 bits, as a signed integer for SQLite: stable across versions and machines
-/// (it is stored), and spreads ids that share a prefix.
-pub(super) fn msgid_hash(msgid: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in msgid.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h as i64
+fn corrupt(block: i64, e: block::Corrupt) -> StoreError {
+    StoreError::row(format!("history block {block} is damaged: {}", e.0))
 }
 
-fn row_to_message(r: &Row<'_>) -> rusqlite::Result<HistoryMessage> {
-    let conv: String = r.get(4)?;
-    let dm_from: Option<String> = r.get(5)?;
-    let dm_to: Option<String> = r.get(6)?;
-    let target = match (dm_from, dm_to) {
-        (Some(from), Some(to)) => Target::Direct { from, to },
-        _ => Target::Room(conv),
-    };
-    let kind: i64 = r.get(3)?;
-    Ok(HistoryMessage {
-        time: r.get(1)?,
-        msgid: r.get(2)?,
-        // An unknown code can only come from a newer snak; show it as a plain message.
-        kind: MessageKind::from_code(kind).unwrap_or(MessageKind::Privmsg),
-        target,
-        target_name: r.get(7)?,
-        sender: Sender {
-            nick: r.get(8)?,
-            user: r.get(9)?,
-            host: r.get(10)?,
-            account: r.get(11)?,
-        },
-        text: r.get(12)?,
-        tags: r.get(13)?,
-    })
+/// The lines of the open group, one block per conversation, written as rows when the group
+/// commits or something reads history (a read sees the group's writes).
+#[derive(Debug, Default)]
+pub struct Pending {
+    open: HashMap<String, Builder>,
+    /// The direct conversation key being built (reused: no allocation per line).
+    key: String,
+    /// Conversation numbers already looked up (or made) in this database.
+    ids: HashMap<String, i64>,
+}
+
+/// A conversation: its number (in SQL) and its key (in the messages made).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Conv<'a> {
+    pub id: i64,
+    pub key: &'a str,
+}
+
+/// At most this many conversation numbers are remembered (then forgotten all at once).
+const IDS_MAX: usize = 100_000;
+
+/// The number of an existing conversation.
+pub(super) fn conv_id(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT id FROM conversations WHERE key = ?1")?
+        .query_row(params![key], |r| r.get(0))
+        .optional()
+}
+
+/// The number of a conversation, made (with a direct one's parties) if it is new.
+fn make_conv(conn: &Connection, key: &str) -> rusqlite::Result<i64> {
+    if let Some(id) = conv_id(conn, key)? {
+        return Ok(id);
+    }
+    conn.prepare_cached("INSERT INTO conversations (key) VALUES (?1)")?
+        .execute(params![key])?;
+    let id = conn.last_insert_rowid();
+    if let Some((a, b)) = direct_pair(key) {
+        let mut stmt = conn
+            .prepare_cached("INSERT OR IGNORE INTO direct_parties (party, conv) VALUES (?1, ?2)")?;
+        stmt.execute(params![a, id])?;
+        stmt.execute(params![b, id])?;
+    }
+    Ok(id)
+}
+
+impl Pending {
+    /// Adds one line; a block that is full is written at once.
+    pub fn push(&mut self, conn: &Connection, p: &LineParts<'_>) -> Result<(), StoreError> {
+        let key: &str = match p.target {
+            TargetParts::Room(k) if !k.contains('\n') => k,
+            TargetParts::Direct { from, to } if !from.contains('\n') && !to.contains('\n') => {
+                let (lo, hi) = if from <= to { (from, to) } else { (to, from) };
+                self.key.clear();
+                for s in ["\n", lo, "\n", hi] {
+                    self.key.push_str(s);
+                }
+                &self.key
+            }
+            _ => return Err(StoreError::row("a participant key holds a newline")),
+        };
+        match self.open.get_mut(key) {
+            Some(b) => {
+                if !b.fits(p.time) {
+                    let full = std::mem::take(b);
+                    let id = Pending::id(&mut self.ids, conn, key)?;
+                    write_block(conn, id, &full)?;
+                }
+                b.push(p);
+            }
+            None => {
+                let mut b = Builder::default();
+                b.push(p);
+                self.open.insert(key.to_owned(), b);
+            }
+        }
+        Ok(())
+    }
+
+    fn id(ids: &mut HashMap<String, i64>, conn: &Connection, key: &str) -> Result<i64, StoreError> {
+        if let Some(&id) = ids.get(key) {
+            return Ok(id);
+        }
+        let id = make_conv(conn, key).map_err(sql_error)?;
+        if ids.len() >= IDS_MAX {
+            ids.clear();
+        }
+        ids.insert(key.to_owned(), id);
+        Ok(id)
+    }
+
+    /// Writes every open block; `touched` hears of each conversation written to.
+    pub fn flush(
+        &mut self,
+        conn: &Connection,
+        mut touched: impl FnMut(i64),
+    ) -> Result<(), StoreError> {
+        for (conv, b) in self.open.drain() {
+            if !b.is_empty() {
+                let id = Pending::id(&mut self.ids, conn, &conv)?;
+                write_block(conn, id, &b)?;
+                touched(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the open blocks and the numbers learnt (the group was rolled back, and the
+    /// conversations it made with it; its writes come again).
+    pub fn clear(&mut self) {
+        self.open.clear();
+        self.ids.clear();
+    }
+}
+
+/// The two participants of a direct conversation's key.
+fn direct_pair(conv: &str) -> Option<(&str, &str)> {
+    conv.strip_prefix('\n')?.split_once('\n')
+}
+
+fn write_block(conn: &Connection, conv: i64, b: &Builder) -> Result<(), StoreError> {
+    insert_block(conn, conv, b).map_err(sql_error)
+}
+
+fn insert_block(conn: &Connection, conv: i64, b: &Builder) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO history_blocks (conv, first_ms, last_ms, lines, data)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![conv, b.first_ms, b.last_ms, b.lines as i64, b.data])?;
+    Ok(())
 }
 
 /// The two exclusive bounds of an anchor: (upper bound for "before", lower for "after").
 fn bounds(
     conn: &Connection,
-    conv: &str,
+    conv: Conv<'_>,
     anchor: &Anchor,
 ) -> Result<Option<(Pos, Pos)>, StoreError> {
     match anchor {
         Anchor::Time(t) => Ok(Some(((*t, i64::MIN), (*t, i64::MAX)))),
-        Anchor::MsgId(id) => {
-            let mut stmt = conn
-                .prepare_cached(
-                    // INDEXED BY: without statistics the planner could pick the
-                    // conversation index and walk a whole busy room.
-                    "SELECT time_ms, seq FROM history INDEXED BY history_by_msgid
-                     WHERE msgid_hash = ?1 AND conv = ?2 AND msgid = ?3",
-                )
-                .map_err(sql_error)?;
-            let pos: Option<Pos> = stmt
-                .query_row(params![msgid_hash(id), conv, id], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-                .map_err(sql_error)?;
-            Ok(pos.map(|p| (p, p)))
+        Anchor::MsgId(id) => Ok(find_msgid(conn, conv, id)?.map(|p| (p, p))),
+    }
+}
+
+/// Where a msgid is in `conv`. snak's msgids hold the time they were made, at or after
+/// their line's time ([`crate::event::MsgId::latest_time_ms`]): the search starts at the
+/// blocks that may hold that time and walks back. Other ids (none of snak's making) are
+/// looked for among the conversation's newest blocks.
+fn find_msgid(conn: &Connection, conv: Conv<'_>, id: &str) -> Result<Option<Pos>, StoreError> {
+    let top = crate::event::MsgId::parse(id)
+        .and_then(|m| i64::try_from(m.latest_time_ms()).ok())
+        .unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, data FROM history_blocks WHERE conv = ?1 AND last_ms <= ?2
+             AND first_ms <= ?3 ORDER BY last_ms DESC LIMIT ?4",
+        )
+        .map_err(sql_error)?;
+    let mut rows = stmt
+        .query(params![
+            conv.id,
+            top.saturating_add(MAX_SPAN_MS),
+            top,
+            MSGID_SCAN_BLOCKS
+        ])
+        .map_err(sql_error)?;
+    while let Some(r) = rows.next().map_err(sql_error)? {
+        let bid: i64 = r.get(0).map_err(sql_error)?;
+        let data = blob(r, bid)?;
+        let lines = block::decode(data).map_err(|e| corrupt(bid, e))?;
+        if let Some(i) = lines.iter().position(|l| l.msgid == id) {
+            return Ok(Some((lines[i].time, seq(bid, i))));
         }
     }
+    Ok(None)
 }
 
 #[derive(Clone, Copy)]
@@ -133,42 +229,89 @@ enum Dir {
     Down,
 }
 
-/// Rows of `conv` strictly inside (lo, hi) (`lo_inclusive`: `>=` at the bottom), `limit` of
+/// Lines of `conv` strictly inside (lo, hi) (`lo_inclusive`: `>=` at the bottom), `limit` of
 /// them counted from the bottom (`Up`) or the top (`Down`), returned oldest first.
 fn page(
     conn: &Connection,
-    conv: &str,
+    conv: Conv<'_>,
     lo: Option<Pos>,
     lo_inclusive: bool,
     hi: Option<Pos>,
     dir: Dir,
     limit: usize,
 ) -> Result<Vec<HistoryMessage>, StoreError> {
+    let limit = limit.min(MAX_QUERY_ROWS);
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let lo_op = if lo_inclusive { ">=" } else { ">" };
-    let order = match dir {
-        Dir::Up => "ASC",
-        Dir::Down => "DESC",
-    };
-    // Open bounds become the widest positions, so one statement shape serves every query
-    // (and stays in the statement cache).
     let (lo, hi) = (
         lo.unwrap_or((i64::MIN, i64::MIN)),
         hi.unwrap_or((i64::MAX, i64::MAX)),
     );
-    let sql = format!(
-        "SELECT {COLUMNS} FROM history WHERE conv = ?1 \
-         AND (time_ms, seq) {lo_op} (?2, ?3) AND (time_ms, seq) < (?4, ?5) \
-         ORDER BY time_ms {order}, seq {order} LIMIT ?6"
-    );
-    let mut stmt = conn.prepare_cached(&sql).map_err(sql_error)?;
-    let limit = limit.min(MAX_QUERY_ROWS) as i64;
-    let rows = stmt
-        .query_map(params![conv, lo.0, lo.1, hi.0, hi.1, limit], row_to_message)
-        .map_err(sql_error)?;
-    let mut out = rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)?;
+    let inside = |p: Pos| (if lo_inclusive { p >= lo } else { p > lo }) && p < hi;
+    // Blocks by their edge nearest the side counted from: the newest end going down, the
+    // oldest end going up; a block's other edge is within MAX_SPAN_MS of it.
+    let (sql, a, b, c) = match dir {
+        Dir::Down => (
+            "SELECT id, last_ms, data FROM history_blocks WHERE conv = ?1 AND last_ms >= ?2
+             AND last_ms <= ?3 AND first_ms <= ?4 ORDER BY last_ms DESC",
+            lo.0,
+            hi.0.saturating_add(MAX_SPAN_MS),
+            hi.0,
+        ),
+        Dir::Up => (
+            "SELECT id, first_ms, data FROM history_blocks WHERE conv = ?1 AND first_ms >= ?2
+             AND first_ms <= ?3 AND last_ms >= ?4 ORDER BY first_ms ASC",
+            lo.0.saturating_sub(MAX_SPAN_MS),
+            hi.0,
+            lo.0,
+        ),
+    };
+    // Nearest first: descending positions going down, ascending going up.
+    let nearer = |x: &Pos, y: &Pos| match dir {
+        Dir::Down => y.cmp(x),
+        Dir::Up => x.cmp(y),
+    };
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
+    let mut rows = stmt.query(params![conv.id, a, b, c]).map_err(sql_error)?;
+    let mut found: Vec<(Pos, HistoryMessage)> = Vec::new();
+    while let Some(r) = rows.next().map_err(sql_error)? {
+        let bid: i64 = r.get(0).map_err(sql_error)?;
+        let edge: i64 = r.get(1).map_err(sql_error)?;
+        // Every line left is at or before `edge` going down, at or after `edge` minus the
+        // span going up: done once the limit is met nearer than that.
+        if found.len() >= limit {
+            let far = found[limit - 1].0 .0;
+            let done = match dir {
+                Dir::Down => far > edge,
+                Dir::Up => far < edge.saturating_sub(MAX_SPAN_MS),
+            };
+            if done {
+                break;
+            }
+        }
+        let data = r
+            .get_ref(2)
+            .map_err(sql_error)?
+            .as_blob()
+            .map_err(|e| StoreError::row(format!("history block {bid} is not a blob: {e}")))?;
+        let lines = block::decode(data).map_err(|e| corrupt(bid, e))?;
+        let mut here: Vec<(Pos, usize)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| ((l.time, seq(bid, i)), i))
+            .filter(|(p, _)| inside(*p))
+            .collect();
+        here.sort_by(|x, y| nearer(&x.0, &y.0));
+        here.truncate(limit);
+        found.extend(
+            here.into_iter()
+                .map(|(p, i)| (p, lines[i].to_message(conv.key))),
+        );
+        found.sort_by(|x, y| nearer(&x.0, &y.0));
+        found.truncate(limit);
+    }
+    let mut out: Vec<HistoryMessage> = found.into_iter().map(|(_, m)| m).collect();
     if matches!(dir, Dir::Down) {
         out.reverse();
     }
@@ -179,11 +322,29 @@ pub fn query(
     conn: &Connection,
     q: &HistoryQuery,
 ) -> Result<Result<Vec<HistoryMessage>, HistoryError>, StoreError> {
-    let conv = q.conversation.key();
+    let key = q.conversation.key();
+    let Some(id) = conv_id(conn, &key).map_err(sql_error)? else {
+        // Nothing kept: a msgid anchor names nothing here.
+        let anchors = match &q.selector {
+            Selector::Latest(None) => vec![],
+            Selector::Latest(Some(a))
+            | Selector::Before(a)
+            | Selector::After(a)
+            | Selector::Around(a) => vec![a],
+            Selector::Between(a, b) => vec![a, b],
+        };
+        for a in anchors {
+            if let Anchor::MsgId(id) = a {
+                return Ok(Err(HistoryError::UnknownMsgId(id.clone())));
+            }
+        }
+        return Ok(Ok(Vec::new()));
+    };
+    let conv = Conv { id, key: &key };
     let n = q.limit;
     macro_rules! resolve {
         ($a:expr) => {
-            match bounds(conn, &conv, $a)? {
+            match bounds(conn, conv, $a)? {
                 Some(b) => b,
                 None => {
                     let Anchor::MsgId(id) = $a else {
@@ -195,26 +356,26 @@ pub fn query(
         };
     }
     let rows = match &q.selector {
-        Selector::Latest(None) => page(conn, &conv, None, false, None, Dir::Down, n)?,
+        Selector::Latest(None) => page(conn, conv, None, false, None, Dir::Down, n)?,
         Selector::Latest(Some(a)) => {
             let (_, lo) = resolve!(a);
-            page(conn, &conv, Some(lo), false, None, Dir::Down, n)?
+            page(conn, conv, Some(lo), false, None, Dir::Down, n)?
         }
         Selector::Before(a) => {
             let (hi, _) = resolve!(a);
-            page(conn, &conv, None, false, Some(hi), Dir::Down, n)?
+            page(conn, conv, None, false, Some(hi), Dir::Down, n)?
         }
         Selector::After(a) => {
             let (_, lo) = resolve!(a);
-            page(conn, &conv, Some(lo), false, None, Dir::Up, n)?
+            page(conn, conv, Some(lo), false, None, Dir::Up, n)?
         }
         Selector::Around(a) => {
             // Half before, the rest from the anchor on; a side with fewer lines leaves its
             // share to the other.
             let (hi, _) = resolve!(a);
             let n = n.min(MAX_QUERY_ROWS);
-            let mut before = page(conn, &conv, None, false, Some(hi), Dir::Down, n)?;
-            let mut after = page(conn, &conv, Some(hi), true, None, Dir::Up, n)?;
+            let mut before = page(conn, conv, None, false, Some(hi), Dir::Down, n)?;
+            let mut after = page(conn, conv, Some(hi), true, None, Dir::Up, n)?;
             let mut take_before = before.len().min(n / 2);
             let take_after = after.len().min(n - take_before);
             take_before = before.len().min(n - take_after);
@@ -227,71 +388,101 @@ pub fn query(
             let (a_hi, a_lo) = resolve!(a);
             let (b_hi, b_lo) = resolve!(b);
             if a_hi <= b_hi {
-                page(conn, &conv, Some(a_lo), false, Some(b_hi), Dir::Up, n)?
+                page(conn, conv, Some(a_lo), false, Some(b_hi), Dir::Up, n)?
             } else {
-                page(conn, &conv, Some(b_lo), false, Some(a_hi), Dir::Down, n)?
+                page(conn, conv, Some(b_lo), false, Some(a_hi), Dir::Down, n)?
             }
         }
     };
     Ok(Ok(rows))
 }
 
-pub fn targets(conn: &Connection, q: &TargetsQuery) -> Result<Vec<TargetLatest>, StoreError> {
-    let mut found = Vec::new();
-    {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT time_ms, target_name FROM history WHERE conv = ?1 \
-                 ORDER BY time_ms DESC, seq DESC LIMIT 1",
-            )
-            .map_err(sql_error)?;
-        for room in &q.rooms {
-            let latest: Option<(i64, String)> = stmt
-                .query_row(params![Conversation::Room(room.clone()).key()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-                .map_err(sql_error)?;
-            if let Some((latest, name)) = latest {
-                found.push(TargetLatest {
-                    target: TargetId::Room(room.clone()),
-                    name,
-                    latest,
-                });
+/// The newest line of `conv`, handed to `f`, if it has any.
+fn latest<R>(
+    conn: &Connection,
+    conv: i64,
+    f: impl FnOnce(&Line<'_>) -> R,
+) -> Result<Option<R>, StoreError> {
+    // Every block ending at the newest time (usually one): the newest line is among them.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, data FROM history_blocks WHERE conv = ?1
+             AND last_ms = (SELECT MAX(last_ms) FROM history_blocks WHERE conv = ?1)",
+        )
+        .map_err(sql_error)?;
+    let mut rows = stmt.query(params![conv]).map_err(sql_error)?;
+    let mut best: Option<(Pos, Vec<u8>, usize)> = None;
+    while let Some(r) = rows.next().map_err(sql_error)? {
+        let bid: i64 = r.get(0).map_err(sql_error)?;
+        let data = blob(r, bid)?;
+        let lines = block::decode(data).map_err(|e| corrupt(bid, e))?;
+        let newest = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| ((l.time, seq(bid, i)), i))
+            .max();
+        if let Some((pos, i)) = newest {
+            if best.as_ref().map_or(true, |b| pos > b.0) {
+                best = Some((pos, data.to_vec(), i));
             }
         }
     }
-    // SQLite takes the bare columns of a MAX() aggregate from the row holding the maximum:
-    // the latest message of each conversation, in one pass over the user's DM rows.
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT MAX(time_ms), dm_from, dm_to, nick, target_name FROM history \
-             WHERE dm_from = ?1 OR dm_to = ?1 GROUP BY conv",
-        )
-        .map_err(sql_error)?;
-    let rows = stmt
-        .query_map(params![q.user], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })
-        .map_err(sql_error)?;
-    for row in rows {
-        let (latest, from, to, nick, target_name) = row.map_err(sql_error)?;
-        let (peer, name) = if from == q.user {
-            (to, target_name)
-        } else {
-            (from, nick)
+    let Some((_, data, i)) = best else {
+        return Ok(None);
+    };
+    let lines = block::decode(&data).map_err(|e| corrupt(-1, e))?;
+    Ok(lines.get(i).map(f))
+}
+
+/// A row's blob column 1.
+fn blob<'r>(r: &'r rusqlite::Row<'_>, bid: i64) -> Result<&'r [u8], StoreError> {
+    r.get_ref(1)
+        .map_err(sql_error)?
+        .as_blob()
+        .map_err(|e| StoreError::row(format!("history block {bid} is not a blob: {e}")))
+}
+
+pub fn targets(conn: &Connection, q: &TargetsQuery) -> Result<Vec<TargetLatest>, StoreError> {
+    let mut found = Vec::new();
+    for room in &q.rooms {
+        let Some(conv) = conv_id(conn, room).map_err(sql_error)? else {
+            continue;
         };
-        found.push(TargetLatest {
-            target: TargetId::Peer(peer),
-            name,
-            latest,
-        });
+        if let Some((latest, name)) = latest(conn, conv, |l| (l.time, l.target_name.to_owned()))? {
+            found.push(TargetLatest {
+                target: TargetId::Room(room.clone()),
+                name,
+                latest,
+            });
+        }
+    }
+    // The user's direct conversations, through the participant indexes; then the newest
+    // line of each.
+    let convs: Vec<i64> = {
+        let mut stmt = conn
+            .prepare_cached("SELECT conv FROM direct_parties WHERE party = ?1")
+            .map_err(sql_error)?;
+        let rows = stmt
+            .query_map(params![q.user], |r| r.get::<_, i64>(0))
+            .map_err(sql_error)?;
+        rows.collect::<Result<_, _>>().map_err(sql_error)?
+    };
+    for conv in convs {
+        let user = q.user.as_str();
+        let found_one = latest(conn, conv, |l| {
+            let (from, to) = l.direct.unwrap_or(("", ""));
+            let (peer, name) = if from == user {
+                (to, l.target_name)
+            } else {
+                (from, l.nick)
+            };
+            TargetLatest {
+                target: TargetId::Peer(peer.to_owned()),
+                name: name.to_owned(),
+                latest: l.time,
+            }
+        })?;
+        found.extend(found_one);
     }
     let (lo, hi, backwards) = if q.from <= q.to {
         (q.from, q.to, false)
@@ -320,29 +511,22 @@ pub fn recent_per_room(
     if per_room == 0 || max_rows == 0 {
         return Ok(Vec::new());
     }
-    // Walk the distinct room keys through the index; direct keys start with "\n" and sort
-    // before any room key.
-    let mut rooms: Vec<(i64, String)> = Vec::new();
+    // Every room conversation with its newest time (direct keys start with "\n").
+    let mut rooms: Vec<(i64, i64, String)> = Vec::new();
     {
-        let mut next = conn
-            .prepare("SELECT conv FROM history WHERE conv > ?1 ORDER BY conv LIMIT 1")
+        let mut all = conn
+            .prepare(
+                "SELECT c.id, c.key, (SELECT MAX(last_ms) FROM history_blocks b
+                 WHERE b.conv = c.id) FROM conversations c",
+            )
             .map_err(sql_error)?;
-        let mut latest = conn
-            .prepare("SELECT MAX(time_ms) FROM history WHERE conv = ?1")
-            .map_err(sql_error)?;
-        let mut cursor = String::from("\n\u{10FFFF}");
-        while let Some(conv) = next
-            .query_row(params![cursor], |r| r.get::<_, String>(0))
-            .optional()
-            .map_err(sql_error)?
-        {
-            if !conv.starts_with('\n') {
-                let t: i64 = latest
-                    .query_row(params![conv], |r| r.get(0))
-                    .map_err(sql_error)?;
-                rooms.push((t, conv.clone()));
+        let mut rows = all.query([]).map_err(sql_error)?;
+        while let Some(r) = rows.next().map_err(sql_error)? {
+            let key: String = r.get(1).map_err(sql_error)?;
+            let newest: Option<i64> = r.get(2).map_err(sql_error)?;
+            if let (false, Some(t)) = (key.starts_with('\n'), newest) {
+                rooms.push((t, r.get(0).map_err(sql_error)?, key));
             }
-            cursor = conv;
         }
     }
     // The most recently active rooms are loaded when `max_rows` cannot hold them all; they
@@ -350,13 +534,13 @@ pub fn recent_per_room(
     rooms.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut chunks = Vec::new();
     let mut total = 0;
-    for (_, conv) in rooms {
+    for (_, id, key) in rooms {
         if total >= max_rows {
             break;
         }
         let rows = page(
             conn,
-            &conv,
+            Conv { id, key: &key },
             None,
             false,
             None,
@@ -367,4 +551,58 @@ pub fn recent_per_room(
         chunks.push(rows);
     }
     Ok(chunks.into_iter().rev().flatten().collect())
+}
+
+/// Migration 4: the rows of the per-line table of schema 3, packed into blocks (each
+/// conversation's lines in their order, blocks closed as the store closes them).
+pub(super) fn blocks_from_rows(conn: &Connection) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare(
+        "SELECT conv, time_ms, msgid, kind, dm_from, dm_to, target_name, nick, user, host,
+         account, text, tags FROM history ORDER BY conv, time_ms, seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut conv = String::new();
+    let mut id = 0;
+    let mut b = Builder::default();
+    let mut n = 0u64;
+    while let Some(r) = rows.next()? {
+        let text = |i: usize| -> rusqlite::Result<&str> { Ok(r.get_ref(i)?.as_str()?) };
+        let opt =
+            |i: usize| -> rusqlite::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
+        let this = text(0)?;
+        let time: i64 = r.get(1)?;
+        if this != conv || !b.fits(time) {
+            if !b.is_empty() {
+                insert_block(conn, id, &std::mem::take(&mut b))?;
+            }
+            if this != conv {
+                this.clone_into(&mut conv);
+                id = make_conv(conn, this)?;
+            }
+        }
+        let kind: i64 = r.get(3)?;
+        let (dm_from, dm_to, account) = (opt(4)?, opt(5)?, opt(10)?);
+        let target = match (dm_from, dm_to) {
+            (Some(from), Some(to)) => TargetParts::Direct { from, to },
+            _ => TargetParts::Room(this),
+        };
+        b.push(&LineParts {
+            msgid: text(2)?,
+            time,
+            nick: text(7)?,
+            user: text(8)?,
+            host: text(9)?,
+            account,
+            target,
+            target_name: text(6)?,
+            kind: MessageKind::from_code(kind).unwrap_or(MessageKind::Privmsg),
+            text: text(11)?,
+            tags: text(12)?,
+        });
+        n += 1;
+    }
+    if !b.is_empty() {
+        insert_block(conn, id, &b)?;
+    }
+    Ok(n)
 }

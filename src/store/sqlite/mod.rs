@@ -3,6 +3,7 @@
 //! makes that affordable).
 
 mod accounts;
+pub(crate) mod block;
 pub(crate) mod history;
 mod retention;
 mod rooms;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::backend::*;
+use super::batch::LineBatch;
 use super::datadir::DataDir;
 use super::request::Write;
 use super::types::*;
@@ -36,6 +38,8 @@ pub enum IntegrityCheck {
 pub struct SqliteBackend {
     conn: Connection,
     retention: RetentionState,
+    /// The open group's history lines, in blocks not yet written.
+    pending: history::Pending,
     /// Held for the backend's life: another snak on the same directory is refused.
     _dir: Option<DataDir>,
 }
@@ -146,6 +150,7 @@ impl SqliteBackend {
         let mut backend = SqliteBackend {
             conn,
             retention: RetentionState::default(),
+            pending: history::Pending::default(),
             _dir: dir,
         };
         let snapshot = backend.prepare(&path, load, now).map_err(|e| match e {
@@ -179,7 +184,8 @@ impl SqliteBackend {
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;
              PRAGMA cache_size = -16384;
-             PRAGMA journal_size_limit = 67108864;",
+             PRAGMA journal_size_limit = 67108864;
+             PRAGMA wal_autocheckpoint = 8192;",
         )?;
         let check = match load.integrity {
             IntegrityCheck::Quick => Some("PRAGMA quick_check"),
@@ -224,6 +230,16 @@ impl SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    /// Writes the open group's blocks (before its commit, and before a read, which sees the
+    /// group's writes).
+    fn flush_lines(&mut self) -> Result<(), StoreError> {
+        let retention = &mut self.retention;
+        self.pending
+            .flush(&self.conn, |conv| retention.touched(conv))
+    }
+}
+
 enum Prepared {
     Open(OpenError),
     Sql(rusqlite::Error),
@@ -252,10 +268,12 @@ impl Backend for SqliteBackend {
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
+        self.flush_lines()?;
         self.conn.execute_batch("COMMIT").map_err(sql_error)
     }
 
     fn rollback(&mut self) {
+        self.pending.clear();
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
@@ -267,16 +285,24 @@ impl Backend for SqliteBackend {
 
     fn apply(&mut self, write: &Write) -> Result<(), StoreError> {
         match write {
-            Write::Message(m) => {
-                let conv = history::insert(&self.conn, m)?;
-                self.retention.touched(conv);
-                Ok(())
-            }
+            Write::Message(m) => self.pending.push(&self.conn, &m.parts()),
             Write::AccountEmail { .. } | Write::AccountCertRemove { .. } => {
                 accounts::apply(&self.conn, write)
             }
             _ => rooms::apply(&self.conn, write),
         }
+    }
+
+    fn apply_lines(&mut self, lines: &LineBatch) -> Result<u64, StoreError> {
+        let mut refused = 0;
+        for p in lines.iter() {
+            match self.pending.push(&self.conn, &p) {
+                Ok(()) => {}
+                Err(e) if e.kind == ErrorKind::Row => refused += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(refused)
     }
 
     fn effect(&mut self, effect: &Effect) -> Result<Applied, StoreError> {
@@ -299,10 +325,12 @@ impl Backend for SqliteBackend {
         &mut self,
         query: &HistoryQuery,
     ) -> Result<Result<Vec<HistoryMessage>, HistoryError>, StoreError> {
+        self.flush_lines()?;
         history::query(&self.conn, query)
     }
 
     fn targets(&mut self, query: &TargetsQuery) -> Result<Vec<TargetLatest>, StoreError> {
+        self.flush_lines()?;
         history::targets(&self.conn, query)
     }
 
@@ -311,6 +339,7 @@ impl Backend for SqliteBackend {
         policy: &Retention,
         now: Millis,
     ) -> Result<RetentionReport, StoreError> {
+        self.flush_lines()?;
         retention::round(&self.conn, &mut self.retention, policy, now)
     }
 

@@ -75,7 +75,41 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX history_by_msgid ON history(msgid_hash);
     CREATE INDEX history_by_dm_from ON history(dm_from) WHERE dm_from IS NOT NULL;
     CREATE INDEX history_by_dm_to ON history(dm_to) WHERE dm_to IS NOT NULL;",
+    // 4: history in blocks: one row per conversation and commit group, its lines in one blob
+    // (`block.rs` has the format), so a line costs no row and no index entry of its own.
+    // Conversations are numbered, so the one index over blocks has small entries (fewer
+    // pages for a commit to touch); it serves pages from either end (a block's span is
+    // bounded) and holds `lines`, for the count limit. `direct_parties` names a direct
+    // conversation's two participants (TARGETS). The rows of migration 3 are packed into
+    // blocks by `history::blocks_from_rows` in the same transaction ([`after`]), then dropped.
+    "CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE direct_parties (
+        party TEXT NOT NULL,
+        conv INTEGER NOT NULL,
+        PRIMARY KEY (party, conv)
+    ) WITHOUT ROWID;
+    CREATE TABLE history_blocks (
+        id INTEGER PRIMARY KEY,
+        conv INTEGER NOT NULL,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        lines INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX history_blocks_by_conv ON history_blocks(conv, last_ms, first_ms, lines);",
 ];
+
+/// What a migration does beyond its SQL, in its transaction.
+fn after(tx: &Connection, version: u32) -> rusqlite::Result<()> {
+    if version == 4 {
+        super::history::blocks_from_rows(tx)?;
+        tx.execute_batch("DROP TABLE history")?;
+    }
+    Ok(())
+}
 
 /// The version this build writes.
 pub const LATEST: u32 = MIGRATIONS.len() as u32;
@@ -128,6 +162,7 @@ pub fn migrate(conn: &mut Connection, from: u32, to: u32, now_ms: i64) -> rusqli
     for version in from + 1..=to.min(LATEST) {
         let tx = conn.transaction()?;
         tx.execute_batch(MIGRATIONS[version as usize - 1])?;
+        after(&tx, version)?;
         tx.execute(
             "INSERT INTO schema_version (version, applied_ms) VALUES (?1, ?2)",
             (version, now_ms),
@@ -236,9 +271,87 @@ mod tests {
     }
 
     #[test]
+    fn migration_4_packs_history_rows_into_blocks() {
+        let mut c = at(3);
+        // 5 000 lines in #r (more than one block holds), two direct lines, one room line at
+        // an equal time: every one readable after, in its order.
+        let mut sql = String::from("BEGIN;");
+        for i in 0..5000 {
+            sql.push_str(&format!(
+                "INSERT INTO history (conv, time_ms, msgid, msgid_hash, kind, target_name, \
+                 nick, user, host, account, text, tags) VALUES ('#r', {t}, 'm{i}', 0, {k}, '#R', \
+                 'n', 'u', 'h', {a}, 'hi {i}', '');",
+                t = 1000 + i / 2,
+                k = i % 5,
+                a = if i % 2 == 0 { "'Acct'" } else { "NULL" },
+            ));
+        }
+        sql.push_str(
+            "INSERT INTO history (conv, time_ms, msgid, msgid_hash, kind, dm_from, dm_to,
+             target_name, nick, user, host, text, tags) VALUES
+             (char(10) || 'a' || char(10) || 'b', 5, 'd1', 0, 0, 'b', 'a', 'A', 'bob', 'u', 'h', 'to a', '+t=1'),
+             (char(10) || 'a' || char(10) || 'b', 6, 'd2', 0, 1, 'a', 'b', 'B', 'al', 'u', 'h', 'to b', '');
+             INSERT INTO accounts (key, name, password, registered_ms) VALUES ('a', 'A', 'x', 1);
+             COMMIT;",
+        );
+        c.execute_batch(&sql).unwrap();
+        up(&mut c, 4);
+        assert_eq!(count(&c, "accounts"), 1);
+        let tables: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'history'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0, "the per-line table is gone");
+        let lines: i64 = c
+            .query_row("SELECT SUM(lines) FROM history_blocks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(lines, 5002);
+        assert!(count(&c, "history_blocks") >= 3);
+        assert_eq!(count(&c, "conversations"), 2);
+        assert_eq!(count(&c, "direct_parties"), 2);
+        let mut got = Vec::new();
+        let mut stmt = c
+            .prepare(
+                "SELECT c.key, b.data FROM history_blocks b JOIN conversations c
+                 ON c.id = b.conv ORDER BY b.id",
+            )
+            .unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            let conv: String = r.get(0).unwrap();
+            let data: Vec<u8> = r.get(1).unwrap();
+            for l in super::super::block::decode(&data).unwrap() {
+                got.push(l.to_message(&conv));
+            }
+        }
+        assert_eq!(got.len(), 5002);
+        assert_eq!(got[0].msgid, "d1");
+        assert_eq!(
+            got[0].target,
+            crate::store::Target::Direct {
+                from: "b".into(),
+                to: "a".into()
+            }
+        );
+        assert_eq!((got[1].msgid.as_str(), got[1].tags.as_str()), ("d2", ""));
+        assert_eq!(got[0].tags, "+t=1");
+        for (i, m) in got[2..].iter().enumerate() {
+            assert_eq!(m.msgid, format!("m{i}"));
+            assert_eq!(m.time, 1000 + i as i64 / 2);
+            assert_eq!(m.text, format!("hi {i}"));
+            assert_eq!(m.sender.account.is_some(), i % 2 == 0);
+            assert_eq!(m.kind.code(), i as i64 % 5);
+            assert_eq!(m.target, crate::store::Target::Room("#r".into()));
+        }
+    }
+
+    #[test]
     fn every_migration_has_a_test_above() {
-        // Adding migration 4 means adding migration_4_keeps_...: this reminds whoever does.
-        assert_eq!(LATEST, 3);
+        // Adding migration 5 means adding migration_5_keeps_...: this reminds whoever does.
+        assert_eq!(LATEST, 4);
     }
 
     #[test]
