@@ -218,23 +218,12 @@ pub fn isupport_tokens(casemapping: &str) -> Vec<String> {
 }
 
 pub struct IrcSession {
-    /// Closed if not registered by then.
-    register_by: Instant,
-    registered: bool,
-    nick: Option<Box<str>>,
-    /// User name and real name from `USER`.
-    user: Option<(Box<str>, Box<str>)>,
-    pass_ok: bool,
-    /// `CAP LS`/`REQ` before registration: wait for `CAP END`.
-    cap_pause: bool,
     /// The capabilities negotiated, as [`caps`] bits.
     caps: u32,
+    /// Batches this connection has been sent, for their names.
+    batches: u32,
     /// The client asked `CAP LS 302` (values, multi-line replies, cap-notify).
     cap_302: bool,
-    /// Batches this connection has been sent, for their names.
-    batches: u64,
-    /// What the transport told of the connection (a TLS client certificate).
-    arrival: Arrival,
     last_seen: Instant,
     ping_sent: Option<Instant>,
     /// When the earliest timer armed for this session fires.
@@ -243,6 +232,24 @@ pub struct IrcSession {
     history: Option<Box<super::history::IrcHistory>>,
     /// What a connection logging in or waiting for a password check holds; None otherwise.
     auth: Option<Box<Auth>>,
+    /// What only registration needs, boxed apart and given back at the welcome: an idle
+    /// registered connection holds a pointer's worth of it.
+    reg: Option<Box<Registration>>,
+}
+
+/// The state of a connection that has not registered yet.
+struct Registration {
+    /// Closed if not registered by then.
+    register_by: Instant,
+    nick: Option<Box<str>>,
+    /// User name and real name from `USER`.
+    user: Option<(Box<str>, Box<str>)>,
+    pass_ok: bool,
+    /// `CAP LS`/`REQ` before registration: wait for `CAP END`.
+    cap_pause: bool,
+    /// What the transport told of the connection (a TLS client certificate); the hub keeps
+    /// it once the connection is registered.
+    arrival: Arrival,
 }
 
 /// The state of logging in and of password checks, boxed apart from the session: most
@@ -293,21 +300,22 @@ impl IrcSession {
         let now = ctx.clock.mono;
         let within = REGISTRATION_TIMEOUT.min(ctx.cfg.irc_ping);
         let mut session = IrcSession {
-            register_by: now + within,
-            registered: false,
-            nick: None,
-            user: None,
-            pass_ok: false,
-            cap_pause: false,
             caps: 0,
-            cap_302: false,
             batches: 0,
-            arrival,
+            cap_302: false,
             last_seen: now,
             ping_sent: None,
             timer: None,
             history: None,
             auth: None,
+            reg: Some(Box::new(Registration {
+                register_by: now + within,
+                nick: None,
+                user: None,
+                pass_ok: false,
+                cap_pause: false,
+                arrival,
+            })),
         };
         session.want(ctx.id, now + within, out);
         session
@@ -346,6 +354,32 @@ impl IrcSession {
             || self.history.as_ref().is_some_and(|h| h.waiting())
     }
 
+    /// Whether the welcome was sent (the registration state is given back then).
+    fn registered(&self) -> bool {
+        self.reg.is_none()
+    }
+
+    /// The nick given before registration.
+    fn early_nick(&self) -> Option<&str> {
+        self.reg.as_ref()?.nick.as_deref()
+    }
+
+    /// The user name given before registration.
+    fn early_user(&self) -> Option<&str> {
+        Some(&*self.reg.as_ref()?.user.as_ref()?.0)
+    }
+
+    /// Whether the server password was given (or is not needed); true once registered.
+    fn pass_ok(&self) -> bool {
+        self.reg.as_ref().is_none_or(|r| r.pass_ok)
+    }
+
+    fn set_pass_ok(&mut self, ok: bool) {
+        if let Some(r) = self.reg.as_mut() {
+            r.pass_ok = ok;
+        }
+    }
+
     /// The login state, made when first needed.
     fn auth(&mut self) -> &mut Auth {
         self.auth.get_or_insert_with(Default::default)
@@ -359,7 +393,7 @@ impl IrcSession {
                 && a.account.is_none()
                 && a.tried_nick.is_none()
                 && !a.pass_pending
-                && (self.registered || !a.sasl_done)
+                && (self.registered() || !a.sasl_done)
         });
         if idle {
             self.auth = None;
@@ -388,7 +422,7 @@ impl IrcSession {
     }
 
     fn me<'h>(&'h self, hub: &'h Hub, id: ClientId) -> &'h str {
-        match (self.registered, hub.nick(id), &self.nick) {
+        match (self.registered(), hub.nick(id), self.early_nick()) {
             (true, Some(nick), _) => nick,
             (false, _, Some(nick)) => nick,
             _ => "*",
@@ -446,7 +480,7 @@ impl IrcSession {
         let mut escaped = Vec::with_capacity(label.len());
         irc_msg::write_escaped_tag_value(&mut escaped, &label);
         let escaped = String::from_utf8_lossy(&escaped).into_owned();
-        self.batches += 1;
+        self.batches = self.batches.wrapping_add(1);
         let batch_id = format!("L{}", self.batches);
         let batch = self.caps & caps::BATCH != 0;
         out.capture(id);
@@ -472,7 +506,7 @@ impl IrcSession {
         let cmd = match irc_msg::parse(text.as_bytes()) {
             Ok(msg) => {
                 let cmd = upper(msg.command(), &mut buf).to_string();
-                if cmd == "USER" && !self.registered {
+                if cmd == "USER" && !self.registered() {
                     return self.labeled(ctx, &msg, hub, out);
                 }
                 cmd
@@ -529,20 +563,20 @@ impl IrcSession {
                 );
                 return out.close(id, CloseReason::Quit(reason.map(Into::into)));
             }
-            "PASS" if !self.registered => {
+            "PASS" if !self.registered() => {
                 match &cfg.password {
                     _ if !need(1) => fail(self, hub, out, Fail::NeedMoreParams("PASS")),
                     // A hash is slow to check on purpose: off the loop.
                     Some(crate::config::Secret::Hash(phc)) => self.check_pass(ctx, phc, p[0], out),
-                    Some(pw) => self.pass_ok = pw.verify(p[0]),
-                    None => self.pass_ok = true,
+                    Some(pw) => self.set_pass_ok(pw.verify(p[0])),
+                    None => self.set_pass_ok(true),
                 }
                 return;
             }
             "AUTHENTICATE" => return self.authenticate(ctx, p, hub, out),
             "REGISTER" => return self.register(ctx, p, hub, out),
             "VERIFY" => return self.verify(ctx, p, hub, out),
-            "NICK" if !self.registered => {
+            "NICK" if !self.registered() => {
                 let Some(nick) = arg(0).filter(|n| !n.is_empty()) else {
                     fail(self, hub, out, Fail::NoNickGiven);
                     return;
@@ -555,10 +589,12 @@ impl IrcSession {
                 if let Some(a) = self.auth.as_mut() {
                     a.tried_nick = None;
                 }
-                self.nick = Some(nick.into());
+                if let Some(r) = self.reg.as_mut() {
+                    r.nick = Some(nick.into());
+                }
                 return self.try_register(ctx, hub, out);
             }
-            "USER" if !self.registered => {
+            "USER" if !self.registered() => {
                 if !need(4) {
                     fail(self, hub, out, Fail::NeedMoreParams("USER"));
                     return;
@@ -569,14 +605,16 @@ impl IrcSession {
                     .take(USER_MAX)
                     .collect();
                 let user = if user.is_empty() { "user".into() } else { user };
-                self.user = Some((user.into(), clip(p[3], REALNAME_MAX).into()));
+                if let Some(r) = self.reg.as_mut() {
+                    r.user = Some((user.into(), clip(p[3], REALNAME_MAX).into()));
+                }
                 return self.try_register(ctx, hub, out);
             }
             "PASS" | "USER" => {
                 fail(self, hub, out, Fail::AlreadyRegistered);
                 return;
             }
-            _ if !self.registered => {
+            _ if !self.registered() => {
                 fail(self, hub, out, Fail::NotRegistered);
                 return;
             }
@@ -977,8 +1015,8 @@ impl IrcSession {
         };
         match sub {
             "LS" => {
-                if !self.registered {
-                    self.cap_pause = true;
+                if let Some(r) = self.reg.as_mut() {
+                    r.cap_pause = true;
                 }
                 let version: u32 = p.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
                 if version >= 302 {
@@ -1021,8 +1059,8 @@ impl IrcSession {
                 reply(out, &["LIST", &on.join(" ")]);
             }
             "REQ" => {
-                if !self.registered {
-                    self.cap_pause = true;
+                if let Some(r) = self.reg.as_mut() {
+                    r.cap_pause = true;
                 }
                 let asked = p.get(1).copied().unwrap_or("").trim();
                 let mut caps = self.caps;
@@ -1050,8 +1088,8 @@ impl IrcSession {
                 }
             }
             "END" => {
-                if !self.registered && self.cap_pause {
-                    self.cap_pause = false;
+                if let Some(r) = self.reg.as_mut().filter(|r| r.cap_pause) {
+                    r.cap_pause = false;
                     self.try_register(ctx, hub, out);
                 }
             }
@@ -1074,13 +1112,16 @@ impl IrcSession {
     fn try_register(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
         let (id, cfg) = (ctx.id, ctx.cfg);
         let pass_pending = self.auth.as_ref().is_some_and(|a| a.pass_pending);
-        if self.registered || self.cap_pause || pass_pending {
-            return;
-        }
-        let (Some(nick), Some((user, realname))) = (self.nick.clone(), self.user.clone()) else {
+        let Some(reg) = self.reg.as_mut() else {
             return;
         };
-        if cfg.password.is_some() && !self.pass_ok {
+        if reg.cap_pause || pass_pending {
+            return;
+        }
+        let (Some(nick), Some((user, realname))) = (reg.nick.clone(), reg.user.clone()) else {
+            return;
+        };
+        if cfg.password.is_some() && !reg.pass_ok {
             out.one(id, &nick, &Event::Fail(Fail::PasswordMismatch));
             out.raw(id, |b| {
                 b.extend_from_slice(b"ERROR :Closing link (Bad password)\r\n");
@@ -1089,13 +1130,14 @@ impl IrcSession {
         }
         if let Some(refusal) = hub.nick_refusal(id, &nick) {
             out.one(id, "*", &Event::Fail(refusal));
-            self.nick = None;
+            reg.nick = None;
             return;
         }
         self.abort_sasl(ctx, hub, out);
         let host = ctx.peer.to_string();
         hub.register(id, &nick, &user, &realname, &host, ctx.clock);
-        hub.set_connection(id, ctx.secure, self.arrival.certfp.as_deref());
+        let certfp = self.reg.as_ref().and_then(|r| r.arrival.certfp.as_deref());
+        hub.set_connection(id, ctx.secure, certfp);
         if let Some(account) = self.auth.as_mut().and_then(|a| a.account.take()) {
             hub.set_account_at_registration(id, &account);
         }
@@ -1110,13 +1152,13 @@ impl IrcSession {
     /// The network's answer to the claim of the nick this session registers with: the
     /// welcome, or the nick refused (the client picks another).
     pub fn nick_claimed(&mut self, ctx: &Ctx<'_>, ok: bool, hub: &mut Hub, out: &mut impl Output) {
-        if self.registered {
+        let Some(reg) = self.reg.as_mut() else {
             return;
-        }
+        };
         if ok {
             return self.welcome(ctx, hub, out);
         }
-        if let Some(nick) = self.nick.take() {
+        if let Some(nick) = reg.nick.take() {
             out.one(ctx.id, "*", &Event::Fail(Fail::NickTaken(&nick)));
         }
     }
@@ -1124,19 +1166,19 @@ impl IrcSession {
     /// The welcome burst of a registered connection.
     fn welcome(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
         let (id, cfg) = (ctx.id, ctx.cfg);
-        let (Some(nick), Some((user, _))) = (self.nick.clone(), self.user.clone()) else {
+        let Some(reg) = self.reg.take_if(|r| r.nick.is_some() && r.user.is_some()) else {
+            return;
+        };
+        // The hub holds the names from now on; an idle connection keeps no second copy.
+        let (Some(nick), Some((user, _))) = (reg.nick, reg.user) else {
             return;
         };
         let srv = cfg.server_name.as_str();
         let host = ctx.peer.to_string();
-        self.registered = true;
         if let Some(a) = self.auth.as_mut() {
             a.tried_nick = None;
         }
         self.tidy_auth();
-        // The hub holds the names from now on; an idle connection keeps no second copy.
-        self.nick = None;
-        self.user = None;
         let version = env!("CARGO_PKG_VERSION");
         let tokens = isupport_tokens(hub.name_rules().casemapping());
         out.raw(id, |b| {
@@ -1187,8 +1229,8 @@ impl IrcSession {
         if self.timer.is_some_and(|t| t <= now) {
             self.timer = None;
         }
-        if !self.registered {
-            let deadline = self.register_by;
+        if let Some(reg) = self.reg.as_ref() {
+            let deadline = reg.register_by;
             if now >= deadline {
                 out.raw(id, |b| {
                     b.extend_from_slice(b"ERROR :Closing link (Registration timed out)\r\n")
