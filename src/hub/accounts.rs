@@ -124,7 +124,7 @@ impl Hub {
     pub fn account_added(&mut self, key: &str, name: &str, now: Clock, sink: &mut impl Sink) {
         self.now = now;
         self.file_account(key, name);
-        if let Some(&holder) = self.by_nick.get(key) {
+        if let Some(holder) = self.nick_holder(key) {
             self.protect_nick(holder, sink);
         }
     }
@@ -141,17 +141,16 @@ impl Hub {
         }
         let logged_in: Vec<ClientId> = self
             .by_nick
-            .values()
-            .copied()
+            .ids()
             .filter(|&u| self.logged_in_as(u, key))
             .collect();
         for id in logged_in {
             self.set_account(id, None, now, sink);
         }
         self.forget_account_in_rooms(key, sink);
-        if let Some(&holder) = self.by_nick.get(key) {
+        if let Some(holder) = self.nick_holder(key) {
             if let Some(u) = self.user_mut(holder) {
-                u.grace_until = None;
+                u.with_extra(|e| e.grace_until = None);
             }
         }
     }
@@ -163,7 +162,7 @@ impl Hub {
 
     /// The folded name of the account `id` is logged in to.
     pub(super) fn account_key_of(&self, id: ClientId) -> Option<Box<str>> {
-        let account = self.user(id)?.account.as_deref()?;
+        let account = self.user(id)?.account()?;
         Some(self.cfg.names.fold(account))
     }
 
@@ -192,7 +191,7 @@ impl Hub {
 
     /// The TLS client certificate fingerprint `id` connected with.
     pub fn certfp(&self, id: ClientId) -> Option<&str> {
-        self.user(id)?.certfp.as_deref()
+        self.user(id)?.extra().certfp.as_deref()
     }
 
     /// `id` logged in to `account` (or out, None): the front ends call this once the store
@@ -209,7 +208,7 @@ impl Hub {
     ) {
         self.now = now;
         let Some(u) = self.user(id) else { return };
-        if u.account.as_deref() == account {
+        if u.account() == account {
             return;
         }
         let rooms = self.rooms_of(id);
@@ -227,13 +226,13 @@ impl Hub {
         sink.many(&self.peers, Some(id), &ev);
         self.tell_watchers(id, &ev, sink);
         if let Some(u) = self.user_mut(id) {
-            u.account = account.map(Into::into);
+            u.with_extra(|e| e.account = account.map(Into::into));
         }
         self.net_presence(id, sink);
         self.protect_nick(id, sink);
         if let Some(account) = account {
             let key = self.cfg.names.fold(account);
-            if let Some(&holder) = self.by_nick.get(&key) {
+            if let Some(holder) = self.nick_holder(&key) {
                 if holder != id && !self.logged_in_as(holder, &key) {
                     self.rename_to_guest(holder, Reclaim::OwnerLoggedIn, sink);
                 }
@@ -246,7 +245,7 @@ impl Hub {
     /// anyone is told it is here: nothing is announced.
     pub fn set_account_at_registration(&mut self, id: ClientId, account: &str) {
         if let Some(u) = self.user_mut(id) {
-            u.account = Some(account.into());
+            u.with_extra(|e| e.account = Some(account.into()));
         }
     }
 
@@ -262,17 +261,17 @@ impl Hub {
             && !self.logged_in_as(id, &key);
         if !squatting {
             if let Some(u) = self.user_mut(id) {
-                u.grace_until = None;
+                u.with_extra(|e| e.grace_until = None);
             }
             return;
         }
-        if u.grace_until.is_some() {
+        if u.extra().grace_until.is_some() {
             return; // already counting down
         }
         let at = self.now.mono + grace;
         self.accounts.grace.push(Reverse((at, id)));
         let Some(u) = self.user_mut(id) else { return };
-        u.grace_until = Some(at);
+        u.with_extra(|e| e.grace_until = Some(at));
         let Some(u) = self.user(id) else { return };
         let account = self.accounts.names.get(&key).map_or("", |n| &**n);
         let ev = Event::Service(ServiceReply::NickProtected {
@@ -324,7 +323,7 @@ impl Hub {
     fn rename_to_guest(&mut self, id: ClientId, why: Reclaim<'_>, sink: &mut impl Sink) {
         let guest = self.guest_nick(id);
         let Some(u) = self.user_mut(id) else { return };
-        u.grace_until = None;
+        u.with_extra(|e| e.grace_until = None);
         let Some(u) = self.user(id) else { return };
         let ev = Event::Service(ServiceReply::NickReclaimed { nick: &u.nick, why });
         sink.one(id, &u.nick, &ev);
@@ -343,7 +342,7 @@ impl Hub {
                 break;
             }
             self.accounts.grace.pop();
-            let due = self.user(id).is_some_and(|u| u.grace_until == Some(at));
+            let due = self.user(id).is_some_and(|u| u.extra().grace_until == Some(at));
             if due {
                 self.rename_to_guest(id, Reclaim::GraceOver, sink);
             }

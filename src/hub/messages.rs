@@ -249,7 +249,7 @@ impl Hub {
                 } else {
                     sink.relay(n, &u.nick, &ev);
                 }
-                if let (Some(away), true) = (&u.away, away_reply) {
+                if let (Some(away), true) = (u.away(), away_reply) {
                     let reply = Reply::Away {
                         nick: &u.nick,
                         text: away,

@@ -46,6 +46,7 @@ pub use registry::{RoomRecordChange, RoomRegistration, RoomRequest, SavedBan, Sa
 mod messages;
 mod modes;
 mod monitor;
+mod name_index;
 mod remote;
 mod rooms;
 mod table;
@@ -313,6 +314,16 @@ pub enum FileWay {
     Link,
 }
 
+/// The folded nick `id` is filed under in the nick map.
+fn key_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
+    Some(&*users.get(id)?.as_ref()?.keys.key)
+}
+
+/// The skeleton `id` is filed under in the skeleton map.
+fn skeleton_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
+    Some(&*users.get(id)?.as_ref()?.keys.skeleton)
+}
+
 #[derive(Debug)]
 struct User {
     nick: Box<str>,
@@ -323,13 +334,26 @@ struct User {
     host: Box<str>,
     /// In the order joined: the last is the most recent.
     rooms: Vec<Membership>,
-    current: Option<RoomId>,
-    away: Option<Box<str>>,
+    /// Names this connection in history when it has no account ([`Party::session`]).
+    session: u64,
+    /// What few users have (see [`UserExtra`]); None for most.
+    extra: Option<Box<UserExtra>>,
+    /// The room a native user's plain lines go to, if any.
+    current: Option<u32>,
     files: FileWay,
     /// Joins are followed by the room's topic and member list (IRC).
     room_details: bool,
     /// [`UserMode::bit`]s.
     modes: u8,
+    /// Connected over TLS.
+    secure: bool,
+}
+
+/// What a user has only once it has used a feature (away, invitations, an account, MONITOR,
+/// read markers, a client certificate): boxed apart, so the idle user holds a pointer.
+#[derive(Debug, PartialEq, Eq)]
+struct UserExtra {
+    away: Option<Box<str>>,
     /// Folded names of rooms this user was invited to and has not joined yet.
     invited_to: Vec<Box<str>>,
     /// The account logged in to (set by the account store, later).
@@ -338,16 +362,54 @@ struct User {
     monitoring: Vec<Box<str>>,
     /// How far the user has read, per folded target (at most [`READ_MARKS_MAX`]).
     read_marks: Vec<(Box<str>, u64)>,
-    /// Connected over TLS, with this client certificate fingerprint if any.
-    secure: bool,
+    /// The TLS client certificate's fingerprint.
     certfp: Option<Box<str>>,
-    /// Names this connection in history when it has no account ([`Party::session`]).
-    session: u64,
     /// When the user loses its nick, which belongs to an account it is not logged in to.
     grace_until: Option<Instant>,
 }
 
+impl UserExtra {
+    const NONE: UserExtra = UserExtra {
+        away: None,
+        invited_to: Vec::new(),
+        account: None,
+        monitoring: Vec::new(),
+        read_marks: Vec::new(),
+        certfp: None,
+        grace_until: None,
+    };
+}
+
+/// What a user without [`UserExtra`] reads.
+static NO_EXTRA: UserExtra = UserExtra::NONE;
+
 impl User {
+    fn extra(&self) -> &UserExtra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+
+    /// Changes what few users have; the box is given back once all of it is empty again.
+    fn with_extra<R>(&mut self, f: impl FnOnce(&mut UserExtra) -> R) -> R {
+        let extra = self.extra.get_or_insert_with(|| Box::new(UserExtra::NONE));
+        let r = f(extra);
+        if **extra == UserExtra::NONE {
+            self.extra = None;
+        }
+        r
+    }
+
+    fn away(&self) -> Option<&str> {
+        self.extra().away.as_deref()
+    }
+
+    fn account(&self) -> Option<&str> {
+        self.extra().account.as_deref()
+    }
+
+    fn current(&self) -> Option<RoomId> {
+        self.current.map(|r| r as RoomId)
+    }
+
     fn party(&self) -> Party<'_> {
         Party {
             source: self.source(),
@@ -361,7 +423,7 @@ impl User {
             nick: &self.nick,
             user: &self.user,
             host: &self.host,
-            account: self.account.as_deref(),
+            account: self.account(),
             realname: &self.realname,
             bot: self.has(UserMode::Bot),
             long_text: self.files == FileWay::InBand,
@@ -506,11 +568,11 @@ pub struct Hub {
     /// The time of the command being carried out, as its caller read it.
     now: Clock,
     users: table::UserTable,
-    by_nick: HashMap<Box<str>, ClientId>,
+    by_nick: name_index::NameIndex,
     rooms: Slab<Room>,
     by_room: HashMap<Box<str>, RoomId>,
     /// Look-alike skeletons of the nicks and room names in use ([`NameRules::skeleton`]).
-    nick_skeletons: HashMap<Box<str>, ClientId>,
+    nick_skeletons: name_index::NameIndex,
     room_skeletons: HashMap<Box<str>, RoomId>,
     transfers: HashMap<u64, Transfer>,
     /// Offers in the order made; all share one timeout, so the front expires first.
@@ -565,10 +627,10 @@ impl Hub {
             cfg,
             now: Clock::now(),
             users: table::UserTable::default(),
-            by_nick: HashMap::default(),
+            by_nick: Default::default(),
             rooms: Slab::new(),
             by_room: HashMap::default(),
-            nick_skeletons: HashMap::default(),
+            nick_skeletons: Default::default(),
             room_skeletons: HashMap::default(),
             transfers: HashMap::default(),
             offers: VecDeque::new(),
@@ -640,7 +702,7 @@ impl Hub {
 
     /// The account `id` is logged in to.
     pub fn account(&self, id: ClientId) -> Option<&str> {
-        self.user(id).and_then(|u| u.account.as_deref())
+        self.user(id).and_then(|u| u.account())
     }
 
     /// New limits (a reload); what exists stays, the limits apply from the next command. The
@@ -705,15 +767,11 @@ impl Hub {
             .names
             .nick(nick)
             .map_err(|e| Fail::BadNick(nick, e))?;
-        if self
-            .by_nick
-            .get(&keys.key)
-            .is_some_and(|&other| other != id)
-        {
+        if self.nick_holder(&keys.key).is_some_and(|other| other != id) {
             return Err(Fail::NickTaken(nick));
         }
-        match self.nick_skeletons.get(&keys.skeleton) {
-            Some(&other) if other != id => {
+        match self.skeleton_holder(&keys.skeleton) {
+            Some(other) if other != id => {
                 let like = self.nick(other).unwrap_or("*");
                 Err(Fail::NickLooksLike(nick, like))
             }
@@ -726,7 +784,7 @@ impl Hub {
 
     /// The name of the room `id`'s plain lines go to (native), if any.
     pub fn current_room(&self, id: ClientId) -> Option<&str> {
-        let room = self.user(id)?.current?;
+        let room = self.user(id)?.current()?;
         self.rooms.get(room).map(|r| &*r.name)
     }
 
@@ -744,7 +802,27 @@ impl Hub {
     }
 
     fn user_id(&self, nick: &str) -> Option<ClientId> {
-        self.by_nick.get(&*self.cfg.names.key(nick)).copied()
+        self.nick_holder(&self.cfg.names.key(nick))
+    }
+
+    /// Who holds the nick with the folded form `key`.
+    fn nick_holder(&self, key: &str) -> Option<ClientId> {
+        self.by_nick.get(key, |id| key_of(&self.users, id))
+    }
+
+    /// Who holds the nick with the look-alike skeleton `skeleton`.
+    fn skeleton_holder(&self, skeleton: &str) -> Option<ClientId> {
+        self.nick_skeletons
+            .get(skeleton, |id| skeleton_of(&self.users, id))
+    }
+
+    /// Files `id` under `keys` in the nick maps, in the place of whoever was there (the
+    /// user's own keys are set to `keys` by the caller, before anything looks it up).
+    fn file_nick(&mut self, id: ClientId, keys: &NameKeys) {
+        let users = &self.users;
+        self.by_nick.insert(&keys.key, id, |o| key_of(users, o));
+        self.nick_skeletons
+            .insert(&keys.skeleton, id, |o| skeleton_of(users, o));
     }
 
     fn room_id(&self, name: &str) -> Option<RoomId> {
@@ -819,8 +897,7 @@ impl Hub {
             key: rules.fold(nick),
             skeleton: rules.skeleton(nick),
         });
-        self.by_nick.insert(keys.key.clone(), id);
-        self.nick_skeletons.insert(keys.skeleton.clone(), id);
+        self.file_nick(id, &keys);
         let session = self.next_meta().id.0;
         self.users.put(
             id,
@@ -832,18 +909,12 @@ impl Hub {
                 host: host.into(),
                 rooms: Vec::new(),
                 current: None,
-                away: None,
                 files,
                 room_details: files != FileWay::InBand,
                 modes: 0,
-                invited_to: Vec::new(),
-                account: None,
-                monitoring: Vec::new(),
-                read_marks: Vec::new(),
                 secure: false,
-                certfp: None,
                 session,
-                grace_until: None,
+                extra: None,
             },
         );
         self.max_users = self.max_users.max(self.by_nick.len());
@@ -854,7 +925,7 @@ impl Hub {
     pub fn set_connection(&mut self, id: ClientId, secure: bool, certfp: Option<&str>) {
         if let Some(u) = self.user_mut(id) {
             u.secure = secure;
-            u.certfp = certfp.map(Into::into);
+            u.with_extra(|e| e.certfp = certfp.map(Into::into));
         }
     }
 
@@ -894,12 +965,8 @@ impl Hub {
 
     /// Takes `id`'s entries for `keys` out of the nick maps (only its own).
     fn unfile_nick(&mut self, id: ClientId, keys: &NameKeys) {
-        if self.by_nick.get(&keys.key) == Some(&id) {
-            self.by_nick.remove(&keys.key);
-        }
-        if self.nick_skeletons.get(&keys.skeleton) == Some(&id) {
-            self.nick_skeletons.remove(&keys.skeleton);
-        }
+        self.by_nick.remove(&keys.key, id);
+        self.nick_skeletons.remove(&keys.skeleton, id);
     }
 
     /// The rooms `id` is in, in the order joined.
@@ -1050,7 +1117,7 @@ impl Hub {
         let Some(me) = self.user(id) else { return };
         match cmd {
             Command::Nick(new) => self.change_nick(id, new, sink),
-            Command::SayCurrent { kind, text } => match me.current {
+            Command::SayCurrent { kind, text } => match me.current() {
                 Some(room) => self.say_in_room(id, room, kind, text, true, sink),
                 None => sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
             },
@@ -1077,7 +1144,7 @@ impl Hub {
             Command::Part {
                 rooms: None,
                 reason,
-            } => match me.current.and_then(|r| self.rooms.get(r)) {
+            } => match me.current().and_then(|r| self.rooms.get(r)) {
                 Some(r) => {
                     let name = r.name.clone();
                     self.part_one(id, &name, reason, sink);

@@ -484,8 +484,8 @@ impl Hub {
             user: &u.user,
             host: &u.host,
             realname: &u.realname,
-            account: u.account.as_deref(),
-            away: u.away.as_deref(),
+            account: u.account(),
+            away: u.away(),
             modes: u.modes,
             native: u.files == FileWay::InBand,
             secure: u.secure,
@@ -499,9 +499,9 @@ impl Hub {
             return Vec::new();
         };
         self.by_nick
-            .values()
-            .filter(|&&id| !is_remote(id) && !net.waiting.contains_key(&id))
-            .filter_map(|&id| {
+            .ids()
+            .filter(|&id| !is_remote(id) && !net.waiting.contains_key(&id))
+            .filter_map(|id| {
                 let u = self.user(id)?;
                 Some((self.record(id)?, &*u.keys.key, &*u.keys.skeleton))
             })
@@ -1139,8 +1139,7 @@ impl Hub {
             return;
         };
         self.unfile_nick(id, &old);
-        self.by_nick.insert(keys.key.clone(), id);
-        self.nick_skeletons.insert(keys.skeleton.clone(), id);
+        self.file_nick(id, &keys);
         if let Some(u) = self.user_mut(id) {
             u.nick = nick.into();
             u.keys = keys;
@@ -1186,7 +1185,9 @@ impl Hub {
         }
         // Put back under the old nick, then renamed as any rename is (peers hear it).
         if let Some(keys) = self.user(id).map(|u| u.keys.clone()) {
-            self.by_nick.entry(keys.key.clone()).or_insert(id);
+            let users = &self.users;
+            self.by_nick
+                .insert_if_free(&keys.key, id, |o| key_of(users, o));
         }
         let notice = Event::Network(NetNotice::Collision {
             old: &old,
@@ -1235,7 +1236,7 @@ impl Hub {
             },
         };
         // Whoever else holds the nick here is out of date: the network gave it to this one.
-        if let Some(&other) = self.by_nick.get(&keys.key) {
+        if let Some(other) = self.nick_holder(&keys.key) {
             if Some(other) != known {
                 if is_remote(other) {
                     let uid = self.uid(other)?;
@@ -1273,8 +1274,8 @@ impl Hub {
                 };
                 self.add_user(id, rec.nick, rec.user, rec.realname, rec.host, files);
                 if let Some(u) = self.user_mut(id) {
-                    u.account = rec.account.map(Into::into);
-                    u.away = rec.away.map(Into::into);
+                    u.with_extra(|e| e.account = rec.account.map(Into::into));
+                    u.with_extra(|e| e.away = rec.away.map(Into::into));
                     u.modes = rec.modes;
                     u.secure = rec.secure;
                     u.room_details = false;
@@ -1315,10 +1316,10 @@ impl Hub {
             let old_nick = u.nick.clone();
             self.remember(id);
             self.unfile_nick(id, &old);
-            self.by_nick.insert(keys.key.clone(), id);
+            let users = &self.users;
+            self.by_nick.insert(&keys.key, id, |o| key_of(users, o));
             self.nick_skeletons
-                .entry(keys.skeleton.clone())
-                .or_insert(id);
+                .insert_if_free(&keys.skeleton, id, |o| skeleton_of(users, o));
             if let Some(u) = self.user_mut(id) {
                 u.nick = rec.nick.into();
                 u.keys = keys;
@@ -1329,16 +1330,16 @@ impl Hub {
             }
         }
         let Some(u) = self.user(id) else { return };
-        let away_changed = u.away.as_deref() != rec.away;
+        let away_changed = u.away() != rec.away;
         let realname_changed = *u.realname != *rec.realname;
-        let account_changed = u.account.as_deref() != rec.account;
+        let account_changed = u.account() != rec.account;
         if away_changed || realname_changed || account_changed {
             let rooms = self.rooms_of(id);
             self.collect_peers(&rooms, None, true);
         }
         if away_changed {
             if let Some(u) = self.user_mut(id) {
-                u.away = rec.away.map(Into::into);
+                u.with_extra(|e| e.away = rec.away.map(Into::into));
             }
             let Some(u) = self.user(id) else { return };
             let ev = Event::Extra(Extra::Away {
@@ -1375,7 +1376,7 @@ impl Hub {
             sink.many(&self.peers, Some(id), &ev);
             self.tell_watchers(id, &ev, sink);
             if let Some(u) = self.user_mut(id) {
-                u.account = rec.account.map(Into::into);
+                u.with_extra(|e| e.account = rec.account.map(Into::into));
             }
         }
         let Some(u) = self.user_mut(id) else { return };
@@ -1464,8 +1465,7 @@ impl Hub {
     pub fn tell_network(&self, notice: NetNotice<'_>, sink: &mut impl Sink) {
         let ids: Vec<ClientId> = self
             .by_nick
-            .values()
-            .copied()
+            .ids()
             .filter(|&id| !is_remote(id))
             .collect();
         sink.many(&ids, None, &Event::Network(notice));
@@ -1510,7 +1510,7 @@ impl Hub {
                         room: &r.name,
                     };
                     sink.many(&r.members, Some(id), &ev);
-                    if let Some(away) = &u.away {
+                    if let Some(away) = u.away() {
                         let away = Event::Extra(Extra::Away {
                             who: u.source(),
                             text: Some(away),
@@ -2027,12 +2027,14 @@ impl Hub {
                 sink.one(to, &t.nick, &ev);
                 let folded = self.cfg.names.fold(room);
                 if let Some(g) = self.user_mut(to) {
-                    if !g.invited_to.contains(&folded) {
-                        if g.invited_to.len() >= INVITES_MAX {
-                            g.invited_to.remove(0);
+                    g.with_extra(|e| {
+                        if !e.invited_to.contains(&folded) {
+                            if e.invited_to.len() >= INVITES_MAX {
+                                e.invited_to.remove(0);
+                            }
+                            e.invited_to.push(folded);
                         }
-                        g.invited_to.push(folded);
-                    }
+                    });
                 }
             }
             DirectEffect::Kill { reason } => {
@@ -2065,8 +2067,7 @@ impl Hub {
         let Some(f) = self.user(from) else { return };
         let to: Vec<ClientId> = self
             .by_nick
-            .values()
-            .copied()
+            .ids()
             .filter(|&u| !is_remote(u) && self.user(u).is_some_and(|u| u.has(UserMode::Wallops)))
             .collect();
         let ev = Event::Extra(Extra::Wallops {

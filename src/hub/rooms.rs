@@ -22,7 +22,7 @@ impl Hub {
             let reply = Reply::CurrentRoom(Some(&r.name));
             sink.one(id, &me.nick, &Event::Reply(reply));
             if let Some(me) = self.user_mut(id) {
-                me.current = Some(room);
+                me.current = Some(room as u32);
             }
             return;
         }
@@ -97,8 +97,10 @@ impl Hub {
         self.share_join(id, room, sink);
         let key = self.rooms[room].keys.key.clone();
         let Some(me) = self.user_mut(id) else { return };
-        me.current = Some(room);
-        me.invited_to.retain(|r| *r != key);
+        me.current = Some(room as u32);
+        if me.extra().invited_to.contains(&key) {
+            me.with_extra(|e| e.invited_to.retain(|r| *r != key));
+        }
         let Some(me) = self.user(id) else { return };
         let r = &self.rooms[room];
         let ev = Event::Joined {
@@ -110,7 +112,7 @@ impl Hub {
         if !quiet {
             sink.many(&r.members, (!tell_self).then_some(id), &ev);
             self.announce_roles(room, id, granted, sink);
-            if let Some(away) = &me.away {
+            if let Some(away) = me.away() {
                 let away = Event::Extra(Extra::Away {
                     who: me.source(),
                     text: Some(away),
@@ -164,7 +166,7 @@ impl Hub {
     /// Why `id` may not join `room` with `key`, if it may not.
     fn may_join(&self, room: RoomId, id: ClientId, key: Option<&str>) -> Option<Fail<'_>> {
         let (r, me) = (&self.rooms[room], self.user(id)?);
-        let invited = me.invited_to.contains(&r.keys.key);
+        let invited = me.extra().invited_to.contains(&r.keys.key);
         let mask = self.mask_of(id);
         let listed = |list| super::modes::listed(r, list, &mask);
         if r.key.as_deref().is_some_and(|k| key != Some(k)) {
@@ -216,13 +218,13 @@ impl Hub {
 
     /// Takes `id` out of `room`; a native user hears which room is now current.
     pub(super) fn leave(&mut self, id: ClientId, room: RoomId, sink: &mut impl Sink) {
-        let was_current = self.user(id).is_some_and(|u| u.current == Some(room));
+        let was_current = self.user(id).is_some_and(|u| u.current() == Some(room));
         self.remove_member(room, id);
         let Some(me) = self.user_mut(id) else { return };
         if was_current {
-            me.current = me.rooms.last().map(|m| m.room as usize);
+            me.current = me.rooms.last().map(|m| m.room);
             let Some(me) = self.user(id) else { return };
-            let current = me.current.and_then(|r| self.rooms.get(r)).map(|r| &*r.name);
+            let current = me.current().and_then(|r| self.rooms.get(r)).map(|r| &*r.name);
             sink.one(id, &me.nick, &Event::Reply(Reply::CurrentRoom(current)));
         }
     }
@@ -310,7 +312,7 @@ impl Hub {
                 Some(room) => room,
                 None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name))),
             },
-            None => match me.current {
+            None => match me.current() {
                 Some(room) => room,
                 None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
             },
@@ -328,10 +330,10 @@ impl Hub {
             realname: &u.realname,
             op: roles & OP != 0,
             voice: roles & VOICE != 0,
-            away: u.away.is_some(),
+            away: u.away().is_some(),
             oper: u.has(UserMode::Oper),
             bot: u.has(UserMode::Bot),
-            account: u.account.as_deref(),
+            account: u.account(),
         })
     }
 
@@ -434,7 +436,7 @@ impl Hub {
         } else if mask.contains(['*', '?']) && !mask.starts_with('#') {
             let mine: Vec<RoomId> = self.rooms_of(id);
             let me_oper = me.has(UserMode::Oper);
-            for (&_, &u) in self.by_nick.iter() {
+            for u in self.by_nick.ids() {
                 let Some(user) = self.user(u) else { continue };
                 if !masks::matches(mask, &user.nick) {
                     continue;
@@ -528,7 +530,7 @@ impl Hub {
             Some((name, None)) => {
                 return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)))
             }
-            None => match me.current {
+            None => match me.current() {
                 Some(room) => room,
                 None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
             },
@@ -647,7 +649,7 @@ impl Hub {
     pub(super) fn invite_list(&mut self, id: ClientId, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let rooms: Vec<&str> = me
-            .invited_to
+            .extra().invited_to
             .iter()
             .filter_map(|folded| self.by_room.get(folded))
             .filter_map(|&room| self.rooms.get(room))
@@ -696,7 +698,7 @@ impl Hub {
         if let Some(r) = self.room_id(name).and_then(|room| self.rooms.get(room)) {
             sink.many(&r.members, Some(id), &ev);
         }
-        if let Some(away) = &g.away {
+        if let Some(away) = g.away() {
             let reply = Reply::Away {
                 nick: &g.nick,
                 text: away,
@@ -705,12 +707,14 @@ impl Hub {
         }
         let folded = self.cfg.names.fold(name);
         if let Some(g) = self.user_mut(guest) {
-            if !g.invited_to.contains(&folded) {
-                if g.invited_to.len() >= INVITES_MAX {
-                    g.invited_to.remove(0);
+            g.with_extra(|e| {
+                if !e.invited_to.contains(&folded) {
+                    if e.invited_to.len() >= INVITES_MAX {
+                        e.invited_to.remove(0);
+                    }
+                    e.invited_to.push(folded);
                 }
-                g.invited_to.push(folded);
-            }
+            });
         }
     }
 }

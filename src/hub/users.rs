@@ -35,8 +35,7 @@ impl Hub {
         let renamed = old.key != keys.key;
         self.remember(id);
         self.unfile_nick(id, &old);
-        self.by_nick.insert(keys.key.clone(), id);
-        self.nick_skeletons.insert(keys.skeleton.clone(), id);
+        self.file_nick(id, &keys);
         if let Some(me) = self.user_mut(id) {
             me.nick = new.into();
             me.keys = keys;
@@ -73,8 +72,8 @@ impl Hub {
             Reply::UnAway
         };
         let Some(me) = self.user_mut(id) else { return };
-        let changed = me.away.as_deref() != text;
-        me.away = text.map(Into::into);
+        let changed = me.away() != text;
+        me.with_extra(|e| e.away = text.map(Into::into));
         sink.one(id, &me.nick, &Event::Reply(reply));
         if changed {
             let rooms = self.rooms_of(id);
@@ -125,17 +124,16 @@ impl Hub {
     ) {
         let key = self.cfg.names.fold(target);
         let Some(me) = self.user_mut(id) else { return };
-        let pos = me.read_marks.iter().position(|(t, _)| *t == key);
         if let Some(at) = at_ms {
-            match pos {
-                Some(i) => me.read_marks[i].1 = me.read_marks[i].1.max(at),
+            me.with_extra(|e| match e.read_marks.iter().position(|(t, _)| *t == key) {
+                Some(i) => e.read_marks[i].1 = e.read_marks[i].1.max(at),
                 None => {
-                    if me.read_marks.len() >= READ_MARKS_MAX {
-                        me.read_marks.remove(0);
+                    if e.read_marks.len() >= READ_MARKS_MAX {
+                        e.read_marks.remove(0);
                     }
-                    me.read_marks.push((key.clone(), at));
+                    e.read_marks.push((key.clone(), at));
                 }
-            }
+            });
         }
         self.tell_read_mark(id, target, sink);
     }
@@ -144,7 +142,7 @@ impl Hub {
     pub(super) fn tell_read_mark(&self, id: ClientId, target: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let key = self.cfg.names.fold(target);
-        let at_ms = me.read_marks.iter().find(|(t, _)| *t == key).map(|m| m.1);
+        let at_ms = me.extra().read_marks.iter().find(|(t, _)| *t == key).map(|m| m.1);
         let ev = Event::Extra(Extra::ReadMarker { target, at_ms });
         sink.one(id, &me.nick, &ev);
     }
@@ -157,8 +155,7 @@ impl Hub {
         }
         let to: Vec<ClientId> = self
             .by_nick
-            .values()
-            .copied()
+            .ids()
             .filter(|&u| self.user(u).is_some_and(|u| u.has(UserMode::Wallops)))
             .collect();
         let ev = Event::Extra(Extra::Wallops {
@@ -196,12 +193,12 @@ impl Hub {
             realname: &u.realname,
             rooms: &rooms,
             oper: u.has(UserMode::Oper),
-            away: u.away.as_deref(),
-            account: u.account.as_deref(),
+            away: u.away(),
+            account: u.account(),
             bot: u.has(UserMode::Bot),
             secure: u.secure,
             certfp: u
-                .certfp
+                .extra().certfp
                 .as_deref()
                 .filter(|_| who == id || me.has(UserMode::Oper)),
             server: self.server_of(who),
@@ -255,7 +252,7 @@ impl Hub {
             .take(5)
             .map(|u| {
                 let oper = u.has(UserMode::Oper);
-                (&*u.nick, oper, u.away.is_some(), &*u.user, &*u.host)
+                (&*u.nick, oper, u.away().is_some(), &*u.user, &*u.host)
             })
             .collect();
         sink.one(id, &me.nick, &Event::Reply(Reply::Userhost(&found)));
