@@ -26,6 +26,7 @@ use std::collections::VecDeque;
 /// cheaper than with SipHash, and each map's seed is random, so colliding names cannot be
 /// prepared in advance.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -47,6 +48,7 @@ mod messages;
 mod modes;
 mod monitor;
 mod name_index;
+mod shared;
 mod remote;
 mod rooms;
 mod table;
@@ -314,6 +316,19 @@ pub enum FileWay {
     Link,
 }
 
+/// A user name and a real name in one allocation, and the user name's length: a user name
+/// too long for the length is cut at a character boundary.
+fn joined_names(user: &str, realname: &str) -> (Box<str>, u16) {
+    let mut len = user.len().min(usize::from(u16::MAX));
+    while !user.is_char_boundary(len) {
+        len -= 1;
+    }
+    let mut names = String::with_capacity(len + realname.len());
+    names.push_str(&user[..len]);
+    names.push_str(realname);
+    (names.into_boxed_str(), len as u16)
+}
+
 /// The folded nick `id` is filed under in the nick map.
 fn key_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
     Some(&*users.get(id)?.as_ref()?.keys.key)
@@ -329,9 +344,10 @@ struct User {
     nick: Box<str>,
     /// The nick's folded form and skeleton, as filed in the hub's maps.
     keys: NameKeys,
-    user: Box<str>,
-    realname: Box<str>,
-    host: Box<str>,
+    /// The user name and the real name, one after the other, in one allocation.
+    names: Box<str>,
+    /// Shared with the other users from the same address ([`Hub::hosts`]).
+    host: Arc<str>,
     /// In the order joined: the last is the most recent.
     rooms: Vec<Membership>,
     /// Names this connection in history when it has no account ([`Party::session`]).
@@ -347,6 +363,8 @@ struct User {
     modes: u8,
     /// Connected over TLS.
     secure: bool,
+    /// How much of `names` is the user name.
+    user_len: u16,
 }
 
 /// What a user has only once it has used a feature (away, invitations, an account, MONITOR,
@@ -398,6 +416,18 @@ impl User {
         r
     }
 
+    fn username(&self) -> &str {
+        self.names.get(..usize::from(self.user_len)).unwrap_or("")
+    }
+
+    fn realname(&self) -> &str {
+        self.names.get(usize::from(self.user_len)..).unwrap_or("")
+    }
+
+    fn set_names(&mut self, user: &str, realname: &str) {
+        (self.names, self.user_len) = joined_names(user, realname);
+    }
+
     fn away(&self) -> Option<&str> {
         self.extra().away.as_deref()
     }
@@ -421,10 +451,10 @@ impl User {
     fn source(&self) -> Source<'_> {
         Source {
             nick: &self.nick,
-            user: &self.user,
+            user: self.username(),
             host: &self.host,
             account: self.account(),
-            realname: &self.realname,
+            realname: self.realname(),
             bot: self.has(UserMode::Bot),
             long_text: self.files == FileWay::InBand,
         }
@@ -573,6 +603,8 @@ pub struct Hub {
     by_room: HashMap<Box<str>, RoomId>,
     /// Look-alike skeletons of the nicks and room names in use ([`NameRules::skeleton`]).
     nick_skeletons: name_index::NameIndex,
+    /// The users' hosts, one copy per address.
+    hosts: shared::SharedStrings,
     room_skeletons: HashMap<Box<str>, RoomId>,
     transfers: HashMap<u64, Transfer>,
     /// Offers in the order made; all share one timeout, so the front expires first.
@@ -631,6 +663,7 @@ impl Hub {
             rooms: Slab::new(),
             by_room: HashMap::default(),
             nick_skeletons: Default::default(),
+            hosts: Default::default(),
             room_skeletons: HashMap::default(),
             transfers: HashMap::default(),
             offers: VecDeque::new(),
@@ -899,14 +932,15 @@ impl Hub {
         });
         self.file_nick(id, &keys);
         let session = self.next_meta().id.0;
+        let (names, user_len) = joined_names(user, realname);
         self.users.put(
             id,
             User {
                 nick: nick.into(),
                 keys,
-                user: user.into(),
-                realname: realname.into(),
-                host: host.into(),
+                names,
+                user_len,
+                host: self.hosts.get(host),
                 rooms: Vec::new(),
                 current: None,
                 files,
@@ -961,6 +995,7 @@ impl Hub {
         };
         self.unfile_nick(id, &user.keys);
         self.tell_offline(&user.nick, sink);
+        self.hosts.release(user.host);
     }
 
     /// Takes `id`'s entries for `keys` out of the nick maps (only its own).

@@ -71,7 +71,7 @@ impl Hub {
             let r = &self.rooms[room];
             return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
         }
-        let by = format!("{}!{}@{}", me.nick, me.user, me.host);
+        let by = format!("{}!{}@{}", me.nick, me.username(), me.host);
         // What was applied, in the order asked: a change as given, a member change by user,
         // or a mask change by its index in `stored` (masks are told as stored).
         enum Done {

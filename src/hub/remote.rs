@@ -481,9 +481,9 @@ impl Hub {
         Some(Record {
             uid: self.uid(id)?,
             nick: &u.nick,
-            user: &u.user,
+            user: u.username(),
             host: &u.host,
-            realname: &u.realname,
+            realname: u.realname(),
             account: u.account(),
             away: u.away(),
             modes: u.modes,
@@ -1152,6 +1152,7 @@ impl Hub {
             return;
         };
         self.unfile_nick(id, &user.keys);
+        self.hosts.release(user.host);
         if let Some(net) = self.net.as_mut() {
             if let Some(n) = net.local_n.get_mut(id) {
                 net.local_by_n.remove(n);
@@ -1331,7 +1332,7 @@ impl Hub {
         }
         let Some(u) = self.user(id) else { return };
         let away_changed = u.away() != rec.away;
-        let realname_changed = *u.realname != *rec.realname;
+        let realname_changed = u.realname() != rec.realname;
         let account_changed = u.account() != rec.account;
         if away_changed || realname_changed || account_changed {
             let rooms = self.rooms_of(id);
@@ -1360,7 +1361,8 @@ impl Hub {
             sink.many(&self.peers, Some(id), &ev);
             self.tell_watchers(id, &ev, sink);
             if let Some(u) = self.user_mut(id) {
-                u.realname = rec.realname.into();
+                let user: Box<str> = u.username().into();
+                u.set_names(&user, rec.realname);
             }
         }
         if account_changed {
@@ -1584,7 +1586,7 @@ impl Hub {
                     topic: text,
                 };
                 sink.many(&r.members, Some(id), &ev);
-                let by = format!("{}!{}@{}", u.nick, u.user, u.host).into_boxed_str();
+                let by = format!("{}!{}@{}", u.nick, u.username(), u.host).into_boxed_str();
                 let r = &mut self.rooms[room];
                 r.topic = (!text.is_empty()).then(|| Topic {
                     text: text.into(),
@@ -1662,7 +1664,7 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let by = match self.user(id) {
-            Some(u) => format!("{}!{}@{}", u.nick, u.user, u.host),
+            Some(u) => format!("{}!{}@{}", u.nick, u.username(), u.host),
             None => return,
         };
         let mut applied: Vec<ModeChange<'_>> = Vec::with_capacity(changes.len());

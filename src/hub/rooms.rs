@@ -186,7 +186,7 @@ impl Hub {
     /// each mask's nick part is: see `MaskEntry::folded`).
     pub(super) fn mask_of(&self, id: ClientId) -> String {
         self.user(id)
-            .map(|u| format!("{}!{}@{}", u.keys.key, u.user, u.host))
+            .map(|u| format!("{}!{}@{}", u.keys.key, u.username(), u.host))
             .unwrap_or_default()
     }
 
@@ -325,9 +325,9 @@ impl Hub {
         let u = self.user(id)?;
         Some(Member {
             nick: &u.nick,
-            user: &u.user,
+            user: u.username(),
             host: &u.host,
-            realname: &u.realname,
+            realname: u.realname(),
             op: roles & OP != 0,
             voice: roles & VOICE != 0,
             away: u.away().is_some(),
@@ -561,7 +561,7 @@ impl Hub {
         );
         let at_ms = self.now.unix_ms;
         self.share_room(room, id, RoomEffect::Topic { text, at_ms }, sink);
-        let by = format!("{}!{}@{}", me.nick, me.user, me.host).into_boxed_str();
+        let by = format!("{}!{}@{}", me.nick, me.username(), me.host).into_boxed_str();
         let at = self.now.unix_secs();
         let r = &mut self.rooms[room];
         r.topic = (!text.is_empty()).then(|| Topic {

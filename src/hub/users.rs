@@ -54,9 +54,9 @@ impl Hub {
         let Some(u) = self.user(id) else { return };
         let entry = WasUser {
             nick: u.nick.clone(),
-            user: u.user.clone(),
-            host: u.host.clone(),
-            realname: u.realname.clone(),
+            user: u.username().into(),
+            host: (*u.host).into(),
+            realname: u.realname().into(),
         };
         if self.whowas.len() >= WHOWAS_MAX {
             self.whowas.pop_front();
@@ -108,7 +108,8 @@ impl Hub {
         sink.many(&self.peers, None, &ev);
         self.tell_watchers(id, &ev, sink);
         if let Some(me) = self.user_mut(id) {
-            me.realname = name.into();
+            let user: Box<str> = me.username().into();
+            me.set_names(&user, name);
         }
         self.net_presence(id, sink);
     }
@@ -188,9 +189,9 @@ impl Hub {
             .collect();
         let whois = Whois {
             nick: &u.nick,
-            user: &u.user,
+            user: u.username(),
             host: &u.host,
-            realname: &u.realname,
+            realname: u.realname(),
             rooms: &rooms,
             oper: u.has(UserMode::Oper),
             away: u.away(),
@@ -252,7 +253,7 @@ impl Hub {
             .take(5)
             .map(|u| {
                 let oper = u.has(UserMode::Oper);
-                (&*u.nick, oper, u.away().is_some(), &*u.user, &*u.host)
+                (&*u.nick, oper, u.away().is_some(), u.username(), &*u.host)
             })
             .collect();
         sink.one(id, &me.nick, &Event::Reply(Reply::Userhost(&found)));
