@@ -224,8 +224,9 @@ pub struct IrcSession {
     batches: u32,
     /// The client asked `CAP LS 302` (values, multi-line replies, cap-notify).
     cap_302: bool,
-    last_seen: Instant,
-    ping_sent: Option<Instant>,
+    /// When the last line came, or, while a ping is out, when the ping was sent.
+    since: Instant,
+    ping_out: bool,
     /// When the earliest timer armed for this session fires.
     timer: Option<Instant>,
     /// CHATHISTORY's state (the request waiting for the store), made at the first one.
@@ -303,8 +304,8 @@ impl IrcSession {
             caps: 0,
             batches: 0,
             cap_302: false,
-            last_seen: now,
-            ping_sent: None,
+            since: now,
+            ping_out: false,
             timer: None,
             history: None,
             auth: None,
@@ -438,8 +439,8 @@ impl IrcSession {
         out: &mut impl Output,
     ) {
         let (id, now) = (ctx.id, ctx.clock.mono);
-        self.last_seen = now;
-        self.ping_sent = None;
+        self.since = now;
+        self.ping_out = false;
         let fail = |s: &Self, hub: &Hub, out: &mut dyn crate::hub::Sink, f: Fail<'_>| {
             out.one(id, s.me(hub, id), &Event::Fail(f));
         };
@@ -1241,7 +1242,7 @@ impl IrcSession {
             return;
         }
         let interval = cfg.irc_ping;
-        match self.ping_sent {
+        match self.ping_out.then_some(self.since) {
             Some(sent) if now >= sent + interval => {
                 let secs = interval.as_secs();
                 out.raw(id, |b| {
@@ -1251,13 +1252,14 @@ impl IrcSession {
                 out.close(id, CloseReason::Other("ping timeout"));
             }
             Some(sent) => self.want(id, sent + interval, out),
-            None if now >= self.last_seen + interval => {
+            None if now >= self.since + interval => {
                 let srv = cfg.server_name.as_str();
                 out.raw(id, |b| write_message(b, None, "PING", &[srv]));
-                self.ping_sent = Some(now);
+                self.since = now;
+                self.ping_out = true;
                 self.want(id, now + interval, out);
             }
-            None => self.want(id, self.last_seen + interval, out),
+            None => self.want(id, self.since + interval, out),
         }
     }
 }
