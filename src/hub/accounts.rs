@@ -107,10 +107,10 @@ impl Hub {
         if is_guest_nick(name) {
             return Err("guest nicks cannot be registered; take a nick with /nick NAME first");
         }
-        if SERVICE_NICKS.contains(&&*keys.key) {
+        if SERVICE_NICKS.contains(&&*keys.key()) {
             return Err("that name belongs to the services");
         }
-        Ok(keys.key)
+        Ok(keys.key().into())
     }
 
     /// The name of the account `name` (a nick or an account name, any spelling) belongs to.
@@ -255,7 +255,7 @@ impl Hub {
     pub fn protect_nick(&mut self, id: ClientId, sink: &mut impl Sink) {
         let grace = self.cfg.nick_grace;
         let Some(u) = self.user(id) else { return };
-        let key = u.keys.key.clone();
+        let key = Box::<str>::from(u.keys.key());
         let squatting = !grace.is_zero()
             && self.accounts.names.contains_key(&key)
             && !self.logged_in_as(id, &key);
@@ -291,11 +291,11 @@ impl Hub {
         nick: &'a str,
         keys: &NameKeys,
     ) -> Option<Fail<'a>> {
-        if SERVICE_NICKS.contains(&&*keys.key) {
+        if SERVICE_NICKS.contains(&&*keys.key()) {
             return Some(Fail::NickTaken(nick));
         }
-        let owner = self.accounts.skeletons.get(&keys.skeleton)?;
-        if **owner == *keys.key || self.logged_in_as(id, owner) {
+        let owner = self.accounts.skeletons.get(keys.skeleton())?;
+        if **owner == *keys.key() || self.logged_in_as(id, owner) {
             return None;
         }
         let name = self.accounts.names.get(owner).map_or("", |n| &**n);
@@ -342,7 +342,9 @@ impl Hub {
                 break;
             }
             self.accounts.grace.pop();
-            let due = self.user(id).is_some_and(|u| u.extra().grace_until == Some(at));
+            let due = self
+                .user(id)
+                .is_some_and(|u| u.extra().grace_until == Some(at));
             if due {
                 self.rename_to_guest(id, Reclaim::GraceOver, sink);
             }

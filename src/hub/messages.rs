@@ -179,7 +179,7 @@ impl Hub {
         if let (0, false, Some(kind)) = (status, ctcp, msg.kind) {
             let room = RoomRef {
                 name: &r.name,
-                key: &r.keys.key,
+                key: &r.keys.key(),
             };
             sink.keep_message(&msg.kept(me.party(), KeptTo::Room(room), kind));
         }

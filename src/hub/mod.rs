@@ -48,9 +48,9 @@ mod messages;
 mod modes;
 mod monitor;
 mod name_index;
-mod shared;
 mod remote;
 mod rooms;
+mod shared;
 mod table;
 mod users;
 
@@ -331,12 +331,12 @@ fn joined_names(user: &str, realname: &str) -> (Box<str>, u16) {
 
 /// The folded nick `id` is filed under in the nick map.
 fn key_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
-    Some(&*users.get(id)?.as_ref()?.keys.key)
+    Some(&*users.get(id)?.as_ref()?.keys.key())
 }
 
 /// The skeleton `id` is filed under in the skeleton map.
 fn skeleton_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
-    Some(&*users.get(id)?.as_ref()?.keys.skeleton)
+    Some(&*users.get(id)?.as_ref()?.keys.skeleton())
 }
 
 #[derive(Debug)]
@@ -443,7 +443,7 @@ impl User {
     fn party(&self) -> Party<'_> {
         Party {
             source: self.source(),
-            nick_key: &self.keys.key,
+            nick_key: &self.keys.key(),
             session: self.session,
         }
     }
@@ -800,10 +800,13 @@ impl Hub {
             .names
             .nick(nick)
             .map_err(|e| Fail::BadNick(nick, e))?;
-        if self.nick_holder(&keys.key).is_some_and(|other| other != id) {
+        if self
+            .nick_holder(&keys.key())
+            .is_some_and(|other| other != id)
+        {
             return Err(Fail::NickTaken(nick));
         }
-        match self.skeleton_holder(&keys.skeleton) {
+        match self.skeleton_holder(&keys.skeleton()) {
             Some(other) if other != id => {
                 let like = self.nick(other).unwrap_or("*");
                 Err(Fail::NickLooksLike(nick, like))
@@ -853,9 +856,9 @@ impl Hub {
     /// user's own keys are set to `keys` by the caller, before anything looks it up).
     fn file_nick(&mut self, id: ClientId, keys: &NameKeys) {
         let users = &self.users;
-        self.by_nick.insert(&keys.key, id, |o| key_of(users, o));
+        self.by_nick.insert(&keys.key(), id, |o| key_of(users, o));
         self.nick_skeletons
-            .insert(&keys.skeleton, id, |o| skeleton_of(users, o));
+            .insert(&keys.skeleton(), id, |o| skeleton_of(users, o));
     }
 
     fn room_id(&self, name: &str) -> Option<RoomId> {
@@ -926,10 +929,9 @@ impl Hub {
     ) {
         let rules = self.cfg.names;
         // Checked by the caller; a nick that fails the rules anyway is filed as it folds.
-        let keys = rules.nick(nick).unwrap_or_else(|_| NameKeys {
-            key: rules.fold(nick),
-            skeleton: rules.skeleton(nick),
-        });
+        let keys = rules
+            .nick(nick)
+            .unwrap_or_else(|_| NameKeys::new(&rules.fold(nick), &rules.skeleton(nick)));
         self.file_nick(id, &keys);
         let session = self.next_meta().id.0;
         let (names, user_len) = joined_names(user, realname);
@@ -1000,8 +1002,8 @@ impl Hub {
 
     /// Takes `id`'s entries for `keys` out of the nick maps (only its own).
     fn unfile_nick(&mut self, id: ClientId, keys: &NameKeys) {
-        self.by_nick.remove(&keys.key, id);
-        self.nick_skeletons.remove(&keys.skeleton, id);
+        self.by_nick.remove(&keys.key(), id);
+        self.nick_skeletons.remove(&keys.skeleton(), id);
     }
 
     /// The rooms `id` is in, in the order joined.
@@ -1140,7 +1142,7 @@ impl Hub {
             }
         }
         if self.net.is_some() {
-            let folded = r.keys.key.clone();
+            let folded = Box::<str>::from(r.keys.key());
             self.net_member_removed(room, id, &folded);
         }
         self.forget_empty_room(room);

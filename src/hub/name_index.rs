@@ -87,7 +87,10 @@ impl NameIndex {
     /// name from the user: the user may be gone already.
     pub(super) fn remove(&mut self, name: &str, id: ClientId) -> bool {
         let h = self.hash(name);
-        match self.table.find_entry(h, |&(eh, other)| eh == h && other == id) {
+        match self
+            .table
+            .find_entry(h, |&(eh, other)| eh == h && other == id)
+        {
             Ok(entry) => {
                 entry.remove();
                 true

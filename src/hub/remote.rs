@@ -455,7 +455,7 @@ impl Hub {
     /// A user's folded nick and skeleton.
     pub fn nick_keys(&self, id: ClientId) -> Option<(&str, &str)> {
         let u = self.user(id)?;
-        Some((&u.keys.key, &u.keys.skeleton))
+        Some((&u.keys.key(), &u.keys.skeleton()))
     }
 
     /// Tells a room's local members something about the network.
@@ -503,7 +503,7 @@ impl Hub {
             .filter(|&id| !is_remote(id) && !net.waiting.contains_key(&id))
             .filter_map(|id| {
                 let u = self.user(id)?;
-                Some((self.record(id)?, &*u.keys.key, &*u.keys.skeleton))
+                Some((self.record(id)?, &*u.keys.key(), &*u.keys.skeleton()))
             })
             .collect()
     }
@@ -516,7 +516,7 @@ impl Hub {
         net.rooms
             .iter()
             .filter(|(_, c)| c.local > 0)
-            .filter_map(|(&room, _)| self.rooms.get(room).map(|r| r.keys.key.clone()))
+            .filter_map(|(&room, _)| self.rooms.get(room).map(|r| Box::<str>::from(r.keys.key())))
             .collect()
     }
 
@@ -558,8 +558,8 @@ impl Hub {
         };
         sink.network(&Change::Claim {
             who,
-            key: &u.keys.key,
-            skeleton: &u.keys.skeleton,
+            key: &u.keys.key(),
+            skeleton: &u.keys.skeleton(),
         });
     }
 
@@ -588,8 +588,8 @@ impl Hub {
         };
         sink.network(&Change::Online {
             who,
-            key: &u.keys.key,
-            skeleton: &u.keys.skeleton,
+            key: &u.keys.key(),
+            skeleton: &u.keys.skeleton(),
         });
     }
 
@@ -614,7 +614,7 @@ impl Hub {
             return false;
         }
         let Some(me) = self.user(id) else { return true };
-        if me.keys.key == keys.key {
+        if me.keys.key() == keys.key() {
             return false;
         }
         if !online {
@@ -628,8 +628,8 @@ impl Hub {
         let who = Record { nick: new, ..who };
         sink.network(&Change::Claim {
             who,
-            key: &keys.key,
-            skeleton: &keys.skeleton,
+            key: &keys.key(),
+            skeleton: &keys.skeleton(),
         });
         if let Some(net) = &mut self.net {
             net.waiting.insert(id, Wait::Rename(new.into()));
@@ -644,18 +644,18 @@ impl Hub {
         let (Some(u), Some(who)) = (self.user(id), self.record(id)) else {
             return;
         };
-        if u.keys.key == old.key {
+        if u.keys.key() == old.key() {
             sink.network(&Change::Update {
                 who,
-                key: &u.keys.key,
+                key: &u.keys.key(),
             });
         } else {
             sink.network(&Change::Renamed {
                 who,
-                key: &u.keys.key,
-                skeleton: &u.keys.skeleton,
-                old_key: &old.key,
-                old_skeleton: &old.skeleton,
+                key: &u.keys.key(),
+                skeleton: &u.keys.skeleton(),
+                old_key: &old.key(),
+                old_skeleton: &old.skeleton(),
             });
         }
     }
@@ -670,7 +670,7 @@ impl Hub {
         };
         sink.network(&Change::Update {
             who,
-            key: &u.keys.key,
+            key: &u.keys.key(),
         });
     }
 
@@ -766,7 +766,7 @@ impl Hub {
             .rooms
             .get(&room)
             .map_or(true, |c| c.remote == 0 && now_ms >= c.young_until_ms)
-            && !net.listings.contains_key(&*r.keys.key);
+            && !net.listings.contains_key(&*r.keys.key());
         if message && alone {
             log::trace!(
                 "network: {}: no members elsewhere ({} members, counts {:?}); not sent",
@@ -780,7 +780,7 @@ impl Hub {
             return;
         };
         sink.network(&Change::Room {
-            folded: &r.keys.key,
+            folded: &r.keys.key(),
             name: &r.name,
             actor,
             effect,
@@ -874,8 +874,8 @@ impl Hub {
             return;
         };
         if let Some(net) = &mut self.net {
-            if !net.dirty.contains(&r.keys.key) {
-                net.dirty.insert(r.keys.key.clone());
+            if !net.dirty.contains(r.keys.key()) {
+                net.dirty.insert(r.keys.key().into());
             }
         }
     }
@@ -911,11 +911,11 @@ impl Hub {
                 for m in members {
                     self.remove_member(room, m);
                 }
-                if self.rooms.contains(room) && self.rooms[room].keys.key == folded {
+                if self.rooms.contains(room) && *self.rooms[room].keys.key() == *folded {
                     // Nobody left at all: it may still be filed (an empty room is removed by
                     // remove_member; this is for one that never had a member here).
                     let r = self.rooms.remove(room);
-                    self.by_room.remove(&r.keys.key);
+                    self.by_room.remove(r.keys.key());
                     self.net_room_removed(room);
                 }
             }
@@ -1188,7 +1188,7 @@ impl Hub {
         if let Some(keys) = self.user(id).map(|u| u.keys.clone()) {
             let users = &self.users;
             self.by_nick
-                .insert_if_free(&keys.key, id, |o| key_of(users, o));
+                .insert_if_free(&keys.key(), id, |o| key_of(users, o));
         }
         let notice = Event::Network(NetNotice::Collision {
             old: &old,
@@ -1231,13 +1231,10 @@ impl Hub {
         let rules = self.cfg.names;
         let keys = match rules.nick(rec.nick) {
             Ok(k) => k,
-            Err(_) => NameKeys {
-                key: rules.fold(rec.nick),
-                skeleton: rules.skeleton(rec.nick),
-            },
+            Err(_) => NameKeys::new(&rules.fold(rec.nick), &rules.skeleton(rec.nick)),
         };
         // Whoever else holds the nick here is out of date: the network gave it to this one.
-        if let Some(other) = self.nick_holder(&keys.key) {
+        if let Some(other) = self.nick_holder(&keys.key()) {
             if Some(other) != known {
                 if is_remote(other) {
                     let uid = self.uid(other)?;
@@ -1300,7 +1297,7 @@ impl Hub {
     ) {
         let Some(u) = self.user(id) else { return };
         if *u.nick != *rec.nick {
-            let renamed = u.keys.key != keys.key;
+            let renamed = u.keys.key() != keys.key();
             let rooms: Vec<RoomId> = self
                 .rooms_of(id)
                 .into_iter()
@@ -1318,9 +1315,9 @@ impl Hub {
             self.remember(id);
             self.unfile_nick(id, &old);
             let users = &self.users;
-            self.by_nick.insert(&keys.key, id, |o| key_of(users, o));
+            self.by_nick.insert(&keys.key(), id, |o| key_of(users, o));
             self.nick_skeletons
-                .insert_if_free(&keys.skeleton, id, |o| skeleton_of(users, o));
+                .insert_if_free(&keys.skeleton(), id, |o| skeleton_of(users, o));
             if let Some(u) = self.user_mut(id) {
                 u.nick = rec.nick.into();
                 u.keys = keys;
@@ -1425,7 +1422,7 @@ impl Hub {
         let Some(id) = self.remote_id(uid) else {
             return;
         };
-        if self.user(id).is_some_and(|u| *u.keys.key == *key) {
+        if self.user(id).is_some_and(|u| *u.keys.key() == *key) {
             self.remote_quit(uid, Some(reason), now, sink);
         }
     }
@@ -1465,11 +1462,7 @@ impl Hub {
 
     /// Tells every local user something about the network.
     pub fn tell_network(&self, notice: NetNotice<'_>, sink: &mut impl Sink) {
-        let ids: Vec<ClientId> = self
-            .by_nick
-            .ids()
-            .filter(|&id| !is_remote(id))
-            .collect();
+        let ids: Vec<ClientId> = self.by_nick.ids().filter(|&id| !is_remote(id)).collect();
         sink.many(&ids, None, &Event::Network(notice));
     }
 
@@ -1834,7 +1827,7 @@ impl Hub {
         let Ok(keys) = rules.room(&base.name) else {
             return;
         };
-        let NameKeys { key, skeleton } = keys.clone();
+        let (key, skeleton): (Box<str>, Box<str>) = (keys.key().into(), keys.skeleton().into());
         let room = self.rooms.insert(Room {
             name: base.name.as_str().into(),
             keys,

@@ -40,7 +40,7 @@ impl Hub {
         let registered = self.registered_roles(&rules.fold(name), id);
         let room = match existing {
             Some(room) => {
-                let key_of = &self.rooms[room].keys.key;
+                let key_of = &self.rooms[room].keys.key();
                 if !self.passes_registered(key_of, id) {
                     if let Some(fail) = self.may_join(room, id, key) {
                         return sink.one(id, &me.nick, &Event::Fail(fail));
@@ -59,15 +59,13 @@ impl Hub {
                     Ok(keys) => keys,
                     Err(e) => return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e))),
                 };
-                if let Some(&other) = self.room_skeletons.get(&keys.skeleton) {
+                if let Some(&other) = self.room_skeletons.get(keys.skeleton()) {
                     let like = Some(&*self.rooms[other].name).filter(|_| self.visible(other, id));
                     let fail = Fail::RoomLooksLike(name, like);
                     return sink.one(id, &me.nick, &Event::Fail(fail));
                 }
-                let NameKeys {
-                    key: room_key,
-                    skeleton,
-                } = keys.clone();
+                let (room_key, skeleton): (Box<str>, Box<str>) =
+                    (keys.key().into(), keys.skeleton().into());
                 let room = self.rooms.insert(Room {
                     name: name.into(),
                     keys,
@@ -95,7 +93,7 @@ impl Hub {
             }
         };
         self.share_join(id, room, sink);
-        let key = self.rooms[room].keys.key.clone();
+        let key = Box::<str>::from(self.rooms[room].keys.key());
         let Some(me) = self.user_mut(id) else { return };
         me.current = Some(room as u32);
         if me.extra().invited_to.contains(&key) {
@@ -142,7 +140,7 @@ impl Hub {
         if let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) {
             let room = RoomRef {
                 name: &r.name,
-                key: &r.keys.key,
+                key: &r.keys.key(),
             };
             sink.joined_room(id, &me.nick, room);
         }
@@ -154,11 +152,11 @@ impl Hub {
             return;
         }
         let r = self.rooms.remove(room);
-        if self.by_room.get(&r.keys.key) == Some(&room) {
-            self.by_room.remove(&r.keys.key);
+        if self.by_room.get(r.keys.key()) == Some(&room) {
+            self.by_room.remove(r.keys.key());
         }
-        if self.room_skeletons.get(&r.keys.skeleton) == Some(&room) {
-            self.room_skeletons.remove(&r.keys.skeleton);
+        if self.room_skeletons.get(r.keys.skeleton()) == Some(&room) {
+            self.room_skeletons.remove(r.keys.skeleton());
         }
         self.net_room_removed(room);
     }
@@ -166,7 +164,7 @@ impl Hub {
     /// Why `id` may not join `room` with `key`, if it may not.
     fn may_join(&self, room: RoomId, id: ClientId, key: Option<&str>) -> Option<Fail<'_>> {
         let (r, me) = (&self.rooms[room], self.user(id)?);
-        let invited = me.extra().invited_to.contains(&r.keys.key);
+        let invited = me.extra().invited_to.iter().any(|i| **i == *r.keys.key());
         let mask = self.mask_of(id);
         let listed = |list| super::modes::listed(r, list, &mask);
         if r.key.as_deref().is_some_and(|k| key != Some(k)) {
@@ -186,7 +184,7 @@ impl Hub {
     /// each mask's nick part is: see `MaskEntry::folded`).
     pub(super) fn mask_of(&self, id: ClientId) -> String {
         self.user(id)
-            .map(|u| format!("{}!{}@{}", u.keys.key, u.username(), u.host))
+            .map(|u| format!("{}!{}@{}", u.keys.key(), u.username(), u.host))
             .unwrap_or_default()
     }
 
@@ -224,7 +222,10 @@ impl Hub {
         if was_current {
             me.current = me.rooms.last().map(|m| m.room);
             let Some(me) = self.user(id) else { return };
-            let current = me.current().and_then(|r| self.rooms.get(r)).map(|r| &*r.name);
+            let current = me
+                .current()
+                .and_then(|r| self.rooms.get(r))
+                .map(|r| &*r.name);
             sink.one(id, &me.nick, &Event::Reply(Reply::CurrentRoom(current)));
         }
     }
@@ -649,7 +650,8 @@ impl Hub {
     pub(super) fn invite_list(&mut self, id: ClientId, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let rooms: Vec<&str> = me
-            .extra().invited_to
+            .extra()
+            .invited_to
             .iter()
             .filter_map(|folded| self.by_room.get(folded))
             .filter_map(|&room| self.rooms.get(room))

@@ -32,7 +32,7 @@ impl Hub {
         sink.many(&self.peers, None, &ev);
         let old = me.keys.clone();
         let old_nick: Box<str> = me.nick.clone();
-        let renamed = old.key != keys.key;
+        let renamed = old.key() != keys.key();
         self.remember(id);
         self.unfile_nick(id, &old);
         self.file_nick(id, &keys);
@@ -143,7 +143,12 @@ impl Hub {
     pub(super) fn tell_read_mark(&self, id: ClientId, target: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let key = self.cfg.names.fold(target);
-        let at_ms = me.extra().read_marks.iter().find(|(t, _)| *t == key).map(|m| m.1);
+        let at_ms = me
+            .extra()
+            .read_marks
+            .iter()
+            .find(|(t, _)| *t == key)
+            .map(|m| m.1);
         let ev = Event::Extra(Extra::ReadMarker { target, at_ms });
         sink.one(id, &me.nick, &ev);
     }
@@ -199,7 +204,8 @@ impl Hub {
             bot: u.has(UserMode::Bot),
             secure: u.secure,
             certfp: u
-                .extra().certfp
+                .extra()
+                .certfp
                 .as_deref()
                 .filter(|_| who == id || me.has(UserMode::Oper)),
             server: self.server_of(who),

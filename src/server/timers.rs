@@ -82,13 +82,14 @@ impl Timers {
         let nanos = at.saturating_duration_since(self.base).as_nanos();
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
         let word = key | (kind as u32) << KEY_BITS;
-        self.heap
-            .push(Reverse((nanos, word, short_serial(serial))));
+        self.heap.push(Reverse((nanos, word, short_serial(serial))));
     }
 
     /// When the next timer is due.
     pub(super) fn next_at(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((nanos, _, _))| self.at(*nanos))
+        self.heap
+            .peek()
+            .map(|Reverse((nanos, _, _))| self.at(*nanos))
     }
 
     /// The next timer due by `now`, taken out.
@@ -152,11 +153,17 @@ mod tests {
         );
         assert_eq!(first.serial, 4, "the serial's low bits");
         let second = timers.pop_due(at(25)).expect("the second is due");
-        assert_eq!((second.id, second.kind, second.at), (2, TimerKind::WsPing, at(20)));
+        assert_eq!(
+            (second.id, second.kind, second.at),
+            (2, TimerKind::WsPing, at(20))
+        );
         assert_eq!(timers.pop_due(at(25)), None);
         assert_eq!(timers.len(), 1);
         let third = timers.pop_due(at(30)).expect("due at its deadline");
-        assert_eq!((third.id, third.serial, third.kind), (3, 300, TimerKind::Held));
+        assert_eq!(
+            (third.id, third.serial, third.kind),
+            (3, 300, TimerKind::Held)
+        );
         assert_eq!(timers.next_at(), None);
     }
 
@@ -165,7 +172,12 @@ mod tests {
         let base = Instant::now();
         let mut timers = Timers::new(base);
         for (i, kind) in KINDS.into_iter().enumerate() {
-            timers.push(base + Duration::from_secs(i as u64), KEY_MASK as usize, 1, kind);
+            timers.push(
+                base + Duration::from_secs(i as u64),
+                KEY_MASK as usize,
+                1,
+                kind,
+            );
         }
         let later = base + Duration::from_secs(60);
         for kind in KINDS {

@@ -225,8 +225,7 @@ impl IrcSession {
                     Some(reg) => reg.arrival.certfp.as_deref(),
                     None => hub.certfp(ctx.id),
                 };
-                let Some(fp) = certfp.and_then(crate::proto::services::fingerprint)
-                else {
+                let Some(fp) = certfp.and_then(crate::proto::services::fingerprint) else {
                     let why = "no TLS client certificate was presented";
                     return self.sasl_refuse(ctx, why, hub, out);
                 };
