@@ -1106,6 +1106,9 @@ impl Hub {
             r.ops.push(id);
         }
         if let Some(u) = self.users.get_mut(id).and_then(Option::as_mut) {
+            // Most users are in one room (a native user in #lobby): room for one at first
+            // (a 16-byte chunk, not the four a first push makes room for).
+            u.rooms.reserve_exact(usize::from(u.rooms.capacity() == 0));
             u.rooms.push(Membership {
                 room: room as u32,
                 slot,

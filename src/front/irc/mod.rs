@@ -227,8 +227,10 @@ pub struct IrcSession {
     /// When the last line came, or, while a ping is out, when the ping was sent.
     since: Instant,
     ping_out: bool,
-    /// When the earliest timer armed for this session fires.
-    timer: Option<Instant>,
+    /// A timer is armed for this session (one at a time: each one that fires arms the next;
+    /// every deadline asked for while one is armed is later than it, so it waits for that
+    /// one to fire).
+    timer_armed: bool,
     /// CHATHISTORY's state (the request waiting for the store), made at the first one.
     history: Option<Box<super::history::IrcHistory>>,
     /// What a connection logging in or waiting for a password check holds; None otherwise.
@@ -306,7 +308,7 @@ impl IrcSession {
             cap_302: false,
             since: now,
             ping_out: false,
-            timer: None,
+            timer_armed: false,
             history: None,
             auth: None,
             reg: Some(Box::new(Registration {
@@ -414,10 +416,11 @@ impl IrcSession {
         out.raw(ctx.id, |b| info::told(srv, me, &answer, b));
     }
 
-    /// Asks for a timer at `at` unless one fires before it anyway.
+    /// Asks for a timer at `at` unless one is armed already (it fires first: the deadlines
+    /// asked for only move on).
     fn want(&mut self, id: ClientId, at: Instant, out: &mut impl Output) {
-        if self.timer.map_or(true, |t| at < t) {
-            self.timer = Some(at);
+        if !self.timer_armed {
+            self.timer_armed = true;
             out.wake_at(id, at);
         }
     }
@@ -1227,9 +1230,7 @@ impl IrcSession {
     pub fn timer(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
         let (id, now, cfg) = (ctx.id, ctx.clock.mono, ctx.cfg);
         let _ = hub;
-        if self.timer.is_some_and(|t| t <= now) {
-            self.timer = None;
-        }
+        self.timer_armed = false;
         if let Some(reg) = self.reg.as_ref() {
             let deadline = reg.register_by;
             if now >= deadline {
