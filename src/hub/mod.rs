@@ -316,17 +316,22 @@ pub enum FileWay {
     Link,
 }
 
-/// A user name and a real name in one allocation, and the user name's length: a user name
-/// too long for the length is cut at a character boundary.
-fn joined_names(user: &str, realname: &str) -> (Box<str>, u16) {
-    let mut len = user.len().min(usize::from(u16::MAX));
-    while !user.is_char_boundary(len) {
-        len -= 1;
-    }
-    let mut names = String::with_capacity(len + realname.len());
-    names.push_str(&user[..len]);
+/// A nick, a user name and a real name in one allocation, and the first two's lengths: one
+/// too long for its length is cut at a character boundary.
+fn joined_names(nick: &str, user: &str, realname: &str) -> (Box<str>, u16, u16) {
+    let cut = |s: &str| {
+        let mut len = s.len().min(usize::from(u16::MAX));
+        while !s.is_char_boundary(len) {
+            len -= 1;
+        }
+        len
+    };
+    let (nick_len, user_len) = (cut(nick), cut(user));
+    let mut names = String::with_capacity(nick_len + user_len + realname.len());
+    names.push_str(&nick[..nick_len]);
+    names.push_str(&user[..user_len]);
     names.push_str(realname);
-    (names.into_boxed_str(), len as u16)
+    (names.into_boxed_str(), nick_len as u16, user_len as u16)
 }
 
 /// The folded nick `id` is filed under in the nick map.
@@ -341,11 +346,11 @@ fn skeleton_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
 
 #[derive(Debug)]
 struct User {
-    nick: Box<str>,
+    /// The nick, the user name and the real name, one after the other, in one allocation
+    /// (see [`User::nick`]).
+    names: Box<str>,
     /// The nick's folded form and skeleton, as filed in the hub's maps.
     keys: NameKeys,
-    /// The user name and the real name, one after the other, in one allocation.
-    names: Box<str>,
     /// Shared with the other users from the same address ([`Hub::hosts`]).
     host: Arc<str>,
     /// In the order joined: the last is the most recent.
@@ -363,7 +368,8 @@ struct User {
     modes: u8,
     /// Connected over TLS.
     secure: bool,
-    /// How much of `names` is the user name.
+    /// How much of `names` is the nick, and how much after it the user name.
+    nick_len: u16,
     user_len: u16,
 }
 
@@ -416,16 +422,30 @@ impl User {
         r
     }
 
+    fn nick(&self) -> &str {
+        self.names.get(..usize::from(self.nick_len)).unwrap_or("")
+    }
+
     fn username(&self) -> &str {
-        self.names.get(..usize::from(self.user_len)).unwrap_or("")
+        let start = usize::from(self.nick_len);
+        let end = start + usize::from(self.user_len);
+        self.names.get(start..end).unwrap_or("")
     }
 
     fn realname(&self) -> &str {
-        self.names.get(usize::from(self.user_len)..).unwrap_or("")
+        let start = usize::from(self.nick_len) + usize::from(self.user_len);
+        self.names.get(start..).unwrap_or("")
     }
 
-    fn set_names(&mut self, user: &str, realname: &str) {
-        (self.names, self.user_len) = joined_names(user, realname);
+    /// A new nick (the caller files the user under its keys).
+    fn set_nick(&mut self, nick: &str) {
+        (self.names, self.nick_len, self.user_len) =
+            joined_names(nick, self.username(), self.realname());
+    }
+
+    fn set_realname(&mut self, realname: &str) {
+        (self.names, self.nick_len, self.user_len) =
+            joined_names(self.nick(), self.username(), realname);
     }
 
     fn away(&self) -> Option<&str> {
@@ -450,7 +470,7 @@ impl User {
 
     fn source(&self) -> Source<'_> {
         Source {
-            nick: &self.nick,
+            nick: &self.nick(),
             user: self.username(),
             host: &self.host,
             account: self.account(),
@@ -771,7 +791,7 @@ impl Hub {
     }
 
     pub fn nick(&self, id: ClientId) -> Option<&str> {
-        self.user(id).map(|u| &*u.nick)
+        self.user(id).map(|u| &*u.nick())
     }
 
     /// The name rules this hub keeps to.
@@ -934,12 +954,12 @@ impl Hub {
             .unwrap_or_else(|_| NameKeys::new(&rules.fold(nick), &rules.skeleton(nick)));
         self.file_nick(id, &keys);
         let session = self.next_meta().id.0;
-        let (names, user_len) = joined_names(user, realname);
+        let (names, nick_len, user_len) = joined_names(nick, user, realname);
         self.users.put(
             id,
             User {
-                nick: nick.into(),
                 keys,
+                nick_len,
                 names,
                 user_len,
                 host: self.hosts.get(host),
@@ -996,7 +1016,7 @@ impl Hub {
             return;
         };
         self.unfile_nick(id, &user.keys);
-        self.tell_offline(&user.nick, sink);
+        self.tell_offline(&user.nick(), sink);
         self.hosts.release(user.host);
     }
 
@@ -1159,7 +1179,7 @@ impl Hub {
             Command::Nick(new) => self.change_nick(id, new, sink),
             Command::SayCurrent { kind, text } => match me.current() {
                 Some(room) => self.say_in_room(id, room, kind, text, true, sink),
-                None => sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
+                None => sink.one(id, &me.nick(), &Event::Fail(Fail::NoRoom)),
             },
             Command::Message {
                 targets,
@@ -1189,7 +1209,7 @@ impl Hub {
                     let name = r.name.clone();
                     self.part_one(id, &name, reason, sink);
                 }
-                None => sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
+                None => sink.one(id, &me.nick(), &Event::Fail(Fail::NoRoom)),
             },
             Command::PartAll => {
                 let names: Vec<Box<str>> = self
@@ -1241,7 +1261,7 @@ impl Hub {
             Command::Accept(t) => self.answer_offer(id, t, true, sink),
             Command::Decline(t) => self.answer_offer(id, t, false, sink),
             Command::Cancel(t) => self.cancel(id, t, sink),
-            Command::Help => sink.one(id, &me.nick, &Event::Reply(Reply::Help)),
+            Command::Help => sink.one(id, &me.nick(), &Event::Reply(Reply::Help)),
         }
     }
 }

@@ -358,7 +358,7 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let Some(me) = self.user(id) else { return };
-        let nick: Box<str> = me.nick.clone();
+        let nick: Box<str> = me.nick().into();
         let fail = |sink: &mut _, f: RoomFail<'_>| {
             Sink::one(sink, id, &nick, &Event::Service(ServiceReply::RoomFail(f)))
         };

@@ -480,7 +480,7 @@ impl Hub {
         let u = self.user(id)?;
         Some(Record {
             uid: self.uid(id)?,
-            nick: &u.nick,
+            nick: &u.nick(),
             user: u.username(),
             host: &u.host,
             realname: u.realname(),
@@ -619,7 +619,7 @@ impl Hub {
         }
         if !online {
             let fail = Fail::NetworkSplit(new);
-            sink.one(id, &me.nick, &Event::Fail(fail));
+            sink.one(id, &me.nick(), &Event::Fail(fail));
             return true;
         }
         let Some(who) = self.record(id) else {
@@ -1032,7 +1032,7 @@ impl Hub {
                 count: members,
                 topic,
             });
-            sink.one(id, &me.nick, &entry);
+            sink.one(id, &me.nick(), &entry);
             count += 1;
         }
         count
@@ -1141,7 +1141,7 @@ impl Hub {
         self.unfile_nick(id, &old);
         self.file_nick(id, &keys);
         if let Some(u) = self.user_mut(id) {
-            u.nick = nick.into();
+            u.set_nick(nick);
             u.keys = keys;
         }
     }
@@ -1296,7 +1296,7 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let Some(u) = self.user(id) else { return };
-        if *u.nick != *rec.nick {
+        if *u.nick() != *rec.nick {
             let renamed = u.keys.key() != keys.key();
             let rooms: Vec<RoomId> = self
                 .rooms_of(id)
@@ -1311,7 +1311,7 @@ impl Hub {
             };
             sink.many(&self.peers, None, &ev);
             let old = u.keys.clone();
-            let old_nick = u.nick.clone();
+            let old_nick: Box<str> = u.nick().into();
             self.remember(id);
             self.unfile_nick(id, &old);
             let users = &self.users;
@@ -1319,7 +1319,7 @@ impl Hub {
             self.nick_skeletons
                 .insert_if_free(&keys.skeleton(), id, |o| skeleton_of(users, o));
             if let Some(u) = self.user_mut(id) {
-                u.nick = rec.nick.into();
+                u.set_nick(rec.nick);
                 u.keys = keys;
             }
             if renamed {
@@ -1358,8 +1358,7 @@ impl Hub {
             sink.many(&self.peers, Some(id), &ev);
             self.tell_watchers(id, &ev, sink);
             if let Some(u) = self.user_mut(id) {
-                let user: Box<str> = u.username().into();
-                u.set_names(&user, rec.realname);
+                u.set_realname(rec.realname);
             }
         }
         if account_changed {
@@ -1579,7 +1578,7 @@ impl Hub {
                     topic: text,
                 };
                 sink.many(&r.members, Some(id), &ev);
-                let by = format!("{}!{}@{}", u.nick, u.username(), u.host).into_boxed_str();
+                let by = format!("{}!{}@{}", u.nick(), u.username(), u.host).into_boxed_str();
                 let r = &mut self.rooms[room];
                 r.topic = (!text.is_empty()).then(|| Topic {
                     text: text.into(),
@@ -1657,7 +1656,7 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let by = match self.user(id) {
-            Some(u) => format!("{}!{}@{}", u.nick, u.username(), u.host),
+            Some(u) => format!("{}!{}@{}", u.nick(), u.username(), u.host),
             None => return,
         };
         let mut applied: Vec<ModeChange<'_>> = Vec::with_capacity(changes.len());
@@ -2011,15 +2010,15 @@ impl Hub {
                         tags,
                     },
                 };
-                sink.relay(to, &t.nick, &ev);
+                sink.relay(to, &t.nick(), &ev);
             }
             DirectEffect::Invite { room } => {
                 let ev = Event::Invited {
                     by: f.source(),
-                    who: &t.nick,
+                    who: &t.nick(),
                     room,
                 };
-                sink.one(to, &t.nick, &ev);
+                sink.one(to, &t.nick(), &ev);
                 let folded = self.cfg.names.fold(room);
                 if let Some(g) = self.user_mut(to) {
                     g.with_extra(|e| {
@@ -2035,10 +2034,10 @@ impl Hub {
             DirectEffect::Kill { reason } => {
                 let ev = Event::Killed {
                     by: f.source(),
-                    victim: &t.nick,
+                    victim: &t.nick(),
                     reason,
                 };
-                sink.one(to, &t.nick, &ev);
+                sink.one(to, &t.nick(), &ev);
                 if let Some(net) = &mut self.net {
                     net.killed.push(to);
                 }
