@@ -2,18 +2,19 @@
 //!
 //! Every user's folded nick and skeleton are in the user already ([`super::User::keys`]); a
 //! map keyed by its own copy would hold each twice (a 32-byte allocation per user and map).
-//! Here an entry is the name's hash and the user's id (16 bytes): a lookup compares the name
-//! with the one the caller reads from the user, so whoever changes a user's keys files the
-//! user again under the new ones (as with any map).
+//! Here an entry is 32 bits of the name's hash and the user's dense index (8 bytes): a lookup
+//! compares the name with the one the caller reads from the user, so whoever changes a user's
+//! keys files the user again under the new ones (as with any map).
 
 use hashbrown::HashTable;
 
+use super::table::{dense, from_dense};
 use super::ClientId;
 
 pub(super) struct NameIndex {
-    /// (the name's hash, whose it is): the hash is kept so the table can grow without
-    /// reading the names again.
-    table: HashTable<(u64, ClientId)>,
+    /// (32 bits of the name's hash, whose it is as a [`dense`] index): the hash is kept so
+    /// the table can grow without reading the names again.
+    table: HashTable<(u32, u32)>,
     /// A random seed per index, so colliding names cannot be prepared in advance.
     seed: foldhash::fast::RandomState,
 }
@@ -34,9 +35,17 @@ impl std::fmt::Debug for NameIndex {
 }
 
 impl NameIndex {
-    fn hash(&self, name: &str) -> u64 {
+    /// The stored part of `name`'s hash.
+    fn hash(&self, name: &str) -> u32 {
         use std::hash::BuildHasher;
-        self.seed.hash_one(name)
+        let h = self.seed.hash_one(name);
+        (h >> 32) as u32 ^ h as u32
+    }
+
+    /// What the table files a stored hash under: both halves of the table's 64 bits (it
+    /// takes the bucket from the low bits and a tag from the top ones).
+    fn spread(h: u32) -> u64 {
+        u64::from(h) << 32 | u64::from(h)
     }
 
     /// Who is filed under `name`; `name_of` reads the name a user is filed under.
@@ -47,8 +56,10 @@ impl NameIndex {
     ) -> Option<ClientId> {
         let h = self.hash(name);
         self.table
-            .find(h, |&(eh, id)| eh == h && name_of(id) == Some(name))
-            .map(|&(_, id)| id)
+            .find(Self::spread(h), |&(eh, d)| {
+                eh == h && name_of(from_dense(d as usize)) == Some(name)
+            })
+            .map(|&(_, d)| from_dense(d as usize))
     }
 
     /// Files `id` under `name`, in the place of whoever was filed under it (returned).
@@ -58,14 +69,19 @@ impl NameIndex {
         id: ClientId,
         name_of: impl Fn(ClientId) -> Option<&'u str>,
     ) -> Option<ClientId> {
+        let Some(d) = dense32(id) else {
+            log::warn!("user {id}: not filed under {name:?} (id out of range)");
+            return None;
+        };
         let h = self.hash(name);
-        let found = self.table.find_mut(h, |&(eh, other)| {
-            eh == h && (other == id || name_of(other) == Some(name))
+        let found = self.table.find_mut(Self::spread(h), |&(eh, other)| {
+            eh == h && (other == d || name_of(from_dense(other as usize)) == Some(name))
         });
         match found {
-            Some(entry) => Some(std::mem::replace(&mut entry.1, id)),
+            Some(entry) => Some(from_dense(std::mem::replace(&mut entry.1, d) as usize)),
             None => {
-                self.table.insert_unique(h, (h, id), |&(eh, _)| eh);
+                let hasher = |&(eh, _): &(u32, u32)| Self::spread(eh);
+                self.table.insert_unique(Self::spread(h), (h, d), hasher);
                 None
             }
         }
@@ -86,10 +102,13 @@ impl NameIndex {
     /// Takes `id`'s entry under `name` out, if it is filed there (no one else's). Needs no
     /// name from the user: the user may be gone already.
     pub(super) fn remove(&mut self, name: &str, id: ClientId) -> bool {
+        let Some(d) = dense32(id) else {
+            return false;
+        };
         let h = self.hash(name);
         match self
             .table
-            .find_entry(h, |&(eh, other)| eh == h && other == id)
+            .find_entry(Self::spread(h), |&(eh, other)| eh == h && other == d)
         {
             Ok(entry) => {
                 entry.remove();
@@ -105,8 +124,13 @@ impl NameIndex {
 
     /// Everyone filed, in no particular order.
     pub(super) fn ids(&self) -> impl Iterator<Item = ClientId> + '_ {
-        self.table.iter().map(|&(_, id)| id)
+        self.table.iter().map(|&(_, d)| from_dense(d as usize))
     }
+}
+
+/// `id`'s dense index, if it fits an entry (four billion users, local and remote).
+fn dense32(id: ClientId) -> Option<u32> {
+    u32::try_from(dense(id)).ok()
 }
 
 #[cfg(test)]
@@ -116,6 +140,18 @@ mod tests {
     /// The names users are filed under, by id (as the hub reads them from its users).
     fn names<'a>(list: &'a [&'static str]) -> impl Fn(ClientId) -> Option<&'static str> + 'a {
         move |id| list.get(id).copied().filter(|n| !n.is_empty())
+    }
+
+    #[test]
+    fn remote_users_are_filed_too() {
+        let remote = super::super::REMOTE_BASE + 7;
+        let name_of = |id: ClientId| (id == remote).then_some("rita");
+        let mut index = NameIndex::default();
+        index.insert("rita", remote, name_of);
+        assert_eq!(index.get("rita", name_of), Some(remote));
+        assert_eq!(index.ids().collect::<Vec<_>>(), [remote]);
+        assert!(index.remove("rita", remote));
+        assert_eq!(index.len(), 0);
     }
 
     #[test]

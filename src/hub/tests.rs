@@ -1043,7 +1043,10 @@ fn a_users_names_read_back_from_their_one_allocation() {
     let mut h = hub();
     h.register(1, "Alice", "al", "Alice Liddell", "127.0.0.1", Clock::now());
     let u = h.user(1).expect("registered");
-    assert_eq!((u.nick(), u.username(), u.realname()), ("Alice", "al", "Alice Liddell"));
+    assert_eq!(
+        (u.nick(), u.username(), u.realname()),
+        ("Alice", "al", "Alice Liddell")
+    );
     let u = h.user_mut(1).expect("registered");
     u.set_nick("Alicia");
     u.set_realname("");
@@ -1051,7 +1054,11 @@ fn a_users_names_read_back_from_their_one_allocation() {
     // A name too long for its length is cut at a character boundary.
     let long = "é".repeat(40_000);
     let (names, nick_len, user_len) = joined_names(&long, "u", "r");
-    assert_eq!(usize::from(nick_len), 65_534, "é is two bytes: 65 535 would split one");
+    assert_eq!(
+        usize::from(nick_len),
+        65_534,
+        "é is two bytes: 65 535 would split one"
+    );
     assert_eq!(user_len, 1);
     assert!(names.ends_with("ur"));
 }
