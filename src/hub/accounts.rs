@@ -107,7 +107,7 @@ impl Hub {
         if is_guest_nick(name) {
             return Err("guest nicks cannot be registered; take a nick with /nick NAME first");
         }
-        if SERVICE_NICKS.contains(&&*keys.key()) {
+        if SERVICE_NICKS.contains(&keys.key()) {
             return Err("that name belongs to the services");
         }
         Ok(keys.key().into())
@@ -275,11 +275,11 @@ impl Hub {
         let Some(u) = self.user(id) else { return };
         let account = self.accounts.names.get(&key).map_or("", |n| &**n);
         let ev = Event::Service(ServiceReply::NickProtected {
-            nick: &u.nick(),
+            nick: u.nick(),
             account,
             grace_secs: grace.as_secs().max(1),
         });
-        sink.one(id, &u.nick(), &ev);
+        sink.one(id, u.nick(), &ev);
     }
 
     /// Why `id` may not take a nick with `keys` because of the services and the accounts: a
@@ -291,7 +291,7 @@ impl Hub {
         nick: &'a str,
         keys: &NameKeys,
     ) -> Option<Fail<'a>> {
-        if SERVICE_NICKS.contains(&&*keys.key()) {
+        if SERVICE_NICKS.contains(&keys.key()) {
             return Some(Fail::NickTaken(nick));
         }
         let owner = self.accounts.skeletons.get(keys.skeleton())?;
@@ -326,10 +326,10 @@ impl Hub {
         u.with_extra(|e| e.grace_until = None);
         let Some(u) = self.user(id) else { return };
         let ev = Event::Service(ServiceReply::NickReclaimed {
-            nick: &u.nick(),
+            nick: u.nick(),
             why,
         });
-        sink.one(id, &u.nick(), &ev);
+        sink.one(id, u.nick(), &ev);
         self.change_nick(id, &guest, sink);
     }
 
@@ -368,19 +368,19 @@ impl Hub {
         let me = self.user(id)?;
         let fail = |f| Event::Service(ServiceReply::AccountFail(f));
         let Some(mine) = self.account_key_of(id) else {
-            sink.one(id, &me.nick(), &fail(AccountFail::NotLoggedIn));
+            sink.one(id, me.nick(), &fail(AccountFail::NotLoggedIn));
             return None;
         };
         if *self.cfg.names.key(nick) != *mine {
-            sink.one(id, &me.nick(), &fail(AccountFail::NotOwner(nick)));
+            sink.one(id, me.nick(), &fail(AccountFail::NotOwner(nick)));
             return None;
         }
         let Some(holder) = self.user_id(nick) else {
-            sink.one(id, &me.nick(), &fail(AccountFail::NoSuchNick(nick)));
+            sink.one(id, me.nick(), &fail(AccountFail::NoSuchNick(nick)));
             return None;
         };
         if holder == id {
-            sink.one(id, &me.nick(), &fail(AccountFail::OwnNick(nick)));
+            sink.one(id, me.nick(), &fail(AccountFail::OwnNick(nick)));
             return None;
         }
         let by: Box<str> = me.nick().into();

@@ -336,12 +336,12 @@ fn joined_names(nick: &str, user: &str, realname: &str) -> (Box<str>, u16, u16) 
 
 /// The folded nick `id` is filed under in the nick map.
 fn key_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
-    Some(&*users.get(id)?.as_ref()?.keys.key())
+    Some(users.get(id)?.as_ref()?.keys.key())
 }
 
 /// The skeleton `id` is filed under in the skeleton map.
 fn skeleton_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
-    Some(&*users.get(id)?.as_ref()?.keys.skeleton())
+    Some(users.get(id)?.as_ref()?.keys.skeleton())
 }
 
 #[derive(Debug)]
@@ -463,14 +463,14 @@ impl User {
     fn party(&self) -> Party<'_> {
         Party {
             source: self.source(),
-            nick_key: &self.keys.key(),
+            nick_key: self.keys.key(),
             session: self.session,
         }
     }
 
     fn source(&self) -> Source<'_> {
         Source {
-            nick: &self.nick(),
+            nick: self.nick(),
             user: self.username(),
             host: &self.host,
             account: self.account(),
@@ -791,7 +791,7 @@ impl Hub {
     }
 
     pub fn nick(&self, id: ClientId) -> Option<&str> {
-        self.user(id).map(|u| &*u.nick())
+        self.user(id).map(|u| u.nick())
     }
 
     /// The name rules this hub keeps to.
@@ -821,12 +821,12 @@ impl Hub {
             .nick(nick)
             .map_err(|e| Fail::BadNick(nick, e))?;
         if self
-            .nick_holder(&keys.key())
+            .nick_holder(keys.key())
             .is_some_and(|other| other != id)
         {
             return Err(Fail::NickTaken(nick));
         }
-        match self.skeleton_holder(&keys.skeleton()) {
+        match self.skeleton_holder(keys.skeleton()) {
             Some(other) if other != id => {
                 let like = self.nick(other).unwrap_or("*");
                 Err(Fail::NickLooksLike(nick, like))
@@ -876,9 +876,9 @@ impl Hub {
     /// user's own keys are set to `keys` by the caller, before anything looks it up).
     fn file_nick(&mut self, id: ClientId, keys: &NameKeys) {
         let users = &self.users;
-        self.by_nick.insert(&keys.key(), id, |o| key_of(users, o));
+        self.by_nick.insert(keys.key(), id, |o| key_of(users, o));
         self.nick_skeletons
-            .insert(&keys.skeleton(), id, |o| skeleton_of(users, o));
+            .insert(keys.skeleton(), id, |o| skeleton_of(users, o));
     }
 
     fn room_id(&self, name: &str) -> Option<RoomId> {
@@ -1016,14 +1016,14 @@ impl Hub {
             return;
         };
         self.unfile_nick(id, &user.keys);
-        self.tell_offline(&user.nick(), sink);
+        self.tell_offline(user.nick(), sink);
         self.hosts.release(user.host);
     }
 
     /// Takes `id`'s entries for `keys` out of the nick maps (only its own).
     fn unfile_nick(&mut self, id: ClientId, keys: &NameKeys) {
-        self.by_nick.remove(&keys.key(), id);
-        self.nick_skeletons.remove(&keys.skeleton(), id);
+        self.by_nick.remove(keys.key(), id);
+        self.nick_skeletons.remove(keys.skeleton(), id);
     }
 
     /// The rooms `id` is in, in the order joined.
@@ -1179,7 +1179,7 @@ impl Hub {
             Command::Nick(new) => self.change_nick(id, new, sink),
             Command::SayCurrent { kind, text } => match me.current() {
                 Some(room) => self.say_in_room(id, room, kind, text, true, sink),
-                None => sink.one(id, &me.nick(), &Event::Fail(Fail::NoRoom)),
+                None => sink.one(id, me.nick(), &Event::Fail(Fail::NoRoom)),
             },
             Command::Message {
                 targets,
@@ -1209,7 +1209,7 @@ impl Hub {
                     let name = r.name.clone();
                     self.part_one(id, &name, reason, sink);
                 }
-                None => sink.one(id, &me.nick(), &Event::Fail(Fail::NoRoom)),
+                None => sink.one(id, me.nick(), &Event::Fail(Fail::NoRoom)),
             },
             Command::PartAll => {
                 let names: Vec<Box<str>> = self
@@ -1261,7 +1261,7 @@ impl Hub {
             Command::Accept(t) => self.answer_offer(id, t, true, sink),
             Command::Decline(t) => self.answer_offer(id, t, false, sink),
             Command::Cancel(t) => self.cancel(id, t, sink),
-            Command::Help => sink.one(id, &me.nick(), &Event::Reply(Reply::Help)),
+            Command::Help => sink.one(id, me.nick(), &Event::Reply(Reply::Help)),
         }
     }
 }

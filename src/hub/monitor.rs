@@ -19,7 +19,7 @@ impl Hub {
             MonitorOp::List => {
                 let Some(me) = self.user(id) else { return };
                 let nicks: Vec<&str> = me.extra().monitoring.iter().map(|n| &**n).collect();
-                sink.one(id, &me.nick(), &Event::Extra(Extra::MonList(&nicks)));
+                sink.one(id, me.nick(), &Event::Extra(Extra::MonList(&nicks)));
             }
             MonitorOp::Status => {
                 let Some(me) = self.user(id) else { return };
@@ -36,7 +36,7 @@ impl Hub {
         for nick in list.split(',').filter(|n| !n.is_empty()) {
             let Some(me) = self.user(id) else { return };
             if let Err(e) = self.cfg.names.check_nick(nick) {
-                sink.one(id, &me.nick(), &Event::Fail(Fail::BadNick(nick, e)));
+                sink.one(id, me.nick(), &Event::Fail(Fail::BadNick(nick, e)));
                 continue;
             }
             let key = rules.fold(nick);
@@ -63,7 +63,7 @@ impl Hub {
                 limit: MONITOR_MAX,
                 nicks: &nicks,
             };
-            sink.one(id, &me.nick(), &Event::Extra(fail));
+            sink.one(id, me.nick(), &Event::Extra(fail));
         }
         self.tell_status(id, added.into_iter(), sink);
     }
@@ -85,10 +85,10 @@ impl Hub {
             }
         }
         if !online.is_empty() {
-            sink.one(id, &me.nick(), &Event::Extra(Extra::MonOnline(&online)));
+            sink.one(id, me.nick(), &Event::Extra(Extra::MonOnline(&online)));
         }
         if !offline.is_empty() {
-            sink.one(id, &me.nick(), &Event::Extra(Extra::MonOffline(&offline)));
+            sink.one(id, me.nick(), &Event::Extra(Extra::MonOffline(&offline)));
         }
     }
 
@@ -126,7 +126,7 @@ impl Hub {
     pub(super) fn tell_online(&self, id: ClientId, sink: &mut impl Sink) {
         let rules = self.cfg.names;
         let Some(u) = self.user(id) else { return };
-        let Some(watchers) = self.watchers.get(&rules.fold(&u.nick())) else {
+        let Some(watchers) = self.watchers.get(&rules.fold(u.nick())) else {
             return;
         };
         let source = [u.source()];
@@ -156,7 +156,7 @@ impl Hub {
     pub(super) fn tell_watchers(&self, id: ClientId, ev: &Event<'_>, sink: &mut impl Sink) {
         let rules = self.cfg.names;
         let Some(u) = self.user(id) else { return };
-        let Some(watchers) = self.watchers.get(&rules.fold(&u.nick())) else {
+        let Some(watchers) = self.watchers.get(&rules.fold(u.nick())) else {
             return;
         };
         let ev = match *ev {

@@ -255,7 +255,7 @@ impl Hub {
             at: t.at,
         });
         sink.keep_room(RoomRecordChange::Topic {
-            key: &r.keys.key(),
+            key: r.keys.key(),
             topic: r.topic.as_ref().map(Topic::info),
         });
     }
@@ -272,7 +272,7 @@ impl Hub {
         reg.key = r.key.clone();
         reg.limit = r.limit;
         sink.keep_room(RoomRecordChange::Modes {
-            key: &r.keys.key(),
+            key: r.keys.key(),
             modes: r.mode_set(),
         });
     }

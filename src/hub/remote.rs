@@ -455,7 +455,7 @@ impl Hub {
     /// A user's folded nick and skeleton.
     pub fn nick_keys(&self, id: ClientId) -> Option<(&str, &str)> {
         let u = self.user(id)?;
-        Some((&u.keys.key(), &u.keys.skeleton()))
+        Some((u.keys.key(), u.keys.skeleton()))
     }
 
     /// Tells a room's local members something about the network.
@@ -480,7 +480,7 @@ impl Hub {
         let u = self.user(id)?;
         Some(Record {
             uid: self.uid(id)?,
-            nick: &u.nick(),
+            nick: u.nick(),
             user: u.username(),
             host: &u.host,
             realname: u.realname(),
@@ -503,7 +503,7 @@ impl Hub {
             .filter(|&id| !is_remote(id) && !net.waiting.contains_key(&id))
             .filter_map(|id| {
                 let u = self.user(id)?;
-                Some((self.record(id)?, &*u.keys.key(), &*u.keys.skeleton()))
+                Some((self.record(id)?, u.keys.key(), u.keys.skeleton()))
             })
             .collect()
     }
@@ -558,8 +558,8 @@ impl Hub {
         };
         sink.network(&Change::Claim {
             who,
-            key: &u.keys.key(),
-            skeleton: &u.keys.skeleton(),
+            key: u.keys.key(),
+            skeleton: u.keys.skeleton(),
         });
     }
 
@@ -588,8 +588,8 @@ impl Hub {
         };
         sink.network(&Change::Online {
             who,
-            key: &u.keys.key(),
-            skeleton: &u.keys.skeleton(),
+            key: u.keys.key(),
+            skeleton: u.keys.skeleton(),
         });
     }
 
@@ -619,7 +619,7 @@ impl Hub {
         }
         if !online {
             let fail = Fail::NetworkSplit(new);
-            sink.one(id, &me.nick(), &Event::Fail(fail));
+            sink.one(id, me.nick(), &Event::Fail(fail));
             return true;
         }
         let Some(who) = self.record(id) else {
@@ -628,8 +628,8 @@ impl Hub {
         let who = Record { nick: new, ..who };
         sink.network(&Change::Claim {
             who,
-            key: &keys.key(),
-            skeleton: &keys.skeleton(),
+            key: keys.key(),
+            skeleton: keys.skeleton(),
         });
         if let Some(net) = &mut self.net {
             net.waiting.insert(id, Wait::Rename(new.into()));
@@ -647,15 +647,15 @@ impl Hub {
         if u.keys.key() == old.key() {
             sink.network(&Change::Update {
                 who,
-                key: &u.keys.key(),
+                key: u.keys.key(),
             });
         } else {
             sink.network(&Change::Renamed {
                 who,
-                key: &u.keys.key(),
-                skeleton: &u.keys.skeleton(),
-                old_key: &old.key(),
-                old_skeleton: &old.skeleton(),
+                key: u.keys.key(),
+                skeleton: u.keys.skeleton(),
+                old_key: old.key(),
+                old_skeleton: old.skeleton(),
             });
         }
     }
@@ -670,7 +670,7 @@ impl Hub {
         };
         sink.network(&Change::Update {
             who,
-            key: &u.keys.key(),
+            key: u.keys.key(),
         });
     }
 
@@ -766,7 +766,7 @@ impl Hub {
             .rooms
             .get(&room)
             .map_or(true, |c| c.remote == 0 && now_ms >= c.young_until_ms)
-            && !net.listings.contains_key(&*r.keys.key());
+            && !net.listings.contains_key(r.keys.key());
         if message && alone {
             log::trace!(
                 "network: {}: no members elsewhere ({} members, counts {:?}); not sent",
@@ -780,7 +780,7 @@ impl Hub {
             return;
         };
         sink.network(&Change::Room {
-            folded: &r.keys.key(),
+            folded: r.keys.key(),
             name: &r.name,
             actor,
             effect,
@@ -1032,7 +1032,7 @@ impl Hub {
                 count: members,
                 topic,
             });
-            sink.one(id, &me.nick(), &entry);
+            sink.one(id, me.nick(), &entry);
             count += 1;
         }
         count
@@ -1188,7 +1188,7 @@ impl Hub {
         if let Some(keys) = self.user(id).map(|u| u.keys.clone()) {
             let users = &self.users;
             self.by_nick
-                .insert_if_free(&keys.key(), id, |o| key_of(users, o));
+                .insert_if_free(keys.key(), id, |o| key_of(users, o));
         }
         let notice = Event::Network(NetNotice::Collision {
             old: &old,
@@ -1234,7 +1234,7 @@ impl Hub {
             Err(_) => NameKeys::new(&rules.fold(rec.nick), &rules.skeleton(rec.nick)),
         };
         // Whoever else holds the nick here is out of date: the network gave it to this one.
-        if let Some(other) = self.nick_holder(&keys.key()) {
+        if let Some(other) = self.nick_holder(keys.key()) {
             if Some(other) != known {
                 if is_remote(other) {
                     let uid = self.uid(other)?;
@@ -1315,9 +1315,9 @@ impl Hub {
             self.remember(id);
             self.unfile_nick(id, &old);
             let users = &self.users;
-            self.by_nick.insert(&keys.key(), id, |o| key_of(users, o));
+            self.by_nick.insert(keys.key(), id, |o| key_of(users, o));
             self.nick_skeletons
-                .insert_if_free(&keys.skeleton(), id, |o| skeleton_of(users, o));
+                .insert_if_free(keys.skeleton(), id, |o| skeleton_of(users, o));
             if let Some(u) = self.user_mut(id) {
                 u.set_nick(rec.nick);
                 u.keys = keys;
@@ -2010,15 +2010,15 @@ impl Hub {
                         tags,
                     },
                 };
-                sink.relay(to, &t.nick(), &ev);
+                sink.relay(to, t.nick(), &ev);
             }
             DirectEffect::Invite { room } => {
                 let ev = Event::Invited {
                     by: f.source(),
-                    who: &t.nick(),
+                    who: t.nick(),
                     room,
                 };
-                sink.one(to, &t.nick(), &ev);
+                sink.one(to, t.nick(), &ev);
                 let folded = self.cfg.names.fold(room);
                 if let Some(g) = self.user_mut(to) {
                     g.with_extra(|e| {
@@ -2034,10 +2034,10 @@ impl Hub {
             DirectEffect::Kill { reason } => {
                 let ev = Event::Killed {
                     by: f.source(),
-                    victim: &t.nick(),
+                    victim: t.nick(),
                     reason,
                 };
-                sink.one(to, &t.nick(), &ev);
+                sink.one(to, t.nick(), &ev);
                 if let Some(net) = &mut self.net {
                     net.killed.push(to);
                 }

@@ -14,13 +14,13 @@ impl Hub {
         let Some(me) = self.user(id) else { return };
         let rules = self.cfg.names;
         if let Err(e) = rules.check_room(name) {
-            return sink.one(id, &me.nick(), &Event::Fail(Fail::BadRoom(name, e)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::BadRoom(name, e)));
         }
         let existing = self.room_id(name);
         if let Some(room) = existing.filter(|&r| self.is_member(r, id)) {
             let r = &self.rooms[room];
             let reply = Reply::CurrentRoom(Some(&r.name));
-            sink.one(id, &me.nick(), &Event::Reply(reply));
+            sink.one(id, me.nick(), &Event::Reply(reply));
             if let Some(me) = self.user_mut(id) {
                 me.current = Some(room as u32);
             }
@@ -28,7 +28,7 @@ impl Hub {
         }
         if me.rooms.len() >= self.cfg.max_rooms_per_user {
             let fail = Fail::TooManyRooms(name, self.cfg.max_rooms_per_user);
-            return sink.one(id, &me.nick(), &Event::Fail(fail));
+            return sink.one(id, me.nick(), &Event::Fail(fail));
         }
         // A room other nodes may have: its state is gathered first (the join waits).
         if existing.is_none() && self.net_sync_room(id, name, key, tell_self, sink) {
@@ -43,28 +43,26 @@ impl Hub {
                 let key_of = &self.rooms[room].keys.key();
                 if !self.passes_registered(key_of, id) {
                     if let Some(fail) = self.may_join(room, id, key) {
-                        return sink.one(id, &me.nick(), &Event::Fail(fail));
+                        return sink.one(id, me.nick(), &Event::Fail(fail));
                     }
                 }
                 self.add_member(room, id, registered.unwrap_or(0));
                 room
             }
             None if self.rooms.len() >= self.cfg.max_rooms => {
-                return sink.one(id, &me.nick(), &Event::Fail(Fail::TooManyRooms(name, 0)));
+                return sink.one(id, me.nick(), &Event::Fail(Fail::TooManyRooms(name, 0)));
             }
             None => {
                 // A new room: filed under its key and its skeleton, unless it looks like one
                 // that exists (named only to those who may see that room).
                 let keys = match rules.room(name) {
                     Ok(keys) => keys,
-                    Err(e) => {
-                        return sink.one(id, &me.nick(), &Event::Fail(Fail::BadRoom(name, e)))
-                    }
+                    Err(e) => return sink.one(id, me.nick(), &Event::Fail(Fail::BadRoom(name, e))),
                 };
                 if let Some(&other) = self.room_skeletons.get(keys.skeleton()) {
                     let like = Some(&*self.rooms[other].name).filter(|_| self.visible(other, id));
                     let fail = Fail::RoomLooksLike(name, like);
-                    return sink.one(id, &me.nick(), &Event::Fail(fail));
+                    return sink.one(id, me.nick(), &Event::Fail(fail));
                 }
                 let (room_key, skeleton): (Box<str>, Box<str>) =
                     (keys.key().into(), keys.skeleton().into());
@@ -121,7 +119,7 @@ impl Hub {
                 sink.many(&r.members, Some(id), &away);
             }
         } else if tell_self {
-            sink.one(id, &me.nick(), &ev);
+            sink.one(id, me.nick(), &ev);
         }
         if me.room_details {
             if let Some(topic) = &r.topic {
@@ -129,7 +127,7 @@ impl Hub {
                     room: &r.name,
                     topic: Some(topic.info()),
                 };
-                sink.one(id, &me.nick(), &Event::Reply(reply));
+                sink.one(id, me.nick(), &Event::Reply(reply));
             }
             self.tell_read_mark(id, &r.name, sink);
             if quiet {
@@ -142,9 +140,9 @@ impl Hub {
         if let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) {
             let room = RoomRef {
                 name: &r.name,
-                key: &r.keys.key(),
+                key: r.keys.key(),
             };
-            sink.joined_room(id, &me.nick(), room);
+            sink.joined_room(id, me.nick(), room);
         }
     }
 
@@ -199,7 +197,7 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let Some(room) = self.room_id(name).filter(|&r| self.is_member(r, id)) else {
-            return sink.one(id, &me.nick(), &Event::Fail(Fail::NotInRoom(name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NotInRoom(name)));
         };
         let r = &self.rooms[room];
         let ev = Event::Parted {
@@ -210,7 +208,7 @@ impl Hub {
         if r.members.len() <= self.cfg.quiet_room_size {
             sink.many(&r.members, None, &ev);
         } else {
-            sink.one(id, &me.nick(), &ev);
+            sink.one(id, me.nick(), &ev);
         }
         self.share_room(room, id, RoomEffect::Part { reason }, sink);
         self.leave(id, room, sink);
@@ -228,7 +226,7 @@ impl Hub {
                 .current()
                 .and_then(|r| self.rooms.get(r))
                 .map(|r| &*r.name);
-            sink.one(id, &me.nick(), &Event::Reply(Reply::CurrentRoom(current)));
+            sink.one(id, me.nick(), &Event::Reply(Reply::CurrentRoom(current)));
         }
     }
 
@@ -255,7 +253,7 @@ impl Hub {
             None => {
                 for (room, r) in &self.rooms {
                     if self.visible(room, id) {
-                        sink.one(id, &me.nick(), &entry(r));
+                        sink.one(id, me.nick(), &entry(r));
                         count += 1;
                     }
                 }
@@ -268,7 +266,7 @@ impl Hub {
                     let members = r.members.len();
                     let fits = if more { members > n } else { members < n };
                     if fits && self.visible(room, id) {
-                        sink.one(id, &me.nick(), &entry(r));
+                        sink.one(id, me.nick(), &entry(r));
                         count += 1;
                     }
                 }
@@ -281,7 +279,7 @@ impl Hub {
                 };
                 for (room, r) in &self.rooms {
                     if masks::matches(mask, &r.name) != negated && self.visible(room, id) {
-                        sink.one(id, &me.nick(), &entry(r));
+                        sink.one(id, me.nick(), &entry(r));
                         count += 1;
                     }
                 }
@@ -289,7 +287,7 @@ impl Hub {
             Some(names) => {
                 for name in names.split(',') {
                     if let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) {
-                        sink.one(id, &me.nick(), &entry(&self.rooms[room]));
+                        sink.one(id, me.nick(), &entry(&self.rooms[room]));
                         count += 1;
                     }
                 }
@@ -299,7 +297,7 @@ impl Hub {
             count += self.list_remote(id, |name, members| remote_fits(filter, name, members), sink);
         }
         let end = Event::Reply(Reply::RoomListEnd { count });
-        sink.one(id, &me.nick(), &end);
+        sink.one(id, me.nick(), &end);
     }
 
     pub(super) fn who(
@@ -313,11 +311,11 @@ impl Hub {
         let room = match room {
             Some(name) => match self.room_id(name).filter(|&r| self.visible(r, id)) {
                 Some(room) => room,
-                None => return sink.one(id, &me.nick(), &Event::Fail(Fail::NoSuchRoom(name))),
+                None => return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(name))),
             },
             None => match me.current() {
                 Some(room) => room,
-                None => return sink.one(id, &me.nick(), &Event::Fail(Fail::NoRoom)),
+                None => return sink.one(id, me.nick(), &Event::Fail(Fail::NoRoom)),
             },
         };
         self.members_reply(id, room, names, sink);
@@ -327,7 +325,7 @@ impl Hub {
     pub(super) fn member(&self, id: ClientId, roles: u8) -> Option<Member<'_>> {
         let u = self.user(id)?;
         Some(Member {
-            nick: &u.nick(),
+            nick: u.nick(),
             user: u.username(),
             host: &u.host,
             realname: u.realname(),
@@ -358,7 +356,7 @@ impl Hub {
             more: 0,
             end,
         };
-        sink.one(id, &me.nick(), &Event::Extra(reply));
+        sink.one(id, me.nick(), &Event::Extra(reply));
     }
 
     /// Every member of `room`: O(members), once.
@@ -384,7 +382,7 @@ impl Hub {
             names,
             more: 0,
         };
-        sink.one(id, &me.nick(), &Event::Reply(reply));
+        sink.one(id, me.nick(), &Event::Reply(reply));
     }
 
     /// A quiet room's member list for a joiner: its operators and the joiner, and how many
@@ -407,7 +405,7 @@ impl Hub {
             more: r.members.len() - members.len(),
             end: true,
         };
-        sink.one(id, &me.nick(), &Event::Extra(reply));
+        sink.one(id, me.nick(), &Event::Extra(reply));
     }
 
     /// IRC's WHO: a room's members (if visible), one user by nick (always), or every user
@@ -441,7 +439,7 @@ impl Hub {
             let me_oper = me.has(UserMode::Oper);
             for u in self.by_nick.ids() {
                 let Some(user) = self.user(u) else { continue };
-                if !masks::matches(mask, &user.nick()) {
+                if !masks::matches(mask, user.nick()) {
                     continue;
                 }
                 let shares = || mine.iter().any(|&r| self.is_member(r, u));
@@ -462,7 +460,7 @@ impl Hub {
             members: &found,
             fields,
         };
-        sink.one(id, &me.nick(), &Event::Extra(reply));
+        sink.one(id, me.nick(), &Event::Extra(reply));
     }
 
     /// IRC's NAMES: each room named (an unknown or secret one lists no one), with one end
@@ -482,7 +480,7 @@ impl Hub {
                     }
                 }
                 let end = Event::Extra(Extra::EndOfNames(names));
-                sink.one(id, &me.nick(), &end);
+                sink.one(id, me.nick(), &end);
             }
         }
     }
@@ -497,16 +495,16 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) else {
-            return sink.one(id, &me.nick(), &Event::Fail(Fail::NoSuchRoom(name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(name)));
         };
         let r = &self.rooms[room];
         if self.is_member(room, id) {
-            let fail = Fail::UserInRoom(&me.nick(), &r.name);
-            return sink.one(id, &me.nick(), &Event::Fail(fail));
+            let fail = Fail::UserInRoom(me.nick(), &r.name);
+            return sink.one(id, me.nick(), &Event::Fail(fail));
         }
         if self.may_join(room, id, None).is_none() {
             // Open to the caller already: nothing to ask for.
-            return sink.one(id, &me.nick(), &Event::Extra(Extra::Knocked(&r.name)));
+            return sink.one(id, me.nick(), &Event::Extra(Extra::Knocked(&r.name)));
         }
         let ops = r.ops.clone();
         let text = text.unwrap_or("has asked for an invite");
@@ -517,7 +515,7 @@ impl Hub {
         });
         sink.many(&ops, None, &ev);
         self.share_room(room, id, RoomEffect::Knock { text }, sink);
-        sink.one(id, &me.nick(), &Event::Extra(Extra::Knocked(&r.name)));
+        sink.one(id, me.nick(), &Event::Extra(Extra::Knocked(&r.name)));
     }
 
     pub(super) fn topic(
@@ -531,11 +529,11 @@ impl Hub {
         let room = match room.map(|n| (n, self.room_id(n).filter(|&r| self.visible(r, id)))) {
             Some((_, Some(room))) => room,
             Some((name, None)) => {
-                return sink.one(id, &me.nick(), &Event::Fail(Fail::NoSuchRoom(name)))
+                return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(name)))
             }
             None => match me.current() {
                 Some(room) => room,
-                None => return sink.one(id, &me.nick(), &Event::Fail(Fail::NoRoom)),
+                None => return sink.one(id, me.nick(), &Event::Fail(Fail::NoRoom)),
             },
         };
         let r = &self.rooms[room];
@@ -544,14 +542,14 @@ impl Hub {
                 room: &r.name,
                 topic: r.topic.as_ref().map(Topic::info),
             };
-            return sink.one(id, &me.nick(), &Event::Reply(reply));
+            return sink.one(id, me.nick(), &Event::Reply(reply));
         };
         let oper = me.has(UserMode::Oper);
         if !self.is_member(room, id) && !oper {
-            return sink.one(id, &me.nick(), &Event::Fail(Fail::NotInRoom(&r.name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NotInRoom(&r.name)));
         }
         if r.has(RoomFlag::TopicOps) && !self.is_op(room, id) && !oper {
-            return sink.one(id, &me.nick(), &Event::Fail(Fail::NotOperator(&r.name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NotOperator(&r.name)));
         }
         sink.many(
             &r.members,
@@ -616,25 +614,25 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let Some(room) = self.room_id(name) else {
-            return sink.one(id, &me.nick(), &Event::Fail(Fail::NoSuchRoom(name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(name)));
         };
         let r = &self.rooms[room];
         if !me.has(UserMode::Oper) {
             if !self.is_member(room, id) {
-                return sink.one(id, &me.nick(), &Event::Fail(Fail::NotInRoom(&r.name)));
+                return sink.one(id, me.nick(), &Event::Fail(Fail::NotInRoom(&r.name)));
             }
             if !self.is_op(room, id) {
-                return sink.one(id, &me.nick(), &Event::Fail(Fail::NotOperator(&r.name)));
+                return sink.one(id, me.nick(), &Event::Fail(Fail::NotOperator(&r.name)));
             }
         }
         let Some(victim) = self.user_id(nick) else {
-            return sink.one(id, &me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
         };
         if !self.is_member(room, victim) {
             let fail = Fail::UserNotInRoom(nick, &r.name);
-            return sink.one(id, &me.nick(), &Event::Fail(fail));
+            return sink.one(id, me.nick(), &Event::Fail(fail));
         }
-        let reason = reason.filter(|r| !r.is_empty()).unwrap_or(&me.nick());
+        let reason = reason.filter(|r| !r.is_empty()).unwrap_or(me.nick());
         let ev = Event::Kicked {
             by: me.source(),
             room: &r.name,
@@ -659,46 +657,42 @@ impl Hub {
             .filter_map(|&room| self.rooms.get(room))
             .map(|r| &*r.name)
             .collect();
-        sink.one(id, &me.nick(), &Event::Extra(Extra::InviteList(&rooms)));
+        sink.one(id, me.nick(), &Event::Extra(Extra::InviteList(&rooms)));
     }
 
     pub(super) fn invite(&mut self, id: ClientId, nick: &str, name: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let Some(guest) = self.user_id(nick) else {
-            return sink.one(id, &me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
         };
         let mut shown = name;
         if let Some(room) = self.room_id(name) {
             let r = &self.rooms[room];
             shown = &r.name;
             if !self.is_member(room, id) {
-                return sink.one(id, &me.nick(), &Event::Fail(Fail::NotInRoom(&r.name)));
+                return sink.one(id, me.nick(), &Event::Fail(Fail::NotInRoom(&r.name)));
             }
             if r.has(RoomFlag::InviteOnly) && !self.is_op(room, id) {
-                return sink.one(id, &me.nick(), &Event::Fail(Fail::NotOperator(&r.name)));
+                return sink.one(id, me.nick(), &Event::Fail(Fail::NotOperator(&r.name)));
             }
             if self.is_member(room, guest) {
-                return sink.one(
-                    id,
-                    &me.nick(),
-                    &Event::Fail(Fail::UserInRoom(nick, &r.name)),
-                );
+                return sink.one(id, me.nick(), &Event::Fail(Fail::UserInRoom(nick, &r.name)));
             }
         } else if let Err(e) = self.cfg.names.check_room(name) {
-            return sink.one(id, &me.nick(), &Event::Fail(Fail::BadRoom(name, e)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::BadRoom(name, e)));
         }
         let Some(g) = self.user(guest) else { return };
         let reply = Reply::Inviting {
-            who: &g.nick(),
+            who: g.nick(),
             room: shown,
         };
-        sink.one(id, &me.nick(), &Event::Reply(reply));
+        sink.one(id, me.nick(), &Event::Reply(reply));
         let ev = Event::Invited {
             by: me.source(),
-            who: &g.nick(),
+            who: g.nick(),
             room: shown,
         };
-        sink.one(guest, &g.nick(), &ev);
+        sink.one(guest, g.nick(), &ev);
         if is_remote(guest) {
             self.share_direct(id, guest, DirectEffect::Invite { room: shown }, sink);
         }
@@ -708,10 +702,10 @@ impl Hub {
         }
         if let Some(away) = g.away() {
             let reply = Reply::Away {
-                nick: &g.nick(),
+                nick: g.nick(),
                 text: away,
             };
-            sink.one(id, &me.nick(), &Event::Reply(reply));
+            sink.one(id, me.nick(), &Event::Reply(reply));
         }
         let folded = self.cfg.names.fold(name);
         if let Some(g) = self.user_mut(guest) {

@@ -7,7 +7,7 @@ impl Hub {
         let Some(me) = self.user(id) else { return };
         let keys = match self.claim_nick(id, new) {
             Ok(keys) => keys,
-            Err(fail) => return sink.one(id, &me.nick(), &Event::Fail(fail)),
+            Err(fail) => return sink.one(id, me.nick(), &Event::Fail(fail)),
         };
         if *me.nick() == *new {
             return;
@@ -74,7 +74,7 @@ impl Hub {
         let Some(me) = self.user_mut(id) else { return };
         let changed = me.away() != text;
         me.with_extra(|e| e.away = text.map(Into::into));
-        sink.one(id, &me.nick(), &Event::Reply(reply));
+        sink.one(id, me.nick(), &Event::Reply(reply));
         if changed {
             let rooms = self.rooms_of(id);
             self.collect_peers(&rooms, None, true);
@@ -95,7 +95,7 @@ impl Hub {
     pub(super) fn set_name(&mut self, id: ClientId, name: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         if name.is_empty() || name.len() > REALNAME_MAX {
-            return sink.one(id, &me.nick(), &Event::Extra(Extra::BadRealname));
+            return sink.one(id, me.nick(), &Event::Extra(Extra::BadRealname));
         }
         let rooms = self.rooms_of(id);
         self.collect_peers(&rooms, Some(id), true);
@@ -149,14 +149,14 @@ impl Hub {
             .find(|(t, _)| *t == key)
             .map(|m| m.1);
         let ev = Event::Extra(Extra::ReadMarker { target, at_ms });
-        sink.one(id, &me.nick(), &ev);
+        sink.one(id, me.nick(), &ev);
     }
 
     /// WALLOPS: a server operator's message to every user with +w (the sender included).
     pub(super) fn wallops(&mut self, id: ClientId, text: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         if !me.has(UserMode::Oper) {
-            return sink.one(id, &me.nick(), &Event::Fail(Fail::NoPrivileges));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoPrivileges));
         }
         let to: Vec<ClientId> = self
             .by_nick
@@ -174,8 +174,8 @@ impl Hub {
     pub(super) fn whois(&mut self, id: ClientId, nick: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let Some((who, u)) = self.user_id(nick).and_then(|w| Some((w, self.user(w)?))) else {
-            sink.one(id, &me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
-            return sink.one(id, &me.nick(), &Event::Reply(Reply::EndOfWhois(nick)));
+            sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
+            return sink.one(id, me.nick(), &Event::Reply(Reply::EndOfWhois(nick)));
         };
         let rooms: Vec<(&str, &'static str)> = u
             .rooms
@@ -192,7 +192,7 @@ impl Hub {
             })
             .collect();
         let whois = Whois {
-            nick: &u.nick(),
+            nick: u.nick(),
             user: u.username(),
             host: &u.host,
             realname: u.realname(),
@@ -209,8 +209,8 @@ impl Hub {
                 .filter(|_| who == id || me.has(UserMode::Oper)),
             server: self.server_of(who),
         };
-        sink.one(id, &me.nick(), &Event::Reply(Reply::Whois(whois)));
-        sink.one(id, &me.nick(), &Event::Reply(Reply::EndOfWhois(&u.nick())));
+        sink.one(id, me.nick(), &Event::Reply(Reply::Whois(whois)));
+        sink.one(id, me.nick(), &Event::Reply(Reply::EndOfWhois(u.nick())));
     }
 
     pub(super) fn whowas(
@@ -240,12 +240,12 @@ impl Hub {
                 host: &w.host,
                 realname: &w.realname,
             };
-            sink.one(id, &me.nick(), &Event::Reply(reply));
+            sink.one(id, me.nick(), &Event::Reply(reply));
         }
         if found == 0 {
-            sink.one(id, &me.nick(), &Event::Fail(Fail::WasNoSuchNick(nick)));
+            sink.one(id, me.nick(), &Event::Fail(Fail::WasNoSuchNick(nick)));
         }
-        sink.one(id, &me.nick(), &Event::Reply(Reply::EndOfWhowas(nick)));
+        sink.one(id, me.nick(), &Event::Reply(Reply::EndOfWhowas(nick)));
     }
 
     pub(super) fn userhost(&mut self, id: ClientId, nicks: &[&str], sink: &mut impl Sink) {
@@ -258,10 +258,10 @@ impl Hub {
             .take(5)
             .map(|u| {
                 let oper = u.has(UserMode::Oper);
-                (&*u.nick(), oper, u.away().is_some(), u.username(), &*u.host)
+                (u.nick(), oper, u.away().is_some(), u.username(), &*u.host)
             })
             .collect();
-        sink.one(id, &me.nick(), &Event::Reply(Reply::Userhost(&found)));
+        sink.one(id, me.nick(), &Event::Reply(Reply::Userhost(&found)));
     }
 
     pub(super) fn ison(&mut self, id: ClientId, nicks: &[&str], sink: &mut impl Sink) {
@@ -272,7 +272,7 @@ impl Hub {
             .filter_map(|n| self.user_id(n))
             .filter_map(|u| self.nick(u))
             .collect();
-        sink.one(id, &me.nick(), &Event::Reply(Reply::Ison(&found)));
+        sink.one(id, me.nick(), &Event::Reply(Reply::Ison(&found)));
     }
 
     pub(super) fn lusers(&mut self, id: ClientId, sink: &mut impl Sink) {
@@ -284,7 +284,7 @@ impl Hub {
             opers: self.oper_count,
             rooms: self.rooms.len(),
         };
-        sink.one(id, &me.nick(), &Event::Reply(reply));
+        sink.one(id, me.nick(), &Event::Reply(reply));
     }
 
     pub(super) fn oper(&mut self, id: ClientId, sink: &mut impl Sink) {
@@ -293,13 +293,13 @@ impl Hub {
         me.modes |= UserMode::Oper.bit();
         self.oper_count += usize::from(!was);
         let Some(me) = self.user(id) else { return };
-        sink.one(id, &me.nick(), &Event::Reply(Reply::YoureOper));
+        sink.one(id, me.nick(), &Event::Reply(Reply::YoureOper));
         if !was {
             let ev = Event::UserModeChanged {
                 who: me.source(),
                 changes: &[(true, UserMode::Oper)],
             };
-            sink.one(id, &me.nick(), &ev);
+            sink.one(id, me.nick(), &ev);
             self.net_presence(id, sink);
         }
     }
@@ -315,20 +315,20 @@ impl Hub {
     ) -> Option<ClientId> {
         let me = self.user(id)?;
         if !me.has(UserMode::Oper) {
-            sink.one(id, &me.nick(), &Event::Fail(Fail::NoPrivileges));
+            sink.one(id, me.nick(), &Event::Fail(Fail::NoPrivileges));
             return None;
         }
         let Some(victim) = self.user_id(nick) else {
-            sink.one(id, &me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
+            sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
             return None;
         };
         let v = self.user(victim)?;
         let ev = Event::Killed {
             by: me.source(),
-            victim: &v.nick(),
+            victim: v.nick(),
             reason,
         };
-        sink.one(victim, &v.nick(), &ev);
+        sink.one(victim, v.nick(), &ev);
         if is_remote(victim) {
             self.share_direct(id, victim, DirectEffect::Kill { reason }, sink);
         }
