@@ -15,11 +15,18 @@ mod accounts;
 /// A native connection's state: everything else it needs lives in the hub and the link.
 #[derive(Debug, Default)]
 pub struct Native {
+    /// What a connection waiting for the store holds; None (a pointer's worth, so that a
+    /// session is 16 bytes) while nothing is out, as for most connections.
+    waiting: Option<Box<Waiting>>,
+}
+
+/// Requests out to the store.
+#[derive(Debug, Default)]
+struct Waiting {
     /// `/history`: the request waiting for the store.
     history: super::history::NativeHistory,
-    /// Jobs handed off to the store (accounts, password checks), waiting for their answers;
-    /// None (a pointer's worth) while there are none, as for most connections.
-    jobs: Option<Box<super::accounts::Jobs<accounts::Wait>>>,
+    /// Jobs handed off to the store (accounts, password checks), waiting for their answers.
+    jobs: super::accounts::Jobs<accounts::Wait>,
 }
 
 impl Native {
@@ -110,7 +117,9 @@ impl Native {
                 }
             }
             Ok(Input::History(args)) => {
-                super::history::native_command(&mut self.history, ctx, args, hub, out);
+                let waiting = self.waiting.get_or_insert_with(Default::default);
+                super::history::native_command(&mut waiting.history, ctx, args, hub, out);
+                self.tidy();
                 Flow::Lines
             }
             Ok(Input::Quit(reason)) => {
@@ -238,14 +247,26 @@ impl Native {
         out: &mut impl Output,
     ) {
         if super::history::owns(tag) {
-            return super::history::native_answer(&mut self.history, ctx, answer, out);
+            if let Some(waiting) = self.waiting.as_mut() {
+                super::history::native_answer(&mut waiting.history, ctx, answer, out);
+            }
+            return self.tidy();
         }
         self.account_answer(ctx, tag, answer, hub, out);
     }
 
     /// Whether an answer is awaited (the next lines wait for it).
     pub fn waits(&self) -> bool {
-        self.jobs.is_some() || self.history.waiting()
+        self.waiting
+            .as_ref()
+            .is_some_and(|w| !w.jobs.is_empty() || w.history.waiting())
+    }
+
+    /// Gives the waiting state back once nothing is out.
+    fn tidy(&mut self) {
+        if !self.waits() {
+            self.waiting = None;
+        }
     }
 }
 

@@ -107,10 +107,10 @@ impl Hub {
         if is_guest_nick(name) {
             return Err("guest nicks cannot be registered; take a nick with /nick NAME first");
         }
-        if SERVICE_NICKS.contains(&&*keys.key) {
+        if SERVICE_NICKS.contains(&keys.key()) {
             return Err("that name belongs to the services");
         }
-        Ok(keys.key)
+        Ok(keys.key().into())
     }
 
     /// The name of the account `name` (a nick or an account name, any spelling) belongs to.
@@ -124,7 +124,7 @@ impl Hub {
     pub fn account_added(&mut self, key: &str, name: &str, now: Clock, sink: &mut impl Sink) {
         self.now = now;
         self.file_account(key, name);
-        if let Some(&holder) = self.by_nick.get(key) {
+        if let Some(holder) = self.nick_holder(key) {
             self.protect_nick(holder, sink);
         }
     }
@@ -141,17 +141,16 @@ impl Hub {
         }
         let logged_in: Vec<ClientId> = self
             .by_nick
-            .values()
-            .copied()
+            .ids()
             .filter(|&u| self.logged_in_as(u, key))
             .collect();
         for id in logged_in {
             self.set_account(id, None, now, sink);
         }
         self.forget_account_in_rooms(key, sink);
-        if let Some(&holder) = self.by_nick.get(key) {
+        if let Some(holder) = self.nick_holder(key) {
             if let Some(u) = self.user_mut(holder) {
-                u.grace_until = None;
+                u.with_extra(|e| e.grace_until = None);
             }
         }
     }
@@ -163,7 +162,7 @@ impl Hub {
 
     /// The folded name of the account `id` is logged in to.
     pub(super) fn account_key_of(&self, id: ClientId) -> Option<Box<str>> {
-        let account = self.user(id)?.account.as_deref()?;
+        let account = self.user(id)?.account()?;
         Some(self.cfg.names.fold(account))
     }
 
@@ -192,7 +191,7 @@ impl Hub {
 
     /// The TLS client certificate fingerprint `id` connected with.
     pub fn certfp(&self, id: ClientId) -> Option<&str> {
-        self.user(id)?.certfp.as_deref()
+        self.user(id)?.extra().certfp.as_deref()
     }
 
     /// `id` logged in to `account` (or out, None): the front ends call this once the store
@@ -209,7 +208,7 @@ impl Hub {
     ) {
         self.now = now;
         let Some(u) = self.user(id) else { return };
-        if u.account.as_deref() == account {
+        if u.account() == account {
             return;
         }
         let rooms = self.rooms_of(id);
@@ -227,13 +226,13 @@ impl Hub {
         sink.many(&self.peers, Some(id), &ev);
         self.tell_watchers(id, &ev, sink);
         if let Some(u) = self.user_mut(id) {
-            u.account = account.map(Into::into);
+            u.with_extra(|e| e.account = account.map(Into::into));
         }
         self.net_presence(id, sink);
         self.protect_nick(id, sink);
         if let Some(account) = account {
             let key = self.cfg.names.fold(account);
-            if let Some(&holder) = self.by_nick.get(&key) {
+            if let Some(holder) = self.nick_holder(&key) {
                 if holder != id && !self.logged_in_as(holder, &key) {
                     self.rename_to_guest(holder, Reclaim::OwnerLoggedIn, sink);
                 }
@@ -246,7 +245,7 @@ impl Hub {
     /// anyone is told it is here: nothing is announced.
     pub fn set_account_at_registration(&mut self, id: ClientId, account: &str) {
         if let Some(u) = self.user_mut(id) {
-            u.account = Some(account.into());
+            u.with_extra(|e| e.account = Some(account.into()));
         }
     }
 
@@ -256,31 +255,31 @@ impl Hub {
     pub fn protect_nick(&mut self, id: ClientId, sink: &mut impl Sink) {
         let grace = self.cfg.nick_grace;
         let Some(u) = self.user(id) else { return };
-        let key = u.keys.key.clone();
+        let key = Box::<str>::from(u.keys.key());
         let squatting = !grace.is_zero()
             && self.accounts.names.contains_key(&key)
             && !self.logged_in_as(id, &key);
         if !squatting {
             if let Some(u) = self.user_mut(id) {
-                u.grace_until = None;
+                u.with_extra(|e| e.grace_until = None);
             }
             return;
         }
-        if u.grace_until.is_some() {
+        if u.extra().grace_until.is_some() {
             return; // already counting down
         }
         let at = self.now.mono + grace;
         self.accounts.grace.push(Reverse((at, id)));
         let Some(u) = self.user_mut(id) else { return };
-        u.grace_until = Some(at);
+        u.with_extra(|e| e.grace_until = Some(at));
         let Some(u) = self.user(id) else { return };
         let account = self.accounts.names.get(&key).map_or("", |n| &**n);
         let ev = Event::Service(ServiceReply::NickProtected {
-            nick: &u.nick,
+            nick: u.nick(),
             account,
             grace_secs: grace.as_secs().max(1),
         });
-        sink.one(id, &u.nick, &ev);
+        sink.one(id, u.nick(), &ev);
     }
 
     /// Why `id` may not take a nick with `keys` because of the services and the accounts: a
@@ -292,11 +291,11 @@ impl Hub {
         nick: &'a str,
         keys: &NameKeys,
     ) -> Option<Fail<'a>> {
-        if SERVICE_NICKS.contains(&&*keys.key) {
+        if SERVICE_NICKS.contains(&keys.key()) {
             return Some(Fail::NickTaken(nick));
         }
-        let owner = self.accounts.skeletons.get(&keys.skeleton)?;
-        if **owner == *keys.key || self.logged_in_as(id, owner) {
+        let owner = self.accounts.skeletons.get(keys.skeleton())?;
+        if **owner == *keys.key() || self.logged_in_as(id, owner) {
             return None;
         }
         let name = self.accounts.names.get(owner).map_or("", |n| &**n);
@@ -324,10 +323,13 @@ impl Hub {
     fn rename_to_guest(&mut self, id: ClientId, why: Reclaim<'_>, sink: &mut impl Sink) {
         let guest = self.guest_nick(id);
         let Some(u) = self.user_mut(id) else { return };
-        u.grace_until = None;
+        u.with_extra(|e| e.grace_until = None);
         let Some(u) = self.user(id) else { return };
-        let ev = Event::Service(ServiceReply::NickReclaimed { nick: &u.nick, why });
-        sink.one(id, &u.nick, &ev);
+        let ev = Event::Service(ServiceReply::NickReclaimed {
+            nick: u.nick(),
+            why,
+        });
+        sink.one(id, u.nick(), &ev);
         self.change_nick(id, &guest, sink);
     }
 
@@ -343,7 +345,9 @@ impl Hub {
                 break;
             }
             self.accounts.grace.pop();
-            let due = self.user(id).is_some_and(|u| u.grace_until == Some(at));
+            let due = self
+                .user(id)
+                .is_some_and(|u| u.extra().grace_until == Some(at));
             if due {
                 self.rename_to_guest(id, Reclaim::GraceOver, sink);
             }
@@ -364,22 +368,22 @@ impl Hub {
         let me = self.user(id)?;
         let fail = |f| Event::Service(ServiceReply::AccountFail(f));
         let Some(mine) = self.account_key_of(id) else {
-            sink.one(id, &me.nick, &fail(AccountFail::NotLoggedIn));
+            sink.one(id, me.nick(), &fail(AccountFail::NotLoggedIn));
             return None;
         };
         if *self.cfg.names.key(nick) != *mine {
-            sink.one(id, &me.nick, &fail(AccountFail::NotOwner(nick)));
+            sink.one(id, me.nick(), &fail(AccountFail::NotOwner(nick)));
             return None;
         }
         let Some(holder) = self.user_id(nick) else {
-            sink.one(id, &me.nick, &fail(AccountFail::NoSuchNick(nick)));
+            sink.one(id, me.nick(), &fail(AccountFail::NoSuchNick(nick)));
             return None;
         };
         if holder == id {
-            sink.one(id, &me.nick, &fail(AccountFail::OwnNick(nick)));
+            sink.one(id, me.nick(), &fail(AccountFail::OwnNick(nick)));
             return None;
         }
-        let by: Box<str> = me.nick.clone();
+        let by: Box<str> = me.nick().into();
         let held: Box<str> = self.nick(holder).unwrap_or(nick).into();
         let reply = Event::Service(ServiceReply::Ghosted { nick: &held });
         if self.logged_in_as(holder, &mine) {

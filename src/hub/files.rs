@@ -70,7 +70,7 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let Some(to_id) = self.user_id(to) else {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(to)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchNick(to)));
         };
         self.offer_to(id, to_id, size, name, now, sink);
     }
@@ -88,8 +88,8 @@ impl Hub {
         let (me, recipient) = (self.user(id)?, self.user(to_id)?);
         if is_remote(to_id) {
             // Across nodes a transfer would need its own flow control through the bus.
-            let fail = Fail::RemoteFiles(&recipient.nick);
-            sink.one(id, &me.nick, &Event::Fail(fail));
+            let fail = Fail::RemoteFiles(recipient.nick());
+            sink.one(id, me.nick(), &Event::Fail(fail));
             return None;
         }
         if size > self.cfg.max_file_size {
@@ -97,7 +97,7 @@ impl Hub {
                 size,
                 max: self.cfg.max_file_size,
             };
-            sink.one(id, &me.nick, &Event::Fail(f));
+            sink.one(id, me.nick(), &Event::Fail(f));
             return None;
         }
         let links = self.files_url.is_some();
@@ -110,20 +110,20 @@ impl Hub {
                     name,
                     size,
                 };
-                sink.one(to_id, &recipient.nick, &Event::Extra(told));
+                sink.one(to_id, recipient.nick(), &Event::Extra(told));
             }
-            let fail = Fail::CannotReceiveFiles(&recipient.nick);
-            sink.one(id, &me.nick, &Event::Fail(fail));
+            let fail = Fail::CannotReceiveFiles(recipient.nick());
+            sink.one(id, me.nick(), &Event::Fail(fail));
             return None;
         }
         let max = self.cfg.max_transfers_per_user;
         if self.open_transfers(id) >= max {
-            sink.one(id, &me.nick, &Event::Fail(Fail::TooManyTransfers(max)));
+            sink.one(id, me.nick(), &Event::Fail(Fail::TooManyTransfers(max)));
             return None;
         }
         if self.open_transfers(to_id) >= max {
-            let fail = Fail::CannotReceiveFiles(&recipient.nick);
-            sink.one(id, &me.nick, &Event::Fail(fail));
+            let fail = Fail::CannotReceiveFiles(recipient.nick());
+            sink.one(id, me.nick(), &Event::Fail(fail));
             return None;
         }
         let (up_token, down_token) = (self.new_token(), self.new_token());
@@ -162,12 +162,12 @@ impl Hub {
             .flatten();
         let offered = FileEvent::Offered {
             id: tid,
-            to: &recipient.nick,
+            to: recipient.nick(),
             size,
             name,
             upload: upload.as_deref(),
         };
-        sink.one(id, &me.nick, &Event::File(offered));
+        sink.one(id, me.nick(), &Event::File(offered));
         let offer = FileEvent::Offer {
             id: tid,
             from: me.source(),
@@ -175,7 +175,7 @@ impl Hub {
             name,
             download: download.as_deref(),
         };
-        sink.one(to_id, &recipient.nick, &Event::File(offer));
+        sink.one(to_id, recipient.nick(), &Event::File(offer));
         sink.keep_message(&Kept {
             meta,
             from: me.party(),
@@ -211,7 +211,7 @@ impl Hub {
     fn tell_both(&self, t: &Transfer, ev: FileEvent<'_>, sink: &mut impl Sink) {
         for end in [t.from, t.to] {
             if let Some(u) = self.user(end) {
-                sink.one(end, &u.nick, &Event::File(ev));
+                sink.one(end, u.nick(), &Event::File(ev));
             }
         }
     }
@@ -229,7 +229,7 @@ impl Hub {
             .get(&tid)
             .filter(|t| t.to == id && !t.accepted)
         else {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchTransfer(tid)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchTransfer(tid)));
         };
         if !accept {
             self.tell_both(t, FileEvent::Declined(tid), sink);
@@ -238,7 +238,7 @@ impl Hub {
         }
         if me.files == FileWay::Link {
             // The bytes need somewhere to go: the download link, which accepts when opened.
-            return sink.one(id, &me.nick, &Event::Fail(Fail::OpenTheLink(tid)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::OpenTheLink(tid)));
         }
         self.accept(tid, sink);
     }
@@ -463,7 +463,7 @@ impl Hub {
             let other = if t.from == id { t.to } else { t.from };
             if let Some(u) = self.user(other) {
                 let ev = Event::File(FileEvent::Abort { id: tid, reason });
-                sink.one(other, &u.nick, &ev);
+                sink.one(other, u.nick(), &ev);
             }
         }
     }

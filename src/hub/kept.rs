@@ -73,7 +73,7 @@ impl Hub {
         let r = self.rooms.get(room)?;
         Some(RoomRef {
             name: &r.name,
-            key: &r.keys.key,
+            key: r.keys.key(),
         })
     }
 
@@ -84,7 +84,7 @@ impl Hub {
             .filter_map(|room| self.rooms.get(room))
             .map(|r| RoomRef {
                 name: &r.name,
-                key: &r.keys.key,
+                key: r.keys.key(),
             })
             .collect()
     }

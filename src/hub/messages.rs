@@ -45,7 +45,7 @@ impl Hub {
         if let Some(extra) = targets.split(',').filter(|t| !t.is_empty()).nth(max) {
             if answer {
                 let fail = Fail::TooManyTargets(extra, max);
-                sink.one(id, &me.nick, &Event::Fail(fail));
+                sink.one(id, me.nick(), &Event::Fail(fail));
             }
             return;
         }
@@ -72,7 +72,7 @@ impl Hub {
             if name.starts_with('#') {
                 let Some(room) = self.room_id(name) else {
                     if answer {
-                        sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(target)));
+                        sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(target)));
                     }
                     continue;
                 };
@@ -87,7 +87,7 @@ impl Hub {
                     Some(to) if !nicks.contains(&to) => nicks.push(to),
                     Some(_) => {}
                     None if answer => {
-                        sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(target)))
+                        sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchNick(target)))
                     }
                     None => {}
                 }
@@ -135,7 +135,7 @@ impl Hub {
         };
         if let Err(why) = self.may_speak(room, id) {
             if msg.answer {
-                sink.one(id, &me.nick, &Event::Fail(Fail::CannotSend(&r.name, why)));
+                sink.one(id, me.nick(), &Event::Fail(Fail::CannotSend(&r.name, why)));
             }
             return;
         }
@@ -144,7 +144,7 @@ impl Hub {
         if ctcp && r.has(RoomFlag::NoCtcp) {
             if msg.answer {
                 let fail = Fail::CannotSend(&r.name, "the room takes no CTCP");
-                sink.one(id, &me.nick, &Event::Fail(fail));
+                sink.one(id, me.nick(), &Event::Fail(fail));
             }
             return;
         }
@@ -173,13 +173,13 @@ impl Hub {
                 .collect();
             sink.many(&to, Some(id), &ev);
         }
-        sink.echo(id, &me.nick, &ev);
+        sink.echo(id, me.nick(), &ev);
         // Kept: what every member saw. Not a message to the operators alone, a CTCP request
         // or tags alone.
         if let (0, false, Some(kind)) = (status, ctcp, msg.kind) {
             let room = RoomRef {
                 name: &r.name,
-                key: &r.keys.key,
+                key: r.keys.key(),
             };
             sink.keep_message(&msg.kept(me.party(), KeptTo::Room(room), kind));
         }
@@ -247,18 +247,18 @@ impl Hub {
                     };
                     self.share_direct(id, n, sent, sink);
                 } else {
-                    sink.relay(n, &u.nick, &ev);
+                    sink.relay(n, u.nick(), &ev);
                 }
-                if let (Some(away), true) = (&u.away, away_reply) {
+                if let (Some(away), true) = (u.away(), away_reply) {
                     let reply = Reply::Away {
-                        nick: &u.nick,
+                        nick: u.nick(),
                         text: away,
                     };
-                    sink.one(id, &me.nick, &Event::Reply(reply));
+                    sink.one(id, me.nick(), &Event::Reply(reply));
                 }
                 // The sender's copy names this recipient alone.
-                let echo = msg.event(me.source(), &u.nick);
-                sink.echo(id, &me.nick, &echo);
+                let echo = msg.event(me.source(), u.nick());
+                sink.echo(id, me.nick(), &echo);
                 if let (false, Some(kind)) = (ctcp, msg.kind) {
                     sink.keep_message(&msg.kept(me.party(), KeptTo::Direct(u.party()), kind));
                 }

@@ -26,6 +26,7 @@ use std::collections::VecDeque;
 /// cheaper than with SipHash, and each map's seed is random, so colliding names cannot be
 /// prepared in advance.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -48,8 +49,10 @@ pub use registry::{RoomRecordChange, RoomRegistration, RoomRequest, SavedBan, Sa
 mod messages;
 mod modes;
 mod monitor;
+mod name_index;
 mod remote;
 mod rooms;
+mod shared;
 mod table;
 mod users;
 
@@ -315,23 +318,68 @@ pub enum FileWay {
     Link,
 }
 
+/// A nick, a user name and a real name in one allocation, and the first two's lengths: one
+/// too long for its length is cut at a character boundary.
+fn joined_names(nick: &str, user: &str, realname: &str) -> (Box<str>, u16, u16) {
+    let cut = |s: &str| {
+        let mut len = s.len().min(usize::from(u16::MAX));
+        while !s.is_char_boundary(len) {
+            len -= 1;
+        }
+        len
+    };
+    let (nick_len, user_len) = (cut(nick), cut(user));
+    let mut names = String::with_capacity(nick_len + user_len + realname.len());
+    names.push_str(&nick[..nick_len]);
+    names.push_str(&user[..user_len]);
+    names.push_str(realname);
+    (names.into_boxed_str(), nick_len as u16, user_len as u16)
+}
+
+/// The folded nick `id` is filed under in the nick map.
+fn key_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
+    Some(users.get(id)?.as_ref()?.keys.key())
+}
+
+/// The skeleton `id` is filed under in the skeleton map.
+fn skeleton_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
+    Some(users.get(id)?.as_ref()?.keys.skeleton())
+}
+
 #[derive(Debug)]
 struct User {
-    nick: Box<str>,
+    /// The nick, the user name and the real name, one after the other, in one allocation
+    /// (see [`User::nick`]).
+    names: Box<str>,
     /// The nick's folded form and skeleton, as filed in the hub's maps.
     keys: NameKeys,
-    user: Box<str>,
-    realname: Box<str>,
-    host: Box<str>,
+    /// Shared with the other users from the same address ([`Hub::hosts`]).
+    host: Arc<str>,
     /// In the order joined: the last is the most recent.
     rooms: Vec<Membership>,
-    current: Option<RoomId>,
-    away: Option<Box<str>>,
+    /// Names this connection in history when it has no account ([`Party::session`]).
+    session: u64,
+    /// What few users have (see [`UserExtra`]); None for most.
+    extra: Option<Box<UserExtra>>,
+    /// The room a native user's plain lines go to, if any.
+    current: Option<u32>,
     files: FileWay,
     /// Joins are followed by the room's topic and member list (IRC).
     room_details: bool,
     /// [`UserMode::bit`]s.
     modes: u8,
+    /// Connected over TLS.
+    secure: bool,
+    /// How much of `names` is the nick, and how much after it the user name.
+    nick_len: u16,
+    user_len: u16,
+}
+
+/// What a user has only once it has used a feature (away, invitations, an account, MONITOR,
+/// read markers, a client certificate): boxed apart, so the idle user holds a pointer.
+#[derive(Debug, PartialEq, Eq)]
+struct UserExtra {
+    away: Option<Box<str>>,
     /// Folded names of rooms this user was invited to and has not joined yet.
     invited_to: Vec<Box<str>>,
     /// The account logged in to (set by the account store, later).
@@ -340,31 +388,95 @@ struct User {
     monitoring: Vec<Box<str>>,
     /// How far the user has read, per folded target (at most [`READ_MARKS_MAX`]).
     read_marks: Vec<(Box<str>, u64)>,
-    /// Connected over TLS, with this client certificate fingerprint if any.
-    secure: bool,
+    /// The TLS client certificate's fingerprint.
     certfp: Option<Box<str>>,
-    /// Names this connection in history when it has no account ([`Party::session`]).
-    session: u64,
     /// When the user loses its nick, which belongs to an account it is not logged in to.
     grace_until: Option<Instant>,
 }
 
+impl UserExtra {
+    const NONE: UserExtra = UserExtra {
+        away: None,
+        invited_to: Vec::new(),
+        account: None,
+        monitoring: Vec::new(),
+        read_marks: Vec::new(),
+        certfp: None,
+        grace_until: None,
+    };
+}
+
+/// What a user without [`UserExtra`] reads.
+static NO_EXTRA: UserExtra = UserExtra::NONE;
+
 impl User {
+    fn extra(&self) -> &UserExtra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+
+    /// Changes what few users have; the box is given back once all of it is empty again.
+    fn with_extra<R>(&mut self, f: impl FnOnce(&mut UserExtra) -> R) -> R {
+        let extra = self.extra.get_or_insert_with(|| Box::new(UserExtra::NONE));
+        let r = f(extra);
+        if **extra == UserExtra::NONE {
+            self.extra = None;
+        }
+        r
+    }
+
+    fn nick(&self) -> &str {
+        self.names.get(..usize::from(self.nick_len)).unwrap_or("")
+    }
+
+    fn username(&self) -> &str {
+        let start = usize::from(self.nick_len);
+        let end = start + usize::from(self.user_len);
+        self.names.get(start..end).unwrap_or("")
+    }
+
+    fn realname(&self) -> &str {
+        let start = usize::from(self.nick_len) + usize::from(self.user_len);
+        self.names.get(start..).unwrap_or("")
+    }
+
+    /// A new nick (the caller files the user under its keys).
+    fn set_nick(&mut self, nick: &str) {
+        (self.names, self.nick_len, self.user_len) =
+            joined_names(nick, self.username(), self.realname());
+    }
+
+    fn set_realname(&mut self, realname: &str) {
+        (self.names, self.nick_len, self.user_len) =
+            joined_names(self.nick(), self.username(), realname);
+    }
+
+    fn away(&self) -> Option<&str> {
+        self.extra().away.as_deref()
+    }
+
+    fn account(&self) -> Option<&str> {
+        self.extra().account.as_deref()
+    }
+
+    fn current(&self) -> Option<RoomId> {
+        self.current.map(|r| r as RoomId)
+    }
+
     fn party(&self) -> Party<'_> {
         Party {
             source: self.source(),
-            nick_key: &self.keys.key,
+            nick_key: self.keys.key(),
             session: self.session,
         }
     }
 
     fn source(&self) -> Source<'_> {
         Source {
-            nick: &self.nick,
-            user: &self.user,
+            nick: self.nick(),
+            user: self.username(),
             host: &self.host,
-            account: self.account.as_deref(),
-            realname: &self.realname,
+            account: self.account(),
+            realname: self.realname(),
             bot: self.has(UserMode::Bot),
             long_text: self.files == FileWay::InBand,
         }
@@ -508,11 +620,13 @@ pub struct Hub {
     /// The time of the command being carried out, as its caller read it.
     now: Clock,
     users: table::UserTable,
-    by_nick: HashMap<Box<str>, ClientId>,
+    by_nick: name_index::NameIndex,
     rooms: Slab<Room>,
     by_room: HashMap<Box<str>, RoomId>,
     /// Look-alike skeletons of the nicks and room names in use ([`NameRules::skeleton`]).
-    nick_skeletons: HashMap<Box<str>, ClientId>,
+    nick_skeletons: name_index::NameIndex,
+    /// The users' hosts, one copy per address.
+    hosts: shared::SharedStrings,
     room_skeletons: HashMap<Box<str>, RoomId>,
     transfers: HashMap<u64, Transfer>,
     /// Offers in the order made; all share one timeout, so the front expires first.
@@ -571,10 +685,11 @@ impl Hub {
             cfg,
             now: Clock::now(),
             users: table::UserTable::default(),
-            by_nick: HashMap::default(),
+            by_nick: Default::default(),
             rooms: Slab::new(),
             by_room: HashMap::default(),
-            nick_skeletons: HashMap::default(),
+            nick_skeletons: Default::default(),
+            hosts: Default::default(),
             room_skeletons: HashMap::default(),
             transfers: HashMap::default(),
             offers: VecDeque::new(),
@@ -648,7 +763,7 @@ impl Hub {
 
     /// The account `id` is logged in to.
     pub fn account(&self, id: ClientId) -> Option<&str> {
-        self.user(id).and_then(|u| u.account.as_deref())
+        self.user(id).and_then(|u| u.account())
     }
 
     /// New limits (a reload); what exists stays, the limits apply from the next command. The
@@ -714,7 +829,7 @@ impl Hub {
     }
 
     pub fn nick(&self, id: ClientId) -> Option<&str> {
-        self.user(id).map(|u| &*u.nick)
+        self.user(id).map(|u| u.nick())
     }
 
     /// The name rules this hub keeps to.
@@ -744,14 +859,13 @@ impl Hub {
             .nick(nick)
             .map_err(|e| Fail::BadNick(nick, e))?;
         if self
-            .by_nick
-            .get(&keys.key)
-            .is_some_and(|&other| other != id)
+            .nick_holder(keys.key())
+            .is_some_and(|other| other != id)
         {
             return Err(Fail::NickTaken(nick));
         }
-        match self.nick_skeletons.get(&keys.skeleton) {
-            Some(&other) if other != id => {
+        match self.skeleton_holder(keys.skeleton()) {
+            Some(other) if other != id => {
                 let like = self.nick(other).unwrap_or("*");
                 Err(Fail::NickLooksLike(nick, like))
             }
@@ -764,7 +878,7 @@ impl Hub {
 
     /// The name of the room `id`'s plain lines go to (native), if any.
     pub fn current_room(&self, id: ClientId) -> Option<&str> {
-        let room = self.user(id)?.current?;
+        let room = self.user(id)?.current()?;
         self.rooms.get(room).map(|r| &*r.name)
     }
 
@@ -782,7 +896,27 @@ impl Hub {
     }
 
     fn user_id(&self, nick: &str) -> Option<ClientId> {
-        self.by_nick.get(&*self.cfg.names.key(nick)).copied()
+        self.nick_holder(&self.cfg.names.key(nick))
+    }
+
+    /// Who holds the nick with the folded form `key`.
+    fn nick_holder(&self, key: &str) -> Option<ClientId> {
+        self.by_nick.get(key, |id| key_of(&self.users, id))
+    }
+
+    /// Who holds the nick with the look-alike skeleton `skeleton`.
+    fn skeleton_holder(&self, skeleton: &str) -> Option<ClientId> {
+        self.nick_skeletons
+            .get(skeleton, |id| skeleton_of(&self.users, id))
+    }
+
+    /// Files `id` under `keys` in the nick maps, in the place of whoever was there (the
+    /// user's own keys are set to `keys` by the caller, before anything looks it up).
+    fn file_nick(&mut self, id: ClientId, keys: &NameKeys) {
+        let users = &self.users;
+        self.by_nick.insert(keys.key(), id, |o| key_of(users, o));
+        self.nick_skeletons
+            .insert(keys.skeleton(), id, |o| skeleton_of(users, o));
     }
 
     fn room_id(&self, name: &str) -> Option<RoomId> {
@@ -855,35 +989,28 @@ impl Hub {
     ) {
         let rules = self.cfg.names;
         // Checked by the caller; a nick that fails the rules anyway is filed as it folds.
-        let keys = rules.nick(nick).unwrap_or_else(|_| NameKeys {
-            key: rules.fold(nick),
-            skeleton: rules.skeleton(nick),
-        });
-        self.by_nick.insert(keys.key.clone(), id);
-        self.nick_skeletons.insert(keys.skeleton.clone(), id);
+        let keys = rules
+            .nick(nick)
+            .unwrap_or_else(|_| NameKeys::new(&rules.fold(nick), &rules.skeleton(nick)));
+        self.file_nick(id, &keys);
         let session = self.next_meta().id.0;
+        let (names, nick_len, user_len) = joined_names(nick, user, realname);
         self.users.put(
             id,
             User {
-                nick: nick.into(),
                 keys,
-                user: user.into(),
-                realname: realname.into(),
-                host: host.into(),
+                nick_len,
+                names,
+                user_len,
+                host: self.hosts.get(host),
                 rooms: Vec::new(),
                 current: None,
-                away: None,
                 files,
                 room_details: files != FileWay::InBand,
                 modes: 0,
-                invited_to: Vec::new(),
-                account: None,
-                monitoring: Vec::new(),
-                read_marks: Vec::new(),
                 secure: false,
-                certfp: None,
                 session,
-                grace_until: None,
+                extra: None,
             },
         );
         self.max_users = self.max_users.max(self.by_nick.len());
@@ -894,7 +1021,7 @@ impl Hub {
     pub fn set_connection(&mut self, id: ClientId, secure: bool, certfp: Option<&str>) {
         if let Some(u) = self.user_mut(id) {
             u.secure = secure;
-            u.certfp = certfp.map(Into::into);
+            u.with_extra(|e| e.certfp = certfp.map(Into::into));
         }
     }
 
@@ -929,17 +1056,14 @@ impl Hub {
             return;
         };
         self.unfile_nick(id, &user.keys);
-        self.tell_offline(&user.nick, sink);
+        self.tell_offline(user.nick(), sink);
+        self.hosts.release(user.host);
     }
 
     /// Takes `id`'s entries for `keys` out of the nick maps (only its own).
     fn unfile_nick(&mut self, id: ClientId, keys: &NameKeys) {
-        if self.by_nick.get(&keys.key) == Some(&id) {
-            self.by_nick.remove(&keys.key);
-        }
-        if self.nick_skeletons.get(&keys.skeleton) == Some(&id) {
-            self.nick_skeletons.remove(&keys.skeleton);
-        }
+        self.by_nick.remove(keys.key(), id);
+        self.nick_skeletons.remove(keys.skeleton(), id);
     }
 
     /// The rooms `id` is in, in the order joined.
@@ -1042,6 +1166,9 @@ impl Hub {
             r.ops.push(id);
         }
         if let Some(u) = self.users.get_mut(id).and_then(Option::as_mut) {
+            // Most users are in one room (a native user in #lobby): room for one at first
+            // (a 16-byte chunk, not the four a first push makes room for).
+            u.rooms.reserve_exact(usize::from(u.rooms.capacity() == 0));
             u.rooms.push(Membership {
                 room: room as u32,
                 slot,
@@ -1078,7 +1205,7 @@ impl Hub {
             }
         }
         if self.net.is_some() {
-            let folded = r.keys.key.clone();
+            let folded = Box::<str>::from(r.keys.key());
             self.net_member_removed(room, id, &folded);
         }
         self.forget_empty_room(room);
@@ -1090,9 +1217,9 @@ impl Hub {
         let Some(me) = self.user(id) else { return };
         match cmd {
             Command::Nick(new) => self.change_nick(id, new, sink),
-            Command::SayCurrent { kind, text } => match me.current {
+            Command::SayCurrent { kind, text } => match me.current() {
                 Some(room) => self.say_in_room(id, room, kind, text, true, sink),
-                None => sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
+                None => sink.one(id, me.nick(), &Event::Fail(Fail::NoRoom)),
             },
             Command::Message {
                 targets,
@@ -1117,12 +1244,12 @@ impl Hub {
             Command::Part {
                 rooms: None,
                 reason,
-            } => match me.current.and_then(|r| self.rooms.get(r)) {
+            } => match me.current().and_then(|r| self.rooms.get(r)) {
                 Some(r) => {
                     let name = r.name.clone();
                     self.part_one(id, &name, reason, sink);
                 }
-                None => sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
+                None => sink.one(id, me.nick(), &Event::Fail(Fail::NoRoom)),
             },
             Command::PartAll => {
                 let names: Vec<Box<str>> = self
@@ -1174,7 +1301,7 @@ impl Hub {
             Command::Accept(t) => self.answer_offer(id, t, true, sink),
             Command::Decline(t) => self.answer_offer(id, t, false, sink),
             Command::Cancel(t) => self.cancel(id, t, sink),
-            Command::Help => sink.one(id, &me.nick, &Event::Reply(Reply::Help)),
+            Command::Help => sink.one(id, me.nick(), &Event::Reply(Reply::Help)),
         }
     }
 }

@@ -13,7 +13,7 @@ impl Hub {
     pub(super) fn show_modes(&mut self, id: ClientId, name: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) else {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(name)));
         };
         let r = &self.rooms[room];
         let reply = Reply::RoomModes {
@@ -22,7 +22,7 @@ impl Hub {
             show_key: self.is_member(room, id) || me.has(UserMode::Oper),
             created: r.created,
         };
-        sink.one(id, &me.nick, &Event::Reply(reply));
+        sink.one(id, me.nick(), &Event::Reply(reply));
     }
 
     pub(super) fn mask_list(
@@ -34,7 +34,7 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) else {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(name)));
         };
         let r = &self.rooms[room];
         let entries: Vec<(&str, &str, u64)> = r
@@ -48,7 +48,7 @@ impl Hub {
             list,
             entries: &entries,
         };
-        sink.one(id, &me.nick, &Event::Reply(reply));
+        sink.one(id, me.nick(), &Event::Reply(reply));
     }
 
     /// Room operators (and server operators) change modes; what was applied is told to the
@@ -62,16 +62,16 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) else {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(name)));
         };
         if changes.is_empty() {
             return;
         }
         if !self.is_op(room, id) && !me.has(UserMode::Oper) {
             let r = &self.rooms[room];
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NotOperator(&r.name)));
         }
-        let by = format!("{}!{}@{}", me.nick, me.user, me.host);
+        let by = format!("{}!{}@{}", me.nick(), me.username(), me.host);
         // What was applied, in the order asked: a change as given, a member change by user,
         // or a mask change by its index in `stored` (masks are told as stored).
         enum Done {
@@ -205,14 +205,14 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         match self.user_id(target) {
-            None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(target))),
+            None => return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchNick(target))),
             Some(other) if other != id => {
-                return sink.one(id, &me.nick, &Event::Fail(Fail::UsersDontMatch))
+                return sink.one(id, me.nick(), &Event::Fail(Fail::UsersDontMatch))
             }
             Some(_) => {}
         }
         let Some(changes) = changes else {
-            return sink.one(id, &me.nick, &Event::Reply(Reply::UserModes(me.modes)));
+            return sink.one(id, me.nick(), &Event::Reply(Reply::UserModes(me.modes)));
         };
         let mut modes = me.modes;
         let mut applied = Vec::new();
@@ -234,7 +234,7 @@ impl Hub {
             who: me.source(),
             changes: &applied,
         };
-        sink.one(id, &me.nick, &ev);
+        sink.one(id, me.nick(), &ev);
         let bit = |m: UserMode, bits: u8| usize::from(bits & m.bit() != 0);
         self.oper_count = self.oper_count + bit(UserMode::Oper, modes) - bit(UserMode::Oper, was);
         self.invisible_count =

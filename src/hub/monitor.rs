@@ -18,12 +18,12 @@ impl Hub {
             MonitorOp::Clear => self.unwatch_all(id),
             MonitorOp::List => {
                 let Some(me) = self.user(id) else { return };
-                let nicks: Vec<&str> = me.monitoring.iter().map(|n| &**n).collect();
-                sink.one(id, &me.nick, &Event::Extra(Extra::MonList(&nicks)));
+                let nicks: Vec<&str> = me.extra().monitoring.iter().map(|n| &**n).collect();
+                sink.one(id, me.nick(), &Event::Extra(Extra::MonList(&nicks)));
             }
             MonitorOp::Status => {
                 let Some(me) = self.user(id) else { return };
-                let list: Vec<Box<str>> = me.monitoring.clone();
+                let list: Vec<Box<str>> = me.extra().monitoring.clone();
                 self.tell_status(id, list.iter().map(|n| &**n), sink);
             }
         }
@@ -36,19 +36,19 @@ impl Hub {
         for nick in list.split(',').filter(|n| !n.is_empty()) {
             let Some(me) = self.user(id) else { return };
             if let Err(e) = self.cfg.names.check_nick(nick) {
-                sink.one(id, &me.nick, &Event::Fail(Fail::BadNick(nick, e)));
+                sink.one(id, me.nick(), &Event::Fail(Fail::BadNick(nick, e)));
                 continue;
             }
             let key = rules.fold(nick);
-            if me.monitoring.iter().any(|n| *rules.fold(n) == *key) {
+            if me.extra().monitoring.iter().any(|n| *rules.fold(n) == *key) {
                 continue;
             }
-            if me.monitoring.len() >= MONITOR_MAX {
+            if me.extra().monitoring.len() >= MONITOR_MAX {
                 refused.push(nick);
                 continue;
             }
             if let Some(me) = self.user_mut(id) {
-                me.monitoring.push(nick.into());
+                me.with_extra(|e| e.monitoring.push(nick.into()));
             }
             let watchers = self.watchers.entry(key).or_default();
             if !watchers.contains(&id) {
@@ -63,7 +63,7 @@ impl Hub {
                 limit: MONITOR_MAX,
                 nicks: &nicks,
             };
-            sink.one(id, &me.nick, &Event::Extra(fail));
+            sink.one(id, me.nick(), &Event::Extra(fail));
         }
         self.tell_status(id, added.into_iter(), sink);
     }
@@ -85,10 +85,10 @@ impl Hub {
             }
         }
         if !online.is_empty() {
-            sink.one(id, &me.nick, &Event::Extra(Extra::MonOnline(&online)));
+            sink.one(id, me.nick(), &Event::Extra(Extra::MonOnline(&online)));
         }
         if !offline.is_empty() {
-            sink.one(id, &me.nick, &Event::Extra(Extra::MonOffline(&offline)));
+            sink.one(id, me.nick(), &Event::Extra(Extra::MonOffline(&offline)));
         }
     }
 
@@ -96,7 +96,9 @@ impl Hub {
         let rules = self.cfg.names;
         let key = rules.fold(nick);
         if let Some(me) = self.user_mut(id) {
-            me.monitoring.retain(|n| *rules.fold(n) != *key);
+            if !me.extra().monitoring.is_empty() {
+                me.with_extra(|e| e.monitoring.retain(|n| *rules.fold(n) != *key));
+            }
         }
         if let Some(watchers) = self.watchers.get_mut(&key) {
             watchers.retain(|&w| w != id);
@@ -109,7 +111,10 @@ impl Hub {
     /// `id` watches no one any more (MONITOR C, or it left).
     pub(super) fn unwatch_all(&mut self, id: ClientId) {
         let list = match self.user_mut(id) {
-            Some(me) => std::mem::take(&mut me.monitoring),
+            Some(me) if !me.extra().monitoring.is_empty() => {
+                me.with_extra(|e| std::mem::take(&mut e.monitoring))
+            }
+            Some(_) => Vec::new(),
             None => return,
         };
         for nick in list.iter() {
@@ -121,7 +126,7 @@ impl Hub {
     pub(super) fn tell_online(&self, id: ClientId, sink: &mut impl Sink) {
         let rules = self.cfg.names;
         let Some(u) = self.user(id) else { return };
-        let Some(watchers) = self.watchers.get(&rules.fold(&u.nick)) else {
+        let Some(watchers) = self.watchers.get(&rules.fold(u.nick())) else {
             return;
         };
         let source = [u.source()];
@@ -151,7 +156,7 @@ impl Hub {
     pub(super) fn tell_watchers(&self, id: ClientId, ev: &Event<'_>, sink: &mut impl Sink) {
         let rules = self.cfg.names;
         let Some(u) = self.user(id) else { return };
-        let Some(watchers) = self.watchers.get(&rules.fold(&u.nick)) else {
+        let Some(watchers) = self.watchers.get(&rules.fold(u.nick())) else {
             return;
         };
         let ev = match *ev {

@@ -160,7 +160,7 @@ impl Hub {
         let Some(r) = self.rooms.get_mut(room) else {
             return;
         };
-        let Some(reg) = self.registry.rooms.get(&r.keys.key) else {
+        let Some(reg) = self.registry.rooms.get(r.keys.key()) else {
             return;
         };
         r.name = reg.name.clone();
@@ -219,7 +219,7 @@ impl Hub {
     /// After a login: the roles the account has in the registered rooms `id` is in, given now.
     pub(super) fn grant_access(&mut self, id: ClientId, sink: &mut impl Sink) {
         for room in self.rooms_of(id) {
-            let Some(key) = self.rooms.get(room).map(|r| r.keys.key.clone()) else {
+            let Some(key) = self.rooms.get(room).map(|r| Box::<str>::from(r.keys.key())) else {
                 continue;
             };
             let have = self.roles(room, id).unwrap_or(0);
@@ -246,7 +246,7 @@ impl Hub {
         let Some(r) = self.rooms.get(room) else {
             return;
         };
-        let Some(reg) = self.registry.rooms.get_mut(&r.keys.key) else {
+        let Some(reg) = self.registry.rooms.get_mut(r.keys.key()) else {
             return;
         };
         reg.topic = r.topic.as_ref().map(|t| SavedTopic {
@@ -255,7 +255,7 @@ impl Hub {
             at: t.at,
         });
         sink.keep_room(RoomRecordChange::Topic {
-            key: &r.keys.key,
+            key: r.keys.key(),
             topic: r.topic.as_ref().map(Topic::info),
         });
     }
@@ -265,14 +265,14 @@ impl Hub {
         let Some(r) = self.rooms.get(room) else {
             return;
         };
-        let Some(reg) = self.registry.rooms.get_mut(&r.keys.key) else {
+        let Some(reg) = self.registry.rooms.get_mut(r.keys.key()) else {
             return;
         };
         reg.flags = r.flags;
         reg.key = r.key.clone();
         reg.limit = r.limit;
         sink.keep_room(RoomRecordChange::Modes {
-            key: &r.keys.key,
+            key: r.keys.key(),
             modes: r.mode_set(),
         });
     }
@@ -290,10 +290,10 @@ impl Hub {
         let Some(r) = self.rooms.get(room) else {
             return;
         };
-        let Some(reg) = self.registry.rooms.get_mut(&r.keys.key) else {
+        let Some(reg) = self.registry.rooms.get_mut(r.keys.key()) else {
             return;
         };
-        let key = &r.keys.key;
+        let key = &r.keys.key();
         if on {
             reg.bans.push(SavedBan {
                 mask: mask.into(),
@@ -358,7 +358,7 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let Some(me) = self.user(id) else { return };
-        let nick: Box<str> = me.nick.clone();
+        let nick: Box<str> = me.nick().into();
         let fail = |sink: &mut _, f: RoomFail<'_>| {
             Sink::one(sink, id, &nick, &Event::Service(ServiceReply::RoomFail(f)))
         };
@@ -409,7 +409,7 @@ impl Hub {
                         })
                         .collect(),
                 };
-                let room_key = r.keys.key.clone();
+                let room_key = Box::<str>::from(r.keys.key());
                 sink.keep_room(RoomRecordChange::Register {
                     key: &room_key,
                     room: &reg,

@@ -455,7 +455,7 @@ impl Hub {
     /// A user's folded nick and skeleton.
     pub fn nick_keys(&self, id: ClientId) -> Option<(&str, &str)> {
         let u = self.user(id)?;
-        Some((&u.keys.key, &u.keys.skeleton))
+        Some((u.keys.key(), u.keys.skeleton()))
     }
 
     /// Tells a room's local members something about the network.
@@ -480,12 +480,12 @@ impl Hub {
         let u = self.user(id)?;
         Some(Record {
             uid: self.uid(id)?,
-            nick: &u.nick,
-            user: &u.user,
+            nick: u.nick(),
+            user: u.username(),
             host: &u.host,
-            realname: &u.realname,
-            account: u.account.as_deref(),
-            away: u.away.as_deref(),
+            realname: u.realname(),
+            account: u.account(),
+            away: u.away(),
             modes: u.modes,
             native: u.files == FileWay::InBand,
             secure: u.secure,
@@ -499,11 +499,11 @@ impl Hub {
             return Vec::new();
         };
         self.by_nick
-            .values()
-            .filter(|&&id| !is_remote(id) && !net.waiting.contains_key(&id))
-            .filter_map(|&id| {
+            .ids()
+            .filter(|&id| !is_remote(id) && !net.waiting.contains_key(&id))
+            .filter_map(|id| {
                 let u = self.user(id)?;
-                Some((self.record(id)?, &*u.keys.key, &*u.keys.skeleton))
+                Some((self.record(id)?, u.keys.key(), u.keys.skeleton()))
             })
             .collect()
     }
@@ -516,7 +516,7 @@ impl Hub {
         net.rooms
             .iter()
             .filter(|(_, c)| c.local > 0)
-            .filter_map(|(&room, _)| self.rooms.get(room).map(|r| r.keys.key.clone()))
+            .filter_map(|(&room, _)| self.rooms.get(room).map(|r| Box::<str>::from(r.keys.key())))
             .collect()
     }
 
@@ -558,8 +558,8 @@ impl Hub {
         };
         sink.network(&Change::Claim {
             who,
-            key: &u.keys.key,
-            skeleton: &u.keys.skeleton,
+            key: u.keys.key(),
+            skeleton: u.keys.skeleton(),
         });
     }
 
@@ -588,8 +588,8 @@ impl Hub {
         };
         sink.network(&Change::Online {
             who,
-            key: &u.keys.key,
-            skeleton: &u.keys.skeleton,
+            key: u.keys.key(),
+            skeleton: u.keys.skeleton(),
         });
     }
 
@@ -614,12 +614,12 @@ impl Hub {
             return false;
         }
         let Some(me) = self.user(id) else { return true };
-        if me.keys.key == keys.key {
+        if me.keys.key() == keys.key() {
             return false;
         }
         if !online {
             let fail = Fail::NetworkSplit(new);
-            sink.one(id, &me.nick, &Event::Fail(fail));
+            sink.one(id, me.nick(), &Event::Fail(fail));
             return true;
         }
         let Some(who) = self.record(id) else {
@@ -628,8 +628,8 @@ impl Hub {
         let who = Record { nick: new, ..who };
         sink.network(&Change::Claim {
             who,
-            key: &keys.key,
-            skeleton: &keys.skeleton,
+            key: keys.key(),
+            skeleton: keys.skeleton(),
         });
         if let Some(net) = &mut self.net {
             net.waiting.insert(id, Wait::Rename(new.into()));
@@ -644,18 +644,18 @@ impl Hub {
         let (Some(u), Some(who)) = (self.user(id), self.record(id)) else {
             return;
         };
-        if u.keys.key == old.key {
+        if u.keys.key() == old.key() {
             sink.network(&Change::Update {
                 who,
-                key: &u.keys.key,
+                key: u.keys.key(),
             });
         } else {
             sink.network(&Change::Renamed {
                 who,
-                key: &u.keys.key,
-                skeleton: &u.keys.skeleton,
-                old_key: &old.key,
-                old_skeleton: &old.skeleton,
+                key: u.keys.key(),
+                skeleton: u.keys.skeleton(),
+                old_key: old.key(),
+                old_skeleton: old.skeleton(),
             });
         }
     }
@@ -670,7 +670,7 @@ impl Hub {
         };
         sink.network(&Change::Update {
             who,
-            key: &u.keys.key,
+            key: u.keys.key(),
         });
     }
 
@@ -766,7 +766,7 @@ impl Hub {
             .rooms
             .get(&room)
             .map_or(true, |c| c.remote == 0 && now_ms >= c.young_until_ms)
-            && !net.listings.contains_key(&*r.keys.key);
+            && !net.listings.contains_key(r.keys.key());
         if message && alone {
             log::trace!(
                 "network: {}: no members elsewhere ({} members, counts {:?}); not sent",
@@ -780,7 +780,7 @@ impl Hub {
             return;
         };
         sink.network(&Change::Room {
-            folded: &r.keys.key,
+            folded: r.keys.key(),
             name: &r.name,
             actor,
             effect,
@@ -874,8 +874,8 @@ impl Hub {
             return;
         };
         if let Some(net) = &mut self.net {
-            if !net.dirty.contains(&r.keys.key) {
-                net.dirty.insert(r.keys.key.clone());
+            if !net.dirty.contains(r.keys.key()) {
+                net.dirty.insert(r.keys.key().into());
             }
         }
     }
@@ -911,11 +911,11 @@ impl Hub {
                 for m in members {
                     self.remove_member(room, m);
                 }
-                if self.rooms.contains(room) && self.rooms[room].keys.key == folded {
+                if self.rooms.contains(room) && *self.rooms[room].keys.key() == *folded {
                     // Nobody left at all: it may still be filed (an empty room is removed by
                     // remove_member; this is for one that never had a member here).
                     let r = self.rooms.remove(room);
-                    self.by_room.remove(&r.keys.key);
+                    self.by_room.remove(r.keys.key());
                     self.net_room_removed(room);
                 }
             }
@@ -1032,7 +1032,7 @@ impl Hub {
                 count: members,
                 topic,
             });
-            sink.one(id, &me.nick, &entry);
+            sink.one(id, me.nick(), &entry);
             count += 1;
         }
         count
@@ -1139,10 +1139,9 @@ impl Hub {
             return;
         };
         self.unfile_nick(id, &old);
-        self.by_nick.insert(keys.key.clone(), id);
-        self.nick_skeletons.insert(keys.skeleton.clone(), id);
+        self.file_nick(id, &keys);
         if let Some(u) = self.user_mut(id) {
-            u.nick = nick.into();
+            u.set_nick(nick);
             u.keys = keys;
         }
     }
@@ -1153,6 +1152,7 @@ impl Hub {
             return;
         };
         self.unfile_nick(id, &user.keys);
+        self.hosts.release(user.host);
         if let Some(net) = self.net.as_mut() {
             if let Some(n) = net.local_n.get_mut(id) {
                 net.local_by_n.remove(n);
@@ -1186,7 +1186,9 @@ impl Hub {
         }
         // Put back under the old nick, then renamed as any rename is (peers hear it).
         if let Some(keys) = self.user(id).map(|u| u.keys.clone()) {
-            self.by_nick.entry(keys.key.clone()).or_insert(id);
+            let users = &self.users;
+            self.by_nick
+                .insert_if_free(keys.key(), id, |o| key_of(users, o));
         }
         let notice = Event::Network(NetNotice::Collision {
             old: &old,
@@ -1229,13 +1231,10 @@ impl Hub {
         let rules = self.cfg.names;
         let keys = match rules.nick(rec.nick) {
             Ok(k) => k,
-            Err(_) => NameKeys {
-                key: rules.fold(rec.nick),
-                skeleton: rules.skeleton(rec.nick),
-            },
+            Err(_) => NameKeys::new(&rules.fold(rec.nick), &rules.skeleton(rec.nick)),
         };
         // Whoever else holds the nick here is out of date: the network gave it to this one.
-        if let Some(&other) = self.by_nick.get(&keys.key) {
+        if let Some(other) = self.nick_holder(keys.key()) {
             if Some(other) != known {
                 if is_remote(other) {
                     let uid = self.uid(other)?;
@@ -1273,8 +1272,8 @@ impl Hub {
                 };
                 self.add_user(id, rec.nick, rec.user, rec.realname, rec.host, files);
                 if let Some(u) = self.user_mut(id) {
-                    u.account = rec.account.map(Into::into);
-                    u.away = rec.away.map(Into::into);
+                    u.with_extra(|e| e.account = rec.account.map(Into::into));
+                    u.with_extra(|e| e.away = rec.away.map(Into::into));
                     u.modes = rec.modes;
                     u.secure = rec.secure;
                     u.room_details = false;
@@ -1297,8 +1296,8 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let Some(u) = self.user(id) else { return };
-        if *u.nick != *rec.nick {
-            let renamed = u.keys.key != keys.key;
+        if *u.nick() != *rec.nick {
+            let renamed = u.keys.key() != keys.key();
             let rooms: Vec<RoomId> = self
                 .rooms_of(id)
                 .into_iter()
@@ -1312,15 +1311,15 @@ impl Hub {
             };
             sink.many(&self.peers, None, &ev);
             let old = u.keys.clone();
-            let old_nick = u.nick.clone();
+            let old_nick: Box<str> = u.nick().into();
             self.remember(id);
             self.unfile_nick(id, &old);
-            self.by_nick.insert(keys.key.clone(), id);
+            let users = &self.users;
+            self.by_nick.insert(keys.key(), id, |o| key_of(users, o));
             self.nick_skeletons
-                .entry(keys.skeleton.clone())
-                .or_insert(id);
+                .insert_if_free(keys.skeleton(), id, |o| skeleton_of(users, o));
             if let Some(u) = self.user_mut(id) {
-                u.nick = rec.nick.into();
+                u.set_nick(rec.nick);
                 u.keys = keys;
             }
             if renamed {
@@ -1329,16 +1328,16 @@ impl Hub {
             }
         }
         let Some(u) = self.user(id) else { return };
-        let away_changed = u.away.as_deref() != rec.away;
-        let realname_changed = *u.realname != *rec.realname;
-        let account_changed = u.account.as_deref() != rec.account;
+        let away_changed = u.away() != rec.away;
+        let realname_changed = u.realname() != rec.realname;
+        let account_changed = u.account() != rec.account;
         if away_changed || realname_changed || account_changed {
             let rooms = self.rooms_of(id);
             self.collect_peers(&rooms, None, true);
         }
         if away_changed {
             if let Some(u) = self.user_mut(id) {
-                u.away = rec.away.map(Into::into);
+                u.with_extra(|e| e.away = rec.away.map(Into::into));
             }
             let Some(u) = self.user(id) else { return };
             let ev = Event::Extra(Extra::Away {
@@ -1359,7 +1358,7 @@ impl Hub {
             sink.many(&self.peers, Some(id), &ev);
             self.tell_watchers(id, &ev, sink);
             if let Some(u) = self.user_mut(id) {
-                u.realname = rec.realname.into();
+                u.set_realname(rec.realname);
             }
         }
         if account_changed {
@@ -1375,7 +1374,7 @@ impl Hub {
             sink.many(&self.peers, Some(id), &ev);
             self.tell_watchers(id, &ev, sink);
             if let Some(u) = self.user_mut(id) {
-                u.account = rec.account.map(Into::into);
+                u.with_extra(|e| e.account = rec.account.map(Into::into));
             }
         }
         let Some(u) = self.user_mut(id) else { return };
@@ -1422,7 +1421,7 @@ impl Hub {
         let Some(id) = self.remote_id(uid) else {
             return;
         };
-        if self.user(id).is_some_and(|u| *u.keys.key == *key) {
+        if self.user(id).is_some_and(|u| *u.keys.key() == *key) {
             self.remote_quit(uid, Some(reason), now, sink);
         }
     }
@@ -1462,12 +1461,7 @@ impl Hub {
 
     /// Tells every local user something about the network.
     pub fn tell_network(&self, notice: NetNotice<'_>, sink: &mut impl Sink) {
-        let ids: Vec<ClientId> = self
-            .by_nick
-            .values()
-            .copied()
-            .filter(|&id| !is_remote(id))
-            .collect();
+        let ids: Vec<ClientId> = self.by_nick.ids().filter(|&id| !is_remote(id)).collect();
         sink.many(&ids, None, &Event::Network(notice));
     }
 
@@ -1510,7 +1504,7 @@ impl Hub {
                         room: &r.name,
                     };
                     sink.many(&r.members, Some(id), &ev);
-                    if let Some(away) = &u.away {
+                    if let Some(away) = u.away() {
                         let away = Event::Extra(Extra::Away {
                             who: u.source(),
                             text: Some(away),
@@ -1584,7 +1578,7 @@ impl Hub {
                     topic: text,
                 };
                 sink.many(&r.members, Some(id), &ev);
-                let by = format!("{}!{}@{}", u.nick, u.user, u.host).into_boxed_str();
+                let by = format!("{}!{}@{}", u.nick(), u.username(), u.host).into_boxed_str();
                 let r = &mut self.rooms[room];
                 r.topic = (!text.is_empty()).then(|| Topic {
                     text: text.into(),
@@ -1662,7 +1656,7 @@ impl Hub {
         sink: &mut impl Sink,
     ) {
         let by = match self.user(id) {
-            Some(u) => format!("{}!{}@{}", u.nick, u.user, u.host),
+            Some(u) => format!("{}!{}@{}", u.nick(), u.username(), u.host),
             None => return,
         };
         let mut applied: Vec<ModeChange<'_>> = Vec::with_capacity(changes.len());
@@ -1832,7 +1826,7 @@ impl Hub {
         let Ok(keys) = rules.room(&base.name) else {
             return;
         };
-        let NameKeys { key, skeleton } = keys.clone();
+        let (key, skeleton): (Box<str>, Box<str>) = (keys.key().into(), keys.skeleton().into());
         let room = self.rooms.insert(Room {
             name: base.name.as_str().into(),
             keys,
@@ -2016,32 +2010,34 @@ impl Hub {
                         tags,
                     },
                 };
-                sink.relay(to, &t.nick, &ev);
+                sink.relay(to, t.nick(), &ev);
             }
             DirectEffect::Invite { room } => {
                 let ev = Event::Invited {
                     by: f.source(),
-                    who: &t.nick,
+                    who: t.nick(),
                     room,
                 };
-                sink.one(to, &t.nick, &ev);
+                sink.one(to, t.nick(), &ev);
                 let folded = self.cfg.names.fold(room);
                 if let Some(g) = self.user_mut(to) {
-                    if !g.invited_to.contains(&folded) {
-                        if g.invited_to.len() >= INVITES_MAX {
-                            g.invited_to.remove(0);
+                    g.with_extra(|e| {
+                        if !e.invited_to.contains(&folded) {
+                            if e.invited_to.len() >= INVITES_MAX {
+                                e.invited_to.remove(0);
+                            }
+                            e.invited_to.push(folded);
                         }
-                        g.invited_to.push(folded);
-                    }
+                    });
                 }
             }
             DirectEffect::Kill { reason } => {
                 let ev = Event::Killed {
                     by: f.source(),
-                    victim: &t.nick,
+                    victim: t.nick(),
                     reason,
                 };
-                sink.one(to, &t.nick, &ev);
+                sink.one(to, t.nick(), &ev);
                 if let Some(net) = &mut self.net {
                     net.killed.push(to);
                 }
@@ -2065,8 +2061,7 @@ impl Hub {
         let Some(f) = self.user(from) else { return };
         let to: Vec<ClientId> = self
             .by_nick
-            .values()
-            .copied()
+            .ids()
             .filter(|&u| !is_remote(u) && self.user(u).is_some_and(|u| u.has(UserMode::Wallops)))
             .collect();
         let ev = Event::Extra(Extra::Wallops {

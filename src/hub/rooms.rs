@@ -14,21 +14,21 @@ impl Hub {
         let Some(me) = self.user(id) else { return };
         let rules = self.cfg.names;
         if let Err(e) = rules.check_room(name) {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::BadRoom(name, e)));
         }
         let existing = self.room_id(name);
         if let Some(room) = existing.filter(|&r| self.is_member(r, id)) {
             let r = &self.rooms[room];
             let reply = Reply::CurrentRoom(Some(&r.name));
-            sink.one(id, &me.nick, &Event::Reply(reply));
+            sink.one(id, me.nick(), &Event::Reply(reply));
             if let Some(me) = self.user_mut(id) {
-                me.current = Some(room);
+                me.current = Some(room as u32);
             }
             return;
         }
         if me.rooms.len() >= self.cfg.max_rooms_per_user {
             let fail = Fail::TooManyRooms(name, self.cfg.max_rooms_per_user);
-            return sink.one(id, &me.nick, &Event::Fail(fail));
+            return sink.one(id, me.nick(), &Event::Fail(fail));
         }
         // A room other nodes may have: its state is gathered first (the join waits).
         if existing.is_none() && self.net_sync_room(id, name, key, tell_self, sink) {
@@ -40,34 +40,32 @@ impl Hub {
         let registered = self.registered_roles(&rules.fold(name), id);
         let room = match existing {
             Some(room) => {
-                let key_of = &self.rooms[room].keys.key;
+                let key_of = &self.rooms[room].keys.key();
                 if !self.passes_registered(key_of, id) {
                     if let Some(fail) = self.may_join(room, id, key) {
-                        return sink.one(id, &me.nick, &Event::Fail(fail));
+                        return sink.one(id, me.nick(), &Event::Fail(fail));
                     }
                 }
                 self.add_member(room, id, registered.unwrap_or(0));
                 room
             }
             None if self.rooms.len() >= self.cfg.max_rooms => {
-                return sink.one(id, &me.nick, &Event::Fail(Fail::TooManyRooms(name, 0)));
+                return sink.one(id, me.nick(), &Event::Fail(Fail::TooManyRooms(name, 0)));
             }
             None => {
                 // A new room: filed under its key and its skeleton, unless it looks like one
                 // that exists (named only to those who may see that room).
                 let keys = match rules.room(name) {
                     Ok(keys) => keys,
-                    Err(e) => return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e))),
+                    Err(e) => return sink.one(id, me.nick(), &Event::Fail(Fail::BadRoom(name, e))),
                 };
-                if let Some(&other) = self.room_skeletons.get(&keys.skeleton) {
+                if let Some(&other) = self.room_skeletons.get(keys.skeleton()) {
                     let like = Some(&*self.rooms[other].name).filter(|_| self.visible(other, id));
                     let fail = Fail::RoomLooksLike(name, like);
-                    return sink.one(id, &me.nick, &Event::Fail(fail));
+                    return sink.one(id, me.nick(), &Event::Fail(fail));
                 }
-                let NameKeys {
-                    key: room_key,
-                    skeleton,
-                } = keys.clone();
+                let (room_key, skeleton): (Box<str>, Box<str>) =
+                    (keys.key().into(), keys.skeleton().into());
                 let room = self.rooms.insert(Room {
                     name: name.into(),
                     keys,
@@ -95,10 +93,12 @@ impl Hub {
             }
         };
         self.share_join(id, room, sink);
-        let key = self.rooms[room].keys.key.clone();
+        let key = Box::<str>::from(self.rooms[room].keys.key());
         let Some(me) = self.user_mut(id) else { return };
-        me.current = Some(room);
-        me.invited_to.retain(|r| *r != key);
+        me.current = Some(room as u32);
+        if me.extra().invited_to.contains(&key) {
+            me.with_extra(|e| e.invited_to.retain(|r| *r != key));
+        }
         let Some(me) = self.user(id) else { return };
         let r = &self.rooms[room];
         let ev = Event::Joined {
@@ -110,7 +110,7 @@ impl Hub {
         if !quiet {
             sink.many(&r.members, (!tell_self).then_some(id), &ev);
             self.announce_roles(room, id, granted, sink);
-            if let Some(away) = &me.away {
+            if let Some(away) = me.away() {
                 let away = Event::Extra(Extra::Away {
                     who: me.source(),
                     text: Some(away),
@@ -119,7 +119,7 @@ impl Hub {
                 sink.many(&r.members, Some(id), &away);
             }
         } else if tell_self {
-            sink.one(id, &me.nick, &ev);
+            sink.one(id, me.nick(), &ev);
         }
         if me.room_details {
             if let Some(topic) = &r.topic {
@@ -127,7 +127,7 @@ impl Hub {
                     room: &r.name,
                     topic: Some(topic.info()),
                 };
-                sink.one(id, &me.nick, &Event::Reply(reply));
+                sink.one(id, me.nick(), &Event::Reply(reply));
             }
             self.tell_read_mark(id, &r.name, sink);
             if quiet {
@@ -140,9 +140,9 @@ impl Hub {
         if let (Some(me), Some(r)) = (self.user(id), self.rooms.get(room)) {
             let room = RoomRef {
                 name: &r.name,
-                key: &r.keys.key,
+                key: r.keys.key(),
             };
-            sink.joined_room(id, &me.nick, room);
+            sink.joined_room(id, me.nick(), room);
         }
     }
 
@@ -152,11 +152,11 @@ impl Hub {
             return;
         }
         let r = self.rooms.remove(room);
-        if self.by_room.get(&r.keys.key) == Some(&room) {
-            self.by_room.remove(&r.keys.key);
+        if self.by_room.get(r.keys.key()) == Some(&room) {
+            self.by_room.remove(r.keys.key());
         }
-        if self.room_skeletons.get(&r.keys.skeleton) == Some(&room) {
-            self.room_skeletons.remove(&r.keys.skeleton);
+        if self.room_skeletons.get(r.keys.skeleton()) == Some(&room) {
+            self.room_skeletons.remove(r.keys.skeleton());
         }
         self.net_room_removed(room);
     }
@@ -164,7 +164,7 @@ impl Hub {
     /// Why `id` may not join `room` with `key`, if it may not.
     fn may_join(&self, room: RoomId, id: ClientId, key: Option<&str>) -> Option<Fail<'_>> {
         let (r, me) = (&self.rooms[room], self.user(id)?);
-        let invited = me.invited_to.contains(&r.keys.key);
+        let invited = me.extra().invited_to.iter().any(|i| **i == *r.keys.key());
         let mask = self.mask_of(id);
         let listed = |list| super::modes::listed(r, list, &mask);
         if r.key.as_deref().is_some_and(|k| key != Some(k)) {
@@ -184,7 +184,7 @@ impl Hub {
     /// each mask's nick part is: see `MaskEntry::folded`).
     pub(super) fn mask_of(&self, id: ClientId) -> String {
         self.user(id)
-            .map(|u| format!("{}!{}@{}", u.keys.key, u.user, u.host))
+            .map(|u| format!("{}!{}@{}", u.keys.key(), u.username(), u.host))
             .unwrap_or_default()
     }
 
@@ -197,7 +197,7 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let Some(room) = self.room_id(name).filter(|&r| self.is_member(r, id)) else {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NotInRoom(name)));
         };
         let r = &self.rooms[room];
         let ev = Event::Parted {
@@ -208,7 +208,7 @@ impl Hub {
         if r.members.len() <= self.cfg.quiet_room_size {
             sink.many(&r.members, None, &ev);
         } else {
-            sink.one(id, &me.nick, &ev);
+            sink.one(id, me.nick(), &ev);
         }
         self.share_room(room, id, RoomEffect::Part { reason }, sink);
         self.leave(id, room, sink);
@@ -216,14 +216,17 @@ impl Hub {
 
     /// Takes `id` out of `room`; a native user hears which room is now current.
     pub(super) fn leave(&mut self, id: ClientId, room: RoomId, sink: &mut impl Sink) {
-        let was_current = self.user(id).is_some_and(|u| u.current == Some(room));
+        let was_current = self.user(id).is_some_and(|u| u.current() == Some(room));
         self.remove_member(room, id);
         let Some(me) = self.user_mut(id) else { return };
         if was_current {
-            me.current = me.rooms.last().map(|m| m.room as usize);
+            me.current = me.rooms.last().map(|m| m.room);
             let Some(me) = self.user(id) else { return };
-            let current = me.current.and_then(|r| self.rooms.get(r)).map(|r| &*r.name);
-            sink.one(id, &me.nick, &Event::Reply(Reply::CurrentRoom(current)));
+            let current = me
+                .current()
+                .and_then(|r| self.rooms.get(r))
+                .map(|r| &*r.name);
+            sink.one(id, me.nick(), &Event::Reply(Reply::CurrentRoom(current)));
         }
     }
 
@@ -250,7 +253,7 @@ impl Hub {
             None => {
                 for (room, r) in &self.rooms {
                     if self.visible(room, id) {
-                        sink.one(id, &me.nick, &entry(r));
+                        sink.one(id, me.nick(), &entry(r));
                         count += 1;
                     }
                 }
@@ -263,7 +266,7 @@ impl Hub {
                     let members = r.members.len();
                     let fits = if more { members > n } else { members < n };
                     if fits && self.visible(room, id) {
-                        sink.one(id, &me.nick, &entry(r));
+                        sink.one(id, me.nick(), &entry(r));
                         count += 1;
                     }
                 }
@@ -276,7 +279,7 @@ impl Hub {
                 };
                 for (room, r) in &self.rooms {
                     if masks::matches(mask, &r.name) != negated && self.visible(room, id) {
-                        sink.one(id, &me.nick, &entry(r));
+                        sink.one(id, me.nick(), &entry(r));
                         count += 1;
                     }
                 }
@@ -284,7 +287,7 @@ impl Hub {
             Some(names) => {
                 for name in names.split(',') {
                     if let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) {
-                        sink.one(id, &me.nick, &entry(&self.rooms[room]));
+                        sink.one(id, me.nick(), &entry(&self.rooms[room]));
                         count += 1;
                     }
                 }
@@ -294,7 +297,7 @@ impl Hub {
             count += self.list_remote(id, |name, members| remote_fits(filter, name, members), sink);
         }
         let end = Event::Reply(Reply::RoomListEnd { count });
-        sink.one(id, &me.nick, &end);
+        sink.one(id, me.nick(), &end);
     }
 
     pub(super) fn who(
@@ -308,11 +311,11 @@ impl Hub {
         let room = match room {
             Some(name) => match self.room_id(name).filter(|&r| self.visible(r, id)) {
                 Some(room) => room,
-                None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name))),
+                None => return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(name))),
             },
-            None => match me.current {
+            None => match me.current() {
                 Some(room) => room,
-                None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
+                None => return sink.one(id, me.nick(), &Event::Fail(Fail::NoRoom)),
             },
         };
         self.members_reply(id, room, names, sink);
@@ -322,16 +325,16 @@ impl Hub {
     pub(super) fn member(&self, id: ClientId, roles: u8) -> Option<Member<'_>> {
         let u = self.user(id)?;
         Some(Member {
-            nick: &u.nick,
-            user: &u.user,
+            nick: u.nick(),
+            user: u.username(),
             host: &u.host,
-            realname: &u.realname,
+            realname: u.realname(),
             op: roles & OP != 0,
             voice: roles & VOICE != 0,
-            away: u.away.is_some(),
+            away: u.away().is_some(),
             oper: u.has(UserMode::Oper),
             bot: u.has(UserMode::Bot),
-            account: u.account.as_deref(),
+            account: u.account(),
         })
     }
 
@@ -353,7 +356,7 @@ impl Hub {
             more: 0,
             end,
         };
-        sink.one(id, &me.nick, &Event::Extra(reply));
+        sink.one(id, me.nick(), &Event::Extra(reply));
     }
 
     /// Every member of `room`: O(members), once.
@@ -379,7 +382,7 @@ impl Hub {
             names,
             more: 0,
         };
-        sink.one(id, &me.nick, &Event::Reply(reply));
+        sink.one(id, me.nick(), &Event::Reply(reply));
     }
 
     /// A quiet room's member list for a joiner: its operators and the joiner, and how many
@@ -402,7 +405,7 @@ impl Hub {
             more: r.members.len() - members.len(),
             end: true,
         };
-        sink.one(id, &me.nick, &Event::Extra(reply));
+        sink.one(id, me.nick(), &Event::Extra(reply));
     }
 
     /// IRC's WHO: a room's members (if visible), one user by nick (always), or every user
@@ -434,9 +437,9 @@ impl Hub {
         } else if mask.contains(['*', '?']) && !mask.starts_with('#') {
             let mine: Vec<RoomId> = self.rooms_of(id);
             let me_oper = me.has(UserMode::Oper);
-            for (&_, &u) in self.by_nick.iter() {
+            for u in self.by_nick.ids() {
                 let Some(user) = self.user(u) else { continue };
-                if !masks::matches(mask, &user.nick) {
+                if !masks::matches(mask, user.nick()) {
                     continue;
                 }
                 let shares = || mine.iter().any(|&r| self.is_member(r, u));
@@ -457,7 +460,7 @@ impl Hub {
             members: &found,
             fields,
         };
-        sink.one(id, &me.nick, &Event::Extra(reply));
+        sink.one(id, me.nick(), &Event::Extra(reply));
     }
 
     /// IRC's NAMES: each room named (an unknown or secret one lists no one), with one end
@@ -477,7 +480,7 @@ impl Hub {
                     }
                 }
                 let end = Event::Extra(Extra::EndOfNames(names));
-                sink.one(id, &me.nick, &end);
+                sink.one(id, me.nick(), &end);
             }
         }
     }
@@ -492,16 +495,16 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let Some(room) = self.room_id(name).filter(|&r| self.visible(r, id)) else {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(name)));
         };
         let r = &self.rooms[room];
         if self.is_member(room, id) {
-            let fail = Fail::UserInRoom(&me.nick, &r.name);
-            return sink.one(id, &me.nick, &Event::Fail(fail));
+            let fail = Fail::UserInRoom(me.nick(), &r.name);
+            return sink.one(id, me.nick(), &Event::Fail(fail));
         }
         if self.may_join(room, id, None).is_none() {
             // Open to the caller already: nothing to ask for.
-            return sink.one(id, &me.nick, &Event::Extra(Extra::Knocked(&r.name)));
+            return sink.one(id, me.nick(), &Event::Extra(Extra::Knocked(&r.name)));
         }
         let ops = r.ops.clone();
         let text = text.unwrap_or("has asked for an invite");
@@ -512,7 +515,7 @@ impl Hub {
         });
         sink.many(&ops, None, &ev);
         self.share_room(room, id, RoomEffect::Knock { text }, sink);
-        sink.one(id, &me.nick, &Event::Extra(Extra::Knocked(&r.name)));
+        sink.one(id, me.nick(), &Event::Extra(Extra::Knocked(&r.name)));
     }
 
     pub(super) fn topic(
@@ -526,11 +529,11 @@ impl Hub {
         let room = match room.map(|n| (n, self.room_id(n).filter(|&r| self.visible(r, id)))) {
             Some((_, Some(room))) => room,
             Some((name, None)) => {
-                return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)))
+                return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(name)))
             }
-            None => match me.current {
+            None => match me.current() {
                 Some(room) => room,
-                None => return sink.one(id, &me.nick, &Event::Fail(Fail::NoRoom)),
+                None => return sink.one(id, me.nick(), &Event::Fail(Fail::NoRoom)),
             },
         };
         let r = &self.rooms[room];
@@ -539,14 +542,14 @@ impl Hub {
                 room: &r.name,
                 topic: r.topic.as_ref().map(Topic::info),
             };
-            return sink.one(id, &me.nick, &Event::Reply(reply));
+            return sink.one(id, me.nick(), &Event::Reply(reply));
         };
         let oper = me.has(UserMode::Oper);
         if !self.is_member(room, id) && !oper {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(&r.name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NotInRoom(&r.name)));
         }
         if r.has(RoomFlag::TopicOps) && !self.is_op(room, id) && !oper {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NotOperator(&r.name)));
         }
         sink.many(
             &r.members,
@@ -559,7 +562,7 @@ impl Hub {
         );
         let at_ms = self.now.unix_ms;
         self.share_room(room, id, RoomEffect::Topic { text, at_ms }, sink);
-        let by = format!("{}!{}@{}", me.nick, me.user, me.host).into_boxed_str();
+        let by = format!("{}!{}@{}", me.nick(), me.username(), me.host).into_boxed_str();
         let at = self.now.unix_secs();
         let r = &mut self.rooms[room];
         r.topic = (!text.is_empty()).then(|| Topic {
@@ -611,25 +614,25 @@ impl Hub {
     ) {
         let Some(me) = self.user(id) else { return };
         let Some(room) = self.room_id(name) else {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchRoom(name)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchRoom(name)));
         };
         let r = &self.rooms[room];
         if !me.has(UserMode::Oper) {
             if !self.is_member(room, id) {
-                return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(&r.name)));
+                return sink.one(id, me.nick(), &Event::Fail(Fail::NotInRoom(&r.name)));
             }
             if !self.is_op(room, id) {
-                return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
+                return sink.one(id, me.nick(), &Event::Fail(Fail::NotOperator(&r.name)));
             }
         }
         let Some(victim) = self.user_id(nick) else {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
         };
         if !self.is_member(room, victim) {
             let fail = Fail::UserNotInRoom(nick, &r.name);
-            return sink.one(id, &me.nick, &Event::Fail(fail));
+            return sink.one(id, me.nick(), &Event::Fail(fail));
         }
-        let reason = reason.filter(|r| !r.is_empty()).unwrap_or(&me.nick);
+        let reason = reason.filter(|r| !r.is_empty()).unwrap_or(me.nick());
         let ev = Event::Kicked {
             by: me.source(),
             room: &r.name,
@@ -647,48 +650,49 @@ impl Hub {
     pub(super) fn invite_list(&mut self, id: ClientId, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let rooms: Vec<&str> = me
+            .extra()
             .invited_to
             .iter()
             .filter_map(|folded| self.by_room.get(folded))
             .filter_map(|&room| self.rooms.get(room))
             .map(|r| &*r.name)
             .collect();
-        sink.one(id, &me.nick, &Event::Extra(Extra::InviteList(&rooms)));
+        sink.one(id, me.nick(), &Event::Extra(Extra::InviteList(&rooms)));
     }
 
     pub(super) fn invite(&mut self, id: ClientId, nick: &str, name: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let Some(guest) = self.user_id(nick) else {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
         };
         let mut shown = name;
         if let Some(room) = self.room_id(name) {
             let r = &self.rooms[room];
             shown = &r.name;
             if !self.is_member(room, id) {
-                return sink.one(id, &me.nick, &Event::Fail(Fail::NotInRoom(&r.name)));
+                return sink.one(id, me.nick(), &Event::Fail(Fail::NotInRoom(&r.name)));
             }
             if r.has(RoomFlag::InviteOnly) && !self.is_op(room, id) {
-                return sink.one(id, &me.nick, &Event::Fail(Fail::NotOperator(&r.name)));
+                return sink.one(id, me.nick(), &Event::Fail(Fail::NotOperator(&r.name)));
             }
             if self.is_member(room, guest) {
-                return sink.one(id, &me.nick, &Event::Fail(Fail::UserInRoom(nick, &r.name)));
+                return sink.one(id, me.nick(), &Event::Fail(Fail::UserInRoom(nick, &r.name)));
             }
         } else if let Err(e) = self.cfg.names.check_room(name) {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::BadRoom(name, e)));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::BadRoom(name, e)));
         }
         let Some(g) = self.user(guest) else { return };
         let reply = Reply::Inviting {
-            who: &g.nick,
+            who: g.nick(),
             room: shown,
         };
-        sink.one(id, &me.nick, &Event::Reply(reply));
+        sink.one(id, me.nick(), &Event::Reply(reply));
         let ev = Event::Invited {
             by: me.source(),
-            who: &g.nick,
+            who: g.nick(),
             room: shown,
         };
-        sink.one(guest, &g.nick, &ev);
+        sink.one(guest, g.nick(), &ev);
         if is_remote(guest) {
             self.share_direct(id, guest, DirectEffect::Invite { room: shown }, sink);
         }
@@ -696,21 +700,23 @@ impl Hub {
         if let Some(r) = self.room_id(name).and_then(|room| self.rooms.get(room)) {
             sink.many(&r.members, Some(id), &ev);
         }
-        if let Some(away) = &g.away {
+        if let Some(away) = g.away() {
             let reply = Reply::Away {
-                nick: &g.nick,
+                nick: g.nick(),
                 text: away,
             };
-            sink.one(id, &me.nick, &Event::Reply(reply));
+            sink.one(id, me.nick(), &Event::Reply(reply));
         }
         let folded = self.cfg.names.fold(name);
         if let Some(g) = self.user_mut(guest) {
-            if !g.invited_to.contains(&folded) {
-                if g.invited_to.len() >= INVITES_MAX {
-                    g.invited_to.remove(0);
+            g.with_extra(|e| {
+                if !e.invited_to.contains(&folded) {
+                    if e.invited_to.len() >= INVITES_MAX {
+                        e.invited_to.remove(0);
+                    }
+                    e.invited_to.push(folded);
                 }
-                g.invited_to.push(folded);
-            }
+            });
         }
     }
 }

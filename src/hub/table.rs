@@ -22,6 +22,15 @@ pub fn dense(id: ClientId) -> usize {
     }
 }
 
+/// The id of a [`dense`] index.
+pub fn from_dense(i: usize) -> ClientId {
+    if i % 2 == 1 {
+        REMOTE_BASE + i / 2
+    } else {
+        i / 2
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct UserTable {
     local: Vec<Option<User>>,
@@ -90,5 +99,8 @@ mod tests {
         assert_eq!(dense(REMOTE_BASE + 3), 7);
         assert!(!is_remote(100_000_000));
         assert!(is_remote(REMOTE_BASE + 5));
+        for id in [0, 3, REMOTE_BASE, REMOTE_BASE + 3] {
+            assert_eq!(from_dense(dense(id)), id);
+        }
     }
 }

@@ -7,9 +7,9 @@ impl Hub {
         let Some(me) = self.user(id) else { return };
         let keys = match self.claim_nick(id, new) {
             Ok(keys) => keys,
-            Err(fail) => return sink.one(id, &me.nick, &Event::Fail(fail)),
+            Err(fail) => return sink.one(id, me.nick(), &Event::Fail(fail)),
         };
-        if *me.nick == *new {
+        if *me.nick() == *new {
             return;
         }
         if self.net_hold_rename(id, new, &keys, sink) {
@@ -31,14 +31,13 @@ impl Hub {
         };
         sink.many(&self.peers, None, &ev);
         let old = me.keys.clone();
-        let old_nick: Box<str> = me.nick.clone();
-        let renamed = old.key != keys.key;
+        let old_nick: Box<str> = me.nick().into();
+        let renamed = old.key() != keys.key();
         self.remember(id);
         self.unfile_nick(id, &old);
-        self.by_nick.insert(keys.key.clone(), id);
-        self.nick_skeletons.insert(keys.skeleton.clone(), id);
+        self.file_nick(id, &keys);
         if let Some(me) = self.user_mut(id) {
-            me.nick = new.into();
+            me.set_nick(new);
             me.keys = keys;
         }
         // A change of case is no departure for those who monitor the nick.
@@ -54,10 +53,10 @@ impl Hub {
     pub(super) fn remember(&mut self, id: ClientId) {
         let Some(u) = self.user(id) else { return };
         let entry = WasUser {
-            nick: u.nick.clone(),
-            user: u.user.clone(),
-            host: u.host.clone(),
-            realname: u.realname.clone(),
+            nick: u.nick().into(),
+            user: u.username().into(),
+            host: (*u.host).into(),
+            realname: u.realname().into(),
         };
         if self.whowas.len() >= WHOWAS_MAX {
             self.whowas.pop_front();
@@ -73,9 +72,9 @@ impl Hub {
             Reply::UnAway
         };
         let Some(me) = self.user_mut(id) else { return };
-        let changed = me.away.as_deref() != text;
-        me.away = text.map(Into::into);
-        sink.one(id, &me.nick, &Event::Reply(reply));
+        let changed = me.away() != text;
+        me.with_extra(|e| e.away = text.map(Into::into));
+        sink.one(id, me.nick(), &Event::Reply(reply));
         if changed {
             let rooms = self.rooms_of(id);
             self.collect_peers(&rooms, None, true);
@@ -96,7 +95,7 @@ impl Hub {
     pub(super) fn set_name(&mut self, id: ClientId, name: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         if name.is_empty() || name.len() > REALNAME_MAX {
-            return sink.one(id, &me.nick, &Event::Extra(Extra::BadRealname));
+            return sink.one(id, me.nick(), &Event::Extra(Extra::BadRealname));
         }
         let rooms = self.rooms_of(id);
         self.collect_peers(&rooms, Some(id), true);
@@ -109,7 +108,7 @@ impl Hub {
         sink.many(&self.peers, None, &ev);
         self.tell_watchers(id, &ev, sink);
         if let Some(me) = self.user_mut(id) {
-            me.realname = name.into();
+            me.set_realname(name);
         }
         self.net_presence(id, sink);
     }
@@ -125,17 +124,16 @@ impl Hub {
     ) {
         let key = self.cfg.names.fold(target);
         let Some(me) = self.user_mut(id) else { return };
-        let pos = me.read_marks.iter().position(|(t, _)| *t == key);
         if let Some(at) = at_ms {
-            match pos {
-                Some(i) => me.read_marks[i].1 = me.read_marks[i].1.max(at),
+            me.with_extra(|e| match e.read_marks.iter().position(|(t, _)| *t == key) {
+                Some(i) => e.read_marks[i].1 = e.read_marks[i].1.max(at),
                 None => {
-                    if me.read_marks.len() >= READ_MARKS_MAX {
-                        me.read_marks.remove(0);
+                    if e.read_marks.len() >= READ_MARKS_MAX {
+                        e.read_marks.remove(0);
                     }
-                    me.read_marks.push((key.clone(), at));
+                    e.read_marks.push((key.clone(), at));
                 }
-            }
+            });
         }
         self.tell_read_mark(id, target, sink);
     }
@@ -144,21 +142,25 @@ impl Hub {
     pub(super) fn tell_read_mark(&self, id: ClientId, target: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let key = self.cfg.names.fold(target);
-        let at_ms = me.read_marks.iter().find(|(t, _)| *t == key).map(|m| m.1);
+        let at_ms = me
+            .extra()
+            .read_marks
+            .iter()
+            .find(|(t, _)| *t == key)
+            .map(|m| m.1);
         let ev = Event::Extra(Extra::ReadMarker { target, at_ms });
-        sink.one(id, &me.nick, &ev);
+        sink.one(id, me.nick(), &ev);
     }
 
     /// WALLOPS: a server operator's message to every user with +w (the sender included).
     pub(super) fn wallops(&mut self, id: ClientId, text: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         if !me.has(UserMode::Oper) {
-            return sink.one(id, &me.nick, &Event::Fail(Fail::NoPrivileges));
+            return sink.one(id, me.nick(), &Event::Fail(Fail::NoPrivileges));
         }
         let to: Vec<ClientId> = self
             .by_nick
-            .values()
-            .copied()
+            .ids()
             .filter(|&u| self.user(u).is_some_and(|u| u.has(UserMode::Wallops)))
             .collect();
         let ev = Event::Extra(Extra::Wallops {
@@ -172,8 +174,8 @@ impl Hub {
     pub(super) fn whois(&mut self, id: ClientId, nick: &str, sink: &mut impl Sink) {
         let Some(me) = self.user(id) else { return };
         let Some((who, u)) = self.user_id(nick).and_then(|w| Some((w, self.user(w)?))) else {
-            sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
-            return sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(nick)));
+            sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
+            return sink.one(id, me.nick(), &Event::Reply(Reply::EndOfWhois(nick)));
         };
         let rooms: Vec<(&str, &'static str)> = u
             .rooms
@@ -190,24 +192,25 @@ impl Hub {
             })
             .collect();
         let whois = Whois {
-            nick: &u.nick,
-            user: &u.user,
+            nick: u.nick(),
+            user: u.username(),
             host: &u.host,
-            realname: &u.realname,
+            realname: u.realname(),
             rooms: &rooms,
             oper: u.has(UserMode::Oper),
-            away: u.away.as_deref(),
-            account: u.account.as_deref(),
+            away: u.away(),
+            account: u.account(),
             bot: u.has(UserMode::Bot),
             secure: u.secure,
             certfp: u
+                .extra()
                 .certfp
                 .as_deref()
                 .filter(|_| who == id || me.has(UserMode::Oper)),
             server: self.server_of(who),
         };
-        sink.one(id, &me.nick, &Event::Reply(Reply::Whois(whois)));
-        sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhois(&u.nick)));
+        sink.one(id, me.nick(), &Event::Reply(Reply::Whois(whois)));
+        sink.one(id, me.nick(), &Event::Reply(Reply::EndOfWhois(u.nick())));
     }
 
     pub(super) fn whowas(
@@ -237,12 +240,12 @@ impl Hub {
                 host: &w.host,
                 realname: &w.realname,
             };
-            sink.one(id, &me.nick, &Event::Reply(reply));
+            sink.one(id, me.nick(), &Event::Reply(reply));
         }
         if found == 0 {
-            sink.one(id, &me.nick, &Event::Fail(Fail::WasNoSuchNick(nick)));
+            sink.one(id, me.nick(), &Event::Fail(Fail::WasNoSuchNick(nick)));
         }
-        sink.one(id, &me.nick, &Event::Reply(Reply::EndOfWhowas(nick)));
+        sink.one(id, me.nick(), &Event::Reply(Reply::EndOfWhowas(nick)));
     }
 
     pub(super) fn userhost(&mut self, id: ClientId, nicks: &[&str], sink: &mut impl Sink) {
@@ -255,10 +258,10 @@ impl Hub {
             .take(5)
             .map(|u| {
                 let oper = u.has(UserMode::Oper);
-                (&*u.nick, oper, u.away.is_some(), &*u.user, &*u.host)
+                (u.nick(), oper, u.away().is_some(), u.username(), &*u.host)
             })
             .collect();
-        sink.one(id, &me.nick, &Event::Reply(Reply::Userhost(&found)));
+        sink.one(id, me.nick(), &Event::Reply(Reply::Userhost(&found)));
     }
 
     pub(super) fn ison(&mut self, id: ClientId, nicks: &[&str], sink: &mut impl Sink) {
@@ -269,7 +272,7 @@ impl Hub {
             .filter_map(|n| self.user_id(n))
             .filter_map(|u| self.nick(u))
             .collect();
-        sink.one(id, &me.nick, &Event::Reply(Reply::Ison(&found)));
+        sink.one(id, me.nick(), &Event::Reply(Reply::Ison(&found)));
     }
 
     pub(super) fn lusers(&mut self, id: ClientId, sink: &mut impl Sink) {
@@ -281,7 +284,7 @@ impl Hub {
             opers: self.oper_count,
             rooms: self.rooms.len(),
         };
-        sink.one(id, &me.nick, &Event::Reply(reply));
+        sink.one(id, me.nick(), &Event::Reply(reply));
     }
 
     pub(super) fn oper(&mut self, id: ClientId, sink: &mut impl Sink) {
@@ -290,13 +293,13 @@ impl Hub {
         me.modes |= UserMode::Oper.bit();
         self.oper_count += usize::from(!was);
         let Some(me) = self.user(id) else { return };
-        sink.one(id, &me.nick, &Event::Reply(Reply::YoureOper));
+        sink.one(id, me.nick(), &Event::Reply(Reply::YoureOper));
         if !was {
             let ev = Event::UserModeChanged {
                 who: me.source(),
                 changes: &[(true, UserMode::Oper)],
             };
-            sink.one(id, &me.nick, &ev);
+            sink.one(id, me.nick(), &ev);
             self.net_presence(id, sink);
         }
     }
@@ -312,20 +315,20 @@ impl Hub {
     ) -> Option<ClientId> {
         let me = self.user(id)?;
         if !me.has(UserMode::Oper) {
-            sink.one(id, &me.nick, &Event::Fail(Fail::NoPrivileges));
+            sink.one(id, me.nick(), &Event::Fail(Fail::NoPrivileges));
             return None;
         }
         let Some(victim) = self.user_id(nick) else {
-            sink.one(id, &me.nick, &Event::Fail(Fail::NoSuchNick(nick)));
+            sink.one(id, me.nick(), &Event::Fail(Fail::NoSuchNick(nick)));
             return None;
         };
         let v = self.user(victim)?;
         let ev = Event::Killed {
             by: me.source(),
-            victim: &v.nick,
+            victim: v.nick(),
             reason,
         };
-        sink.one(victim, &v.nick, &ev);
+        sink.one(victim, v.nick(), &ev);
         if is_remote(victim) {
             self.share_direct(id, victim, DirectEffect::Kill { reason }, sink);
         }

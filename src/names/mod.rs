@@ -142,13 +142,49 @@ impl NameError {
     }
 }
 
-/// A name checked and folded in one pass: what the hub files it under.
+/// A name checked and folded in one pass: what the hub files it under. The folded form and
+/// the skeleton are kept in one allocation (one string when they are the same), as every
+/// user and room holds a pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameKeys {
-    /// The folded form, the key of the name maps ([`NameRules::fold`]).
-    pub key: Box<str>,
-    /// The look-alike skeleton, the key of the skeleton maps ([`NameRules::skeleton`]).
-    pub skeleton: Box<str>,
+    /// The folded form, then the skeleton unless it is the same.
+    both: Box<str>,
+    /// The folded form's length.
+    key_len: u32,
+}
+
+impl NameKeys {
+    /// `key` is the folded form, the key of the name maps ([`NameRules::fold`]); `skeleton`
+    /// the look-alike skeleton, the key of the skeleton maps ([`NameRules::skeleton`]).
+    pub fn new(key: &str, skeleton: &str) -> NameKeys {
+        // Names are short (a few hundred bytes at most); a longer key is kept whole with
+        // its skeleton taken as the same.
+        let Ok(key_len) = u32::try_from(key.len()) else {
+            return NameKeys {
+                both: key.into(),
+                key_len: u32::MAX,
+            };
+        };
+        let both = if skeleton == key {
+            key.into()
+        } else {
+            [key, skeleton].concat().into_boxed_str()
+        };
+        NameKeys { both, key_len }
+    }
+
+    /// The folded form.
+    pub fn key(&self) -> &str {
+        self.both.get(..self.key_len as usize).unwrap_or(&self.both)
+    }
+
+    /// The look-alike skeleton.
+    pub fn skeleton(&self) -> &str {
+        match self.both.get(self.key_len as usize..) {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => self.key(),
+        }
+    }
 }
 
 impl NameRules {
@@ -210,7 +246,7 @@ impl NameRules {
             }
         };
         let skeleton = self.skeleton_of_key(&key);
-        Ok(NameKeys { key, skeleton })
+        Ok(NameKeys::new(&key, &skeleton))
     }
 
     /// The folded form used as a map key: names that compare equal fold to the same string.

@@ -1,14 +1,12 @@
 //! The hub's sink and the front ends' output: each event encoded once per wire variant and
 //! queued for every recipient.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use slab::Slab;
 
 use super::link::{Link, SendqLimits};
-use super::{mark_close, Timer, TimerKind};
+use super::{mark_close, TimerKind, Timers};
 use crate::event::Event;
 use crate::front::{self, CloseReason, Framing, Output, Wire};
 use crate::hub::{ClientId, Kept, RoomRef, Sink};
@@ -23,7 +21,7 @@ pub struct Deliver<'a> {
     pub(super) dirty: &'a mut Vec<ClientId>,
     pub(super) registry: &'a mio::Registry,
     pub(super) closing: &'a mut Vec<ClientId>,
-    pub(super) timers: &'a mut BinaryHeap<Timer>,
+    pub(super) timers: &'a mut Timers,
     pub(super) server_name: &'a str,
     pub(super) sendq: SendqLimits,
     pub(super) now: Instant,
@@ -422,8 +420,7 @@ impl Output for Deliver<'_> {
 
     fn wake_at(&mut self, id: ClientId, at: Instant) {
         if let Some(link) = self.links.get(id) {
-            self.timers
-                .push(Reverse((at, id, link.serial, TimerKind::Session)));
+            self.timers.push(at, id, link.serial, TimerKind::Session);
         }
     }
 

@@ -155,12 +155,12 @@ impl Server {
                 link.inbuf.extend_from_slice(&data[used..]);
             }
         } else {
-            let mut buf = std::mem::take(&mut link.inbuf);
+            let mut buf = link.inbuf.take();
             buf.extend_from_slice(data);
             let used = self.process(id, &mut buf);
             buf.drain(..used);
             if let Some(link) = self.links.get_mut(id) {
-                link.inbuf = if buf.is_empty() { Vec::new() } else { buf };
+                link.inbuf.put(buf);
             }
         }
         self.arm_partial_timer(id);
@@ -222,7 +222,7 @@ impl Server {
                 return;
             }
         }
-        let buf = std::mem::take(&mut link.inbuf);
+        let buf = link.inbuf.take();
         // The framer leaves one byte of slack for a CR; without one, a partial line of
         // max-line + 1 bytes is over the limit.
         let text = buf.strip_suffix(b"\r").unwrap_or(&buf);

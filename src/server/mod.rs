@@ -10,8 +10,6 @@
 //! [`Session`] (its front end's state) in `sessions` under the same key; the two are apart so
 //! the output side can queue bytes for any link while a front end handles a line.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,10 +42,12 @@ mod persist;
 mod reload;
 mod reuseport;
 mod systemd;
+mod timers;
 mod websocket;
 
 pub use deliver::Deliver;
 use link::{Link, SendqLimits};
+use timers::{Due, TimerKind, Timers};
 
 /// The output for front ends and the hub, borrowing only the fields it needs from the server
 /// `$s` (so a session can be borrowed beside it); `$actor` is whose command is carried out.
@@ -98,27 +98,6 @@ fn mark_close(link: &mut Link, id: ClientId, closing: &mut Vec<ClientId>, reason
         closing.push(id);
     }
 }
-
-/// What a connection's timer is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum TimerKind {
-    /// Take an unfinished line as whole.
-    PartialLine,
-    /// A flood-limited connection may send again.
-    Flood,
-    /// The front end asked to be woken (IRC registration and ping deadlines).
-    Session,
-    /// A TLS handshake must be done by now.
-    Handshake,
-    /// A WebSocket's keepalive: ping it if it has been silent, drop it if a ping went
-    /// unanswered.
-    WsPing,
-    /// A connection held for an answer from off the loop has waited long enough.
-    Held,
-}
-
-/// A timer: at `.0`, for the connection with key `.1` and serial `.2`.
-type Timer = Reverse<(Instant, ClientId, u64, TimerKind)>;
 
 struct Listener {
     socket: TcpListener,
@@ -185,7 +164,7 @@ pub struct Server {
     carry: Vec<ClientId>,
     /// File senders waiting for their recipient to catch up.
     paused: Vec<ClientId>,
-    timers: BinaryHeap<Timer>,
+    timers: Timers,
     next_serial: u64,
     max_clients: usize,
     accept_retry: Option<Instant>,
@@ -317,6 +296,7 @@ impl Server {
         let disk = open_disk(&cfg, &waker, &mut hub)?;
         let (network, net_out) = network::start(&cfg, &poll, BUS, &mut hub)?;
         let irc_tls_port = irc_tls_port(&listeners);
+        let clock = Clock::now();
         Ok(Server {
             irc_tls_port,
             cfg,
@@ -328,7 +308,7 @@ impl Server {
             sessions: Vec::new(),
             hub,
             outbox: Outbox::new(),
-            clock: Clock::now(),
+            clock,
             sendq,
             work: 0,
             frame_scratch: Vec::new(),
@@ -338,7 +318,7 @@ impl Server {
             closing: Vec::new(),
             carry: Vec::new(),
             paused: Vec::new(),
-            timers: BinaryHeap::new(),
+            timers: Timers::new(clock.mono),
             next_serial: 0,
             max_clients,
             accept_retry: None,
@@ -559,7 +539,7 @@ impl Server {
         // A paused sender's stall deadline is checked each pass; come back for it.
         let stall_check = (!self.paused.is_empty()).then(|| self.clock.mono + STALL_CHECK);
         let next = [
-            self.timers.peek().map(|Reverse(t)| t.0),
+            self.timers.next_at(),
             self.next_file_expiry(),
             self.hub.next_deadline(),
             self.accept_retry,
@@ -608,7 +588,7 @@ impl Server {
 
     fn schedule(&mut self, id: ClientId, at: Instant, kind: TimerKind) {
         if let Some(link) = self.links.get(id) {
-            self.timers.push(Reverse((at, id, link.serial, kind)));
+            self.timers.push(at, id, link.serial, kind);
         }
     }
 
@@ -706,15 +686,17 @@ impl Server {
             hub.expire(now, &mut out);
         }
         self.expire_files();
-        while let Some(&Reverse((at, id, serial, kind))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
+        while let Some(Due {
+            at,
+            id,
+            serial,
+            kind,
+        }) = self.timers.pop_due(now)
+        {
             let live = self
                 .links
                 .get(id)
-                .is_some_and(|l| l.serial == serial && !l.is_closing());
+                .is_some_and(|l| timers::short_serial(l.serial) == serial && !l.is_closing());
             if !live {
                 continue;
             }

@@ -239,31 +239,41 @@ fn isupport_escape(value: &str) -> String {
 }
 
 pub struct IrcSession {
+    /// The capabilities negotiated, as [`caps`] bits.
+    caps: u32,
+    /// Batches this connection has been sent, for their names.
+    batches: u32,
+    /// The client asked `CAP LS 302` (values, multi-line replies, cap-notify).
+    cap_302: bool,
+    /// When the last line came, or, while a ping is out, when the ping was sent.
+    since: Instant,
+    ping_out: bool,
+    /// A timer is armed for this session (one at a time: each one that fires arms the next;
+    /// every deadline asked for while one is armed is later than it, so it waits for that
+    /// one to fire).
+    timer_armed: bool,
+    /// CHATHISTORY's state (the request waiting for the store), made at the first one.
+    history: Option<Box<super::history::IrcHistory>>,
+    /// What a connection logging in or waiting for a password check holds; None otherwise.
+    auth: Option<Box<Auth>>,
+    /// What only registration needs, boxed apart and given back at the welcome: an idle
+    /// registered connection holds a pointer's worth of it.
+    reg: Option<Box<Registration>>,
+}
+
+/// The state of a connection that has not registered yet.
+struct Registration {
     /// Closed if not registered by then.
     register_by: Instant,
-    registered: bool,
     nick: Option<Box<str>>,
     /// User name and real name from `USER`.
     user: Option<(Box<str>, Box<str>)>,
     pass_ok: bool,
     /// `CAP LS`/`REQ` before registration: wait for `CAP END`.
     cap_pause: bool,
-    /// The capabilities negotiated, as [`caps`] bits.
-    caps: u32,
-    /// The client asked `CAP LS 302` (values, multi-line replies, cap-notify).
-    cap_302: bool,
-    /// Batches this connection has been sent, for their names.
-    batches: u64,
-    /// What the transport told of the connection (a TLS client certificate).
+    /// What the transport told of the connection (a TLS client certificate); the hub keeps
+    /// it once the connection is registered.
     arrival: Arrival,
-    last_seen: Instant,
-    ping_sent: Option<Instant>,
-    /// When the earliest timer armed for this session fires.
-    timer: Option<Instant>,
-    /// CHATHISTORY's state (the request waiting for the store), made at the first one.
-    history: Option<Box<super::history::IrcHistory>>,
-    /// What a connection logging in or waiting for a password check holds; None otherwise.
-    auth: Option<Box<Auth>>,
 }
 
 /// The state of logging in and of password checks, boxed apart from the session: most
@@ -314,21 +324,22 @@ impl IrcSession {
         let now = ctx.clock.mono;
         let within = REGISTRATION_TIMEOUT.min(ctx.cfg.irc_ping);
         let mut session = IrcSession {
-            register_by: now + within,
-            registered: false,
-            nick: None,
-            user: None,
-            pass_ok: false,
-            cap_pause: false,
             caps: 0,
-            cap_302: false,
             batches: 0,
-            arrival,
-            last_seen: now,
-            ping_sent: None,
-            timer: None,
+            cap_302: false,
+            since: now,
+            ping_out: false,
+            timer_armed: false,
             history: None,
             auth: None,
+            reg: Some(Box::new(Registration {
+                register_by: now + within,
+                nick: None,
+                user: None,
+                pass_ok: false,
+                cap_pause: false,
+                arrival,
+            })),
         };
         session.want(ctx.id, now + within, out);
         session
@@ -367,6 +378,32 @@ impl IrcSession {
             || self.history.as_ref().is_some_and(|h| h.waiting())
     }
 
+    /// Whether the welcome was sent (the registration state is given back then).
+    fn registered(&self) -> bool {
+        self.reg.is_none()
+    }
+
+    /// The nick given before registration.
+    fn early_nick(&self) -> Option<&str> {
+        self.reg.as_ref()?.nick.as_deref()
+    }
+
+    /// The user name given before registration.
+    fn early_user(&self) -> Option<&str> {
+        Some(&*self.reg.as_ref()?.user.as_ref()?.0)
+    }
+
+    /// Whether the server password was given (or is not needed); true once registered.
+    fn pass_ok(&self) -> bool {
+        self.reg.as_ref().map_or(true, |r| r.pass_ok)
+    }
+
+    fn set_pass_ok(&mut self, ok: bool) {
+        if let Some(r) = self.reg.as_mut() {
+            r.pass_ok = ok;
+        }
+    }
+
     /// The login state, made when first needed.
     fn auth(&mut self) -> &mut Auth {
         self.auth.get_or_insert_with(Default::default)
@@ -380,7 +417,7 @@ impl IrcSession {
                 && a.account.is_none()
                 && a.tried_nick.is_none()
                 && !a.pass_pending
-                && (self.registered || !a.sasl_done)
+                && (self.registered() || !a.sasl_done)
         });
         if idle {
             self.auth = None;
@@ -400,16 +437,17 @@ impl IrcSession {
         out.raw(ctx.id, |b| info::told(srv, me, &answer, b));
     }
 
-    /// Asks for a timer at `at` unless one fires before it anyway.
+    /// Asks for a timer at `at` unless one is armed already (it fires first: the deadlines
+    /// asked for only move on).
     fn want(&mut self, id: ClientId, at: Instant, out: &mut impl Output) {
-        if self.timer.map_or(true, |t| at < t) {
-            self.timer = Some(at);
+        if !self.timer_armed {
+            self.timer_armed = true;
             out.wake_at(id, at);
         }
     }
 
     fn me<'h>(&'h self, hub: &'h Hub, id: ClientId) -> &'h str {
-        match (self.registered, hub.nick(id), &self.nick) {
+        match (self.registered(), hub.nick(id), self.early_nick()) {
             (true, Some(nick), _) => nick,
             (false, _, Some(nick)) => nick,
             _ => "*",
@@ -425,8 +463,8 @@ impl IrcSession {
         out: &mut impl Output,
     ) {
         let (id, now) = (ctx.id, ctx.clock.mono);
-        self.last_seen = now;
-        self.ping_sent = None;
+        self.since = now;
+        self.ping_out = false;
         let fail = |s: &Self, hub: &Hub, out: &mut dyn crate::hub::Sink, f: Fail<'_>| {
             out.one(id, s.me(hub, id), &Event::Fail(f));
         };
@@ -467,7 +505,7 @@ impl IrcSession {
         let mut escaped = Vec::with_capacity(label.len());
         irc_msg::write_escaped_tag_value(&mut escaped, &label);
         let escaped = String::from_utf8_lossy(&escaped).into_owned();
-        self.batches += 1;
+        self.batches = self.batches.wrapping_add(1);
         let batch_id = format!("L{}", self.batches);
         let batch = self.caps & caps::BATCH != 0;
         out.capture(id);
@@ -493,7 +531,7 @@ impl IrcSession {
         let cmd = match irc_msg::parse(text.as_bytes()) {
             Ok(msg) => {
                 let cmd = upper(msg.command(), &mut buf).to_string();
-                if cmd == "USER" && !self.registered {
+                if cmd == "USER" && !self.registered() {
                     return self.labeled(ctx, &msg, hub, out);
                 }
                 cmd
@@ -550,20 +588,20 @@ impl IrcSession {
                 );
                 return out.close(id, CloseReason::Quit(reason.map(Into::into)));
             }
-            "PASS" if !self.registered => {
+            "PASS" if !self.registered() => {
                 match &cfg.password {
                     _ if !need(1) => fail(self, hub, out, Fail::NeedMoreParams("PASS")),
                     // A hash is slow to check on purpose: off the loop.
                     Some(crate::config::Secret::Hash(phc)) => self.check_pass(ctx, phc, p[0], out),
-                    Some(pw) => self.pass_ok = pw.verify(p[0]),
-                    None => self.pass_ok = true,
+                    Some(pw) => self.set_pass_ok(pw.verify(p[0])),
+                    None => self.set_pass_ok(true),
                 }
                 return;
             }
             "AUTHENTICATE" => return self.authenticate(ctx, p, hub, out),
             "REGISTER" => return self.register(ctx, p, hub, out),
             "VERIFY" => return self.verify(ctx, p, hub, out),
-            "NICK" if !self.registered => {
+            "NICK" if !self.registered() => {
                 let Some(nick) = arg(0).filter(|n| !n.is_empty()) else {
                     fail(self, hub, out, Fail::NoNickGiven);
                     return;
@@ -576,10 +614,12 @@ impl IrcSession {
                 if let Some(a) = self.auth.as_mut() {
                     a.tried_nick = None;
                 }
-                self.nick = Some(nick.into());
+                if let Some(r) = self.reg.as_mut() {
+                    r.nick = Some(nick.into());
+                }
                 return self.try_register(ctx, hub, out);
             }
-            "USER" if !self.registered => {
+            "USER" if !self.registered() => {
                 if !need(4) {
                     fail(self, hub, out, Fail::NeedMoreParams("USER"));
                     return;
@@ -590,14 +630,16 @@ impl IrcSession {
                     .take(USER_MAX)
                     .collect();
                 let user = if user.is_empty() { "user".into() } else { user };
-                self.user = Some((user.into(), clip(p[3], REALNAME_MAX).into()));
+                if let Some(r) = self.reg.as_mut() {
+                    r.user = Some((user.into(), clip(p[3], REALNAME_MAX).into()));
+                }
                 return self.try_register(ctx, hub, out);
             }
             "PASS" | "USER" => {
                 fail(self, hub, out, Fail::AlreadyRegistered);
                 return;
             }
-            _ if !self.registered => {
+            _ if !self.registered() => {
                 fail(self, hub, out, Fail::NotRegistered);
                 return;
             }
@@ -1001,8 +1043,8 @@ impl IrcSession {
         };
         match sub {
             "LS" => {
-                if !self.registered {
-                    self.cap_pause = true;
+                if let Some(r) = self.reg.as_mut() {
+                    r.cap_pause = true;
                 }
                 let version: u32 = p.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
                 if version >= 302 {
@@ -1045,8 +1087,8 @@ impl IrcSession {
                 reply(out, &["LIST", &on.join(" ")]);
             }
             "REQ" => {
-                if !self.registered {
-                    self.cap_pause = true;
+                if let Some(r) = self.reg.as_mut() {
+                    r.cap_pause = true;
                 }
                 let asked = p.get(1).copied().unwrap_or("").trim();
                 let mut caps = self.caps;
@@ -1074,8 +1116,8 @@ impl IrcSession {
                 }
             }
             "END" => {
-                if !self.registered && self.cap_pause {
-                    self.cap_pause = false;
+                if let Some(r) = self.reg.as_mut().filter(|r| r.cap_pause) {
+                    r.cap_pause = false;
                     self.try_register(ctx, hub, out);
                 }
             }
@@ -1098,13 +1140,16 @@ impl IrcSession {
     fn try_register(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
         let (id, cfg) = (ctx.id, ctx.cfg);
         let pass_pending = self.auth.as_ref().is_some_and(|a| a.pass_pending);
-        if self.registered || self.cap_pause || pass_pending {
-            return;
-        }
-        let (Some(nick), Some((user, realname))) = (self.nick.clone(), self.user.clone()) else {
+        let Some(reg) = self.reg.as_mut() else {
             return;
         };
-        if cfg.password.is_some() && !self.pass_ok {
+        if reg.cap_pause || pass_pending {
+            return;
+        }
+        let (Some(nick), Some((user, realname))) = (reg.nick.clone(), reg.user.clone()) else {
+            return;
+        };
+        if cfg.password.is_some() && !reg.pass_ok {
             out.one(id, &nick, &Event::Fail(Fail::PasswordMismatch));
             out.raw(id, |b| {
                 b.extend_from_slice(b"ERROR :Closing link (Bad password)\r\n");
@@ -1113,13 +1158,14 @@ impl IrcSession {
         }
         if let Some(refusal) = hub.nick_refusal(id, &nick) {
             out.one(id, "*", &Event::Fail(refusal));
-            self.nick = None;
+            reg.nick = None;
             return;
         }
         self.abort_sasl(ctx, hub, out);
         let host = ctx.peer.to_string();
         hub.register(id, &nick, &user, &realname, &host, ctx.clock);
-        hub.set_connection(id, ctx.secure, self.arrival.certfp.as_deref());
+        let certfp = self.reg.as_ref().and_then(|r| r.arrival.certfp.as_deref());
+        hub.set_connection(id, ctx.secure, certfp);
         if let Some(account) = self.auth.as_mut().and_then(|a| a.account.take()) {
             hub.set_account_at_registration(id, &account);
         }
@@ -1134,13 +1180,13 @@ impl IrcSession {
     /// The network's answer to the claim of the nick this session registers with: the
     /// welcome, or the nick refused (the client picks another).
     pub fn nick_claimed(&mut self, ctx: &Ctx<'_>, ok: bool, hub: &mut Hub, out: &mut impl Output) {
-        if self.registered {
+        let Some(reg) = self.reg.as_mut() else {
             return;
-        }
+        };
         if ok {
             return self.welcome(ctx, hub, out);
         }
-        if let Some(nick) = self.nick.take() {
+        if let Some(nick) = reg.nick.take() {
             out.one(ctx.id, "*", &Event::Fail(Fail::NickTaken(&nick)));
         }
     }
@@ -1148,19 +1194,19 @@ impl IrcSession {
     /// The welcome burst of a registered connection.
     fn welcome(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
         let (id, cfg) = (ctx.id, ctx.cfg);
-        let (Some(nick), Some((user, _))) = (self.nick.clone(), self.user.clone()) else {
+        let Some(reg) = self.reg.take_if(|r| r.nick.is_some() && r.user.is_some()) else {
+            return;
+        };
+        // The hub holds the names from now on; an idle connection keeps no second copy.
+        let (Some(nick), Some((user, _))) = (reg.nick, reg.user) else {
             return;
         };
         let srv = cfg.server_name.as_str();
         let host = ctx.peer.to_string();
-        self.registered = true;
         if let Some(a) = self.auth.as_mut() {
             a.tried_nick = None;
         }
         self.tidy_auth();
-        // The hub holds the names from now on; an idle connection keeps no second copy.
-        self.nick = None;
-        self.user = None;
         let version = env!("CARGO_PKG_VERSION");
         let tokens = isupport_tokens(
             hub.name_rules().casemapping(),
@@ -1211,11 +1257,9 @@ impl IrcSession {
     pub fn timer(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
         let (id, now, cfg) = (ctx.id, ctx.clock.mono, ctx.cfg);
         let _ = hub;
-        if self.timer.is_some_and(|t| t <= now) {
-            self.timer = None;
-        }
-        if !self.registered {
-            let deadline = self.register_by;
+        self.timer_armed = false;
+        if let Some(reg) = self.reg.as_ref() {
+            let deadline = reg.register_by;
             if now >= deadline {
                 out.raw(id, |b| {
                     b.extend_from_slice(b"ERROR :Closing link (Registration timed out)\r\n")
@@ -1226,7 +1270,7 @@ impl IrcSession {
             return;
         }
         let interval = cfg.irc_ping;
-        match self.ping_sent {
+        match self.ping_out.then_some(self.since) {
             Some(sent) if now >= sent + interval => {
                 let secs = interval.as_secs();
                 out.raw(id, |b| {
@@ -1236,13 +1280,14 @@ impl IrcSession {
                 out.close(id, CloseReason::Other("ping timeout"));
             }
             Some(sent) => self.want(id, sent + interval, out),
-            None if now >= self.last_seen + interval => {
+            None if now >= self.since + interval => {
                 let srv = cfg.server_name.as_str();
                 out.raw(id, |b| write_message(b, None, "PING", &[srv]));
-                self.ping_sent = Some(now);
+                self.since = now;
+                self.ping_out = true;
                 self.want(id, now + interval, out);
             }
-            None => self.want(id, self.last_seen + interval, out),
+            None => self.want(id, self.since + interval, out),
         }
     }
 }

@@ -55,10 +55,10 @@ impl IrcSession {
     /// `nick!user@host` as 900 and 901 show it.
     pub(super) fn mask(&self, ctx: &Ctx<'_>, hub: &Hub) -> String {
         let me = self.me(hub, ctx.id);
-        if let Some(s) = hub.source_of(me).filter(|_| self.registered) {
+        if let Some(s) = hub.source_of(me).filter(|_| self.registered()) {
             return format!("{}!{}@{}", s.nick, s.user, s.host);
         }
-        let user = self.user.as_ref().map_or("*", |(u, _)| &**u);
+        let user = self.early_user().unwrap_or("*");
         format!("{me}!{user}@{}", ctx.peer)
     }
 
@@ -144,7 +144,7 @@ impl IrcSession {
         if param == "*" {
             return self.sasl_fail(ctx, &Failure::Aborted, hub, out);
         }
-        if self.auth.as_ref().is_some_and(|a| a.sasl_done) && !self.registered {
+        if self.auth.as_ref().is_some_and(|a| a.sasl_done) && !self.registered() {
             let text = "You have already authenticated using SASL";
             return self.sasl_numeric(ctx, ERR_SASLALREADY, &[text], hub, out);
         }
@@ -221,12 +221,11 @@ impl IrcSession {
                 self.sasl_lookup(ctx, &account, job, hub, out);
             }
             Step::LookupCertificate { authzid } => {
-                let Some(fp) = self
-                    .arrival
-                    .certfp
-                    .as_deref()
-                    .and_then(crate::proto::services::fingerprint)
-                else {
+                let certfp = match self.reg.as_ref() {
+                    Some(reg) => reg.arrival.certfp.as_deref(),
+                    None => hub.certfp(ctx.id),
+                };
+                let Some(fp) = certfp.and_then(crate::proto::services::fingerprint) else {
                     let why = "no TLS client certificate was presented";
                     return self.sasl_refuse(ctx, why, hub, out);
                 };
@@ -261,7 +260,7 @@ impl IrcSession {
         if let Some(key) = self.end_sasl().and_then(|s| s.key) {
             hub.login_succeeded(&key);
         }
-        if self.registered {
+        if self.registered() {
             hub.set_account(ctx.id, Some(account), ctx.clock, out);
         } else {
             let auth = self.auth();

@@ -24,14 +24,13 @@ pub(super) enum Via {
 impl IrcSession {
     /// Who the user is as far as accounts go, registered or not.
     fn who(&self, ctx: &Ctx<'_>, hub: &Hub) -> Who {
-        if self.registered {
+        if self.registered() {
             return Who::of(hub, ctx.id);
         }
         Who {
             in_hub: false,
             nick: self
-                .nick
-                .as_deref()
+                .early_nick()
                 .or(self.auth.as_ref().and_then(|a| a.tried_nick.as_deref()))
                 .map(Into::into),
             account: self
@@ -91,11 +90,11 @@ impl IrcSession {
             return out.one(ctx.id, me, &Event::Fail(Fail::NeedMoreParams("REGISTER")));
         }
         let (asked, email, password) = (p[0], p[1], p[2]);
-        if !self.registered && !cfg.early_register {
+        if !self.registered() && !cfg.early_register {
             let text = "Finish connecting first, then REGISTER";
             return self.register_fail(ctx, "COMPLETE_CONNECTION_REQUIRED", asked, text, out);
         }
-        if !self.registered && cfg.password.is_some() && !self.pass_ok {
+        if cfg.password.is_some() && !self.pass_ok() {
             let text = "Send the server password (PASS) first";
             return self.register_fail(ctx, "TEMPORARILY_UNAVAILABLE", asked, text, out);
         }
@@ -114,7 +113,7 @@ impl IrcSession {
             return self.register_fail(ctx, "ALREADY_AUTHENTICATED", &nick, &text, out);
         }
         // No land grabs: a nick someone else is using is not free for an account.
-        if !self.registered && hub.nick_in_use(&nick) {
+        if !self.registered() && hub.nick_in_use(&nick) {
             let text = "Someone is using that nick";
             return self.register_fail(ctx, "ACCOUNT_EXISTS", &nick, text, out);
         }
@@ -157,7 +156,7 @@ impl IrcSession {
             return out.submit(ctx.id, tag, job);
         }
         if let Done::Registered(account) = &done {
-            if !self.registered {
+            if !self.registered() {
                 // Kept until the user enters the hub, as a SASL login is.
                 self.auth().account = Some(account.as_str().into());
             }
@@ -252,7 +251,7 @@ impl IrcSession {
         }
         match answer {
             Answer::Secret(Ok(ok)) => {
-                self.pass_ok = ok;
+                self.set_pass_ok(ok);
                 self.try_register(ctx, hub, out);
             }
             _ => {

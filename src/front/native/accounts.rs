@@ -17,7 +17,7 @@ pub(super) enum Wait {
 
 impl Native {
     fn jobs(&mut self) -> &mut accounts::Jobs<Wait> {
-        self.jobs.get_or_insert_with(Default::default)
+        &mut self.waiting.get_or_insert_with(Default::default).jobs
     }
 
     /// `/oper` against a hashed password: checked off the loop.
@@ -72,10 +72,8 @@ impl Native {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        let taken = self.jobs.as_mut().and_then(|j| j.take(tag));
-        if self.jobs.as_ref().is_some_and(|j| j.is_empty()) {
-            self.jobs = None;
-        }
+        let taken = self.waiting.as_mut().and_then(|w| w.jobs.take(tag));
+        self.tidy();
         let op = match taken {
             Some(Wait::Account(op)) => op,
             Some(Wait::Oper) => {

@@ -1,0 +1,59 @@
+//! Strings many users have alike (the host of an address many connect from), held once.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// One copy of each string in use; a string is forgotten when the last user of it goes.
+#[derive(Debug, Default)]
+pub(super) struct SharedStrings {
+    set: HashSet<Arc<str>, foldhash::fast::RandomState>,
+}
+
+impl SharedStrings {
+    /// The shared copy of `s`, made if nobody has it yet.
+    pub(super) fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.set.get(s) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = s.into();
+        self.set.insert(Arc::clone(&shared));
+        shared
+    }
+
+    /// A user of `s` is gone: the last one's going forgets it.
+    pub(super) fn release(&mut self, s: Arc<str>) {
+        // Two holders: the set and `s`, this last user.
+        if Arc::strong_count(&s) <= 2 {
+            self.set.remove(&*s);
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.set.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_strings_share_one_copy_until_the_last_goes() {
+        let mut shared = SharedStrings::default();
+        let a = shared.get("127.0.0.1");
+        let b = shared.get("127.0.0.1");
+        let c = shared.get("::1");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*c, "::1");
+        assert_eq!(shared.len(), 2);
+        shared.release(a);
+        assert_eq!(shared.len(), 2, "one user of 127.0.0.1 is left");
+        shared.release(b);
+        assert_eq!(shared.len(), 1);
+        shared.release(c);
+        assert_eq!(shared.len(), 0);
+        let d = shared.get("127.0.0.1");
+        assert_eq!(Arc::strong_count(&d), 2);
+    }
+}
