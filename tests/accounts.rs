@@ -219,7 +219,6 @@ fn failed_logins_are_held_back_per_account_and_per_address() {
     }
 }
 
-
 /// argon2id's working memory at snak's default parameters (m=19456 KiB), which docs/OPERATIONS.md
 /// states as what password checks cost: one hashing thread x one such block, held only while
 /// checks are waiting, given back before the last answer goes out.

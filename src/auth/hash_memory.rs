@@ -119,6 +119,9 @@ mod tests {
         assert_eq!(m.held_bytes(), 16 * 1024);
         m.release();
         assert_eq!(m.held_bytes(), 0);
-        assert!(m.blocks(usize::MAX).is_none(), "an impossible size is refused");
+        assert!(
+            m.blocks(usize::MAX).is_none(),
+            "an impossible size is refused"
+        );
     }
 }

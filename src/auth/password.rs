@@ -225,7 +225,11 @@ mod tests {
         let a = hash_in(&params, "first", &mut memory).unwrap();
         assert_eq!(memory.held_bytes(), 19456 * 1024);
         let b = hash_in(&params, "second", &mut memory).unwrap();
-        assert!(a.phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", a.phc);
+        assert!(
+            a.phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            a.phc
+        );
         // argon2's own verifier (its own freshly zeroed memory) agrees with hashes made in a
         // dirty mapping, and ours agrees with it.
         for (phc, pw) in [(&a.phc, "first"), (&b.phc, "second")] {
