@@ -219,6 +219,60 @@ fn failed_logins_are_held_back_per_account_and_per_address() {
     }
 }
 
+/// argon2id's working memory at snak's default parameters (m=19456 KiB), which docs/OPERATIONS.md
+/// states as what password checks cost: one hashing thread x one such block, held only while
+/// checks are waiting, given back before the last answer goes out.
+const ARGON2_BLOCK_KIB: u64 = 19456;
+
+/// A fresh native client (a guest) that logs in to `account` and waits for the answer.
+fn login(d: &Daemon, account: &str, password: &str) -> Client {
+    let mut c = d.client();
+    c.send(&format!("/login {account} {password}"));
+    c.expect_eventually(&format!("= login {account}"));
+    c
+}
+
+#[test]
+fn password_checks_give_their_memory_back() {
+    let d = Daemon::start(&[]);
+    let _alice = registered(&d, "alice", "sesame");
+    // The registration hashed once already: what an idle snak holds with no block mapped.
+    let idle = common::rss_kib(d.pid());
+    // Without the memory given back, glibc kept about one block per check for the first six.
+    for n in 1..=6 {
+        let _c = login(&d, "alice", "sesame");
+        let rss = common::rss_kib(d.pid());
+        assert!(
+            rss < idle + ARGON2_BLOCK_KIB / 2,
+            "after {n} logins: VmRSS {rss} KiB, idle was {idle} KiB"
+        );
+    }
+    // A burst: every check queued at once maps the one thread's block once, and the last
+    // answer comes after it was given back.
+    let mut burst: Vec<Client> = (0..10).map(|_| d.client()).collect();
+    for c in &mut burst {
+        c.send("/login alice sesame");
+    }
+    for c in &mut burst {
+        c.expect_eventually("= login alice");
+    }
+    let rss = common::rss_kib(d.pid());
+    assert!(
+        rss < idle + ARGON2_BLOCK_KIB / 2,
+        "after a burst of 10: VmRSS {rss} KiB, idle was {idle} KiB"
+    );
+    // The peak: one hashing thread, one block (plus half a block for everything else).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).expect("status");
+    let hwm: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM");
+    assert!(
+        hwm < idle + ARGON2_BLOCK_KIB * 3 / 2,
+        "peak VmHWM {hwm} KiB, idle was {idle} KiB"
+    );
+}
 #[test]
 fn a_nick_squatter_is_renamed_after_the_grace() {
     let d = Daemon::start(&["--nick-grace", "1"]);

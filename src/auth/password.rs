@@ -7,17 +7,22 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Params, Version};
 
+use super::hash_memory::HashMemory;
 use super::scram::ScramCredentials;
 
 /// The longest password accepted, in bytes (after SASLprep). Long enough for passphrases and
 /// password managers; short enough that a hash request costs a bounded amount of input.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// Salt length for SCRAM (argon2 picks its own, 16 bytes).
+/// Salt length for SCRAM.
 const SCRAM_SALT_BYTES: usize = 16;
+
+/// Salt and output lengths of the argon2id hashes made here (argon2's own defaults).
+const ARGON2_SALT_BYTES: usize = 16;
+const ARGON2_OUTPUT_BYTES: usize = Params::DEFAULT_OUTPUT_LEN;
 
 /// How expensive the hashes are. The defaults are argon2id's recommended parameters
 /// (19 MiB, 2 passes, 1 lane) and RFC 7677's minimum of 4096 PBKDF2 iterations.
@@ -107,39 +112,93 @@ impl fmt::Debug for PasswordHashes {
 }
 
 /// Hashes a password both ways. Slow on purpose (argon2id): never call it on the loop thread.
+/// Its working memory is mapped for this call and unmapped after it; see [`hash_in`].
 pub fn hash(params: &HashParams, password: &str) -> Result<PasswordHashes, PasswordError> {
+    hash_in(params, password, &mut HashMemory::new())
+}
+
+/// [`hash`] with argon2's blocks in `memory`, which keeps them for the next call.
+pub fn hash_in(
+    params: &HashParams,
+    password: &str,
+    memory: &mut HashMemory,
+) -> Result<PasswordHashes, PasswordError> {
+    let internal = |e: &dyn fmt::Display| PasswordError::Internal(e.to_string());
     let prepared = prepare(password)?;
-    let argon = argon2_for(params)?;
-    let phc = argon
-        .hash_password(prepared.as_bytes())
-        .map_err(|e| PasswordError::Internal(e.to_string()))?
-        .to_string();
+    let p = Params::new(
+        params.argon2_memory_kib,
+        params.argon2_passes,
+        params.argon2_lanes,
+        Some(ARGON2_OUTPUT_BYTES),
+    )
+    .map_err(|e| internal(&e))?;
+    let mut salt = [0u8; ARGON2_SALT_BYTES];
+    getrandom::fill(&mut salt).map_err(|e| internal(&e))?;
+    let mut out = [0u8; ARGON2_OUTPUT_BYTES];
+    argon2id_into(&p, prepared.as_bytes(), &salt, &mut out, memory).map_err(|e| internal(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&p).map_err(|e| internal(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| internal(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| internal(&e))?),
+    }
+    .to_string();
     let mut salt = [0u8; SCRAM_SALT_BYTES];
-    getrandom::fill(&mut salt).map_err(|e| PasswordError::Internal(e.to_string()))?;
+    getrandom::fill(&mut salt).map_err(|e| internal(&e))?;
     let scram = ScramCredentials::derive(&prepared, &salt, params.scram_iterations);
     Ok(PasswordHashes { phc, scram })
 }
 
 /// Checks a password against a PHC string. Slow on purpose; false for any malformed input.
 pub fn verify(phc: &str, password: &str) -> bool {
+    verify_in(phc, password, &mut HashMemory::new())
+}
+
+/// [`verify`] with argon2's blocks in `memory`.
+pub fn verify_in(phc: &str, password: &str, memory: &mut HashMemory) -> bool {
     let Ok(prepared) = prepare(password) else {
         return false;
     };
-    // The parameters come from the PHC string itself, whatever the current defaults are.
-    Argon2::default()
-        .verify_password(prepared.as_bytes(), phc)
-        .is_ok()
+    verify_bytes_in(phc, prepared.as_bytes(), memory)
 }
 
-fn argon2_for(params: &HashParams) -> Result<Argon2<'static>, PasswordError> {
-    let p = Params::new(
-        params.argon2_memory_kib,
-        params.argon2_passes,
-        params.argon2_lanes,
-        None,
-    )
-    .map_err(|e| PasswordError::Internal(e.to_string()))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
+/// `password` exactly as given (no SASLprep: the configuration's secrets are checked as
+/// `snak --hash-password` made them) against an argon2id PHC string, with the parameters the
+/// string names. False for anything malformed or other than argon2id.
+pub fn verify_bytes_in(phc: &str, password: &[u8], memory: &mut HashMemory) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    if hash.algorithm.as_str() != "argon2id" || hash.version != Some(Version::V0x13.into()) {
+        return false;
+    }
+    let Ok(p) = Params::try_from(&hash) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    if argon2id_into(&p, password, salt, &mut out, memory).is_err() {
+        return false;
+    }
+    // Output's equality is constant-time.
+    Output::new(&out).is_ok_and(|computed| computed == *expected)
+}
+
+fn argon2id_into(
+    p: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut HashMemory,
+) -> Result<(), argon2::Error> {
+    let blocks = memory
+        .blocks(p.block_count())
+        .ok_or(argon2::Error::OutOfMemory)?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, p.clone())
+        .hash_password_into_with_memory(password, salt, out, blocks)
 }
 
 #[cfg(test)]
@@ -155,6 +214,38 @@ mod tests {
         assert!(!verify("not a phc string", "correct horse"));
         assert_eq!(h.scram.iterations, 4096);
         assert_eq!(h.scram.salt.len(), SCRAM_SALT_BYTES);
+    }
+
+    #[test]
+    fn hashes_in_reused_memory_match_argon2s_own() {
+        use argon2::password_hash::PasswordVerifier;
+        // Default parameters (19 MiB): what production maps, reused from hash to hash.
+        let params = HashParams::default();
+        let mut memory = HashMemory::new();
+        let a = hash_in(&params, "first", &mut memory).unwrap();
+        assert_eq!(memory.held_bytes(), 19456 * 1024);
+        let b = hash_in(&params, "second", &mut memory).unwrap();
+        assert!(
+            a.phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            a.phc
+        );
+        // argon2's own verifier (its own freshly zeroed memory) agrees with hashes made in a
+        // dirty mapping, and ours agrees with it.
+        for (phc, pw) in [(&a.phc, "first"), (&b.phc, "second")] {
+            assert!(Argon2::default()
+                .verify_password(pw.as_bytes(), phc.as_str())
+                .is_ok());
+            assert!(verify_in(phc, pw, &mut memory));
+            assert!(!verify_in(phc, "third", &mut memory));
+        }
+        memory.release();
+        assert_eq!(memory.held_bytes(), 0);
+        // Other parameters in a PHC string are honoured, other algorithms refused.
+        let cheap = hash(&HashParams::cheap(), "pw").unwrap();
+        assert!(verify_bytes_in(&cheap.phc, b"pw", &mut memory));
+        let argon2i = cheap.phc.replacen("$argon2id$", "$argon2i$", 1);
+        assert!(!verify_bytes_in(&argon2i, b"pw", &mut memory));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::fmt;
 use std::io::{self, BufRead, Write};
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::{Argon2, Params, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, Params, PasswordHasher};
 use subtle::ConstantTimeEq;
 
 /// A password the server checks clients against: the server password or an operator's.
@@ -42,12 +42,12 @@ impl Secret {
     pub fn verify(&self, candidate: &str) -> bool {
         match self {
             Secret::Plain(p) => p.as_bytes().ct_eq(candidate.as_bytes()).into(),
-            Secret::Hash(phc) => match PasswordHash::new(phc) {
-                Ok(hash) => Argon2::default()
-                    .verify_password(candidate.as_bytes(), &hash)
-                    .is_ok(),
-                Err(_) => false,
-            },
+            // Through auth's mapped memory, which goes back to the kernel afterwards.
+            Secret::Hash(phc) => crate::auth::password::verify_bytes_in(
+                phc,
+                candidate.as_bytes(),
+                &mut crate::auth::hash_memory::HashMemory::new(),
+            ),
         }
     }
 

@@ -4,6 +4,10 @@
 //! password checks are rare next to messages, and a burst of them (everyone reconnecting
 //! with PLAIN after a restart) should queue rather than take every core from the loop.
 //!
+//! Each thread hashes in one [`HashMemory`] (argon2's 19 MiB at the default parameters): kept
+//! from one job to the next while more are queued, given back to the kernel as soon as the
+//! queue is empty, so an idle server holds none of it and a burst maps it once per thread.
+//!
 //! Jobs come from the handle (Register) and from the store thread (the checks that need the
 //! stored hash first). The queue is bounded; a full one answers `Busy` at once.
 
@@ -19,6 +23,7 @@ use super::request::{CallResult, Reply};
 use super::types::*;
 use super::worker::Request;
 use super::Shared;
+use crate::auth::hash_memory::HashMemory;
 use crate::auth::password::{self, HashParams, PasswordError};
 
 pub(crate) enum Job {
@@ -92,7 +97,14 @@ fn invalid(e: PasswordError) -> AccountError {
     AccountError::InvalidPassword(e.to_string())
 }
 
+/// What a job ends in: an answer for the loop, or a change for the store thread.
+enum Done {
+    Reply(u64, CallResult),
+    Forward(u64, Effect),
+}
+
 fn run(ctx: &Context) {
+    let mut memory = HashMemory::new();
     loop {
         // Hold the lock only to take a job, never while hashing.
         let job = match ctx.jobs.lock() {
@@ -105,73 +117,84 @@ fn run(ctx: &Context) {
             // Shutting down: nobody waits for these answers any more.
             continue;
         }
-        match job {
-            #[cfg(test)]
-            Job::Pause { arrived, release } => {
-                let _ = arrived.send(());
-                let _ = release.recv();
-            }
-            Job::Verify {
-                id,
-                name,
-                phc,
-                password,
-            } => {
-                let result = if password::verify(&phc, &password) {
-                    Ok(name)
-                } else {
-                    Err(AccountError::BadPassword)
-                };
-                reply(ctx, id, CallResult::Login(result));
-            }
-            Job::Secret { id, phc, password } => {
-                // Checked as `snak --hash-password` made it (no SASLprep: that is accounts').
-                let ok = crate::config::Secret::Hash(phc).verify(&password);
-                reply(ctx, id, CallResult::Secret(Ok(ok)));
-            }
-            Job::Register {
-                id,
-                name,
-                password,
-                email,
-                now,
-            } => match password::hash(&ctx.params, &password) {
-                Ok(hashes) => forward(
-                    ctx,
-                    id,
-                    Effect::CreateAccount {
-                        name,
-                        hashes,
-                        email,
-                        registered: now,
-                    },
-                ),
-                Err(e) => reply(ctx, id, CallResult::Register(Err(invalid(e)))),
-            },
-            Job::ChangePassword {
-                id,
-                key,
-                phc,
-                old,
-                new,
-            } => {
-                if let Some(old) = old {
-                    if !password::verify(&phc, &old) {
-                        reply(
-                            ctx,
-                            id,
-                            CallResult::ChangePassword(Err(AccountError::BadPassword)),
-                        );
-                        continue;
-                    }
-                }
-                match password::hash(&ctx.params, &new) {
-                    Ok(hashes) => forward(ctx, id, Effect::SetPassword { key, hashes }),
-                    Err(e) => reply(ctx, id, CallResult::ChangePassword(Err(invalid(e)))),
-                }
-            }
+        let Some(done) = work(ctx, job, &mut memory) else {
+            continue;
+        };
+        if ctx.shared.hash_queued.load(Ordering::Relaxed) == 0 {
+            // Nothing waiting: argon2's memory goes back before the answer does, so whoever
+            // gets the last answer of a burst finds it given back.
+            memory.release();
+        }
+        match done {
+            Done::Reply(id, result) => reply(ctx, id, result),
+            Done::Forward(id, effect) => forward(ctx, id, effect),
         }
     }
+}
+
+fn work(ctx: &Context, job: Job, memory: &mut HashMemory) -> Option<Done> {
+    Some(match job {
+        #[cfg(test)]
+        Job::Pause { arrived, release } => {
+            let _ = arrived.send(());
+            let _ = release.recv();
+            return None;
+        }
+        Job::Verify {
+            id,
+            name,
+            phc,
+            password,
+        } => {
+            let result = if password::verify_in(&phc, &password, memory) {
+                Ok(name)
+            } else {
+                Err(AccountError::BadPassword)
+            };
+            Done::Reply(id, CallResult::Login(result))
+        }
+        Job::Secret { id, phc, password } => {
+            // Checked as `snak --hash-password` made it (no SASLprep: that is accounts').
+            let ok = password::verify_bytes_in(&phc, password.as_bytes(), memory);
+            Done::Reply(id, CallResult::Secret(Ok(ok)))
+        }
+        Job::Register {
+            id,
+            name,
+            password,
+            email,
+            now,
+        } => match password::hash_in(&ctx.params, &password, memory) {
+            Ok(hashes) => Done::Forward(
+                id,
+                Effect::CreateAccount {
+                    name,
+                    hashes,
+                    email,
+                    registered: now,
+                },
+            ),
+            Err(e) => Done::Reply(id, CallResult::Register(Err(invalid(e)))),
+        },
+        Job::ChangePassword {
+            id,
+            key,
+            phc,
+            old,
+            new,
+        } => {
+            if let Some(old) = old {
+                if !password::verify_in(&phc, &old, memory) {
+                    let bad = CallResult::ChangePassword(Err(AccountError::BadPassword));
+                    return Some(Done::Reply(id, bad));
+                }
+            }
+            match password::hash_in(&ctx.params, &new, memory) {
+                Ok(hashes) => Done::Forward(id, Effect::SetPassword { key, hashes }),
+                Err(e) => Done::Reply(id, CallResult::ChangePassword(Err(invalid(e)))),
+            }
+        }
+    })
 }
 
 fn reply(ctx: &Context, id: u64, result: CallResult) {
