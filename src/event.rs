@@ -72,11 +72,21 @@ impl MsgId {
     /// The hub's ids are the time they were made (Unix ms) times 2^SEQ_BITS plus a count,
     /// never below that time's first id: see `Hub::next_meta`.
     pub const SEQ_BITS: u32 = 12;
+    /// On a network the top bits name the node that made the id (a hash of its node id,
+    /// see [`MsgId::node_tag`]): two nodes minting in the same millisecond then differ unless
+    /// their tags do not. The time and count below them stay good until the year 2527.
+    pub const NODE_SHIFT: u32 = 56;
+
+    /// The bits a node puts over its ids (0 for a single server).
+    pub fn node_tag(node: u64) -> u64 {
+        let mixed = node ^ (node >> 29) ^ (node >> 47);
+        (mixed & 0xff).max(1) << MsgId::NODE_SHIFT
+    }
 
     /// The latest time the message with this id can have been sent at: the store finds a
     /// msgid's line from here without a per-line index of ids.
     pub fn latest_time_ms(self) -> u64 {
-        self.0 >> MsgId::SEQ_BITS
+        (self.0 & ((1 << MsgId::NODE_SHIFT) - 1)) >> MsgId::SEQ_BITS
     }
 }
 
@@ -692,4 +702,24 @@ pub enum AbortReason<'a> {
     /// The sender's upload was cut off before the end.
     UploadClosed,
     ShuttingDown,
+}
+
+#[cfg(test)]
+mod msgid_tests {
+    use super::MsgId;
+
+    #[test]
+    fn a_node_tag_keeps_the_time_and_sets_nodes_apart() {
+        let ms = 1_764_622_735_123u64;
+        let plain = MsgId((ms << MsgId::SEQ_BITS) + 7);
+        assert_eq!(plain.latest_time_ms(), ms);
+        let (a, b) = (MsgId::node_tag(0x1234_5678_9abc_def0), MsgId::node_tag(42));
+        assert_ne!(a, 0);
+        assert_ne!(a, b, "two nodes, the same id made in the same millisecond");
+        assert_eq!(MsgId(plain.0 | a).latest_time_ms(), ms);
+        assert_ne!(MsgId(plain.0 | a), MsgId(plain.0 | b));
+        // Still good in the year 2527 (2^44 ms).
+        let late = MsgId(((1u64 << 44) - 1) << MsgId::SEQ_BITS | a);
+        assert_eq!(late.latest_time_ms(), (1 << 44) - 1);
+    }
 }

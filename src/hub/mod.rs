@@ -648,6 +648,8 @@ pub struct Hub {
     next_guest: u64,
     /// The last message id given out.
     last_msgid: u64,
+    /// What this node puts over its msgids on a network ([`MsgId::node_tag`]); 0 alone.
+    msgid_tag: u64,
     /// Scratch for deduplicating recipients across rooms.
     seen: Vec<u32>,
     epoch: u32,
@@ -708,6 +710,7 @@ impl Hub {
             next_transfer: 1,
             next_guest: 1,
             last_msgid: 0,
+            msgid_tag: 0,
             seen: Vec::new(),
             epoch: 0,
             peers: Vec::new(),
@@ -931,7 +934,7 @@ impl Hub {
         let time_ms = self.now.unix_ms;
         self.last_msgid = (self.last_msgid + 1).max(time_ms << MsgId::SEQ_BITS);
         Meta {
-            id: MsgId(self.last_msgid),
+            id: MsgId(self.last_msgid | self.msgid_tag),
             time_ms,
         }
     }

@@ -384,6 +384,7 @@ impl Hub {
     /// start makes two nodes' guests race for the same nick seldom).
     pub fn join_network(&mut self, node: u64, guest_start: u64) {
         self.next_guest = guest_start.max(1);
+        self.msgid_tag = crate::event::MsgId::node_tag(node);
         self.net = Some(Box::new(Net {
             node_names: HashMap::default(),
             node,
