@@ -28,6 +28,33 @@ pub enum TargetParts<'a> {
     Direct { from: &'a str, to: &'a str },
 }
 
+impl LineParts<'_> {
+    /// The message these parts make, owned.
+    pub fn to_message(self) -> HistoryMessage {
+        HistoryMessage {
+            msgid: self.msgid.to_owned(),
+            time: self.time,
+            sender: Sender {
+                nick: self.nick.to_owned(),
+                user: self.user.to_owned(),
+                host: self.host.to_owned(),
+                account: self.account.map(str::to_owned),
+            },
+            target: match self.target {
+                TargetParts::Room(key) => Target::Room(key.to_owned()),
+                TargetParts::Direct { from, to } => Target::Direct {
+                    from: from.to_owned(),
+                    to: to.to_owned(),
+                },
+            },
+            target_name: self.target_name.to_owned(),
+            kind: self.kind,
+            text: self.text.to_owned(),
+            tags: self.tags.to_owned(),
+        }
+    }
+}
+
 impl HistoryMessage {
     /// This message's parts, borrowed.
     pub fn parts(&self) -> LineParts<'_> {
@@ -158,37 +185,10 @@ impl LineBatch {
 
     /// The lines as messages, in the order pushed.
     pub fn into_messages(self) -> impl Iterator<Item = HistoryMessage> {
-        let LineBatch { text, lines } = self;
-        let mut start = 0usize;
-        lines.into_iter().map(move |l| {
-            let mut part = |i: usize| {
-                let end = (l.ends[i] as usize).min(text.len());
-                let s = text.get(start.min(end)..end).unwrap_or("").to_owned();
-                start = end;
-                s
-            };
-            let (msgid, nick, user, host, account) = (part(0), part(1), part(2), part(3), part(4));
-            let (key, to, target_name, tags, text) = (part(5), part(6), part(7), part(8), part(9));
-            HistoryMessage {
-                msgid,
-                time: l.time,
-                sender: Sender {
-                    nick,
-                    user,
-                    host,
-                    account: l.has_account.then_some(account),
-                },
-                target: if l.direct {
-                    Target::Direct { from: key, to }
-                } else {
-                    Target::Room(key)
-                },
-                target_name,
-                kind: l.kind,
-                text,
-                tags,
-            }
-        })
+        self.iter()
+            .map(LineParts::to_message)
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 }
 
