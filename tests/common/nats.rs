@@ -100,6 +100,39 @@ impl Nats {
     }
 }
 
+impl Nats {
+    /// SIGSTOP, then waits until every thread of the server is stopped: kill(2) returns before
+    /// the signal has taken effect, and a request sent meanwhile could still be answered.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+        let Some(pid) = self.pid() else { return };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map(|d| d.flatten().map(|t| t.path()).collect::<Vec<_>>())
+                .unwrap_or_default();
+            let stopped = !tasks.is_empty()
+                && tasks.iter().all(|t| {
+                    std::fs::read_to_string(t.join("stat"))
+                        .ok()
+                        .and_then(|s| {
+                            s.rsplit_once(')')
+                                .map(|(_, rest)| rest.trim_start().to_string())
+                        })
+                        .is_some_and(|rest| rest.starts_with('T'))
+                });
+            if stopped {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server {pid} did not stop on SIGSTOP"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
 impl Drop for Nats {
     fn drop(&mut self) {
         self.signal(libc::SIGCONT);
