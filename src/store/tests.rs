@@ -525,9 +525,18 @@ fn a_locked_directory_names_the_other_snak() {
         "{err}"
     );
     drop(h);
-    // Released at close.
-    let (h, _) = open_at(&c, &lp);
-    drop(h);
+    // Released at close. Another test of this process that forks a child at that moment
+    // shares the lock's open file until the child's exec closes it: wait for that, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open(&c, Arc::clone(&lp.waker)) {
+            Ok((h, _)) => break drop(h),
+            Err(OpenError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => panic!("open after close failed: {e}"),
+        }
+    }
 }
 
 fn open_err(c: &StoreConfig) -> OpenError {
