@@ -7,64 +7,14 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use common::http::{read_response, Response};
 use common::{Client, Daemon, WAIT};
 use snak::proto::ws::{self, Opcode};
-
-/// One HTTP response as received.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-/// Reads one response (head, then a body of Content-Length bytes) from `s`.
-fn read_response(s: &mut TcpStream) -> Response {
-    s.set_read_timeout(Some(WAIT)).ok();
-    let mut buf = Vec::new();
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut chunk = [0u8; 8192];
-        let n = s.read(&mut chunk).expect("read a response");
-        assert!(
-            n > 0,
-            "closed before a response: {:?}",
-            String::from_utf8_lossy(&buf)
-        );
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let status = head[9..12].parse().expect("a status code");
-    let mut body = buf[head_end + 4..].to_vec();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    while body.len() < len {
-        let mut chunk = [0u8; 65536];
-        let n = s.read(&mut chunk).expect("read a body");
-        assert!(n > 0, "closed with {} of {len} body bytes", body.len());
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Response { status, head, body }
-}
 
 fn request(addr: SocketAddr, req: &str) -> Response {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.write_all(req.as_bytes()).expect("send");
-    read_response(&mut s)
+    read_response(&mut s, false)
 }
 
 fn get(addr: SocketAddr, path: &str) -> Response {
@@ -113,7 +63,7 @@ impl Ws {
         }
         req.push_str("\r\n");
         s.write_all(req.as_bytes()).expect("handshake");
-        let resp = read_response(&mut s);
+        let resp = read_response(&mut s, false);
         if resp.status != 101 {
             return Err(resp);
         }
@@ -246,7 +196,7 @@ fn the_page_is_served_with_its_headers_and_bad_requests_get_clear_answers() {
     for _ in 0..2 {
         s.write_all(format!("GET / HTTP/1.1\r\nHost: {web}\r\n\r\n").as_bytes())
             .expect("send");
-        assert_eq!(read_response(&mut s).status, 200);
+        assert_eq!(read_response(&mut s, false).status, 200);
     }
 }
 
@@ -422,7 +372,7 @@ fn a_native_user_sends_an_irc_user_a_file_by_link() {
         nat.send_raw(format!("/data {id} {}\n", chunk.len()).as_bytes());
         nat.send_raw(chunk);
     }
-    let resp = read_response(&mut dl);
+    let resp = read_response(&mut dl, false);
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body, body);
     assert!(resp
@@ -487,7 +437,7 @@ fn a_web_client_uploads_to_a_native_user_and_declines_by_link() {
     }
     assert_eq!(got, body);
     nat.expect(&format!("% done {id}"));
-    assert_eq!(read_response(&mut up).status, 200);
+    assert_eq!(read_response(&mut up, false).status, 200);
     assert_eq!(
         w.text_starting(":snak.localhost FILE DONE"),
         format!(":snak.localhost FILE DONE {id}")

@@ -2,6 +2,7 @@
 //! it over real sockets, waiting with timeouts instead of sleeping.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod nats;
 pub mod net;
 pub mod tutorial;
