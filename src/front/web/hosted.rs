@@ -170,34 +170,20 @@ impl Http {
         }
         let challenge = [("WWW-Authenticate", CHALLENGE)];
         let credentials = match req.header("authorization").map(fh::parse_authorization) {
-            None => {
-                let detail = "log in: send your account name and password (HTTP Basic)";
-                return self.refuse_upload(
-                    ctx,
-                    cors,
-                    Status::UNAUTHORIZED,
-                    detail,
-                    &challenge,
-                    out,
-                );
-            }
-            Some(Err(why)) => {
-                return self.refuse_upload(ctx, cors, Status::UNAUTHORIZED, why, &challenge, out)
-            }
+            Some(Ok(Credentials::Basic { user, password })) => Ok((user, password)),
+            None => Err("log in: send your account name and password (HTTP Basic)"),
+            Some(Err(why)) => Err(why),
             Some(Ok(Credentials::Bearer(_))) => {
-                let detail = "only Basic credentials (account name and password) are accepted";
-                return self.refuse_upload(
-                    ctx,
-                    cors,
-                    Status::UNAUTHORIZED,
-                    detail,
-                    &challenge,
-                    out,
-                );
+                Err("only Basic credentials (account name and password) are accepted")
             }
-            Some(Ok(Credentials::Basic { user, password })) => (user, password),
         };
-        let (user, password) = credentials;
+        let (user, password) = match credentials {
+            Ok(credentials) => credentials,
+            Err(detail) => {
+                let status = Status::UNAUTHORIZED;
+                return self.refuse_upload(ctx, cors, status, detail, &challenge, out);
+            }
+        };
         let Ok(key) = hub.account_key(&user) else {
             let detail = "wrong account or password";
             return self.refuse_upload(ctx, cors, Status::UNAUTHORIZED, detail, &challenge, out);
