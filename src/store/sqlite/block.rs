@@ -202,27 +202,7 @@ impl<'a> Line<'a> {
 
     /// The line as a message of conversation `conv` (a room's key; direct lines carry theirs).
     pub fn to_message(self, conv: &str) -> HistoryMessage {
-        HistoryMessage {
-            msgid: self.msgid.to_owned(),
-            time: self.time,
-            sender: Sender {
-                nick: self.nick.to_owned(),
-                user: self.user.to_owned(),
-                host: self.host.to_owned(),
-                account: self.account.map(str::to_owned),
-            },
-            target: match self.direct {
-                Some((from, to)) => Target::Direct {
-                    from: from.to_owned(),
-                    to: to.to_owned(),
-                },
-                None => Target::Room(conv.to_owned()),
-            },
-            target_name: self.target_name.to_owned(),
-            kind: self.kind,
-            text: self.text.to_owned(),
-            tags: self.tags.to_owned(),
-        }
+        self.parts(conv).to_message()
     }
 }
 
