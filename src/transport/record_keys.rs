@@ -18,6 +18,7 @@ use rustls::crypto::cipher::{
 };
 use rustls::{CipherSuite, CipherSuiteCommon, Tls13CipherSuite};
 use rustls::{ConnectionTrafficSecrets, ContentType, Error, ProtocolVersion, SupportedCipherSuite};
+use zeroize::Zeroize;
 
 const TAG_LEN: usize = 16;
 const MAX_KEY_LEN: usize = 32;
@@ -120,6 +121,21 @@ struct Expanded {
     alg: &'static Algorithm,
     raw: [u8; MAX_KEY_LEN],
     key: LessSafeKey,
+}
+
+// The raw key bytes are wiped when a connection or a thread's kept key lets them go, so a
+// closed connection's record keys do not linger in freed memory. (ring does not wipe its
+// expanded keys; rustls wipes its secrets.)
+impl Drop for RawKey {
+    fn drop(&mut self) {
+        self.raw.zeroize();
+    }
+}
+
+impl Drop for Expanded {
+    fn drop(&mut self) {
+        self.raw.zeroize();
+    }
 }
 
 thread_local! {
