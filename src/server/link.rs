@@ -7,37 +7,68 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::front::{CloseReason, DataFrame, Wire};
-use crate::limits::FloodGate;
+use crate::limits::{Counted, FloodGate};
 use crate::outbox::OutQueue;
 use crate::proto::frame::Framing;
 use crate::transport::Transport;
 
+/// Tells a connection from a later one that reuses its slab key (timers, answers from off
+/// the loop). 32 bits: a stale timer or answer would have to outlive four billion newer
+/// connections to be taken for a later one's.
+pub type Serial = u32;
+
+/// Every connection pays for a `Link` in the slab (104 bytes; what a busy one needs is
+/// boxed in [`Cold`]).
 pub struct Link {
     pub transport: Transport,
     /// How events are written for this connection.
     pub wire: Wire,
     pub peer: IpAddr,
-    /// The key the per-address limits count this connection under (None: exempt).
-    pub counted_as: Option<IpAddr>,
-    /// Distinguishes this connection from a later one that reuses its slab key (for timers).
-    pub serial: u64,
+    /// How the per-address limits count this connection (with `peer`).
+    pub counted: Counted,
+    pub serial: Serial,
     pub out: OutQueue,
     /// Unprocessed input: a partial line or frame; empty (no allocation) most of the time.
     pub inbuf: InBuf,
     /// What only a connection in the middle of something has (see [`Cold`]); None while idle.
     cold: Option<Box<Cold>>,
-    /// Known to the hub (native: from accept; IRC: after registration).
-    pub in_hub: bool,
-    /// Not read while a file recipient catches up.
-    pub paused: bool,
-    /// Over the flood limit: lines wait until the gate opens.
-    pub throttled: bool,
-    /// Told about the flood limit in this episode already.
-    pub warned_flood: bool,
+    flags: Flags,
     pub flood: FloodGate,
-    pub write_armed: bool,
     /// The WebSocket under the front end, once an HTTP connection upgraded.
     pub ws: Option<Box<WsLink>>,
+}
+
+/// [`Flag`]s, a bit each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags(u8);
+
+impl Flags {
+    pub fn has(self, flag: Flag) -> bool {
+        self.0 & flag as u8 != 0
+    }
+
+    pub fn set(&mut self, flag: Flag, on: bool) {
+        if on {
+            self.0 |= flag as u8;
+        } else {
+            self.0 &= !(flag as u8);
+        }
+    }
+}
+
+/// What a connection is or is not, a bit each of [`Link::has`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// Known to the hub (native: from accept; IRC: after registration).
+    InHub = 1,
+    /// Not read while a file recipient catches up.
+    Paused = 2,
+    /// Over the flood limit: lines wait until the gate opens.
+    Throttled = 4,
+    /// Told about the flood limit in this episode already.
+    WarnedFlood = 8,
+    /// Write interest is armed in the poll.
+    WriteArmed = 16,
 }
 
 /// The state of a connection mid-frame, mid-line, behind or closing: boxed apart so an idle
@@ -152,24 +183,34 @@ pub struct SendqLimits {
 }
 
 impl Link {
-    pub fn new(transport: Transport, wire: Wire, peer: IpAddr, serial: u64, now: Instant) -> Link {
+    pub fn new(
+        transport: Transport,
+        wire: Wire,
+        peer: IpAddr,
+        serial: Serial,
+        now: Instant,
+    ) -> Link {
         Link {
             transport,
             wire,
             peer,
-            counted_as: None,
+            counted: Counted::NOT,
             serial,
             out: OutQueue::default(),
             inbuf: InBuf::default(),
             cold: None,
-            in_hub: false,
-            paused: false,
-            throttled: false,
-            warned_flood: false,
+            flags: Flags::default(),
             flood: FloodGate::new(now),
-            write_armed: false,
             ws: None,
         }
+    }
+
+    pub fn has(&self, flag: Flag) -> bool {
+        self.flags.has(flag)
+    }
+
+    pub fn set(&mut self, flag: Flag, on: bool) {
+        self.flags.set(flag, on);
     }
 
     fn cold(&self) -> &Cold {
@@ -300,7 +341,25 @@ mod tests {
     fn a_link_keeps_its_cold_state_apart() {
         let size = std::mem::size_of::<Link>();
         println!("Link {size} B, Cold {} B", std::mem::size_of::<Cold>());
-        assert!(size <= 144, "Link grew to {size} B");
+        assert!(size <= 104, "Link grew to {size} B");
+    }
+
+    #[test]
+    fn flags_are_set_and_cleared_one_by_one() {
+        let mut flags = Flags::default();
+        for flag in [
+            Flag::InHub,
+            Flag::Paused,
+            Flag::Throttled,
+            Flag::WarnedFlood,
+            Flag::WriteArmed,
+        ] {
+            assert!(!flags.has(flag));
+            flags.set(flag, true);
+            assert!(flags.has(flag));
+        }
+        flags.set(Flag::Paused, false);
+        assert!(!flags.has(Flag::Paused) && flags.has(Flag::InHub) && flags.has(Flag::WriteArmed));
     }
 
     #[test]
