@@ -65,7 +65,11 @@ mod tests {
     #[test]
     fn an_instant_goes_to_nanoseconds_and_back_exactly() {
         let now = Instant::now();
-        for at in [now, now + Duration::from_nanos(1), now + Duration::from_secs(86_400)] {
+        for at in [
+            now,
+            now + Duration::from_nanos(1),
+            now + Duration::from_secs(86_400),
+        ] {
             assert_eq!(instant_of(nanos_of(at)), at);
         }
         assert!(nanos_of(now) < nanos_of(now + Duration::from_nanos(1)));

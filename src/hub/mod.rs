@@ -30,6 +30,7 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
+use thin_vec::ThinVec;
 
 use crate::clock::Clock;
 use crate::event::*;
@@ -339,10 +340,9 @@ struct User {
     names: UserNames,
     /// Shared with the other users from the same address ([`Hub::hosts`]).
     host: Shared,
-    /// In the order joined: the last is the most recent. Exactly as long as it is (a join
-    /// or part reallocates: a user is in few rooms, and joins seldom), and no allocation in
-    /// no room.
-    rooms: Box<[Membership]>,
+    /// In the order joined: the last is the most recent. One pointer; room for one at first
+    /// (a native user in #lobby), and no allocation in no room.
+    rooms: ThinVec<Membership>,
     /// Names this connection in history when it has no account ([`Party::session`]).
     session: u64,
     /// What few users have (see [`UserExtra`]); None for most.
@@ -990,7 +990,7 @@ impl Hub {
             User {
                 names: UserNames::new(nick, user, realname, &keys),
                 host: self.hosts.get(host),
-                rooms: Box::default(),
+                rooms: ThinVec::new(),
                 current: None,
                 files,
                 room_details: files != FileWay::InBand,
@@ -1153,13 +1153,13 @@ impl Hub {
             r.ops.push(id);
         }
         if let Some(u) = self.users.get_mut(id).and_then(Option::as_mut) {
-            let mut rooms = std::mem::take(&mut u.rooms).into_vec();
-            rooms.reserve_exact(1);
-            rooms.push(Membership {
+            if u.rooms.capacity() == 0 {
+                u.rooms.reserve_exact(1);
+            }
+            u.rooms.push(Membership {
                 room: room as u32,
                 slot,
             });
-            u.rooms = rooms.into_boxed_slice();
         }
         self.net_member_added(room, id);
     }
@@ -1173,10 +1173,12 @@ impl Hub {
         let Some(pos) = u.rooms.iter().position(|m| m.room as usize == room) else {
             return;
         };
-        let mut rooms = std::mem::take(&mut u.rooms).into_vec();
-        let slot = rooms.remove(pos).slot as usize;
-        // Given back whole when it was the last.
-        u.rooms = rooms.into_boxed_slice();
+        let slot = u.rooms.remove(pos).slot as usize;
+        if u.rooms.is_empty() {
+            // In no room: the list is given back (the user may well stay so, as one that
+            // leaves #lobby on arrival).
+            u.rooms = ThinVec::new();
+        }
         let Some(r) = self.rooms.get_mut(room) else {
             return;
         };

@@ -646,10 +646,7 @@ impl Hub {
             return;
         };
         if u.key() == old.key() {
-            sink.network(&Change::Update {
-                who,
-                key: u.key(),
-            });
+            sink.network(&Change::Update { who, key: u.key() });
         } else {
             sink.network(&Change::Renamed {
                 who,
@@ -669,10 +666,7 @@ impl Hub {
         let (Some(u), Some(who)) = (self.user(id), self.record(id)) else {
             return;
         };
-        sink.network(&Change::Update {
-            who,
-            key: u.key(),
-        });
+        sink.network(&Change::Update { who, key: u.key() });
     }
 
     /// A local user is leaving: the network hears it (or its claim is given up).

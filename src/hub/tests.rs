@@ -1035,9 +1035,9 @@ fn a_reload_keeps_the_name_rules_the_names_are_filed_under() {
 
 /// Every user pays for a `User` in the users' table, idle or not.
 #[test]
-fn a_user_is_72_bytes() {
+fn a_user_is_64_bytes() {
     let size = std::mem::size_of::<Option<User>>();
-    assert!(size <= 72, "User grew to {size} B");
+    assert!(size <= 64, "User grew to {size} B");
 }
 
 /// A user's nick, user name and real name share one allocation with its keys; each reads

@@ -47,9 +47,7 @@ impl UserNames {
     }
 
     fn part(&self, start: usize, len: u16) -> &str {
-        self.text
-            .get(start..start + usize::from(len))
-            .unwrap_or("")
+        self.text.get(start..start + usize::from(len)).unwrap_or("")
     }
 
     pub(super) fn nick(&self) -> &str {
@@ -134,7 +132,10 @@ mod tests {
         // A folded nick that is the nick, and a skeleton that is not.
         let names = UserNames::new("c1", "u", "", &NameKeys::new("c1", "cl"));
         assert_eq!(names.text(), "c1ucl");
-        assert_eq!((names.key(), names.skeleton(), names.realname()), ("c1", "cl", ""));
+        assert_eq!(
+            (names.key(), names.skeleton(), names.realname()),
+            ("c1", "cl", "")
+        );
 
         // A folded nick that is not the nick, and a skeleton that is the folded nick.
         let names = UserNames::new("Bob", "b", "B", &NameKeys::new("bob", "bob"));
@@ -152,7 +153,12 @@ mod tests {
         assert_eq!(renamed.key(), "alicia");
         let renamed = renamed.with_realname("");
         assert_eq!(
-            (renamed.nick(), renamed.username(), renamed.realname(), renamed.key()),
+            (
+                renamed.nick(),
+                renamed.username(),
+                renamed.realname(),
+                renamed.key()
+            ),
             ("alicia", "al", "", "alicia")
         );
         assert_eq!(names.key(), "alice", "the old names are untouched");
@@ -162,7 +168,11 @@ mod tests {
     fn a_part_too_long_for_its_length_is_cut_at_a_character_boundary() {
         let long = "é".repeat(40_000);
         let names = UserNames::new(&long, "u", "r", &NameKeys::new("k", "k"));
-        assert_eq!(names.nick().len(), 65_534, "é is two bytes: 65 535 would split one");
+        assert_eq!(
+            names.nick().len(),
+            65_534,
+            "é is two bytes: 65 535 would split one"
+        );
         assert_eq!((names.username(), names.realname()), ("u", "r"));
         assert_eq!((names.key(), names.skeleton()), ("k", "k"));
     }

@@ -149,24 +149,24 @@ impl Server {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if link.inbuf.is_empty() {
+        if link.input_len() == 0 {
             let used = self.process(id, data);
             if let Some(link) = self.links.get_mut(id) {
-                link.inbuf.extend_from_slice(&data[used..]);
+                link.extend_input(&data[used..]);
             }
         } else {
-            let mut buf = link.inbuf.take();
+            let mut buf = link.take_input();
             buf.extend_from_slice(data);
             let used = self.process(id, &mut buf);
             buf.drain(..used);
             if let Some(link) = self.links.get_mut(id) {
-                link.inbuf.put(buf);
+                link.put_input(buf);
             }
         }
         self.arm_partial_timer(id);
         let recvq_limit = 4 * self.cfg.max_line.max(crate::proto::irc_msg::MAX_LINE_LEN);
         if let Some(link) = self.links.get_mut(id) {
-            if link.has(Flag::Throttled) && link.inbuf.len() > recvq_limit {
+            if link.has(Flag::Throttled) && link.input_len() > recvq_limit {
                 mark_close(
                     link,
                     id,
@@ -187,7 +187,7 @@ impl Server {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if !takes_partial || link.framing() != Framing::Lines || link.inbuf.is_empty() {
+        if !takes_partial || link.framing() != Framing::Lines || link.input_len() == 0 {
             link.set_partial_deadline(None);
             return;
         }
@@ -212,17 +212,17 @@ impl Server {
             && !link.has(Flag::Throttled)
             && link.held().is_none();
         let ready = ready && !(self.network.is_some() && self.hub.net_waiting(id));
-        if !ready || link.inbuf.is_empty() {
+        if !ready || link.input_len() == 0 {
             return;
         }
         if self.cfg.flood_limit {
-            if let Err(retry) = link.flood.admit(self.clock.mono, link.inbuf.len()) {
+            if let Err(retry) = link.flood.admit(self.clock.mono, link.input_len()) {
                 link.set(Flag::Throttled, true);
                 self.schedule(id, retry, TimerKind::Flood);
                 return;
             }
         }
-        let buf = link.inbuf.take();
+        let buf = link.take_input();
         // The framer leaves one byte of slack for a CR; without one, a partial line of
         // max-line + 1 bytes is over the limit.
         let text = buf.strip_suffix(b"\r").unwrap_or(&buf);

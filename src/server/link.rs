@@ -17,7 +17,7 @@ use crate::transport::Transport;
 /// connections to be taken for a later one's.
 pub type Serial = u32;
 
-/// Every connection pays for a `Link` in the slab (104 bytes; what a busy one needs is
+/// Every connection pays for a `Link` in the slab (96 bytes; what a busy one needs is
 /// boxed in [`Cold`]).
 pub struct Link {
     pub transport: Transport,
@@ -28,10 +28,9 @@ pub struct Link {
     pub counted: Counted,
     pub serial: Serial,
     pub out: OutQueue,
-    /// Unprocessed input: a partial line or frame; empty (no allocation) most of the time.
-    pub inbuf: InBuf,
-    /// What only a connection in the middle of something has (see [`Cold`]); None while idle.
-    cold: Option<Box<Cold>>,
+    /// What only a connection in the middle of something has (see [`Cold`]), the partial
+    /// line or frame read last among it; None while idle.
+    cold: ColdBox,
     flags: Flags,
     pub flood: FloodGate,
     /// The WebSocket under the front end, once an HTTP connection upgraded.
@@ -75,6 +74,8 @@ pub enum Flag {
 /// connection (most of them, most of the time) holds a pointer instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Cold {
+    /// Unprocessed input: a partial line or frame.
+    inbuf: Vec<u8>,
     framing: Framing,
     /// Meaningful while `framing` is `Raw`.
     data: DataFrame,
@@ -90,8 +91,56 @@ struct Cold {
     closing: Option<CloseReason>,
 }
 
+/// What a link without [`Cold`] state reads.
+static IDLE: Cold = Cold::IDLE;
+
+/// A link's [`Cold`] state: allocated when something in it is busy, given back once all of it
+/// is idle again.
+#[derive(Debug, Default)]
+struct ColdBox(Option<Box<Cold>>);
+
+impl ColdBox {
+    fn get(&self) -> &Cold {
+        self.0.as_deref().unwrap_or(&IDLE)
+    }
+
+    fn with(&mut self, f: impl FnOnce(&mut Cold)) {
+        let cold = self.0.get_or_insert_with(|| Box::new(Cold::IDLE));
+        f(cold);
+        if **cold == Cold::IDLE {
+            self.0 = None;
+        }
+    }
+
+    fn input_len(&self) -> usize {
+        self.get().inbuf.len()
+    }
+
+    fn take_input(&mut self) -> Vec<u8> {
+        if self.input_len() == 0 {
+            return Vec::new();
+        }
+        let mut taken = Vec::new();
+        self.with(|c| taken = std::mem::take(&mut c.inbuf));
+        taken
+    }
+
+    fn put_input(&mut self, bytes: Vec<u8>) {
+        if !bytes.is_empty() || self.input_len() > 0 {
+            self.with(|c| c.inbuf = bytes);
+        }
+    }
+
+    fn extend_input(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.with(|c| c.inbuf.extend_from_slice(bytes));
+        }
+    }
+}
+
 impl Cold {
     const IDLE: Cold = Cold {
+        inbuf: Vec::new(),
         framing: Framing::Lines,
         data: DataFrame {
             transfer: 0,
@@ -103,41 +152,6 @@ impl Cold {
         held: None,
         closing: None,
     };
-}
-
-/// Input not handled yet, boxed: a pointer's worth (not a vector's three words) while there
-/// is none, as for most connections most of the time.
-#[derive(Debug, Default)]
-// The box is the point: an empty buffer is one word in every link.
-#[allow(clippy::box_collection)]
-pub struct InBuf(Option<Box<Vec<u8>>>);
-
-impl InBuf {
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |b| b.len())
-    }
-
-    /// The bytes, taken out (the buffer is empty after).
-    pub fn take(&mut self) -> Vec<u8> {
-        self.0.take().map(|b| *b).unwrap_or_default()
-    }
-
-    /// Keeps `bytes` (an empty vector is given back at once).
-    pub fn put(&mut self, bytes: Vec<u8>) {
-        self.0 = (!bytes.is_empty()).then(|| Box::new(bytes));
-    }
-
-    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
-        if !bytes.is_empty() {
-            self.0
-                .get_or_insert_with(Default::default)
-                .extend_from_slice(bytes);
-        }
-    }
 }
 
 /// A WebSocket's input state: the frame decoder, a fragmented message being put together,
@@ -197,8 +211,7 @@ impl Link {
             counted: Counted::NOT,
             serial,
             out: OutQueue::default(),
-            inbuf: InBuf::default(),
-            cold: None,
+            cold: ColdBox::default(),
             flags: Flags::default(),
             flood: FloodGate::new(now),
             ws: None,
@@ -214,16 +227,32 @@ impl Link {
     }
 
     fn cold(&self) -> &Cold {
-        self.cold.as_deref().unwrap_or(&Cold::IDLE)
+        self.cold.get()
     }
 
     /// Changes the cold state; it is given back once everything in it is idle again.
     fn with_cold(&mut self, f: impl FnOnce(&mut Cold)) {
-        let cold = self.cold.get_or_insert_with(|| Box::new(Cold::IDLE));
-        f(cold);
-        if **cold == Cold::IDLE {
-            self.cold = None;
-        }
+        self.cold.with(f);
+    }
+
+    /// Bytes of input not handled yet (a partial line or frame).
+    pub fn input_len(&self) -> usize {
+        self.cold.input_len()
+    }
+
+    /// The input not handled yet, taken out (none is left after).
+    pub fn take_input(&mut self) -> Vec<u8> {
+        self.cold.take_input()
+    }
+
+    /// Keeps `bytes` as the input not handled yet (an empty vector is given back at once).
+    pub fn put_input(&mut self, bytes: Vec<u8>) {
+        self.cold.put_input(bytes);
+    }
+
+    /// Adds `bytes` to the input not handled yet.
+    pub fn extend_input(&mut self, bytes: &[u8]) {
+        self.cold.extend_input(bytes);
     }
 
     pub fn framing(&self) -> Framing {
@@ -247,7 +276,7 @@ impl Link {
         }
     }
 
-    /// When the partial line in `inbuf` is taken as whole (the tutorial's client).
+    /// When the partial line in the input is taken as whole (the tutorial's client).
     pub fn partial_deadline(&self) -> Option<Instant> {
         self.cold().partial_deadline
     }
@@ -341,7 +370,7 @@ mod tests {
     fn a_link_keeps_its_cold_state_apart() {
         let size = std::mem::size_of::<Link>();
         println!("Link {size} B, Cold {} B", std::mem::size_of::<Cold>());
-        assert!(size <= 104, "Link grew to {size} B");
+        assert!(size <= 96, "Link grew to {size} B");
     }
 
     #[test]
@@ -363,21 +392,29 @@ mod tests {
     }
 
     #[test]
-    fn input_left_over_is_kept_boxed_and_given_back_when_taken() {
-        let mut buf = InBuf::default();
-        assert!(buf.is_empty());
-        buf.extend_from_slice(b"");
-        assert!(buf.0.is_none(), "nothing kept, nothing allocated");
-        buf.extend_from_slice(b"PRIV");
-        buf.extend_from_slice(b"MSG");
-        assert_eq!(buf.len(), 7);
-        let mut taken = buf.take();
+    fn input_left_over_is_kept_cold_and_given_back_when_taken() {
+        let mut cold = ColdBox::default();
+        cold.extend_input(b"");
+        assert!(cold.0.is_none(), "nothing kept, nothing allocated");
+        cold.extend_input(b"PRIV");
+        cold.extend_input(b"MSG");
+        assert_eq!(cold.input_len(), 7);
+        let mut taken = cold.take_input();
         assert_eq!(taken, b"PRIVMSG");
-        assert!(buf.is_empty() && buf.0.is_none());
+        assert!(
+            cold.input_len() == 0 && cold.0.is_none(),
+            "given back when taken"
+        );
         taken.clear();
-        buf.put(taken);
-        assert!(buf.0.is_none(), "an empty vector is not kept");
-        buf.put(b"x".to_vec());
-        assert_eq!(buf.len(), 1);
+        cold.put_input(taken);
+        assert!(cold.0.is_none(), "an empty vector is not kept");
+        cold.put_input(b"x".to_vec());
+        assert_eq!(cold.input_len(), 1);
+        // The cold state stays while anything else in it is busy.
+        cold.with(|c| c.framing = Framing::Raw { left: 3 });
+        assert_eq!(cold.take_input(), b"x");
+        assert!(cold.0.is_some());
+        cold.with(|c| c.framing = Framing::Lines);
+        assert!(cold.0.is_none());
     }
 }

@@ -92,6 +92,8 @@ const LISTENER_BASE: usize = usize::MAX / 2;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How often paused file senders are looked at while nothing else happens.
 const STALL_CHECK: Duration = Duration::from_secs(1);
+/// How soon a quiet loop gives back the output buffers a burst made grow.
+const BURST_GIVEN_BACK: Duration = Duration::from_millis(100);
 
 fn mark_close(link: &mut Link, id: ClientId, closing: &mut Vec<ClientId>, reason: CloseReason) {
     if link.set_closing(reason) {
@@ -378,6 +380,9 @@ impl Server {
                 return Err(e);
             }
             self.clock = Clock::now();
+            if events.is_empty() && self.outbox.holds_burst() {
+                self.outbox.give_back();
+            }
             for ev in events.iter() {
                 match ev.token() {
                     WAKE => self.drain_off_loop(),
@@ -538,12 +543,18 @@ impl Server {
         }
         // A paused sender's stall deadline is checked each pass; come back for it.
         let stall_check = (!self.paused.is_empty()).then(|| self.clock.mono + STALL_CHECK);
+        // A burst's output buffers are given back once the loop is quiet: come back for it.
+        let burst_kept = self
+            .outbox
+            .holds_burst()
+            .then(|| self.clock.mono + BURST_GIVEN_BACK);
         let next = [
             self.timers.next_at(),
             self.next_file_expiry(),
             self.hub.next_deadline(),
             self.accept_retry,
             stall_check,
+            burst_kept,
             self.net_deadline(),
         ];
         let now = Instant::now();
@@ -731,7 +742,8 @@ impl Server {
             if let Some(drop) = metrics::Drop::of(&reason) {
                 self.metrics.dropped(drop);
             }
-            let (in_hub, peer, secure) = (link.has(Flag::InHub), link.peer, link.transport.is_tls());
+            let (in_hub, peer, secure) =
+                (link.has(Flag::InHub), link.peer, link.transport.is_tls());
             self.addresses.release(link.peer, link.counted);
             if in_hub {
                 let (hub, mut out) = self.deliver();
