@@ -331,6 +331,24 @@ mod tests {
         );
     }
 
+    /// A reload may change the IPv6 prefix: a connection is released under the key it was
+    /// counted under, not under the new one.
+    #[test]
+    fn a_connection_is_released_under_the_prefix_it_was_counted_with() {
+        let t0 = Instant::now();
+        let mut limits = AddressLimits::new(1, 100, false, 64);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let counted = limits.admit(a, t0).expect("the first is admitted");
+        assert_eq!(limits.admit(a, t0), Err(Refusal::TooManyFromAddress));
+        limits.set_limits(1, 100, false, 48);
+        limits.release(a, counted);
+        limits.set_limits(1, 100, false, 64);
+        assert!(limits.admit(a, t0).is_ok(), "its /64 was given back");
+        let loopback = "127.0.0.1".parse().unwrap();
+        assert_eq!(limits.admit(loopback, t0), Ok(Counted::NOT));
+        assert_eq!(std::mem::size_of::<Counted>(), 1);
+    }
+
     #[test]
     fn ipv6_counts_by_prefix_and_ipv4_by_address() {
         let t0 = Instant::now();
