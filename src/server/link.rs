@@ -28,8 +28,8 @@ pub struct Link {
     pub counted: Counted,
     pub serial: Serial,
     pub out: OutQueue,
-    /// What only a connection in the middle of something has (see [`Cold`]), the partial
-    /// line or frame read last among it; None while idle.
+    /// What only a connection in the middle of something has, a partial line or frame among
+    /// it (see [`Cold`]); nothing while idle.
     cold: ColdBox,
     flags: Flags,
     pub flood: FloodGate,
