@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use crate::clock::{instant_of, nanos_of};
+
 /// A line costs this much of the connection's time allowance, plus [`BYTE_COST`] per byte.
 pub const LINE_COST: Duration = Duration::from_millis(250);
 pub const BYTE_COST: Duration = Duration::from_micros(100);
@@ -22,29 +24,40 @@ pub const DELIVERY_COST: Duration = Duration::from_micros(50);
 /// wait.
 #[derive(Debug, Clone, Copy)]
 pub struct FloodGate {
-    even_at: Instant,
+    /// As [`crate::clock::nanos_of`]: 8 bytes in every connection, where an `Instant` is 16.
+    even_at: u64,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl FloodGate {
     pub fn new(now: Instant) -> FloodGate {
-        FloodGate { even_at: now }
+        FloodGate {
+            even_at: nanos_of(now),
+        }
     }
 
     /// Charges a line of `len` bytes, or says when it may be sent.
     pub fn admit(&mut self, now: Instant, len: usize) -> Result<(), Instant> {
-        let start = self.even_at.max(now);
-        if start > now + BURST {
-            return Err(start - BURST);
+        let now_at = nanos_of(now);
+        let start = self.even_at.max(now_at);
+        if start > now_at.saturating_add(nanos(BURST)) {
+            return Err(instant_of(start - nanos(BURST)));
         }
         let cost = LINE_COST + BYTE_COST * (len.min(1 << 20) as u32);
-        self.even_at = start + cost;
+        self.even_at = start.saturating_add(nanos(cost));
         Ok(())
     }
 
     /// Charges the work an admitted line caused: `deliveries` copies queued for others.
     pub fn charge_work(&mut self, now: Instant, deliveries: u64) {
         let extra = deliveries.saturating_sub(1).min(1 << 24) as u32;
-        self.even_at = self.even_at.max(now) + DELIVERY_COST * extra;
+        self.even_at = self
+            .even_at
+            .max(nanos_of(now))
+            .saturating_add(nanos(DELIVERY_COST * extra));
     }
 }
 
@@ -60,6 +73,17 @@ struct AddressState {
     open: u32,
     window_start: Instant,
     opened_in_window: u32,
+}
+
+/// How a connection was counted, for [`AddressLimits::release`] with its address: under the
+/// IPv6 prefix length in force when it was admitted (a reload may change it), or not at all.
+/// One byte in every connection instead of the 17 of the key itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted(u8);
+
+impl Counted {
+    /// Not counted (exempt, or never admitted).
+    pub const NOT: Counted = Counted(u8::MAX);
 }
 
 /// Per-address connection accounting. Loopback is exempt unless asked otherwise, so local
@@ -95,21 +119,10 @@ impl AddressLimits {
         }
     }
 
-    /// The address as it is counted: IPv4 (also when mapped into IPv6) whole, IPv6 by prefix.
+    /// The address as it is counted: IPv4 (also when mapped into IPv6) whole, IPv6 by the
+    /// prefix in force.
     fn key(&self, ip: IpAddr) -> IpAddr {
-        match ip {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => {
-                    let bits = u128::from(v6);
-                    let mask = u128::MAX
-                        .checked_shl(128 - u32::from(self.ipv6_prefix))
-                        .unwrap_or(0);
-                    IpAddr::V6((bits & mask).into())
-                }
-            },
-            v4 => v4,
-        }
+        key_with(ip, self.ipv6_prefix)
     }
 
     fn exempt(&self, ip: IpAddr) -> bool {
@@ -132,11 +145,11 @@ impl AddressLimits {
         self.ipv6_prefix = prefix.min(128);
     }
 
-    /// Counts a new connection from `ip`, or refuses it. Returns the key it is counted under
-    /// (None: exempt), to give back to [`AddressLimits::release`].
-    pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<Option<IpAddr>, Refusal> {
+    /// Counts a new connection from `ip`, or refuses it. Returns how it is counted, to give
+    /// back to [`AddressLimits::release`] with the same address.
+    pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<Counted, Refusal> {
         if self.exempt(ip) {
-            return Ok(None);
+            return Ok(Counted::NOT);
         }
         let ip = self.key(ip);
         self.sweep(now);
@@ -157,20 +170,25 @@ impl AddressLimits {
         }
         state.open += 1;
         state.opened_in_window += 1;
-        Ok(Some(ip))
+        Ok(Counted(self.ipv6_prefix))
     }
 
-    /// The key `ip` is counted under (None: exempt); tests use it to release.
+    /// How `ip` is counted now; tests use it to release.
     #[cfg(test)]
-    fn key_of(&self, ip: IpAddr) -> Option<IpAddr> {
-        (!self.exempt(ip)).then(|| self.key(ip))
+    fn counted_of(&self, ip: IpAddr) -> Counted {
+        if self.exempt(ip) {
+            Counted::NOT
+        } else {
+            Counted(self.ipv6_prefix)
+        }
     }
 
-    /// A connection admitted under `key` is gone.
-    pub fn release(&mut self, key: Option<IpAddr>) {
-        let Some(ip) = key else {
+    /// A connection from `ip`, admitted as `counted`, is gone.
+    pub fn release(&mut self, ip: IpAddr, counted: Counted) {
+        if counted == Counted::NOT {
             return;
-        };
+        }
+        let ip = key_with(ip, counted.0);
         if let Some(state) = self.by_address.get_mut(&ip) {
             state.open = state.open.saturating_sub(1);
         }
@@ -191,6 +209,23 @@ impl AddressLimits {
 
     pub fn tracked(&self) -> usize {
         self.by_address.len()
+    }
+}
+
+/// `ip` as counted with IPv6 addresses cut to their leading `prefix` bits.
+fn key_with(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(prefix.min(128)))
+                    .unwrap_or(0);
+                IpAddr::V6((bits & mask).into())
+            }
+        },
+        v4 => v4,
     }
 }
 
@@ -237,6 +272,20 @@ mod tests {
         assert!(to_many >= 1, "the first line always passes");
     }
 
+    /// The gate keeps nanoseconds, not an `Instant`: the retry it gives is exact.
+    #[test]
+    fn a_gate_is_one_word_and_its_retry_is_exact() {
+        assert_eq!(std::mem::size_of::<FloodGate>(), 8);
+        let t0 = Instant::now();
+        let mut gate = FloodGate::new(t0);
+        while gate.admit(t0, 0).is_ok() {}
+        let retry = gate.admit(t0, 0).unwrap_err();
+        let later = t0 + Duration::from_secs(3600);
+        let mut late = FloodGate::new(later);
+        while late.admit(later, 0).is_ok() {}
+        assert_eq!(late.admit(later, 0).unwrap_err() - later, retry - t0);
+    }
+
     #[test]
     fn long_lines_cost_more() {
         let t0 = Instant::now();
@@ -259,9 +308,9 @@ mod tests {
             limits.admit(remote, t0).map(|_| ()),
             Err(Refusal::TooManyFromAddress)
         );
-        limits.release(limits.key_of(remote));
+        limits.release(remote, limits.counted_of(remote));
         assert_eq!(limits.admit(remote, t0).map(|_| ()), Ok(()));
-        limits.release(limits.key_of(remote));
+        limits.release(remote, limits.counted_of(remote));
         assert_eq!(limits.admit(remote, t0).map(|_| ()), Err(Refusal::TooFast));
         assert_eq!(limits.admit(remote, t0 + WINDOW).map(|_| ()), Ok(()));
         for _ in 0..100 {
@@ -282,6 +331,24 @@ mod tests {
         );
     }
 
+    /// A reload may change the IPv6 prefix: a connection is released under the key it was
+    /// counted under, not under the new one.
+    #[test]
+    fn a_connection_is_released_under_the_prefix_it_was_counted_with() {
+        let t0 = Instant::now();
+        let mut limits = AddressLimits::new(1, 100, false, 64);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let counted = limits.admit(a, t0).expect("the first is admitted");
+        assert_eq!(limits.admit(a, t0), Err(Refusal::TooManyFromAddress));
+        limits.set_limits(1, 100, false, 48);
+        limits.release(a, counted);
+        limits.set_limits(1, 100, false, 64);
+        assert!(limits.admit(a, t0).is_ok(), "its /64 was given back");
+        let loopback = "127.0.0.1".parse().unwrap();
+        assert_eq!(limits.admit(loopback, t0), Ok(Counted::NOT));
+        assert_eq!(std::mem::size_of::<Counted>(), 1);
+    }
+
     #[test]
     fn ipv6_counts_by_prefix_and_ipv4_by_address() {
         let t0 = Instant::now();
@@ -297,7 +364,7 @@ mod tests {
             "same /64"
         );
         assert_eq!(limits.admit(other, t0).map(|_| ()), Ok(()), "another /64");
-        limits.release(limits.key_of(b));
+        limits.release(b, limits.counted_of(b));
         assert_eq!(limits.admit(a, t0).map(|_| ()), Ok(()));
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
         let v4_neighbour: IpAddr = "192.0.2.2".parse().unwrap();
@@ -325,7 +392,7 @@ mod tests {
         for i in 0..50u8 {
             let ip = IpAddr::from([192, 0, 2, i]);
             limits.admit(ip, t0).unwrap();
-            limits.release(limits.key_of(ip));
+            limits.release(ip, limits.counted_of(ip));
         }
         assert_eq!(limits.tracked(), 50);
         limits

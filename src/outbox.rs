@@ -44,10 +44,14 @@ impl Span {
 const NONE: u32 = u32::MAX;
 /// How many slices one `writev` gets (Linux allows 1024).
 const MAX_IOV: usize = 256;
-/// The arena is given back if a burst made it larger than this.
-const ARENA_KEEP: usize = 4 << 20;
-/// The span list is given back if a burst made it longer than this.
-const ITEMS_KEEP: usize = 64 << 10;
+/// The arena is given back whole if a burst made it larger than this.
+const ARENA_MAX: usize = 4 << 20;
+/// The span list is given back whole if a burst made it longer than this.
+const ITEMS_MAX: usize = 64 << 10;
+/// What the arena and the span list keep once the loop is quiet ([`Outbox::give_back`]):
+/// enough for an ordinary pass.
+const ARENA_KEEP: usize = 64 << 10;
+const ITEMS_KEEP: usize = 4 << 10;
 
 #[derive(Debug, Clone, Copy)]
 struct Item {
@@ -337,17 +341,35 @@ impl Outbox {
         Ok(Flushed::All)
     }
 
-    /// Forgets this pass's arena and spans (every queue has been written or kept).
+    /// Forgets this pass's arena and spans (every queue has been written or kept). What a
+    /// burst made them grow to is kept for the passes after it, up to a limit; see
+    /// [`Outbox::give_back`] for the rest.
     pub fn end_pass(&mut self) {
         self.items.clear();
-        if self.items.capacity() > ITEMS_KEEP {
+        if self.items.capacity() > ITEMS_MAX {
             self.items = Vec::new();
         }
-        if self.arena.capacity() > ARENA_KEEP {
+        if self.arena.capacity() > ARENA_MAX {
             self.arena = Vec::new();
         } else {
             self.arena.clear();
         }
+    }
+
+    /// Gives back what a burst made the arena and the span list grow to past what they keep
+    /// ([`Outbox::holds_burst`]): for the loop once it is quiet (a burst of registrations
+    /// otherwise left up to a megabyte here for as long as the server was idle). Between
+    /// passes only; shrinking in place keeps the buffers where they are.
+    pub fn give_back(&mut self) {
+        debug_assert!(self.items.is_empty() && self.arena.is_empty());
+        self.items.shrink_to(ITEMS_KEEP);
+        self.arena.shrink_to(ARENA_KEEP);
+    }
+
+    /// Whether a burst left more capacity than an ordinary pass keeps: the loop comes back
+    /// for it soon even when nothing else happens, and that empty pass gives it back.
+    pub fn holds_burst(&self) -> bool {
+        self.arena.capacity() > ARENA_KEEP || self.items.capacity() > ITEMS_KEEP
     }
 
     /// Bytes encoded this pass (for tests and statistics).
@@ -418,6 +440,27 @@ mod tests {
         assert_eq!(sa.calls, 1, "three messages, one write");
         assert_eq!(a.queued(), 0);
         assert!(a.backlog.is_none(), "nothing held after catching up");
+    }
+
+    #[test]
+    fn a_bursts_capacity_is_kept_for_the_next_passes_and_given_back_when_quiet() {
+        let mut ob = Outbox::new();
+        let mut q = OutQueue::default();
+        let mut pass = |ob: &mut Outbox, bytes: usize| {
+            let span = ob.encode(|buf| buf.resize(buf.len() + bytes, b'x'));
+            ob.push(&mut q, 0, span);
+            ob.write(&mut q, &mut io::sink()).unwrap();
+            ob.end_pass();
+            ob.arena.capacity()
+        };
+        let burst = pass(&mut ob, 1 << 20);
+        assert!(burst >= 1 << 20);
+        assert_eq!(pass(&mut ob, 100), burst, "kept for the passes after it");
+        assert!(ob.holds_burst());
+        ob.give_back();
+        assert!(!ob.holds_burst());
+        assert!(ob.arena.capacity() <= ARENA_KEEP);
+        assert_eq!(pass(&mut ob, 5 << 20), 0, "past the most kept, all goes");
     }
 
     #[test]

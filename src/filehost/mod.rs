@@ -40,7 +40,7 @@ pub const WRITE_WINDOW_BYTES: usize = 1 << 20;
 pub const READ_CHUNK: usize = 64 * 1024;
 
 /// Who a job's answer goes to: a connection and its serial (a reused slot is not it).
-pub type Who = (ClientId, u64);
+pub type Who = (ClientId, u32);
 
 /// Work for the file thread.
 #[derive(Debug)]

@@ -255,7 +255,7 @@ impl Hub {
     pub fn protect_nick(&mut self, id: ClientId, sink: &mut impl Sink) {
         let grace = self.cfg.nick_grace;
         let Some(u) = self.user(id) else { return };
-        let key = Box::<str>::from(u.keys.key());
+        let key = Box::<str>::from(u.key());
         let squatting = !grace.is_zero()
             && self.accounts.names.contains_key(&key)
             && !self.logged_in_as(id, &key);

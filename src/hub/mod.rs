@@ -26,10 +26,11 @@ use std::collections::VecDeque;
 /// cheaper than with SipHash, and each map's seed is random, so colliding names cannot be
 /// prepared in advance.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-use std::sync::Arc;
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
+use thin_vec::ThinVec;
 
 use crate::clock::Clock;
 use crate::event::*;
@@ -54,7 +55,11 @@ mod remote;
 mod rooms;
 mod shared;
 mod table;
+mod user_names;
 mod users;
+
+use shared::Shared;
+use user_names::UserNames;
 
 pub use remote::{
     Change, ClaimOutcome, Claimed, DirectEffect, MaskState, Record, RoomEffect, RoomState,
@@ -318,51 +323,32 @@ pub enum FileWay {
     Link,
 }
 
-/// A nick, a user name and a real name in one allocation, and the first two's lengths: one
-/// too long for its length is cut at a character boundary.
-fn joined_names(nick: &str, user: &str, realname: &str) -> (Box<str>, u16, u16) {
-    let cut = |s: &str| {
-        let mut len = s.len().min(usize::from(u16::MAX));
-        while !s.is_char_boundary(len) {
-            len -= 1;
-        }
-        len
-    };
-    let (nick_len, user_len) = (cut(nick), cut(user));
-    let mut names = String::with_capacity(nick_len + user_len + realname.len());
-    names.push_str(&nick[..nick_len]);
-    names.push_str(&user[..user_len]);
-    names.push_str(realname);
-    (names.into_boxed_str(), nick_len as u16, user_len as u16)
-}
-
 /// The folded nick `id` is filed under in the nick map.
 fn key_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
-    Some(users.get(id)?.as_ref()?.keys.key())
+    Some(users.get(id)?.as_ref()?.names.key())
 }
 
 /// The skeleton `id` is filed under in the skeleton map.
 fn skeleton_of(users: &table::UserTable, id: ClientId) -> Option<&str> {
-    Some(users.get(id)?.as_ref()?.keys.skeleton())
+    Some(users.get(id)?.as_ref()?.names.skeleton())
 }
 
 #[derive(Debug)]
 struct User {
-    /// The nick, the user name and the real name, one after the other, in one allocation
-    /// (see [`User::nick`]).
-    names: Box<str>,
-    /// The nick's folded form and skeleton, as filed in the hub's maps.
-    keys: NameKeys,
+    /// The nick, user name and real name, and the nick's folded form and skeleton as filed in
+    /// the hub's maps, in one allocation.
+    names: UserNames,
     /// Shared with the other users from the same address ([`Hub::hosts`]).
-    host: Arc<str>,
-    /// In the order joined: the last is the most recent.
-    rooms: Vec<Membership>,
+    host: Shared,
+    /// In the order joined: the last is the most recent. One pointer; room for one at first
+    /// (a native user in #lobby), and no allocation in no room.
+    rooms: ThinVec<Membership>,
     /// Names this connection in history when it has no account ([`Party::session`]).
     session: u64,
     /// What few users have (see [`UserExtra`]); None for most.
     extra: Option<Box<UserExtra>>,
-    /// The room a native user's plain lines go to, if any.
-    current: Option<u32>,
+    /// The room a native user's plain lines go to, if any, plus one.
+    current: Option<NonZeroU32>,
     files: FileWay,
     /// Joins are followed by the room's topic and member list (IRC).
     room_details: bool,
@@ -370,9 +356,6 @@ struct User {
     modes: u8,
     /// Connected over TLS.
     secure: bool,
-    /// How much of `names` is the nick, and how much after it the user name.
-    nick_len: u16,
-    user_len: u16,
 }
 
 /// What a user has only once it has used a feature (away, invitations, an account, MONITOR,
@@ -425,29 +408,34 @@ impl User {
     }
 
     fn nick(&self) -> &str {
-        self.names.get(..usize::from(self.nick_len)).unwrap_or("")
+        self.names.nick()
     }
 
     fn username(&self) -> &str {
-        let start = usize::from(self.nick_len);
-        let end = start + usize::from(self.user_len);
-        self.names.get(start..end).unwrap_or("")
+        self.names.username()
     }
 
     fn realname(&self) -> &str {
-        let start = usize::from(self.nick_len) + usize::from(self.user_len);
-        self.names.get(start..).unwrap_or("")
+        self.names.realname()
     }
 
-    /// A new nick (the caller files the user under its keys).
-    fn set_nick(&mut self, nick: &str) {
-        (self.names, self.nick_len, self.user_len) =
-            joined_names(nick, self.username(), self.realname());
+    /// The folded nick, as filed in the nick map.
+    fn key(&self) -> &str {
+        self.names.key()
+    }
+
+    /// A new nick with the keys it is filed under (the caller files the user under them).
+    fn set_nick(&mut self, nick: &str, keys: &NameKeys) {
+        self.names = self.names.with_nick(nick, keys);
     }
 
     fn set_realname(&mut self, realname: &str) {
-        (self.names, self.nick_len, self.user_len) =
-            joined_names(self.nick(), self.username(), realname);
+        self.names = self.names.with_realname(realname);
+    }
+
+    /// The room a native user's plain lines go to (None: none).
+    fn set_current(&mut self, room: Option<u32>) {
+        self.current = room.and_then(|r| NonZeroU32::new(r.wrapping_add(1)));
     }
 
     fn away(&self) -> Option<&str> {
@@ -459,13 +447,13 @@ impl User {
     }
 
     fn current(&self) -> Option<RoomId> {
-        self.current.map(|r| r as RoomId)
+        self.current.map(|r| r.get() as RoomId - 1)
     }
 
     fn party(&self) -> Party<'_> {
         Party {
             source: self.source(),
-            nick_key: self.keys.key(),
+            nick_key: self.key(),
             session: self.session,
         }
     }
@@ -997,16 +985,12 @@ impl Hub {
             .unwrap_or_else(|_| NameKeys::new(&rules.fold(nick), &rules.skeleton(nick)));
         self.file_nick(id, &keys);
         let session = self.next_meta().id.0;
-        let (names, nick_len, user_len) = joined_names(nick, user, realname);
         self.users.put(
             id,
             User {
-                keys,
-                nick_len,
-                names,
-                user_len,
+                names: UserNames::new(nick, user, realname, &keys),
                 host: self.hosts.get(host),
-                rooms: Vec::new(),
+                rooms: ThinVec::new(),
                 current: None,
                 files,
                 room_details: files != FileWay::InBand,
@@ -1058,7 +1042,7 @@ impl Hub {
         let Some(user) = self.users.get_mut(id).and_then(Option::take) else {
             return;
         };
-        self.unfile_nick(id, &user.keys);
+        self.unfile_nick(id, &user.names.keys());
         self.tell_offline(user.nick(), sink);
         self.hosts.release(user.host);
     }
@@ -1169,9 +1153,9 @@ impl Hub {
             r.ops.push(id);
         }
         if let Some(u) = self.users.get_mut(id).and_then(Option::as_mut) {
-            // Most users are in one room (a native user in #lobby): room for one at first
-            // (a 16-byte chunk, not the four a first push makes room for).
-            u.rooms.reserve_exact(usize::from(u.rooms.capacity() == 0));
+            if u.rooms.capacity() == 0 {
+                u.rooms.reserve_exact(1);
+            }
             u.rooms.push(Membership {
                 room: room as u32,
                 slot,
@@ -1190,6 +1174,11 @@ impl Hub {
             return;
         };
         let slot = u.rooms.remove(pos).slot as usize;
+        if u.rooms.is_empty() {
+            // In no room: the list is given back (the user may well stay so, as one that
+            // leaves #lobby on arrival).
+            u.rooms = ThinVec::new();
+        }
         let Some(r) = self.rooms.get_mut(room) else {
             return;
         };

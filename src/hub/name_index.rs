@@ -1,6 +1,6 @@
 //! An index from a folded name to the user filed under it that keeps no copy of the name.
 //!
-//! Every user's folded nick and skeleton are in the user already ([`super::User::keys`]); a
+//! Every user's folded nick and skeleton are in the user already ([`super::User::names`]); a
 //! map keyed by its own copy would hold each twice (a 32-byte allocation per user and map).
 //! Here an entry is 32 bits of the name's hash and the user's dense index (8 bytes): a lookup
 //! compares the name with the one the caller reads from the user, so whoever changes a user's

@@ -456,7 +456,7 @@ impl Hub {
     /// A user's folded nick and skeleton.
     pub fn nick_keys(&self, id: ClientId) -> Option<(&str, &str)> {
         let u = self.user(id)?;
-        Some((u.keys.key(), u.keys.skeleton()))
+        Some((u.key(), u.names.skeleton()))
     }
 
     /// Tells a room's local members something about the network.
@@ -504,7 +504,7 @@ impl Hub {
             .filter(|&id| !is_remote(id) && !net.waiting.contains_key(&id))
             .filter_map(|id| {
                 let u = self.user(id)?;
-                Some((self.record(id)?, u.keys.key(), u.keys.skeleton()))
+                Some((self.record(id)?, u.key(), u.names.skeleton()))
             })
             .collect()
     }
@@ -559,8 +559,8 @@ impl Hub {
         };
         sink.network(&Change::Claim {
             who,
-            key: u.keys.key(),
-            skeleton: u.keys.skeleton(),
+            key: u.key(),
+            skeleton: u.names.skeleton(),
         });
     }
 
@@ -589,8 +589,8 @@ impl Hub {
         };
         sink.network(&Change::Online {
             who,
-            key: u.keys.key(),
-            skeleton: u.keys.skeleton(),
+            key: u.key(),
+            skeleton: u.names.skeleton(),
         });
     }
 
@@ -615,7 +615,7 @@ impl Hub {
             return false;
         }
         let Some(me) = self.user(id) else { return true };
-        if me.keys.key() == keys.key() {
+        if me.key() == keys.key() {
             return false;
         }
         if !online {
@@ -645,16 +645,13 @@ impl Hub {
         let (Some(u), Some(who)) = (self.user(id), self.record(id)) else {
             return;
         };
-        if u.keys.key() == old.key() {
-            sink.network(&Change::Update {
-                who,
-                key: u.keys.key(),
-            });
+        if u.key() == old.key() {
+            sink.network(&Change::Update { who, key: u.key() });
         } else {
             sink.network(&Change::Renamed {
                 who,
-                key: u.keys.key(),
-                skeleton: u.keys.skeleton(),
+                key: u.key(),
+                skeleton: u.names.skeleton(),
                 old_key: old.key(),
                 old_skeleton: old.skeleton(),
             });
@@ -669,10 +666,7 @@ impl Hub {
         let (Some(u), Some(who)) = (self.user(id), self.record(id)) else {
             return;
         };
-        sink.network(&Change::Update {
-            who,
-            key: u.keys.key(),
-        });
+        sink.network(&Change::Update { who, key: u.key() });
     }
 
     /// A local user is leaving: the network hears it (or its claim is given up).
@@ -1136,14 +1130,13 @@ impl Hub {
         let Some(keys) = self.cfg.names.nick(nick).ok() else {
             return;
         };
-        let Some(old) = self.user(id).map(|u| u.keys.clone()) else {
+        let Some(old) = self.user(id).map(|u| u.names.keys()) else {
             return;
         };
         self.unfile_nick(id, &old);
         self.file_nick(id, &keys);
         if let Some(u) = self.user_mut(id) {
-            u.set_nick(nick);
-            u.keys = keys;
+            u.set_nick(nick, &keys);
         }
     }
 
@@ -1152,7 +1145,7 @@ impl Hub {
         let Some(user) = self.users.get_mut(id).and_then(Option::take) else {
             return;
         };
-        self.unfile_nick(id, &user.keys);
+        self.unfile_nick(id, &user.names.keys());
         self.hosts.release(user.host);
         if let Some(net) = self.net.as_mut() {
             if let Some(n) = net.local_n.get_mut(id) {
@@ -1177,7 +1170,7 @@ impl Hub {
             return;
         };
         // Out of the maps first, so that the guest nick's check does not see it.
-        if let Some(keys) = self.user(id).map(|u| u.keys.clone()) {
+        if let Some(keys) = self.user(id).map(|u| u.names.keys()) {
             self.unfile_nick(id, &keys);
         }
         let guest = self.guest_nick(id);
@@ -1186,7 +1179,7 @@ impl Hub {
             net.confirmed = Some((id, guest.as_str().into()));
         }
         // Put back under the old nick, then renamed as any rename is (peers hear it).
-        if let Some(keys) = self.user(id).map(|u| u.keys.clone()) {
+        if let Some(keys) = self.user(id).map(|u| u.names.keys()) {
             let users = &self.users;
             self.by_nick
                 .insert_if_free(keys.key(), id, |o| key_of(users, o));
@@ -1298,7 +1291,7 @@ impl Hub {
     ) {
         let Some(u) = self.user(id) else { return };
         if *u.nick() != *rec.nick {
-            let renamed = u.keys.key() != keys.key();
+            let renamed = u.key() != keys.key();
             let rooms: Vec<RoomId> = self
                 .rooms_of(id)
                 .into_iter()
@@ -1311,7 +1304,7 @@ impl Hub {
                 new: rec.nick,
             };
             sink.many(&self.peers, None, &ev);
-            let old = u.keys.clone();
+            let old = u.names.keys();
             let old_nick: Box<str> = u.nick().into();
             self.remember(id);
             self.unfile_nick(id, &old);
@@ -1320,8 +1313,7 @@ impl Hub {
             self.nick_skeletons
                 .insert_if_free(keys.skeleton(), id, |o| skeleton_of(users, o));
             if let Some(u) = self.user_mut(id) {
-                u.set_nick(rec.nick);
-                u.keys = keys;
+                u.set_nick(rec.nick, &keys);
             }
             if renamed {
                 self.tell_offline(&old_nick, sink);
@@ -1422,7 +1414,7 @@ impl Hub {
         let Some(id) = self.remote_id(uid) else {
             return;
         };
-        if self.user(id).is_some_and(|u| *u.keys.key() == *key) {
+        if self.user(id).is_some_and(|u| *u.key() == *key) {
             self.remote_quit(uid, Some(reason), now, sink);
         }
     }

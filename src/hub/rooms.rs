@@ -22,7 +22,7 @@ impl Hub {
             let reply = Reply::CurrentRoom(Some(&r.name));
             sink.one(id, me.nick(), &Event::Reply(reply));
             if let Some(me) = self.user_mut(id) {
-                me.current = Some(room as u32);
+                me.set_current(Some(room as u32));
             }
             return;
         }
@@ -95,7 +95,7 @@ impl Hub {
         self.share_join(id, room, sink);
         let key = Box::<str>::from(self.rooms[room].keys.key());
         let Some(me) = self.user_mut(id) else { return };
-        me.current = Some(room as u32);
+        me.set_current(Some(room as u32));
         if me.extra().invited_to.contains(&key) {
             me.with_extra(|e| e.invited_to.retain(|r| *r != key));
         }
@@ -184,7 +184,7 @@ impl Hub {
     /// each mask's nick part is: see `MaskEntry::folded`).
     pub(super) fn mask_of(&self, id: ClientId) -> String {
         self.user(id)
-            .map(|u| format!("{}!{}@{}", u.keys.key(), u.username(), u.host))
+            .map(|u| format!("{}!{}@{}", u.key(), u.username(), u.host))
             .unwrap_or_default()
     }
 
@@ -220,7 +220,7 @@ impl Hub {
         self.remove_member(room, id);
         let Some(me) = self.user_mut(id) else { return };
         if was_current {
-            me.current = me.rooms.last().map(|m| m.room);
+            me.set_current(me.rooms.last().map(|m| m.room));
             let Some(me) = self.user(id) else { return };
             let current = me
                 .current()

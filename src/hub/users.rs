@@ -30,15 +30,14 @@ impl Hub {
             new,
         };
         sink.many(&self.peers, None, &ev);
-        let old = me.keys.clone();
+        let old = me.names.keys();
         let old_nick: Box<str> = me.nick().into();
         let renamed = old.key() != keys.key();
         self.remember(id);
         self.unfile_nick(id, &old);
         self.file_nick(id, &keys);
         if let Some(me) = self.user_mut(id) {
-            me.set_nick(new);
-            me.keys = keys;
+            me.set_nick(new, &keys);
         }
         // A change of case is no departure for those who monitor the nick.
         if renamed {

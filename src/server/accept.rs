@@ -95,7 +95,7 @@ impl Server {
             info!("refused {addr}: server full ({} clients)", self.links.len());
             return;
         }
-        let counted_as = match self.addresses.admit(addr.ip(), self.clock.mono) {
+        let counted = match self.addresses.admit(addr.ip(), self.clock.mono) {
             Ok(key) => key,
             Err(why) => {
                 let (fail, drop) = match why {
@@ -126,22 +126,22 @@ impl Server {
             .register(&mut socket, Token(id), Interest::READABLE)
         {
             warn!("register {addr}: {e}");
-            self.addresses.release(counted_as);
+            self.addresses.release(addr.ip(), counted);
             return;
         }
-        self.next_serial += 1;
+        self.next_serial = self.next_serial.wrapping_add(1);
         let transport = match (tls, &self.tls) {
             (false, _) => Transport::plain(socket),
             (true, Some(config)) => match Transport::tls(socket, config.clone()) {
                 Ok(t) => t,
                 Err(e) => {
                     warn!("TLS for {addr}: {e}");
-                    self.addresses.release(counted_as);
+                    self.addresses.release(addr.ip(), counted);
                     return;
                 }
             },
             (true, None) => {
-                self.addresses.release(counted_as);
+                self.addresses.release(addr.ip(), counted);
                 return;
             }
         };
@@ -152,7 +152,7 @@ impl Server {
             self.next_serial,
             self.clock.mono,
         );
-        link.counted_as = counted_as;
+        link.counted = counted;
         entry.insert(link);
         self.metrics.accepted(Listener::kind_of(proto, tls));
         info!(

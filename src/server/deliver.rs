@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use super::link::{Link, SendqLimits};
+use super::link::{Flag, Link, SendqLimits, Serial};
 use super::{mark_close, TimerKind, Timers};
 use crate::event::Event;
 use crate::front::{self, CloseReason, Framing, Output, Wire};
@@ -36,13 +36,13 @@ pub struct Deliver<'a> {
     pub(super) scratch: &'a mut Vec<u8>,
     pub(super) metrics: &'a mut super::metrics::Metrics,
     /// Jobs front ends handed off the loop this pass: (connection, serial, tag, job).
-    pub(super) jobs: &'a mut Vec<(ClientId, u64, u32, front::Job)>,
+    pub(super) jobs: &'a mut Vec<(ClientId, Serial, u32, front::Job)>,
     /// What is kept of messages (to the store, into the recent window), and replays.
     pub(super) history: &'a mut super::history::History,
     /// The store, for what the hub and the front ends want kept.
     pub(super) store: &'a mut Option<crate::store::StoreHandle>,
     /// What front ends asked of the server this pass: (connection, serial, ask).
-    pub(super) asks: &'a mut Vec<(ClientId, u64, front::ServerAsk)>,
+    pub(super) asks: &'a mut Vec<(ClientId, Serial, front::ServerAsk)>,
     /// On a network: what the hub told the other nodes this pass, sent at its end.
     pub(super) net: Option<&'a mut crate::network::NetOut>,
     /// Room events waiting to be queued together (see [`Run`]).
@@ -426,7 +426,7 @@ impl Output for Deliver<'_> {
 
     fn entered_hub(&mut self, id: ClientId) {
         if let Some(link) = self.links.get_mut(id) {
-            link.in_hub = true;
+            link.set(Flag::InHub, true);
             self.metrics.registrations += 1;
         }
     }

@@ -22,7 +22,7 @@ impl Server {
             let Some(link) = self.links.get_mut(id) else {
                 break;
             };
-            if link.is_closing() || link.paused || link.held().is_some() {
+            if link.is_closing() || link.has(Flag::Paused) || link.held().is_some() {
                 break;
             }
             let wanted = budget;
@@ -149,24 +149,24 @@ impl Server {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if link.inbuf.is_empty() {
+        if link.input_len() == 0 {
             let used = self.process(id, data);
             if let Some(link) = self.links.get_mut(id) {
-                link.inbuf.extend_from_slice(&data[used..]);
+                link.extend_input(&data[used..]);
             }
         } else {
-            let mut buf = link.inbuf.take();
+            let mut buf = link.take_input();
             buf.extend_from_slice(data);
             let used = self.process(id, &mut buf);
             buf.drain(..used);
             if let Some(link) = self.links.get_mut(id) {
-                link.inbuf.put(buf);
+                link.put_input(buf);
             }
         }
         self.arm_partial_timer(id);
         let recvq_limit = 4 * self.cfg.max_line.max(crate::proto::irc_msg::MAX_LINE_LEN);
         if let Some(link) = self.links.get_mut(id) {
-            if link.throttled && link.inbuf.len() > recvq_limit {
+            if link.has(Flag::Throttled) && link.input_len() > recvq_limit {
                 mark_close(
                     link,
                     id,
@@ -187,7 +187,7 @@ impl Server {
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if !takes_partial || link.framing() != Framing::Lines || link.inbuf.is_empty() {
+        if !takes_partial || link.framing() != Framing::Lines || link.input_len() == 0 {
             link.set_partial_deadline(None);
             return;
         }
@@ -208,21 +208,21 @@ impl Server {
         }
         link.set_partial_deadline(None);
         let ready = link.framing() == Framing::Lines
-            && !link.paused
-            && !link.throttled
+            && !link.has(Flag::Paused)
+            && !link.has(Flag::Throttled)
             && link.held().is_none();
         let ready = ready && !(self.network.is_some() && self.hub.net_waiting(id));
-        if !ready || link.inbuf.is_empty() {
+        if !ready || link.input_len() == 0 {
             return;
         }
         if self.cfg.flood_limit {
-            if let Err(retry) = link.flood.admit(self.clock.mono, link.inbuf.len()) {
-                link.throttled = true;
+            if let Err(retry) = link.flood.admit(self.clock.mono, link.input_len()) {
+                link.set(Flag::Throttled, true);
                 self.schedule(id, retry, TimerKind::Flood);
                 return;
             }
         }
-        let buf = link.inbuf.take();
+        let buf = link.take_input();
         // The framer leaves one byte of slack for a CR; without one, a partial line of
         // max-line + 1 bytes is over the limit.
         let text = buf.strip_suffix(b"\r").unwrap_or(&buf);
@@ -237,12 +237,12 @@ impl Server {
     /// read (what waits there raised no new edge).
     pub(super) fn flood_over(&mut self, id: ClientId) {
         if let Some(link) = self.links.get_mut(id) {
-            link.throttled = false;
+            link.set(Flag::Throttled, false);
         }
         self.input(id, &mut []);
         if let Some(link) = self.links.get_mut(id) {
-            if !link.throttled {
-                link.warned_flood = false;
+            if !link.has(Flag::Throttled) {
+                link.set(Flag::WarnedFlood, false);
             }
         }
         self.carry.push(id);
@@ -317,7 +317,7 @@ impl Server {
         let Some(link) = self.links.get_mut(id) else {
             return false;
         };
-        if link.throttled {
+        if link.has(Flag::Throttled) {
             return false;
         }
         let Err(at) = link.flood.admit(self.clock.mono, len) else {
@@ -325,9 +325,9 @@ impl Server {
         };
         // Over the rate: the line waits ("fake lag"); reading goes on so a client that keeps
         // going is seen and dropped.
-        link.throttled = true;
-        let first_time = !link.warned_flood;
-        link.warned_flood = true;
+        link.set(Flag::Throttled, true);
+        let first_time = !link.has(Flag::WarnedFlood);
+        link.set(Flag::WarnedFlood, true);
         self.schedule(id, at, TimerKind::Flood);
         if first_time {
             let (hub, mut out) = self.deliver();
@@ -443,7 +443,7 @@ impl Server {
                     // Taken back up where it stopped once the recipient catches up.
                     if let Some(link) = self.links.get_mut(id) {
                         link.set_framing(before);
-                        link.paused = true;
+                        link.set(Flag::Paused, true);
                         if link.paused_since().is_none() {
                             link.set_paused_since(Some(self.clock.mono));
                         }

@@ -7,43 +7,75 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::front::{CloseReason, DataFrame, Wire};
-use crate::limits::FloodGate;
+use crate::limits::{Counted, FloodGate};
 use crate::outbox::OutQueue;
 use crate::proto::frame::Framing;
 use crate::transport::Transport;
 
+/// Tells a connection from a later one that reuses its slab key (timers, answers from off
+/// the loop). 32 bits: a stale timer or answer would have to outlive four billion newer
+/// connections to be taken for a later one's.
+pub type Serial = u32;
+
+/// Every connection pays for a `Link` in the slab (96 bytes; what a busy one needs is
+/// boxed in [`Cold`]).
 pub struct Link {
     pub transport: Transport,
     /// How events are written for this connection.
     pub wire: Wire,
     pub peer: IpAddr,
-    /// The key the per-address limits count this connection under (None: exempt).
-    pub counted_as: Option<IpAddr>,
-    /// Distinguishes this connection from a later one that reuses its slab key (for timers).
-    pub serial: u64,
+    /// How the per-address limits count this connection (with `peer`).
+    pub counted: Counted,
+    pub serial: Serial,
     pub out: OutQueue,
-    /// Unprocessed input: a partial line or frame; empty (no allocation) most of the time.
-    pub inbuf: InBuf,
-    /// What only a connection in the middle of something has (see [`Cold`]); None while idle.
-    cold: Option<Box<Cold>>,
-    /// Known to the hub (native: from accept; IRC: after registration).
-    pub in_hub: bool,
-    /// Not read while a file recipient catches up.
-    pub paused: bool,
-    /// Over the flood limit: lines wait until the gate opens.
-    pub throttled: bool,
-    /// Told about the flood limit in this episode already.
-    pub warned_flood: bool,
+    /// What only a connection in the middle of something has, a partial line or frame among
+    /// it (see [`Cold`]); nothing while idle.
+    cold: ColdBox,
+    flags: Flags,
     pub flood: FloodGate,
-    pub write_armed: bool,
     /// The WebSocket under the front end, once an HTTP connection upgraded.
     pub ws: Option<Box<WsLink>>,
+}
+
+/// [`Flag`]s, a bit each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags(u8);
+
+impl Flags {
+    pub fn has(self, flag: Flag) -> bool {
+        self.0 & flag as u8 != 0
+    }
+
+    pub fn set(&mut self, flag: Flag, on: bool) {
+        if on {
+            self.0 |= flag as u8;
+        } else {
+            self.0 &= !(flag as u8);
+        }
+    }
+}
+
+/// What a connection is or is not, a bit each of [`Link::has`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// Known to the hub (native: from accept; IRC: after registration).
+    InHub = 1,
+    /// Not read while a file recipient catches up.
+    Paused = 2,
+    /// Over the flood limit: lines wait until the gate opens.
+    Throttled = 4,
+    /// Told about the flood limit in this episode already.
+    WarnedFlood = 8,
+    /// Write interest is armed in the poll.
+    WriteArmed = 16,
 }
 
 /// The state of a connection mid-frame, mid-line, behind or closing: boxed apart so an idle
 /// connection (most of them, most of the time) holds a pointer instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Cold {
+    /// Unprocessed input: a partial line or frame.
+    inbuf: Vec<u8>,
     framing: Framing,
     /// Meaningful while `framing` is `Raw`.
     data: DataFrame,
@@ -59,8 +91,56 @@ struct Cold {
     closing: Option<CloseReason>,
 }
 
+/// What a link without [`Cold`] state reads.
+static IDLE: Cold = Cold::IDLE;
+
+/// A link's [`Cold`] state: allocated when something in it is busy, given back once all of it
+/// is idle again.
+#[derive(Debug, Default)]
+struct ColdBox(Option<Box<Cold>>);
+
+impl ColdBox {
+    fn get(&self) -> &Cold {
+        self.0.as_deref().unwrap_or(&IDLE)
+    }
+
+    fn with(&mut self, f: impl FnOnce(&mut Cold)) {
+        let cold = self.0.get_or_insert_with(|| Box::new(Cold::IDLE));
+        f(cold);
+        if **cold == Cold::IDLE {
+            self.0 = None;
+        }
+    }
+
+    fn input_len(&self) -> usize {
+        self.get().inbuf.len()
+    }
+
+    fn take_input(&mut self) -> Vec<u8> {
+        if self.input_len() == 0 {
+            return Vec::new();
+        }
+        let mut taken = Vec::new();
+        self.with(|c| taken = std::mem::take(&mut c.inbuf));
+        taken
+    }
+
+    fn put_input(&mut self, bytes: Vec<u8>) {
+        if !bytes.is_empty() || self.input_len() > 0 {
+            self.with(|c| c.inbuf = bytes);
+        }
+    }
+
+    fn extend_input(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.with(|c| c.inbuf.extend_from_slice(bytes));
+        }
+    }
+}
+
 impl Cold {
     const IDLE: Cold = Cold {
+        inbuf: Vec::new(),
         framing: Framing::Lines,
         data: DataFrame {
             transfer: 0,
@@ -72,41 +152,6 @@ impl Cold {
         held: None,
         closing: None,
     };
-}
-
-/// Input not handled yet, boxed: a pointer's worth (not a vector's three words) while there
-/// is none, as for most connections most of the time.
-#[derive(Debug, Default)]
-// The box is the point: an empty buffer is one word in every link.
-#[allow(clippy::box_collection)]
-pub struct InBuf(Option<Box<Vec<u8>>>);
-
-impl InBuf {
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |b| b.len())
-    }
-
-    /// The bytes, taken out (the buffer is empty after).
-    pub fn take(&mut self) -> Vec<u8> {
-        self.0.take().map(|b| *b).unwrap_or_default()
-    }
-
-    /// Keeps `bytes` (an empty vector is given back at once).
-    pub fn put(&mut self, bytes: Vec<u8>) {
-        self.0 = (!bytes.is_empty()).then(|| Box::new(bytes));
-    }
-
-    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
-        if !bytes.is_empty() {
-            self.0
-                .get_or_insert_with(Default::default)
-                .extend_from_slice(bytes);
-        }
-    }
 }
 
 /// A WebSocket's input state: the frame decoder, a fragmented message being put together,
@@ -152,37 +197,62 @@ pub struct SendqLimits {
 }
 
 impl Link {
-    pub fn new(transport: Transport, wire: Wire, peer: IpAddr, serial: u64, now: Instant) -> Link {
+    pub fn new(
+        transport: Transport,
+        wire: Wire,
+        peer: IpAddr,
+        serial: Serial,
+        now: Instant,
+    ) -> Link {
         Link {
             transport,
             wire,
             peer,
-            counted_as: None,
+            counted: Counted::NOT,
             serial,
             out: OutQueue::default(),
-            inbuf: InBuf::default(),
-            cold: None,
-            in_hub: false,
-            paused: false,
-            throttled: false,
-            warned_flood: false,
+            cold: ColdBox::default(),
+            flags: Flags::default(),
             flood: FloodGate::new(now),
-            write_armed: false,
             ws: None,
         }
     }
 
+    pub fn has(&self, flag: Flag) -> bool {
+        self.flags.has(flag)
+    }
+
+    pub fn set(&mut self, flag: Flag, on: bool) {
+        self.flags.set(flag, on);
+    }
+
     fn cold(&self) -> &Cold {
-        self.cold.as_deref().unwrap_or(&Cold::IDLE)
+        self.cold.get()
     }
 
     /// Changes the cold state; it is given back once everything in it is idle again.
     fn with_cold(&mut self, f: impl FnOnce(&mut Cold)) {
-        let cold = self.cold.get_or_insert_with(|| Box::new(Cold::IDLE));
-        f(cold);
-        if **cold == Cold::IDLE {
-            self.cold = None;
-        }
+        self.cold.with(f);
+    }
+
+    /// Bytes of input not handled yet (a partial line or frame).
+    pub fn input_len(&self) -> usize {
+        self.cold.input_len()
+    }
+
+    /// The input not handled yet, taken out (none is left after).
+    pub fn take_input(&mut self) -> Vec<u8> {
+        self.cold.take_input()
+    }
+
+    /// Keeps `bytes` as the input not handled yet (an empty vector is given back at once).
+    pub fn put_input(&mut self, bytes: Vec<u8>) {
+        self.cold.put_input(bytes);
+    }
+
+    /// Adds `bytes` to the input not handled yet.
+    pub fn extend_input(&mut self, bytes: &[u8]) {
+        self.cold.extend_input(bytes);
     }
 
     pub fn framing(&self) -> Framing {
@@ -206,7 +276,7 @@ impl Link {
         }
     }
 
-    /// When the partial line in `inbuf` is taken as whole (the tutorial's client).
+    /// When the partial line in the input is taken as whole (the tutorial's client).
     pub fn partial_deadline(&self) -> Option<Instant> {
         self.cold().partial_deadline
     }
@@ -300,25 +370,51 @@ mod tests {
     fn a_link_keeps_its_cold_state_apart() {
         let size = std::mem::size_of::<Link>();
         println!("Link {size} B, Cold {} B", std::mem::size_of::<Cold>());
-        assert!(size <= 144, "Link grew to {size} B");
+        assert!(size <= 96, "Link grew to {size} B");
     }
 
     #[test]
-    fn input_left_over_is_kept_boxed_and_given_back_when_taken() {
-        let mut buf = InBuf::default();
-        assert!(buf.is_empty());
-        buf.extend_from_slice(b"");
-        assert!(buf.0.is_none(), "nothing kept, nothing allocated");
-        buf.extend_from_slice(b"PRIV");
-        buf.extend_from_slice(b"MSG");
-        assert_eq!(buf.len(), 7);
-        let mut taken = buf.take();
+    fn flags_are_set_and_cleared_one_by_one() {
+        let mut flags = Flags::default();
+        for flag in [
+            Flag::InHub,
+            Flag::Paused,
+            Flag::Throttled,
+            Flag::WarnedFlood,
+            Flag::WriteArmed,
+        ] {
+            assert!(!flags.has(flag));
+            flags.set(flag, true);
+            assert!(flags.has(flag));
+        }
+        flags.set(Flag::Paused, false);
+        assert!(!flags.has(Flag::Paused) && flags.has(Flag::InHub) && flags.has(Flag::WriteArmed));
+    }
+
+    #[test]
+    fn input_left_over_is_kept_cold_and_given_back_when_taken() {
+        let mut cold = ColdBox::default();
+        cold.extend_input(b"");
+        assert!(cold.0.is_none(), "nothing kept, nothing allocated");
+        cold.extend_input(b"PRIV");
+        cold.extend_input(b"MSG");
+        assert_eq!(cold.input_len(), 7);
+        let mut taken = cold.take_input();
         assert_eq!(taken, b"PRIVMSG");
-        assert!(buf.is_empty() && buf.0.is_none());
+        assert!(
+            cold.input_len() == 0 && cold.0.is_none(),
+            "given back when taken"
+        );
         taken.clear();
-        buf.put(taken);
-        assert!(buf.0.is_none(), "an empty vector is not kept");
-        buf.put(b"x".to_vec());
-        assert_eq!(buf.len(), 1);
+        cold.put_input(taken);
+        assert!(cold.0.is_none(), "an empty vector is not kept");
+        cold.put_input(b"x".to_vec());
+        assert_eq!(cold.input_len(), 1);
+        // The cold state stays while anything else in it is busy.
+        cold.with(|c| c.framing = Framing::Raw { left: 3 });
+        assert_eq!(cold.take_input(), b"x");
+        assert!(cold.0.is_some());
+        cold.with(|c| c.framing = Framing::Lines);
+        assert!(cold.0.is_none());
     }
 }

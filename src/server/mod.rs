@@ -46,7 +46,7 @@ mod timers;
 mod websocket;
 
 pub use deliver::Deliver;
-use link::{Link, SendqLimits};
+use link::{Flag, Link, SendqLimits, Serial};
 use timers::{Due, TimerKind, Timers};
 
 /// The output for front ends and the hub, borrowing only the fields it needs from the server
@@ -92,6 +92,8 @@ const LISTENER_BASE: usize = usize::MAX / 2;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How often paused file senders are looked at while nothing else happens.
 const STALL_CHECK: Duration = Duration::from_secs(1);
+/// How soon a quiet loop gives back the output buffers a burst made grow.
+const BURST_GIVEN_BACK: Duration = Duration::from_millis(100);
 
 fn mark_close(link: &mut Link, id: ClientId, closing: &mut Vec<ClientId>, reason: CloseReason) {
     if link.set_closing(reason) {
@@ -165,7 +167,7 @@ pub struct Server {
     /// File senders waiting for their recipient to catch up.
     paused: Vec<ClientId>,
     timers: Timers,
-    next_serial: u64,
+    next_serial: Serial,
     max_clients: usize,
     accept_retry: Option<Instant>,
     /// Listeners that used their accept batch this pass and may have more waiting.
@@ -182,11 +184,11 @@ pub struct Server {
     /// The store; it wakes the loop through the one waker of the poll when results are in.
     store: Option<crate::store::StoreHandle>,
     /// Jobs front ends handed off this pass, sent at its end.
-    jobs: Vec<(ClientId, u64, u32, crate::front::Job)>,
+    jobs: Vec<(ClientId, Serial, u32, crate::front::Job)>,
     /// What front ends asked of the server this pass, answered at its end.
-    asks: Vec<(ClientId, u64, crate::front::ServerAsk)>,
+    asks: Vec<(ClientId, Serial, crate::front::ServerAsk)>,
     /// Jobs out, by call id: whose (connection and serial) and the front end's tag.
-    pending: std::collections::HashMap<u64, (ClientId, u64, u32)>,
+    pending: std::collections::HashMap<u64, (ClientId, Serial, u32)>,
     next_call: u64,
     /// On a network (`--bus`): the other nodes, and what the hub tells them this pass.
     network: Option<crate::network::Network>,
@@ -378,6 +380,9 @@ impl Server {
                 return Err(e);
             }
             self.clock = Clock::now();
+            if events.is_empty() && self.outbox.holds_burst() {
+                self.outbox.give_back();
+            }
             for ev in events.iter() {
                 match ev.token() {
                     WAKE => self.drain_off_loop(),
@@ -453,7 +458,7 @@ impl Server {
         }
     }
 
-    fn answer(&mut self, id: ClientId, serial: u64, tag: u32, answer: crate::front::Answer) {
+    fn answer(&mut self, id: ClientId, serial: Serial, tag: u32, answer: crate::front::Answer) {
         let live = self
             .links
             .get(id)
@@ -538,12 +543,18 @@ impl Server {
         }
         // A paused sender's stall deadline is checked each pass; come back for it.
         let stall_check = (!self.paused.is_empty()).then(|| self.clock.mono + STALL_CHECK);
+        // A burst's output buffers are given back once the loop is quiet: come back for it.
+        let burst_kept = self
+            .outbox
+            .holds_burst()
+            .then(|| self.clock.mono + BURST_GIVEN_BACK);
         let next = [
             self.timers.next_at(),
             self.next_file_expiry(),
             self.hub.next_deadline(),
             self.accept_retry,
             stall_check,
+            burst_kept,
             self.net_deadline(),
         ];
         let now = Instant::now();
@@ -696,7 +707,7 @@ impl Server {
             let live = self
                 .links
                 .get(id)
-                .is_some_and(|l| timers::short_serial(l.serial) == serial && !l.is_closing());
+                .is_some_and(|l| l.serial == serial && !l.is_closing());
             if !live {
                 continue;
             }
@@ -731,8 +742,9 @@ impl Server {
             if let Some(drop) = metrics::Drop::of(&reason) {
                 self.metrics.dropped(drop);
             }
-            let (in_hub, peer, secure) = (link.in_hub, link.peer, link.transport.is_tls());
-            self.addresses.release(link.counted_as);
+            let (in_hub, peer, secure) =
+                (link.has(Flag::InHub), link.peer, link.transport.is_tls());
+            self.addresses.release(link.peer, link.counted);
             if in_hub {
                 let (hub, mut out) = self.deliver();
                 hub.disconnect(id, reason.public_text(), &mut out);
@@ -820,7 +832,7 @@ impl Server {
                 );
             }
             if let Some(link) = self.links.get_mut(id) {
-                link.paused = false;
+                link.set(Flag::Paused, false);
                 link.set_paused_since(None);
                 if stalled && behind {
                     link.set_data(crate::front::DataFrame { to: None, ..frame });

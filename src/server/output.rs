@@ -13,7 +13,7 @@ pub(super) fn set_write_interest(
     id: ClientId,
     on: bool,
 ) {
-    if link.write_armed == on {
+    if link.has(Flag::WriteArmed) == on {
         return;
     }
     let interest = if on {
@@ -25,7 +25,7 @@ pub(super) fn set_write_interest(
         .reregister(link.transport.socket(), Token(id), interest)
         .is_ok()
     {
-        link.write_armed = on;
+        link.set(Flag::WriteArmed, on);
     }
 }
 

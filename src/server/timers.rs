@@ -3,13 +3,14 @@
 //!
 //! An entry is the deadline in nanoseconds since the heap was made (exact: the `Instant` a
 //! timer was armed for is given back as it was, which the partial-line deadline compares),
-//! the connection's slab key with the timer's kind in its top bits, and the low 32 bits of
-//! the connection's serial (enough to tell a later connection under the same key).
+//! the connection's slab key with the timer's kind in its top bits, and the connection's
+//! serial (to tell a later connection under the same key).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
+use super::link::Serial;
 use crate::hub::ClientId;
 
 /// What a connection's timer is for.
@@ -48,18 +49,13 @@ const KEY_MASK: u32 = (1 << KEY_BITS) - 1;
 pub(super) struct Due {
     pub at: Instant,
     pub id: ClientId,
-    /// The low bits of the serial the connection had (see [`short_serial`]).
-    pub serial: u32,
+    /// The serial the connection had.
+    pub serial: Serial,
     pub kind: TimerKind,
 }
 
-/// What a timer keeps of a connection's serial.
-pub(super) fn short_serial(serial: u64) -> u32 {
-    serial as u32
-}
-
 pub(super) struct Timers {
-    heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    heap: BinaryHeap<Reverse<(u64, u32, Serial)>>,
     base: Instant,
 }
 
@@ -74,7 +70,7 @@ impl Timers {
 
     /// Arms a timer for the connection with key `id` and serial `serial`; a key too large
     /// for an entry (more than 268 million connections) is never given by the loop.
-    pub(super) fn push(&mut self, at: Instant, id: ClientId, serial: u64, kind: TimerKind) {
+    pub(super) fn push(&mut self, at: Instant, id: ClientId, serial: Serial, kind: TimerKind) {
         let Some(key) = u32::try_from(id).ok().filter(|&k| k <= KEY_MASK) else {
             log::warn!("client {id}: timer not armed (key too large)");
             return;
@@ -82,7 +78,7 @@ impl Timers {
         let nanos = at.saturating_duration_since(self.base).as_nanos();
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
         let word = key | (kind as u32) << KEY_BITS;
-        self.heap.push(Reverse((nanos, word, short_serial(serial))));
+        self.heap.push(Reverse((nanos, word, serial)));
     }
 
     /// When the next timer is due.
@@ -137,7 +133,7 @@ mod tests {
         let mut timers = Timers::new(base);
         let at = |ms| base + Duration::from_millis(ms) + Duration::from_nanos(7);
         timers.push(at(30), 3, 300, TimerKind::Held);
-        timers.push(at(10), 1, u64::from(u32::MAX) + 5, TimerKind::PartialLine);
+        timers.push(at(10), 1, u32::MAX - 5, TimerKind::PartialLine);
         timers.push(at(20), 2, 200, TimerKind::WsPing);
         assert_eq!(timers.next_at(), Some(at(10)));
         assert_eq!(timers.pop_due(at(5)), None, "nothing due yet");
@@ -147,11 +143,10 @@ mod tests {
             Due {
                 at: at(10),
                 id: 1,
-                serial: short_serial(u64::from(u32::MAX) + 5),
+                serial: u32::MAX - 5,
                 kind: TimerKind::PartialLine,
             }
         );
-        assert_eq!(first.serial, 4, "the serial's low bits");
         let second = timers.pop_due(at(25)).expect("the second is due");
         assert_eq!(
             (second.id, second.kind, second.at),

@@ -51,7 +51,7 @@ impl Server {
             self.hand_line(id, trim_line(&held));
             return Some(0);
         }
-        if link.throttled {
+        if link.has(Flag::Throttled) {
             return None;
         }
         let ws = link.ws.as_mut()?;

@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Arrival, CloseReason, Ctx, Output};
+use crate::clock::{instant_of, nanos_of};
 use crate::config::Config;
 use crate::event::{Event, Fail, MsgKind};
 use crate::hub::{ClientId, Command, Hub, MonitorOp, MONITOR_MAX, REALNAME_MAX};
@@ -241,17 +242,15 @@ fn isupport_escape(value: &str) -> String {
 pub struct IrcSession {
     /// The capabilities negotiated, as [`caps`] bits.
     caps: u32,
-    /// Batches this connection has been sent, for their names.
-    batches: u32,
-    /// The client asked `CAP LS 302` (values, multi-line replies, cap-notify).
-    cap_302: bool,
-    /// When the last line came, or, while a ping is out, when the ping was sent.
-    since: Instant,
-    ping_out: bool,
-    /// A timer is armed for this session (one at a time: each one that fires arms the next;
-    /// every deadline asked for while one is armed is later than it, so it waits for that
-    /// one to fire).
-    timer_armed: bool,
+    /// Batches this connection has been sent, for their names (a labeled response's batch
+    /// is closed before the next begins, so a name coming round again is no clash).
+    batches: u16,
+    /// [`CAP_302`], [`PING_OUT`], [`TIMER_ARMED`].
+    bits: u8,
+    /// When the last line came, or, while a ping is out, when the ping was sent (as
+    /// [`crate::clock::nanos_of`]: 8 bytes where an `Instant` is 16, and the session is then
+    /// 40 bytes, a 48-byte chunk instead of 64).
+    since: u64,
     /// CHATHISTORY's state (the request waiting for the store), made at the first one.
     history: Option<Box<super::history::IrcHistory>>,
     /// What a connection logging in or waiting for a password check holds; None otherwise.
@@ -260,6 +259,15 @@ pub struct IrcSession {
     /// registered connection holds a pointer's worth of it.
     reg: Option<Box<Registration>>,
 }
+
+/// The client asked `CAP LS 302` (values, multi-line replies, cap-notify).
+const CAP_302: u8 = 1;
+/// A ping is out, sent at `since`.
+const PING_OUT: u8 = 2;
+/// A timer is armed for this session (one at a time: each one that fires arms the next;
+/// every deadline asked for while one is armed is later than it, so it waits for that one
+/// to fire).
+const TIMER_ARMED: u8 = 4;
 
 /// The state of a connection that has not registered yet.
 struct Registration {
@@ -326,10 +334,8 @@ impl IrcSession {
         let mut session = IrcSession {
             caps: 0,
             batches: 0,
-            cap_302: false,
-            since: now,
-            ping_out: false,
-            timer_armed: false,
+            bits: 0,
+            since: nanos_of(now),
             history: None,
             auth: None,
             reg: Some(Box::new(Registration {
@@ -440,9 +446,21 @@ impl IrcSession {
     /// Asks for a timer at `at` unless one is armed already (it fires first: the deadlines
     /// asked for only move on).
     fn want(&mut self, id: ClientId, at: Instant, out: &mut impl Output) {
-        if !self.timer_armed {
-            self.timer_armed = true;
+        if !self.has(TIMER_ARMED) {
+            self.set(TIMER_ARMED, true);
             out.wake_at(id, at);
+        }
+    }
+
+    fn has(&self, bit: u8) -> bool {
+        self.bits & bit != 0
+    }
+
+    fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.bits |= bit;
+        } else {
+            self.bits &= !bit;
         }
     }
 
@@ -463,8 +481,8 @@ impl IrcSession {
         out: &mut impl Output,
     ) {
         let (id, now) = (ctx.id, ctx.clock.mono);
-        self.since = now;
-        self.ping_out = false;
+        self.since = nanos_of(now);
+        self.set(PING_OUT, false);
         let fail = |s: &Self, hub: &Hub, out: &mut dyn crate::hub::Sink, f: Fail<'_>| {
             out.one(id, s.me(hub, id), &Event::Fail(f));
         };
@@ -1048,22 +1066,22 @@ impl IrcSession {
                 }
                 let version: u32 = p.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
                 if version >= 302 {
-                    self.cap_302 = true;
+                    self.set(CAP_302, true);
                     // cap-notify comes with 302, as the specification says.
                     self.caps |= caps::CAP_NOTIFY;
                 }
                 let mut names: Vec<String> = CAPS
                     .iter()
                     .map(|&(name, _, value)| match cap_value(name, value, ctx.cfg) {
-                        Some(v) if self.cap_302 => format!("{name}={v}"),
+                        Some(v) if self.has(CAP_302) => format!("{name}={v}"),
                         _ => name.to_string(),
                     })
                     .collect();
-                if let Some(sts) = sts_value(ctx).filter(|_| self.cap_302) {
+                if let Some(sts) = sts_value(ctx).filter(|_| self.has(CAP_302)) {
                     names.push(format!("sts={sts}"));
                 }
                 // Lines that fit in 512 bytes; all but the last marked `*` (302 only).
-                let budget = if self.cap_302 {
+                let budget = if self.has(CAP_302) {
                     400 - me.len().min(100)
                 } else {
                     usize::MAX
@@ -1257,7 +1275,7 @@ impl IrcSession {
     pub fn timer(&mut self, ctx: &Ctx<'_>, hub: &mut Hub, out: &mut impl Output) {
         let (id, now, cfg) = (ctx.id, ctx.clock.mono, ctx.cfg);
         let _ = hub;
-        self.timer_armed = false;
+        self.set(TIMER_ARMED, false);
         if let Some(reg) = self.reg.as_ref() {
             let deadline = reg.register_by;
             if now >= deadline {
@@ -1270,7 +1288,8 @@ impl IrcSession {
             return;
         }
         let interval = cfg.irc_ping;
-        match self.ping_out.then_some(self.since) {
+        let since = instant_of(self.since);
+        match self.has(PING_OUT).then_some(since) {
             Some(sent) if now >= sent + interval => {
                 let secs = interval.as_secs();
                 out.raw(id, |b| {
@@ -1280,14 +1299,14 @@ impl IrcSession {
                 out.close(id, CloseReason::Other("ping timeout"));
             }
             Some(sent) => self.want(id, sent + interval, out),
-            None if now >= self.since + interval => {
+            None if now >= since + interval => {
                 let srv = cfg.server_name.as_str();
                 out.raw(id, |b| write_message(b, None, "PING", &[srv]));
-                self.since = now;
-                self.ping_out = true;
+                self.since = nanos_of(now);
+                self.set(PING_OUT, true);
                 self.want(id, now + interval, out);
             }
-            None => self.want(id, self.since + interval, out),
+            None => self.want(id, since + interval, out),
         }
     }
 }
@@ -1397,6 +1416,13 @@ mod tests {
     use super::*;
     use crate::front::recorder::{Conn, Recorder};
     use crate::front::Proto;
+
+    /// Every registered IRC connection holds a boxed session: 40 bytes are a 48-byte chunk.
+    #[test]
+    fn a_session_fits_a_48_byte_chunk() {
+        let size = std::mem::size_of::<IrcSession>();
+        assert!(size <= 40, "IrcSession grew to {size} B");
+    }
 
     #[test]
     fn filehost_tokens_only_with_a_url_and_escaped() {
