@@ -554,6 +554,125 @@ fn of_two_users_racing_for_one_nick_on_two_nodes_exactly_one_wins_100_times() {
 }
 
 #[test]
+fn of_two_first_joins_at_once_on_two_nodes_exactly_one_is_the_founder_100_times() {
+    let _one = one_at_a_time();
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let nats = Nats::start("founding");
+    let a = node(&nats, "a.test", &[]);
+    let b = node(&nats, "b.test", &[]);
+    let _probes = mesh(&[&a, &b]);
+    let mut x = a.named("fa");
+    let mut y = b.named("fb");
+    let both = vec![x.nick.clone(), y.nick.clone()];
+    let (mut ops_a, mut ops_b) = (0, 0);
+    for round in 0..100 {
+        let room = format!("#f{round}");
+        x.send(&format!("/join {room}"));
+        y.send(&format!("/join {room}"));
+        for c in [&mut x, &mut y] {
+            let me = format!("* {} joined {room}", c.nick);
+            c.expect_eventually(&me);
+        }
+        for c in [&mut x, &mut y] {
+            wait_members(c, &room, &both);
+        }
+        // Both nodes agree on who the one operator is.
+        let (seen_a, seen_b) = (who(&mut x, &room), who(&mut y, &room));
+        assert_eq!(seen_a, seen_b, "round {round}");
+        let ops: Vec<&String> = seen_a.iter().filter(|m| m.starts_with('@')).collect();
+        assert_eq!(ops.len(), 1, "round {round}: {seen_a:?}");
+        if *ops[0] == format!("@{}", x.nick) {
+            ops_a += 1;
+        } else {
+            ops_b += 1;
+        }
+        for c in [&mut x, &mut y] {
+            c.send(&format!("/part {room}"));
+            let me = format!("* {} left {room}", c.nick);
+            c.expect_eventually(&me);
+        }
+    }
+    eprintln!("founding race: node a founded {ops_a}, node b {ops_b}");
+    // A room founded once more after everyone left has a founder again (its key was let go,
+    // or is taken over).
+    x.send("/join #f0");
+    x.expect_eventually(&format!("* {} joined #f0", x.nick));
+    assert_eq!(who(&mut x, "#f0"), [format!("@{}", x.nick)]);
+}
+
+/// The msgid tag a node's /metrics shows (0: none claimed yet).
+fn msgid_tag(d: &Daemon) -> u8 {
+    use std::io::Write;
+    let addr = d.addr("metrics");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("ask for metrics");
+    let text = common::http::read_response(&mut s, false).text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("snak_network_msgid_tag "))
+        .unwrap_or_else(|| panic!("no msgid tag in {text}"));
+    line["snak_network_msgid_tag ".len()..]
+        .parse()
+        .expect("a tag")
+}
+
+#[test]
+fn three_nodes_claim_three_distinct_msgid_tags_and_their_msgids_carry_them() {
+    let _one = one_at_a_time();
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let nats = Nats::start("tags");
+    let metrics = ["--metrics-listen", "127.0.0.1:0"];
+    // Every node asks for the lowest free tag first, so the second and third find it (and
+    // maybe the next) taken: the claims collide by construction, not by chance.
+    let nodes = [
+        node(&nats, "a.test", &metrics),
+        node(&nats, "b.test", &metrics),
+        node(&nats, "c.test", &metrics),
+    ];
+    let mut probes = mesh(&[&nodes[0], &nodes[1], &nodes[2]]);
+    let deadline = Instant::now() + SLOW;
+    let tags: Vec<u8> = loop {
+        let tags: Vec<u8> = nodes.iter().map(msgid_tag).collect();
+        if tags.iter().all(|&t| t != 0) {
+            break tags;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tags never all claimed: {tags:?}"
+        );
+        std::thread::sleep(POLL);
+    };
+    let mut sorted = tags.clone();
+    sorted.sort();
+    assert_eq!(sorted, [1, 2, 3], "the three lowest, one each: {tags:?}");
+    // A message made on each node reaches an IRC user on the first with a msgid whose top
+    // byte is its node's tag.
+    let mut irc = Irc::named(&nodes[0], "a.test", "tagwatch");
+    irc.send("CAP REQ :message-tags");
+    irc.c.line_starting(":a.test CAP tagwatch ACK");
+    irc.send("JOIN #lobby");
+    irc.numeric("366");
+    irc.sync();
+    for (i, p) in probes.iter_mut().enumerate() {
+        let text = format!("from node {i}");
+        p.send(&format!("/say #lobby {text}"));
+        let want = format!(" PRIVMSG #lobby :{text}");
+        let line = wait_line(&mut irc.c, SLOW, |l| l.ends_with(&want));
+        let id = line
+            .split([';', ' ', '@'])
+            .find_map(|t| t.strip_prefix("msgid="))
+            .unwrap_or_else(|| panic!("no msgid in {line}"));
+        let top = u8::from_str_radix(&id[..2], 16).expect("hex msgid");
+        assert_eq!(top, tags[i], "node {i}'s msgid {id}");
+    }
+}
+
+#[test]
 fn nodes_on_one_machine_share_their_ports() {
     let _one = one_at_a_time();
     if !have_nats() {
