@@ -602,6 +602,156 @@ fn of_two_first_joins_at_once_on_two_nodes_exactly_one_is_the_founder_100_times(
     assert_eq!(who(&mut x, "#f0"), [format!("@{}", x.nick)]);
 }
 
+/// Every line of a native `/who ROOM` (big rooms take several lines) up to its end; returns
+/// the members it lists and the lines that came before the reply.
+fn who_all(c: &mut Client, room: &str) -> (Vec<String>, Vec<String>) {
+    c.send(&format!("/who {room}"));
+    let (prefix, end) = (format!("= who {room} "), format!("= end who {room} "));
+    let (mut members, mut before) = (Vec::new(), Vec::new());
+    loop {
+        let l = c.line();
+        if let Some(names) = l.strip_prefix(&prefix) {
+            members.extend(names.split(' ').map(str::to_string));
+        } else if l.starts_with(&end) {
+            let count: usize = l[end.len()..].parse().expect("a count");
+            assert_eq!(count, members.len(), "{l}");
+            return (members, before);
+        } else {
+            before.push(l);
+        }
+    }
+}
+
+#[test]
+fn a_first_join_gathers_a_room_bigger_than_one_state_chunk_from_another_node() {
+    let _one = one_at_a_time();
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let nats = Nats::start("chunks");
+    let a = node(&nats, "a.test", &[]);
+    // More arrivals than one state answer carries (500 members a chunk): all in #lobby.
+    const CROWD: usize = 520;
+    let crowd: Vec<Client> = (0..CROWD).map(|_| a.client()).collect();
+    let mut on_a = a.named("counter");
+    let deadline = Instant::now() + SLOW;
+    while who_all(&mut on_a, "#lobby").0.len() < CROWD + 1 {
+        assert!(Instant::now() < deadline, "the crowd never all arrived");
+        std::thread::sleep(POLL);
+    }
+    // A node started now: its first arrival's join asks node a for the lobby's state, in
+    // two chunks, and lists every member.
+    let b = node(&nats, "b.test", &[]);
+    let mut late = b.client();
+    let want = CROWD + 2;
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let (members, _) = who_all(&mut late, "#lobby");
+        let mut unique = members.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), members.len(), "listed twice: {members:?}");
+        if members.len() == want {
+            assert!(members
+                .iter()
+                .any(|m| m.trim_start_matches('@') == "counter"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {want} members listed",
+            members.len()
+        );
+        std::thread::sleep(POLL);
+    }
+    drop(crowd);
+}
+
+#[test]
+fn a_quiet_room_announces_no_joins_from_another_node_but_lists_and_counts_every_member() {
+    let _one = one_at_a_time();
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let nats = Nats::start("quiet");
+    let quiet = ["--quiet-room-size", "3"];
+    let a = node(&nats, "a.test", &quiet);
+    let b = node(&nats, "b.test", &quiet);
+    let _probes = mesh(&[&a, &b]);
+    let mut watcher = b.named("watcher");
+    watcher.send("/join #q");
+    watcher.expect_eventually("* watcher joined #q");
+    let mut joiners = Vec::new();
+    for i in 1..=4 {
+        let mut c = a.named(&format!("q{i}"));
+        c.send("/join #q");
+        c.expect_eventually(&format!("* q{i} joined #q"));
+        // The room is at most 3 (announced) with q1 and q2; q3 and q4 make it quiet.
+        if i <= 2 {
+            watcher.expect_eventually(&format!("* q{i} joined #q"));
+        }
+        joiners.push(c);
+    }
+    let want: Vec<String> = ["q1", "q2", "q3", "q4", "watcher"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let (members, before) = who_all(&mut watcher, "#q");
+        for l in &before {
+            assert!(!l.contains(" joined #q"), "announced in a quiet room: {l}");
+        }
+        if bare(members.clone()) == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "watcher lists {members:?}");
+        std::thread::sleep(POLL);
+    }
+    // The room's count is the network's on both nodes (LIST).
+    for c in [&mut watcher, &mut joiners[0]] {
+        let deadline = Instant::now() + SLOW;
+        loop {
+            c.send("/rooms");
+            let mut count = None;
+            loop {
+                let l = c.line();
+                if let Some(rest) = l.strip_prefix("= room #q ") {
+                    count = rest.split(' ').next().map(str::to_string);
+                }
+                if l.starts_with("= end rooms") {
+                    break;
+                }
+            }
+            if count.as_deref() == Some("5") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} counts #q as {count:?}",
+                c.nick
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+    // A part in the quiet room is not announced either, and leaves the list right.
+    joiners[3].send("/part #q");
+    joiners[3].expect_eventually("* q4 left #q");
+    let want: Vec<String> = want.into_iter().filter(|m| m != "q4").collect();
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let (members, before) = who_all(&mut watcher, "#q");
+        for l in &before {
+            assert!(!l.contains(" left #q"), "announced in a quiet room: {l}");
+        }
+        if bare(members.clone()) == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "watcher lists {members:?}");
+        std::thread::sleep(POLL);
+    }
+}
+
 /// The msgid tag a node's /metrics shows (0: none claimed yet).
 fn msgid_tag(d: &Daemon) -> u8 {
     use std::io::Write;
