@@ -822,6 +822,61 @@ fn three_nodes_claim_three_distinct_msgid_tags_and_their_msgids_carry_them() {
     }
 }
 
+/// The tags of `nodes` once every one shows one (polled: a claim takes a round trip).
+fn claimed_tags(nodes: &[&Daemon]) -> Vec<u8> {
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let tags: Vec<u8> = nodes.iter().map(|d| msgid_tag(d)).collect();
+        if tags.iter().all(|&t| t != 0) {
+            return tags;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tags never all claimed: {tags:?}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+#[test]
+fn after_a_nats_outage_longer_than_the_ttl_the_nodes_claim_distinct_tags_again() {
+    let _one = one_at_a_time();
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let mut nats = Nats::start("retag");
+    let args = ["--metrics-listen", "127.0.0.1:0", "--bus-ttl", "2"];
+    let a = node(&nats, "a.test", &args);
+    let b = node(&nats, "b.test", &args);
+    let mut probes = mesh(&[&a, &b]);
+    let before = claimed_tags(&[&a, &b]);
+    assert_ne!(before[0], before[1]);
+    nats.kill();
+    for p in &mut probes {
+        wait_line(p, SLOW, |l| {
+            l == "* the network is split: users on other servers cannot be reached"
+        });
+    }
+    // A third node starts while NATS is away (it says ready after its bounded wait, longer
+    // than the TTL: the tags' keys have expired by the restart), so it asks for the lowest
+    // free tag at the same moment the others claim theirs again.
+    let c = node(&nats, "c.test", &args);
+    nats.restart();
+    for p in &mut probes {
+        wait_line(p, SLOW, |l| l == "* the network is whole again");
+    }
+    let after = claimed_tags(&[&a, &b, &c]);
+    let mut sorted = after.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        sorted.len(),
+        3,
+        "tags after the outage: {after:?} (before {before:?})"
+    );
+    eprintln!("msgid tags of a, b: {before:?} before the outage; of a, b, c after: {after:?}");
+}
+
 #[test]
 fn nodes_on_one_machine_share_their_ports() {
     let _one = one_at_a_time();
