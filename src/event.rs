@@ -72,12 +72,13 @@ impl MsgId {
     /// The hub's ids are the time they were made (Unix ms) times 2^SEQ_BITS plus a count,
     /// never below that time's first id: see `Hub::next_meta`.
     pub const SEQ_BITS: u32 = 12;
-    /// On a network the top bits name the node that made the id (a hash of its node id,
-    /// see [`MsgId::node_tag`]): two nodes minting in the same millisecond then differ unless
-    /// their tags do not. The time and count below them stay good until the year 2527.
+    /// On a network the top byte names the node that made the id: a tag 1..=255 the node
+    /// claims in the nodes bucket, unique among live nodes (`network::tag`); until its claim
+    /// is answered, a hash of its node id ([`MsgId::node_tag`]). Two nodes minting in the
+    /// same millisecond then differ. The time and count below stay good until the year 2527.
     pub const NODE_SHIFT: u32 = 56;
 
-    /// The bits a node puts over its ids (0 for a single server).
+    /// The bits a node puts over its ids before it has claimed a tag (0 for a single server).
     pub fn node_tag(node: u64) -> u64 {
         let mixed = node ^ (node >> 29) ^ (node >> 47);
         (mixed & 0xff).max(1) << MsgId::NODE_SHIFT

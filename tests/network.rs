@@ -381,7 +381,17 @@ fn a_killed_node_leaves_every_member_list_within_the_ttl() {
     alice.send("/join #k");
     alice.expect_eventually("* alice joined #k");
     bob.expect_eventually("* alice joined #k");
-    assert_eq!(who(&mut alice, "#k"), ["@bob", "alice"]);
+    // Node a may have made #k before its watch showed b's entry: it lists bob once it has
+    // merged b's members in (bob stays the one operator: he founded the room).
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let members = who(&mut alice, "#k");
+        if members == ["@bob", "alice"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "alice lists #k as {members:?}");
+        std::thread::sleep(POLL);
+    }
 
     common::signal(b.pid(), "-KILL");
     let killed = Instant::now();
@@ -551,6 +561,330 @@ fn of_two_users_racing_for_one_nick_on_two_nodes_exactly_one_wins_100_times() {
         }
     }
     eprintln!("nick race: node a won {wins_a}, node b {wins_b}");
+}
+
+#[test]
+fn of_two_first_joins_at_once_on_two_nodes_exactly_one_is_the_founder_100_times() {
+    let _one = one_at_a_time();
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let nats = Nats::start("founding");
+    let a = node(&nats, "a.test", &[]);
+    let b = node(&nats, "b.test", &[]);
+    let _probes = mesh(&[&a, &b]);
+    let mut x = a.named("fa");
+    let mut y = b.named("fb");
+    let both = vec![x.nick.clone(), y.nick.clone()];
+    let (mut ops_a, mut ops_b) = (0, 0);
+    for round in 0..100 {
+        let room = format!("#f{round}");
+        x.send(&format!("/join {room}"));
+        y.send(&format!("/join {room}"));
+        for c in [&mut x, &mut y] {
+            let me = format!("* {} joined {room}", c.nick);
+            c.expect_eventually(&me);
+        }
+        for c in [&mut x, &mut y] {
+            wait_members(c, &room, &both);
+        }
+        // Both nodes agree on who the one operator is.
+        let (seen_a, seen_b) = (who(&mut x, &room), who(&mut y, &room));
+        assert_eq!(seen_a, seen_b, "round {round}");
+        let ops: Vec<&String> = seen_a.iter().filter(|m| m.starts_with('@')).collect();
+        assert_eq!(ops.len(), 1, "round {round}: {seen_a:?}");
+        if *ops[0] == format!("@{}", x.nick) {
+            ops_a += 1;
+        } else {
+            ops_b += 1;
+        }
+        for c in [&mut x, &mut y] {
+            c.send(&format!("/part {room}"));
+            let me = format!("* {} left {room}", c.nick);
+            c.expect_eventually(&me);
+        }
+    }
+    eprintln!("founding race: node a founded {ops_a}, node b {ops_b}");
+    // A room founded once more after everyone left has a founder again (its key was let go,
+    // or is taken over).
+    x.send("/join #f0");
+    x.expect_eventually(&format!("* {} joined #f0", x.nick));
+    assert_eq!(who(&mut x, "#f0"), [format!("@{}", x.nick)]);
+}
+
+/// Every line of a native `/who ROOM` (big rooms take several lines) up to its end; returns
+/// the members it lists and the lines that came before the reply.
+fn who_all(c: &mut Client, room: &str) -> (Vec<String>, Vec<String>) {
+    c.send(&format!("/who {room}"));
+    let (prefix, end) = (format!("= who {room} "), format!("= end who {room} "));
+    let (mut members, mut before) = (Vec::new(), Vec::new());
+    loop {
+        let l = c.line();
+        if let Some(names) = l.strip_prefix(&prefix) {
+            members.extend(names.split(' ').map(str::to_string));
+        } else if l.starts_with(&end) {
+            let count: usize = l[end.len()..].parse().expect("a count");
+            assert_eq!(count, members.len(), "{l}");
+            return (members, before);
+        } else {
+            before.push(l);
+        }
+    }
+}
+
+#[test]
+fn a_first_join_gathers_a_room_bigger_than_one_state_chunk_from_another_node() {
+    let _one = one_at_a_time();
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let nats = Nats::start("chunks");
+    let a = node(&nats, "a.test", &[]);
+    // More arrivals than one state answer carries (500 members a chunk): all in #lobby.
+    const CROWD: usize = 520;
+    let crowd: Vec<Client> = (0..CROWD).map(|_| a.client()).collect();
+    let mut on_a = a.named("counter");
+    let deadline = Instant::now() + SLOW;
+    while who_all(&mut on_a, "#lobby").0.len() < CROWD + 1 {
+        assert!(Instant::now() < deadline, "the crowd never all arrived");
+        std::thread::sleep(POLL);
+    }
+    // A node started now: its first arrival's join asks node a for the lobby's state, in
+    // two chunks, and lists every member.
+    let b = node(&nats, "b.test", &[]);
+    let mut late = b.client();
+    let want = CROWD + 2;
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let (members, _) = who_all(&mut late, "#lobby");
+        let mut unique = members.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), members.len(), "listed twice: {members:?}");
+        if members.len() == want {
+            assert!(members
+                .iter()
+                .any(|m| m.trim_start_matches('@') == "counter"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {want} members listed",
+            members.len()
+        );
+        std::thread::sleep(POLL);
+    }
+    drop(crowd);
+}
+
+#[test]
+fn a_quiet_room_announces_no_joins_from_another_node_but_lists_and_counts_every_member() {
+    let _one = one_at_a_time();
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let nats = Nats::start("quiet");
+    let quiet = ["--quiet-room-size", "3"];
+    let a = node(&nats, "a.test", &quiet);
+    let b = node(&nats, "b.test", &quiet);
+    let _probes = mesh(&[&a, &b]);
+    let mut watcher = b.named("watcher");
+    watcher.send("/join #q");
+    watcher.expect_eventually("* watcher joined #q");
+    let mut joiners = Vec::new();
+    for i in 1..=4 {
+        let mut c = a.named(&format!("q{i}"));
+        c.send("/join #q");
+        c.expect_eventually(&format!("* q{i} joined #q"));
+        // The room is at most 3 (announced) with q1 and q2; q3 and q4 make it quiet.
+        if i <= 2 {
+            watcher.expect_eventually(&format!("* q{i} joined #q"));
+        }
+        joiners.push(c);
+    }
+    let want: Vec<String> = ["q1", "q2", "q3", "q4", "watcher"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let (members, before) = who_all(&mut watcher, "#q");
+        for l in &before {
+            assert!(!l.contains(" joined #q"), "announced in a quiet room: {l}");
+        }
+        if bare(members.clone()) == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "watcher lists {members:?}");
+        std::thread::sleep(POLL);
+    }
+    // The room's count is the network's on both nodes (LIST).
+    for c in [&mut watcher, &mut joiners[0]] {
+        let deadline = Instant::now() + SLOW;
+        loop {
+            c.send("/rooms");
+            let mut count = None;
+            loop {
+                let l = c.line();
+                if let Some(rest) = l.strip_prefix("= room #q ") {
+                    count = rest.split(' ').next().map(str::to_string);
+                }
+                if l.starts_with("= end rooms") {
+                    break;
+                }
+            }
+            if count.as_deref() == Some("5") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} counts #q as {count:?}",
+                c.nick
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+    // A part in the quiet room is not announced either, and leaves the list right.
+    joiners[3].send("/part #q");
+    joiners[3].expect_eventually("* q4 left #q");
+    let want: Vec<String> = want.into_iter().filter(|m| m != "q4").collect();
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let (members, before) = who_all(&mut watcher, "#q");
+        for l in &before {
+            assert!(!l.contains(" left #q"), "announced in a quiet room: {l}");
+        }
+        if bare(members.clone()) == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "watcher lists {members:?}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The msgid tag a node's /metrics shows (0: none claimed yet).
+fn msgid_tag(d: &Daemon) -> u8 {
+    use std::io::Write;
+    let addr = d.addr("metrics");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("ask for metrics");
+    let text = common::http::read_response(&mut s, false).text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("snak_network_msgid_tag "))
+        .unwrap_or_else(|| panic!("no msgid tag in {text}"));
+    line["snak_network_msgid_tag ".len()..]
+        .parse()
+        .expect("a tag")
+}
+
+#[test]
+fn three_nodes_claim_three_distinct_msgid_tags_and_their_msgids_carry_them() {
+    let _one = one_at_a_time();
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let nats = Nats::start("tags");
+    let metrics = ["--metrics-listen", "127.0.0.1:0"];
+    // Every node asks for the lowest free tag first, so the second and third find it (and
+    // maybe the next) taken: the claims collide by construction, not by chance.
+    let nodes = [
+        node(&nats, "a.test", &metrics),
+        node(&nats, "b.test", &metrics),
+        node(&nats, "c.test", &metrics),
+    ];
+    let mut probes = mesh(&[&nodes[0], &nodes[1], &nodes[2]]);
+    let deadline = Instant::now() + SLOW;
+    let tags: Vec<u8> = loop {
+        let tags: Vec<u8> = nodes.iter().map(msgid_tag).collect();
+        if tags.iter().all(|&t| t != 0) {
+            break tags;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tags never all claimed: {tags:?}"
+        );
+        std::thread::sleep(POLL);
+    };
+    let mut sorted = tags.clone();
+    sorted.sort();
+    assert_eq!(sorted, [1, 2, 3], "the three lowest, one each: {tags:?}");
+    // A message made on each node reaches an IRC user on the first with a msgid whose top
+    // byte is its node's tag.
+    let mut irc = Irc::named(&nodes[0], "a.test", "tagwatch");
+    irc.send("CAP REQ :message-tags");
+    irc.c.line_starting(":a.test CAP tagwatch ACK");
+    irc.send("JOIN #lobby");
+    irc.numeric("366");
+    irc.sync();
+    for (i, p) in probes.iter_mut().enumerate() {
+        let text = format!("from node {i}");
+        p.send(&format!("/say #lobby {text}"));
+        let want = format!(" PRIVMSG #lobby :{text}");
+        let line = wait_line(&mut irc.c, SLOW, |l| l.ends_with(&want));
+        let id = line
+            .split([';', ' ', '@'])
+            .find_map(|t| t.strip_prefix("msgid="))
+            .unwrap_or_else(|| panic!("no msgid in {line}"));
+        let top = u8::from_str_radix(&id[..2], 16).expect("hex msgid");
+        assert_eq!(top, tags[i], "node {i}'s msgid {id}");
+    }
+}
+
+/// The tags of `nodes` once every one shows one (polled: a claim takes a round trip).
+fn claimed_tags(nodes: &[&Daemon]) -> Vec<u8> {
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let tags: Vec<u8> = nodes.iter().map(|d| msgid_tag(d)).collect();
+        if tags.iter().all(|&t| t != 0) {
+            return tags;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tags never all claimed: {tags:?}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+#[test]
+fn after_a_nats_outage_longer_than_the_ttl_the_nodes_claim_distinct_tags_again() {
+    let _one = one_at_a_time();
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let mut nats = Nats::start("retag");
+    let args = ["--metrics-listen", "127.0.0.1:0", "--bus-ttl", "2"];
+    let a = node(&nats, "a.test", &args);
+    let b = node(&nats, "b.test", &args);
+    let mut probes = mesh(&[&a, &b]);
+    let before = claimed_tags(&[&a, &b]);
+    assert_ne!(before[0], before[1]);
+    nats.kill();
+    for p in &mut probes {
+        wait_line(p, SLOW, |l| {
+            l == "* the network is split: users on other servers cannot be reached"
+        });
+    }
+    // A third node starts while NATS is away (it says ready after its bounded wait, longer
+    // than the TTL: the tags' keys have expired by the restart), so it asks for the lowest
+    // free tag at the same moment the others claim theirs again.
+    let c = node(&nats, "c.test", &args);
+    nats.restart();
+    for p in &mut probes {
+        wait_line(p, SLOW, |l| l == "* the network is whole again");
+    }
+    let after = claimed_tags(&[&a, &b, &c]);
+    let mut sorted = after.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        sorted.len(),
+        3,
+        "tags after the outage: {after:?} (before {before:?})"
+    );
+    eprintln!("msgid tags of a, b: {before:?} before the outage; of a, b, c after: {after:?}");
 }
 
 #[test]

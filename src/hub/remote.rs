@@ -343,7 +343,11 @@ pub(super) struct Net {
     remote_uid: Vec<Uid>,
     by_uid: HashMap<Uid, ClientId>,
     free_hint: usize,
+    /// Quit users' ids, with when they quit, and the same in the order they quit: the
+    /// oldest are forgotten from the front (a scan of the map per record made 100 000 arrivals
+    /// quadratic).
     gone: HashMap<Uid, Instant>,
+    gone_order: VecDeque<(Instant, Uid)>,
     rooms: HashMap<RoomId, RoomNet>,
     waiting: HashMap<ClientId, Wait>,
     /// A rename the network confirmed, being carried out.
@@ -352,6 +356,9 @@ pub(super) struct Net {
     syncing: HashMap<Box<str>, Vec<Joiner>>,
     /// The room being made from gathered state (its joins go ahead).
     creating: Option<Box<str>>,
+    /// The roles the first joiner of `creating` gets: operator if this node founded the room
+    /// network-wide (it won the room's founding key), none if another node did.
+    grant: Option<u8>,
     /// Rooms that may have lost their last local member (folded names).
     unsettled: Vec<Box<str>>,
     /// Rooms whose summary (count, topic) changed (folded names).
@@ -367,6 +374,20 @@ pub(super) struct Net {
 }
 
 impl Net {
+    /// Forgets users that quit more than [`GONE_FOR`] ago.
+    fn forget_gone(&mut self, now: Instant) {
+        while let Some(&(at, uid)) = self.gone_order.front() {
+            if now.saturating_duration_since(at) < GONE_FOR {
+                break;
+            }
+            self.gone_order.pop_front();
+            // Only if it did not quit again since (a later entry is further back).
+            if self.gone.get(&uid) == Some(&at) {
+                self.gone.remove(&uid);
+            }
+        }
+    }
+
     fn uid_of(&self, id: ClientId) -> Option<Uid> {
         if is_remote(id) {
             self.remote_uid.get(id - REMOTE_BASE).copied()
@@ -396,11 +417,13 @@ impl Hub {
             by_uid: HashMap::default(),
             free_hint: 0,
             gone: HashMap::default(),
+            gone_order: VecDeque::new(),
             rooms: HashMap::default(),
             waiting: HashMap::default(),
             confirmed: None,
             syncing: HashMap::default(),
             creating: None,
+            grant: None,
             unsettled: Vec::new(),
             dirty: HashSet::new(),
             listings: HashMap::default(),
@@ -408,6 +431,14 @@ impl Hub {
             killed: Vec::new(),
             released: Vec::new(),
         }));
+    }
+
+    /// The msgid tag this node claimed network-wide (until then, and alone, the top byte of
+    /// its msgids comes from a hash of its node id).
+    pub fn set_msgid_tag(&mut self, tag: u8) {
+        if tag != 0 {
+            self.msgid_tag = u64::from(tag) << crate::event::MsgId::NODE_SHIFT;
+        }
     }
 
     pub fn networked(&self) -> bool {
@@ -735,6 +766,12 @@ impl Hub {
             }
         }
         true
+    }
+
+    /// The roles a joiner gets for being first (founding) or for joining a room made from the
+    /// network's state: set only while [`Hub::room_synced`] lets its first joiner in.
+    pub(super) fn net_grant(&self) -> Option<u8> {
+        self.net.as_ref().and_then(|n| n.grant)
     }
 
     /// Tells the network what happened in `room` (a message only if it has members
@@ -1216,8 +1253,7 @@ impl Hub {
         if rec.uid.node == net.node {
             return None;
         }
-        net.gone
-            .retain(|_, at| now.mono.saturating_duration_since(*at) < GONE_FOR);
+        net.forget_gone(now.mono);
         if net.gone.contains_key(&rec.uid) {
             return None;
         }
@@ -1392,6 +1428,7 @@ impl Hub {
         self.now = now;
         let Some(net) = &mut self.net else { return };
         net.gone.insert(uid, now.mono);
+        net.gone_order.push_back((now.mono, uid));
         let Some(id) = net.by_uid.remove(&uid) else {
             return;
         };
@@ -1448,6 +1485,7 @@ impl Hub {
         }
         if let Some(net) = &mut self.net {
             net.gone.clear();
+            net.gone_order.clear();
             net.listings.clear();
         }
     }
@@ -1730,6 +1768,18 @@ impl Hub {
     /// What this node knows of a room (for a node that joins it first); with `own_only`, of
     /// this node's members only (what a node announces after a split).
     pub fn room_state(&self, folded: &str, own_only: bool) -> Option<RoomState> {
+        self.room_state_part(folded, own_only, 0, usize::MAX)
+    }
+
+    /// [`Hub::room_state`] with `take` members from the `skip`th on: one chunk of a big room's
+    /// answer costs the chunk, not the room.
+    pub fn room_state_part(
+        &self,
+        folded: &str,
+        own_only: bool,
+        skip: usize,
+        take: usize,
+    ) -> Option<RoomState> {
         let net = self.net.as_ref()?;
         let &room = self.by_room.get(folded)?;
         let r = self.rooms.get(room)?;
@@ -1762,17 +1812,22 @@ impl Hub {
                 .iter()
                 .zip(&r.roles)
                 .filter(|&(&m, _)| !own_only || !is_remote(m))
+                .skip(skip)
+                .take(take)
                 .filter_map(|(&m, &roles)| Some((UserInfo::of(&self.record(m)?), roles)))
                 .collect(),
         })
     }
 
     /// The state of a room gathered from the nodes that have it (none: nobody does): the room
-    /// is made here from it, and those waiting to join go ahead.
+    /// is made here from it, and those waiting to join go ahead. With `founder`, this node
+    /// founded the room network-wide and its first joiner is the room's operator; without,
+    /// nobody here is made one for being first (another node's founder is).
     pub fn room_synced(
         &mut self,
         folded: &str,
         states: Vec<RoomState>,
+        founder: bool,
         now: Clock,
         sink: &mut impl Sink,
     ) {
@@ -1787,6 +1842,7 @@ impl Hub {
         } else if !states.is_empty() {
             self.merge_room(&states, now, sink);
         }
+        let mut first = true;
         for j in joiners {
             let live = self.uid(j.id) == Some(j.uid);
             if let Some(net) = &mut self.net {
@@ -1798,10 +1854,13 @@ impl Hub {
             }
             if let Some(net) = &mut self.net {
                 net.creating = Some(folded.into());
+                net.grant = first.then_some(if founder { OP } else { 0 });
             }
+            first = false;
             self.join_one(j.id, &j.name, j.key.as_deref(), j.tell_self, sink);
             if let Some(net) = &mut self.net {
                 net.creating = None;
+                net.grant = None;
             }
         }
         if let Some(net) = &mut self.net {

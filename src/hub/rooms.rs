@@ -38,6 +38,8 @@ impl Hub {
         // In a registered room, roles come from its access lists (nobody gets ops for being
         // first), and those with ops there pass its key, limit, +i and bans.
         let registered = self.registered_roles(&rules.fold(name), id);
+        // On a network the founder is decided network-wide (its founding key).
+        let grant = registered.or(self.net_grant());
         let room = match existing {
             Some(room) => {
                 let key_of = &self.rooms[room].keys.key();
@@ -46,7 +48,7 @@ impl Hub {
                         return sink.one(id, me.nick(), &Event::Fail(fail));
                     }
                 }
-                self.add_member(room, id, registered.unwrap_or(0));
+                self.add_member(room, id, grant.unwrap_or(0));
                 room
             }
             None if self.rooms.len() >= self.cfg.max_rooms => {
@@ -88,7 +90,7 @@ impl Hub {
                     sink.one(id, self.nick(id).unwrap_or("*"), &Event::Fail(fail));
                     return self.forget_empty_room(room);
                 }
-                self.add_member(room, id, registered.unwrap_or(OP));
+                self.add_member(room, id, grant.unwrap_or(OP));
                 room
             }
         };

@@ -18,11 +18,13 @@
 //!   the holder's record, so a node that starts or comes back reads every user from it.
 //! - bucket `snak_<net>_nodes`: each node's key, renewed every third of the TTL: a node that
 //!   dies is gone from every member list within the TTL, and the live node with the smallest
-//!   id gives its nicks back.
+//!   id gives its nicks back. Beside it the node's msgid tag `tag.N` ([`tag`]), renewed alike,
+//!   so no two live nodes make the same msgid.
 //! - bucket `snak_<net>_rooms`: `<room>.<node>` while a node has members (their count and
 //!   the topic): whom to ask for a room's state, and LIST's rooms that are elsewhere.
 
 pub mod out;
+pub mod tag;
 pub mod wire;
 
 #[cfg(test)]
@@ -149,7 +151,38 @@ enum Req {
     Renew(Uid, Which),
     Update(Uid),
     State { folded: Box<str>, node: u64 },
+    Found { folded: Box<str>, step: FoundStep },
+    Tag { n: u8, step: TagStep },
     Other(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagStep {
+    Create,
+    /// Refused: is it this node's own key (it survived a short split)?
+    Get,
+    Renew,
+}
+
+/// The steps of founding a room: create its founding key; if that fails, read who holds it
+/// and whether that node still lists the room (a key left behind is taken over).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FoundStep {
+    Create { attempt: u8 },
+    Get { attempt: u8 },
+    Check { revision: u64, attempt: u8 },
+    Take { attempt: u8 },
+}
+
+/// A founding starts over (the key changed under it) this many times at most.
+const FOUND_ATTEMPTS: u8 = 3;
+
+/// Whether this node founds a room nobody else has (see [`Network::found`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Founding {
+    NotAsked,
+    Asking,
+    Decided(bool),
 }
 
 /// A room's state being gathered for a first join.
@@ -162,6 +195,7 @@ struct Sync {
     deadline: Instant,
     /// After a split: merged into the room this node kept, not made anew.
     merge: bool,
+    founding: Founding,
 }
 
 /// A record update per user: one at a time, the next over the revision the last one made.
@@ -197,6 +231,9 @@ pub struct Network {
     nick_keys: HashMap<String, (Uid, u64)>,
     /// The rooms bucket as watched: key -> revision.
     room_keys: HashMap<String, u64>,
+    /// The rooms' founding keys as watched (and as won here): folded room -> (founder node,
+    /// revision).
+    found_keys: HashMap<Box<str>, (u64, u64)>,
     held: HashMap<Uid, Held>,
     /// Keys claimed for a rename the hub has not carried out yet.
     renaming: HashMap<Uid, Held>,
@@ -207,6 +244,10 @@ pub struct Network {
     /// Rooms to resynchronise once the rooms watch has caught up after a reconnection.
     resync_rooms: bool,
     summaries_due: Instant,
+    /// The msgid tag this node claims.
+    tags: tag::Tags,
+    /// When to claim a tag again (every one was held, or NATS did not answer).
+    tag_retry: Option<Instant>,
     claimed: Vec<Claimed>,
     stats: NetStats,
 }
@@ -253,6 +294,7 @@ impl Network {
             watch_rooms: None,
             nick_keys: HashMap::new(),
             room_keys: HashMap::new(),
+            found_keys: HashMap::new(),
             held: HashMap::new(),
             renaming: HashMap::new(),
             claims: HashMap::new(),
@@ -261,6 +303,8 @@ impl Network {
             syncs: HashMap::new(),
             resync_rooms: false,
             summaries_due: now + SUMMARY_EVERY,
+            tags: tag::Tags::default(),
+            tag_retry: None,
             claimed: Vec::new(),
             stats: NetStats::default(),
         };
@@ -311,6 +355,116 @@ impl Network {
         self.bus.is_connected()
     }
 
+    /// The msgid tag this node holds network-wide (0: none yet).
+    pub fn msgid_tag(&self) -> u8 {
+        self.tags.held().unwrap_or(0)
+    }
+
+    fn renew_every(&self) -> Duration {
+        (self.cfg.ttl / 3).max(Duration::from_millis(100))
+    }
+
+    /// Asks for the next free msgid tag (see [`tag`]).
+    fn claim_tag(&mut self, now: Instant) {
+        let Some(n) = self.tags.next_to_ask() else {
+            warn!(
+                "network: all {} msgid tags are held by live nodes; this node's msgids may \
+                 collide with another's until one is free",
+                tag::MAX_TAG
+            );
+            self.tag_retry = Some(now + self.renew_every());
+            return;
+        };
+        let (bucket, key, me) = (
+            self.nodes.clone(),
+            tag::key(n),
+            self.node_key.clone().into_bytes(),
+        );
+        match self.bus.kv_create(&bucket, &key, &me, now) {
+            Ok(rid) => {
+                self.requests.insert(
+                    rid,
+                    Req::Tag {
+                        n,
+                        step: TagStep::Create,
+                    },
+                );
+            }
+            Err(e) => {
+                debug!("network: {key}: {e}");
+                self.tags.restart();
+                self.tag_retry = Some(now + self.renew_every());
+            }
+        }
+    }
+
+    fn tag_reply(
+        &mut self,
+        n: u8,
+        step: TagStep,
+        result: Result<Response, RequestError>,
+        hub: &mut Hub,
+        now: Instant,
+    ) {
+        if self.tags.asking() != Some(n) {
+            return; // a claim given up meanwhile (the connection was lost)
+        }
+        let (bucket, key) = (self.nodes.clone(), tag::key(n));
+        let me = self.node_key.clone().into_bytes();
+        let next = match (step, result) {
+            (TagStep::Create | TagStep::Renew, Ok(Response::Revision(_))) => {
+                self.tags.won(n);
+                hub.set_msgid_tag(n);
+                let every = self.renew_every();
+                if let Err(e) = self.bus.kv_keepalive(&bucket, &key, &me, every) {
+                    warn!("network: {key}: {e}");
+                }
+                info!("network: msgid tag {n} is this node's");
+                return;
+            }
+            (TagStep::Create, Err(RequestError::AlreadyExists)) => self
+                .bus
+                .kv_get(&bucket, &key, now)
+                .map(|rid| (rid, TagStep::Get)),
+            (TagStep::Get, Ok(Response::Entry(Some(e)))) if e.value == me => self
+                .bus
+                .kv_update(&bucket, &key, &me, e.revision, now)
+                .map(|rid| (rid, TagStep::Renew)),
+            (TagStep::Get, Ok(Response::Entry(None))) => {
+                // Let go meanwhile: asked for again.
+                self.tags.restart();
+                return self.claim_tag(now);
+            }
+            (TagStep::Get, Ok(_)) | (TagStep::Renew, Err(RequestError::WrongRevision)) => {
+                debug!("network: msgid tag {n} is another node's");
+                self.tags.refuse(n);
+                return self.claim_tag(now);
+            }
+            (_, Err(e)) => {
+                debug!("network: {key}: {e}; asked again later");
+                self.tags.restart();
+                self.tag_retry = Some(now + self.renew_every());
+                return;
+            }
+            (_, Ok(other)) => {
+                debug!("network: {key}: unexpected answer {other:?}");
+                self.tags.restart();
+                self.tag_retry = Some(now + self.renew_every());
+                return;
+            }
+        };
+        match next {
+            Ok((rid, step)) => {
+                self.requests.insert(rid, Req::Tag { n, step });
+            }
+            Err(e) => {
+                debug!("network: {key}: {e}");
+                self.tags.restart();
+                self.tag_retry = Some(now + self.renew_every());
+            }
+        }
+    }
+
     /// Finished IRC registrations, for their front ends.
     pub fn take_claimed(&mut self) -> Vec<Claimed> {
         std::mem::take(&mut self.claimed)
@@ -329,6 +483,7 @@ impl Network {
             grace,
             self.syncs.values().map(|s| s.deadline).min(),
             Some(self.summaries_due),
+            self.tag_retry,
         ]
         .into_iter()
         .flatten()
@@ -361,12 +516,19 @@ impl Network {
         let due: Vec<Box<str>> = self
             .syncs
             .iter()
-            .filter(|(_, s)| s.deadline <= now)
+            .filter(|(_, s)| s.deadline <= now && s.founding != Founding::Asking)
             .map(|(f, _)| f.clone())
             .collect();
         for folded in due {
             debug!("network: {folded}: not every node answered in time");
             self.finish_sync(&folded, hub, clock, sink);
+        }
+        if self.tag_retry.is_some_and(|t| now >= t) {
+            self.tag_retry = None;
+            if self.bus.is_connected() && self.tags.asking().is_none() {
+                self.tags.restart();
+                self.claim_tag(now);
+            }
         }
         if now >= self.summaries_due {
             self.summaries_due = now + SUMMARY_EVERY;
@@ -454,7 +616,7 @@ impl Network {
                 self.updates.remove(&uid);
             }
             Outgoing::NeedRoom { folded } => self.need_room(&folded, false, hub, clock, sink),
-            Outgoing::LeftRoom { folded } => self.left_room(&folded, now),
+            Outgoing::LeftRoom { folded } => self.left_room(&folded, hub, now),
         }
     }
 
@@ -854,6 +1016,7 @@ impl Network {
             held: Vec::new(),
             deadline: now + self.cfg.sync_timeout,
             merge,
+            founding: Founding::NotAsked,
         };
         for node in asking {
             if self.ask_state(folded, node, 0, now) {
@@ -889,6 +1052,7 @@ impl Network {
             held: Vec::new(),
             deadline: now + self.cfg.sync_timeout,
             merge: true,
+            founding: Founding::NotAsked,
         });
         sync.asking.insert(node);
     }
@@ -980,24 +1144,157 @@ impl Network {
     }
 
     fn finish_sync(&mut self, folded: &str, hub: &mut Hub, clock: Clock, sink: &mut impl Sink) {
+        let Some(sync) = self.syncs.get_mut(folded) else {
+            return;
+        };
+        let nobody = sync.states.values().all(|s| s.members.is_empty());
+        if !sync.merge && nobody && sync.founding == Founding::NotAsked {
+            sync.founding = if self.bus.is_connected() {
+                Founding::Asking
+            } else {
+                // Cut off meanwhile: founded here, as during a split.
+                Founding::Decided(true)
+            };
+            if sync.founding == Founding::Asking {
+                self.found(folded, FoundStep::Create { attempt: 1 }, None, clock.mono);
+            }
+        }
+        if self.syncs.get(folded).map(|s| s.founding) == Some(Founding::Asking) {
+            return; // finished once the founding key has answered
+        }
         let Some(sync) = self.syncs.remove(folded) else {
             return;
         };
+        let founder = sync.founding == Founding::Decided(true);
         let states: Vec<RoomState> = sync.states.into_values().collect();
         if sync.merge {
             hub.merge_room(&states, clock, sink);
         } else {
-            hub.room_synced(folded, states, clock, sink);
+            hub.room_synced(folded, states, founder, clock, sink);
         }
         for (origin, payload) in sync.held {
             self.on_room_message(folded, origin, &payload, 0, hub, clock, sink);
         }
     }
 
-    fn left_room(&mut self, folded: &str, now: Instant) {
+    /// One step of founding `folded` (nobody else had members when this node asked): the
+    /// room's founding key is created; of two nodes founding at once exactly one succeeds and
+    /// its first joiner is the operator, the other's joins as a plain member. A key whose
+    /// founder no longer lists the room (it left or died and the key stayed) is taken over
+    /// with an update over the revision read, so of two taking it over one wins.
+    fn found(&mut self, folded: &str, step: FoundStep, value: Option<u64>, now: Instant) {
+        let bucket = self.rooms.clone();
+        let key = found_key(folded);
+        let me = self.node_key.clone().into_bytes();
+        let sent = match step {
+            FoundStep::Create { .. } => self.bus.kv_create(&bucket, &key, &me, now),
+            FoundStep::Get { .. } => self.bus.kv_get(&bucket, &key, now),
+            FoundStep::Check { .. } => {
+                let entry = format!("{}.{}", names::token(folded), node_hex(value.unwrap_or(0)));
+                self.bus.kv_get(&bucket, &entry, now)
+            }
+            FoundStep::Take { .. } => {
+                self.bus
+                    .kv_update(&bucket, &key, &me, value.unwrap_or(0), now)
+            }
+        };
+        match sent {
+            Ok(rid) => {
+                let folded = folded.into();
+                self.requests.insert(rid, Req::Found { folded, step });
+            }
+            Err(e) => {
+                debug!("network: {key}: {e}; founded here");
+                self.founded(folded, Some(true));
+            }
+        }
+    }
+
+    fn found_reply(
+        &mut self,
+        folded: Box<str>,
+        step: FoundStep,
+        result: Result<Response, RequestError>,
+        now: Instant,
+    ) -> Option<bool> {
+        let key = found_key(&folded);
+        match (step, result) {
+            (FoundStep::Create { .. } | FoundStep::Take { .. }, Ok(Response::Revision(rev))) => {
+                self.found_keys.insert(folded, (self.node, rev));
+                Some(true)
+            }
+            (FoundStep::Create { attempt }, Err(RequestError::AlreadyExists)) => {
+                self.found(&folded, FoundStep::Get { attempt }, None, now);
+                None
+            }
+            (FoundStep::Get { attempt }, Ok(Response::Entry(Some(e)))) => {
+                let holder = std::str::from_utf8(&e.value)
+                    .ok()
+                    .and_then(|v| u64::from_str_radix(v, 16).ok());
+                match holder {
+                    Some(n) if n != self.node => {
+                        let check = FoundStep::Check {
+                            revision: e.revision,
+                            attempt,
+                        };
+                        self.found(&folded, check, Some(n), now);
+                    }
+                    // This node's own key, left behind, or a value nobody can hold: taken.
+                    _ => self.found(&folded, FoundStep::Take { attempt }, Some(e.revision), now),
+                }
+                None
+            }
+            // The key changed under this founding (let go, or taken over by another node):
+            // started over, a few times at most.
+            (FoundStep::Get { attempt }, Ok(Response::Entry(None)))
+            | (FoundStep::Take { attempt }, Err(RequestError::WrongRevision))
+                if attempt < FOUND_ATTEMPTS =>
+            {
+                let attempt = attempt + 1;
+                self.found(&folded, FoundStep::Create { attempt }, None, now);
+                None
+            }
+            (FoundStep::Get { .. }, Ok(Response::Entry(None)))
+            | (FoundStep::Take { .. }, Err(RequestError::WrongRevision)) => Some(false),
+            (FoundStep::Check { revision, attempt }, Ok(Response::Entry(None))) => {
+                debug!("network: {key}: its founder has left the room; taken over");
+                self.found(&folded, FoundStep::Take { attempt }, Some(revision), now);
+                None
+            }
+            // The founder lists the room: it founded it first.
+            (FoundStep::Check { .. }, Ok(Response::Entry(Some(_)))) => Some(false),
+            (_, Err(e)) => {
+                // Unanswered (NATS is going away): founded here, as during a split.
+                debug!("network: {key}: {e}; founded here");
+                Some(true)
+            }
+            (_, Ok(other)) => {
+                debug!("network: {key}: unexpected answer {other:?}");
+                Some(false)
+            }
+        }
+    }
+
+    /// The founding of `folded` is decided (None: not yet).
+    fn founded(&mut self, folded: &str, founder: Option<bool>) {
+        if let (Some(f), Some(sync)) = (founder, self.syncs.get_mut(folded)) {
+            sync.founding = Founding::Decided(f);
+        }
+    }
+
+    fn left_room(&mut self, folded: &str, hub: &Hub, now: Instant) {
         if let Some((sid, _)) = self.room_subs.remove(folded) {
             self.room_of_sub.remove(&sid);
             self.bus.unsubscribe(sid);
+        }
+        // The last node with members lets the room's founding key go (over the revision it
+        // saw, so a founding made meanwhile stands); a key that outlives its room anyway (two
+        // nodes leaving at once) is taken over by the next founder.
+        if let Some(&(_, rev)) = self.found_keys.get(folded) {
+            if hub.listed_nodes(folded).is_empty() {
+                let (bucket, key) = (self.rooms.clone(), found_key(folded));
+                self.kv_delete(&bucket, &key, rev, now);
+            }
         }
         let key = self.room_key(folded);
         match self.bus.kv_delete(&self.rooms, &key, None, now) {
@@ -1055,10 +1352,14 @@ impl Network {
                     }
                     self.nick_keys.clear();
                     self.room_keys.clear();
+                    self.found_keys.clear();
                     self.watch_rooms = self.bus.kv_watch(&self.rooms, clock.mono).ok();
                     self.watch_nicks = self.bus.kv_watch(&self.nicks, clock.mono).ok();
                 }
                 self.live.insert(self.node);
+                self.tags.restart();
+                self.tag_retry = None;
+                self.claim_tag(clock.mono);
                 self.reclaim_all(hub, clock, sink);
                 self.resync_rooms = reconnect || was == Phase::Alone;
                 if self.told_split {
@@ -1068,6 +1369,14 @@ impl Network {
             }
             BusEvent::Disconnected { reason } => {
                 warn!("network: NATS lost ({reason}); serving local users alone");
+                // The tag is not renewed blindly after the reconnection: it may have expired
+                // and gone to another node meanwhile; it is claimed again first.
+                if let Some(n) = self.tags.held().or(self.tags.asking()) {
+                    let nodes = self.nodes.clone();
+                    self.bus
+                        .kv_keepalive_stop(&nodes, &tag::key(n), false, clock.mono);
+                }
+                self.tags.restart();
                 self.phase = Phase::Split {
                     since: clock.mono,
                     dropped: false,
@@ -1121,6 +1430,27 @@ impl Network {
                 match req {
                     Req::State { folded, node } => {
                         self.state_reply(folded, node, result, hub, clock, sink)
+                    }
+                    Req::Tag { n, step } => self.tag_reply(n, step, result, hub, clock.mono),
+                    Req::Found { folded, step } => {
+                        let waiting = self
+                            .syncs
+                            .get(&folded)
+                            .is_some_and(|s| s.founding == Founding::Asking);
+                        if !waiting {
+                            return; // nobody waits (a key won in vain is taken over later)
+                        }
+                        let decided = self.found_reply(folded.clone(), step, result, clock.mono);
+                        self.founded(&folded, decided);
+                        // Decided; states asked for meanwhile (a node heard of since) are
+                        // still waited for.
+                        let due = self
+                            .syncs
+                            .get(&folded)
+                            .is_some_and(|s| s.founding != Founding::Asking);
+                        if due {
+                            self.maybe_finish_sync(&folded, hub, clock, sink);
+                        }
                     }
                     Req::Update(uid) => {
                         let next = self.updates.get_mut(&uid).and_then(|u| {
@@ -1271,17 +1601,22 @@ impl Network {
     fn answer(&mut self, reply: &str, payload: &[u8], hub: &Hub) {
         let mut out = Vec::new();
         match wire::decode(payload) {
-            Ok(wire::Msg::StateAsk { folded, offset }) => match hub.room_state(folded, false) {
-                Some(state) => wire::state(&mut out, &state, offset as usize),
-                None => wire::state(
-                    &mut out,
-                    &RoomState {
-                        node: self.node,
-                        ..RoomState::default()
-                    },
-                    0,
-                ),
-            },
+            // Each node answers for its own members: the asker asks every node that lists the
+            // room, and one that lists it late is merged in when it shows up. A chunk is built
+            // alone (one more member says whether more follow).
+            Ok(wire::Msg::StateAsk { folded, offset }) => {
+                match hub.room_state_part(folded, true, offset as usize, wire::STATE_CHUNK + 1) {
+                    Some(state) => wire::state(&mut out, &state, 0),
+                    None => wire::state(
+                        &mut out,
+                        &RoomState {
+                            node: self.node,
+                            ..RoomState::default()
+                        },
+                        0,
+                    ),
+                }
+            }
             _ => {
                 self.stats.malformed += 1;
                 return;
@@ -1302,6 +1637,9 @@ impl Network {
         clock: Clock,
         sink: &mut impl Sink,
     ) {
+        if let Some(n) = tag::parse_key(key) {
+            return self.tag_change(n, value, op, clock.mono);
+        }
         let Ok(node) = u64::from_str_radix(key, 16) else {
             return;
         };
@@ -1325,6 +1663,29 @@ impl Network {
         }
     }
 
+    /// A `tag.N` key changed: another node holds it, or let it go.
+    fn tag_change(&mut self, n: u8, value: Option<&[u8]>, op: KvOp, now: Instant) {
+        let holder = match op {
+            KvOp::Put => value
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| u64::from_str_radix(v, 16).ok()),
+            _ => None,
+        };
+        let mine = self.tags.held() == Some(n);
+        if self.tags.seen(n, holder, self.node) {
+            warn!("network: msgid tag {n} is held by another node too; claiming another");
+            let nodes = self.nodes.clone();
+            self.bus.kv_keepalive_stop(&nodes, &tag::key(n), false, now);
+            self.tags.restart();
+            self.claim_tag(now);
+        } else if mine && holder.is_none() && self.bus.is_connected() {
+            // This node's tag expired or was deleted while it was connected: claimed again.
+            info!("network: msgid tag {n} was let go; claiming it again");
+            self.tags.restart();
+            self.claim_tag(now);
+        }
+    }
+
     /// A node is gone (it said goodbye, or its key ran out): its users leave every room here,
     /// and the live node with the smallest id gives its keys back.
     fn node_gone(
@@ -1341,6 +1702,7 @@ impl Network {
         info!("network: node {} is gone ({reason})", node_hex(node));
         hub.remote_node_gone(node, reason, clock, sink);
         self.bus.forget_node(&node_hex(node));
+        self.tags.forget_node(node);
         let waiting: Vec<Box<str>> = self
             .syncs
             .iter_mut()
@@ -1367,6 +1729,14 @@ impl Network {
             .filter(|(k, _)| k.ends_with(&suffix))
             .map(|(k, rev)| (k.clone(), *rev))
             .collect();
+        // Founding keys of rooms nobody else has now: their rooms are gone with the node.
+        let mut rooms = rooms;
+        for (folded, &(founder, rev)) in &self.found_keys {
+            let elsewhere = !hub.listed_nodes(folded).is_empty();
+            if founder == node && !elsewhere && !self.room_subs.contains_key(folded) {
+                rooms.push((found_key(folded), rev));
+            }
+        }
         if !nicks.is_empty() || !rooms.is_empty() {
             info!(
                 "network: giving back {} keys and {} room entries of node {}",
@@ -1456,6 +1826,20 @@ impl Network {
         hub: &mut Hub,
         now: Instant,
     ) {
+        if let Some(folded) = key.strip_prefix(FOUND_PREFIX).and_then(names::untoken) {
+            let founder = value
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| u64::from_str_radix(v, 16).ok());
+            match (op, founder) {
+                (KvOp::Put, Some(node)) => {
+                    self.found_keys.insert(folded.into(), (node, revision));
+                }
+                _ => {
+                    self.found_keys.remove(&*folded);
+                }
+            }
+            return;
+        }
         let Some((room, node)) = key.rsplit_once('.') else {
             return;
         };
@@ -1495,6 +1879,9 @@ impl Network {
             let _ = self.bus.kv_delete(&self.rooms, &key, None, now);
         }
         let (nodes, key) = (self.nodes.clone(), self.node_key.clone());
+        if let Some(n) = self.tags.held() {
+            self.bus.kv_keepalive_stop(&nodes, &tag::key(n), true, now);
+        }
         self.bus.kv_keepalive_stop(&nodes, &key, true, now);
         self.bus.close(now);
     }
@@ -1513,7 +1900,6 @@ fn local_claim(hub: &Hub, uid: Uid) -> Option<(Vec<u8>, Keys)> {
     Some((value, keys))
 }
 
-/// A node's id as its subjects and keys spell it.
 /// Whether a room's payload is a message (or a knock): what no room state carries.
 fn is_say(payload: &[u8]) -> bool {
     matches!(
@@ -1525,6 +1911,14 @@ fn is_say(payload: &[u8]) -> bool {
     )
 }
 
+/// Founding keys in the rooms bucket: `found.<room token>`, the founder's node id as value.
+const FOUND_PREFIX: &str = "found.";
+
+fn found_key(folded: &str) -> String {
+    format!("{FOUND_PREFIX}{}", names::token(folded))
+}
+
+/// A node's id as its subjects and keys spell it.
 pub fn node_hex(node: u64) -> String {
     format!("{node:016x}")
 }

@@ -171,7 +171,8 @@ impl Fabric {
                     .filter_map(|i| self.nodes[i].hub.room_state(&folded, false))
                     .collect();
                 let Node { hub, told, .. } = &mut self.nodes[from];
-                hub.room_synced(&folded, states, clock, told);
+                let founder = states.is_empty();
+                hub.room_synced(&folded, states, founder, clock, told);
             }
             Outgoing::LeftRoom { .. } => {}
         }

@@ -389,6 +389,15 @@ impl Server {
                 &[("", (s.dropped + s.refused) as f64)],
             );
         }
+        if let Some(network) = &self.network {
+            metric(
+                &mut out,
+                "network_msgid_tag",
+                "gauge",
+                "The msgid tag this node holds on the network (0: none claimed yet).",
+                &[("", f64::from(network.msgid_tag()))],
+            );
+        }
         let h = &self.history;
         metric(
             &mut out,
