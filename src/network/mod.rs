@@ -61,6 +61,10 @@ pub struct NetConfig {
     pub sync_timeout: Duration,
     /// This node's name in its node key (its `--server-name`).
     pub name: String,
+    /// The nodes share one store (`--store-url`): accounts and registered rooms changed on
+    /// one node are announced, and taken from the others' announcements. With a store of
+    /// its own, a node ignores them (its store would not know what its memory says).
+    pub shared_store: bool,
 }
 
 /// The counters `/metrics` shows.
@@ -452,6 +456,18 @@ impl Network {
                     self.release(&h, None, now);
                 }
                 self.updates.remove(&uid);
+            }
+            Outgoing::Registration { key } => {
+                if self.cfg.shared_store {
+                    let mut payload = Vec::new();
+                    wire::registration(&mut payload, &key, hub.registration(&key));
+                    self.publish(&self.scheme.all(), &payload);
+                }
+            }
+            Outgoing::Account { payload } => {
+                if self.cfg.shared_store {
+                    self.publish(&self.scheme.all(), &payload);
+                }
             }
             Outgoing::NeedRoom { folded } => self.need_room(&folded, false, hub, clock, sink),
             Outgoing::LeftRoom { folded } => self.left_room(&folded, now),
@@ -1260,6 +1276,18 @@ impl Network {
             wire::Msg::Direct { from, to, effect } => {
                 hub.remote_direct(from, to, effect, clock, sink)
             }
+            wire::Msg::Account { key, name } if self.cfg.shared_store => {
+                debug!(
+                    "network: account {key} {}",
+                    if name.is_some() { "created" } else { "dropped" }
+                );
+                hub.remote_account(key, name, clock, sink);
+            }
+            wire::Msg::Registration { key, room } if self.cfg.shared_store => {
+                debug!("network: room record {key} changed");
+                hub.remote_registration(key, room);
+            }
+            wire::Msg::Account { .. } | wire::Msg::Registration { .. } => {}
             other => {
                 self.stats.malformed += 1;
                 debug!("network: {subject}: unexpected {other:?}");

@@ -173,7 +173,10 @@ impl Fabric {
                 let Node { hub, told, .. } = &mut self.nodes[from];
                 hub.room_synced(&folded, states, clock, told);
             }
-            Outgoing::LeftRoom { .. } => {}
+            // A store of each node's own: nothing to share.
+            Outgoing::LeftRoom { .. }
+            | Outgoing::Registration { .. }
+            | Outgoing::Account { .. } => {}
         }
     }
 

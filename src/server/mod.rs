@@ -897,21 +897,26 @@ impl Server {
     }
 }
 
-/// Opens the store in `--data-dir` (or in memory for `none`); an unusable data directory is
-/// an error here, before anything runs.
+/// Opens the store: the PostgreSQL database of `--store-url`, else SQLite in `--data-dir` (or
+/// in memory for `none`). An unusable database or data directory is an error here, before
+/// anything runs.
 fn open_store(
     cfg: &Config,
     waker: &Arc<mio::Waker>,
 ) -> io::Result<(Option<crate::store::StoreHandle>, crate::store::Snapshot)> {
     use crate::store::{self, StoreConfig};
     let mut store_cfg = StoreConfig::new(StoreConfig::location_from_arg(&cfg.data_dir));
+    store_cfg.shared = (!cfg.store_url.is_empty()).then(|| cfg.store_url.clone());
     store_cfg.recent_per_room = cfg.history_on_join;
     store_cfg.retention = retention(cfg);
+    let shown = crate::store::pg::shown_url(&cfg.store_url);
     match store::open(&store_cfg, Arc::clone(waker)) {
         Ok((handle, snapshot)) => {
             info!(
                 "store: {} ({} accounts, {} registered rooms, {} recent lines)",
-                if cfg.data_dir == "none" {
+                if !cfg.store_url.is_empty() {
+                    &shown
+                } else if cfg.data_dir == "none" {
                     "in memory, nothing kept"
                 } else {
                     &cfg.data_dir

@@ -35,6 +35,7 @@ pub(super) fn start(
         grace: cfg.bus_grace,
         sync_timeout: SYNC_TIMEOUT,
         name: cfg.server_name.clone(),
+        shared_store: !cfg.store_url.is_empty(),
     };
     let network = Network::start(net_cfg, node, poll.registry(), token, Instant::now())
         .map_err(|e| io::Error::other(format!("--bus: {e}")))?;
