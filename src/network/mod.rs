@@ -173,6 +173,10 @@ struct Sync {
 struct Updates {
     in_flight: bool,
     next: Option<Vec<u8>>,
+    /// The user quit while an update was in flight: its keys, given back once the update
+    /// answers with the revision the nick key now has (a delete at the old one would fail
+    /// and leave the nick taken).
+    quit: Option<Held>,
 }
 
 pub struct Network {
@@ -449,13 +453,25 @@ impl Network {
                 if let Some(c) = self.claims.get_mut(&uid) {
                     c.abandoned = true;
                 }
-                for h in [self.held.remove(&uid), self.renaming.remove(&uid)]
-                    .into_iter()
-                    .flatten()
-                {
+                let updating = self.updates.get(&uid).is_some_and(|u| u.in_flight);
+                let held = self.held.remove(&uid);
+                match (updating, held) {
+                    (true, Some(h)) => {
+                        if let Some(u) = self.updates.get_mut(&uid) {
+                            u.next = None;
+                            u.quit = Some(h);
+                        }
+                    }
+                    (_, held) => {
+                        self.updates.remove(&uid);
+                        if let Some(h) = held {
+                            self.release(&h, None, now);
+                        }
+                    }
+                }
+                if let Some(h) = self.renaming.remove(&uid) {
                     self.release(&h, None, now);
                 }
-                self.updates.remove(&uid);
             }
             Outgoing::Registration { key } => {
                 if self.cfg.shared_store {
@@ -1143,14 +1159,26 @@ impl Network {
                             u.in_flight = false;
                             u.next.take()
                         });
+                        let quit = self.updates.get_mut(&uid).and_then(|u| u.quit.take());
                         match result {
                             Ok(Response::Revision(rev)) => {
                                 if let Some(h) = self.held.get_mut(&uid) {
                                     h.nick_rev = rev;
                                 }
+                                if let Some(mut h) = quit {
+                                    h.nick_rev = rev;
+                                    self.updates.remove(&uid);
+                                    self.release(&h, None, clock.mono);
+                                    return;
+                                }
                             }
                             Ok(_) => {}
                             Err(e) => debug!("network: record update: {e}"),
+                        }
+                        if let Some(h) = quit {
+                            self.updates.remove(&uid);
+                            self.release(&h, None, clock.mono);
+                            return;
                         }
                         if let Some(v) = next {
                             self.update_record(uid, v, clock.mono);
