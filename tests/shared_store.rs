@@ -172,7 +172,11 @@ fn an_account_made_on_one_node_logs_in_and_holds_its_nick_on_the_other() {
             });
             break;
         }
-        assert!(Instant::now() < deadline, "alice's nick never came free");
+        if Instant::now() >= deadline {
+            m.send("/whois alice");
+            let w = m.expect_eventually("= end whois alice");
+            panic!("alice's nick never came free: {got} {w:?}");
+        }
         std::thread::sleep(POLL);
     }
     // And logs in to it there, natively ...
@@ -200,7 +204,11 @@ fn an_account_made_on_one_node_logs_in_and_holds_its_nick_on_the_other() {
         if got.starts_with("* again") {
             break;
         }
-        assert!(Instant::now() < deadline, "bobby's nick never came free");
+        if Instant::now() >= deadline {
+            again.send("/whois bobby");
+            let w = again.expect_eventually("= end whois bobby");
+            panic!("bobby's nick never came free: {got} {w:?}");
+        }
         std::thread::sleep(POLL);
     }
     again.nick = "bobby".into();
@@ -332,6 +340,19 @@ fn history_said_on_one_node_is_read_on_the_other_stored_once_and_kept_across_res
         assert!(l.starts_with("#h [") && l.ends_with(m), "{l} / {m}");
     }
     carol.line_starting("= end history #h");
+    // Every line is committed within the store's group window (50 ms) of its node.
+    let deadline = Instant::now() + SLOW;
+    while pg.sql("snak", "SELECT count(*) FROM history") != "5" {
+        assert!(
+            Instant::now() < deadline,
+            "not committed: {}",
+            pg.sql(
+                "snak",
+                "SELECT time_ms, seq, body FROM history ORDER BY seq"
+            )
+        );
+        std::thread::sleep(POLL);
+    }
     // An IRC client on B asks the store.
     let (mut irc, _) = irc_sasl(
         &b,
@@ -342,10 +363,22 @@ fn history_said_on_one_node_is_read_on_the_other_stored_once_and_kept_across_res
     );
     irc.send_raw(b"JOIN #h\r\n");
     wait_line(&mut irc, SLOW, |l| l.starts_with(":b.test 366 bob2 #h "));
-    assert_eq!(
-        chathistory(&mut irc, "b.test", "#h"),
-        ["one", "two", "three", "four"]
+    // In the store's order: by time, lines of one millisecond (two nodes' lines may share
+    // one) in the order they were stored; each node's own lines in the order said.
+    let stored = pg.sql(
+        "snak",
+        "SELECT string_agg(body, '|' ORDER BY time_ms, seq) FROM history WHERE conv = '#h'",
     );
+    let stored: Vec<String> = stored.split('|').map(str::to_string).collect();
+    let mut sorted = stored.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["four", "one", "three", "two"]);
+    let at = |t: &str| stored.iter().position(|s| s == t);
+    assert!(
+        at("one") < at("two") && at("two") < at("three"),
+        "{stored:?}"
+    );
+    assert_eq!(chathistory(&mut irc, "b.test", "#h"), stored);
     // Each line is stored once: by the node it was said on.
     assert_eq!(
         pg.sql("snak", "SELECT count(*) FROM history WHERE conv = '#h'"),
@@ -380,10 +413,7 @@ fn history_said_on_one_node_is_read_on_the_other_stored_once_and_kept_across_res
     assert!(logged.starts_with(":a.test 900 "), "{logged}");
     irc.send_raw(b"JOIN #h\r\n");
     wait_line(&mut irc, SLOW, |l| l.starts_with(":a.test 366 al #h "));
-    assert_eq!(
-        chathistory(&mut irc, "a.test", "#h"),
-        ["one", "two", "three", "four"]
-    );
+    assert_eq!(chathistory(&mut irc, "a.test", "#h"), stored);
     let mut bob = named_when_up(&b, "bobby");
     bob.send("/login bob hunter22");
     wait_for(&mut bob, "= login bob");

@@ -148,7 +148,9 @@ impl Hub {
     fn account_filed(&mut self, key: &str, name: &str, now: Clock, sink: &mut impl Sink) {
         self.now = now;
         self.file_account(key, name);
-        if let Some(holder) = self.nick_holder(key) {
+        // A holder on another node is its own node's to tell (that node hears of the account
+        // too, or made it).
+        if let Some(holder) = self.nick_holder(key).filter(|&h| !is_remote(h)) {
             self.protect_nick(holder, sink);
         }
     }
