@@ -123,14 +123,20 @@ impl Pg {
         let mut cmd = Command::new(self.bin.join("postgres"));
         cmd.arg("-D")
             .arg(self.dir.join("data"))
-            .arg("-k")
-            .arg(&self.dir)
+            // TCP on loopback only: no socket file (whose path has a length limit).
+            .args(["-c", "unix_socket_directories="])
             .args(["-p", &self.port.to_string()])
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=40"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(Stdio::null());
+        // Its log, for a failure's message.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("log"))
+            .expect("the server's log file");
+        cmd.stderr(log);
         as_owner(&mut cmd, self.owner);
         let child = cmd.spawn().expect("postgres starts");
         self.child = Some(child);
@@ -143,7 +149,8 @@ impl Pg {
         loop {
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
-                    panic!("postgres exited at start: {status}");
+                    let log = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
+                    panic!("postgres exited at start: {status}\n{log}");
                 }
             }
             let ready = Command::new(self.bin.join("pg_isready"))
