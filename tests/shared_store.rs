@@ -489,3 +489,23 @@ fn with_the_database_away_chat_goes_on_logins_are_unavailable_and_writes_resume(
     );
     assert_eq!(texts, "before|while away|still here");
 }
+
+#[test]
+fn a_database_that_cannot_be_reached_is_one_line_and_exit_1() {
+    // Nothing listens on port 1 of loopback; no server is needed.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_snak"))
+        .args(["--listen", "127.0.0.1:0", "--irc-listen", "127.0.0.1:0"])
+        .args(["--web-listen", "127.0.0.1:0", "--data-dir", "none"])
+        .args(["--store-url", "postgres://snak:secret@127.0.0.1:1/snak"])
+        .output()
+        .expect("snak runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("snak: database postgres://snak@127.0.0.1:1/snak: cannot connect: "),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "{err}");
+}
