@@ -189,6 +189,24 @@ fn an_account_made_on_one_node_logs_in_and_holds_its_nick_on_the_other() {
     let mut e = named_when_up(&b, "eve");
     e.send("/login alice millet");
     wait_for(&mut e, "! login-failed wrong account or password");
+    // Dropped on A: B logs out those logged in to it there, and the password is gone.
+    let mut dropper = named_when_up(&a, "dropper");
+    dropper.send("/login alice sesame");
+    wait_for(&mut dropper, "= login alice");
+    dropper.send("/drop sesame");
+    wait_for(&mut dropper, "= dropped alice");
+    let deadline = Instant::now() + SLOW;
+    loop {
+        m.send("/whois alice");
+        let whois = m.expect_eventually("= end whois alice");
+        if !whois.iter().any(|l| l.contains(" account ")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still logged in on B: {whois:?}");
+        std::thread::sleep(POLL);
+    }
+    e.send("/login alice sesame");
+    wait_for(&mut e, "! login-failed wrong account or password");
     // An account made on B: A protects its nick and refuses the name again.
     let mut bobby = named_when_up(&b, "bobby");
     bobby.send("/register hunter22");

@@ -113,6 +113,10 @@ impl<'a> Rows<'a> {
         self.conv.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.conv.len()
+    }
+
     /// The conversations written to (for retention's count limit).
     pub fn conversations(&self) -> impl Iterator<Item = &str> {
         let mut seen = HashSet::new();

@@ -414,8 +414,15 @@ impl Backend for PgBackend {
         for conv in rows.conversations() {
             self.retention.touched(conv);
         }
-        self.write(|db| rows.insert(db))?;
-        Ok(refused)
+        match self.write(|db| rows.insert(db)) {
+            Ok(()) => Ok(refused),
+            // Refused whole (no value of it should be): every line counts as dropped.
+            Err(e) if e.kind == ErrorKind::Row => {
+                log::error!("store: a batch of history lines was refused: {e}");
+                Ok(refused + rows.len() as u64)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn effect(&mut self, effect: &Effect) -> Result<Applied, StoreError> {
