@@ -23,7 +23,7 @@ const LOAD: LoadOptions = LoadOptions {
 /// binaries.
 fn server(test: &str) -> Option<(server::Pg, String)> {
     if server::pg_bin().is_none() {
-        crate::store::tests::skip(test, server::MISSING);
+        crate::store::tests::skip(&format!("store::pg::tests::{test}"), server::MISSING);
         return None;
     }
     static N: AtomicUsize = AtomicUsize::new(0);
