@@ -42,7 +42,8 @@ have npm || missing_debs+=(npm)
 
 if [ ${#missing_debs[@]} -eq 0 ] && [ ${#missing_rust[@]} -eq 0 ] && [ ${#notes[@]} -eq 0 ]; then
     echo "prereqs: ok ($(cargo --version | cut -d' ' -f1-2), rustfmt, clippy, make, cc," \
-        "$(python3 --version 2>&1 | tr 'P' 'p') with venv, nc, openssl, kill, node" \
+        "$(python3 --version 2>&1 | tr 'P' 'p') with venv, nc, openssl, kill, nats-server," \
+        "postgresql $(ls /usr/lib/postgresql | sort -n | tail -1), node" \
         "$(node --version), npm, chromium)"
     exit 0
 fi
