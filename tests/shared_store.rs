@@ -273,6 +273,39 @@ fn a_room_registered_on_one_node_gives_ops_on_the_other() {
         names.contains("@founder") && !names.contains("@carol"),
         "{names}"
     );
+    // A change to the record made on B (bob on the ops list) holds on A.
+    let mut bob = named_when_up(&a, "bob");
+    bob.send("/register hunter22");
+    wait_for(&mut bob, "= registered bob");
+    // B knows of bob's account once A's announcement has arrived.
+    let deadline = Instant::now() + SLOW;
+    loop {
+        other.send("/access #kept +o bob");
+        let got = wait_line(&mut other, SLOW, |l| {
+            l == "= access #kept +o bob" || l == "! no-such-account bob"
+        });
+        if got.starts_with("= access") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never heard of bob's account");
+        std::thread::sleep(POLL);
+    }
+    // The access change reaches A after the reply here: bob joins until he is given ops
+    // on joining (a join before it lands gets none; bounded).
+    let deadline = Instant::now() + SLOW;
+    loop {
+        bob.send("/join #kept");
+        wait_for(&mut bob, "* bob joined #kept");
+        bob.send("/who #kept");
+        let who = wait_line(&mut bob, SLOW, |l| l.starts_with("= who #kept "));
+        if who.split(' ').any(|m| m == "@bob") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob never got ops on A");
+        bob.send("/part #kept");
+        wait_for(&mut bob, "* bob left #kept");
+        std::thread::sleep(POLL);
+    }
 }
 
 /// The texts of a native `/history` block (`= history ... N` then N lines).
