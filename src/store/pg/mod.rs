@@ -115,6 +115,8 @@ fn is_medium(e: &postgres::Error) -> bool {
         || *code == SqlState::T_R_DEADLOCK_DETECTED
         || *code == SqlState::READ_ONLY_SQL_TRANSACTION
         || *code == SqlState::LOCK_NOT_AVAILABLE
+        // The transaction was lost to an earlier failure: only a retry of the group helps.
+        || *code == SqlState::IN_FAILED_SQL_TRANSACTION
 }
 
 /// What the database said, as one line.
