@@ -1109,4 +1109,92 @@ mod tests {
             let _ = decode(&b);
         }
     }
+
+    fn decoded(bytes: &[u8]) -> Msg<'_> {
+        decode(bytes).expect("decodes")
+    }
+
+    #[test]
+    fn accounts_and_registrations_round_trip_and_cut_messages_fail() {
+        let mut out = Vec::new();
+        account(&mut out, "ålice", Some("Ålice"));
+        assert_eq!(
+            decoded(&out),
+            Msg::Account {
+                key: "ålice",
+                name: Some("Ålice")
+            }
+        );
+        let mut gone = Vec::new();
+        account(&mut gone, "bob", None);
+        assert_eq!(
+            decoded(&gone),
+            Msg::Account {
+                key: "bob",
+                name: None
+            }
+        );
+        let reg = RoomRegistration {
+            name: "#Rust".into(),
+            founder: "alice".into(),
+            registered_ms: 1_700_000_000_123,
+            topic: Some(SavedTopic {
+                text: "crabs\x02".into(),
+                by: "alice!a@h".into(),
+                at: 1_700_000_001,
+            }),
+            flags: 0b101,
+            key: Some("door".into()),
+            limit: Some(42),
+            ops: vec!["alice".into(), "bob".into()],
+            voices: vec!["carol".into()],
+            bans: vec![SavedBan {
+                mask: "eve!*@*".into(),
+                by: "alice".into(),
+                at: 7,
+            }],
+        };
+        let mut full = Vec::new();
+        registration(&mut full, "#rust", Some(&reg));
+        assert_eq!(
+            decoded(&full),
+            Msg::Registration {
+                key: "#rust",
+                room: Some(reg.clone())
+            }
+        );
+        let bare = RoomRegistration {
+            topic: None,
+            key: None,
+            limit: None,
+            ops: vec![],
+            voices: vec![],
+            bans: vec![],
+            ..reg
+        };
+        let mut out = Vec::new();
+        registration(&mut out, "#rust", Some(&bare));
+        assert_eq!(
+            decoded(&out),
+            Msg::Registration {
+                key: "#rust",
+                room: Some(bare)
+            }
+        );
+        let mut dropped = Vec::new();
+        registration(&mut dropped, "#rust", None);
+        assert_eq!(
+            decoded(&dropped),
+            Msg::Registration {
+                key: "#rust",
+                room: None
+            }
+        );
+        // Every cut of a message is an error, never a panic or a wrong value.
+        for msg in [&full, &gone] {
+            for n in 0..msg.len() {
+                assert!(decode(&msg[..n]).is_err(), "{n} of {}", msg.len());
+            }
+        }
+    }
 }
