@@ -506,6 +506,9 @@ fn with_the_database_away_chat_goes_on_logins_are_unavailable_and_writes_resume(
     m.send("/login alice sesame");
     let got = wait_line(&mut m, SLOW, |l| l.starts_with("! "));
     assert!(got.starts_with("! unavailable "), "{got}");
+    // Over IRC SASL PLAIN: a failure (904), and the client still connects.
+    let (_i, sasl) = irc_sasl(&b, "b.test", "ircy", ALICE_SESAME, "");
+    assert!(sasl.starts_with(":b.test 904 "), "{sasl}");
 
     pg.restart();
     // Logins work again within the store's retry; what was said meanwhile was kept.
