@@ -563,3 +563,49 @@ fn a_database_that_cannot_be_reached_is_one_line_and_exit_1() {
     );
     assert!(!err.contains("secret"), "{err}");
 }
+
+#[test]
+fn after_a_split_a_node_reads_the_accounts_made_meanwhile() {
+    let _one = one_at_a_time();
+    let Some((mut nats, _pg, url)) = servers("split") else {
+        return;
+    };
+    let a = node(&nats, &url, "a.test");
+    let b = node(&nats, &url, "b.test");
+    both_up(&a, &b);
+    let mut zed = named_when_up(&a, "zed");
+    let mut watcher = named_when_up(&b, "watcher");
+    nats.kill();
+    for c in [&mut zed, &mut watcher] {
+        wait_line(c, SLOW, |l| {
+            l == "* the network is split: users on other servers cannot be reached"
+        });
+    }
+    // Made on A while B cannot hear of it.
+    zed.send("/register sesame");
+    wait_for(&mut zed, "= registered zed");
+    nats.restart();
+    for c in [&mut zed, &mut watcher] {
+        wait_line(c, SLOW, |l| l == "* the network is whole again");
+    }
+    zed.send("/quit");
+    // B read the accounts again once whole: whoever takes the nick there is told.
+    let deadline = Instant::now() + SLOW;
+    loop {
+        watcher.send("/nick zed");
+        let got = wait_line(&mut watcher, SLOW, |l| {
+            l.starts_with("! nick-taken zed") || l == "* watcher is now known as zed"
+        });
+        if got.starts_with("* watcher") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "zed's nick never came free: {got}"
+        );
+        std::thread::sleep(POLL);
+    }
+    wait_line(&mut watcher, SLOW, |l| {
+        l.starts_with("* zed is registered to the account zed")
+    });
+}

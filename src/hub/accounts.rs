@@ -145,6 +145,32 @@ impl Hub {
         }
     }
 
+    /// The accounts as the shared store has them now (after a split, when announcements may
+    /// have been missed): those new here are filed, those gone are dropped here too.
+    pub fn reload_accounts<'a>(
+        &mut self,
+        names: impl IntoIterator<Item = (&'a str, &'a str)>,
+        now: Clock,
+        sink: &mut impl Sink,
+    ) {
+        let names: HashMap<&str, &str> = names.into_iter().collect();
+        let gone: Vec<Box<str>> = self
+            .accounts
+            .names
+            .keys()
+            .filter(|k| !names.contains_key(&***k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.account_gone(&key, now, sink);
+        }
+        for (key, name) in names {
+            if !self.accounts.names.contains_key(key) {
+                self.account_filed(key, name, now, sink);
+            }
+        }
+    }
+
     fn account_filed(&mut self, key: &str, name: &str, now: Clock, sink: &mut impl Sink) {
         self.now = now;
         self.file_account(key, name);

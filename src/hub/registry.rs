@@ -178,6 +178,17 @@ impl Hub {
         }
     }
 
+    /// The registered rooms as the shared store has them now, in place of what this node had.
+    pub fn replace_registrations(
+        &mut self,
+        rooms: impl IntoIterator<Item = (String, RoomRegistration)>,
+    ) {
+        self.registry.rooms = rooms
+            .into_iter()
+            .map(|(key, room)| (key.into_boxed_str(), room))
+            .collect();
+    }
+
     /// How many rooms are registered.
     pub fn registered_room_count(&self) -> usize {
         self.registry.rooms.len()

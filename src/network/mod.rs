@@ -216,6 +216,9 @@ pub struct Network {
     resync_rooms: bool,
     summaries_due: Instant,
     claimed: Vec<Claimed>,
+    /// Reconnected after a split with a shared store: accounts and registered rooms are to be
+    /// read again (announcements made meanwhile were not heard).
+    rejoined: bool,
     stats: NetStats,
 }
 
@@ -270,6 +273,7 @@ impl Network {
             resync_rooms: false,
             summaries_due: now + SUMMARY_EVERY,
             claimed: Vec::new(),
+            rejoined: false,
             stats: NetStats::default(),
         };
         net.setup(now).map_err(|e| e.to_string())?;
@@ -322,6 +326,12 @@ impl Network {
     /// Finished IRC registrations, for their front ends.
     pub fn take_claimed(&mut self) -> Vec<Claimed> {
         std::mem::take(&mut self.claimed)
+    }
+
+    /// Whether the node is back on the network after a split and shares its store: then
+    /// what the store holds of accounts and rooms is to be read again (once).
+    pub fn take_rejoined(&mut self) -> bool {
+        std::mem::take(&mut self.rejoined)
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -1093,6 +1103,7 @@ impl Network {
                 self.live.insert(self.node);
                 self.reclaim_all(hub, clock, sink);
                 self.resync_rooms = reconnect || was == Phase::Alone;
+                self.rejoined |= self.cfg.shared_store && (reconnect || was != Phase::Alone);
                 if self.told_split {
                     self.told_split = false;
                     hub.tell_network(NetNotice::Whole, sink);

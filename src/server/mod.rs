@@ -445,11 +445,32 @@ impl Server {
             let Some(reply) = self.store.as_ref().and_then(|s| s.next_result()) else {
                 return;
             };
+            if reply.id == network::RECORDS_CALL {
+                self.records_reloaded(reply.result);
+                continue;
+            }
             let Some((id, serial, tag)) = self.pending.remove(&reply.id) else {
                 debug!("store reply {} with no one waiting", reply.id);
                 continue;
             };
             self.answer(id, serial, tag, reply.result);
+        }
+    }
+
+    /// The store's accounts and rooms, read again after a split.
+    fn records_reloaded(&mut self, result: crate::store::CallResult) {
+        match result {
+            crate::store::CallResult::Records(Ok((accounts, rooms))) => {
+                info!(
+                    "store: {} accounts and {} registered rooms read again after a split",
+                    accounts.len(),
+                    rooms.len()
+                );
+                let clock = self.clock;
+                let mut out = deliver_to!(self, None);
+                persist::reload(&mut self.hub, &accounts, rooms, clock, &mut out);
+            }
+            other => warn!("store: accounts and rooms not read again after a split: {other:?}"),
         }
     }
 

@@ -466,6 +466,10 @@ impl Backend for PgBackend {
         self.read(|db| history::targets(db, query))
     }
 
+    fn records(&mut self) -> Result<(Vec<AccountName>, Vec<RoomRecord>), StoreError> {
+        self.read(|db| Ok((accounts::names(db)?, rooms::load_all(db)?)))
+    }
+
     fn retention_round(
         &mut self,
         policy: &Retention,

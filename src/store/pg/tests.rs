@@ -470,6 +470,10 @@ fn accounts_and_rooms_keep_as_in_sqlite() {
     drop(on_disk);
     let (_, lite_snap) = SqliteBackend::open(&Location::Dir(dir.0.clone()), &LOAD, 0).unwrap();
     assert_eq!(pg_snap, lite_snap);
+    assert_eq!(
+        pg.records().unwrap(),
+        (pg_snap.accounts.clone(), pg_snap.rooms.clone())
+    );
     assert_eq!(pg_snap.rooms.len(), 1);
     assert_eq!(pg_snap.accounts, vec![alice]);
 }
