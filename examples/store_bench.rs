@@ -203,9 +203,13 @@ fn insert_rate(location: Location, rows: u64, rooms: usize, label: &str) {
 /// What the loop does: lines packed into batches of up to 1024 (one a pass) and handed over
 /// with `write_lines`; a refused batch is retried, as the loop does not (it would drop it).
 fn batch_rate(location: Location, rows: u64, rooms: usize, label: &str) {
+    batch_rate_to(StoreConfig::new(location), rows, rooms, label)
+}
+
+fn batch_rate_to(config: StoreConfig, rows: u64, rooms: usize, label: &str) {
     let poll = Poll::new().unwrap();
     let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
-    let (mut store, _) = open(&StoreConfig::new(location), waker).unwrap();
+    let (mut store, _) = open(&config, waker).unwrap();
     let mut rng = Rng(0x5eed);
     let lines: Vec<HistoryMessage> = (0..rows).map(|n| line(&mut rng, n, rooms)).collect();
     let started = Instant::now();
@@ -430,6 +434,23 @@ fn main() {
         std::mem::size_of::<Write>()
     );
     let disk = "to disk (WAL, synchronous=FULL)";
+    // `--store-url URL`: the loop's way into that PostgreSQL database (an empty one: the
+    // lines stay), beside SQLite's, and nothing else.
+    if let Some(url) = arg(&args, "--store-url") {
+        let mut config = StoreConfig::new(Location::Memory);
+        config.shared = Some(url.clone());
+        batch_rate_to(
+            config,
+            rows,
+            1000,
+            &format!("into {}", snak::store::pg::shown_url(&url)),
+        );
+        batch_rate(Location::Dir(dir.join("batches")), rows, 1000, disk);
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return;
+    }
     backend_rate(Location::Dir(dir.join("alone")), rows, disk);
     backend_rate(Location::Memory, rows, "in memory");
     insert_rate(Location::Dir(dir.join("handle")), rows, 1000, disk);

@@ -24,8 +24,9 @@
 //! - [`network`]: this server as one node of a network of snak servers over NATS (`--bus`):
 //!   the glue between the hub's typed network changes and the [`bus`]; `wire` is its codec.
 //! - [`bus`]: a NATS client the loop owns (one more non-blocking connection on its poll).
-//! - [`store`]: what survives a restart (accounts, registered rooms, history) in SQLite on a
-//!   thread of its own, behind a small interface; the loop never waits for the disk.
+//! - [`store`]: what survives a restart (accounts, registered rooms, history) in SQLite, or
+//!   in a PostgreSQL database the nodes of a network share, on a thread of its own, behind a
+//!   small interface; the loop never waits for the disk or the database.
 //! - [`filehost`]: files uploaded for FILEHOST clients, on disk under the data directory, by
 //!   a thread of its own that writes uploads and reads downloads a chunk at a time.
 //! - [`auth`]: password hashing and SASL (PLAIN, SCRAM-SHA-256, EXTERNAL), pure state machines.

@@ -960,3 +960,39 @@ fn a_node_without_nats_starts_split_after_a_bounded_wait() {
     a.send("/nick sam");
     wait_line(&mut a, SLOW, |l| l.starts_with("! network-split sam "));
 }
+
+/// A user whose record is being rewritten in the nicks bucket (it just registered, so its
+/// account changed) when it quits: its nick is given back once the rewrite answers, at the
+/// revision that made, not left taken at the old one.
+#[test]
+fn a_user_quitting_right_after_registering_frees_its_nick() {
+    let _one = one_at_a_time();
+    if !have_nats() {
+        return common::skip(MISSING);
+    }
+    let nats = Nats::start("quit-update");
+    let (a, b) = (node(&nats, "a.test", &[]), node(&nats, "b.test", &[]));
+    let _probes = mesh(&[&a, &b]);
+    for round in 0..5 {
+        let nick = format!("user{round}");
+        let mut u = named_when_up(&a, &nick);
+        u.send("/register sesame");
+        wait_line(&mut u, SLOW, |l| l == format!("= registered {nick}"));
+        u.send("/quit");
+        let mut m = named_when_up(&b, &format!("m{round}"));
+        let deadline = Instant::now() + SLOW;
+        loop {
+            m.send(&format!("/nick {nick}"));
+            let taken = format!("! nick-taken {nick}");
+            let renamed = format!(" is now known as {nick}");
+            let got = wait_line(&mut m, SLOW, |l| {
+                l.starts_with(&taken) || l.ends_with(&renamed)
+            });
+            if got.ends_with(&renamed) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "round {round}: {got}");
+            std::thread::sleep(POLL);
+        }
+    }
+}

@@ -5,7 +5,8 @@
 #
 # Needed: cargo with rustfmt and clippy (Rust from rustup), make, a C compiler `cc` (the
 # linker Rust uses; criterion's build needs it too), python3 with a working venv (ensurepip),
-# nc (the README's quick start), openssl (the TLS tests), kill (procps), and for the browser
+# nc (the README's quick start), openssl (the TLS tests), kill (procps), nats-server and
+# postgresql (the network and shared-store tests), and for the browser
 # tests node, npm and chromium.
 set -uo pipefail
 
@@ -32,6 +33,8 @@ fi
 have nc || missing_debs+=(netcat-openbsd)
 have openssl || missing_debs+=(openssl)
 have nats-server || missing_debs+=(nats-server)
+# PostgreSQL's server binaries (initdb, postgres) for the shared-store tests.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing_debs+=(postgresql)
 have kill || missing_debs+=(procps)
 have node || missing_debs+=(nodejs)
 have npm || missing_debs+=(npm)
@@ -39,7 +42,8 @@ have npm || missing_debs+=(npm)
 
 if [ ${#missing_debs[@]} -eq 0 ] && [ ${#missing_rust[@]} -eq 0 ] && [ ${#notes[@]} -eq 0 ]; then
     echo "prereqs: ok ($(cargo --version | cut -d' ' -f1-2), rustfmt, clippy, make, cc," \
-        "$(python3 --version 2>&1 | tr 'P' 'p') with venv, nc, openssl, kill, node" \
+        "$(python3 --version 2>&1 | tr 'P' 'p') with venv, nc, openssl, kill, nats-server," \
+        "postgresql $(ls /usr/lib/postgresql | sort -n | tail -1), node" \
         "$(node --version), npm, chromium)"
     exit 0
 fi

@@ -627,6 +627,43 @@ impl Kind for DataDir {
     }
 }
 
+/// A PostgreSQL URL (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, or `postgresql://`), or
+/// empty for none. Shown without its password.
+pub struct StoreUrl;
+
+fn store_url(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    let scheme_ok = s.starts_with("postgres://") || s.starts_with("postgresql://");
+    if !scheme_ok || s.contains('\0') {
+        return Err(format!(
+            "needs postgres://USER@HOST:PORT/DATABASE, not {:?}",
+            crate::store::pg::shown_url(s)
+        ));
+    }
+    s.parse::<postgres::Config>()
+        .map(|_| s.to_string())
+        .map_err(|e| format!("not a PostgreSQL URL: {e}"))
+}
+
+impl Kind for StoreUrl {
+    type Value = String;
+    fn read_args(&self, given: &[String]) -> Result<Self::Value, String> {
+        store_url(last(given))
+    }
+    fn read_toml(&self, item: &Item<'_>) -> Result<Self::Value, Problem> {
+        let s = string(item, "a postgres:// URL")?;
+        store_url(s).map_err(|e| item.fail(e))
+    }
+    fn show(&self, v: &Self::Value) -> Option<String> {
+        Some(format!("{:?}", crate::store::pg::shown_url(v)))
+    }
+    fn show_arg(&self, v: &Self::Value) -> Option<String> {
+        (!v.is_empty()).then(|| crate::store::pg::shown_url(v))
+    }
+}
+
 /// A log level: error, warn, info, debug or trace.
 pub struct LogLevel;
 

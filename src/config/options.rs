@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use super::kinds::{
     Addrs, DataDir, FilePath, LogLevel, Maybe, Motd, NatsUrls, Num, Opers, Origins, Password, Secs,
-    Switch, Url, NETWORK_NAME, SERVER_NAME, TEXT,
+    StoreUrl, Switch, Url, NETWORK_NAME, SERVER_NAME, TEXT,
 };
 use super::secret::Secret;
 
@@ -110,6 +110,18 @@ options! {
         default: "snak-data".into(),
         help: "where accounts, registered rooms and history are kept (created on first start); \
                none keeps nothing",
+    },
+    /// A PostgreSQL database for accounts, registered rooms and history instead of SQLite in
+    /// the data directory: the store every node of a network shares.
+    store_url: String {
+        flag: "--store-url URL",
+        key: "store_url",
+        kind: StoreUrl,
+        reload: Restart,
+        default: String::new(),
+        help: "keep accounts, registered rooms and history in this PostgreSQL database, \
+               postgres://USER[:PASSWORD]@HOST:PORT/DATABASE, instead of SQLite in --data-dir; \
+               the nodes of a network given one database share them (off unless given)",
     },
     /// How long a user may keep a nick that belongs to an account it is not logged in to.
     nick_grace: Duration {

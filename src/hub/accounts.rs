@@ -122,9 +122,61 @@ impl Hub {
     /// A new account exists (the store committed it). Whoever holds its nick without being
     /// logged in to it is told, and given the grace period.
     pub fn account_added(&mut self, key: &str, name: &str, now: Clock, sink: &mut impl Sink) {
+        if self.net.is_some() {
+            sink.network(&Change::Account {
+                key,
+                name: Some(name),
+            });
+        }
+        self.account_filed(key, name, now, sink);
+    }
+
+    /// Another node sharing the store created (`Some(name)`) or dropped an account.
+    pub fn remote_account(
+        &mut self,
+        key: &str,
+        name: Option<&str>,
+        now: Clock,
+        sink: &mut impl Sink,
+    ) {
+        match name {
+            Some(name) => self.account_filed(key, name, now, sink),
+            None => self.account_gone(key, now, sink),
+        }
+    }
+
+    /// The accounts as the shared store has them now (after a split, when announcements may
+    /// have been missed): those new here are filed, those gone are dropped here too.
+    pub fn reload_accounts<'a>(
+        &mut self,
+        names: impl IntoIterator<Item = (&'a str, &'a str)>,
+        now: Clock,
+        sink: &mut impl Sink,
+    ) {
+        let names: HashMap<&str, &str> = names.into_iter().collect();
+        let gone: Vec<Box<str>> = self
+            .accounts
+            .names
+            .keys()
+            .filter(|k| !names.contains_key(&***k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.account_gone(&key, now, sink);
+        }
+        for (key, name) in names {
+            if !self.accounts.names.contains_key(key) {
+                self.account_filed(key, name, now, sink);
+            }
+        }
+    }
+
+    fn account_filed(&mut self, key: &str, name: &str, now: Clock, sink: &mut impl Sink) {
         self.now = now;
         self.file_account(key, name);
-        if let Some(holder) = self.nick_holder(key) {
+        // A holder on another node is its own node's to tell (that node hears of the account
+        // too, or made it).
+        if let Some(holder) = self.nick_holder(key).filter(|&h| !is_remote(h)) {
             self.protect_nick(holder, sink);
         }
     }
@@ -132,6 +184,13 @@ impl Hub {
     /// An account is gone (dropped): those logged in to it are logged out, its rooms pass
     /// to the first account on their ops list (or are unregistered), and its name is free.
     pub fn account_removed(&mut self, key: &str, now: Clock, sink: &mut impl Sink) {
+        if self.net.is_some() {
+            sink.network(&Change::Account { key, name: None });
+        }
+        self.account_gone(key, now, sink);
+    }
+
+    fn account_gone(&mut self, key: &str, now: Clock, sink: &mut impl Sink) {
         self.now = now;
         if let Some(name) = self.accounts.names.remove(key) {
             let skeleton = self.cfg.names.skeleton(&name);

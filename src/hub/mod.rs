@@ -100,6 +100,11 @@ pub trait Sink {
     fn keep_message(&mut self, message: &Kept<'_>) {
         let _ = message;
     }
+    /// A room message said on another node and delivered here, for this node's recent
+    /// window only (the node it was said on keeps it); by default nothing.
+    fn heard_message(&mut self, message: &Kept<'_>) {
+        let _ = message;
+    }
     /// `id` has joined `room` and been told so (with the topic and members, if it gets
     /// them): the place for what was said there before; by default nothing.
     fn joined_room(&mut self, id: ClientId, me: &str, room: RoomRef<'_>) {

@@ -93,6 +93,22 @@ pub enum RoomRecordChange<'a> {
     },
 }
 
+impl RoomRecordChange<'_> {
+    /// The folded name of the room changed.
+    pub fn key(&self) -> &str {
+        match *self {
+            RoomRecordChange::Register { key, .. }
+            | RoomRecordChange::Drop { key }
+            | RoomRecordChange::Topic { key, .. }
+            | RoomRecordChange::Modes { key, .. }
+            | RoomRecordChange::Founder { key, .. }
+            | RoomRecordChange::Access { key, .. }
+            | RoomRecordChange::BanAdd { key, .. }
+            | RoomRecordChange::BanRemove { key, .. } => key,
+        }
+    }
+}
+
 /// A ChanServ request (native `/register #room`, `/drop #room`, `/info #room`, `/access`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoomRequest<'a> {
@@ -141,6 +157,36 @@ impl Hub {
     /// A registered room from the store, at start (`key`: its folded name).
     pub fn restore_room(&mut self, key: &str, room: RoomRegistration) {
         self.registry.rooms.insert(key.into(), room);
+    }
+
+    /// The registration of the room with the folded name `key`, if it is registered.
+    pub fn registration(&self, key: &str) -> Option<&RoomRegistration> {
+        self.registry.rooms.get(key)
+    }
+
+    /// Another node sharing the store registered the room `key`, changed its record, or
+    /// unregistered it (None): from now on joins here follow the new record. Nothing is
+    /// written (the store has it already) and nothing is told.
+    pub fn remote_registration(&mut self, key: &str, room: Option<RoomRegistration>) {
+        match room {
+            Some(room) => {
+                self.registry.rooms.insert(key.into(), room);
+            }
+            None => {
+                self.registry.rooms.remove(key);
+            }
+        }
+    }
+
+    /// The registered rooms as the shared store has them now, in place of what this node had.
+    pub fn replace_registrations(
+        &mut self,
+        rooms: impl IntoIterator<Item = (String, RoomRegistration)>,
+    ) {
+        self.registry.rooms = rooms
+            .into_iter()
+            .map(|(key, room)| (key.into_boxed_str(), room))
+            .collect();
     }
 
     /// How many rooms are registered.

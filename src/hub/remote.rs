@@ -220,6 +220,12 @@ pub enum Change<'a> {
     LeftRoom {
         folded: &'a str,
     },
+    /// An account was created here (`name`) or dropped (None): nodes sharing the store learn
+    /// of it without reading the store.
+    Account {
+        key: &'a str,
+        name: Option<&'a str>,
+    },
 }
 
 /// Why a claim did not give the nick.
@@ -1647,6 +1653,21 @@ impl Hub {
                     },
                 };
                 let ctcp = kind.is_some_and(|k| k != MsgKind::Action) && text.starts_with('\x01');
+                // What every member saw goes into this node's recent window; the node it was
+                // said on stores it.
+                if let (0, false, Some(kind)) = (status, ctcp, kind) {
+                    sink.heard_message(&Kept {
+                        meta,
+                        from: u.party(),
+                        to: KeptTo::Room(RoomRef {
+                            name: &r.name,
+                            key: r.keys.key(),
+                        }),
+                        kind: KeptKind::Say(kind),
+                        text,
+                        tags,
+                    });
+                }
                 if ctcp || status != 0 {
                     let to: Vec<ClientId> = r
                         .members

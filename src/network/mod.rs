@@ -63,6 +63,10 @@ pub struct NetConfig {
     pub sync_timeout: Duration,
     /// This node's name in its node key (its `--server-name`).
     pub name: String,
+    /// The nodes share one store (`--store-url`): accounts and registered rooms changed on
+    /// one node are announced, and taken from the others' announcements. With a store of
+    /// its own, a node ignores them (its store would not know what its memory says).
+    pub shared_store: bool,
 }
 
 /// The counters `/metrics` shows.
@@ -203,6 +207,10 @@ struct Sync {
 struct Updates {
     in_flight: bool,
     next: Option<Vec<u8>>,
+    /// The user quit while an update was in flight: its keys, given back once the update
+    /// answers with the revision the nick key now has (a delete at the old one would fail
+    /// and leave the nick taken).
+    quit: Option<Held>,
 }
 
 pub struct Network {
@@ -249,6 +257,9 @@ pub struct Network {
     /// When to claim a tag again (every one was held, or NATS did not answer).
     tag_retry: Option<Instant>,
     claimed: Vec<Claimed>,
+    /// Reconnected after a split with a shared store: accounts and registered rooms are to be
+    /// read again (announcements made meanwhile were not heard).
+    rejoined: bool,
     stats: NetStats,
 }
 
@@ -306,6 +317,7 @@ impl Network {
             tags: tag::Tags::default(),
             tag_retry: None,
             claimed: Vec::new(),
+            rejoined: false,
             stats: NetStats::default(),
         };
         net.setup(now).map_err(|e| e.to_string())?;
@@ -470,6 +482,12 @@ impl Network {
         std::mem::take(&mut self.claimed)
     }
 
+    /// Whether the node is back on the network after a split and shares its store: then
+    /// what the store holds of accounts and rooms is to be read again (once).
+    pub fn take_rejoined(&mut self) -> bool {
+        std::mem::take(&mut self.rejoined)
+    }
+
     pub fn next_deadline(&self) -> Option<Instant> {
         let grace = match self.phase {
             Phase::Split {
@@ -607,13 +625,37 @@ impl Network {
                 if let Some(c) = self.claims.get_mut(&uid) {
                     c.abandoned = true;
                 }
-                for h in [self.held.remove(&uid), self.renaming.remove(&uid)]
-                    .into_iter()
-                    .flatten()
-                {
+                let updating = self.updates.get(&uid).is_some_and(|u| u.in_flight);
+                let held = self.held.remove(&uid);
+                match (updating, held) {
+                    (true, Some(h)) => {
+                        if let Some(u) = self.updates.get_mut(&uid) {
+                            u.next = None;
+                            u.quit = Some(h);
+                        }
+                    }
+                    (_, held) => {
+                        self.updates.remove(&uid);
+                        if let Some(h) = held {
+                            self.release(&h, None, now);
+                        }
+                    }
+                }
+                if let Some(h) = self.renaming.remove(&uid) {
                     self.release(&h, None, now);
                 }
-                self.updates.remove(&uid);
+            }
+            Outgoing::Registration { key } => {
+                if self.cfg.shared_store {
+                    let mut payload = Vec::new();
+                    wire::registration(&mut payload, &key, hub.registration(&key));
+                    self.publish(&self.scheme.all(), &payload);
+                }
+            }
+            Outgoing::Account { payload } => {
+                if self.cfg.shared_store {
+                    self.publish(&self.scheme.all(), &payload);
+                }
             }
             Outgoing::NeedRoom { folded } => self.need_room(&folded, false, hub, clock, sink),
             Outgoing::LeftRoom { folded } => self.left_room(&folded, hub, now),
@@ -1362,6 +1404,7 @@ impl Network {
                 self.claim_tag(clock.mono);
                 self.reclaim_all(hub, clock, sink);
                 self.resync_rooms = reconnect || was == Phase::Alone;
+                self.rejoined |= self.cfg.shared_store && (reconnect || was != Phase::Alone);
                 if self.told_split {
                     self.told_split = false;
                     hub.tell_network(NetNotice::Whole, sink);
@@ -1457,14 +1500,26 @@ impl Network {
                             u.in_flight = false;
                             u.next.take()
                         });
+                        let quit = self.updates.get_mut(&uid).and_then(|u| u.quit.take());
                         match result {
                             Ok(Response::Revision(rev)) => {
                                 if let Some(h) = self.held.get_mut(&uid) {
                                     h.nick_rev = rev;
                                 }
+                                if let Some(mut h) = quit {
+                                    h.nick_rev = rev;
+                                    self.updates.remove(&uid);
+                                    self.release(&h, None, clock.mono);
+                                    return;
+                                }
                             }
                             Ok(_) => {}
                             Err(e) => debug!("network: record update: {e}"),
+                        }
+                        if let Some(h) = quit {
+                            self.updates.remove(&uid);
+                            self.release(&h, None, clock.mono);
+                            return;
                         }
                         if let Some(v) = next {
                             self.update_record(uid, v, clock.mono);
@@ -1590,6 +1645,18 @@ impl Network {
             wire::Msg::Direct { from, to, effect } => {
                 hub.remote_direct(from, to, effect, clock, sink)
             }
+            wire::Msg::Account { key, name } if self.cfg.shared_store => {
+                debug!(
+                    "network: account {key} {}",
+                    if name.is_some() { "created" } else { "dropped" }
+                );
+                hub.remote_account(key, name, clock, sink);
+            }
+            wire::Msg::Registration { key, room } if self.cfg.shared_store => {
+                debug!("network: room record {key} changed");
+                hub.remote_registration(key, room);
+            }
+            wire::Msg::Account { .. } | wire::Msg::Registration { .. } => {}
             other => {
                 self.stats.malformed += 1;
                 debug!("network: {subject}: unexpected {other:?}");

@@ -67,6 +67,15 @@ pub enum Outgoing {
     LeftRoom {
         folded: Box<str>,
     },
+    /// A registered room's record changed here: its record as the hub has it when this is
+    /// sent goes to every node (with a shared store).
+    Registration {
+        key: Box<str>,
+    },
+    /// An account created or dropped here (with a shared store).
+    Account {
+        payload: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +90,17 @@ impl NetOut {
 
     pub fn take(&mut self) -> Vec<Outgoing> {
         std::mem::take(&mut self.items)
+    }
+
+    /// A registered room's record changed (told once per pass however many changes).
+    pub fn registration(&mut self, key: &str) {
+        let known = self
+            .items
+            .iter()
+            .any(|i| matches!(i, Outgoing::Registration { key: k } if **k == *key));
+        if !known {
+            self.items.push(Outgoing::Registration { key: key.into() });
+        }
     }
 
     /// What the hub told, as something to do.
@@ -166,6 +186,11 @@ impl NetOut {
             Change::LeftRoom { folded } => Outgoing::LeftRoom {
                 folded: folded.into(),
             },
+            Change::Account { key, name } => {
+                let mut payload = Vec::new();
+                wire::account(&mut payload, key, name);
+                Outgoing::Account { payload }
+            }
         };
         self.items.push(item);
     }

@@ -174,7 +174,10 @@ impl Fabric {
                 let founder = states.is_empty();
                 hub.room_synced(&folded, states, founder, clock, told);
             }
-            Outgoing::LeftRoom { .. } => {}
+            // A store of each node's own: nothing to share.
+            Outgoing::LeftRoom { .. }
+            | Outgoing::Registration { .. }
+            | Outgoing::Account { .. } => {}
         }
     }
 

@@ -9,7 +9,8 @@
 
 use crate::event::{ListMode, Meta, ModeChange, MsgId, MsgKind, Role, RoomFlag};
 use crate::hub::{
-    DirectEffect, MaskState, Record, RoomEffect, RoomState, RoomSummary, TopicState, Uid, UserInfo,
+    DirectEffect, MaskState, Record, RoomEffect, RoomRegistration, RoomState, RoomSummary,
+    SavedBan, SavedTopic, TopicState, Uid, UserInfo,
 };
 
 /// Bumped when a message changes shape; a node drops what it cannot read.
@@ -73,7 +74,18 @@ pub enum Msg<'a> {
     /// The answer (`more`: ask again from `offset + members`), or a node's own members
     /// announced on the room's subject after a split.
     State { state: RoomState, more: bool },
+    /// On `all`, with a shared store: an account was created (`name`) or dropped (None) on
+    /// the sending node; the store has it already.
+    Account { key: &'a str, name: Option<&'a str> },
+    /// On `all`, with a shared store: a registered room as it now is (None: unregistered).
+    Registration {
+        key: &'a str,
+        room: Option<RoomRegistration>,
+    },
 }
+
+/// Most entries of a registration's list (ops, voices, bans) one message carries.
+const MAX_LIST: usize = 10_000;
 
 // ---- writing ----
 
@@ -204,6 +216,8 @@ mod kind {
     pub const DIRECT: u8 = 6;
     pub const STATE_ASK: u8 = 7;
     pub const STATE: u8 = 8;
+    pub const ACCOUNT: u8 = 9;
+    pub const REGISTRATION: u8 = 10;
 }
 
 mod effect {
@@ -286,6 +300,109 @@ pub fn quit(out: &mut Vec<u8>, uid: Uid, reason: Option<&str>) {
     let mut w = Writer::new(out, kind::QUIT);
     w.uid(uid);
     w.opt(reason);
+}
+
+pub fn account(out: &mut Vec<u8>, key: &str, name: Option<&str>) {
+    let mut w = Writer::new(out, kind::ACCOUNT);
+    w.str(key);
+    w.opt(name);
+}
+
+pub fn registration(out: &mut Vec<u8>, key: &str, room: Option<&RoomRegistration>) {
+    let mut w = Writer::new(out, kind::REGISTRATION);
+    w.str(key);
+    let Some(r) = room else {
+        w.u8(0);
+        return;
+    };
+    w.u8(1);
+    w.str(&r.name);
+    w.str(&r.founder);
+    w.num(r.registered_ms);
+    match &r.topic {
+        None => w.u8(0),
+        Some(t) => {
+            w.u8(1);
+            w.str(&t.text);
+            w.str(&t.by);
+            w.num(t.at);
+        }
+    }
+    w.u8(r.flags);
+    w.opt(r.key.as_deref());
+    match r.limit {
+        None => w.u8(0),
+        Some(l) => {
+            w.u8(1);
+            w.num(l as u64);
+        }
+    }
+    for list in [&r.ops, &r.voices] {
+        let n = list.len().min(MAX_LIST);
+        w.num(n as u64);
+        for a in &list[..n] {
+            w.str(a);
+        }
+    }
+    let n = r.bans.len().min(MAX_LIST);
+    w.num(n as u64);
+    for b in &r.bans[..n] {
+        w.str(&b.mask);
+        w.str(&b.by);
+        w.num(b.at);
+    }
+}
+
+fn decode_registration(r: &mut Reader<'_>) -> Result<Option<RoomRegistration>, WireError> {
+    if r.u8()? == 0 {
+        return Ok(None);
+    }
+    let name = r.str()?.into();
+    let founder = r.str()?.into();
+    let registered_ms = r.num()?;
+    let topic = match r.u8()? {
+        0 => None,
+        _ => Some(SavedTopic {
+            text: r.str()?.into(),
+            by: r.str()?.into(),
+            at: r.num()?,
+        }),
+    };
+    let flags = r.u8()?;
+    let key = r.opt()?.map(Into::into);
+    let limit = match r.u8()? {
+        0 => None,
+        _ => Some(usize::try_from(r.num()?).map_err(|_| WireError::Bad("limit"))?),
+    };
+    let mut lists: [Vec<Box<str>>; 2] = [Vec::new(), Vec::new()];
+    for list in &mut lists {
+        let n = r.count(MAX_LIST)?;
+        for _ in 0..n {
+            list.push(r.str()?.into());
+        }
+    }
+    let n = r.count(MAX_LIST)?;
+    let mut bans = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        bans.push(SavedBan {
+            mask: r.str()?.into(),
+            by: r.str()?.into(),
+            at: r.num()?,
+        });
+    }
+    let [ops, voices] = lists;
+    Ok(Some(RoomRegistration {
+        name,
+        founder,
+        registered_ms,
+        topic,
+        flags,
+        key,
+        limit,
+        ops,
+        voices,
+        bans,
+    }))
 }
 
 pub fn bye(out: &mut Vec<u8>, node: u64) {
@@ -628,6 +745,14 @@ pub fn decode(b: &[u8]) -> Result<Msg<'_>, WireError> {
             let (state, more) = decode_state(&mut r)?;
             Msg::State { state, more }
         }
+        kind::ACCOUNT => Msg::Account {
+            key: r.str()?,
+            name: r.opt()?,
+        },
+        kind::REGISTRATION => Msg::Registration {
+            key: r.str()?,
+            room: decode_registration(&mut r)?,
+        },
         k => return Err(WireError::Kind(k)),
     })
 }
@@ -982,6 +1107,94 @@ mod tests {
             let mut b = vec![VERSION, (seed >> 8) as u8 % 10];
             b.extend((0..len).map(|i| (seed >> (i % 56)) as u8));
             let _ = decode(&b);
+        }
+    }
+
+    fn decoded(bytes: &[u8]) -> Msg<'_> {
+        decode(bytes).expect("decodes")
+    }
+
+    #[test]
+    fn accounts_and_registrations_round_trip_and_cut_messages_fail() {
+        let mut out = Vec::new();
+        account(&mut out, "ålice", Some("Ålice"));
+        assert_eq!(
+            decoded(&out),
+            Msg::Account {
+                key: "ålice",
+                name: Some("Ålice")
+            }
+        );
+        let mut gone = Vec::new();
+        account(&mut gone, "bob", None);
+        assert_eq!(
+            decoded(&gone),
+            Msg::Account {
+                key: "bob",
+                name: None
+            }
+        );
+        let reg = RoomRegistration {
+            name: "#Rust".into(),
+            founder: "alice".into(),
+            registered_ms: 1_700_000_000_123,
+            topic: Some(SavedTopic {
+                text: "crabs\x02".into(),
+                by: "alice!a@h".into(),
+                at: 1_700_000_001,
+            }),
+            flags: 0b101,
+            key: Some("door".into()),
+            limit: Some(42),
+            ops: vec!["alice".into(), "bob".into()],
+            voices: vec!["carol".into()],
+            bans: vec![SavedBan {
+                mask: "eve!*@*".into(),
+                by: "alice".into(),
+                at: 7,
+            }],
+        };
+        let mut full = Vec::new();
+        registration(&mut full, "#rust", Some(&reg));
+        assert_eq!(
+            decoded(&full),
+            Msg::Registration {
+                key: "#rust",
+                room: Some(reg.clone())
+            }
+        );
+        let bare = RoomRegistration {
+            topic: None,
+            key: None,
+            limit: None,
+            ops: vec![],
+            voices: vec![],
+            bans: vec![],
+            ..reg
+        };
+        let mut out = Vec::new();
+        registration(&mut out, "#rust", Some(&bare));
+        assert_eq!(
+            decoded(&out),
+            Msg::Registration {
+                key: "#rust",
+                room: Some(bare)
+            }
+        );
+        let mut dropped = Vec::new();
+        registration(&mut dropped, "#rust", None);
+        assert_eq!(
+            decoded(&dropped),
+            Msg::Registration {
+                key: "#rust",
+                room: None
+            }
+        );
+        // Every cut of a message is an error, never a panic or a wrong value.
+        for msg in [&full, &gone] {
+            for n in 0..msg.len() {
+                assert!(decode(&msg[..n]).is_err(), "{n} of {}", msg.len());
+            }
         }
     }
 }

@@ -280,6 +280,9 @@ impl Sink for Deliver<'_> {
     }
 
     fn keep_room(&mut self, change: crate::hub::RoomRecordChange<'_>) {
+        if let Some(net) = self.net.as_deref_mut() {
+            net.registration(change.key());
+        }
         let write = super::persist::room_write(&change);
         if let Some(store) = self.store.as_mut() {
             // A refusal (the queue is full) is counted and logged by the store's handle.
@@ -354,6 +357,10 @@ impl Sink for Deliver<'_> {
             self.run.waiting = Span::EMPTY;
             self.run.counted = counted;
         }
+    }
+
+    fn heard_message(&mut self, message: &Kept<'_>) {
+        self.history.heard(message);
     }
 
     fn keep_message(&mut self, message: &Kept<'_>) {

@@ -150,6 +150,19 @@ impl History {
         }
     }
 
+    /// A room message said on another node: into the window only (its node stores it).
+    pub fn heard(&mut self, k: &Kept<'_>) {
+        if !self.keep {
+            return;
+        }
+        let window = &mut self.window;
+        History::with_parts(self.rules, k, |p| {
+            if let KeptTo::Room(room) = k.to {
+                window.push_parts(room.key, p);
+            }
+        });
+    }
+
     /// Hands the lines kept so far to the store. A store whose queue is full refuses them at
     /// once: counted (and logged by the store); chat goes on. Called at the end of every pass
     /// and before queries go out, so a query sees every line said before it.

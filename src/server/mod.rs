@@ -450,11 +450,32 @@ impl Server {
             let Some(reply) = self.store.as_ref().and_then(|s| s.next_result()) else {
                 return;
             };
+            if reply.id == network::RECORDS_CALL {
+                self.records_reloaded(reply.result);
+                continue;
+            }
             let Some((id, serial, tag)) = self.pending.remove(&reply.id) else {
                 debug!("store reply {} with no one waiting", reply.id);
                 continue;
             };
             self.answer(id, serial, tag, reply.result);
+        }
+    }
+
+    /// The store's accounts and rooms, read again after a split.
+    fn records_reloaded(&mut self, result: crate::store::CallResult) {
+        match result {
+            crate::store::CallResult::Records(Ok((accounts, rooms))) => {
+                info!(
+                    "store: {} accounts and {} registered rooms read again after a split",
+                    accounts.len(),
+                    rooms.len()
+                );
+                let clock = self.clock;
+                let mut out = deliver_to!(self, None);
+                persist::reload(&mut self.hub, &accounts, rooms, clock, &mut out);
+            }
+            other => warn!("store: accounts and rooms not read again after a split: {other:?}"),
         }
     }
 
@@ -909,21 +930,26 @@ impl Server {
     }
 }
 
-/// Opens the store in `--data-dir` (or in memory for `none`); an unusable data directory is
-/// an error here, before anything runs.
+/// Opens the store: the PostgreSQL database of `--store-url`, else SQLite in `--data-dir` (or
+/// in memory for `none`). An unusable database or data directory is an error here, before
+/// anything runs.
 fn open_store(
     cfg: &Config,
     waker: &Arc<mio::Waker>,
 ) -> io::Result<(Option<crate::store::StoreHandle>, crate::store::Snapshot)> {
     use crate::store::{self, StoreConfig};
     let mut store_cfg = StoreConfig::new(StoreConfig::location_from_arg(&cfg.data_dir));
+    store_cfg.shared = (!cfg.store_url.is_empty()).then(|| cfg.store_url.clone());
     store_cfg.recent_per_room = cfg.history_on_join;
     store_cfg.retention = retention(cfg);
+    let shown = crate::store::pg::shown_url(&cfg.store_url);
     match store::open(&store_cfg, Arc::clone(waker)) {
         Ok((handle, snapshot)) => {
             info!(
                 "store: {} ({} accounts, {} registered rooms, {} recent lines)",
-                if cfg.data_dir == "none" {
+                if !cfg.store_url.is_empty() {
+                    &shown
+                } else if cfg.data_dir == "none" {
                     "in memory, nothing kept"
                 } else {
                     &cfg.data_dir

@@ -10,6 +10,10 @@ use mio::{Poll, Token};
 use super::*;
 use crate::network::{NetConfig, NetOut, Network};
 
+/// The id of the store call that reads accounts and rooms again after a split (no front
+/// end's: theirs count up from 0).
+pub(super) const RECORDS_CALL: u64 = u64::MAX;
+
 /// How long a first join waits for the other nodes' room states.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -35,6 +39,7 @@ pub(super) fn start(
         grace: cfg.bus_grace,
         sync_timeout: SYNC_TIMEOUT,
         name: cfg.server_name.clone(),
+        shared_store: !cfg.store_url.is_empty(),
     };
     let network = Network::start(net_cfg, node, poll.registry(), token, Instant::now())
         .map_err(|e| io::Error::other(format!("--bus: {e}")))?;
@@ -118,6 +123,12 @@ impl Server {
             }
         }
         let claimed = network.take_claimed();
+        if network.take_rejoined() {
+            if let Some(store) = self.store.as_mut() {
+                // Refused (the queue is full): the next split's end tries again.
+                let _ = store.call(RECORDS_CALL, crate::store::Call::Records);
+            }
+        }
         self.network = Some(network);
         for c in claimed {
             let live = self.links.get(c.id).is_some_and(|l| !l.is_closing());

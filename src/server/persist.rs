@@ -153,6 +153,23 @@ fn registration(r: store::RoomRecord) -> RoomRegistration {
     }
 }
 
+/// After a split, with a shared store: the hub's accounts and registered rooms become what
+/// the store has now (what other nodes announced meanwhile was not heard).
+pub(super) fn reload(
+    hub: &mut Hub,
+    accounts: &[store::AccountName],
+    rooms: Vec<store::RoomRecord>,
+    now: crate::clock::Clock,
+    sink: &mut impl crate::hub::Sink,
+) {
+    hub.reload_accounts(
+        accounts.iter().map(|a| (a.key.as_str(), a.name.as_str())),
+        now,
+        sink,
+    );
+    hub.replace_registrations(rooms.into_iter().map(|r| (r.key.clone(), registration(r))));
+}
+
 /// Gives the hub what the store kept: account names and registered rooms.
 pub(super) fn restore(hub: &mut Hub, snapshot: Snapshot) {
     hub.load_accounts(

@@ -178,6 +178,8 @@ pub trait Backend: Send + 'static {
         query: &HistoryQuery,
     ) -> Result<Result<Vec<HistoryMessage>, HistoryError>, StoreError>;
     fn targets(&mut self, query: &TargetsQuery) -> Result<Vec<TargetLatest>, StoreError>;
+    /// Every account's name and every registered room, as the snapshot at start has them.
+    fn records(&mut self) -> Result<(Vec<AccountName>, Vec<RoomRecord>), StoreError>;
 
     /// One bounded step of retention (inside the open group).
     fn retention_round(

@@ -32,7 +32,7 @@
 //!
 //! Modules: [`types`] and [`request`] (the plain data crossing the interface), [`backend`]
 //! (the trait a storage backend implements), [`sqlite`] (the SQLite backend, schema and
-//! migrations), `worker` (the store thread: groups, retries, retention rounds), `hasher`
+//! migrations), [`pg`] (the PostgreSQL backend several nodes share, `--store-url`), `worker` (the store thread: groups, retries, retention rounds), `hasher`
 //! (the password-hashing thread), `handle` (the loop's side), [`window`] (the in-memory
 //! recent lines), `datadir` (directory, lock).
 
@@ -41,6 +41,7 @@ mod batch;
 mod datadir;
 mod handle;
 mod hasher;
+pub mod pg;
 pub mod request;
 pub mod sqlite;
 pub mod types;
@@ -73,6 +74,9 @@ use crate::auth::password::HashParams;
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub location: Location,
+    /// `--store-url`: a PostgreSQL database shared by the nodes of a network, in place of
+    /// SQLite in `location`.
+    pub shared: Option<String>,
     /// Requests the queue to the store thread holds before refusing.
     pub queue_capacity: usize,
     /// A group is committed this long after its first write at the latest ...
@@ -101,6 +105,7 @@ impl StoreConfig {
     pub fn new(location: Location) -> StoreConfig {
         StoreConfig {
             location,
+            shared: None,
             queue_capacity: 16_384,
             group_window: Duration::from_millis(50),
             group_rows: 10_000,
@@ -164,6 +169,11 @@ pub enum OpenError {
         path: PathBuf,
         reason: String,
     },
+    /// The PostgreSQL database cannot be reached or used (`url` without its password).
+    Postgres {
+        url: String,
+        reason: String,
+    },
     /// A thread could not be started.
     Thread(String),
 }
@@ -209,6 +219,7 @@ impl fmt::Display for OpenError {
             OpenError::Sqlite { path, reason } => {
                 write!(f, "database {}: {reason}", path.display())
             }
+            OpenError::Postgres { url, reason } => write!(f, "database {url}: {reason}"),
             OpenError::Thread(e) => write!(f, "cannot start the store's threads: {e}"),
         }
     }
@@ -314,7 +325,8 @@ impl LogEvery {
     }
 }
 
-/// Opens the SQLite store (or the in-memory one) and starts its threads.
+/// Opens the store (SQLite in the data directory or in memory, or the shared PostgreSQL
+/// database) and starts its threads.
 pub fn open(config: &StoreConfig, waker: Arc<Waker>) -> Result<(StoreHandle, Snapshot), OpenError> {
     let load = sqlite::LoadOptions {
         recent_per_room: config.recent_per_room,
@@ -325,6 +337,11 @@ pub fn open(config: &StoreConfig, waker: Arc<Waker>) -> Result<(StoreHandle, Sna
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as Millis)
         .unwrap_or(0);
+    if let Some(url) = &config.shared {
+        let (backend, snapshot) = pg::PgBackend::open(url, &load, now)?;
+        let handle = start(backend, config, waker)?;
+        return Ok((handle, snapshot));
+    }
     let (backend, snapshot) = sqlite::SqliteBackend::open(&config.location, &load, now)?;
     let handle = start(backend, config, waker)?;
     Ok((handle, snapshot))

@@ -100,6 +100,9 @@ pub enum Call {
     },
     History(HistoryQuery),
     Targets(TargetsQuery),
+    /// Every account's name and every registered room as stored now: a node sharing the store
+    /// with others catches up on what it may have missed (a split).
+    Records,
     /// Checks a password against an argon2 hash the caller holds (the server password, an
     /// operator's): slow on purpose, so on the hashing thread like every other.
     Secret {
@@ -123,6 +126,7 @@ impl std::fmt::Debug for Call {
             Call::History(q) => write!(f, "History({q:?})"),
             Call::Targets(q) => write!(f, "Targets({q:?})"),
             Call::Secret { .. } => write!(f, "Secret"),
+            Call::Records => write!(f, "Records"),
         }
     }
 }
@@ -148,6 +152,7 @@ pub enum CallResult {
     Targets(Result<Vec<TargetLatest>, HistoryError>),
     /// Whether the password matched; `Err` if it could not be checked now (busy).
     Secret(Result<bool, AccountError>),
+    Records(Result<(Vec<AccountName>, Vec<RoomRecord>), AccountError>),
 }
 
 impl CallResult {
@@ -170,6 +175,7 @@ impl CallResult {
             Call::History(_) => CallResult::History(Err(history())),
             Call::Targets(_) => CallResult::Targets(Err(history())),
             Call::Secret { .. } => CallResult::Secret(Err(AccountError::Unavailable)),
+            Call::Records => CallResult::Records(Err(AccountError::Unavailable)),
         }
     }
 }

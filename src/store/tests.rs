@@ -46,7 +46,7 @@ impl Drop for TempPath {
 }
 
 /// A test that cannot run says so, and never passes silently (see the test-results brief).
-fn skip(test: &str, reason: &str) {
+pub(crate) fn skip(test: &str, reason: &str) {
     match std::env::var_os("SNAK_RESULTS_DIR") {
         Some(dir) => {
             use std::io::Write as _;

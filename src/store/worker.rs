@@ -518,6 +518,11 @@ impl<B: Backend> Worker<B> {
                 let result = self.found(looked);
                 self.reply(id, CallResult::Certificate(result));
             }
+            Call::Records => {
+                let records = self.backend.records();
+                let result = self.read(records).map_err(|_| AccountError::Unavailable);
+                self.reply(id, CallResult::Records(result));
+            }
             Call::AccountInfo { key } => {
                 let looked = self.backend.account_info(&key);
                 let result = self.found(looked);

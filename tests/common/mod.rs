@@ -5,6 +5,7 @@
 pub mod http;
 pub mod nats;
 pub mod net;
+pub mod pg;
 pub mod tutorial;
 
 use std::io::{BufRead, BufReader, Read, Write};

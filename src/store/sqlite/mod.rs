@@ -334,6 +334,10 @@ impl Backend for SqliteBackend {
         history::targets(&self.conn, query)
     }
 
+    fn records(&mut self) -> Result<(Vec<AccountName>, Vec<RoomRecord>), StoreError> {
+        Ok((accounts::names(&self.conn)?, rooms::load_all(&self.conn)?))
+    }
+
     fn retention_round(
         &mut self,
         policy: &Retention,
