@@ -370,7 +370,9 @@ mod tests {
     fn a_link_keeps_its_cold_state_apart() {
         let size = std::mem::size_of::<Link>();
         println!("Link {size} B, Cold {} B", std::mem::size_of::<Cold>());
-        assert!(size <= 96, "Link grew to {size} B");
+        // mio's sockets carry a selector id in debug builds (8 B more in the transport).
+        let debug_extra = if cfg!(debug_assertions) { 8 } else { 0 };
+        assert!(size <= 96 + debug_extra, "Link grew to {size} B");
     }
 
     #[test]
