@@ -22,6 +22,14 @@ const TAB: u8 = b'\t';
 /// Text with nothing to remove, the common case, is borrowed after one quick scan.
 pub fn strip_formatting(text: &str) -> Cow<'_, str> {
     let b = text.as_bytes();
+    // Every native delivery passes here: first a scan without an early exit or lookahead
+    // for any byte that may start something to remove (0xc2 may lead a C1 control).
+    let maybe = b.iter().fold(false, |found, &c| {
+        found | (c < 0x20) | (c == 0x7f) | (c == 0xc2)
+    });
+    if !maybe {
+        return Cow::Borrowed(text);
+    }
     let Some(first) = (0..b.len()).find(|&i| special_at(b, i).is_some()) else {
         return Cow::Borrowed(text);
     };

@@ -12,6 +12,23 @@ pub(super) fn status_target(room: &str, status: u8) -> std::borrow::Cow<'_, str>
     }
 }
 
+/// The non-empty items of a comma-separated target list. Targets are short and most lines
+/// name one: a byte loop ends sooner than a general string search.
+fn targets_in(list: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(list);
+    std::iter::from_fn(move || loop {
+        let s = rest?;
+        let (item, after) = match s.bytes().position(|b| b == b',') {
+            Some(at) => (&s[..at], Some(&s[at + 1..])),
+            None => (s, None),
+        };
+        rest = after;
+        if !item.is_empty() {
+            return Some(item);
+        }
+    })
+}
+
 impl Hub {
     /// Messages to rooms and nicks. A notice never draws an automatic answer (no errors, no
     /// away replies), as IRC requires. A line naming more targets than allowed is refused
@@ -42,7 +59,7 @@ impl Hub {
         let Some(me) = self.user(id) else { return };
         let answer = kind != Some(MsgKind::Notice);
         let max = self.cfg.max_targets;
-        if let Some(extra) = targets.split(',').filter(|t| !t.is_empty()).nth(max) {
+        if let Some(extra) = targets_in(targets).nth(max) {
             if answer {
                 let fail = Fail::TooManyTargets(extra, max);
                 sink.one(id, me.nick(), &Event::Fail(fail));
@@ -62,7 +79,7 @@ impl Hub {
             meta,
             answer,
         };
-        for target in targets.split(',').filter(|t| !t.is_empty()) {
+        for target in targets_in(targets) {
             let Some(me) = self.user(id) else { break };
             let (status, name) = match target.as_bytes() {
                 [b'@', b'#', ..] => (OP, &target[1..]),
@@ -173,10 +190,12 @@ impl Hub {
                 .collect();
             sink.many(&to, Some(id), &ev);
         }
-        sink.echo(id, me.nick(), &ev);
+        if sink.wants_echo(id) {
+            sink.echo(id, me.nick(), &ev);
+        }
         // Kept: what every member saw. Not a message to the operators alone, a CTCP request
         // or tags alone.
-        if let (0, false, Some(kind)) = (status, ctcp, msg.kind) {
+        if let (0, false, Some(kind), true) = (status, ctcp, msg.kind, sink.keeps_messages()) {
             let room = RoomRef {
                 name: &r.name,
                 key: r.keys.key(),
@@ -257,9 +276,11 @@ impl Hub {
                     sink.one(id, me.nick(), &Event::Reply(reply));
                 }
                 // The sender's copy names this recipient alone.
-                let echo = msg.event(me.source(), u.nick());
-                sink.echo(id, me.nick(), &echo);
-                if let (false, Some(kind)) = (ctcp, msg.kind) {
+                if sink.wants_echo(id) {
+                    let echo = msg.event(me.source(), u.nick());
+                    sink.echo(id, me.nick(), &echo);
+                }
+                if let (false, Some(kind), true) = (ctcp, msg.kind, sink.keeps_messages()) {
                     sink.keep_message(&msg.kept(me.party(), KeptTo::Direct(u.party()), kind));
                 }
             }
@@ -317,5 +338,20 @@ impl<'a> Msg<'a> {
                 tags,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::targets_in;
+
+    #[test]
+    fn targets_are_the_non_empty_items_of_the_list() {
+        let all = |list| targets_in(list).collect::<Vec<_>>();
+        assert_eq!(all("bob"), ["bob"]);
+        assert_eq!(all("bob,#room,,carol,"), ["bob", "#room", "carol"]);
+        assert_eq!(all(",,"), Vec::<&str>::new());
+        assert_eq!(all(""), Vec::<&str>::new());
+        assert_eq!(all("é,ü"), ["é", "ü"]);
     }
 }

@@ -90,6 +90,12 @@ pub trait Sink {
     fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
         let _ = (to, me, event);
     }
+    /// Whether [`Sink::echo`] to `to` would tell it anything: the hub skips making a copy
+    /// nobody gets. By default it is made.
+    fn wants_echo(&self, to: ClientId) -> bool {
+        let _ = to;
+        true
+    }
     /// A change the other nodes of a network must hear of (only on a network: see
     /// [`Hub::join_network`]); by default nothing hears.
     fn network(&mut self, change: &Change<'_>) {
@@ -104,6 +110,11 @@ pub trait Sink {
     /// window only (the node it was said on keeps it); by default nothing.
     fn heard_message(&mut self, message: &Kept<'_>) {
         let _ = message;
+    }
+    /// Whether [`Sink::keep_message`] keeps anything: the hub skips describing a message
+    /// nothing keeps. By default it is described.
+    fn keeps_messages(&self) -> bool {
+        true
     }
     /// `id` has joined `room` and been told so (with the topic and members, if it gets
     /// them): the place for what was said there before; by default nothing.
@@ -726,7 +737,9 @@ impl Hub {
 
     /// Counts one use of `command` (a front end's name for it), for STATS m.
     pub fn note_command(&mut self, command: &'static str) {
-        match self.command_counts.iter_mut().find(|(c, _)| *c == command) {
+        // Callers pass names from one table: the same pointer, as a rule, before the bytes.
+        let same = |c: &str| std::ptr::eq(c, command) || c == command;
+        match self.command_counts.iter_mut().find(|(c, _)| same(c)) {
             Some((_, n)) => *n += 1,
             None => self.command_counts.push((command, 1)),
         }
@@ -892,6 +905,9 @@ impl Hub {
     }
 
     fn user_id(&self, nick: &str) -> Option<ClientId> {
+        if self.cfg.names.is_own_key(nick) {
+            return self.nick_holder(nick);
+        }
         self.nick_holder(&self.cfg.names.key(nick))
     }
 
@@ -916,6 +932,9 @@ impl Hub {
     }
 
     fn room_id(&self, name: &str) -> Option<RoomId> {
+        if self.cfg.names.is_own_key(name) {
+            return self.by_room.get(name).copied();
+        }
         self.by_room.get(&*self.cfg.names.key(name)).copied()
     }
 

@@ -266,6 +266,15 @@ impl NameRules {
 
     /// The folded form of a name for a lookup: on the stack for an ASCII name and for one
     /// already folded; see the module docs.
+    /// Whether `name` is its own [`NameRules::key`] under either rules (ASCII without
+    /// capitals, not too long): a lookup may then use it as it is, without folding a copy.
+    pub fn is_own_key(self, name: &str) -> bool {
+        name.len() <= KEY_MAX
+            && name
+                .bytes()
+                .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    }
+
     pub fn key(self, name: &str) -> Key {
         if self == NameRules::Ascii || name.is_ascii() || name.len() > KEY_MAX {
             return Key::new(name);

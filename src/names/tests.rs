@@ -504,3 +504,28 @@ proptest! {
         prop_assert_eq!(&*U.key(&s), &*Key::new(&s));
     }
 }
+
+#[test]
+fn a_name_that_is_its_own_key_is_looked_up_as_it_is() {
+    for rules in [U, A] {
+        for own in ["bob", "guest-7", "#room", "a[b]^_", ""] {
+            assert!(rules.is_own_key(own), "{own:?}");
+            assert_eq!(&*rules.key(own), own, "{own:?}");
+        }
+        let long = "a".repeat(KEY_MAX + 1);
+        for folded in ["Bob", "#Room", "bÉb", "é", long.as_str()] {
+            assert!(!rules.is_own_key(folded), "{folded:?}");
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn own_keys_fold_to_themselves(name in "[ -~]{0,70}") {
+        for rules in [U, A] {
+            if rules.is_own_key(&name) {
+                prop_assert_eq!(&*rules.key(&name), name.as_str());
+            }
+        }
+    }
+}

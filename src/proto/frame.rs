@@ -37,7 +37,7 @@ pub fn next_piece<'a>(
         return (None, 0);
     }
     match *state {
-        Framing::Lines => match buf.iter().position(|&b| b == b'\n') {
+        Framing::Lines => match memchr::memchr(b'\n', buf) {
             Some(i) => {
                 let line = &buf[..i];
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -55,7 +55,7 @@ pub fn next_piece<'a>(
             }
             None => (None, 0),
         },
-        Framing::DiscardLine => match buf.iter().position(|&b| b == b'\n') {
+        Framing::DiscardLine => match memchr::memchr(b'\n', buf) {
             Some(i) => {
                 *state = Framing::Lines;
                 (None, i + 1)

@@ -556,8 +556,14 @@ fn push_clean(out: &mut Vec<u8>, text: &str) {
 
 /// Replaces CR, LF and NUL written since `from` with spaces.
 fn clean_tail(out: &mut [u8], from: usize) {
+    let bad = |b: u8| matches!(b, 0 | b'\r' | b'\n');
+    // Looked for first, without an early exit (that vectorises): text that came through a
+    // parser has none, and the mending pass is skipped.
+    if !out[from..].iter().fold(false, |found, &b| found | bad(b)) {
+        return;
+    }
     for b in &mut out[from..] {
-        let bad = matches!(*b, 0 | b'\r' | b'\n');
+        let bad = bad(*b);
         *b = if bad { b' ' } else { *b };
     }
 }

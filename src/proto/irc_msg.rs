@@ -198,20 +198,22 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, ParseError> {
     }
     let text = std::str::from_utf8(line).map_err(|_| ParseError::InvalidUtf8)?;
 
-    // Every split below is at an ASCII byte, so always on a char boundary.
+    // Every split below is at an ASCII byte, so always on a char boundary. The words are
+    // short (a command, a nick, a channel): a byte loop finds their ends sooner than a
+    // general string search.
     let tags = (body_start > 0).then(|| &text[1..body_start - 1]);
-    let mut rest = text[body_start..].trim_start_matches(' ');
+    let mut rest = skip_spaces(&text[body_start..]);
 
     let source = match rest.strip_prefix(':') {
         Some(after_colon) => {
-            let (source, after) = after_colon.split_once(' ').ok_or(ParseError::NoCommand)?;
-            rest = after.trim_start_matches(' ');
+            let (source, after) = split_word(after_colon).ok_or(ParseError::NoCommand)?;
+            rest = skip_spaces(after);
             Some(source)
         }
         None => None,
     };
 
-    let (command, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (command, mut rest) = split_word(rest).unwrap_or((rest, ""));
     if command.is_empty() {
         return Err(ParseError::NoCommand);
     }
@@ -219,7 +221,7 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, ParseError> {
     let mut params = [""; MAX_PARAMS];
     let mut param_count = 0;
     loop {
-        rest = rest.trim_start_matches(' ');
+        rest = skip_spaces(rest);
         if rest.is_empty() {
             break;
         }
@@ -228,7 +230,7 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, ParseError> {
             param_count += 1;
             break;
         }
-        let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (word, after) = split_word(rest).unwrap_or((rest, ""));
         params[param_count] = word;
         param_count += 1;
         rest = after;
@@ -241,6 +243,18 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, ParseError> {
         params,
         param_count,
     })
+}
+
+/// `s` without its leading spaces.
+fn skip_spaces(s: &str) -> &str {
+    let n = s.bytes().take_while(|&b| b == b' ').count();
+    &s[n..]
+}
+
+/// The text before the first space and the text after it, or None without a space.
+fn split_word(s: &str) -> Option<(&str, &str)> {
+    let at = s.bytes().position(|b| b == b' ')?;
+    Some((&s[..at], &s[at + 1..]))
 }
 
 /// Iterator over `(key, unescaped value)` pairs of a tag section. Empty items

@@ -206,9 +206,13 @@ fn usage(cmd: &str) -> Fail<'static> {
 
 /// Splits off the first space-separated word; the rest starts at its first non-space.
 fn word(s: &str) -> (&str, &str) {
-    let s = s.trim_start_matches(' ');
-    match s.find(' ') {
-        Some(i) => (&s[..i], s[i..].trim_start_matches(' ')),
+    // Words are short (a command, a nick): a byte loop ends sooner than a string search.
+    fn skip(s: &str) -> &str {
+        &s[s.bytes().take_while(|&b| b == b' ').count()..]
+    }
+    let s = skip(s);
+    match s.bytes().position(|b| b == b' ') {
+        Some(i) => (&s[..i], skip(&s[i..])),
         None => (s, ""),
     }
 }

@@ -264,13 +264,15 @@ impl Sink for Deliver<'_> {
     }
 
     fn echo(&mut self, to: ClientId, me: &str, event: &Event<'_>) {
-        let wants = self
-            .links
-            .get(to)
-            .is_some_and(|l| l.wire.caps & crate::proto::irc::caps::ECHO_MESSAGE != 0);
-        if wants {
+        if self.wants_echo(to) {
             self.one(to, me, event);
         }
+    }
+
+    fn wants_echo(&self, to: ClientId) -> bool {
+        self.links
+            .get(to)
+            .is_some_and(|l| l.wire.caps & crate::proto::irc::caps::ECHO_MESSAGE != 0)
     }
 
     fn network(&mut self, change: &crate::hub::Change<'_>) {
@@ -365,6 +367,10 @@ impl Sink for Deliver<'_> {
 
     fn keep_message(&mut self, message: &Kept<'_>) {
         self.history.keep(message, self.store.as_mut());
+    }
+
+    fn keeps_messages(&self) -> bool {
+        self.history.keeps()
     }
 
     fn joined_room(&mut self, id: ClientId, me: &str, room: RoomRef<'_>) {

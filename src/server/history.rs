@@ -134,6 +134,11 @@ impl History {
     /// Keeps one message: into the window (rooms) now, and to the store with the pass's
     /// other lines at its end (one handoff to the store thread a pass, not one a message;
     /// its bytes copied once, into the batch).
+    /// Whether [`History::keep`] keeps anything.
+    pub fn keeps(&self) -> bool {
+        self.keep
+    }
+
     pub fn keep(&mut self, k: &Kept<'_>, store: Option<&mut StoreHandle>) {
         if !self.keep {
             return;

@@ -348,7 +348,10 @@ impl Server {
                 link.flood.charge_work(now, work);
             }
         }
-        self.follow(id, flow);
+        // A line that leaves the stream as it was (the rule) needs no follow-up.
+        if !matches!(flow, Some(Flow::Lines) | None) {
+            self.follow(id, flow);
+        }
         self.hold_if_waiting(id);
     }
 
