@@ -92,14 +92,14 @@ fn line(rng: &mut Rng, n: u64, rooms: usize) -> HistoryMessage {
         sender: Sender {
             user: format!("~{}", &nick[..nick.len().min(8)]),
             host: format!("{}.example.net", rng.word(host_len)),
-            account: (n % 2 == 0).then(|| nick.clone()),
+            account: n.is_multiple_of(2).then(|| nick.clone()),
             nick,
         },
         target: Target::Room(room.clone()),
         target_name: room,
         kind: MessageKind::Privmsg,
         text,
-        tags: if n % 10 == 0 {
+        tags: if n.is_multiple_of(10) {
             "+draft/reply=abc123".into()
         } else {
             String::new()

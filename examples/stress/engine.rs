@@ -1005,7 +1005,7 @@ impl<'p> Engine<'p> {
             }
             Event::Joined { nick, .. } => {
                 let conn = &mut self.conns[c];
-                let mine = nick.map_or(true, |n| n.eq_ignore_ascii_case(&conn.nick));
+                let mine = nick.is_none_or(|n| n.eq_ignore_ascii_case(&conn.nick));
                 if mine && conn.stage == Stage::Welcomed && self.spec.lobby != Lobby::Out {
                     conn.stage = Stage::Named; // an IRC client's registration into #lobby
                     self.named += 1;

@@ -74,7 +74,7 @@ pub fn encode(challenge: &[u8]) -> Vec<String> {
         // base64 is ASCII, so every cut is on a character boundary.
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect();
-    if out.last().map_or(true, |c| c.len() == CHUNK_BYTES) {
+    if out.last().is_none_or(|c| c.len() == CHUNK_BYTES) {
         out.push("+".to_owned());
     }
     out

@@ -179,7 +179,7 @@ impl Bus {
         self.conn.drop_socket(&self.registry);
         self.stats.failures += 1;
         let wait = self.pool.failed();
-        if self.pool.failures() <= 3 || self.pool.failures() % 20 == 0 {
+        if self.pool.failures() <= 3 || self.pool.failures().is_multiple_of(20) {
             info!(
                 "bus: {reason}; retrying in {} ms (attempt {})",
                 wait.as_millis(),

@@ -812,7 +812,7 @@ impl Bus {
             return;
         }
         let due: Vec<usize> = (0..self.keepalives.len())
-            .filter(|&i| self.keepalives[i].next.map_or(true, |t| t <= now))
+            .filter(|&i| self.keepalives[i].next.is_none_or(|t| t <= now))
             .collect();
         for i in due {
             let k = &mut self.keepalives[i];

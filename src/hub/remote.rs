@@ -803,7 +803,7 @@ impl Hub {
         let alone = net
             .rooms
             .get(&room)
-            .map_or(true, |c| c.remote == 0 && now_ms >= c.young_until_ms)
+            .is_none_or(|c| c.remote == 0 && now_ms >= c.young_until_ms)
             && !net.listings.contains_key(r.keys.key());
         if message && alone {
             log::trace!(

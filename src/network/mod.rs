@@ -1996,6 +1996,6 @@ trait KeepCheck {
 
 impl KeepCheck for Option<&Held> {
     fn is_none_or_differs(&self, key: &str, of: impl Fn(&Held) -> &String) -> bool {
-        self.map_or(true, |k| of(k) != key)
+        self.is_none_or(|k| of(k) != key)
     }
 }

@@ -129,9 +129,8 @@ impl Fabric {
             Outgoing::Claim { uid, keys, .. } => {
                 let skel = format!("skel.{}", keys.skeleton);
                 let key = keys.key.to_string();
-                let mine = |k: &String, keys: &HashMap<String, Uid>| {
-                    keys.get(k).map_or(true, |&u| u == uid)
-                };
+                let mine =
+                    |k: &String, keys: &HashMap<String, Uid>| keys.get(k).is_none_or(|&u| u == uid);
                 let outcome = if mine(&key, &self.keys) && mine(&skel, &self.keys) {
                     self.keys.insert(key, uid);
                     self.keys.insert(skel, uid);

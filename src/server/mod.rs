@@ -416,8 +416,8 @@ impl Server {
 
     /// Calls `ready` (and tells systemd) once the server can serve: see [`Server::run`].
     fn announce_when_ready(&self, ready: &mut Option<impl FnOnce()>, by: Option<Instant>) {
-        let connected = self.network.as_ref().map_or(true, |n| n.is_connected());
-        let waited = by.map_or(true, |at| Instant::now() >= at);
+        let connected = self.network.as_ref().is_none_or(|n| n.is_connected());
+        let waited = by.is_none_or(|at| Instant::now() >= at);
         if !connected && !waited {
             return;
         }

@@ -204,7 +204,7 @@ mod tests {
                 nick: "ñick".into(),
                 user: "u".into(),
                 host: "h".into(),
-                account: (i % 2 == 0).then(|| "Acct".into()),
+                account: i.is_multiple_of(2).then(|| "Acct".into()),
             },
             target: if direct {
                 Target::Direct {
@@ -215,7 +215,7 @@ mod tests {
                 Target::Room("#r".into())
             },
             target_name: if direct { "bob".into() } else { "#R".into() },
-            kind: if i % 3 == 0 {
+            kind: if i.is_multiple_of(3) {
                 MessageKind::Action
             } else {
                 MessageKind::Privmsg

@@ -302,13 +302,13 @@ mod tests {
                 nick: "nick".into(),
                 user: "user".into(),
                 host: "host".into(),
-                account: (i % 2 == 0).then(|| "acct".into()),
+                account: i.is_multiple_of(2).then(|| "acct".into()),
             },
             target: Target::Room("#r".into()),
             target_name: "#R".into(),
             kind: MessageKind::Privmsg,
             text: text.into(),
-            tags: if i % 3 == 0 {
+            tags: if i.is_multiple_of(3) {
                 "+x=y".into()
             } else {
                 String::new()

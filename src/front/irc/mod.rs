@@ -401,7 +401,7 @@ impl IrcSession {
 
     /// Whether the server password was given (or is not needed); true once registered.
     fn pass_ok(&self) -> bool {
-        self.reg.as_ref().map_or(true, |r| r.pass_ok)
+        self.reg.as_ref().is_none_or(|r| r.pass_ok)
     }
 
     fn set_pass_ok(&mut self, ok: bool) {

@@ -135,7 +135,7 @@ pub fn storable_effect(e: &Effect) -> bool {
             storable(&name.key)
                 && storable(&name.name)
                 && storable(&hashes.phc)
-                && email.as_deref().map_or(true, storable)
+                && email.as_deref().is_none_or(storable)
         }
         Effect::SetPassword { key, hashes } => storable(key) && storable(&hashes.phc),
         Effect::DropAccount { key } => storable(key),
@@ -146,7 +146,7 @@ pub fn storable_effect(e: &Effect) -> bool {
 pub fn storable_write(w: &Write) -> bool {
     match w {
         Write::AccountEmail { key, email } => {
-            storable(key) && email.as_deref().map_or(true, storable)
+            storable(key) && email.as_deref().is_none_or(storable)
         }
         Write::AccountCertRemove { key, fingerprint } => storable(key) && storable(fingerprint),
         _ => true,

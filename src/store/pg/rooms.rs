@@ -81,9 +81,9 @@ fn load(db: &mut Db<'_>) -> Pg<Vec<RoomRecord>> {
 pub fn storable_write(w: &Write) -> bool {
     let topic = |t: &Option<Topic>| {
         t.as_ref()
-            .map_or(true, |t| storable(&t.text) && storable(&t.set_by))
+            .is_none_or(|t| storable(&t.text) && storable(&t.set_by))
     };
-    let modes = |m: &RoomModes| storable(&m.flags) && m.key.as_deref().map_or(true, storable);
+    let modes = |m: &RoomModes| storable(&m.flags) && m.key.as_deref().is_none_or(storable);
     let ban = |b: &Ban| storable(&b.mask) && storable(&b.set_by);
     match w {
         Write::RoomRegister(r) => {

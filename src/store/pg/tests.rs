@@ -42,7 +42,10 @@ fn both(url: &str) -> (PgBackend, SqliteBackend) {
 
 fn line(conv: &Target, i: usize, time: Millis) -> HistoryMessage {
     let (target_name, account) = match conv {
-        Target::Room(r) => (r.to_uppercase(), (i % 3 == 0).then(|| "alice".to_string())),
+        Target::Room(r) => (
+            r.to_uppercase(),
+            i.is_multiple_of(3).then(|| "alice".to_string()),
+        ),
         Target::Direct { to, .. } => (to.to_uppercase(), None),
     };
     HistoryMessage {
@@ -62,7 +65,7 @@ fn line(conv: &Target, i: usize, time: Millis) -> HistoryMessage {
             MessageKind::Action,
         ][i % 3],
         text: format!("line {i} ✓"),
-        tags: if i % 5 == 0 {
+        tags: if i.is_multiple_of(5) {
             "+draft/react=x".into()
         } else {
             String::new()

@@ -422,7 +422,7 @@ fn latest<R>(
             .map(|(i, l)| ((l.time, seq(bid, i)), i))
             .max();
         if let Some((pos, i)) = newest {
-            if best.as_ref().map_or(true, |b| pos > b.0) {
+            if best.as_ref().is_none_or(|b| pos > b.0) {
                 best = Some((pos, data.to_vec(), i));
             }
         }
