@@ -52,8 +52,6 @@ const ITEMS_MAX: usize = 64 << 10;
 /// enough for an ordinary pass.
 const ARENA_KEEP: usize = 64 << 10;
 const ITEMS_KEEP: usize = 4 << 10;
-/// How many slices the common write has room for (see [`Outbox::write`]).
-const SMALL_IOV: usize = 16;
 
 #[derive(Debug, Clone, Copy)]
 struct Item {
@@ -228,53 +226,6 @@ impl Outbox {
         std::mem::swap(into, &mut self.dirty);
     }
 
-    /// Fills `slices` with what `q` has from the item at `cursor` (its first `skip` bytes
-    /// written already), the backlog first and adjacent spans as one slice; returns how many
-    /// it filled. Fewer than `slices.len()` means that is everything: a run that finds no
-    /// slot left waits for the next round.
-    fn gather<'s>(
-        &'s self,
-        q: &'s OutQueue,
-        cursor: u32,
-        skip: u32,
-        slices: &mut [IoSlice<'s>],
-    ) -> usize {
-        let max = slices.len();
-        let mut n = 0;
-        if q.backlog() > 0 {
-            slices[0] = IoSlice::new(q.backlog_bytes());
-            n = 1;
-        }
-        let (mut c, mut sk) = (cursor, skip);
-        let mut run: Option<(usize, usize)> = None;
-        while c != NONE && n < max {
-            let item = self.items[c as usize];
-            let (s, e) = (
-                (item.span.start + sk) as usize,
-                (item.span.start + item.span.len) as usize,
-            );
-            run = match run {
-                Some((rs, re)) if re == s => Some((rs, e)),
-                Some((rs, re)) => {
-                    slices[n] = IoSlice::new(&self.arena[rs..re]);
-                    n += 1;
-                    Some((s, e))
-                }
-                None => Some((s, e)),
-            };
-            c = item.next;
-            sk = 0;
-        }
-        if let Some((rs, re)) = run.filter(|_| n < max) {
-            slices[n] = IoSlice::new(&self.arena[rs..re]);
-            n += 1;
-        } else if run.is_some() {
-            // The last run waits: say the slices are full.
-            n = max;
-        }
-        n
-    }
-
     /// Writes this pass's spans for one connection (after its backlog, if any) with vectored
     /// writes; keeps what the socket does not take.
     pub fn write(&mut self, q: &mut OutQueue, socket: &mut impl Write) -> io::Result<Flushed> {
@@ -285,21 +236,42 @@ impl Outbox {
         q.tail = NONE;
         q.pending = 0;
         loop {
-            // Most writes have a few runs: a small array first; the full one (whose setup
-            // alone is hundreds of stores) only when they do not fit.
-            let mut small = [IoSlice::new(&[]); SMALL_IOV];
-            let n = self.gather(q, cursor, skip, &mut small);
-            let result = if n == 0 {
+            let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
+            let mut n = 0;
+            if q.backlog() > 0 {
+                slices[0] = IoSlice::new(q.backlog_bytes());
+                n = 1;
+            }
+            let (mut c, mut sk) = (cursor, skip);
+            let mut run: Option<(usize, usize)> = None;
+            while c != NONE && n < MAX_IOV {
+                let item = self.items[c as usize];
+                let (s, e) = (
+                    (item.span.start + sk) as usize,
+                    (item.span.start + item.span.len) as usize,
+                );
+                run = match run {
+                    Some((rs, re)) if re == s => Some((rs, e)),
+                    Some((rs, re)) => {
+                        slices[n] = IoSlice::new(&self.arena[rs..re]);
+                        n += 1;
+                        Some((s, e))
+                    }
+                    None => Some((s, e)),
+                };
+                c = item.next;
+                sk = 0;
+            }
+            // With no slot left, the last run waits for the next round.
+            if let Some((rs, re)) = run.filter(|_| n < MAX_IOV) {
+                slices[n] = IoSlice::new(&self.arena[rs..re]);
+                n += 1;
+            }
+            if n == 0 {
                 q.backlog = None;
                 return Ok(Flushed::All);
-            } else if n < SMALL_IOV {
-                socket.write_vectored(&small[..n])
-            } else {
-                let mut slices = [IoSlice::new(&[]); MAX_IOV];
-                let n = self.gather(q, cursor, skip, &mut slices);
-                socket.write_vectored(&slices[..n])
-            };
-            match result {
+            }
+            match socket.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(mut written) => {
                     self.written += written as u64;
@@ -511,8 +483,8 @@ mod tests {
     #[test]
     fn many_separate_spans_are_written_whole_and_in_order() {
         // Interleaved with another recipient's, no two spans of `q` are adjacent: a run
-        // each, below, at and past the small array and the writev limit.
-        for count in [1, SMALL_IOV - 1, SMALL_IOV, SMALL_IOV + 1, MAX_IOV + 7] {
+        // each, a few, tens, and past the writev limit.
+        for count in [1, 15, 16, 17, MAX_IOV + 7] {
             let mut ob = Outbox::new();
             let (mut q, mut other) = (OutQueue::default(), OutQueue::default());
             let mut want = Vec::new();
