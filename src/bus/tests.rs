@@ -536,6 +536,18 @@ fn reply(p: &mut Peer, to: &str, sid: &str, body: &str) {
 
 #[test]
 fn expiries_are_reported_though_the_consumer_counts_a_message_it_never_delivers() {
+    over_counted_watch(3, false);
+}
+
+#[test]
+fn an_idle_heartbeat_with_nothing_missed_catches_a_watch_up() {
+    // The stream's last message (9) is not delivered (gone, say): only the heartbeat tells.
+    over_counted_watch(9, true);
+}
+
+/// A watch whose consumer says one more is pending than it ever delivers; the stream's last
+/// sequence is `last_seq` when the watch asks; `heartbeat`: the consumer idles after.
+fn over_counted_watch(last_seq: u64, heartbeat: bool) {
     let stamp = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -548,7 +560,8 @@ fn expiries_are_reported_though_the_consumer_counts_a_message_it_never_delivers(
         let inbox_sid = inbox.split_whitespace().nth(2).unwrap().to_string();
         let to = request(&mut p, "$JS.API.STREAM.INFO.KV_nodes");
         let ttl_ns = 300_000_000u64;
-        let state = format!(r#"{{"config":{{"max_age":{ttl_ns}}},"state":{{"last_seq":3}}}}"#);
+        let state =
+            format!(r#"{{"config":{{"max_age":{ttl_ns}}},"state":{{"last_seq":{last_seq}}}}}"#);
         reply(&mut p, &to, &inbox_sid, &state);
         let sub = p.line();
         let words: Vec<&str> = sub.split_whitespace().collect();
@@ -567,6 +580,10 @@ fn expiries_are_reported_though_the_consumer_counts_a_message_it_never_delivers(
         for (key, seq, cseq, pending) in [("a", 1, 1, 2), ("b", 3, 2, 1)] {
             let ack = format!("$JS.ACK.KV_nodes.w1.1.{seq}.{cseq}.{stamp}.{pending}");
             p.send(format!("MSG $KV.nodes.{key} {sid} {ack} 2\r\nup\r\n").as_bytes());
+        }
+        if heartbeat {
+            let h = "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 2\r\nNats-Last-Stream: 3\r\n\r\n";
+            p.send(format!("HMSG {deliver} {sid} {} {}\r\n{h}\r\n", h.len(), h.len()).as_bytes());
         }
         let mut rest = Vec::new();
         let _ = p.reader.read_to_end(&mut rest);
