@@ -96,6 +96,33 @@ fn wait_listed(c: &mut Client, room: &str) {
     }
 }
 
+/// Returns once the node of `c` lists `room` with `count` members network-wide: it has heard
+/// of every node's members (each node's entry carries its count), so a first join there asks
+/// every one of them for the room's state.
+fn wait_counted(c: &mut Client, room: &str, count: usize) {
+    let deadline = Instant::now() + SLOW;
+    let want = format!("= room {room} {count}");
+    loop {
+        c.send("/rooms");
+        let mut found = false;
+        loop {
+            let l = c.line();
+            found |= l == want || l.starts_with(&format!("{want} "));
+            if l.starts_with("= end rooms") {
+                break;
+            }
+        }
+        if found {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{room} never listed with {count}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
 /// One native client per node, named `probe1`, `probe2`...: returns once every one has
 /// seen every other arrive in #lobby, so every node is on the network.
 fn mesh(nodes: &[&Daemon]) -> Vec<Client> {
@@ -213,7 +240,8 @@ fn three_nodes_are_one_network_for_native_and_irc_users() {
     bob.send("/join #r");
     bob.expect_eventually("* bob joined #r");
     alice.expect_eventually("* bob joined #r");
-    wait_listed(&mut probes[2], "#r");
+    // Node c asks the nodes it knows to have members: both, or its NAMES would lack one.
+    wait_counted(&mut probes[2], "#r", 2);
     carol.send("JOIN #r");
     carol.expect(":carol!carol@127.0.0.1 JOIN #r");
     let names = carol.numeric("353");

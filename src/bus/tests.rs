@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mio::{Events, Poll, Token};
 use proptest::prelude::*;
@@ -501,6 +501,126 @@ fn a_server_without_headers_is_refused_and_publishes_wait_bounded() {
         c.bus.next_event().is_none(),
         "never connected, so never disconnected"
     );
+    drop(c);
+    server.join().unwrap();
+}
+
+#[test]
+fn a_watch_past_the_streams_last_sequence_is_caught_up_whatever_its_pending_says() {
+    // What nats-server 2.9 reported to a node whose watch never caught up: two pending at
+    // first, then one for ever (sequence 2, replaced while the consumer was made, counted
+    // but never delivered). Sequence 3 was the stream's last when the watch began.
+    assert!(!watch::delivered_all(2, 1, 3));
+    assert!(watch::delivered_all(1, 3, 3));
+    assert!(watch::delivered_all(1, 4, 3));
+    assert!(watch::delivered_all(0, 1, 3));
+    // An empty stream owes nothing.
+    assert!(watch::delivered_all(5, 1, 0));
+}
+
+/// The reply subject of a `PUB SUBJECT REPLY LEN` line, and the payload line after it.
+fn request(p: &mut Peer, subject: &str) -> String {
+    let line = p.line();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert!(
+        words.len() == 4 && words[0] == "PUB" && words[1] == subject,
+        "{line:?}"
+    );
+    p.line();
+    words[2].to_string()
+}
+
+fn reply(p: &mut Peer, to: &str, sid: &str, body: &str) {
+    p.send(format!("MSG {to} {sid} {}\r\n{body}\r\n", body.len()).as_bytes());
+}
+
+#[test]
+fn expiries_are_reported_though_the_consumer_counts_a_message_it_never_delivers() {
+    over_counted_watch(3, false);
+}
+
+#[test]
+fn an_idle_heartbeat_with_nothing_missed_catches_a_watch_up() {
+    // The stream's last message (9) is not delivered (gone, say): only the heartbeat tells.
+    over_counted_watch(9, true);
+}
+
+/// A watch whose consumer says one more is pending than it ever delivers; the stream's last
+/// sequence is `last_seq` when the watch asks; `heartbeat`: the consumer idles after.
+fn over_counted_watch(last_seq: u64, heartbeat: bool) {
+    let stamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let (port, server) = with_server(move |listener| {
+        let mut p = Peer::accept(&listener, INFO);
+        assert_eq!(p.line(), "PING\r\n");
+        p.send(b"PONG\r\n");
+        let inbox = p.line();
+        let inbox_sid = inbox.split_whitespace().nth(2).unwrap().to_string();
+        let to = request(&mut p, "$JS.API.STREAM.INFO.KV_nodes");
+        let ttl_ns = 300_000_000u64;
+        let state =
+            format!(r#"{{"config":{{"max_age":{ttl_ns}}},"state":{{"last_seq":{last_seq}}}}}"#);
+        reply(&mut p, &to, &inbox_sid, &state);
+        let sub = p.line();
+        let words: Vec<&str> = sub.split_whitespace().collect();
+        assert_eq!(words[0], "SUB", "{sub:?}");
+        let (deliver, sid) = (words[1].to_string(), words[2].to_string());
+        let line = p.line();
+        assert!(
+            line.starts_with("PUB $JS.API.CONSUMER.CREATE.KV_nodes"),
+            "{line:?}"
+        );
+        let to = line.split_whitespace().nth(2).unwrap().to_string();
+        let body = p.line();
+        assert!(body.contains(&deliver), "{body}");
+        reply(&mut p, &to, &inbox_sid, r#"{"name":"w1","num_pending":2}"#);
+        // Sequences 1 and 3; 2 is gone but still counted.
+        for (key, seq, cseq, pending) in [("a", 1, 1, 2), ("b", 3, 2, 1)] {
+            let ack = format!("$JS.ACK.KV_nodes.w1.1.{seq}.{cseq}.{stamp}.{pending}");
+            p.send(format!("MSG $KV.nodes.{key} {sid} {ack} 2\r\nup\r\n").as_bytes());
+        }
+        if heartbeat {
+            let h = "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 2\r\nNats-Last-Stream: 3\r\n\r\n";
+            p.send(format!("HMSG {deliver} {sid} {} {}\r\n{h}\r\n", h.len(), h.len()).as_bytes());
+        }
+        let mut rest = Vec::new();
+        let _ = p.reader.read_to_end(&mut rest);
+    });
+    let mut c = Client::new(port, |_| {});
+    c.until("connected", |e| {
+        matches!(e, BusEvent::Connected { .. }).then_some(())
+    });
+    let w = c.bus.kv_watch("nodes", Instant::now()).unwrap();
+    let mut put = Vec::new();
+    c.until("the watch caught up", |e| match e {
+        BusEvent::KvChange {
+            key, op: KvOp::Put, ..
+        } => {
+            put.push(key.clone());
+            None
+        }
+        BusEvent::WatchReady { watch } => (*watch == w).then_some(()),
+        _ => None,
+    });
+    assert_eq!(put, ["a", "b"]);
+    // Nobody renews them: both are reported expired once the TTL has passed.
+    let mut expired = Vec::new();
+    while expired.len() < 2 {
+        let key = c.until("an expiry", |e| match e {
+            BusEvent::KvChange {
+                key,
+                op: KvOp::Expired,
+                ..
+            } => Some(key.clone()),
+            _ => None,
+        });
+        expired.push(key);
+    }
+    expired.sort();
+    assert_eq!(expired, ["a", "b"]);
+    assert!(c.bus.kv_watched(w).is_some_and(|k| k.is_empty()));
     drop(c);
     server.join().unwrap();
 }

@@ -6,6 +6,11 @@
 //! `CONSUMER.CREATE`. Every delivered message must carry the next consumer sequence and every
 //! idle heartbeat the last one; otherwise, or after three heartbeats' silence, the watch
 //! makes a new generation from the stream sequence after the last one it saw.
+//!
+//! A generation has caught up (and expiries are reported) once its consumer says nothing is
+//! pending, a delivery reaches the stream's last sequence as `STREAM.INFO` gave it, or an
+//! idle heartbeat comes with nothing missed: the pending count alone can stay one too high
+//! for ever (see [`delivered_all`]).
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
@@ -53,6 +58,9 @@ pub(super) struct Watch {
     last_stream_seq: u64,
     last_consumer_seq: u64,
     last_seen: Instant,
+    /// The stream's last sequence when this generation asked for its state: a delivery at
+    /// or past it means the watch has everything that was there.
+    until: u64,
     caught_up: bool,
     /// Keys held before the state was taken again and not yet seen in it.
     stale: Option<HashSet<String>>,
@@ -96,6 +104,7 @@ impl Bus {
                 last_stream_seq: 0,
                 last_consumer_seq: 0,
                 last_seen: now,
+                until: 0,
                 caught_up: false,
                 stale: None,
             },
@@ -163,6 +172,7 @@ impl Bus {
             return;
         }
         w.ttl = state.max_age;
+        w.until = state.last_seq;
         let start = if w.last_stream_seq == 0 || state.last_seq < w.last_stream_seq {
             if w.last_stream_seq > 0 {
                 debug!(
@@ -224,7 +234,9 @@ impl Bus {
         }
         w.phase = Phase::Live;
         w.last_seen = now;
-        if pending == 0 {
+        // Resumed past everything the stream held when asked: nothing is owed.
+        let nothing_owed = w.last_stream_seq >= w.until;
+        if pending == 0 || nothing_owed {
             self.caught_up(id);
         }
     }
@@ -325,6 +337,16 @@ impl Bus {
             if gap {
                 debug!("bus: watch heartbeat says messages were missed; resuming");
                 self.start_watch(id, now);
+                return;
+            }
+            // An idle consumer that is not stalled has delivered all it will: caught up even
+            // if its pending count says otherwise (see `delivered_all`).
+            let idle = h.description.contains("Idle Heartbeat")
+                && h.get("Nats-Consumer-Stalled").is_none()
+                && h.get("Nats-Last-Consumer").is_some();
+            if idle && w.phase == Phase::Live && !w.caught_up {
+                debug!("bus: watch of {} idle: caught up", w.bucket);
+                self.caught_up(id);
             }
             return;
         }
@@ -340,6 +362,7 @@ impl Bus {
         }
         w.last_consumer_seq = d.consumer_seq;
         w.last_stream_seq = d.stream_seq;
+        let all = delivered_all(d.pending, d.stream_seq, w.until);
         let Some(key) = m.subject.strip_prefix(w.prefix.as_str()) else {
             return;
         };
@@ -379,7 +402,7 @@ impl Bus {
                 op,
             });
         }
-        if d.pending == 0 {
+        if all {
             self.caught_up(id);
         }
     }
@@ -457,4 +480,14 @@ impl Bus {
             });
         }
     }
+}
+
+/// Whether a watch has caught up with a delivery: its consumer says nothing is pending, or
+/// the delivery is at or past the stream's last sequence when the watch began (`until`).
+/// The pending count alone is not enough: nats-server 2.9 counts a message the stream drops
+/// while the consumer is being made (a key's older revision, over a bucket's history of
+/// one) and never delivers it, so pending stays one too high for the consumer's life, and a
+/// watch waiting for zero would never report a TTL's expiry.
+pub(super) fn delivered_all(pending: u64, stream_seq: u64, until: u64) -> bool {
+    pending == 0 || stream_seq >= until
 }

@@ -181,6 +181,19 @@ enum FoundStep {
 /// A founding starts over (the key changed under it) this many times at most.
 const FOUND_ATTEMPTS: u8 = 3;
 
+/// How long a claim waits for a key that a renamed user's node has yet to give back.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// A claim's part that found its key still held by a user renamed since: the rename is seen
+/// (from the new key) before the old keys are deleted, so the part is asked again when the
+/// watch sees the key go, and counts as taken if it has not gone by `until`.
+#[derive(Debug, Clone, Copy)]
+struct Releasing {
+    uid: Uid,
+    which: Which,
+    until: Instant,
+}
+
 /// Whether this node founds a room nobody else has (see [`Network::found`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Founding {
@@ -246,6 +259,8 @@ pub struct Network {
     /// Keys claimed for a rename the hub has not carried out yet.
     renaming: HashMap<Uid, Held>,
     claims: HashMap<Uid, Claim>,
+    /// Claims' parts waiting for a key to be given back, by key.
+    releasing: HashMap<String, Releasing>,
     requests: HashMap<RequestId, Req>,
     updates: HashMap<Uid, Updates>,
     syncs: HashMap<Box<str>, Sync>,
@@ -309,6 +324,7 @@ impl Network {
             held: HashMap::new(),
             renaming: HashMap::new(),
             claims: HashMap::new(),
+            releasing: HashMap::new(),
             requests: HashMap::new(),
             updates: HashMap::new(),
             syncs: HashMap::new(),
@@ -500,6 +516,7 @@ impl Network {
             self.bus.next_deadline(),
             grace,
             self.syncs.values().map(|s| s.deadline).min(),
+            self.releasing.values().map(|r| r.until).min(),
             Some(self.summaries_due),
             self.tag_retry,
         ]
@@ -540,6 +557,24 @@ impl Network {
         for folded in due {
             debug!("network: {folded}: not every node answered in time");
             self.finish_sync(&folded, hub, clock, sink);
+        }
+        let given_up: Vec<String> = self
+            .releasing
+            .iter()
+            .filter(|(_, r)| r.until <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in given_up {
+            if let Some(r) = self
+                .releasing
+                .remove(&key)
+                .filter(|r| self.still_waits(&key, r))
+            {
+                debug!("network: {key} was not given back in time");
+                self.set_part(r.uid, r.which, Part::Taken);
+                self.claim_nick_after_skeleton(r.uid, now);
+                self.claim_progress(r.uid, hub, clock, sink);
+            }
         }
         if self.tag_retry.is_some_and(|t| now >= t) {
             self.tag_retry = None;
@@ -815,6 +850,15 @@ impl Network {
                     Err(_) => Part::Failed,
                 }
             }
+            (Req::Create(..), Err(RequestError::AlreadyExists))
+                if !self.releasing.contains_key(&key) && self.left_behind(&key, hub) =>
+            {
+                debug!("network: {key} is still held by a user renamed since; waiting for it");
+                let until = now + RELEASE_WAIT;
+                self.releasing
+                    .insert(key.clone(), Releasing { uid, which, until });
+                Part::Waiting
+            }
             (Req::Create(..), Err(RequestError::AlreadyExists)) => Part::Taken,
             (Req::Get(..), Ok(Response::Entry(Some(e)))) => {
                 let holder = match which {
@@ -867,14 +911,68 @@ impl Network {
                 Part::Failed
             }
         };
+        self.set_part(uid, which, part);
+        self.claim_nick_after_skeleton(uid, now);
+        self.claim_progress(uid, hub, clock, sink);
+    }
+
+    fn set_part(&mut self, uid: Uid, which: Which, part: Part) {
         if let Some(c) = self.claims.get_mut(&uid) {
             match which {
                 Which::Nick => c.nick = part,
                 Which::Skel => c.skel = part,
             }
         }
-        self.claim_nick_after_skeleton(uid, now);
-        self.claim_progress(uid, hub, clock, sink);
+    }
+
+    /// Whether `key` is held, as the watch last showed, by another node's user who has
+    /// another nick by now: a rename whose node has not given the old keys back yet.
+    fn left_behind(&self, key: &str, hub: &Hub) -> bool {
+        let Some(&(holder, _)) = self.nick_keys.get(key) else {
+            return false;
+        };
+        if holder.node == self.node {
+            return false;
+        }
+        let Some((nick, skeleton)) = hub.remote_id(holder).and_then(|id| hub.nick_keys(id)) else {
+            return false;
+        };
+        names::token(nick) != key && format!("skel.{}", names::token(skeleton)) != key
+    }
+
+    /// Whether the claim `r` stands for still waits for `key` (not replaced by a newer one).
+    fn still_waits(&self, key: &str, r: &Releasing) -> bool {
+        self.claims.get(&r.uid).is_some_and(|c| {
+            let (k, part) = match r.which {
+                Which::Nick => (&c.nick_key, c.nick),
+                Which::Skel => (&c.skel_key, c.skel),
+            };
+            k == key && part == Part::Waiting
+        })
+    }
+
+    /// A key a claim waited for was given back: that part is asked for again.
+    fn given_back(
+        &mut self,
+        key: &str,
+        r: Releasing,
+        hub: &mut Hub,
+        clock: Clock,
+        sink: &mut impl Sink,
+    ) {
+        let now = clock.mono;
+        if !self.still_waits(key, &r) {
+            return;
+        }
+        let Some(c) = self.claims.remove(&r.uid) else {
+            return;
+        };
+        debug!("network: {key} was given back; claiming it");
+        let part = self.create(r.uid, r.which, &c, now);
+        self.claims.insert(r.uid, c);
+        self.set_part(r.uid, r.which, part);
+        self.claim_nick_after_skeleton(r.uid, now);
+        self.claim_progress(r.uid, hub, clock, sink);
     }
 
     /// The skeleton answered: its nick key is asked for if the skeleton is this user's, and
@@ -1856,7 +1954,11 @@ impl Network {
                 }
             }
             _ => {
-                let Some((uid, _)) = self.nick_keys.remove(key) else {
+                let removed = self.nick_keys.remove(key);
+                if let Some(r) = self.releasing.remove(key) {
+                    self.given_back(key, r, hub, clock, sink);
+                }
+                let Some((uid, _)) = removed else {
                     return;
                 };
                 if uid.node == self.node {
