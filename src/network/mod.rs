@@ -926,9 +926,12 @@ impl Network {
     }
 
     /// Whether `key` is held, as the watch last showed, by another node's user who has
-    /// another nick by now: a rename whose node has not given the old keys back yet.
+    /// another nick by now: a rename whose node has not given the old keys back yet. Only a
+    /// key older than the holder's present nick key is left behind; a newer one is the
+    /// holder's claim still under way (a race it won: the skeleton key is made before the
+    /// nick key, so the rename is not shown yet), and taken.
     fn left_behind(&self, key: &str, hub: &Hub) -> bool {
-        let Some(&(holder, _)) = self.nick_keys.get(key) else {
+        let Some(&(holder, revision)) = self.nick_keys.get(key) else {
             return false;
         };
         if holder.node == self.node {
@@ -937,7 +940,12 @@ impl Network {
         let Some((nick, skeleton)) = hub.remote_id(holder).and_then(|id| hub.nick_keys(id)) else {
             return false;
         };
-        names::token(nick) != key && format!("skel.{}", names::token(skeleton)) != key
+        let nick_key = names::token(nick);
+        let newer_nick_key = self
+            .nick_keys
+            .get(nick_key.as_str())
+            .is_some_and(|&(h, r)| h == holder && r > revision);
+        nick_key != key && format!("skel.{}", names::token(skeleton)) != key && newer_nick_key
     }
 
     /// Whether the claim `r` stands for still waits for `key` (not replaced by a newer one).
