@@ -43,6 +43,7 @@ mod handle;
 mod hasher;
 pub mod pg;
 pub mod request;
+mod selector;
 pub mod sqlite;
 pub mod types;
 pub mod window;

@@ -4,14 +4,12 @@
 
 use postgres::Row;
 
-use super::{pg_error, storable, Db};
+use super::{pg_error, storable, Db, Pg};
 use crate::auth::password::PasswordHashes;
 use crate::auth::scram::ScramCredentials;
 use crate::store::backend::{Applied, Effect, StoreError, StoredAccount};
 use crate::store::request::Write;
 use crate::store::types::*;
-
-type Pg<T> = Result<T, postgres::Error>;
 
 pub fn names(db: &mut Db<'_>) -> Result<Vec<AccountName>, StoreError> {
     let rows = db

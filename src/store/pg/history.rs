@@ -12,14 +12,11 @@ use std::collections::HashSet;
 
 use postgres::Row;
 
-use super::{pg_error, storable, Db};
+use super::{pg_error, storable, Db, Pg};
 use crate::store::backend::StoreError;
 use crate::store::batch::{LineBatch, TargetParts};
-use crate::store::sqlite::history::MAX_QUERY_ROWS;
+use crate::store::selector::{self, Dir, Pages, Pos, MAX_QUERY_ROWS};
 use crate::store::types::*;
-
-type Pg<T> = Result<T, postgres::Error>;
-type Pos = (i64, i64);
 
 /// The columns a message is read from, in [`message`]'s order.
 macro_rules! cols {
@@ -181,14 +178,6 @@ fn message(conv: &str, r: &Row) -> Pg<HistoryMessage> {
     })
 }
 
-#[derive(Clone, Copy)]
-enum Dir {
-    /// Oldest first from the lower bound.
-    Up,
-    /// Newest first from the upper bound (reversed before returning).
-    Down,
-}
-
 /// Lines of `conv` strictly inside (lo, hi) (`lo_inclusive`: `>=` at the bottom), `limit` of
 /// them counted from the bottom (`Up`) or the top (`Down`), returned oldest first.
 fn page(
@@ -281,61 +270,32 @@ fn run(db: &mut Db<'_>, q: &HistoryQuery) -> Pg<Result<Vec<HistoryMessage>, Hist
     if !storable(&key) {
         return Ok(Ok(Vec::new()));
     }
-    let conv = key.as_str();
-    let n = q.limit;
-    macro_rules! resolve {
-        ($a:expr) => {
-            match bounds(db, conv, $a)? {
-                Some(b) => b,
-                None => {
-                    let Anchor::MsgId(id) = $a else {
-                        unreachable!("a time anchor always has bounds")
-                    };
-                    return Ok(Err(HistoryError::UnknownMsgId(id.clone())));
-                }
-            }
-        };
+    selector::select(&mut ConvPages { db, conv: &key }, &q.selector, q.limit)
+}
+
+/// One conversation's lines, for [`selector::select`].
+struct ConvPages<'d, 'c, 'k> {
+    db: &'d mut Db<'c>,
+    conv: &'k str,
+}
+
+impl Pages for ConvPages<'_, '_, '_> {
+    type Error = postgres::Error;
+
+    fn bounds(&mut self, anchor: &Anchor) -> Pg<Option<(Pos, Pos)>> {
+        bounds(self.db, self.conv, anchor)
     }
-    let rows = match &q.selector {
-        Selector::Latest(None) => page(db, conv, None, false, None, Dir::Down, n)?,
-        Selector::Latest(Some(a)) => {
-            let (_, lo) = resolve!(a);
-            page(db, conv, Some(lo), false, None, Dir::Down, n)?
-        }
-        Selector::Before(a) => {
-            let (hi, _) = resolve!(a);
-            page(db, conv, None, false, Some(hi), Dir::Down, n)?
-        }
-        Selector::After(a) => {
-            let (_, lo) = resolve!(a);
-            page(db, conv, Some(lo), false, None, Dir::Up, n)?
-        }
-        Selector::Around(a) => {
-            // Half before, the rest from the anchor on; a side with fewer lines leaves its
-            // share to the other.
-            let (hi, _) = resolve!(a);
-            let n = n.min(MAX_QUERY_ROWS);
-            let mut before = page(db, conv, None, false, Some(hi), Dir::Down, n)?;
-            let mut after = page(db, conv, Some(hi), true, None, Dir::Up, n)?;
-            let mut take_before = before.len().min(n / 2);
-            let take_after = after.len().min(n - take_before);
-            take_before = before.len().min(n - take_after);
-            before.drain(..before.len() - take_before);
-            after.truncate(take_after);
-            before.extend(after);
-            before
-        }
-        Selector::Between(a, b) => {
-            let (a_hi, a_lo) = resolve!(a);
-            let (b_hi, b_lo) = resolve!(b);
-            if a_hi <= b_hi {
-                page(db, conv, Some(a_lo), false, Some(b_hi), Dir::Up, n)?
-            } else {
-                page(db, conv, Some(b_lo), false, Some(a_hi), Dir::Down, n)?
-            }
-        }
-    };
-    Ok(Ok(rows))
+
+    fn page(
+        &mut self,
+        lo: Option<Pos>,
+        lo_inclusive: bool,
+        hi: Option<Pos>,
+        dir: Dir,
+        limit: usize,
+    ) -> Pg<Vec<HistoryMessage>> {
+        page(self.db, self.conv, lo, lo_inclusive, hi, dir, limit)
+    }
 }
 
 pub fn targets(db: &mut Db<'_>, q: &TargetsQuery) -> Result<Vec<TargetLatest>, StoreError> {

@@ -55,6 +55,9 @@ pub struct PgBackend {
     retention: retention::RetentionState,
 }
 
+/// What the modules below return: PostgreSQL's own error, mapped once at the interface.
+type Pg<T> = Result<T, postgres::Error>;
+
 /// The connection and its prepared statements, as the modules below use them.
 pub(crate) struct Db<'a> {
     client: &'a mut Client,

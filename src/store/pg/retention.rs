@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use super::Db;
+use super::{Db, Pg};
 use crate::store::backend::{Retention, RetentionReport};
 use crate::store::types::Millis;
 
@@ -15,8 +15,6 @@ pub const CONVERSATIONS_PER_ROUND: usize = 16;
 /// At most this many conversations wait for a count check by name (memory stays bounded; the
 /// cursor still reaches the others).
 const DIRTY_MAX: usize = 100_000;
-
-type Pg<T> = Result<T, postgres::Error>;
 
 #[derive(Debug, Default)]
 pub struct RetentionState {

@@ -1,12 +1,10 @@
 //! Registered rooms: the whole set at start, then one small write per change (the SQLite
 //! backend's statements, in PostgreSQL's words).
 
-use super::{pg_error, storable, Db};
+use super::{pg_error, storable, Db, Pg};
 use crate::store::backend::StoreError;
 use crate::store::request::Write;
 use crate::store::types::*;
-
-type Pg<T> = Result<T, postgres::Error>;
 
 pub fn load_all(db: &mut Db<'_>) -> Result<Vec<RoomRecord>, StoreError> {
     load(db).map_err(pg_error)

@@ -24,17 +24,13 @@ use super::block::{self, Builder, Line, MAX_SPAN_MS};
 use super::sql_error;
 use crate::store::backend::StoreError;
 use crate::store::batch::{LineParts, TargetParts};
+pub use crate::store::selector::MAX_QUERY_ROWS;
+use crate::store::selector::{self, Dir, Pages, Pos};
 use crate::store::types::*;
-
-/// No query returns more rows than this, whatever limit it asks (the loop should advertise
-/// less in `CHATHISTORY=`).
-pub const MAX_QUERY_ROWS: usize = 1000;
 
 /// A msgid is looked for in at most this many blocks: those that may hold its time when it
 /// is one of snak's (the time is in the id), else the conversation's newest.
 pub const MSGID_SCAN_BLOCKS: i64 = 256;
-
-type Pos = (i64, i64);
 
 fn seq(block: i64, index: usize) -> i64 {
     (block << 16) | index as i64
@@ -221,14 +217,6 @@ fn find_msgid(conn: &Connection, conv: Conv<'_>, id: &str) -> Result<Option<Pos>
     Ok(None)
 }
 
-#[derive(Clone, Copy)]
-enum Dir {
-    /// Oldest first from the lower bound.
-    Up,
-    /// Newest first from the upper bound (reversed before returning).
-    Down,
-}
-
 /// Lines of `conv` strictly inside (lo, hi) (`lo_inclusive`: `>=` at the bottom), `limit` of
 /// them counted from the bottom (`Up`) or the top (`Down`), returned oldest first.
 fn page(
@@ -341,60 +329,32 @@ pub fn query(
         return Ok(Ok(Vec::new()));
     };
     let conv = Conv { id, key: &key };
-    let n = q.limit;
-    macro_rules! resolve {
-        ($a:expr) => {
-            match bounds(conn, conv, $a)? {
-                Some(b) => b,
-                None => {
-                    let Anchor::MsgId(id) = $a else {
-                        unreachable!()
-                    };
-                    return Ok(Err(HistoryError::UnknownMsgId(id.clone())));
-                }
-            }
-        };
+    selector::select(&mut ConvPages { conn, conv }, &q.selector, q.limit)
+}
+
+/// One conversation's lines, for [`selector::select`].
+struct ConvPages<'c> {
+    conn: &'c Connection,
+    conv: Conv<'c>,
+}
+
+impl Pages for ConvPages<'_> {
+    type Error = StoreError;
+
+    fn bounds(&mut self, anchor: &Anchor) -> Result<Option<(Pos, Pos)>, StoreError> {
+        bounds(self.conn, self.conv, anchor)
     }
-    let rows = match &q.selector {
-        Selector::Latest(None) => page(conn, conv, None, false, None, Dir::Down, n)?,
-        Selector::Latest(Some(a)) => {
-            let (_, lo) = resolve!(a);
-            page(conn, conv, Some(lo), false, None, Dir::Down, n)?
-        }
-        Selector::Before(a) => {
-            let (hi, _) = resolve!(a);
-            page(conn, conv, None, false, Some(hi), Dir::Down, n)?
-        }
-        Selector::After(a) => {
-            let (_, lo) = resolve!(a);
-            page(conn, conv, Some(lo), false, None, Dir::Up, n)?
-        }
-        Selector::Around(a) => {
-            // Half before, the rest from the anchor on; a side with fewer lines leaves its
-            // share to the other.
-            let (hi, _) = resolve!(a);
-            let n = n.min(MAX_QUERY_ROWS);
-            let mut before = page(conn, conv, None, false, Some(hi), Dir::Down, n)?;
-            let mut after = page(conn, conv, Some(hi), true, None, Dir::Up, n)?;
-            let mut take_before = before.len().min(n / 2);
-            let take_after = after.len().min(n - take_before);
-            take_before = before.len().min(n - take_after);
-            before.drain(..before.len() - take_before);
-            after.truncate(take_after);
-            before.extend(after);
-            before
-        }
-        Selector::Between(a, b) => {
-            let (a_hi, a_lo) = resolve!(a);
-            let (b_hi, b_lo) = resolve!(b);
-            if a_hi <= b_hi {
-                page(conn, conv, Some(a_lo), false, Some(b_hi), Dir::Up, n)?
-            } else {
-                page(conn, conv, Some(b_lo), false, Some(a_hi), Dir::Down, n)?
-            }
-        }
-    };
-    Ok(Ok(rows))
+
+    fn page(
+        &mut self,
+        lo: Option<Pos>,
+        lo_inclusive: bool,
+        hi: Option<Pos>,
+        dir: Dir,
+        limit: usize,
+    ) -> Result<Vec<HistoryMessage>, StoreError> {
+        page(self.conn, self.conv, lo, lo_inclusive, hi, dir, limit)
+    }
 }
 
 /// The newest line of `conv`, handed to `f`, if it has any.
