@@ -76,11 +76,24 @@ impl PartyKey {
 }
 
 /// `n` as 16 lowercase hex digits into `out` (at least 16 bytes), as a msgid is written.
+/// Eight digits at a time in a `u64` (each nibble spread to its own byte, then turned into
+/// its digit), not a loop of sixteen: history writes three of these per direct message.
 pub fn write_hex(n: u64, out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (i, b) in out.iter_mut().take(16).enumerate() {
-        *b = DIGITS[((n >> (60 - 4 * i)) & 0xf) as usize];
+    for (half, chunk) in [(n >> 32) as u32, n as u32].into_iter().zip(out.chunks_mut(8)) {
+        let digits = hex_digits(half).to_be_bytes();
+        chunk.copy_from_slice(&digits[..chunk.len()]);
     }
+}
+
+/// The eight hex digits of `x`, most significant first in big-endian byte order.
+fn hex_digits(x: u32) -> u64 {
+    let mut x = u64::from(x);
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    // 1 in each byte whose nibble is 10 or more: those become letters.
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    x + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)
 }
 
 /// How a stored kind shows (None: tags alone, which no front end shows in history).
@@ -479,6 +492,25 @@ mod tests {
         t.line(&mut c, "CAP END");
         t.take(c.id);
         c
+    }
+
+    #[test]
+    fn hex_is_sixteen_lowercase_digits_most_significant_first() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for n in [0, 1, 9, 10, 15, 16, 0xabcdef, u64::MAX, 1 << 63, 0x0123_4567_89ab_cdef]
+            .into_iter()
+            .chain((0..1000).map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            }))
+        {
+            let mut out = [b'?'; 18];
+            write_hex(n, &mut out);
+            assert_eq!(&out[..16], format!("{n:016x}").as_bytes());
+            assert_eq!(&out[16..], b"??", "nothing past the sixteenth byte");
+        }
     }
 
     fn stored(i: u64, target: &str) -> HistoryMessage {

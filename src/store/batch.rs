@@ -121,6 +121,8 @@ impl LineBatch {
             p.tags,
             p.text,
         ];
+        // One capacity check for the line, not one per part.
+        self.text.reserve(parts.iter().map(|p| p.len()).sum());
         let mut ends = [0u32; PARTS];
         for (end, part) in ends.iter_mut().zip(parts) {
             self.text.push_str(part);

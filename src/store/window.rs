@@ -6,7 +6,10 @@
 //! window's own count: each line's struct and text plus a fixed overhead), evicting the
 //! oldest line of all rooms first. Each line is one allocation: its strings laid end to end.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+/// Room keys hash with foldhash, as the hub's maps do: a lookup per kept room line.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use super::batch::LineParts;
 use super::types::*;
@@ -153,7 +156,7 @@ impl RecentWindow {
             next_stamp: 0,
             slots: Vec::new(),
             free: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             order: VecDeque::new(),
         }
     }
