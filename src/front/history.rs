@@ -79,7 +79,10 @@ impl PartyKey {
 /// Eight digits at a time in a `u64` (each nibble spread to its own byte, then turned into
 /// its digit), not a loop of sixteen: history writes three of these per direct message.
 pub fn write_hex(n: u64, out: &mut [u8]) {
-    for (half, chunk) in [(n >> 32) as u32, n as u32].into_iter().zip(out.chunks_mut(8)) {
+    for (half, chunk) in [(n >> 32) as u32, n as u32]
+        .into_iter()
+        .zip(out.chunks_mut(8))
+    {
         let digits = hex_digits(half).to_be_bytes();
         chunk.copy_from_slice(&digits[..chunk.len()]);
     }
@@ -497,15 +500,25 @@ mod tests {
     #[test]
     fn hex_is_sixteen_lowercase_digits_most_significant_first() {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for n in [0, 1, 9, 10, 15, 16, 0xabcdef, u64::MAX, 1 << 63, 0x0123_4567_89ab_cdef]
-            .into_iter()
-            .chain((0..1000).map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x
-            }))
-        {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            15,
+            16,
+            0xabcdef,
+            u64::MAX,
+            1 << 63,
+            0x0123_4567_89ab_cdef,
+        ]
+        .into_iter()
+        .chain((0..1000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        })) {
             let mut out = [b'?'; 18];
             write_hex(n, &mut out);
             assert_eq!(&out[..16], format!("{n:016x}").as_bytes());

@@ -615,9 +615,18 @@ fn a_damaged_database() {
     h.close();
     let db = dir.0.join("snak.db");
     let mut bytes = fs::read(&db).unwrap();
-    assert!(bytes.len() > 20 * 4096, "{}", bytes.len());
-    // Scribble over pages in the middle of the file (page 1, the header, stays intact).
-    for b in &mut bytes[8 * 4096..12 * 4096] {
+    // The header's page size (big-endian at offset 16; 1 means 65 536).
+    let page = match u16::from_be_bytes([bytes[16], bytes[17]]) {
+        1 => 65536,
+        n => usize::from(n),
+    };
+    assert!(
+        bytes.len() >= 4 * page,
+        "{} bytes of {page}-byte pages",
+        bytes.len()
+    );
+    // Scribble over whole pages past the first (page 1, the header and schema, stays intact).
+    for b in &mut bytes[page..3 * page] {
         *b = 0xa5;
     }
     fs::write(&db, bytes).unwrap();

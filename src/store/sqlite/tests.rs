@@ -848,6 +848,9 @@ fn a_schema_3_database_opens_with_its_history_readable() {
         integrity: IntegrityCheck::Quick,
     };
     let (mut b, snapshot) = SqliteBackend::open(&Location::Dir(dir.clone()), &load, 0).unwrap();
+    // An existing file keeps its page size; the checkpoint bound is in bytes all the same.
+    assert_eq!(pragma(&b, "page_size"), 4096);
+    assert_eq!(pragma(&b, "wal_autocheckpoint"), (32 << 20) / 4096);
     let texts: Vec<&str> = snapshot.recent.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["message 17", "message 18", "message 19"]);
     let anchor = Anchor::MsgId(format!("{:016x}", 105u64 << 12));
@@ -876,5 +879,39 @@ fn a_schema_3_database_opens_with_its_history_readable() {
     put(&mut b, &[room_msg("#r", 99, 500)]);
     assert_eq!(q(&mut b, Selector::Latest(None), 1)[0].text, "message 99");
     drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn pragma(b: &SqliteBackend, name: &str) -> i64 {
+    b.conn
+        .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_new_database_has_large_pages_and_a_checkpoint_bound_in_bytes() {
+    let dir = std::env::temp_dir().join(format!("snak-pages-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let load = LoadOptions {
+        recent_per_room: 3,
+        recent_max_rows: 1000,
+        integrity: IntegrityCheck::Quick,
+    };
+    let (mut b, _) = SqliteBackend::open(&Location::Dir(dir.clone()), &load, 0).unwrap();
+    assert_eq!(pragma(&b, "page_size"), PAGE_SIZE);
+    assert_eq!(pragma(&b, "wal_autocheckpoint"), (32 << 20) / PAGE_SIZE);
+    put(&mut b, &[room_msg("#r", 1, 100), dm("a", "b", 2, 101)]);
+    drop(b);
+    // The file itself (not reopened through the backend: its lock may still be shared with
+    // a child another test forks): the same pages, both lines in it.
+    let c = Connection::open(dir.join(crate::store::datadir::DB_FILE)).unwrap();
+    let page: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(page, PAGE_SIZE);
+    let lines: i64 = c
+        .query_row("SELECT SUM(lines) FROM history_blocks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(lines, 2);
+    drop(c);
     let _ = std::fs::remove_dir_all(&dir);
 }
