@@ -290,6 +290,12 @@ impl Outbox {
                             written = 0;
                         }
                     }
+                    // All taken (the usual case): no second round to find nothing left, which
+                    // would set up the slice array again.
+                    if cursor == NONE && q.backlog() == 0 {
+                        q.backlog = None;
+                        return Ok(Flushed::All);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
