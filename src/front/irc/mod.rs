@@ -484,8 +484,8 @@ impl IrcSession {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        let (id, now) = (ctx.id, ctx.clock.mono);
-        self.since = nanos_of(now);
+        let id = ctx.id;
+        self.since = ctx.clock.mono_nanos;
         self.set(PING_OUT, false);
         let fail = |s: &Self, hub: &Hub, out: &mut dyn crate::hub::Sink, f: Fail<'_>| {
             out.one(id, s.me(hub, id), &Event::Fail(f));
