@@ -254,9 +254,17 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
         return say(text);
     }
     let (name, rest) = word(text);
-    // Folded on the stack: no allocation per command line.
-    let lower = crate::names::Key::new(name);
-    let cmd = canonical(&lower);
+    // Folded on the stack (no allocation per command line), and only when it must be: a
+    // command typed in lower case, the rule, is used as it is.
+    let folded;
+    let lower =
+        if name.len() <= crate::names::KEY_MAX && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+            name
+        } else {
+            folded = crate::names::Key::new(name);
+            &*folded
+        };
+    let cmd = canonical(lower);
     let (a, after_a) = word(rest);
     let one_arg = |a: &str, after: &str| (!a.is_empty() && after.is_empty()).then_some(());
     let id_arg = || {
