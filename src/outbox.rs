@@ -42,6 +42,16 @@ impl Span {
 }
 
 const NONE: u32 = u32::MAX;
+/// How many slices one `writev` gets (Linux allows 1024).
+const MAX_IOV: usize = 256;
+/// The arena is given back whole if a burst made it larger than this.
+const ARENA_MAX: usize = 4 << 20;
+/// The span list is given back whole if a burst made it longer than this.
+const ITEMS_MAX: usize = 64 << 10;
+/// What the arena and the span list keep once the loop is quiet ([`Outbox::give_back`]):
+/// enough for an ordinary pass.
+const ARENA_KEEP: usize = 64 << 10;
+const ITEMS_KEEP: usize = 4 << 10;
 
 /// The slice list of vectored writes, kept between them: an array of [`MAX_IOV`] slices on
 /// the stack was set up (4 KiB of stores) for every write, however few it used.
@@ -67,16 +77,6 @@ fn relabel<'b>(mut slices: Vec<IoSlice<'_>>) -> Vec<IoSlice<'b>> {
     slices.clear();
     slices.into_iter().map(|_| IoSlice::new(&[])).collect()
 }
-/// How many slices one `writev` gets (Linux allows 1024).
-const MAX_IOV: usize = 256;
-/// The arena is given back whole if a burst made it larger than this.
-const ARENA_MAX: usize = 4 << 20;
-/// The span list is given back whole if a burst made it longer than this.
-const ITEMS_MAX: usize = 64 << 10;
-/// What the arena and the span list keep once the loop is quiet ([`Outbox::give_back`]):
-/// enough for an ordinary pass.
-const ARENA_KEEP: usize = 64 << 10;
-const ITEMS_KEEP: usize = 4 << 10;
 
 #[derive(Debug, Clone, Copy)]
 struct Item {

@@ -152,12 +152,12 @@ impl Native {
     }
 }
 
-/// Texts kept to the lengths IRC advertises, as IRC users' are.
 /// The nick an answer to `id` is addressed to.
 fn nick_or_star(hub: &Hub, id: ClientId) -> &str {
     hub.nick(id).unwrap_or("*")
 }
 
+/// Texts kept to the lengths IRC advertises, as IRC users' are.
 fn within_limits(cmd: Command<'_>) -> Command<'_> {
     match cmd {
         Command::Topic { room, text } => Command::Topic {
