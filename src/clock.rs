@@ -10,15 +10,20 @@ pub struct Clock {
     pub mono: Instant,
     /// Milliseconds since the Unix epoch.
     pub unix_ms: u64,
+    /// `mono` as [`nanos_of`] gives it, worked out once per reading: a session notes the
+    /// time of every line it reads.
+    pub mono_nanos: u64,
 }
 
 impl Clock {
     pub fn now() -> Clock {
+        let mono = Instant::now();
         Clock {
-            mono: Instant::now(),
+            mono,
             unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
+            mono_nanos: nanos_of(mono),
         }
     }
 
@@ -29,9 +34,11 @@ impl Clock {
 
     /// The same reading moved on by `by` (tests drive time with this).
     pub fn after(&self, by: Duration) -> Clock {
+        let mono = self.mono + by;
         Clock {
-            mono: self.mono + by,
+            mono,
             unix_ms: self.unix_ms + by.as_millis() as u64,
+            mono_nanos: nanos_of(mono),
         }
     }
 }

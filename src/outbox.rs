@@ -53,6 +53,31 @@ const ITEMS_MAX: usize = 64 << 10;
 const ARENA_KEEP: usize = 64 << 10;
 const ITEMS_KEEP: usize = 4 << 10;
 
+/// The slice list of vectored writes, kept between them: an array of [`MAX_IOV`] slices on
+/// the stack was set up (4 KiB of stores) for every write, however few it used.
+#[derive(Default)]
+pub struct Gather(Vec<IoSlice<'static>>);
+
+impl Gather {
+    /// The kept list, empty, for slices borrowed for one write.
+    fn lend<'a>(&mut self) -> Vec<IoSlice<'a>> {
+        let mut slices = relabel(std::mem::take(&mut self.0));
+        slices.reserve(MAX_IOV);
+        slices
+    }
+
+    fn give_back(&mut self, slices: Vec<IoSlice<'_>>) {
+        self.0 = relabel(slices);
+    }
+}
+
+/// `slices` emptied, as a list for slices of another lifetime: the same allocation (an
+/// emptied list collected again keeps its buffer).
+fn relabel<'b>(mut slices: Vec<IoSlice<'_>>) -> Vec<IoSlice<'b>> {
+    slices.clear();
+    slices.into_iter().map(|_| IoSlice::new(&[])).collect()
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Item {
     span: Span,
@@ -229,6 +254,17 @@ impl Outbox {
     /// Writes this pass's spans for one connection (after its backlog, if any) with vectored
     /// writes; keeps what the socket does not take.
     pub fn write(&mut self, q: &mut OutQueue, socket: &mut impl Write) -> io::Result<Flushed> {
+        self.write_gathered(q, socket, &mut Gather::default())
+    }
+
+    /// [`Outbox::write`] with the slice list of `gather`, kept by the caller for the pass's
+    /// other connections.
+    pub fn write_gathered(
+        &mut self,
+        q: &mut OutQueue,
+        socket: &mut impl Write,
+        gather: &mut Gather,
+    ) -> io::Result<Flushed> {
         let mut cursor = q.head;
         // Bytes of the item at `cursor` already written.
         let mut skip = 0u32;
@@ -236,15 +272,13 @@ impl Outbox {
         q.tail = NONE;
         q.pending = 0;
         loop {
-            let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
-            let mut n = 0;
+            let mut slices = gather.lend();
             if q.backlog() > 0 {
-                slices[0] = IoSlice::new(q.backlog_bytes());
-                n = 1;
+                slices.push(IoSlice::new(q.backlog_bytes()));
             }
             let (mut c, mut sk) = (cursor, skip);
             let mut run: Option<(usize, usize)> = None;
-            while c != NONE && n < MAX_IOV {
+            while c != NONE && slices.len() < MAX_IOV {
                 let item = self.items[c as usize];
                 let (s, e) = (
                     (item.span.start + sk) as usize,
@@ -253,8 +287,7 @@ impl Outbox {
                 run = match run {
                     Some((rs, re)) if re == s => Some((rs, e)),
                     Some((rs, re)) => {
-                        slices[n] = IoSlice::new(&self.arena[rs..re]);
-                        n += 1;
+                        slices.push(IoSlice::new(&self.arena[rs..re]));
                         Some((s, e))
                     }
                     None => Some((s, e)),
@@ -263,15 +296,17 @@ impl Outbox {
                 sk = 0;
             }
             // With no slot left, the last run waits for the next round.
-            if let Some((rs, re)) = run.filter(|_| n < MAX_IOV) {
-                slices[n] = IoSlice::new(&self.arena[rs..re]);
-                n += 1;
+            if let Some((rs, re)) = run.filter(|_| slices.len() < MAX_IOV) {
+                slices.push(IoSlice::new(&self.arena[rs..re]));
             }
-            if n == 0 {
+            if slices.is_empty() {
+                gather.give_back(slices);
                 q.backlog = None;
                 return Ok(Flushed::All);
             }
-            match socket.write_vectored(&slices[..n]) {
+            let wrote = socket.write_vectored(&slices);
+            gather.give_back(slices);
+            match wrote {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(mut written) => {
                     self.written += written as u64;
@@ -289,6 +324,11 @@ impl Outbox {
                             skip += written as u32;
                             written = 0;
                         }
+                    }
+                    // All taken (the usual case): no second round to find nothing left.
+                    if cursor == NONE && q.backlog() == 0 {
+                        q.backlog = None;
+                        return Ok(Flushed::All);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -5,7 +5,7 @@ use super::irc::{AWAY_MAX, TOPIC_MAX};
 use super::{Arrival, CloseReason, Ctx, DataFrame, Flow, Output};
 use crate::config;
 use crate::event::{Event, Fail, ListMode, ModeChange};
-use crate::hub::{Command, Hub, Route};
+use crate::hub::{ClientId, Command, Hub, Route};
 use crate::proto::line::{self, Input, RoomAction};
 use crate::proto::modes;
 use crate::text::clip;
@@ -48,7 +48,7 @@ impl Native {
     ) -> Flow {
         let id = ctx.id;
         let parsed = line::parse(text);
-        let me = hub.nick(id).unwrap_or("*");
+        // `me` is looked up only where an answer needs it: not for a message.
         match parsed {
             Ok(Input::Empty) => Flow::Lines,
             Ok(Input::Service(req)) => {
@@ -82,7 +82,7 @@ impl Native {
                             &current
                         }
                         None => {
-                            out.one(id, me, &Event::Fail(Fail::NoRoom));
+                            out.one(id, nick_or_star(hub, id), &Event::Fail(Fail::NoRoom));
                             return Flow::Lines;
                         }
                     },
@@ -93,7 +93,7 @@ impl Native {
             Ok(Input::Data { id: transfer, len }) => {
                 if len == 0 || len > config::MAX_FRAME as u64 {
                     let fail = Fail::BadFrame("LEN must be 1 to 65536");
-                    out.one(id, me, &Event::Fail(fail));
+                    out.one(id, nick_or_star(hub, id), &Event::Fail(fail));
                     // A zero-length frame has nothing to skip; a huge one is skipped whole.
                     return match len {
                         0 => Flow::Lines,
@@ -126,7 +126,7 @@ impl Native {
                 let bye = Event::Bye {
                     reason: reason.unwrap_or(""),
                 };
-                out.one(id, me, &bye);
+                out.one(id, nick_or_star(hub, id), &bye);
                 out.close(id, CloseReason::Quit(reason.map(Into::into)));
                 Flow::Lines
             }
@@ -145,11 +145,16 @@ impl Native {
                 Flow::Lines
             }
             Err(fail) => {
-                out.one(id, me, &Event::Fail(fail));
+                out.one(id, nick_or_star(hub, id), &Event::Fail(fail));
                 Flow::Lines
             }
         }
     }
+}
+
+/// The nick an answer to `id` is addressed to.
+fn nick_or_star(hub: &Hub, id: ClientId) -> &str {
+    hub.nick(id).unwrap_or("*")
 }
 
 /// Texts kept to the lengths IRC advertises, as IRC users' are.

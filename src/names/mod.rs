@@ -317,7 +317,7 @@ pub fn fold(name: &str) -> Box<str> {
 }
 
 /// Longer than any valid name: such a name is looked up as one that matches nothing.
-const KEY_MAX: usize = 64;
+pub const KEY_MAX: usize = 64;
 
 /// The folded form of a name for a lookup, made on the stack when it fits: looking up a nick
 /// or a room on every message costs no allocation.

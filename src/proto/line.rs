@@ -237,7 +237,8 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
     if has_control(text.as_bytes()) {
         return Err(Fail::ControlChar);
     }
-    if text.trim_matches(|c| c == ' ' || c == '\t').is_empty() {
+    // Blank unless some byte is neither a space nor a TAB: usually the first says.
+    if text.bytes().all(|b| b == b' ' || b == b'\t') {
         return Ok(Input::Empty);
     }
     let say = |text| {
@@ -253,9 +254,17 @@ pub fn parse(line: &[u8]) -> Result<Input<'_>, Fail<'_>> {
         return say(text);
     }
     let (name, rest) = word(text);
-    // Folded on the stack: no allocation per command line.
-    let lower = crate::names::Key::new(name);
-    let cmd = canonical(&lower);
+    // Folded on the stack (no allocation per command line), and only when it must be: a
+    // command typed in lower case, the rule, is used as it is.
+    let folded;
+    let lower =
+        if name.len() <= crate::names::KEY_MAX && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+            name
+        } else {
+            folded = crate::names::Key::new(name);
+            &*folded
+        };
+    let cmd = canonical(lower);
     let (a, after_a) = word(rest);
     let one_arg = |a: &str, after: &str| (!a.is_empty() && after.is_empty()).then_some(());
     let id_arg = || {
@@ -426,6 +435,23 @@ fn push_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(crate::text::strip_formatting(text).as_bytes());
 }
 
+/// `{lead}{target} <{nick}> {text}` (`-nick-` for a notice, `* nick` for an action), the
+/// line of every message: the fixed pieces are copied as they are (they have nothing to
+/// strip), only what users chose goes through [`push_text`].
+fn push_said(out: &mut Vec<u8>, lead: &str, target: &str, kind: MsgKind, nick: &str, text: &str) {
+    let (open, close) = match kind {
+        MsgKind::Action => (" * ", " "),
+        MsgKind::Notice => (" -", "- "),
+        MsgKind::Normal => (" <", "> "),
+    };
+    out.extend_from_slice(lead.as_bytes());
+    push_text(out, target);
+    out.extend_from_slice(open.as_bytes());
+    push_text(out, nick);
+    out.extend_from_slice(close.as_bytes());
+    push_text(out, text);
+}
+
 fn push(out: &mut Vec<u8>, parts: &[&str]) {
     for p in parts {
         push_text(out, p);
@@ -443,22 +469,14 @@ pub fn encode(event: &Event<'_>, me: &str, out: &mut Vec<u8>) {
             kind,
             text,
             ..
-        } => match kind {
-            MsgKind::Action => push(out, &[room, " * ", from.nick, " ", text]),
-            MsgKind::Notice => push(out, &[room, " -", from.nick, "- ", text]),
-            MsgKind::Normal => push(out, &[room, " <", from.nick, "> ", text]),
-        },
+        } => push_said(out, "", room, kind, from.nick, text),
         Event::DirectMessage {
             from,
             to,
             kind,
             text,
             ..
-        } => match kind {
-            MsgKind::Action => push(out, &["@", to, " * ", from.nick, " ", text]),
-            MsgKind::Notice => push(out, &["@", to, " -", from.nick, "- ", text]),
-            MsgKind::Normal => push(out, &["@", to, " <", from.nick, "> ", text]),
-        },
+        } => push_said(out, "@", to, kind, from.nick, text),
         Event::Greeting { nick } => {
             let version = env!("CARGO_PKG_VERSION");
             push(

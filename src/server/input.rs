@@ -343,8 +343,8 @@ impl Server {
         self.metrics.lines_in += 1;
         let flow = self.with_session(id, |s, ctx, hub, out| s.line(ctx, line, hub, out));
         let (work, now) = (self.work, self.clock.mono);
-        if let Some(link) = self.links.get_mut(id) {
-            if self.cfg.flood_limit {
+        if self.cfg.flood_limit {
+            if let Some(link) = self.links.get_mut(id) {
                 link.flood.charge_work(now, work);
             }
         }
@@ -364,11 +364,15 @@ impl Server {
             .get(id)
             .and_then(Option::as_ref)
             .is_some_and(Session::waits);
+        // Most lines leave nothing waiting: then the link is not looked up.
+        if !waits {
+            return;
+        }
         let now = self.clock.mono;
         let Some(link) = self.links.get_mut(id) else {
             return;
         };
-        if waits && link.held().is_none() {
+        if link.held().is_none() {
             link.set_held(Some(now));
             self.schedule(id, now + config::HOLD_MAX, TimerKind::Held);
         }

@@ -4,7 +4,7 @@
 use slab::Slab;
 
 use super::*;
-use crate::outbox::Flushed;
+use crate::outbox::{Flushed, Gather};
 
 /// Sets or clears a link's write interest (only when it changes).
 pub(super) fn set_write_interest(
@@ -42,11 +42,13 @@ pub(super) fn flush_links(
     now: Instant,
 ) {
     outbox.take_dirty(dirty);
+    // One slice list for the pass's writes (allocated at the first, freed after the last).
+    let mut gather = Gather::default();
     for &id in dirty.iter() {
         let Some(link) = links.get_mut(id) else {
             continue;
         };
-        match outbox.write(&mut link.out, &mut link.transport) {
+        match outbox.write_gathered(&mut link.out, &mut link.transport, &mut gather) {
             Ok(Flushed::All) if !link.transport.has_pending() => link.caught_up(),
             Ok(_) => match link.sendq_verdict(sendq, now) {
                 Some(reason) => mark_close(link, id, closing, reason),

@@ -303,7 +303,11 @@ struct Auth {
     pass_pending: bool,
 }
 
-fn upper<'b>(cmd: &str, buf: &'b mut [u8; 16]) -> &'b str {
+fn upper<'b>(cmd: &'b str, buf: &'b mut [u8; 16]) -> &'b str {
+    // Clients send commands in capitals: then no copy and no second UTF-8 check.
+    if cmd.len() <= buf.len() && !cmd.bytes().any(|b| b.is_ascii_lowercase()) {
+        return cmd;
+    }
     let n = cmd.len().min(buf.len());
     buf[..n].copy_from_slice(&cmd.as_bytes()[..n]);
     buf[..n].make_ascii_uppercase();
@@ -480,8 +484,8 @@ impl IrcSession {
         hub: &mut Hub,
         out: &mut impl Output,
     ) {
-        let (id, now) = (ctx.id, ctx.clock.mono);
-        self.since = nanos_of(now);
+        let id = ctx.id;
+        self.since = ctx.clock.mono_nanos;
         self.set(PING_OUT, false);
         let fail = |s: &Self, hub: &Hub, out: &mut dyn crate::hub::Sink, f: Fail<'_>| {
             out.one(id, s.me(hub, id), &Event::Fail(f));
@@ -490,7 +494,9 @@ impl IrcSession {
             fail(self, hub, out, Fail::LineTooLong(irc_msg::MAX_BODY_LEN + 2));
             return;
         };
-        let msg = match irc_msg::parse(line) {
+        // Matched by reference: moving the parsed message out copies its 15 parameters.
+        let parsed = irc_msg::parse(line);
+        let msg = match &parsed {
             Ok(msg) => msg,
             Err(ParseError::Empty | ParseError::NoCommand) => return,
             Err(ParseError::TooLong | ParseError::TagsTooLong) => {
@@ -503,15 +509,18 @@ impl IrcSession {
                 return;
             }
         };
-        self.labeled(ctx, &msg, hub, out);
+        self.labeled(ctx, msg, hub, out);
     }
 
     /// A command, its replies tagged with its label if it has one and the client asked for
     /// labeled-response: what is queued for the client meanwhile is held and sent tagged.
     fn labeled(&mut self, ctx: &Ctx<'_>, msg: &Message<'_>, hub: &mut Hub, out: &mut impl Output) {
-        let label = match msg.tag("label") {
-            Some(label) if self.caps & caps::LABELED_RESPONSE != 0 => label,
-            _ => return self.handle(ctx, msg, hub, out),
+        // The cap first: most clients never ask for it, and the tags are not read then.
+        if self.caps & caps::LABELED_RESPONSE == 0 {
+            return self.handle(ctx, msg, hub, out);
+        }
+        let Some(label) = msg.tag("label") else {
+            return self.handle(ctx, msg, hub, out);
         };
         let (id, srv) = (ctx.id, ctx.cfg.server_name.as_str());
         if label.is_empty() || label.len() > LABEL_MAX {
