@@ -25,8 +25,21 @@ fn joined(errors: Vec<ConfigError>) -> String {
     lines.join("\n")
 }
 
-/// A file of its own in the temporary directory (tests run in parallel).
-fn temp(name: &str, text: &str) -> PathBuf {
+/// A file of its own in the temporary directory (tests run in parallel); its directory
+/// goes when the test is done with it.
+struct TempFile {
+    path: PathBuf,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn temp(name: &str, text: &str) -> TempFile {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "snak-config-{}-{}",
@@ -36,13 +49,13 @@ fn temp(name: &str, text: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
-    path
+    TempFile { path }
 }
 
 /// The config file `text` (as `snak.toml`) under the command line `list`.
 fn with_file(text: &str, list: &[&str]) -> Result<Loaded, Vec<ConfigError>> {
-    let path = temp("snak.toml", text);
-    load(&args(list), Some(&path))
+    let file = temp("snak.toml", text);
+    load(&args(list), Some(&file.path))
 }
 
 /// The errors of `text` as they print, without the temporary directory.
@@ -268,7 +281,8 @@ password = "plain"
 
 #[test]
 fn motd_from_a_file_relative_to_the_config_file() {
-    let motd = temp("motd.txt", "line one\r\nline two\n");
+    let file = temp("motd.txt", "line one\r\nline two\n");
+    let motd = &file.path;
     let dir = motd.parent().unwrap();
     let conf = dir.join("snak.toml");
     std::fs::write(&conf, "motd = \"motd.txt\"\n").unwrap();
@@ -370,7 +384,8 @@ fn every_file_error_names_the_file_line_and_key() {
 
 #[test]
 fn a_reload_reads_the_file_again_and_diff_names_each_change() {
-    let path = temp("snak.toml", "[limits]\nmax_sendq = 65536\n");
+    let file = temp("snak.toml", "[limits]\nmax_sendq = 65536\n");
+    let path = &file.path;
     let a = args(&["--listen", "127.0.0.1:0"]);
     let (old, _) = Config::load(&a, Some(&path)).unwrap();
     assert_eq!(old.max_sendq, 65536);
