@@ -385,22 +385,22 @@ fn every_file_error_names_the_file_line_and_key() {
 #[test]
 fn a_reload_reads_the_file_again_and_diff_names_each_change() {
     let file = temp("snak.toml", "[limits]\nmax_sendq = 65536\n");
-    let path = &file.path;
+    let path = file.path.as_path();
     let a = args(&["--listen", "127.0.0.1:0"]);
-    let (old, _) = Config::load(&a, Some(&path)).unwrap();
+    let (old, _) = Config::load(&a, Some(path)).unwrap();
     assert_eq!(old.max_sendq, 65536);
     assert!(diff(&old, &old).is_empty());
 
     let hash = hash_password("new").unwrap();
     std::fs::write(
-        &path,
+        path,
         format!(
             "server_name = \"renamed\"\npassword = \"{hash}\"\n[irc]\nlisten = []\n\
              [limits]\nmax_sendq = 131072\n"
         ),
     )
     .unwrap();
-    let (new, warnings) = Config::load(&a, Some(&path)).unwrap();
+    let (new, warnings) = Config::load(&a, Some(path)).unwrap();
     assert!(warnings.is_empty());
     let changes = diff(&old, &new);
     let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
@@ -417,8 +417,8 @@ fn a_reload_reads_the_file_again_and_diff_names_each_change() {
     assert_eq!(changes[3].flag, "--max-sendq");
 
     // A broken file: errors, and the caller keeps `new`.
-    std::fs::write(&path, "[limits]\nmax_sendq = 1\n").unwrap();
-    let e = joined(Config::load(&a, Some(&path)).unwrap_err());
+    std::fs::write(path, "[limits]\nmax_sendq = 1\n").unwrap();
+    let e = joined(Config::load(&a, Some(path)).unwrap_err());
     assert!(
         e.ends_with(
             "snak.toml:2: key \"limits.max_sendq\": needs a whole number of at least 4096, not 1"
