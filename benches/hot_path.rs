@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use snak::clock::Clock;
 use snak::event::{Event, MsgKind};
 use snak::hub::{ClientId, Command, Hub, HubConfig, Sink};
-use snak::outbox::{OutQueue, Outbox, Span};
+use snak::outbox::{Gather, OutQueue, Outbox, Span};
 use snak::proto::{irc, line};
 
 /// A stand-in for the server's delivery: the same encode-once, queue-per-recipient steps.
@@ -44,8 +44,12 @@ impl Bench {
         let mut dirty = Vec::new();
         self.outbox.take_dirty(&mut dirty);
         let mut sink = io::sink();
+        // One slice list for the pass, as `flush_links` keeps it.
+        let mut gather = Gather::default();
         for id in dirty {
-            let _ = self.outbox.write(&mut self.queues[id], &mut sink);
+            let _ = self
+                .outbox
+                .write_gathered(&mut self.queues[id], &mut sink, &mut gather);
         }
         self.outbox.end_pass();
     }

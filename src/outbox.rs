@@ -252,7 +252,8 @@ impl Outbox {
     }
 
     /// Writes this pass's spans for one connection (after its backlog, if any) with vectored
-    /// writes; keeps what the socket does not take.
+    /// writes; keeps what the socket does not take. Its slice list is its own: a pass that
+    /// writes many connections shares one through [`Outbox::write_gathered`].
     pub fn write(&mut self, q: &mut OutQueue, socket: &mut impl Write) -> io::Result<Flushed> {
         self.write_gathered(q, socket, &mut Gather::default())
     }
