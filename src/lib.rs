@@ -31,6 +31,7 @@
 //!   a thread of its own that writes uploads and reads downloads a chunk at a time.
 //! - [`auth`]: password hashing and SASL (PLAIN, SCRAM-SHA-256, EXTERNAL), pure state machines.
 //! - [`clock`]: the time, read once per loop pass and passed down.
+//! - [`fast_map`]: the hash map of the hot paths (foldhash, a random seed per map).
 //! - [`config`]: one table of every option and its default, from which the command line, the
 //!   TOML config file, `--help`, `--check-config` and reload diffs follow; passwords as secrets.
 
@@ -39,6 +40,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod event;
+pub mod fast_map;
 pub mod filehost;
 pub mod front;
 pub mod hub;

@@ -22,10 +22,7 @@
 
 use std::collections::VecDeque;
 
-/// The hub's maps hash with foldhash: a nick or room lookup on every message is several times
-/// cheaper than with SipHash, and each map's seed is random, so colliding names cannot be
-/// prepared in advance.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use crate::fast_map::FastMap as HashMap;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 

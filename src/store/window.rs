@@ -8,8 +8,7 @@
 
 use std::collections::VecDeque;
 
-/// Room keys hash with foldhash, as the hub's maps do: a lookup per kept room line.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use crate::fast_map::FastMap as HashMap;
 
 use super::batch::LineParts;
 use super::types::*;

@@ -16,8 +16,7 @@
 //! newest time and stops only when no block left can hold a line nearer than the ones it
 //! has. A block spans at most [`block::MAX_SPAN_MS`], which bounds that walk.
 
-/// Conversation keys hash with foldhash: every line kept is looked up by its key.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use crate::fast_map::FastMap as HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
